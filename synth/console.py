@@ -1,0 +1,46 @@
+"""A tiny argparse front end shared by `synthscale` and each package's `python -m` entry point."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+
+def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
+    """A parser whose subcommands come from `register(subparsers)` of each module in `modules`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in modules:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean 'the user can fix this': one line on stderr, exit code 2."""
+    from synth.errors import UserError
+
+    types: list[type[BaseException]] = [UserError]
+    try:  # fits stands alone and has its own input error type
+        from fits.errors import FitInputError
+
+        types.append(FitInputError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None,
+            description: str = "") -> int:
+    """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2."""
+    parser = build_parser(modules, prog, description)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished work is kept, run the same command again to resume",
+              file=sys.stderr)
+        return 130
