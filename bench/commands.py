@@ -1,0 +1,66 @@
+"""`synthscale run` and `synthscale collect`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bench.collect import collect, write_csv
+from bench.config import load_run, parse_overrides
+from bench.run import run
+from synth.errors import UserError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def resolve_config(name: str) -> Path:
+    """A YAML path, or the name of a packaged config such as `quickstart`."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    packaged = CONFIG_DIR / f"{name}.yaml"
+    if packaged.is_file():
+        return packaged
+    known = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
+    raise UserError(f"config {name!r} not found: pass a YAML file or one of the packaged configs ({known})")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `run` and `collect`."""
+    p = sub.add_parser("run", help="one run: pre-train one cell, fine-tune on each real size, evaluate",
+                       description="Run the base config of CONFIG (its grid is ignored) with dotted "
+                       "KEY=VALUE overrides, e.g. `synth.n=2000 seed=1`. A finished run is not redone.")
+    p.add_argument("config", help="run or sweep YAML, or a packaged config name (quickstart)")
+    p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides")
+    p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
+    p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
+    p.set_defaults(func=cmd_run)
+    c = sub.add_parser("collect", help="gather finished rows under a root into one CSV")
+    c.add_argument("--root", required=True, type=Path)
+    c.add_argument("-o", "--output", type=Path, help="CSV path (default ROOT/runs.csv)")
+    c.set_defaults(func=cmd_collect)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Entry point of `synthscale run`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    overrides = parse_overrides(args.overrides)
+    if args.data_root:
+        overrides["target.data_root"] = args.data_root
+    spec = load_run(resolve_config(args.config), overrides)
+    rows = run(spec, args.root)
+    for r in rows:
+        print(f"{r['run_id']} n_synth={r['n_synth']} n_real={r['n_real']} seed={r['seed']} "
+              f"test_err={r['test_err']:.4f} ({r['wall_s']:.0f} s)")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Entry point of `synthscale collect`."""
+    df = collect(args.root)
+    if df.empty:
+        raise UserError(f"no finished runs under {args.root} (looked for runs/*/row.json)")
+    out = write_csv(df, args.output or args.root / "runs.csv")
+    print(f"{len(df)} rows -> {out}")
+    return 0

@@ -1,0 +1,208 @@
+"""The run and sweep schema: YAML in, validated frozen models out, strict about unknown keys.
+
+A *run* is one pre-training cell (generator, complexity, n, model, task, seed) and its fine-tunes on
+each real subset size in `target.n_real`. A *sweep* is a base run plus a `grid` of dotted keys to
+lists of values; its cells are the Cartesian product.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synth.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SynthSpec(_Strict):
+    """What to pre-train on: a registered generator at one size `n` (0 = no pre-training)."""
+
+    generator: str = "shapes"
+    n: int = Field(1000, ge=0)
+    complexity: int = Field(0, ge=0)
+    resolution: int = Field(32, ge=8)
+    channels: int = Field(1, ge=1, le=4)
+    seed: int = 0  # the pool's seed: runs that differ only in `seed` share nested synthetic sets
+    knobs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(_Strict):
+    """A timm model by name; `small_input` adapts the stem to 28-32 px images."""
+
+    name: str = "resnet10t"
+    small_input: bool = True
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class StageSpec(_Strict):
+    """One training stage; the budget is in examples seen, so curves over n are comparable."""
+
+    examples: int = Field(20000, gt=0)
+    batch_size: int = Field(128, gt=0)
+    lr: float = Field(0.05, gt=0.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    warmup_frac: float = Field(0.05, ge=0.0, lt=1.0)
+    augment: bool = True
+    ckpt_every_s: float = Field(120.0, gt=0.0)
+
+
+class TargetSpec(_Strict):
+    """The real task: fine-tune on `n_real` images (a stratified subset), test on a fixed split."""
+
+    name: str = "fashion_mnist"
+    n_real: list[int] = Field(default_factory=lambda: [100])
+    test_size: Optional[int] = Field(None, gt=0)  # None = the full test split
+    data_root: Optional[str] = None  # a user root; not part of the run's identity
+    download: bool = False  # allow torchvision downloads where there is internet
+
+
+class RunSpec(_Strict):
+    """Everything one run needs; its hash (without paths and thread counts) is the run id."""
+
+    name: str = "run"
+    synth: SynthSpec = Field(default_factory=SynthSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    task: str = "classification"
+    pretrain: StageSpec = Field(default_factory=StageSpec)
+    finetune: StageSpec = Field(default_factory=lambda: StageSpec(examples=5000, lr=0.02))
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    seed: int = 0
+    threads: Optional[int] = Field(None, gt=0)  # torch threads; None = torch's default
+    device: str = "auto"
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the result; scratch runs (n = 0) drop the generator fields."""
+        d = self.model_dump(exclude={"name", "threads", "device"})
+        d["target"].pop("data_root")
+        d["target"].pop("download")
+        if self.synth.n == 0:
+            d["synth"] = {"n": 0, "resolution": self.synth.resolution, "channels": self.synth.channels}
+            d["pretrain"] = None
+            d["task"] = None
+        return d
+
+    @property
+    def run_id(self) -> str:
+        """A short stable hash of `identity()`."""
+        return _hash(self.identity())
+
+    @property
+    def pretrain_id(self) -> str:
+        """The hash of what determines the pre-trained weights, shared by runs that differ downstream."""
+        d = self.identity()
+        return _hash({k: d[k] for k in ("synth", "model", "task", "pretrain", "seed")})
+
+
+class SweepSpec(_Strict):
+    """A base run and a grid of dotted keys to lists of values."""
+
+    base: RunSpec
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+
+    def cells(self) -> list[RunSpec]:
+        """Every grid cell as a run spec, deduplicated by run id (scratch cells collapse to one)."""
+        keys = list(self.grid)
+        seen: dict[str, RunSpec] = {}
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            spec = apply_overrides(self.base, dict(zip(keys, values)), where="grid")
+            seen.setdefault(spec.run_id, spec)
+        return list(seen.values())
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _format_error(err: ValidationError, prefix: str = "") -> str:
+    """One line: `pretrain.lr: expected a number, got 'fast'` (plus a count of further errors)."""
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see `synthscale run --help`)"
+    else:
+        msg = f"{first['msg'].lower()}, got {first.get('input')!r}"
+    more = len(err.errors()) - 1
+    return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
+
+
+def _validate(cls: type[_Strict], data: Any, where: str = "") -> Any:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise UserError(_format_error(err, where)) from None
+
+
+def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
+    """Set `d['a']['b'] = value` for key 'a.b', creating dicts on the way."""
+    *parents, last = key.split(".")
+    for p in parents:
+        nxt = d.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise UserError(f"{key}: cannot set a field inside {p!r}, which is not a mapping")
+        d = nxt
+    d[last] = value
+
+
+def apply_overrides(spec: RunSpec, overrides: dict[str, Any], where: str = "") -> RunSpec:
+    """A new validated spec with dotted-key overrides applied; errors name the offending key."""
+    data = spec.model_dump()
+    for key, value in overrides.items():
+        set_dotted(data, key, value)
+    return _validate(RunSpec, data, where)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`['pretrain.lr=0.1', 'synth.n=500']` -> dict with YAML-typed values."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. synth.n=1000")
+        out[key.strip()] = yaml.safe_load(text) if text else None
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML file, or a UserError naming the file and the problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config {str(p)!r} not found; pass a YAML file such as bench/configs/quickstart.yaml")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """A sweep file: run fields at the top level plus an optional `grid`; overrides apply to the base."""
+    data = read_yaml(path)
+    grid = data.pop("grid", {}) or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
+        raise UserError(f"{path}: grid: expected a mapping of dotted keys to lists of values")
+    base = apply_overrides(_validate(RunSpec, data), overrides or {})
+    sweep = SweepSpec(base=base, grid=grid)
+    sweep.cells()  # validate every cell now, so a bad grid value fails before anything runs
+    return sweep
+
+
+def load_run(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
+    """One run from a run or sweep file (its grid is ignored), with dotted-key overrides."""
+    return load_sweep(path, overrides).base
+
+
+def dump_yaml(spec: BaseModel) -> str:
+    """The resolved config as YAML (what is written beside each run)."""
+    return yaml.safe_dump(spec.model_dump(), sort_keys=False)

