@@ -1,0 +1,103 @@
+"""`synthscale fit | plot | compare | fit-bench`: the fits package's subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from fits.errors import FitInputError
+from fits.laws import LAWS
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """The runs table at `path`, or a one-line FitInputError."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FitInputError(f"cannot read runs table {path}: {exc}") from None
+
+
+def read_json(path: str | Path) -> dict:
+    """A fits.json written by `fit`, or a one-line FitInputError."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise FitInputError(f"cannot read fits file {path}: {exc}") from None
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit one curve per group and write fits.json; print the summary table."""
+    from fits.table import fit_runs, summary_table
+
+    res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(summary_table(res))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw the scaling plot from runs.csv and fits.json."""
+    from fits.plot import plot_scaling
+
+    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), args.output)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", help="runs table (CSV), e.g. runs.csv from `synthscale collect`")
+    p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
+    p.add_argument("--y", default="test_err", help="error column (default test_err)")
+    p.add_argument("--by", default="complexity", help="group column, one curve per value (default complexity)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the fits subcommands to a `synthscale`-style parser."""
+    p = subparsers.add_parser("fit", help="fit a scaling law per group -> fits.json",
+                              description="Fit L(x) = law per group (x > 0 rows; x = 0 is the scratch "
+                                          "baseline), with bootstrap intervals over seeds, a holdout "
+                                          "score and diagnostics.")
+    _common(p)
+    p.add_argument("--law", default="power_floor", choices=sorted(LAWS), help="law (default power_floor)")
+    p.add_argument("-o", "--output", default="fits.json", help="output JSON (default fits.json)")
+    p.set_defaults(func=cmd_fit)
+
+    p = subparsers.add_parser("plot", help="log-log scaling plot from runs.csv + fits.json",
+                              description="Points by seed, fitted curve with 95 %% band per group, "
+                                          "scratch baseline as a horizontal line; writes .png and .pdf.")
+    p.add_argument("runs", help="runs table (CSV)")
+    p.add_argument("fits", help="fits.json written by `fit`")
+    p.add_argument("-o", "--output", default="scaling.png", help="output .png (a .pdf goes beside it)")
+    p.set_defaults(func=cmd_plot)
+    _register_more(subparsers)
+
+
+def _register_more(subparsers: argparse._SubParsersAction) -> None:
+    """compare and fit-bench, when their modules exist."""
+    for mod in ("fits.compare", "fits.bench"):
+        try:
+            module = __import__(mod, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        module.register(subparsers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fits`: the same subcommands without the rest of synthscale."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m fits", description="Fit, plot and compare scaling laws.")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except FitInputError as exc:
+        print(f"fits: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,191 @@
+"""Fitting one learning curve: log-space Huber loss, several starts, bounds, lazy bootstrap.
+
+The loss compares log(prediction) with log(observation), so a 10 % miss counts the same at
+error 0.5 and at error 0.01 (learning curves span decades), and Huber's loss (scale F_SCALE, in
+log units) keeps one bad seed from dragging the curve. Errors of exactly 0 are floored at half
+the smallest positive error (below the resolution of the test set) and flagged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from fits import diagnostics as diag
+from fits.errors import FitInputError
+from fits.laws import Law, Params, get_law
+
+F_SCALE = 0.1  # Huber scale in log units: residuals above ~10 % are down-weighted
+N_BOOT = 200   # bootstrap refits behind .ci() and .band()
+
+
+@dataclass
+class Problem:
+    """A validated curve in fitting units: x / x0, floored y, weights, fixed parameters."""
+
+    law: Law
+    x: np.ndarray          # raw sizes, (N,) or (N, 2)
+    y: np.ndarray          # raw errors, >= 0
+    x0: np.ndarray         # per-column scale; ones when a parameter is fixed in raw units
+    floor: float           # errors below this are treated as this in the log loss
+    weights: np.ndarray
+    fixed: dict[str, float]
+    groups: np.ndarray | None
+
+    @property
+    def xs(self) -> np.ndarray:
+        """x in fitting units."""
+        return self.x / self.x0
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        """Names of the parameters being fitted."""
+        return tuple(p for p in self.law.params if p not in self.fixed)
+
+
+def _as_x(x: Any, law: Law) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if law.n_inputs == 1:
+        return arr.reshape(-1)
+    if arr.ndim != 2 or arr.shape[1] != law.n_inputs:
+        raise FitInputError(f"law {law.name!r} needs x of shape (N, {law.n_inputs}), got {arr.shape}")
+    return arr
+
+
+def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = None,
+                 fixed: Mapping[str, float] | None = None) -> Problem:
+    """Validate the inputs of `fit_curve`; every user mistake is a one-line FitInputError."""
+    lw = get_law(law)
+    xa, ya = _as_x(x, lw), np.asarray(y, dtype=float).reshape(-1)
+    if len(xa) != len(ya):
+        raise FitInputError(f"x and y differ in length ({len(xa)} vs {len(ya)})")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
+        raise FitInputError("x or y contains NaN or infinity; drop or repair those rows first")
+    if np.any(ya < 0):
+        raise FitInputError(f"y has negative values (min {ya.min():.4g}); errors must be >= 0")
+    if np.any(xa <= 0):
+        raise FitInputError("x must be > 0 (drop the scratch rows with x = 0 before fitting a law)")
+    n_sizes = len(np.unique(xa if lw.n_inputs == 1 else xa[:, 0]))
+    if n_sizes < 3:
+        raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
+    fixed = {k: float(v) for k, v in (fixed or {}).items()}
+    unknown = sorted(set(fixed) - set(lw.params))
+    if unknown:
+        raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {lw.name!r} has {list(lw.params)}")
+    w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+    if len(w) != len(ya) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise FitInputError("weights must be finite, >= 0 and one per point")
+    g = None if groups is None else np.asarray(groups).reshape(-1)
+    if g is not None and len(g) != len(ya):
+        raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
+    cols = xa.reshape(len(xa), -1)
+    x0 = np.exp(np.mean(np.log(cols), axis=0)) if not fixed else np.ones(cols.shape[1])
+    pos = ya[ya > 0]
+    floor = 0.5 * float(pos.min()) if len(pos) else 1e-6
+    return Problem(lw, xa, ya, x0, floor, w, fixed, g)
+
+
+def _to_theta(law: Law, names: Sequence[str], p: Params) -> np.ndarray:
+    return np.array([np.log(p[k]) if k in law.log_params else p[k] for k in names])
+
+
+def _from_theta(law: Law, names: Sequence[str], theta: np.ndarray) -> Params:
+    return {k: float(np.exp(t)) if k in law.log_params else float(t) for k, t in zip(names, theta)}
+
+
+def solve(prob: Problem, y: np.ndarray, starts: list[Params], max_nfev: int | None = None
+          ) -> tuple[Params, float]:
+    """Best (scaled parameters, cost) over `starts` for data `y` on the problem's design."""
+    law, names, xs = prob.law, prob.free, prob.xs
+    bnd = law.bounds(xs, np.maximum(y, prob.floor))  # all-zero curves still get a box
+    lo = _to_theta(law, names, {k: max(bnd[k][0], 1e-300) if k in law.log_params else bnd[k][0]
+                                for k in names})
+    hi = _to_theta(law, names, {k: bnd[k][1] for k in names})
+    log_y = np.log(np.maximum(y, prob.floor))
+    sw = np.sqrt(prob.weights)
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        p = {**_from_theta(law, names, theta), **prob.fixed}
+        with np.errstate(all="ignore"):
+            pred = law.func(xs, p)
+        pred = np.where(np.isfinite(pred), pred, 1e300)
+        return sw * (np.log(np.maximum(pred, prob.floor)) - log_y)
+
+    best: tuple[Params, float] | None = None
+    pad = 1e-6 * (hi - lo)
+    for start in starts:
+        th0 = np.clip(_to_theta(law, names, {k: start[k] for k in names}), lo + pad, hi - pad)
+        th0 = np.where(np.isfinite(th0), th0, 0.5 * (lo + hi))
+        res = least_squares(resid, th0, bounds=(lo, hi), loss="huber", f_scale=F_SCALE,
+                            x_scale="jac", max_nfev=max_nfev)
+        if best is None or res.cost < best[1]:
+            p = {**_from_theta(law, names, res.x), **prob.fixed}
+            best = ({k: p[k] for k in law.params}, float(res.cost))
+    assert best is not None
+    return best
+
+
+@dataclass
+class Fit:
+    """A fitted learning curve: parameters, predictions, bootstrap intervals and diagnostics."""
+
+    law: Law
+    params: Params
+    problem: Problem = field(repr=False)
+    scaled: Params = field(repr=False)
+    cost: float = 0.0
+    _boot: np.ndarray | None = field(default=None, repr=False)
+
+    def predict(self, x_new: Any) -> np.ndarray:
+        """Predicted error at sizes `x_new` (raw units, like the fitted x)."""
+        return self.law(_as_x(x_new, self.law), self.params)
+
+    def bootstrap(self, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+        """(n_boot, n_params) raw parameter samples: whole seeds resampled if groups were given,
+        else log-residuals resampled (fixed design). Cached after the first call."""
+        if self._boot is None or len(self._boot) != n_boot:
+            from fits.uncertainty import bootstrap_params
+            self._boot = bootstrap_params(self, n_boot, seed)
+        return self._boot
+
+    def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
+        """name -> (lo, hi) percentile bootstrap interval at `level`."""
+        samples, q = self.bootstrap(), 50 * (1 - level)
+        out = {}
+        for j, name in enumerate(self.law.params):
+            lo, hi = np.nanpercentile(samples[:, j], [q, 100 - q])
+            out[name] = (float(lo), float(hi))
+        return out
+
+    def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new`."""
+        xa = _as_x(x_new, self.law)
+        preds = np.array([self.law(xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
+        q = 50 * (1 - level)
+        return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
+
+    @property
+    def diagnostics(self) -> list[diag.Flag]:
+        """Named flags, each with a one-line explanation (computing them runs the bootstrap)."""
+        return diag.check(self)
+
+    def to_dict(self, level: float = 0.95) -> dict[str, Any]:
+        """A JSON-able summary: law, parameters, intervals, diagnostics, data size."""
+        xs = self.problem.x if self.law.n_inputs == 1 else self.problem.x[:, 0]
+        return {"law": self.law.name, "params": dict(self.params),
+                "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
+                "fixed": dict(self.problem.fixed),
+                "diagnostics": [f.to_dict() for f in self.diagnostics],
+                "n_points": int(len(self.problem.y)), "n_sizes": int(len(np.unique(xs)))}
+
+
+def fit_curve(x: Any, y: Any, law: str = "power_floor", *, groups: Any = None,
+              weights: Any = None, fixed: Mapping[str, float] | None = None) -> Fit:
+    """Fit `law` to errors y at sizes x (log-space Huber, multi-start, bounded)."""
+    prob = make_problem(x, y, law, groups, weights, fixed)
+    y_fit = np.maximum(prob.y, prob.floor)
+    scaled, cost = solve(prob, prob.y, prob.law.starts(prob.xs, y_fit))
+    params = prob.law.unscale(scaled, prob.x0)  # x0 = 1 (identity) when parameters are fixed
+    return Fit(prob.law, params, prob, scaled, cost)

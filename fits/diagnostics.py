@@ -1,0 +1,133 @@
+"""Named warnings about a fit, each with a one-line explanation a user can act on."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from fits.core import Fit
+
+CORR_LIMIT = 0.95     # |bootstrap correlation| above this: the data cannot separate the two
+BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log)
+MIN_SEEDS = 5         # fewer seeds than this make a seed bootstrap coarse
+FLOOR_PARAM = {"power_floor": "C", "bnsl": "a", "m4": "C", "transfer_bound": "gamma"}
+FLAG_NAMES = ("zero_errors", "too_few_sizes", "on_bound", "non_monotone", "too_flat",
+              "unidentifiable", "few_seeds")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One diagnostic: a short name from FLAG_NAMES and a one-line explanation."""
+
+    name: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """{"name": ..., "message": ...}"""
+        return {"name": self.name, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+def size_stats(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sizes, mean, std across repeats (NaN if one), count) of y per distinct x, sizes ascending."""
+    sizes, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+    mean = np.bincount(inv, weights=y) / counts
+    sq = np.bincount(inv, weights=(y - mean[inv]) ** 2)
+    std = np.where(counts > 1, np.sqrt(sq / np.maximum(counts - 1, 1)), np.nan)
+    return sizes, mean, std, counts
+
+
+def noise_level(fit: "Fit") -> tuple[float, str]:
+    """Spread of one observation (error units): seed-to-seed std if repeats exist, else residual MAD."""
+    prob = fit.problem
+    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
+    _, _, std, _ = size_stats(x, prob.y)
+    if np.any(np.isfinite(std)):
+        return float(np.nanmean(std)), "seed-to-seed std"
+    resid = prob.y - fit.predict(prob.x)
+    return float(1.4826 * np.median(np.abs(resid - np.median(resid)))), "residual spread"
+
+
+def _bound_flags(fit: "Fit") -> list[Flag]:
+    prob, law = fit.problem, fit.law
+    bnd = law.bounds(prob.xs, np.maximum(prob.y, prob.floor))
+    out = []
+    for name in prob.free:
+        lo, hi, v = bnd[name][0], bnd[name][1], fit.scaled[name]
+        if name in law.log_params:
+            lo, hi, v = np.log(max(lo, 1e-300)), np.log(hi), np.log(max(v, 1e-300))
+        tol = BOUND_TOL * (hi - lo)
+        side = "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
+        if side:
+            out.append(Flag("on_bound", f"{name} = {fit.params[name]:.4g} sits on its {side} bound: "
+                                        "the data do not pin it down, read it as a limit, not a value"))
+    return out
+
+
+def _shape_flags(fit: "Fit") -> list[Flag]:
+    prob = fit.problem
+    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
+    sizes, mean, _, counts = size_stats(x, prob.y)
+    noise, what = noise_level(fit)
+    out = []
+    rng_y = float(np.ptp(mean))
+    if rng_y <= 2 * noise:
+        out.append(Flag("too_flat", f"the curve moves {rng_y:.3g} over its sizes, within twice the "
+                                    f"{what} {noise:.3g}: its slope cannot be told from noise"))
+    # an increase counts when it exceeds twice the noise of a difference of two size means
+    se_diff = noise * np.sqrt(1 / counts[1:] + 1 / counts[:-1])
+    rises = np.diff(mean) > 2 * se_diff + 1e-12
+    if np.any(rises):
+        at = ", ".join(f"{s:g}" for s in sizes[1:][rises][:3])
+        out.append(Flag("non_monotone", f"the error rises beyond noise at size(s) {at}: "
+                                        "a monotone law describes the trend, not every point"))
+    return out
+
+
+def _corr_flags(fit: "Fit") -> list[Flag]:
+    floor = FLOOR_PARAM.get(fit.law.name)
+    prob = fit.problem
+    if floor is None or floor in prob.fixed:
+        return []
+    samples = fit.bootstrap()
+    ok = np.all(np.isfinite(samples), axis=1)
+    params = list(fit.law.params)
+    pairs = []
+    for other in prob.free:
+        if other == floor or ok.sum() < 10:
+            continue
+        a, b = samples[ok, params.index(floor)], samples[ok, params.index(other)]
+        if other in fit.law.log_params:
+            b = np.log(np.maximum(b, 1e-300))
+        if np.std(a) == 0 or np.std(b) == 0:
+            continue
+        r = float(np.corrcoef(a, b)[0, 1])
+        if abs(r) > CORR_LIMIT:
+            pairs.append(f"{other}-{floor} {r:+.2f}")
+    if not pairs:
+        return []
+    return [Flag("unidentifiable", f"parameters trade off (bootstrap correlation {', '.join(pairs)}): "
+                                   "the data fix a combination of them, not each one")]
+
+
+def check(fit: "Fit") -> list[Flag]:
+    """Every diagnostic that applies to `fit` (runs its bootstrap for the correlation check)."""
+    prob = fit.problem
+    out: list[Flag] = []
+    n_zero = int(np.sum(prob.y == 0))
+    if n_zero:
+        out.append(Flag("zero_errors", f"{n_zero} error(s) of exactly 0 treated as {prob.floor:.3g} "
+                                       "(half the smallest positive error) in the log loss"))
+    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
+    n_sizes, k = len(np.unique(x)), len(prob.free)
+    if n_sizes < k + 2:
+        out.append(Flag("too_few_sizes", f"{n_sizes} distinct sizes for {k} free parameters: "
+                                         "nothing is left over to test the law; measure more sizes"))
+    if prob.groups is not None and 1 < len(np.unique(prob.groups)) < MIN_SEEDS:
+        out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: intervals from "
+                                     f"resampling seeds are coarse; {MIN_SEEDS}+ are better"))
+    return out + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit)

@@ -1,0 +1,221 @@
+"""The learning-curve laws, by name: formula, bounds, starting points and change of x units.
+
+Every law is fitted on a rescaled x (x / x0, x0 = geometric mean of the sizes) so that its
+scale parameters are O(1) and its bounds mean something; `unscale` maps the parameters back to
+the caller's units. Laws with two inputs (transfer_bound: n and s) take x of shape (N, 2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from fits.errors import FitInputError
+
+Params = dict[str, float]
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Law:
+    """A named parametric learning curve y = f(x; params)."""
+
+    name: str
+    params: tuple[str, ...]
+    func: Callable[[Array, Params], Array]
+    bounds: Callable[[Array, Array], dict[str, tuple[float, float]]]
+    starts: Callable[[Array, Array], list[Params]]
+    unscale: Callable[[Params, Array], Params]
+    doc: str
+    log_params: frozenset[str] = field(default_factory=frozenset)  # optimised as log(p), p > 0
+    n_inputs: int = 1
+
+    def __call__(self, x: Array, params: Params) -> Array:
+        return self.func(np.asarray(x, dtype=float), params)
+
+
+class LawTable(dict):
+    """name -> Law; an unknown name is a FitInputError that lists the valid names."""
+
+    def __missing__(self, name: str) -> Law:
+        raise FitInputError(f"unknown law {name!r}; valid: {', '.join(sorted(self))}")
+
+    def register(self, law: Law) -> Law:
+        """Add `law`; a duplicate name is a programming error."""
+        if law.name in self:
+            raise KeyError(f"duplicate law name {law.name!r}")
+        self[law.name] = law
+        return law
+
+
+LAWS = LawTable()
+
+
+def loglinear(x: Array, y: Array, floor: float) -> tuple[float, float]:
+    """(D, alpha) of the least-squares line log(y - floor) = log D - alpha log x (points above floor)."""
+    keep = y > floor
+    if keep.sum() < 2 or np.ptp(np.log(x[keep])) == 0:
+        return float(max(np.mean(y) - floor, 1e-12)), 0.1
+    slope, icpt = np.polyfit(np.log(x[keep]), np.log(y[keep] - floor), 1)
+    return float(np.exp(icpt)), float(np.clip(-slope, 0.0, 3.0))
+
+
+def _floor_grid(x: Array, y: Array, n_best: int = 3) -> list[Params]:
+    """Best few (D, alpha, C) by variable projection over a grid of floors C below min(y)."""
+    y_min = float(np.min(y))
+    cands = []
+    for frac in (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.98):
+        c = frac * y_min
+        d, a = loglinear(x, y, c)
+        pred = d * x ** -a + c
+        loss = float(np.sum((np.log(np.maximum(pred, 1e-12)) - np.log(np.maximum(y, 1e-12))) ** 2))
+        cands.append((loss, {"D": d, "alpha": max(a, 0.02), "C": c}))
+    cands.sort(key=lambda t: t[0])
+    return [p for _, p in cands[:n_best]] + [{"D": max(np.ptp(y), 1e-6), "alpha": 0.5, "C": 0.5 * y_min}]
+
+
+def _scale_d(p: Params, x0: Array, key: str = "D", exp: str = "alpha") -> Params:
+    """D x^-alpha with x = x0 * xs: D_raw = D_scaled * x0^alpha."""
+    out = dict(p)
+    out[key] = p[key] * float(x0[0]) ** p[exp]
+    return out
+
+
+def _power(x: Array, p: Params) -> Array:
+    return p["D"] * x ** -p["alpha"]
+
+
+def _power_floor(x: Array, p: Params) -> Array:
+    return p["D"] * x ** -p["alpha"] + p["C"]
+
+
+def _pf_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
+    # C may not exceed the largest error (a floor above every observation explains nothing);
+    # alpha up to 3 covers every LCDB curve we saw while keeping D finite in raw units.
+    y_max = float(np.max(y))
+    return {"D": (1e-9, 1e3 * max(y_max, 1e-6)), "alpha": (0.0, 3.0), "C": (0.0, y_max)}
+
+
+LAWS.register(Law(
+    name="power", params=("D", "alpha"), func=_power,
+    bounds=lambda x, y: {k: v for k, v in _pf_bounds(x, y).items() if k != "C"},
+    starts=lambda x, y: [dict(zip(("D", "alpha"), loglinear(x, y, 0.0)))],
+    unscale=_scale_d, log_params=frozenset({"D"}),
+    doc="D * n^-alpha: a pure power law, no floor."))
+
+LAWS.register(Law(
+    name="power_floor", params=("D", "alpha", "C"), func=_power_floor,
+    bounds=_pf_bounds, starts=_floor_grid, unscale=_scale_d, log_params=frozenset({"D"}),
+    doc="D * n^-alpha + C: a power law with an irreducible floor C (the transfer gap)."))
+
+
+def _bnsl(x: Array, p: Params) -> Array:
+    # Caballero et al. 2022, one break: the local slope changes from -c0 to -(c0 + c1) around d1,
+    # with sharpness f1. Computed in logs so large x / d1 do not overflow.
+    z = np.log(x / p["d1"]) / p["f1"]
+    soft = np.logaddexp(0.0, z) * (-p["c1"] * p["f1"])
+    return p["a"] + p["b"] * np.exp(-p["c0"] * np.log(x) + soft)
+
+
+def _bnsl_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
+    y_max = float(np.max(y))
+    return {"a": (0.0, y_max), "b": (1e-9, 1e3 * max(y_max, 1e-6)), "c0": (0.0, 3.0),
+            "c1": (-1.0, 3.0), "d1": (float(np.min(x)), float(np.max(x))), "f1": (0.05, 5.0)}
+
+
+def _bnsl_starts(x: Array, y: Array) -> list[Params]:
+    out = []
+    for p in _floor_grid(x, y, n_best=2):
+        for d1 in (float(np.exp(np.mean(np.log(x)))), float(np.max(x)) * 0.7):
+            out.append({"a": p["C"], "b": p["D"], "c0": p["alpha"], "c1": 0.01, "d1": d1, "f1": 1.0})
+    return out
+
+
+def _bnsl_unscale(p: Params, x0: Array) -> Params:
+    out = _scale_d(p, x0, key="b", exp="c0")
+    out["d1"] = p["d1"] * float(x0[0])
+    return out
+
+
+LAWS.register(Law(
+    name="bnsl", params=("a", "b", "c0", "c1", "d1", "f1"), func=_bnsl, bounds=_bnsl_bounds,
+    starts=_bnsl_starts, unscale=_bnsl_unscale, log_params=frozenset({"b", "d1", "f1"}),
+    doc="a + b n^-c0 (1 + (n/d1)^(1/f1))^(-c1 f1): a smoothly broken power law, one break."))
+
+
+def _m4(x: Array, p: Params) -> Array:
+    # Alabdulmohsin et al. 2022: (y - C) / (E0 - y)^a = b n^c, c < 0; y solved on (C, E0) by
+    # bisection (the left side increases in y), vectorised over x. 50 halvings: ~1e-15 relative.
+    rhs = p["b"] * x ** p["c"]
+    lo = np.full_like(rhs, p["C"])
+    hi = np.full_like(rhs, p["E0"])
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        g = (mid - p["C"]) - rhs * np.maximum(p["E0"] - mid, 0.0) ** p["a"]
+        lo = np.where(g < 0, mid, lo)
+        hi = np.where(g < 0, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _m4_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
+    y_max = float(np.max(y))
+    return {"C": (0.0, y_max), "E0": (y_max * 1.0001 + 1e-9, max(1.0, 2 * y_max)),
+            "a": (0.0, 5.0), "b": (1e-9, 1e6), "c": (-3.0, -1e-3)}
+
+
+def _m4_starts(x: Array, y: Array) -> list[Params]:
+    e0 = max(1.0, 2 * float(np.max(y))) * 0.75 + 0.25 * float(np.max(y)) * 1.001
+    out = []
+    for p in _floor_grid(x, y, n_best=2):
+        for a in (0.0, 1.0):
+            b = float(np.exp(np.mean(np.log(np.maximum(y - p["C"], 1e-9) / (e0 - y) ** a))))
+            out.append({"C": p["C"], "E0": e0, "a": a, "b": b, "c": -max(p["alpha"], 0.01)})
+    return out
+
+
+def _m4_unscale(p: Params, x0: Array) -> Params:
+    out = dict(p)
+    out["b"] = p["b"] * float(x0[0]) ** -p["c"]
+    return out
+
+
+LAWS.register(Law(
+    name="m4", params=("C", "E0", "a", "b", "c"), func=_m4, bounds=_m4_bounds,
+    starts=_m4_starts, unscale=_m4_unscale, log_params=frozenset({"b"}),
+    doc="M4 (Alabdulmohsin et al. 2022): (y - C) / (E0 - y)^a = b n^c, solved for y."))
+
+
+def _bound(x: Array, p: Params) -> Array:
+    n, s = x[:, 0], x[:, 1]
+    return p["delta"] * (p["gamma"] + n ** -p["alpha"]) * s ** -p["beta"]
+
+
+def _bound_starts(x: Array, y: Array) -> list[Params]:
+    out = []
+    for p in _floor_grid(x[:, 0], y, n_best=2):
+        for beta in (0.1, 0.5):
+            delta = p["D"] * float(np.mean(x[:, 1] ** beta))
+            out.append({"delta": delta, "gamma": max(p["C"] / p["D"], 1e-3),
+                        "alpha": max(p["alpha"], 0.02), "beta": beta})
+    return out
+
+
+def _bound_unscale(p: Params, x0: Array) -> Params:
+    # delta (gamma + n^-alpha) s^-beta with n = n0 n', s = s0 s' (see module docstring).
+    n0, s0 = float(x0[0]), float(x0[1])
+    return {"delta": p["delta"] * n0 ** p["alpha"] * s0 ** p["beta"],
+            "gamma": p["gamma"] * n0 ** -p["alpha"], "alpha": p["alpha"], "beta": p["beta"]}
+
+
+LAWS.register(Law(
+    name="transfer_bound", params=("delta", "gamma", "alpha", "beta"), func=_bound,
+    bounds=lambda x, y: {"delta": (1e-9, 1e6), "gamma": (0.0, 1e3), "alpha": (0.0, 3.0),
+                         "beta": (-1.0, 3.0)},
+    starts=_bound_starts, unscale=_bound_unscale, log_params=frozenset({"delta"}), n_inputs=2,
+    doc="delta (gamma + n^-alpha) s^-beta (Mikami et al.): joint over pre-training n, real s."))
+
+
+def get_law(name: str) -> Law:
+    """The law called `name`, or a FitInputError listing the valid ones."""
+    return LAWS[name]

@@ -1,0 +1,84 @@
+"""Figures: the scaling plot (points by seed, fitted curve, 95 % band, scratch line per group)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from fits.table import usable_rows  # noqa: E402
+
+MARKERS = "os^Dv<>pPX*h"
+
+
+def save(fig: plt.Figure, out: str | Path) -> list[Path]:
+    """Write `fig` to `out` (.png) and the .pdf beside it; returns both paths."""
+    png = Path(out).with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    pdf = png.with_suffix(".pdf")
+    fig.savefig(pdf, bbox_inches="tight")
+    plt.close(fig)
+    return [png, pdf]
+
+
+def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataFrame:
+    if by is None:
+        return df
+    return df[df[by].astype(str) == str(g["value"])]
+
+
+def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -> None:
+    pos = rows[rows[x] > 0]
+    seeds = sorted(pos["seed"].unique()) if "seed" in pos.columns else [None]
+    for i, s in enumerate(seeds):
+        pts = pos if s is None else pos[pos["seed"] == s]
+        ax.scatter(pts[x], pts[y], color=color, marker=MARKERS[i % len(MARKERS)], s=18,
+                   alpha=0.6, linewidths=0)
+    means = pos.groupby(x)[y].mean()
+    ax.scatter(means.index, means.values, color=color, marker="_", s=120)
+
+
+def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -> list[Path]:
+    """Log-log scaling plot of every group in `fits_json` over the runs in `df`; writes .png + .pdf."""
+    x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
+    df = usable_rows(df)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    overall_drawn = False
+    for i, (key, g) in enumerate(fits_json["groups"].items()):
+        color = colors[i % len(colors)]
+        rows = _group_rows(df, by, g)
+        _draw_points(ax, rows, x, y, color)
+        label = f"{by}={key}" if by else key
+        if "curve" in g:
+            c = g["curve"]
+            p = g["params"]
+            label += f": alpha={p.get('alpha', np.nan):.2f}, C={p.get('C', np.nan):.3f}"
+            ax.plot(c["x"], c["fit"], color=color, label=label)
+            ax.fill_between(c["x"], c["lo"], c["hi"], color=color, alpha=0.18, linewidth=0)
+        else:
+            ax.plot([], [], color=color, label=label + " (not fitted)")
+        if g.get("scratch"):
+            ax.axhline(g["scratch"]["mean"], color=color, linestyle="--", linewidth=1)
+        elif fits_json.get("scratch") and not overall_drawn:
+            ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1,
+                       label=f"scratch ({x} = 0)")
+            overall_drawn = True
+    if any(g.get("scratch") for g in fits_json["groups"].values()):
+        ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), per group")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    level = int(round(100 * fits_json.get("level", 0.95)))
+    ax.set_title(f"{y} vs {x}: points = seeds, line = {fits_json['law']} fit, band = {level} %",
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.25)
+    return save(fig, out)

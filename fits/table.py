@@ -1,0 +1,148 @@
+"""Fitting a runs table group by group: holdout scores, fits.json, the terminal summary."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fits.core import Fit, fit_curve
+from fits.diagnostics import size_stats
+from fits.errors import FitInputError
+from fits.laws import get_law
+
+LEVEL = 0.95
+N_GRID = 60  # points of the stored curve and band, per group
+
+
+def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, *,
+                  groups: Any = None, fixed: dict | None = None) -> dict[str, Any] | None:
+    """Fit all but the `n_holdout` largest sizes, predict those: mean abs and relative error.
+
+    None when fewer than 3 sizes would remain (a law cannot be tested without spare sizes)."""
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    sizes = np.unique(xa)
+    if len(sizes) - n_holdout < 3:
+        return None
+    cut = sizes[-n_holdout]
+    train = xa < cut
+    g = None if groups is None else np.asarray(groups)[train]
+    fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed)
+    held, mean, _, _ = size_stats(xa[~train], ya[~train])
+    pred = fit.predict(held)
+    abs_err = np.abs(pred - mean)
+    rel = np.where(mean > 0, abs_err / np.where(mean > 0, mean, 1), np.where(abs_err > 0, np.inf, 0))
+    return {"held_out": held.tolist(), "abs_err": float(abs_err.mean()),
+            "rel_err": float(rel.mean()), "predicted": pred.tolist(), "observed": mean.tolist()}
+
+
+def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
+    missing = [c for c in cols if c is not None and c not in df.columns]
+    if missing:
+        raise FitInputError(f"column(s) {missing} not in the table; it has {list(df.columns)}")
+
+
+def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of finished runs: status == 'ok' when the table has a status column."""
+    if "status" in df.columns and (df["status"] == "ok").any():
+        return df[df["status"] == "ok"]
+    return df
+
+
+def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    if by is None:
+        return [("all", df)]
+    return [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def scratch_stats(y: pd.Series) -> dict[str, float] | None:
+    """Mean, seed-to-seed std and count of the scratch (x == 0) errors; None if there are none."""
+    if len(y) == 0:
+        return None
+    return {"mean": float(y.mean()), "std": float(y.std(ddof=1)) if len(y) > 1 else 0.0, "n": int(len(y))}
+
+
+def _curve(fit: Fit, x: np.ndarray) -> dict[str, list[float]]:
+    grid = np.geomspace(x.min(), 2 * x.max(), N_GRID)
+    lo, hi = fit.band(grid, LEVEL)
+    return {"x": grid.tolist(), "fit": fit.predict(grid).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def fit_group(g: pd.DataFrame, x: str, y: str, law: str) -> dict[str, Any]:
+    """fits.json entry of one group: params, CIs, holdout, diagnostics, curve + band, scratch."""
+    pos = g[g[x] > 0]
+    seeds = pos["seed"].to_numpy() if "seed" in pos.columns else None
+    entry: dict[str, Any] = {"scratch": scratch_stats(g.loc[g[x] == 0, y])}
+    try:
+        fit = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), law, groups=seeds)
+    except FitInputError as exc:
+        return {**entry, "error": str(exc)}
+    hold = holdout_score(pos[x], pos[y], law, groups=seeds)
+    entry.update(fit.to_dict(LEVEL))
+    entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold,
+                  "curve": _curve(fit, pos[x].to_numpy(float))})
+    return entry
+
+
+def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str | None = "complexity",
+             law: str = "power_floor") -> dict[str, Any]:
+    """What `synthscale fit` writes to fits.json: one fitted curve per group, plus scratch baselines."""
+    get_law(law)
+    _check_columns(df, [x, y, by])
+    df = usable_rows(df)
+    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in _groups(df, by)}
+    if groups and all("error" in g for g in groups.values()):
+        first = next(iter(groups.items()))
+        raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")
+    return {"x": x, "y": y, "by": by, "law": law, "level": LEVEL, "groups": groups,
+            "scratch": scratch_stats(df.loc[df[x] == 0, y])}
+
+
+def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "power_floor") -> pd.DataFrame:
+    """One row per group: parameters, their 95 % intervals, holdout error and diagnostic names."""
+    res = fit_runs(df, x, y, by, law)
+    rows = []
+    for key, g in res["groups"].items():
+        row: dict[str, Any] = {by or "group": g["value"], "law": law}
+        for name in get_law(law).params:
+            ci = g.get("ci", {}).get(name, [np.nan, np.nan])
+            row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
+        hold = g.get("holdout") or {}
+        row.update({"holdout_abs_err": hold.get("abs_err", np.nan), "holdout_rel_err": hold.get("rel_err", np.nan),
+                    "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(d["name"] for d in g.get("diagnostics", [])),
+                    "error": g.get("error", "")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fmt_ci(g: dict, name: str) -> str:
+    if name not in g.get("params", {}):
+        return "-"
+    lo, hi = g["ci"][name]
+    return f"{g['params'][name]:.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def summary_table(fits_json: dict[str, Any]) -> str:
+    """A short plain-text table of the fitted parameters per group, for the terminal."""
+    names = get_law(fits_json["law"]).params
+    head = [fits_json["by"] or "group", *names, "holdout_rel", "scratch", "flags"]
+    lines = []
+    for key, g in fits_json["groups"].items():
+        if "error" in g:
+            lines.append([key, *["-"] * len(names), "-", "-", "not fitted: " + g["error"]])
+            continue
+        hold = g.get("holdout")
+        sc = g.get("scratch") or fits_json.get("scratch")
+        lines.append([key, *[_fmt_ci(g, n) for n in names],
+                      f"{hold['rel_err']:.3f}" if hold else "-",
+                      f"{sc['mean']:.3f}" if sc else "-",
+                      ",".join(d["name"] for d in g["diagnostics"]) or "-"])
+    widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    level = int(round(100 * fits_json.get("level", LEVEL)))
+    title = f"{fits_json['y']} = {fits_json['law']}({fits_json['x']}), [{level} % interval]"
+    return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines)])

@@ -1,0 +1,163 @@
+"""fits: fit_curve recovers known laws, refuses bad input in one line, handles zeros; the runs-table
+API (fit_runs, fit_table, summary_table, plot_scaling) and the `python -m fits` CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fits
+from fits.errors import FitInputError
+
+SIZES = np.array([250, 500, 1000, 2000, 4000, 8000, 16000], dtype=float)
+TRUE = {"D": 3.0, "alpha": 0.4, "C": 0.12}
+
+
+def law_data(n_seeds: int = 4, noise: float = 0.01, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Sizes, errors and seed ids drawn from the power_floor law with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(SIZES, n_seeds)
+    g = np.tile(np.arange(n_seeds), len(SIZES))
+    y = (TRUE["D"] * x ** -TRUE["alpha"] + TRUE["C"]) * np.exp(rng.normal(0, noise, len(x)))
+    return x, y, g
+
+
+def runs_table(seed: int = 0) -> pd.DataFrame:
+    """A runs.csv-shaped table: two complexities, 3 seeds, a scratch baseline at n_synth = 0."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cx, (d, a, c) in {1: (3.0, 0.4, 0.12), 3: (4.0, 0.5, 0.08)}.items():
+        for n in [0, *SIZES]:
+            for s in range(3):
+                err = 0.35 if n == 0 else d * n ** -a + c
+                err = float(np.clip(err + rng.normal(0, 0.004), 0, 1))
+                rows.append({"run_id": f"{cx}-{n}-{s}", "complexity": cx, "n_synth": int(n), "seed": s,
+                             "test_err": err, "test_acc": 1 - err, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_recovers_known_parameters_with_seeds() -> None:
+    x, y, g = law_data()
+    fit = fits.fit_curve(x, y, groups=g)
+    assert fit.params["alpha"] == pytest.approx(TRUE["alpha"], rel=0.15)
+    assert fit.params["C"] == pytest.approx(TRUE["C"], rel=0.1)
+    assert fit.params["D"] == pytest.approx(TRUE["D"], rel=0.5)  # D and alpha trade off in log space
+    ci = fit.ci()
+    for name, value in TRUE.items():
+        lo, hi = ci[name]
+        assert lo < fit.params[name] < hi, name
+    # predictions are in raw units and extrapolate sensibly
+    truth = TRUE["D"] * 32000.0 ** -TRUE["alpha"] + TRUE["C"]
+    assert fit.predict([32000.0])[0] == pytest.approx(truth, rel=0.03)
+    lo, hi = fit.band([32000.0])
+    assert lo[0] <= fit.predict([32000.0])[0] <= hi[0]
+
+
+def test_fixed_parameter_is_pinned() -> None:
+    x, y, _ = law_data(n_seeds=1, noise=0.002)
+    fit = fits.fit_curve(x, y, fixed={"D": 3.0})
+    assert fit.params["D"] == 3.0
+    assert fit.ci()["D"] == (3.0, 3.0)
+    assert fit.params["alpha"] == pytest.approx(0.4, abs=0.02)
+    assert list(fit.params) == ["D", "alpha", "C"]
+
+
+@pytest.mark.parametrize("x, y, needle", [
+    ([1, 2, 1, 2], [0.3, 0.2, 0.31, 0.21], "at least 3 distinct sizes"),
+    ([1, 2, 4, 8], [0.3, np.nan, 0.2, 0.1], "NaN"),
+    ([1, 2, 4, 8], [0.3, 0.2, -0.1, 0.1], "negative"),
+    ([0, 2, 4, 8], [0.3, 0.2, 0.15, 0.1], "x must be > 0"),
+    ([1, 2, 4], [0.3, 0.2], "differ in length"),
+])
+def test_bad_input_is_one_clear_line(x: list, y: list, needle: str) -> None:
+    with pytest.raises(FitInputError, match=needle) as info:
+        fits.fit_curve(x, y)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_law_and_fixed_name() -> None:
+    with pytest.raises(FitInputError, match="unknown law 'nope'; valid: bnsl, m4, power"):
+        fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], law="nope")
+    with pytest.raises(FitInputError, match="unknown parameter"):
+        fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], fixed={"E": 1.0})
+
+
+def test_exact_zero_errors_are_floored_and_flagged() -> None:
+    x = np.array([16, 32, 64, 128, 256, 512, 1024], dtype=float)
+    y = np.array([0.2, 0.1, 0.04, 0.01, 0.0, 0.0, 0.0])
+    fit = fits.fit_curve(x, y)
+    assert all(np.isfinite(v) for v in fit.params.values())
+    assert np.all(np.isfinite(fit.predict(x)))
+    names = [f.name for f in fit.diagnostics]
+    assert "zero_errors" in names
+    assert fit.predict([1024.0])[0] < 0.01
+    all_zero = fits.fit_curve([1, 2, 4, 8], [0.0, 0.0, 0.0, 0.0])  # a perfect learner: no crash
+    assert np.all(np.isfinite(all_zero.predict([16.0])))
+
+
+def test_fit_runs_is_jsonable_with_scratch_and_holdout() -> None:
+    res = fits.fit_runs(runs_table(), x="n_synth", y="test_err", by="complexity")
+    assert set(res["groups"]) == {"1", "3"}
+    json.dumps(res)  # what `synthscale fit` writes must serialise
+    g1 = res["groups"]["1"]
+    assert g1["params"]["alpha"] == pytest.approx(0.4, rel=0.2)
+    assert g1["scratch"]["mean"] == pytest.approx(0.35, abs=0.01) and g1["scratch"]["n"] == 3
+    assert g1["holdout"]["held_out"] == [16000.0] and g1["holdout"]["rel_err"] < 0.05
+    assert res["scratch"]["n"] == 6
+    assert len(g1["curve"]["x"]) == len(g1["curve"]["lo"])
+    assert all(lo <= f <= hi for lo, f, hi in zip(g1["curve"]["lo"], g1["curve"]["fit"], g1["curve"]["hi"]))
+    text = fits.summary_table(res)
+    assert "complexity" in text and "alpha" in text and len(text.splitlines()) == 4
+
+
+def test_fit_table_one_row_per_group_and_bad_column() -> None:
+    table = fits.fit_table(runs_table(), "n_synth", "test_err", "complexity")
+    assert list(table["complexity"]) == [1, 3]
+    assert (table["alpha_lo"] < table["alpha"]).all() and (table["alpha"] < table["alpha_hi"]).all()
+    with pytest.raises(FitInputError, match="column"):
+        fits.fit_table(runs_table(), "n_synth", "test_err", "no_such_column")
+
+
+def test_group_with_too_few_sizes_is_reported_not_fatal() -> None:
+    df = runs_table()
+    df = df[~((df["complexity"] == 3) & (df["n_synth"] > 500))]
+    res = fits.fit_runs(df)
+    assert "error" in res["groups"]["3"] and "params" in res["groups"]["1"]
+    with pytest.raises(FitInputError, match="no group could be fitted"):
+        fits.fit_runs(df[df["complexity"] == 3])
+
+
+def test_plot_writes_png_and_pdf(tmp_path: Path) -> None:
+    df = runs_table()
+    res = fits.fit_runs(df)
+    paths = fits.plot_scaling(df, res, tmp_path / "scaling.png")
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fits", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_fit_then_plot(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.csv"
+    runs_table().to_csv(runs, index=False)
+    out = _run_cli("fit", str(runs), "--by", "complexity", "-o", str(tmp_path / "fits.json"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "fits.json").read_text())["by"] == "complexity"
+    out = _run_cli("plot", str(runs), str(tmp_path / "fits.json"), "-o", str(tmp_path / "s.png"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "s.pdf").exists()
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.csv"
+    runs_table().to_csv(runs, index=False)
+    out = _run_cli("fit", str(runs), "--by", "colour", "-o", str(tmp_path / "f.json"))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "colour" in out.stderr
