@@ -66,8 +66,21 @@ def _run_logging(path: Path) -> Iterator[None]:
         handler.close()
 
 
+def check_names(spec: RunSpec) -> None:
+    """Fail before any work if a generator, model, task or target name is unknown (UserError)."""
+    import timm
+
+    if spec.synth.n > 0:
+        synth.GENERATORS.get(spec.synth.generator)
+        TASKS.get(spec.task)
+    targets.TARGETS.get(spec.target.name)
+    if not timm.is_model(spec.model.name):
+        build_model(spec.model, 2, 1)  # raises the UserError with suggestions
+
+
 def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None) -> list[Row]:
     """Pre-train, fine-tune on each real size, evaluate; one row per size. Skips a finished run."""
+    check_names(spec)
     run_dir = Path(root) / "runs" / spec.run_id
     done = read_rows(run_dir)
     if done is not None:

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fail-fast", action="store_true", help="stop submitting at the first failure")
     p.add_argument("--dry-run", action="store_true", help="print the plan and submit nothing")
     p.set_defaults(func=cmd_sweep)
+    from slurm.demo import register_demo  # demo builds on sweep_to_csv below
+
+    register_demo(sub)
 
 
 def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "local",

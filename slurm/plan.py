@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import RunSpec, SweepSpec
-from bench.run import read_rows
+from bench.run import check_names, read_rows
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ def plan(sweep: SweepSpec, root: Path | str) -> Plan:
     """Every grid cell, split by whether `runs/<run_id>/row.json` exists under `root`."""
     root = Path(root)
     cells = sweep.cells()
+    for c in cells:
+        check_names(c)
     done = [c for c in cells if read_rows(root / "runs" / c.run_id) is not None]
     todo = [c for c in cells if read_rows(root / "runs" / c.run_id) is None]
     # Longest cells first, so the tail of a sweep is short jobs rather than one straggler.

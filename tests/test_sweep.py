@@ -1,0 +1,98 @@
+"""End to end through the CLI: a tiny sweep with the local executor, collect, and kill -9 then rerun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.collect import collect
+
+TINY = """
+name: tiny
+synth: {{generator: shapes, n: 64, complexity: 1, resolution: 16, channels: 1}}
+model: {{name: resnet10t, small_input: false}}
+pretrain: {{examples: {pre}, batch_size: 32, lr: 0.05}}
+finetune: {{examples: 64, batch_size: 32, lr: 0.02}}
+target: {{name: fashion_mnist, n_real: [20, 40], test_size: 100}}
+grid:
+  synth.n: {sizes}
+  seed: [0]
+"""
+REQUIRED = ["run_id", "generator", "complexity", "n_synth", "model", "target", "n_real", "seed",
+            "test_err", "test_acc", "pretrain_examples", "finetune_examples", "wall_s", "status"]
+
+
+def tiny_config(tmp_path: Path, sizes: str = "[0, 32, 64]", pre: int = 64) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(TINY.format(sizes=sizes, pre=pre))
+    return p
+
+
+def test_local_sweep_produces_valid_rows(tmp_path, capsys):
+    cfg, root = tiny_config(tmp_path), tmp_path / "runs"
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "local", "--max-parallel", "2"]) == 0
+    df = pd.read_csv(root / "runs.csv")
+    assert set(REQUIRED) <= set(df.columns)
+    assert len(df) == 3 * 2  # three cells x two real sizes
+    assert sorted(df["n_synth"].unique()) == [0, 32, 64]
+    assert ((df["test_err"] >= 0) & (df["test_err"] <= 1)).all()
+    assert (df["test_err"] + df["test_acc"]).round(6).eq(1).all()
+    assert (df.loc[df.n_synth == 0, "generator"] == "none").all()
+    assert (df.loc[df.n_synth == 0, "pretrain_examples"] == 0).all()
+    assert (df["status"] == "ok").all()
+    # A second identical sweep has nothing to do and changes nothing.
+    before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 0
+    assert "0 to run" in capsys.readouterr().out
+    assert before == {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
+
+
+def test_dry_run_submits_nothing(tmp_path, capsys):
+    cfg, root = tiny_config(tmp_path), tmp_path / "runs"
+    assert main(["sweep", str(cfg), "--root", str(root), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3 cells: 0 done, 3 to run" in out and "scratch" in out
+    assert not (root / "runs").exists()
+
+
+def test_kill_9_and_rerun_finishes_with_one_row_per_cell(tmp_path):
+    """Kill the sweep and all its jobs mid-way; the same command finishes without redoing done cells."""
+    cfg, root = tiny_config(tmp_path, sizes="[0, 16, 32, 48, 64]", pre=256), tmp_path / "runs"
+    cmd = [sys.executable, "-m", "slurm", "sweep", str(cfg), "--root", str(root), "--executor", "local",
+           "--max-parallel", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(root.glob("runs/*/row.json"))) < 1:
+        time.sleep(0.2)
+    done_before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and every job it started
+    proc.wait()
+    _kill_orphans(root)
+    assert 1 <= len(done_before) < 5, "the sweep should be killed part-way"
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    rows = list(root.glob("runs/*/row.json"))
+    assert len(rows) == 5
+    for p, mtime in done_before.items():
+        assert p.stat().st_mtime_ns == mtime, f"{p} was recomputed"
+    df = collect(root)
+    assert len(df) == 5 * 2 and not df.duplicated(["run_id", "n_real"]).any()
+    assert all(isinstance(json.loads(p.read_text()), list) for p in rows)
+
+
+def _kill_orphans(root: Path) -> None:
+    """submitit's local jobs may outlive a killed parent in their own session: kill them by pid."""
+    out = subprocess.run(["pgrep", "-f", f"submitit.*{root}"], capture_output=True, text=True).stdout
+    for pid in out.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
