@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -65,6 +65,16 @@ class TargetSpec(_Strict):
     download: bool = False  # allow torchvision downloads where there is internet
 
 
+class AsgSpec(_Strict):
+    """ASG options (docs/asg.md): ImageNet proxy guidance and per-layer-group learning rates."""
+
+    proxy_lambda: float = Field(0.0, ge=0.0)  # weight of KL(frozen || current via the old head)
+    lr_policy: Literal["none", "handset", "learned"] = "none"
+    policy: Optional[str] = None  # a saved learned policy (bench.asg_meta), needed for `learned`
+    interval: int = Field(10, gt=0)  # the controller acts every `interval` steps
+    n_groups: int = Field(4, ge=1, le=16)  # backbone layer groups; the new head is one more
+
+
 class RunSpec(_Strict):
     """Everything one run needs; its hash (without paths and thread counts) is the run id."""
 
@@ -78,10 +88,16 @@ class RunSpec(_Strict):
     seed: int = 0
     threads: Optional[int] = Field(None, gt=0)  # torch threads; None = torch's default
     device: str = "auto"
+    # Added for ASG; None keeps the run ids of configs written before them (see identity()).
+    protocol: Optional[Literal["transfer", "generalize"]] = None  # None = transfer
+    asg: Optional[AsgSpec] = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result; scratch runs (n = 0) drop the generator fields."""
         d = self.model_dump(exclude={"name", "threads", "device"})
+        for key in ("protocol", "asg"):  # optional sections enter the hash only when set
+            if d[key] is None:
+                d.pop(key)
         d["target"].pop("data_root")
         d["target"].pop("download")
         if self.synth.n == 0:
@@ -99,7 +115,10 @@ class RunSpec(_Strict):
     def pretrain_id(self) -> str:
         """The hash of what determines the pre-trained weights, shared by runs that differ downstream."""
         d = self.identity()
-        return _hash({k: d[k] for k in ("synth", "model", "task", "pretrain", "seed")})
+        keys = ("synth", "model", "task", "pretrain", "seed")
+        if self.protocol == "generalize":  # the synthetic training itself depends on the ASG options
+            keys += tuple(k for k in ("protocol", "asg") if k in d)
+        return _hash({k: d[k] for k in keys})
 
 
 class SweepSpec(_Strict):
@@ -146,7 +165,9 @@ def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
     """Set `d['a']['b'] = value` for key 'a.b', creating dicts on the way."""
     *parents, last = key.split(".")
     for p in parents:
-        nxt = d.setdefault(p, {})
+        if d.get(p) is None:  # an absent or unset optional section (e.g. `asg`) starts empty
+            d[p] = {}
+        nxt = d[p]
         if not isinstance(nxt, dict):
             raise UserError(f"{key}: cannot set a field inside {p!r}, which is not a mapping")
         d = nxt
