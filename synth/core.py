@@ -1,0 +1,143 @@
+"""The generator contract: Sample, the GENERATORS registry, knob validation and SynthDataset."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Protocol
+
+import torch
+
+from synth.errors import UserError
+from synth.registry import Registry
+
+GENERATORS: Registry = Registry("generator")
+MIN_RESOLUTION = 8
+
+
+@dataclass
+class Sample:
+    """A rendered batch; all tensors on the generator's device."""
+
+    image: torch.Tensor                       # (B, C, H, W) float32 in [0, 1]
+    label: torch.Tensor                       # (B,) int64 class label
+    multilabel: torch.Tensor | None = None    # (B, n_classes) float32 {0, 1}: categories present
+    mask: torch.Tensor | None = None          # (B, H, W) int64: 0 background, k + 1 category k
+    depth: torch.Tensor | None = None         # (B, 1, H, W) float32
+    normals: torch.Tensor | None = None       # (B, 3, H, W) float32 unit vectors
+
+    def to(self, device: str | torch.device) -> "Sample":
+        """The same sample with every tensor moved to `device`."""
+        moved = {f.name: (v.to(device) if isinstance(v := getattr(self, f.name), torch.Tensor)
+                          else v) for f in fields(self)}
+        return Sample(**moved)
+
+
+class Generator(Protocol):
+    """What every registered generator class provides."""
+
+    n_classes: int
+
+    def knobs(self) -> dict: ...
+
+    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample: ...
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One documented, range-checked generator setting."""
+
+    name: str
+    kind: type                  # int or float
+    lo: float
+    hi: float
+    doc: str
+
+    def check(self, family: str, value: Any) -> Any:
+        """The value converted to `kind`, or a UserError naming the knob and its valid range."""
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.kind is int and ok_type and float(value) != int(value):
+            ok_type = False
+        if not ok_type or not self.lo <= value <= self.hi:
+            what = "an integer" if self.kind is int else "a number"
+            raise UserError(f"{family} knob {self.name!r} must be {what} in "
+                            f"[{self.lo:g}, {self.hi:g}], got {value!r}")
+        return self.kind(value)
+
+
+def resolve_knobs(family: str, specs: tuple[Knob, ...], presets: list[dict], complexity: Any,
+                  overrides: Mapping[str, Any]) -> dict:
+    """The preset of `complexity` with `overrides` applied, every value checked."""
+    n_levels = len(presets)
+    if not isinstance(complexity, int) or isinstance(complexity, bool) \
+            or not 0 <= complexity < n_levels:
+        raise UserError(f"{family} complexity must be an integer in [0, {n_levels - 1}], "
+                        f"got {complexity!r}")
+    by_name = {k.name: k for k in specs}
+    unknown = sorted(set(overrides) - set(by_name))
+    if unknown:
+        raise UserError(f"unknown {family} knob {unknown[0]!r}; valid: {', '.join(sorted(by_name))}")
+    merged = {**presets[complexity], **overrides}
+    return {name: by_name[name].check(family, merged[name]) for name in by_name}
+
+
+def check_common(family: str, resolution: Any, channels: Any) -> None:
+    """Validate the knobs every family shares."""
+    if not isinstance(resolution, int) or isinstance(resolution, bool) \
+            or not MIN_RESOLUTION <= resolution <= 1024:
+        raise UserError(f"{family} resolution must be an integer in [{MIN_RESOLUTION}, 1024] "
+                        f"pixels, got {resolution!r}")
+    if channels not in (1, 3) or isinstance(channels, bool):
+        raise UserError(f"{family} channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+
+
+def to_channels(rgb: torch.Tensor, channels: int) -> torch.Tensor:
+    """(B, 3, H, W) RGB to the requested channel count (ITU-R 601 luma for grayscale)."""
+    if channels == 3:
+        return rgb
+    luma = rgb[:, 0] * 0.299 + rgb[:, 1] * 0.587 + rgb[:, 2] * 0.114
+    return luma.unsqueeze(1)
+
+
+def multilabel_from_mask(mask: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(B, n_classes) float32: 1 where category k has at least one pixel (mask == k + 1)."""
+    present = torch.zeros(mask.shape[0], n_classes + 1, dtype=torch.float32, device=mask.device)
+    present.scatter_(1, mask.reshape(mask.shape[0], -1), 1.0)
+    return present[:, 1:].contiguous()
+
+
+class SynthDataset(torch.utils.data.Dataset):
+    """n images of a generator; item i is a pure function of (config, seed, i), so sets nest."""
+
+    def __init__(self, generator: Generator, n: int, seed: int = 0, device: str = "cpu") -> None:
+        self.generator = generator
+        self.n = n
+        self.seed = seed
+        self.device = device
+        self.n_classes = generator.n_classes
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if not -self.n <= i < self.n:
+            raise IndexError(f"index {i} out of range for a dataset of {self.n} images")
+        s = self.render_batch(torch.tensor([i % self.n], dtype=torch.int64))
+        return s.image[0], int(s.label[0])
+
+    def render_batch(self, indices: torch.Tensor) -> Sample:
+        """A whole batch in one vectorised call: the fast path for training loops."""
+        return self.generator.render(self.seed, indices.to(torch.int64), device=self.device)
+
+    def __repr__(self) -> str:
+        return f"SynthDataset({type(self.generator).__name__}, n={self.n}, seed={self.seed})"
+
+
+def make_dataset(name: str, n: int, *, seed: int = 0, resolution: int = 32, complexity: int = 0,
+                 channels: int = 3, device: str = "cpu", **knobs: Any) -> SynthDataset:
+    """A dataset of `n` images from the generator registered as `name`."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise UserError(f"dataset size n must be a non-negative integer, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    cls = GENERATORS.get(name)
+    gen = cls(resolution=resolution, complexity=complexity, channels=channels, **knobs)
+    return SynthDataset(gen, n, seed=seed, device=device)

@@ -1,0 +1,49 @@
+"""Bit-reproducible elementary functions built from exactly-rounded ops (+, *, floor, sqrt).
+
+torch's sin/exp use SIMD polynomials for full vectors and libm for the tail of a tensor, so the
+same input can round differently depending on where it sits in a batch; these versions cannot.
+Accuracy (~1e-6 absolute) is far beyond what rendering needs.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+_TWO_PI = 2.0 * math.pi
+_INV_TWO_PI = 1.0 / _TWO_PI
+
+
+def sin(x: torch.Tensor) -> torch.Tensor:
+    """sin(x) by range reduction to [-pi, pi], folding to [-pi/2, pi/2] and an odd Taylor series."""
+    r = x - (x * _INV_TWO_PI + 0.5).floor() * _TWO_PI          # [-pi, pi)
+    r = torch.where(r > math.pi / 2, math.pi - r, r)
+    r = torch.where(r < -math.pi / 2, -math.pi - r, r)          # [-pi/2, pi/2]
+    r2 = r * r
+    poly = 1.0 + r2 * (-1 / 6 + r2 * (1 / 120 + r2 * (-1 / 5040 + r2 * (1 / 362880
+                                                                     - r2 * (1 / 39916800)))))
+    return r * poly
+
+
+def cos(x: torch.Tensor) -> torch.Tensor:
+    """cos(x) = sin(x + pi/2)."""
+    return sin(x + math.pi / 2)
+
+
+def tri(x: torch.Tensor) -> torch.Tensor:
+    """Triangle wave with period 1 in [0, 1]: a cheap, exact stand-in for a sine stripe."""
+    f = x - x.floor()
+    return (f * 2.0 - 1.0).abs()
+
+
+def normalize(v: torch.Tensor, dim: int = -1, eps: float = 1e-12) -> torch.Tensor:
+    """v / |v| along `dim`, summing the squares explicitly (no SIMD-order-dependent reduction)."""
+    sq = None
+    for comp in v.unbind(dim):
+        sq = comp * comp if sq is None else sq + comp * comp
+    return v / (sq + eps).sqrt().unsqueeze(dim)
+
+
+def dot3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Dot product over a last dimension of size 3, in a fixed order."""
+    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
