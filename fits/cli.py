@@ -49,7 +49,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_table_args(p: argparse.ArgumentParser) -> None:
+    """runs, --x, --y, --by: the arguments every table-reading subcommand shares."""
     p.add_argument("runs", help="runs table (CSV), e.g. runs.csv from `synthscale collect`")
     p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default="test_err", help="error column (default test_err)")
@@ -62,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Fit L(x) = law per group (x > 0 rows; x = 0 is the scratch "
                                           "baseline), with bootstrap intervals over seeds, a holdout "
                                           "score and diagnostics.")
-    _common(p)
+    add_table_args(p)
     p.add_argument("--law", default="power_floor", choices=sorted(LAWS), help="law (default power_floor)")
     p.add_argument("-o", "--output", default="fits.json", help="output JSON (default fits.json)")
     p.set_defaults(func=cmd_fit)
@@ -74,19 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("fits", help="fits.json written by `fit`")
     p.add_argument("-o", "--output", default="scaling.png", help="output .png (a .pdf goes beside it)")
     p.set_defaults(func=cmd_plot)
-    _register_more(subparsers)
+    from fits import compare  # imported here: compare imports this module's helpers
 
-
-def _register_more(subparsers: argparse._SubParsersAction) -> None:
-    """compare and fit-bench, when their modules exist."""
-    for mod in ("fits.compare", "fits.bench"):
-        try:
-            module = __import__(mod, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        module.register(subparsers)
+    compare.register(subparsers)
 
 
 def main(argv: list[str] | None = None) -> int:

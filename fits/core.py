@@ -33,6 +33,7 @@ class Problem:
     weights: np.ndarray
     fixed: dict[str, float]
     groups: np.ndarray | None
+    box: dict[str, tuple[float, float]] = field(default_factory=dict)  # caller's bounds, raw units
 
     @property
     def xs(self) -> np.ndarray:
@@ -55,7 +56,8 @@ def _as_x(x: Any, law: Law) -> np.ndarray:
 
 
 def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = None,
-                 fixed: Mapping[str, float] | None = None) -> Problem:
+                 fixed: Mapping[str, float] | None = None,
+                 bounds: Mapping[str, tuple[float, float]] | None = None) -> Problem:
     """Validate the inputs of `fit_curve`; every user mistake is a one-line FitInputError."""
     lw = get_law(law)
     xa, ya = _as_x(x, lw), np.asarray(y, dtype=float).reshape(-1)
@@ -74,6 +76,10 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     unknown = sorted(set(fixed) - set(lw.params))
     if unknown:
         raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {lw.name!r} has {list(lw.params)}")
+    box = {k: (float(v[0]), float(v[1])) for k, v in (bounds or {}).items()}
+    bad = sorted(k for k, (lo, hi) in box.items() if k not in lw.params or not lo < hi)
+    if bad:
+        raise FitInputError(f"bounds for {bad} are unknown parameters or empty; {lw.name!r} has {list(lw.params)}")
     w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
     if len(w) != len(ya) or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise FitInputError("weights must be finite, >= 0 and one per point")
@@ -81,10 +87,11 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     if g is not None and len(g) != len(ya):
         raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
     cols = xa.reshape(len(xa), -1)
-    x0 = np.exp(np.mean(np.log(cols), axis=0)) if not fixed else np.ones(cols.shape[1])
+    # parameters pinned or boxed in the caller's units rule out rescaling x
+    x0 = np.exp(np.mean(np.log(cols), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])
     pos = ya[ya > 0]
     floor = 0.5 * float(pos.min()) if len(pos) else 1e-6
-    return Problem(lw, xa, ya, x0, floor, w, fixed, g)
+    return Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
 
 
 def _to_theta(law: Law, names: Sequence[str], p: Params) -> np.ndarray:
@@ -99,7 +106,7 @@ def solve(prob: Problem, y: np.ndarray, starts: list[Params], max_nfev: int | No
           ) -> tuple[Params, float]:
     """Best (scaled parameters, cost) over `starts` for data `y` on the problem's design."""
     law, names, xs = prob.law, prob.free, prob.xs
-    bnd = law.bounds(xs, np.maximum(y, prob.floor))  # all-zero curves still get a box
+    bnd = {**law.bounds(xs, np.maximum(y, prob.floor)), **prob.box}  # all-zero curves still get a box
     lo = _to_theta(law, names, {k: max(bnd[k][0], 1e-300) if k in law.log_params else bnd[k][0]
                                 for k in names})
     hi = _to_theta(law, names, {k: bnd[k][1] for k in names})
@@ -182,9 +189,13 @@ class Fit:
 
 
 def fit_curve(x: Any, y: Any, law: str = "power_floor", *, groups: Any = None,
-              weights: Any = None, fixed: Mapping[str, float] | None = None) -> Fit:
-    """Fit `law` to errors y at sizes x (log-space Huber, multi-start, bounded)."""
-    prob = make_problem(x, y, law, groups, weights, fixed)
+              weights: Any = None, fixed: Mapping[str, float] | None = None,
+              bounds: Mapping[str, tuple[float, float]] | None = None) -> Fit:
+    """Fit `law` to errors y at sizes x (log-space Huber, multi-start, bounded).
+
+    `weights` scale each point's log residual (squared); `fixed` pins parameters; `bounds`
+    replaces the law's box for the named parameters (raw units, e.g. {"alpha": (0.1, 1.5)})."""
+    prob = make_problem(x, y, law, groups, weights, fixed, bounds)
     y_fit = np.maximum(prob.y, prob.floor)
     scaled, cost = solve(prob, prob.y, prob.law.starts(prob.xs, y_fit))
     params = prob.law.unscale(scaled, prob.x0)  # x0 = 1 (identity) when parameters are fixed

@@ -41,20 +41,18 @@ def size_stats(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return sizes, mean, std, counts
 
 
-def noise_level(fit: "Fit") -> tuple[float, str]:
+def noise_level(x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> tuple[float, str]:
     """Spread of one observation (error units): seed-to-seed std if repeats exist, else residual MAD."""
-    prob = fit.problem
-    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
-    _, _, std, _ = size_stats(x, prob.y)
+    _, _, std, _ = size_stats(x, y)
     if np.any(np.isfinite(std)):
         return float(np.nanmean(std)), "seed-to-seed std"
-    resid = prob.y - fit.predict(prob.x)
+    resid = y - pred
     return float(1.4826 * np.median(np.abs(resid - np.median(resid)))), "residual spread"
 
 
 def _bound_flags(fit: "Fit") -> list[Flag]:
     prob, law = fit.problem, fit.law
-    bnd = law.bounds(prob.xs, np.maximum(prob.y, prob.floor))
+    bnd = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}
     out = []
     for name in prob.free:
         lo, hi, v = bnd[name][0], bnd[name][1], fit.scaled[name]
@@ -68,23 +66,34 @@ def _bound_flags(fit: "Fit") -> list[Flag]:
     return out
 
 
-def _shape_flags(fit: "Fit") -> list[Flag]:
-    prob = fit.problem
-    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
-    sizes, mean, _, counts = size_stats(x, prob.y)
-    noise, what = noise_level(fit)
+def _curve_flags(x: np.ndarray, y: np.ndarray, pred: np.ndarray, where: str = "") -> list[Flag]:
+    sizes, mean, _, counts = size_stats(x, y)
+    noise, what = noise_level(x, y, pred)
     out = []
     rng_y = float(np.ptp(mean))
     if rng_y <= 2 * noise:
-        out.append(Flag("too_flat", f"the curve moves {rng_y:.3g} over its sizes, within twice the "
-                                    f"{what} {noise:.3g}: its slope cannot be told from noise"))
+        out.append(Flag("too_flat", f"{where}the curve moves {rng_y:.3g} over its sizes, within twice "
+                                    f"the {what} {noise:.3g}: its slope cannot be told from noise"))
     # an increase counts when it exceeds twice the noise of a difference of two size means
     se_diff = noise * np.sqrt(1 / counts[1:] + 1 / counts[:-1])
     rises = np.diff(mean) > 2 * se_diff + 1e-12
     if np.any(rises):
         at = ", ".join(f"{s:g}" for s in sizes[1:][rises][:3])
-        out.append(Flag("non_monotone", f"the error rises beyond noise at size(s) {at}: "
+        out.append(Flag("non_monotone", f"{where}the error rises beyond noise at size(s) {at}: "
                                         "a monotone law describes the trend, not every point"))
+    return out
+
+
+def _shape_flags(fit: "Fit") -> list[Flag]:
+    prob = fit.problem
+    pred = fit.predict(prob.x)
+    if prob.x.ndim == 1:
+        return _curve_flags(prob.x, prob.y, pred)
+    out = []  # two inputs (n, s): judge each curve over n at fixed s
+    for s in np.unique(prob.x[:, 1]):
+        rows = prob.x[:, 1] == s
+        if len(np.unique(prob.x[rows, 0])) >= 3:
+            out += _curve_flags(prob.x[rows, 0], prob.y[rows], pred[rows], f"at s={s:g}, ")
     return out
 
 

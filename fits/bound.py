@@ -1,0 +1,102 @@
+"""The transfer bound L(n, s) = delta (gamma + n^-alpha) s^-beta (Mikami et al.), fitted jointly
+over pre-training size n and fine-tuning size s, and checked against independent per-s fits.
+
+The bound predicts, for per-s curves L_s(n) = D_s n^-alpha + C_s with the joint alpha:
+  (1) C_s / D_s = gamma for every s, and (2) D_s and C_s both fall as s^-beta.
+The per-s fits share only alpha with the joint fit (so their D_s are in the same units); their
+D_s and C_s are otherwise free, which is what makes the comparison a check.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fits.core import Fit, fit_curve
+from fits.errors import FitInputError
+from fits.table import _check_columns
+
+LEVEL = 0.95
+
+
+def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
+              seed: str | None = "seed") -> Fit:
+    """Joint fit of `transfer_bound` over all rows with n > 0 (several s needed)."""
+    _check_columns(df, [n, s, y])
+    pos = df[df[n] > 0]
+    if pos[s].nunique() < 2:
+        raise FitInputError(f"the bound needs at least 2 distinct {s} values, got {pos[s].nunique()}")
+    groups = pos[seed].to_numpy() if seed and seed in pos.columns else None
+    return fit_curve(pos[[n, s]].to_numpy(float), pos[y].to_numpy(float), "transfer_bound", groups=groups)
+
+
+def _loglog_slope(s: np.ndarray, v: np.ndarray) -> float:
+    ok = v > 0
+    if ok.sum() < 2:
+        return float("nan")
+    return float(-np.polyfit(np.log(s[ok]), np.log(v[ok]), 1)[0])
+
+
+def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
+                seed: str | None = "seed") -> dict[str, Any]:
+    """Joint bound fit, per-s fits (alpha shared), and the two checks: C/D vs gamma, slopes vs beta."""
+    joint = fit_bound(df, n, s, y, seed)
+    jp, jci = joint.params, joint.ci(LEVEL)
+    rows = []
+    for s_val, g in df[df[n] > 0].groupby(s):
+        groups = g[seed].to_numpy() if seed and seed in g.columns else None
+        f = fit_curve(g[n].to_numpy(float), g[y].to_numpy(float), "power_floor",
+                      groups=groups, fixed={"alpha": jp["alpha"]})
+        boot = f.bootstrap()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = boot[:, 2] / boot[:, 0]  # C / D per bootstrap sample (params D, alpha, C)
+        ci = f.ci(LEVEL)
+        q = 50 * (1 - LEVEL)
+        rlo, rhi = np.nanpercentile(ratio, [q, 100 - q])
+        rows.append({"s": float(s_val), "D": f.params["D"], "D_lo": ci["D"][0], "D_hi": ci["D"][1],
+                     "C": f.params["C"], "C_lo": ci["C"][0], "C_hi": ci["C"][1],
+                     "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
+                     "C_over_D_hi": float(rhi),
+                     "gamma_inside": bool(rlo <= jp["gamma"] <= rhi)})
+    per_s = pd.DataFrame(rows)
+    sv = per_s["s"].to_numpy()
+    return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},
+                      "diagnostics": [f.to_dict() for f in joint.diagnostics]},
+            "per_s": per_s,
+            "beta_from_C": _loglog_slope(sv, per_s["C"].to_numpy()),
+            "beta_from_D": _loglog_slope(sv, per_s["D"].to_numpy()),
+            "gamma_inside_fraction": float(per_s["gamma_inside"].mean()),
+            "fit": joint}
+
+
+def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = "n_synth",
+               s: str = "n_real", y: str = "test_err") -> list[Path]:
+    """Per-s measurements (points), per-s fits (dashed) and the joint bound (solid); .png + .pdf."""
+    from fits.plot import plt, save
+
+    joint: Fit = res["fit"]
+    pos = df[df[n] > 0]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    cmap = plt.get_cmap("viridis")
+    s_vals = sorted(pos[s].unique())
+    grid = np.geomspace(pos[n].min(), pos[n].max() * 2, 60)
+    for i, s_val in enumerate(s_vals):
+        color = cmap(i / max(len(s_vals) - 1, 1))
+        g = pos[pos[s] == s_val]
+        ax.scatter(g[n], g[y], color=color, s=14)
+        ax.plot(grid, joint.predict(np.c_[grid, np.full_like(grid, s_val)]), color=color,
+                label=f"{s}={s_val:g}")
+        r = res["per_s"].set_index("s").loc[float(s_val)]
+        ax.plot(grid, r["D"] * grid ** -joint.params["alpha"] + r["C"], color=color, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(n)
+    ax.set_ylabel(y)
+    p = joint.params
+    ax.set_title(f"bound: delta={p['delta']:.3g}, gamma={p['gamma']:.3g}, alpha={p['alpha']:.3g}, "
+                 f"beta={p['beta']:.3g} (solid); per-{s} fits dotted", fontsize=8)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(True, which="both", alpha=0.25)
+    return save(fig, out)

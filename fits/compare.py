@@ -1,0 +1,169 @@
+"""Comparing groups (e.g. complexity levels): parameters with intervals, pairwise differences with
+bootstrap p-values, a forest plot, and the 'more data or a better generator?' sentence."""
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fits.core import Fit, fit_curve
+from fits.errors import FitInputError
+from fits.table import _check_columns, _groups, usable_rows
+
+LEVEL = 0.95
+PARAMS = ("alpha", "C", "D")
+# A doubling that removes under a tenth of the gap C means even three more doublings (8x the
+# data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
+GAP_FRACTION = 0.1
+
+
+def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    q = 50 * (1 - level)
+    lo, hi = np.nanpercentile(samples, [q, 100 - q])
+    return float(lo), float(hi)
+
+
+def boot_p_value(diff: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of 'no difference': twice the smaller tail mass at 0."""
+    d = diff[np.isfinite(diff)]
+    below, above = np.sum(d <= 0), np.sum(d >= 0)
+    return float(min(1.0, 2 * (min(below, above) + 1) / (len(d) + 1)))
+
+
+def doubling_gain(fit: Fit, n: float) -> np.ndarray:
+    """Error removed by doubling n at n, D alpha n^-alpha ln 2 (first order), per bootstrap sample."""
+    s = fit.bootstrap()
+    names = list(fit.law.params)
+    d, a = s[:, names.index("D")], s[:, names.index("alpha")]
+    return d * a * n ** -a * np.log(2)
+
+
+def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple) -> str:
+    """One sentence: is more of this generator's data worth it, or is the gap C the limit?
+
+    gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples."""
+    head = (f"{key}: doubling n from {n:,.0f} would remove {gain[0]:.3g} [{gain[1]:.3g}, {gain[2]:.3g}] "
+            f"of error vs a gap C = {c[0]:.3g} [{c[1]:.3g}, {c[2]:.3g}] that no amount of this data "
+            f"removes ({100 * ratio[0]:.0f} % [{100 * ratio[1]:.0f}, {100 * ratio[2]:.0f}] of it)")
+    if ratio[2] < GAP_FRACTION:
+        return head + ": the gap dominates, improve the generator rather than buy more of its data."
+    if ratio[1] > GAP_FRACTION:
+        return head + ": more data still pays."
+    return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, more seeds would settle it."
+
+
+def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
+                 ) -> dict[str, Any]:
+    """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
+    _check_columns(df, [x, y, by])
+    df = usable_rows(df)
+    fits_: dict[str, Fit] = {}
+    errors: dict[str, str] = {}
+    for key, g in _groups(df, by):
+        pos = g[g[x] > 0]
+        try:
+            fits_[str(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
+                                        groups=pos["seed"].to_numpy() if "seed" in pos else None)
+        except FitInputError as exc:
+            errors[str(key)] = str(exc)
+    if len(fits_) < 1:
+        raise FitInputError(f"no group could be fitted: {errors}")
+    groups = []
+    for key, fit in fits_.items():
+        ci = fit.ci(LEVEL)
+        n_max = float(np.max(fit.problem.x))
+        gain = doubling_gain(fit, n_max)
+        p = fit.params
+        g_point = p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2)
+        row = {by: key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
+               **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "doubling_gain": g_point,
+               "doubling_gain_lo": _interval(gain)[0], "doubling_gain_hi": _interval(gain)[1],
+               "diagnostics": ";".join(f.name for f in fit.diagnostics)}
+        c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = _interval(gain / c_s)
+        row["decision"] = decision(f"{by}={key}", n_max, (g_point, *_interval(gain)),
+                                   (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio))
+        groups.append(row)
+    pairs = []
+    for a, b in itertools.combinations(fits_, 2):
+        sa, sb = fits_[a].bootstrap(), fits_[b].bootstrap()
+        row = {"a": a, "b": b}
+        for k in ("alpha", "C"):
+            j = list(fits_[a].law.params).index(k)
+            diff = sa[:, j] - sb[:, j]  # independent groups: index-wise pairing of bootstraps is fine
+            lo, hi = _interval(diff)
+            row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
+                        f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
+        pairs.append(row)
+    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pd.DataFrame(pairs), "errors": errors}
+
+
+def report(res: dict[str, Any]) -> str:
+    """Plain-text tables and the decision sentences."""
+    g, p = res["groups"], res["pairs"]
+    fmt = lambda r, k: f"{r[k]:.3g} [{r[k + '_lo']:.3g}, {r[k + '_hi']:.3g}]"  # noqa: E731
+    lines = [f"{'group':<16}" + "".join(f"{k + ' [95 %]':<28}" for k in PARAMS) + "flags"]
+    for _, r in g.iterrows():
+        lines.append(f"{res['by']}={r[res['by']]:<{15 - len(res['by'])}}"
+                     + "".join(f"{fmt(r, k):<28}" for k in PARAMS) + (r["diagnostics"] or "-"))
+    if len(p):
+        lines.append("")
+        lines.append(f"{'a - b':<16}{'d_alpha [95 %]':<30}{'p':<8}{'d_C [95 %]':<30}p")
+        for _, r in p.iterrows():
+            lines.append(f"{r['a'] + ' - ' + r['b']:<16}{fmt(r, 'd_alpha'):<30}{r['p_alpha']:<8.3f}"
+                         f"{fmt(r, 'd_C'):<30}{r['p_C']:.3f}")
+    lines.append("")
+    lines.extend(g["decision"])
+    lines.extend(f"{res['by']}={k}: not fitted: {e}" for k, e in res["errors"].items())
+    return "\n".join(lines)
+
+
+def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
+    """alpha and C per group with 95 % intervals, side by side; writes .png and .pdf."""
+    from fits.plot import plt, save
+
+    g = res["groups"]
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
+    ypos = np.arange(len(g))[::-1]
+    for ax, k in zip(axes, ("alpha", "C")):
+        ax.errorbar(g[k], ypos, xerr=[g[k] - g[f"{k}_lo"], g[f"{k}_hi"] - g[k]], fmt="o", capsize=3)
+        ax.set_xlabel(f"{k} (95 % bootstrap interval)")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos)
+    axes[0].set_yticklabels([f"{res['by']}={v}" for v in g[res["by"]]])
+    return save(fig, out)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`compare`: print the comparison, write its tables and the forest plot."""
+    from fits.cli import read_runs
+
+    res = compare_runs(read_runs(args.runs), args.x, args.y, args.by)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    res["groups"].to_csv(out / "compare_groups.csv", index=False)
+    res["pairs"].to_csv(out / "compare_pairs.csv", index=False)
+    text = report(res)
+    (out / "compare.txt").write_text(text + "\n")
+    paths = forest_plot(res, out / "forest.png")
+    print(text)
+    print(f"wrote {out / 'compare_groups.csv'}, {out / 'compare_pairs.csv'}, {paths[0]}, {paths[1]}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `compare`."""
+    from fits.cli import add_table_args
+
+    p = subparsers.add_parser("compare", help="compare alpha, C, D between groups, with intervals",
+                              description="Per-group power_floor fits with 95 %% intervals, pairwise "
+                                          "differences of alpha and C with bootstrap p-values, a forest "
+                                          "plot, and whether more data or a better generator pays.")
+    add_table_args(p)
+    p.add_argument("-o", "--output", default="compare", help="output folder (default ./compare)")
+    p.set_defaults(func=cmd_compare)

@@ -1,0 +1,62 @@
+"""Choosing a law by how well it extrapolates: fit the smaller sizes, score the largest ones."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from fits.core import Fit, fit_curve
+from fits.laws import get_law
+from fits.table import holdout_score
+
+CANDIDATES = ("power", "power_floor", "bnsl", "m4")
+DEFAULT = "power_floor"
+
+
+@dataclass
+class Selection:
+    """The chosen law, its fit on all sizes, every candidate's held-out error and why."""
+
+    law: str
+    fit: Fit
+    scores: dict[str, float | None] = field(default_factory=dict)
+    message: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _n_holdout(n_sizes: int) -> int:
+    # a quarter of the sizes (at least one) are held out: long enough to test extrapolation,
+    # short enough to leave the laws something to fit
+    return max(1, n_sizes // 4)
+
+
+def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = None,
+           weights: Any = None) -> Selection:
+    """Fit each law on the smaller sizes, keep the one that best predicts the largest (relative error)."""
+    for name in laws:
+        get_law(name)  # unknown names fail before any fitting
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    n_sizes = len(np.unique(xa))
+    hold = _n_holdout(n_sizes)
+    scores: dict[str, float | None] = {}
+    for name in laws:
+        n_par = len(get_law(name).params)
+        if n_sizes - hold < max(3, n_par):  # more parameters than sizes left: cannot be tested
+            scores[name] = None
+            continue
+        res = holdout_score(xa, ya, name, hold, groups=groups)
+        scores[name] = None if res is None else res["rel_err"]
+    tested = {k: v for k, v in scores.items() if v is not None and np.isfinite(v)}
+    if tested:
+        chosen = min(tested, key=tested.get)
+        ranked = ", ".join(f"{k} {v:.3g}" for k, v in sorted(tested.items(), key=lambda kv: kv[1]))
+        msg = (f"chose {chosen}: lowest relative error predicting the {hold} largest of {n_sizes} "
+               f"sizes from the rest ({ranked})")
+    else:
+        chosen = DEFAULT if DEFAULT in laws else laws[0]
+        msg = f"chose {chosen} by default: {n_sizes} sizes are too few to test any law on held-out sizes"
+    fit = fit_curve(xa, ya, chosen, groups=groups, weights=weights)
+    return Selection(chosen, fit, scores, msg)
