@@ -1,53 +1,100 @@
-"""`synthscale sweep`: expand a grid, skip finished cells, submit the rest, wait, collect."""
+"""`synthscale sweep`: expand a grid, skip finished cells, submit the rest, wait, collect.
+
+`synthscale sweep status --root RUNS` shows the state of every cell instead.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Optional
 
 from bench.collect import collect, write_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from synth.errors import UserError
 from slurm.plan import plan
+from slurm.profiles import Profile, load_profile, parse_sbatch_items, profile_names
+from slurm.status import cell_statuses, format_status
 from slurm.sweep import EXECUTORS, execute
+
+DEFAULT_TIMEOUT_MIN = 120
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the `sweep` subcommand."""
+    """Add the `sweep` subcommand (and `demo`)."""
     p = sub.add_parser("sweep", help="run a grid of cells locally or on Slurm, skipping finished ones",
                        description="Expand CONFIG's grid into cells, skip the cells that already have a "
                        "row under --root, submit the rest through submitit, wait, and write ROOT/runs.csv. "
-                       "Interrupt it at any time: the same command finishes the sweep.")
-    p.add_argument("config", help="sweep YAML (or the name of a packaged config, e.g. quickstart)")
+                       "Interrupt it at any time: the same command finishes the sweep. "
+                       "`synthscale sweep status --root ROOT` shows what is done, running and failed.")
+    p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the base config")
     p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: child processes here; debug: in this process; slurm: a job array")
-    p.add_argument("--max-parallel", type=int, default=1,
-                   help="cells running at once (local) or the array's parallelism (slurm)")
-    p.add_argument("--timeout-min", type=int, default=120, help="time limit per job in minutes")
-    p.add_argument("--fail-fast", action="store_true", help="stop submitting at the first failure")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and submit nothing")
+                   help="local: child processes here; debug: in this process; slurm: job arrays")
+    p.add_argument("--max-parallel", type=int, default=None,
+                   help="cells running at once (local, default 1; slurm: same as --array-parallelism)")
+    p.add_argument("--timeout-min", type=int, default=None,
+                   help=f"time limit per job in minutes (default: the profile's, else {DEFAULT_TIMEOUT_MIN})")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failure (slurm: cancel the cells that have not started)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (and for slurm the exact sbatch options) and submit nothing")
+    _cluster_flags(p)
     p.set_defaults(func=cmd_sweep)
     from slurm.demo import register_demo  # demo builds on sweep_to_csv below
 
     register_demo(sub)
 
 
+def _cluster_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster settings (slurm executor; they override --profile)")
+    g.add_argument("--profile", help="a YAML file or packaged profile name: "
+                   + ", ".join(profile_names()))
+    g.add_argument("--partition")
+    g.add_argument("--account")
+    g.add_argument("--qos")
+    g.add_argument("--gpus-per-job", type=int)
+    g.add_argument("--cpus-per-job", type=int)
+    g.add_argument("--mem-gb", type=float)
+    g.add_argument("--constraint")
+    g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch option, e.g. --sbatch exclude=node7 (repeatable)")
+    g.add_argument("--array-parallelism", type=int, help="tasks of one array running at once")
+
+
+def cluster_profile(args: argparse.Namespace) -> Profile:
+    """The profile named by --profile with the command-line cluster flags applied on top."""
+    resources = {"partition": args.partition, "account": args.account, "qos": args.qos,
+                 "gpus_per_job": args.gpus_per_job, "cpus_per_job": args.cpus_per_job,
+                 "mem_gb": args.mem_gb, "constraint": args.constraint, "time_min": args.timeout_min}
+    profile = load_profile(args.profile)
+    if args.sbatch:
+        resources["sbatch"] = {**profile.resources.sbatch, **parse_sbatch_items(args.sbatch)}
+    return profile.with_overrides(resources,
+                                  array_parallelism=args.array_parallelism or args.max_parallel)
+
+
 def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "local",
-                 max_parallel: int = 1, timeout_min: int = 120, fail_fast: bool = False,
-                 dry_run: bool = False) -> int:
+                 max_parallel: Optional[int] = 1, timeout_min: Optional[int] = None,
+                 fail_fast: bool = False, dry_run: bool = False,
+                 profile: Optional[Profile] = None) -> int:
     """Plan, execute and collect one sweep; returns the process exit code."""
+    max_parallel = 1 if max_parallel is None else max_parallel
     if max_parallel < 1:
         raise UserError("--max-parallel: must be at least 1")
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
+        if executor == "slurm":
+            from slurm.arrays import preview
+
+            print(preview(the_plan.todo, root, profile or Profile()))
         return 0
     result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
-                     timeout_min=timeout_min)
+                     timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
     out = write_csv(collect(root), root / "runs.csv")
     print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed; rows in {out}")
     for run_id, msg in result.failed.items():
@@ -55,9 +102,21 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     return 1 if result.failed else 0
 
 
+def cmd_status(root: Path) -> int:
+    """`synthscale sweep status --root ROOT`: one line per cell and a summary; 1 if any failed."""
+    if not root.is_dir():
+        raise UserError(f"--root {str(root)!r} does not exist")
+    statuses = cell_statuses(root)
+    print(format_status(statuses))
+    return 1 if any(s.state == "failed" for s in statuses) else 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Entry point of `synthscale sweep`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.config == "status" and not Path("status").is_file():
+        return cmd_status(args.root)
+    profile = cluster_profile(args) if args.executor == "slurm" else None
     return sweep_to_csv(args.config, args.root, parse_overrides(args.overrides), executor=args.executor,
                         max_parallel=args.max_parallel, timeout_min=args.timeout_min,
-                        fail_fast=args.fail_fast, dry_run=args.dry_run)
+                        fail_fast=args.fail_fast, dry_run=args.dry_run, profile=profile)

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import threading
+from typing import Any, Optional
 
 from bench.config import RunSpec
 from bench.run import run
 
 
-def run_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
-    """Validate the config dict and run it under `root` (idempotent: a finished cell returns its rows)."""
+def run_cell(spec: dict[str, Any], root: str,
+             stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
+    """Validate the config dict and run it under `root` (idempotent: a finished cell returns its rows).
+
+    `stop`, when set, makes training save a checkpoint at the next step and raise Interrupted.
+    """
     os.environ.setdefault("GOMP_SPINCOUNT", "0")  # OpenMP spin-waits slow down co-located jobs 8-17x
-    return run(RunSpec.model_validate(spec), root)
+    return run(RunSpec.model_validate(spec), root, stop=stop)

@@ -2,13 +2,13 @@
 
 Executors: `debug` runs jobs in this process (tests), `local` runs each job as a child process with
 at most `max_parallel` at once (1 torch thread each when several run together), `slurm` submits one
-job array to a Slurm cluster. Whatever happens to this process, finished cells keep their rows and
-the next identical command runs only what is missing.
+checkpointable job array per resource shape (slurm.arrays). Whatever happens to this process,
+finished cells keep their rows and the next identical command runs only what is missing; on Slurm
+it also skips cells that are still queued or running and waits for them instead.
 """
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import submitit
+from filelock import FileLock
 from submitit.local.debug import DebugJob
 
 from bench.config import RunSpec
+from slurm import arrays
 from slurm.jobs import run_cell
+from slurm.manifest import JobRef, new_submission_id, write_manifest
 from slurm.plan import Plan
+from slurm.profiles import Profile
+from slurm.status import in_flight
 
 log = logging.getLogger("synthscale.sweep")
 EXECUTORS = ("local", "debug", "slurm")
@@ -32,22 +37,21 @@ class SweepResult:
 
     finished: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    attached: list[str] = field(default_factory=list)  # queued by an earlier sweep; waited for
 
 
-def submitit_folder(root: Path) -> Path:
+def submitit_folder(root: Path, submission_id: Optional[str] = None) -> Path:
     """A fresh folder per submission: job ids restart on a new cluster, stale results must not be read."""
-    folder = root / "submitit" / time.strftime("%Y%m%d-%H%M%S") / f"p{os.getpid()}"
+    folder = root / "submitit" / (submission_id or new_submission_id())
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def make_executor(kind: str, root: Path, *, timeout_min: int = 60,
-                  slurm_params: Optional[dict[str, Any]] = None) -> submitit.AutoExecutor:
-    """A submitit AutoExecutor for `kind`, logging under the sweep root (never /tmp)."""
-    ex = submitit.AutoExecutor(folder=str(submitit_folder(root)), cluster=kind)
+                  folder: Optional[Path] = None) -> submitit.AutoExecutor:
+    """A submitit AutoExecutor for the local or debug executor, logging under the sweep root."""
+    ex = submitit.AutoExecutor(folder=str(folder or submitit_folder(root)), cluster=kind)
     ex.update_parameters(timeout_min=timeout_min, name="synthscale")
-    if kind == "slurm" and slurm_params:
-        ex.update_parameters(**slurm_params)
     return ex
 
 
@@ -59,28 +63,79 @@ def _with_threads(spec: RunSpec, threads: Optional[int]) -> dict[str, Any]:
 
 
 def execute(plan: Plan, executor: str = "local", *, max_parallel: int = 1, fail_fast: bool = False,
-            timeout_min: int = 60, slurm_params: Optional[dict[str, Any]] = None) -> SweepResult:
+            timeout_min: int = 60, profile: Optional[Profile] = None) -> SweepResult:
     """Run every to-do cell of `plan` and wait for them; failures are reported, not raised."""
     result = SweepResult()
+    if executor == "slurm":
+        return _execute_slurm(plan, profile or Profile(), fail_fast, result)
     if not plan.todo:
         return result
-    ex = make_executor(executor, plan.root, timeout_min=timeout_min, slurm_params=slurm_params)
+    sid = new_submission_id()
+    folder = submitit_folder(plan.root, sid)
+    ex = make_executor(executor, plan.root, timeout_min=timeout_min, folder=folder)
     threads = 1 if (executor == "local" and max_parallel > 1) else None
-    specs = [_with_threads(s, threads) for s in plan.todo]
-    root = str(plan.root)
-    if executor == "slurm":
-        ex.update_parameters(slurm_array_parallelism=max_parallel)
-        jobs = ex.map_array(run_cell, specs, [root] * len(specs))
-        _wait(list(zip(plan.todo, jobs)), result, fail_fast, pending=[])
-    else:
-        pending = list(zip(plan.todo, specs))
-        _wait([], result, fail_fast, pending=pending, ex=ex, root=root,
-              cap=1 if executor == "debug" else max_parallel)
+    pending = [(s, _with_threads(s, threads)) for s in plan.todo]
+    # The local executor's jobs are recorded like Slurm's, so `sweep status` can see them.
+    record = _Recorder(plan.root, sid, folder, executor) if executor == "local" else None
+    _wait([], result, fail_fast, pending=pending, ex=ex, root=str(plan.root),
+          cap=1 if executor == "debug" else max_parallel, record=record)
+    return result
+
+
+class _Recorder:
+    """Rewrites one submission's manifest (atomically) as local jobs start."""
+
+    def __init__(self, root: Path, sid: str, folder: Path, executor: str) -> None:
+        self.root, self.sid, self.folder, self.executor = root, sid, folder, executor
+        self.refs: list[JobRef] = []
+
+    def __call__(self, spec: RunSpec, job: Any) -> None:
+        self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
+                                str(self.folder), time.time(), arrays.cell_label(spec)))
+        write_manifest(self.root, self.sid, self.refs)
+
+
+def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepResult) -> SweepResult:
+    """Submit the cells not yet queued as arrays, attach to those already queued, wait for all."""
+    root = plan.root
+    root.mkdir(parents=True, exist_ok=True)
+    todo_ids = {s.run_id for s in plan.todo}
+    # Two sweeps over one root at once: the second sees the first's jobs and does not duplicate them.
+    with FileLock(str(root / ".submit.lock")):
+        flying = {rid: ref for rid, ref in in_flight(root).items() if rid in todo_ids}
+        todo = [s for s in plan.todo if s.run_id not in flying]
+        sub = arrays.Submitted([], [], [])
+        if todo:
+            sid = new_submission_id()
+            sub = arrays.submit(todo, root, profile, sid, submitit_folder(root, sid))
+            write_manifest(root, sid, sub.refs)
+    if flying:
+        log.info("%d cells already queued or running from an earlier sweep: waiting for them",
+                 len(flying))
+    by_id = {s.run_id: s for s in plan.todo}
+    for rid, ref in flying.items():
+        sub.refs.append(ref)
+        sub.jobs.append(submitit.SlurmJob(folder=ref.folder, job_id=ref.job_id))
+        sub.specs.append(by_id[rid])
+        result.attached.append(rid)
+    bar = _bar(len(sub.jobs))
+
+    def on_end(spec: RunSpec, err: Optional[str]) -> None:
+        if err is None:
+            result.finished.append(spec.run_id)
+        else:
+            result.failed[spec.run_id] = err
+            log.error("cell %s failed: %s", spec.run_id, err)
+        _tick(bar, result, len(sub.jobs))
+
+    arrays.wait(sub, fail_fast, on_end)
+    if bar is not None:
+        bar.close()
     return result
 
 
 def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex=None,
-          root: str = "", cap: int = 1) -> None:
+          root: str = "", cap: int = 1, record=None) -> None:
     """Keep at most `cap` jobs running, submitting from `pending`; record outcomes as jobs end."""
     total = len(running) + len(pending)
     bar = _bar(total)
@@ -88,6 +143,8 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
         while pending and len(running) < cap and not (fail_fast and result.failed):
             spec, d = pending.pop(0)
             running.append((spec, ex.submit(run_cell, d, root)))
+            if record is not None:
+                record(spec, running[-1][1])
         if fail_fast and result.failed and pending:
             log.warning("--fail-fast: %d cells not submitted", len(pending))
             pending.clear()

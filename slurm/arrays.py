@@ -1,0 +1,136 @@
+"""Slurm submission: one job array per resource shape, its exact sbatch text, and waiting on it."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import submitit
+from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
+
+from bench.config import RunSpec
+from slurm.checkpoint import CellJob
+from slurm.manifest import JobRef
+from slurm.profiles import Profile, Resources, group_by_shape
+from slurm.scheduler import LIVE, cancel_pending, slurm_states
+
+log = logging.getLogger("synthscale.sweep")
+_NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its result file is visible
+
+
+def cell_label(spec: RunSpec) -> str:
+    """What a cell is, in a few words (for status lines and logs)."""
+    s = spec.synth
+    what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
+    return f"{what} {spec.model.name} seed={spec.seed}"
+
+
+def job_name(submission_id: str) -> str:
+    """The Slurm job name of one submission's jobs (unique, so stale ids never match)."""
+    return f"synthscale-{submission_id}"
+
+
+def slurm_executor(folder: Path, res: Resources, profile: Profile, name: str) -> submitit.AutoExecutor:
+    """An AutoExecutor for Slurm with exactly these resources."""
+    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm",
+                               slurm_max_num_timeout=profile.max_requeues)
+    ex.update_parameters(name=name, slurm_array_parallelism=profile.array_parallelism,
+                         slurm_signal_delay_s=profile.signal_delay_s, **res.submitit_params())
+    return ex
+
+
+def sbatch_text(folder: Path, res: Resources, profile: Profile, name: str, n_cells: int) -> str:
+    """The `#SBATCH` lines submitit writes for an array of `n_cells` (a single job if one)."""
+    ex = slurm_executor(folder, res, profile, name)
+    text = _make_sbatch_string(command="<command>", folder=ex._executor.folder,
+                               map_count=n_cells if n_cells > 1 else None, **ex._executor.parameters)
+    return "\n".join(line for line in text.splitlines() if line.startswith("#SBATCH"))
+
+
+def preview(todo: list[RunSpec], root: Path, profile: Profile) -> str:
+    """What `--dry-run` prints for Slurm: each array's shape, cells and exact sbatch options."""
+    groups = group_by_shape(todo, profile)
+    folder = root.absolute() / "submitit" / "<submission>"
+    lines = [f"{len(groups)} job array(s), one per resource shape:"]
+    for i, (res, cells) in enumerate(groups, 1):
+        lines.append(f"array {i}: {len(cells)} cells; {res.describe()}")
+        lines += [f"  {c.run_id}  {cell_label(c)}" for c in cells]
+        lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
+    return "\n".join(lines)
+
+
+@dataclass
+class Submitted:
+    """The jobs of one submission, in the order of their cells."""
+
+    refs: list[JobRef]
+    jobs: list[Any]
+    specs: list[RunSpec]
+
+
+def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str,
+           folder: Path) -> Submitted:
+    """Submit one array per shape; each task runs a checkpointable CellJob."""
+    out = Submitted([], [], [])
+    name = job_name(submission_id)
+    for res, cells in group_by_shape(todo, profile):
+        ex = slurm_executor(folder, res, profile, name)
+        jobs = ex.map_array(CellJob(), [c.model_dump() for c in cells], [str(root)] * len(cells))
+        log.info("submitted %d cells as %s (%s)", len(cells), jobs[0].job_id.split("_")[0],
+                 res.describe())
+        for spec, job in zip(cells, jobs):
+            out.refs.append(JobRef(spec.run_id, "slurm", job.job_id, name, str(folder), time.time(),
+                                   cell_label(spec)))
+            out.jobs.append(job)
+            out.specs.append(spec)
+    return out
+
+
+def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
+    """Wait for every job; call `on_end(spec, error_or_None)` as each ends. --fail-fast cancels
+    the tasks that have not started at the first failure (they end with 'not run')."""
+    pending = list(range(len(sub.jobs)))
+    ended_at: dict[int, float] = {}
+    cancelled = False
+    while pending:
+        states = slurm_states([sub.refs[i] for i in pending])
+        still = []
+        for i in pending:
+            err = _outcome(sub.jobs[i], states.get(sub.refs[i].job_id, ""), ended_at, i)
+            if err is _RUNNING:
+                still.append(i)
+                continue
+            on_end(sub.specs[i], err)
+            if err is not None and fail_fast and not cancelled:
+                cancelled = True
+                cancel_pending(sorted({sub.refs[j].job_id.split("_")[0] for j in pending}))
+                log.warning("--fail-fast: cancelled the cells that had not started")
+        pending = still
+        if pending:
+            time.sleep(1.0)
+
+
+_RUNNING = object()
+
+
+def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
+    """None (success), an error message, or _RUNNING."""
+    if job.paths.result_pickle.exists():
+        exc = job.exception()
+        return None if exc is None else _short(exc)
+    if state in LIVE:
+        return _RUNNING
+    # Ended (or unknown) without a result file: give the file system a moment, then report.
+    first = ended_at.setdefault(i, time.monotonic())
+    if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):
+        return _RUNNING
+    if state == "CANCELLED":
+        return "not run: cancelled"
+    return f"ended as {state or 'unknown'} without a result"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

@@ -1,0 +1,158 @@
+"""Cluster settings: a named profile file plus command-line flags, never the experiment config.
+
+A profile (`slurm/profiles/<name>.yaml` or any YAML path) gives the default resources of a job
+and, optionally, `shapes`: rules that give some cells other resources (e.g. no GPU for the
+scratch cells). Cells with equal resources form one *shape* and go to Slurm as one job array.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.config import RunSpec
+from synth.errors import UserError
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(_Strict):
+    """What one job asks Slurm for; equal Resources = one shape = one job array."""
+
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    gpus_per_job: int = Field(0, ge=0)
+    cpus_per_job: int = Field(1, ge=1)
+    mem_gb: Optional[float] = Field(None, gt=0)
+    time_min: int = Field(120, ge=1)
+    constraint: Optional[str] = None
+    sbatch: dict[str, str] = Field(default_factory=dict)  # extra `#SBATCH --key=value` lines
+
+    def describe(self) -> str:
+        """A short human label such as `partition=gpu gpus=1 cpus=8 mem=32G time=120m`."""
+        parts = [f"partition={self.partition or '(default)'}", f"gpus={self.gpus_per_job}",
+                 f"cpus={self.cpus_per_job}", f"mem={self.mem_gb:g}G" if self.mem_gb
+                 else "mem=(default)", f"time={self.time_min}m"]
+        parts += [f"{k}={v}" for k, v in (("account", self.account), ("qos", self.qos),
+                                          ("constraint", self.constraint)) if v]
+        parts += [f"--{k}={v}" for k, v in sorted(self.sbatch.items())]
+        return " ".join(parts)
+
+    def submitit_params(self) -> dict[str, Any]:
+        """The AutoExecutor parameters that produce exactly these sbatch options."""
+        params: dict[str, Any] = {"timeout_min": self.time_min, "nodes": 1, "tasks_per_node": 1,
+                                  "cpus_per_task": self.cpus_per_job}
+        if self.gpus_per_job:
+            params["gpus_per_node"] = self.gpus_per_job
+        if self.mem_gb:
+            params["mem_gb"] = self.mem_gb
+        for key in ("partition", "account", "qos", "constraint"):
+            if getattr(self, key):
+                params[f"slurm_{key}"] = getattr(self, key)
+        if self.sbatch:
+            params["slurm_additional_parameters"] = dict(self.sbatch)
+        return params
+
+
+class ShapeRule(_Strict):
+    """Cells whose dotted fields match `when` (a value or a list of values) get `set` on top."""
+
+    when: dict[str, Any]
+    set: dict[str, Any]
+
+
+class Profile(_Strict):
+    """A named set of cluster settings: default resources, array parallelism, shape rules."""
+
+    resources: Resources = Field(default_factory=Resources)
+    array_parallelism: int = Field(16, ge=1)
+    max_requeues: int = Field(10, ge=0)  # timeouts a job may be requeued after (preemptions: any)
+    signal_delay_s: int = Field(120, ge=10)  # USR2 this long before the time limit
+    shapes: list[ShapeRule] = Field(default_factory=list)
+
+    def resources_for(self, spec: RunSpec) -> Resources:
+        """The resources of one cell: the defaults with every matching rule applied in order."""
+        res = self.resources
+        for rule in self.shapes:
+            if all(_matches(_dotted(spec, key), want) for key, want in rule.when.items()):
+                res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
+        return res
+
+    def with_overrides(self, resources: dict[str, Any], **fields: Any) -> "Profile":
+        """A copy with command-line resource flags and top-level fields (None = keep) applied."""
+        res = {k: v for k, v in resources.items() if v is not None}
+        data = self.model_dump()
+        data["resources"] = {**data["resources"], **res}
+        data.update({k: v for k, v in fields.items() if v is not None})
+        return _validate(Profile, data, "command line")
+
+
+def _dotted(spec: RunSpec, key: str) -> Any:
+    value: Any = spec.model_dump()
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise UserError(f"profile shapes: unknown cell field {key!r} in `when`")
+        value = value[part]
+    return value
+
+
+def _matches(value: Any, want: Any) -> bool:
+    return value in want if isinstance(want, list) else value == want
+
+
+def _validate(cls: type[BaseModel], data: Any, where: str) -> Any:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"{where}: {path}: {first['msg'].lower()}") from None
+
+
+def profile_names() -> list[str]:
+    """The packaged profiles, by name."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name_or_path: Optional[str]) -> Profile:
+    """A packaged profile by name, a YAML file by path, or the defaults when None."""
+    if name_or_path is None:
+        return Profile()
+    path = Path(name_or_path)
+    if not path.is_file():
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise UserError(f"profile {name_or_path!r} not found: pass a YAML path or one of "
+                        f"{', '.join(profile_names()) or '(none packaged)'}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return _validate(Profile, data, str(path))
+
+
+def parse_sbatch_items(items: list[str]) -> dict[str, str]:
+    """`['exclude=node7', 'mail-type=FAIL']` -> {'exclude': 'node7', 'mail-type': 'FAIL'}."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().lstrip("-"):
+            raise UserError(f"--sbatch {item!r}: expected KEY=VALUE, e.g. --sbatch exclude=node7")
+        out[key.strip().lstrip("-")] = value
+    return out
+
+
+def group_by_shape(cells: list[RunSpec], profile: Profile) -> list[tuple[Resources, list[RunSpec]]]:
+    """Cells grouped by their resources, in first-seen order (one job array per group)."""
+    groups: dict[str, tuple[Resources, list[RunSpec]]] = {}
+    for spec in cells:
+        res = profile.resources_for(spec)
+        groups.setdefault(res.model_dump_json(), (res, []))[1].append(spec)
+    return list(groups.values())
