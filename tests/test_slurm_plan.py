@@ -1,0 +1,102 @@
+"""Cluster settings without a cluster: profiles, shapes, the exact sbatch options of a dry run
+(golden file), and what `sweep status` makes of cells whose job died mid-write."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import RunSpec
+from slurm.manifest import JobRef, write_manifest
+from slurm.profiles import load_profile, parse_sbatch_items
+from slurm.status import cell_statuses
+from synth.errors import UserError
+
+GOLDEN = Path(__file__).parent / "golden" / "sbatch_dry_run.txt"
+TINY = """
+name: tiny
+synth: {generator: shapes, n: 64, complexity: 1, resolution: 16, channels: 1}
+model: {name: resnet10t, small_input: false}
+pretrain: {examples: 64, batch_size: 32}
+finetune: {examples: 64, batch_size: 32}
+target: {name: fashion_mnist, n_real: [20, 40], test_size: 100}
+grid:
+  synth.n: [0, 32, 64]
+  seed: [0, 1]
+"""
+PROFILE = """
+resources: {partition: gpu, account: proj, gpus_per_job: 1, cpus_per_job: 8, mem_gb: 32,
+            time_min: 240, constraint: a100, sbatch: {mail-type: FAIL}}
+array_parallelism: 8
+signal_delay_s: 180
+shapes:
+  - when: {synth.n: 0}
+    set: {partition: cpu, gpus_per_job: 0, time_min: 30}
+"""
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    (tmp_path / "site.yaml").write_text(PROFILE)
+    return tmp_path / "tiny.yaml", tmp_path / "site.yaml"
+
+
+def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys):
+    """Golden: two shapes -> two arrays; command-line flags override the profile."""
+    cfg, prof = _files(tmp_path)
+    root = tmp_path / "runs"
+    argv = ["sweep", str(cfg), "--root", str(root), "--executor", "slurm", "--dry-run",
+            "--profile", str(prof), "--qos", "high", "--sbatch", "exclude=node7", "--array-parallelism", "3"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    text = re.sub(r"\b[0-9a-f]{12}\b", "<run_id>", out.replace(str(root.absolute()), "ROOT"))
+    text = text[text.index("job array(s)") - 2:]  # the plan lines above belong to the lead's format
+    if not GOLDEN.exists():
+        GOLDEN.write_text(text)
+        pytest.fail(f"wrote {GOLDEN}: review it and commit it like code", pytrace=False)
+    assert text == GOLDEN.read_text()
+    assert not root.exists(), "a dry run must not create anything"
+
+
+def test_profile_errors_are_one_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("resources: {partition: gpu, gpu: 1}\n")
+    with pytest.raises(UserError, match=r"resources\.gpu: extra inputs"):
+        load_profile(str(tmp_path / "bad.yaml"))
+    with pytest.raises(UserError, match="profile 'nope' not found.*local"):
+        load_profile("nope")
+    with pytest.raises(UserError, match="expected KEY=VALUE"):
+        parse_sbatch_items(["exclusive"])
+    _, prof = _files(tmp_path)
+    with pytest.raises(UserError, match="cpus_per_job"):
+        load_profile(str(prof)).with_overrides({"cpus_per_job": 0})
+
+
+def test_shapes_split_cells_by_resources(tmp_path):
+    _, prof = _files(tmp_path)
+    profile = load_profile(str(prof))
+    scratch, synth = RunSpec.model_validate({"synth": {"n": 0}}), RunSpec()
+    assert profile.resources_for(scratch).partition == "cpu"
+    assert profile.resources_for(scratch).gpus_per_job == 0
+    assert profile.resources_for(synth).partition == "gpu"
+    assert profile.resources_for(synth).submitit_params()["gpus_per_node"] == 1
+
+
+def test_a_job_that_died_while_writing_its_row_is_failed_not_done(tmp_path):
+    """A node dying mid-write leaves only a temporary file: the cell is failed and gets rerun."""
+    root = tmp_path / "runs"
+    spec = RunSpec()
+    run_dir = root / "runs" / spec.run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("name: run\n")
+    (run_dir / ".row.json.4242.tmp").write_text('[{"run_id": "' + spec.run_id + '", "test_e')
+    write_manifest(root, "20260101-000000-1-abcdef",
+                   [JobRef(spec.run_id, "local", "999999999", "synthscale", str(tmp_path), 0.0)])
+    (status,) = cell_statuses(root)
+    assert status.state == "failed" and status.detail == "ended without a row"
+    (run_dir / "row.json").write_text('[{"run_id": "x", "te')  # torn by hand: still not done
+    assert cell_statuses(root)[0].state == "failed"
+    (run_dir / "row.json").write_text(json.dumps([{"run_id": spec.run_id}]))
+    assert cell_statuses(root)[0].state == "done"
