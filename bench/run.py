@@ -74,6 +74,12 @@ def check_names(spec: RunSpec) -> None:
         synth.GENERATORS.get(spec.synth.generator)
         TASKS.get(spec.task)
     targets.TARGETS.get(spec.target.name)
+    if spec.protocol is not None or spec.asg is not None:
+        from bench.asg_run import check_asg  # ASG protocol and options (docs/asg.md)
+
+        check_asg(spec)
+        if spec.protocol == "generalize":  # model.name names a pretrained reference model, not timm
+            return
     if not timm.is_model(spec.model.name):
         build_model(spec.model, 2, 1)  # raises the UserError with suggestions
 
@@ -110,6 +116,10 @@ def _threads(n: Optional[int]) -> Iterator[None]:
 
 
 def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.Event]) -> list[Row]:
+    if spec.protocol == "generalize":
+        from bench.asg_run import execute_generalize
+
+        return execute_generalize(spec, root, run_dir, stop)
     t0 = time.time()
     device = pick_device(spec.device)
     data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
@@ -188,7 +198,12 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
         transfer_weights(pre_net, net)
     get_batch = make_loader(train_set, s, spec.finetune.batch_size, spec.seed + 1,
                             spec.finetune.augment, device)
-    res = train(net, get_batch, TASKS.get("classification").loss, spec.finetune, device=device,
+    loss_fn = TASKS.get("classification").loss
+    if pre is not None and spec.asg is not None and spec.asg.proxy_lambda > 0:
+        from bench.asg import transfer_proxy_loss  # proxy guidance towards the pre-trained model
+
+        loss_fn = transfer_proxy_loss(net, pre_net.to(device), spec.asg.proxy_lambda)
+    res = train(net, get_batch, loss_fn, spec.finetune, device=device,
                 ckpt_path=run_dir / f"ft-s{s}.ckpt", stop=stop, desc=f"finetune s={s}")
     acc = evaluate(net, test_x, test_y, device=device)
     (run_dir / f"ft-s{s}.ckpt").unlink(missing_ok=True)
@@ -213,5 +228,11 @@ def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str,
         "pretrain_wall_s": 0.0 if scratch else round(pre["wall_s"], 2),
         "finetune_wall_s": round(res.wall_s, 2), "resumed_from_step": res.resumed_from,
         "knobs": json.dumps(pre["knobs"], sort_keys=True) if pre else "",
-        "status": "ok", "host": platform.node(), "torch": torch.__version__,
+        "status": "ok", "host": platform.node(), "torch": torch.__version__, **_asg_columns(spec),
     }
+
+
+def _asg_columns(spec: RunSpec) -> Row:
+    from bench.asg_run import asg_columns  # protocol, proxy_lambda, lr_policy, policy
+
+    return asg_columns(spec)
