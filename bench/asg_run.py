@@ -1,0 +1,241 @@
+"""The generalize protocol (ASG's): start from an ImageNet model, train only on synthetic images of
+the target's classes, test on real images never seen in training. One row per run (n_real = 0).
+
+The synthetic training is a cell under ROOT/pretrain/<pretrain_id>/ (its id covers synth, model,
+stage, seed and the asg section, not the target), so runs that differ only in the real test target
+train once and evaluate the same weights.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+
+import synth
+from bench import targets
+from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
+from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
+from bench.config import AsgSpec, RunSpec, dump_yaml
+from bench.data import IndexStream, SynthSource
+from bench.models import count_params, pick_device
+from bench.train import save_atomic, train
+from synth.errors import UserError
+
+log = logging.getLogger("synthscale.asg")
+HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed no run trains on
+N_HELDOUT = 500
+
+
+def asg_of(spec: RunSpec) -> AsgSpec:
+    """The run's asg section, or the all-off default."""
+    return spec.asg or AsgSpec()
+
+
+def check_asg(spec: RunSpec) -> None:
+    """Fail before any work on protocol/asg combinations that cannot run (UserError)."""
+    a = asg_of(spec)
+    if spec.protocol != "generalize":
+        if a.lr_policy != "none":
+            raise UserError("asg.lr_policy: layer-wise rates are implemented for protocol: generalize only")
+        if a.proxy_lambda > 0 and spec.synth.n == 0:
+            raise UserError("asg.proxy_lambda: proxy guidance needs a pre-trained model (synth.n > 0)")
+        return
+    if spec.synth.n == 0:
+        raise UserError("synth.n: the generalize protocol trains on synthetic images; use n > 0")
+    if spec.synth.channels != 3:
+        raise UserError("synth.channels: the generalize protocol starts from an RGB ImageNet model; use 3")
+    if list(spec.target.n_real) != [0]:
+        raise UserError("target.n_real: the generalize protocol uses no real training images; set [0]")
+    if a.lr_policy == "learned" and not a.policy:
+        raise UserError("asg.policy: lr_policy learned needs a saved policy (python -m bench.asg_meta)")
+    if a.lr_policy == "learned" and not Path(a.policy).is_file():
+        raise UserError(f"asg.policy: {a.policy} not found; train one with `python -m bench.asg_meta`")
+
+
+def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
+    """Synthetic images from a pool seed no run trains on: for rewards and in-domain accuracy."""
+    s = spec.synth
+    return synth.make_dataset(s.generator, n, seed=s.seed + HELDOUT_SEED_OFFSET, resolution=s.resolution,
+                              complexity=s.complexity, channels=s.channels, **s.knobs)
+
+
+@torch.no_grad()
+def imagenet_logits(net: ReferenceNet, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """ImageNet logits of `net` (eval mode) for images `x`, in chunks: the frozen-output cache."""
+    net.eval()
+    return torch.cat([net.imagenet_logits(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def predict(net: ReferenceNet, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted classes of the new head for images `x` (eval mode)."""
+    net.eval()
+    out = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    net.train()
+    return out
+
+
+def scores(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> tuple[float, float]:
+    """(accuracy, mean per-class accuracy): VisDA-style benchmarks report the latter."""
+    per_class = [float((pred[y == c] == c).float().mean()) for c in range(n_classes) if (y == c).any()]
+    return float((pred == y).float().mean()), sum(per_class) / max(1, len(per_class))
+
+
+def make_loss(frozen_logits: Optional[torch.Tensor], lam: float, stats: dict[str, float]):
+    """CE on the new head plus `lam` * proxy KL (looked up from the cache by image index)."""
+    def loss(net: ReferenceNet, batch: tuple) -> torch.Tensor:
+        image, label, idx = batch
+        logits, imnet = net.forward_both(image)
+        ce = F.cross_entropy(logits, label)
+        stats["loss"] = float(ce.detach())
+        if frozen_logits is None:
+            return ce
+        kl = proxy_kl(imnet if lam > 0 else imnet.detach(), frozen_logits[idx])
+        stats["kl"] = float(kl.detach())
+        return ce + lam * kl if lam > 0 else ce
+    return loss
+
+
+def make_batches(source: SynthSource, n: int, batch_size: int, seed: int, device: torch.device):
+    """`get_batch(step) -> (image, label, index)`: no flips or shifts (they would change digits)."""
+    stream = IndexStream(n, batch_size, seed)
+
+    def get_batch(step: int) -> tuple:
+        idx = stream(step)
+        s = source.get(idx)
+        image = s.image.to(device)
+        if device.type == "cpu":
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image, s.label.to(device), idx
+    return get_batch
+
+
+def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, seed: int,
+                    policy=None, sample: bool = False, ckpt: Optional[Path] = None,
+                    stop: Optional[threading.Event] = None, generator=None) -> tuple[Any, Optional[LayerwiseLR]]:
+    """Train `net` on the run's n synthetic images with the asg options; returns (result, hook)."""
+    a, s, stage = asg_of(spec), spec.synth, spec.pretrain
+    ds = synth.make_dataset(s.generator, s.n, seed=s.seed, resolution=s.resolution,
+                            complexity=s.complexity, channels=s.channels, **s.knobs)
+    source = SynthSource(ds, fields=("image", "label"))
+    need_kl = a.proxy_lambda > 0 or a.lr_policy == "learned" or policy is not None
+    frozen = imagenet_logits(frozen_copy(net), _all_images(source, ds)) if need_kl else None
+    stats = {"loss": 2.3, "kl": 0.0}
+    groups = param_groups(net, "body", "head", a.n_groups, stage.weight_decay)
+    total = -(-stage.examples // stage.batch_size)
+    hook = None
+    if a.lr_policy != "none" or policy is not None:
+        chosen = policy if policy is not None else \
+            (handset_multipliers(a.n_groups) if a.lr_policy == "handset" else load_policy(a.policy))
+        hook = LayerwiseLR(chosen, groups, a.interval, total, lambda: (stats["loss"], stats["kl"]),
+                           sample=sample, generator=generator)
+    torch.manual_seed(seed)
+    res = train(net, make_batches(source, s.n, stage.batch_size, seed, device), make_loss(frozen, a.proxy_lambda, stats),
+                stage, device=device, ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}",
+                param_groups=groups, on_step=hook)
+    return res, hook
+
+
+def _all_images(source: SynthSource, ds: synth.SynthDataset) -> torch.Tensor:
+    if source.cached is not None:
+        return source.cached.image
+    return ds.render_batch(torch.arange(len(ds))).image
+
+
+def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
+                   stop: Optional[threading.Event] = None) -> dict[str, Any]:
+    """The trained weights and training record of this run's cell, trained at most once."""
+    cell = root / "pretrain" / spec.pretrain_id
+    cell.mkdir(parents=True, exist_ok=True)
+    final = cell / "final.pt"
+    with FileLock(str(cell / ".lock")):
+        if final.is_file():
+            return torch.load(final, map_location="cpu", weights_only=False)
+        (cell / "config.yaml").write_text(dump_yaml(spec))
+        s = spec.synth
+        gen = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
+                                                channels=s.channels, **s.knobs)
+        net = build_reference(spec.model.name, gen.n_classes)
+        reference = frozen_copy(net)
+        res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=cell / "ckpt.pt", stop=stop)
+        net.to("cpu", memory_format=torch.contiguous_format)
+        result = {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
+                  "steps": res.steps, "resumed_from": res.resumed_from,
+                  "multipliers": hook.history if hook else [], "knobs": gen.knobs(),
+                  **heldout_scores(spec, net, reference)}
+        save_atomic(result, final)
+        (cell / "ckpt.pt").unlink(missing_ok=True)
+    return result
+
+
+def heldout_scores(spec: RunSpec, net: ReferenceNet, reference: ReferenceNet) -> dict[str, float]:
+    """In-domain accuracy on held-out synthetic images and top-1 agreement with the frozen ImageNet model."""
+    held = heldout_dataset(spec).render_batch(torch.arange(N_HELDOUT))
+    acc, _ = scores(predict(net, held.image), held.label, net.head.out_features)
+    agree = (imagenet_logits(net, held.image).argmax(1) == imagenet_logits(reference, held.image).argmax(1))
+    net.train()
+    return {"synth_val_acc": acc, "proxy_agree": float(agree.float().mean())}
+
+
+def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
+                       stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
+    """Train on synthetic images (or reuse the cell), test on the real target's test split."""
+    from bench.run import _test_split  # the same fixed test split as the transfer protocol
+
+    t0 = time.time()
+    device = pick_device(spec.device)
+    data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
+    cell = synthetic_cell(spec, root, device, stop)
+    net = build_reference(spec.model.name, data.n_classes)
+    net.load_state_dict(cell["state"])
+    test_x, test_y = _test_split(spec, data)
+    acc, mca = scores(predict(net, test_x), test_y, data.n_classes)
+    row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
+    row["wall_s"] = round(time.time() - t0, 2)
+    return [row]
+
+
+def asg_columns(spec: RunSpec) -> dict[str, Any]:
+    """The protocol and ASG settings recorded in every row (both protocols)."""
+    a = asg_of(spec)
+    policy = ""
+    if a.lr_policy == "learned" and a.policy and Path(a.policy).is_file():
+        policy = f"{Path(a.policy).name}:{sha256_prefix(Path(a.policy))}"
+    return {"protocol": spec.protocol or "transfer", "proxy_lambda": a.proxy_lambda,
+            "lr_policy": a.lr_policy, "policy": policy, "asg_interval": a.interval,
+            "asg_n_groups": a.n_groups}
+
+
+def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, Any],
+            n_params: int) -> dict[str, Any]:
+    """One generalize row with the columns of a transfer row plus the ASG ones."""
+    return {
+        "run_id": spec.run_id, "pretrain_id": spec.pretrain_id, "name": spec.name,
+        "generator": spec.synth.generator, "complexity": spec.synth.complexity,
+        "n_synth": spec.synth.n, "resolution": spec.synth.resolution, "channels": spec.synth.channels,
+        "task": spec.task, "model": spec.model.name, "n_params": n_params,
+        "target": spec.target.name, "n_real": 0, "seed": spec.seed,
+        "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "test_mca": round(mca, 6),
+        "n_test": n_test, "pretrain_examples": spec.pretrain.examples, "finetune_examples": 0,
+        "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,
+        "pretrain_wall_s": round(cell["wall_s"], 2), "finetune_wall_s": 0.0,
+        "resumed_from_step": cell["resumed_from"], "knobs": json.dumps(cell["knobs"], sort_keys=True),
+        "synth_val_acc": round(cell["synth_val_acc"], 6), "proxy_agree": round(cell["proxy_agree"], 6),
+        "mean_multipliers": json.dumps(_mean_multipliers(cell["multipliers"])),
+        **asg_columns(spec), "status": "ok", "host": platform.node(), "torch": torch.__version__,
+    }
+
+
+def _mean_multipliers(history: list[list[float]]) -> list[float]:
+    """Per-group multiplier averaged over the controller's decisions ([] without layer-wise rates)."""
+    if not history:
+        return []
+    return [round(sum(col) / len(col), 3) for col in zip(*history)]

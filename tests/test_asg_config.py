@@ -1,0 +1,55 @@
+"""The ASG additions to the run schema keep old run ids and enter the hash only when set."""
+import pytest
+
+from bench.config import RunSpec, apply_overrides, load_sweep
+from synth.errors import UserError
+
+# Computed with bench/config.py as it was before the `protocol` and `asg` fields were added.
+DEFAULT_RUN_ID = "e22ab1d84a36"
+DEFAULT_PRETRAIN_ID = "0891678436fc"
+
+
+def test_default_run_id_unchanged_by_the_asg_fields():
+    spec = RunSpec()
+    assert spec.protocol is None and spec.asg is None
+    assert spec.run_id == DEFAULT_RUN_ID
+    assert spec.pretrain_id == DEFAULT_PRETRAIN_ID
+    assert "protocol" not in spec.identity() and "asg" not in spec.identity()
+
+
+def test_setting_the_sections_changes_the_run_id():
+    base = RunSpec()
+    proxy = apply_overrides(base, {"asg.proxy_lambda": 0.1})
+    assert proxy.run_id != base.run_id
+    # In the transfer protocol ASG acts on fine-tuning only: the pre-trained cell is shared.
+    assert proxy.pretrain_id == base.pretrain_id
+    gen = apply_overrides(base, {"protocol": "generalize", "target.n_real": [0]})
+    gen_proxy = apply_overrides(gen, {"asg.proxy_lambda": 0.1})
+    assert gen.run_id != base.run_id
+    assert gen_proxy.pretrain_id != gen.pretrain_id  # here ASG changes the synthetic training
+
+
+def test_generalize_training_is_shared_across_real_test_targets():
+    gen = apply_overrides(RunSpec(), {"protocol": "generalize", "target.n_real": [0],
+                                      "target.name": "mnist5k", "asg.lr_policy": "handset"})
+    other = apply_overrides(gen, {"target.name": "sklearn_digits"})
+    assert gen.run_id != other.run_id and gen.pretrain_id == other.pretrain_id
+
+
+@pytest.mark.parametrize("key,value", [("protocol", "finetune"), ("asg.lr_policy", "adam"),
+                                       ("asg.proxy_lambda", -1.0), ("asg.interval", 0),
+                                       ("asg.lambda", 0.1)])
+def test_bad_asg_values_are_one_line_user_errors(key, value):
+    with pytest.raises(UserError) as err:
+        apply_overrides(RunSpec(), {key: value})
+    assert "\n" not in str(err.value) and key.split(".")[0] in str(err.value)
+
+
+def test_packaged_generalize_config_loads():
+    from bench.commands import resolve_config
+
+    sweep = load_sweep(resolve_config("generalize"))
+    cells = sweep.cells()
+    assert all(c.protocol == "generalize" for c in cells)
+    assert {c.asg.lr_policy for c in cells} == {"none", "handset", "learned"}
+    assert any(c.asg.proxy_lambda > 0 for c in cells)
