@@ -209,7 +209,10 @@ def asg_columns(spec: RunSpec) -> dict[str, Any]:
     policy = ""
     if a.lr_policy == "learned" and a.policy and Path(a.policy).is_file():
         policy = f"{Path(a.policy).name}:{sha256_prefix(Path(a.policy))}"
-    return {"protocol": spec.protocol or "transfer", "proxy_lambda": a.proxy_lambda,
+    parts = ([f"proxy{a.proxy_lambda:g}"] if a.proxy_lambda > 0 else []) + \
+        ([a.lr_policy] if a.lr_policy != "none" else [])
+    return {"protocol": spec.protocol or "transfer", "condition": "+".join(parts) or "plain",
+            "proxy_lambda": a.proxy_lambda,
             "lr_policy": a.lr_policy, "policy": policy, "asg_interval": a.interval,
             "asg_n_groups": a.n_groups}
 

@@ -1,0 +1,82 @@
+"""Tiny end-to-end runs of the generalize protocol, proxy guidance in transfer fine-tuning, and a
+two-episode meta-training of the learned policy (real models and data, seconds each)."""
+import json
+
+import pytest
+import torch
+
+import synth.digits  # noqa: F401  (registers `digits`)
+from bench.asg import load_policy
+from bench.asg_meta import meta_train
+from bench.commands import resolve_config
+from bench.config import apply_overrides, load_run
+from bench.run import check_names, run
+from synth.errors import UserError
+
+TINY = {"synth.n": 32, "pretrain.examples": 64, "pretrain.batch_size": 16, "threads": 1}
+
+
+def _gen(**over):
+    return load_run(resolve_config("generalize"), {**TINY, **over})
+
+
+def test_generalize_run_trains_once_per_cell_and_records_asg(tmp_path):
+    spec = _gen(**{"asg.proxy_lambda": 0.1, "asg.lr_policy": "handset"})
+    rows = run(spec, tmp_path)
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["protocol"] == "generalize" and r["condition"] == "proxy0.1+handset"
+    assert r["proxy_lambda"] == 0.1 and r["lr_policy"] == "handset" and r["n_real"] == 0
+    assert r["n_test"] == 1000 and 0.0 <= r["test_acc"] <= 1.0 and r["test_err"] == pytest.approx(1 - r["test_acc"])
+    assert json.loads(r["mean_multipliers"]) == [0.1, 0.4, 0.7, 1.0]
+    cell = tmp_path / "pretrain" / spec.pretrain_id / "final.pt"
+    stamp = cell.stat().st_mtime_ns
+    other = run(apply_overrides(spec, {"target.name": "sklearn_digits"}), tmp_path)[0]
+    assert other["target"] == "sklearn_digits" and other["n_test"] == 500
+    assert cell.stat().st_mtime_ns == stamp  # the second target reused the trained cell
+    assert other["pretrain_loss"] == r["pretrain_loss"]
+    assert len(list((tmp_path / "pretrain").iterdir())) == 1
+
+
+@pytest.mark.parametrize("over,msg", [
+    ({"target.n_real": [100]}, "n_real"),
+    ({"synth.channels": 1}, "channels"),
+    ({"asg.lr_policy": "learned", "asg.policy": None}, "policy"),
+    ({"asg.lr_policy": "learned", "asg.policy": "no/such/policy.pt"}, "not found"),
+])
+def test_generalize_misconfigurations_fail_before_work(over, msg):
+    with pytest.raises(UserError, match=msg):
+        check_names(_gen(**over))
+
+
+def test_layerwise_rates_are_refused_in_the_transfer_protocol():
+    spec = apply_overrides(_gen(), {"protocol": None, "model.name": "resnet10t", "asg.lr_policy": "handset"})
+    with pytest.raises(UserError, match="generalize"):
+        check_names(spec)
+
+
+def test_transfer_protocol_with_proxy_guidance_in_finetuning(tmp_path):
+    base = load_run(resolve_config("quickstart"), {
+        "synth.generator": "digits", "synth.complexity": 1, "synth.n": 32, "pretrain.examples": 64,
+        "pretrain.batch_size": 16, "finetune.examples": 64, "finetune.batch_size": 16,
+        "target.name": "sklearn_digits", "target.n_real": [20], "threads": 1})
+    plain = run(base, tmp_path)[0]
+    proxy_spec = apply_overrides(base, {"asg.proxy_lambda": 0.5})
+    proxy = run(proxy_spec, tmp_path)[0]
+    assert proxy_spec.pretrain_id == base.pretrain_id  # the same pre-trained cell is reused
+    assert plain["protocol"] == proxy["protocol"] == "transfer"
+    assert plain["proxy_lambda"] == 0.0 and proxy["proxy_lambda"] == 0.5
+    assert proxy["finetune_loss"] != plain["finetune_loss"]  # the KL term is in the optimised loss
+
+
+def test_meta_training_saves_a_policy_that_runs(tmp_path):
+    spec = _gen(**{"asg.lr_policy": "learned", "asg.interval": 2})
+    history = meta_train(spec, tmp_path / "policy.pt", episodes=2)
+    assert len(history) == 2 and all(0.0 <= h["reward"] <= 2.0 for h in history)
+    ctrl = load_policy(tmp_path / "policy.pt")
+    assert ctrl.n_groups == spec.asg.n_groups
+    learned = apply_overrides(spec, {"asg.policy": str(tmp_path / "policy.pt")})
+    row = run(learned, tmp_path / "runs")[0]
+    assert row["condition"] == "learned" and row["policy"].startswith("policy.pt:")
+    assert len(json.loads(row["mean_multipliers"])) == spec.asg.n_groups
+    assert torch.load(tmp_path / "policy.pt", weights_only=True)["meta"]["episodes"] == 2
