@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,10 +128,12 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):
         return _RUNNING
     if state == "CANCELLED":
-        return "not run: cancelled"
+        return "cancelled"
     return f"ended as {state or 'unknown'} without a result"
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """The job's own error line: the last line of the traceback submitit wraps in dashes."""
+    blocks = re.split(r"\n-{10,}\n", str(exc).strip())
+    text = (blocks[1] if len(blocks) >= 3 else blocks[0]).strip().splitlines()
     return text[-1] if text else type(exc).__name__

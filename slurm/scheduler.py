@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,8 +37,22 @@ def slurm_states(refs: list[JobRef]) -> dict[str, str]:
     for line in _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State,JobName",
                       "-j", ",".join(masters)]).splitlines():
         job_id, state, name = line.split("|", 2)
-        seen.setdefault((job_id, name), state.split()[0])  # "CANCELLED by 0" -> CANCELLED
+        for one in expand_array_id(job_id):
+            seen.setdefault((one, name), state.split()[0])  # "CANCELLED by 0" -> CANCELLED
     return {r.job_id: seen.get((r.job_id, r.job_name), "") for r in refs}
+
+
+def expand_array_id(job_id: str) -> list[str]:
+    """sacct folds array tasks that never started into one line: '7_[1-3,5%2]' -> 7_1 ... 7_5."""
+    match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job_id)
+    if not match:
+        return [job_id]
+    master, spec = match.group(1), match.group(2).split("%")[0]
+    out = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out += [f"{master}_{i}" for i in range(int(lo), int(hi or lo) + 1)]
+    return out
 
 
 def local_state(ref: JobRef) -> str:

@@ -1,0 +1,165 @@
+"""Sweeps against the real local Slurm: arrays, cancel + status + resubmit, USR2 and timeout
+requeues that resume from the saved step, --fail-fast. Each test uses its own root and folder."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pytest
+
+from bench.collect import collect
+from bench.config import load_sweep
+from bench.run import read_rows, run
+from slurm.checkpoint import read_interrupts
+from slurm.manifest import latest_jobs
+from slurm.status import cell_statuses
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+
+BASE = """
+name: t
+synth: {{generator: shapes, n: 0, complexity: 1, resolution: 16, channels: 1}}
+model: {{name: resnet10t, small_input: false}}
+pretrain: {{examples: 64, batch_size: 32}}
+finetune: {{examples: {ft}, batch_size: 32, lr: 0.02, ckpt_every_s: 1000}}
+target: {{name: fashion_mnist, n_real: {n_real}, test_size: 100}}
+threads: 1
+grid:
+  {grid}
+"""
+PROFILE = """
+resources: {{partition: low, cpus_per_job: 1, mem_gb: 2, time_min: {time_min}}}
+array_parallelism: 2
+signal_delay_s: 10
+max_requeues: 10
+"""
+
+
+def _setup(tmp_path: Path, grid: str, ft: int = 64, n_real: str = "[20, 40]",
+           time_min: int = 20) -> tuple[Path, Path, Path]:
+    cfg, prof = tmp_path / "sweep.yaml", tmp_path / "profile.yaml"
+    cfg.write_text(BASE.format(grid=grid, ft=ft, n_real=n_real))
+    prof.write_text(PROFILE.format(time_min=time_min))
+    return cfg, prof, tmp_path / "root"
+
+
+def _cmd(cfg: Path, prof: Path, root: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "slurm", "sweep", str(cfg), "--root", str(root),
+            "--executor", "slurm", "--profile", str(prof), *flags]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def _sweep(cmd: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout_s)
+
+
+def _wait_for(pred: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _trained_steps(run_dir: Path) -> int:
+    """The last step the run's log reports (the loop logs every fifth of its steps)."""
+    try:
+        steps = re.findall(r"step (\d+)/\d+", (run_dir / "log.txt").read_text())
+    except OSError:
+        return 0
+    return int(steps[-1]) if steps else 0
+
+
+def _one_cell(cfg: Path):
+    (spec,) = load_sweep(cfg).cells()
+    return spec
+
+
+def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path):
+    cfg, prof, root = _setup(tmp_path, "synth.n: [0, 32, 64]")
+    proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: len(latest_jobs(root)) == 3, "the submission manifest")
+    jobs = latest_jobs(root)
+    assert len({j.job_id.split("_")[0] for j in jobs.values()}) == 1, "one array for one shape"
+    victim = max(jobs.values(), key=lambda j: j.job_id)  # task 2 waits: array parallelism is 2
+    subprocess.run(["scancel", victim.job_id], check=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-2000:]
+    states = {s.run_id: s for s in cell_statuses(root)}
+    assert states[victim.run_id].state == "failed" and states[victim.run_id].detail == "CANCELLED"
+    assert sorted(s.state for s in states.values()) == ["done", "done", "failed"]
+    status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
+                            env=_env(), capture_output=True, text=True)
+    assert status.returncode == 1 and "3 cells: 2 done, 0 running, 0 pending, 1 failed" in status.stdout
+    done_before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
+    again = _sweep(_cmd(cfg, prof, root))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "3 cells: 2 done, 1 to run" in again.stdout
+    assert latest_jobs(root)[victim.run_id].job_id != victim.job_id, "resubmitted as a new job"
+    for path, mtime in done_before.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
+    df = collect(root)
+    assert len(df) == 3 * 2 and not df.duplicated(["run_id", "n_real"]).any()
+    assert [s.state for s in cell_statuses(root)] == ["done"] * 3
+
+
+def test_usr2_requeues_and_resumes_from_the_saved_step(tmp_path):
+    """scancel --signal USR2 mid fine-tune: the job saves, requeues, resumes at that step, and its
+    row equals an uninterrupted run's row."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=9600, n_real="[40]")  # 300 steps
+    spec = _one_cell(cfg)
+    run_dir = root / "runs" / spec.run_id
+    proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _trained_steps(run_dir) >= 60, "60 training steps")
+    job = latest_jobs(root)[spec.run_id]
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    (interrupt,) = read_interrupts(run_dir)
+    assert 60 <= interrupt["step"] < 300
+    (row,) = read_rows(run_dir)
+    assert row["resumed_from_step"] == interrupt["step"]
+    assert f"at step {interrupt['step']}" in (run_dir / "log.txt").read_text()
+    assert cell_statuses(root)[0].n_interrupts == 1
+    (plain,) = run(spec, tmp_path / "uninterrupted")  # same process count of threads: 1
+    # Measured: identical to every stored digit (test_err to 1e-6, loss to 1e-5) on this CPU.
+    assert (row["test_err"], row["finetune_loss"]) == (plain["test_err"], plain["finetune_loss"])
+
+
+def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
+    """A 1-minute limit with USR2 10 s before it: Slurm's own timeout signal, not ours."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=19200, n_real="[40]", time_min=1)  # 600 steps
+    spec = _one_cell(cfg)
+    run_dir = root / "runs" / spec.run_id
+    res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=420)
+    assert res.returncode == 0, res.stderr[-2000:]
+    interrupts = read_interrupts(run_dir)
+    assert interrupts and all(i["step"] is None or i["step"] > 0 for i in interrupts)
+    (row,) = read_rows(run_dir)
+    assert row["resumed_from_step"] == interrupts[-1]["step"]
+    job = latest_jobs(root)[spec.run_id]
+    log = Path(job.stderr).read_text()
+    assert "timed-out" in log and "Requeued job" in log
+
+
+def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
+    # n_real larger than the training split: every cell fails at run time, not at plan time.
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1, 2]", n_real="[100000]")
+    res = _sweep(_cmd(cfg, prof, root, "--fail-fast", "--array-parallelism", "1"))
+    assert res.returncode == 1
+    failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
+    assert len(failed) == 3, res.stdout + res.stderr[-3000:]
+    assert sum("asked for 100000 images" in ln for ln in failed) == 1, res.stderr[-2000:]
+    assert sum("cancelled" in ln for ln in failed) == 2, res.stderr[-2000:]
+    assert not list(root.glob("runs/*/row.json"))
+    assert pd.read_csv(root / "runs.csv").empty
