@@ -177,7 +177,8 @@ class LayerwiseLR:
         """Controller input: log loss, log KL, progress; per group log weight change and log grad norm."""
         loss, kl = self.stats()
         now = self._weights()
-        change = [math.log10(1e-8 + float((a - b).norm() / (b.norm() + 1e-12))) / 4 for a, b in zip(now, self._prev)]
+        change = [math.log10(1e-8 + float((a - b).norm() / (b.norm() + 1e-12))) / 4
+                  for a, b in zip(now, self._prev)]
         grads = [math.log10(1e-8 + self._grad_norm(t)) / 4 for t in self.tags]
         self._prev = now
         x = [math.log(max(loss, 1e-6)), math.log10(max(kl, 1e-8)) / 4, step / max(1, self.total)]
@@ -199,8 +200,8 @@ class LayerwiseLR:
         return [MULTIPLIERS[int(a)] for a in action]
 
     def _weights(self) -> list[torch.Tensor]:
-        return [torch.cat([p.detach().flatten() for g in self.groups if g["group"] == t for p in g["params"]]).clone()
-                for t in self.tags]
+        return [torch.cat([p.detach().flatten() for g in self.groups if g["group"] == t
+                           for p in g["params"]]).clone() for t in self.tags]
 
     def _grad_norm(self, tag: str) -> float:
         sq = sum(float(p.grad.pow(2).sum()) for g in self.groups if g["group"] == tag

@@ -67,7 +67,8 @@ def meta_train(spec: RunSpec, out: Path, *, episodes: int = 24, lr: float = 0.05
         mean_mults = [round(sum(c) / len(c), 2) for c in zip(*res["actions"])]
         history.append({"episode": ep, "reward": round(res["reward"], 4), "baseline": round(baseline, 4),
                         "synth_val_acc": round(res["synth_val_acc"], 4),
-                        "proxy_agree": round(res["proxy_agree"], 4), "entropy": round(float(res["entropy"].detach()), 3),
+                        "proxy_agree": round(res["proxy_agree"], 4),
+                        "entropy": round(float(res["entropy"].detach()), 3),
                         "mean_multipliers": mean_mults, "wall_s": round(time.time() - t0, 1)})
         log.info("episode %d/%d reward %.3f (val %.3f agree %.3f) baseline %.3f mults %s",
                  ep + 1, episodes, res["reward"], res["synth_val_acc"], res["proxy_agree"], baseline, mean_mults)

@@ -120,7 +120,8 @@ def make_batches(source: SynthSource, n: int, batch_size: int, seed: int, device
 
 def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, seed: int,
                     policy=None, sample: bool = False, ckpt: Optional[Path] = None,
-                    stop: Optional[threading.Event] = None, generator=None) -> tuple[Any, Optional[LayerwiseLR]]:
+                    stop: Optional[threading.Event] = None,
+                    generator=None) -> tuple[Any, Optional[LayerwiseLR]]:
     """Train `net` on the run's n synthetic images with the asg options; returns (result, hook)."""
     a, s, stage = asg_of(spec), spec.synth, spec.pretrain
     ds = synth.make_dataset(s.generator, s.n, seed=s.seed, resolution=s.resolution,
@@ -138,9 +139,9 @@ def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, s
         hook = LayerwiseLR(chosen, groups, a.interval, total, lambda: (stats["loss"], stats["kl"]),
                            sample=sample, generator=generator)
     torch.manual_seed(seed)
-    res = train(net, make_batches(source, s.n, stage.batch_size, seed, device), make_loss(frozen, a.proxy_lambda, stats),
-                stage, device=device, ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}",
-                param_groups=groups, on_step=hook)
+    get_batch = make_batches(source, s.n, stage.batch_size, seed, device)
+    res = train(net, get_batch, make_loss(frozen, a.proxy_lambda, stats), stage, device=device,
+                ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}", param_groups=groups, on_step=hook)
     return res, hook
 
 

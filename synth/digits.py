@@ -171,7 +171,8 @@ class Digits:
         texel = 2.0 / res / scale                                 # one output pixel in glyph units
         return ((offset - dist) / texel + 0.5).clamp(0.0, 1.0)
 
-    def _elastic(self, gx: torch.Tensor, gy: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _elastic(self, gx: torch.Tensor, gy: torch.Tensor,
+                 u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Smooth displacement: two random plane waves per axis (about 1-2 cycles across a glyph)."""
         amp = self._knobs["elastic"]
         if amp == 0:
