@@ -100,15 +100,19 @@ def rotation(angles: torch.Tensor) -> torch.Tensor:
 
 def _apply(rot: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """rot @ p for (3, 3) or (N, 3, 3) rot and (N, 3) p, written out (no BLAS reduction order)."""
-    r = rot if rot.dim() == 3 else rot.unsqueeze(0)
-    cols = [r[:, i, 0] * p[:, 0] + r[:, i, 1] * p[:, 1] + r[:, i, 2] * p[:, 2] for i in range(3)]
-    return torch.stack(cols, -1)
+    if rot.dim() == 2:                       # one matrix: python scalars are the cheapest operands
+        m = rot.tolist()
+        return torch.stack([p[:, 0] * m[i][0] + p[:, 1] * m[i][1] + p[:, 2] * m[i][2]
+                            for i in range(3)], -1)
+    return torch.stack([rot[:, i, 0] * p[:, 0] + rot[:, i, 1] * p[:, 1] + rot[:, i, 2] * p[:, 2]
+                        for i in range(3)], -1)
 
 
 def _placed(sdf: SDF, offset: torch.Tensor, rot: torch.Tensor) -> SDF:
     """`sdf` rotated by `rot` and moved to `offset`."""
     inv = rot.transpose(0, 1).contiguous()
-    return lambda p: sdf(_apply(inv, p - offset))
+    off = offset.tolist()
+    return lambda p: sdf(_apply(inv, p - torch.tensor(off)))
 
 
 def category_sdf(k: int) -> SDF:
@@ -155,39 +159,41 @@ class Bank:
     extent: torch.Tensor       # (n_cat,) largest silhouette radius over views, object units
 
 
-def _march(sdf: SDF, origin: torch.Tensor, rot_t: torch.Tensor, steps: int = 96) -> torch.Tensor:
-    """Sphere-trace rays (origin, direction -z in the view frame); t per ray, +inf on a miss."""
+def _march(sdf: SDF, origin: torch.Tensor, direction: torch.Tensor, steps: int = 96) -> torch.Tensor:
+    """Sphere-trace object-space rays; distance t from the view plane per ray, +inf on a miss."""
     n = origin.shape[0]
-    t = torch.full((n,), 2.0 - 1.2)
     result = torch.full((n,), float("inf"))
-    active = torch.arange(n)
+    ids = torch.arange(n)
+    o, d = origin, direction
+    t = torch.full((n,), 2.0 - 1.2)          # the object lies inside the sphere of radius 1.2
     for _ in range(steps):
-        q = origin[active].clone()
-        q[:, 2] = q[:, 2] - t[active]
-        d = sdf(_apply(rot_t[active], q))
-        hit = d < 5e-4
-        result[active[hit]] = t[active[hit]]
-        t[active] = t[active] + d * 0.9       # under-relaxed: cone and smooth union are bounds
-        keep = ~hit & (t[active] < 3.2)
-        active = active[keep]
-        if active.numel() == 0:
+        dist = sdf(o + d * t[:, None])
+        hit = dist < 1e-3
+        result[ids[hit]] = t[hit]
+        t = t + dist * 0.9                   # under-relaxed: cone and smooth union are bounds
+        keep = ~hit & (t < 3.2)
+        ids, o, d, t, dist = ids[keep], o[keep], d[keep], t[keep], dist[keep]
+        if ids.numel() <= n // 400:          # the slow tail: rays grazing a silhouette
             break
+    near = dist < 0.02
+    result[ids[near]] = t[near]
     return result
 
 
-def _normal_ao(sdf: SDF, q: torch.Tensor, rot_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _normal_ao(sdf: SDF, p: torch.Tensor, to_view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """View-frame unit normals by central differences and a 4-tap ambient-occlusion estimate."""
-    f = lambda x: sdf(_apply(rot_t, x))   # noqa: E731
     grads = []
     for axis in range(3):
         e = torch.zeros(3)
         e[axis] = 1e-3
-        grads.append(f(q + e) - f(q - e))
-    n = detmath.normalize(torch.stack(grads, -1))
-    occ = torch.zeros(q.shape[0])
+        grads.append(sdf(p + e) - sdf(p - e))
+    n_obj = detmath.normalize(torch.stack(grads, -1))
+    occ = torch.zeros(p.shape[0])
     for i, h in enumerate((0.04, 0.1, 0.18, 0.28)):
-        occ = occ + (h - f(q + n * h)).clamp(min=0.0) * (0.85 ** i)
-    return n, (1.0 - occ * 2.5).clamp(0.2, 1.0)
+        occ = occ + (h - sdf(p + n_obj * h)).clamp(min=0.0) * (0.85 ** i)
+    n = _apply(to_view, n_obj)
+    n[:, 2] = n[:, 2].clamp(min=0.0)         # grazing hits: a visible surface cannot face away
+    return detmath.normalize(n), (1.0 - occ * 2.5).clamp(0.2, 1.0)
 
 
 @lru_cache(maxsize=8)
@@ -200,24 +206,26 @@ def build_bank(n_categories: int, n_views: int, size: int) -> Bank:
     depth = torch.full((n_categories, n_views, size * size), float("inf"))
     attrs = torch.zeros(n_categories, n_views, size * size, 8)
     extent = torch.zeros(n_categories)
-    origin = plane.repeat(n_views, 1)
-    rot_t = views.transpose(1, 2).repeat_interleave(size * size, 0)   # view -> object frame
+    to_obj = views.transpose(1, 2).repeat_interleave(size * size, 0)   # view -> object frame
+    origin = _apply(to_obj, plane.repeat(n_views, 1))
+    direction = _apply(to_obj, torch.tensor([[0.0, 0.0, -1.0]]).expand(origin.shape[0], 3))
+    to_view = views.repeat_interleave(size * size, 0)
     border = torch.zeros(size, size, dtype=torch.bool)
     border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
     for k in range(n_categories):
         sdf = category_sdf(k)
-        t = _march(sdf, origin, rot_t)
+        t = _march(sdf, origin, direction)
         t.view(n_views, -1)[:, border.reshape(-1)] = float("inf")   # clamped lookups land on misses
         hit = torch.isfinite(t)
-        q = origin[hit].clone()
-        q[:, 2] = q[:, 2] - t[hit]
-        normal, ao = _normal_ao(sdf, q, rot_t[hit])
+        p = origin[hit] + direction[hit] * t[hit, None]
+        normal, ao = _normal_ao(sdf, p, to_view[hit])
         d = depth[k].view(-1)
         a = attrs[k].view(-1, 8)
         d[hit] = t[hit] - 2.0
         a[hit, 0:3] = normal
-        a[hit, 3:6] = _apply(rot_t[hit], q)
+        a[hit, 3:6] = p
         a[hit, 6] = ao
-        radius = (origin[hit, :2] * origin[hit, :2]).sum(-1).sqrt()
+        xy = plane.repeat(n_views, 1)[hit, :2]
+        radius = (xy * xy).sum(-1).sqrt()
         extent[k] = radius.max() if radius.numel() else 1.0
     return Bank(size, n_views, depth.reshape(-1), attrs.reshape(-1, 8), extent)

@@ -1,0 +1,175 @@
+"""`synthscale synth preview|bench|export|list` (also `python -m synth preview|bench|export|list`)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm import tqdm
+
+from synth.core import GENERATORS
+from synth.errors import UserError
+
+
+def parse_knobs(items: Sequence[str]) -> dict[str, Any]:
+    """['n_categories=50', 'clutter=0.5'] -> {'n_categories': 50, 'clutter': 0.5}."""
+    knobs: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--knob expects NAME=VALUE, got {item!r}")
+        try:
+            knobs[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            knobs[name] = raw
+    return knobs
+
+
+def n_levels(name: str) -> int:
+    """Number of complexity levels of a registered family."""
+    cls = GENERATORS.get(name)
+    levels = getattr(cls, "n_levels", None)
+    if levels is None:
+        levels = len(getattr(sys.modules[cls.__module__], "PRESETS", [None]))
+    return int(levels)
+
+
+def _bar(total: int, desc: str) -> tqdm:
+    """A progress bar on a terminal, silent otherwise."""
+    return tqdm(total=total, desc=desc, unit="img", disable=not sys.stderr.isatty())
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Write a labelled grid: one row per complexity level."""
+    from synth.preview import parse_levels, write_preview
+
+    GENERATORS.get(args.generator)
+    levels = parse_levels(args.complexity or f"0..{n_levels(args.generator) - 1}")
+    path = write_preview(args.output, args.generator, levels, n_per_level=args.n,
+                         resolution=args.resolution, seed=args.seed, channels=args.channels,
+                         **parse_knobs(args.knob))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure images per wall-second and per CPU-second; write the markdown table."""
+    from synth.benchmark import markdown, measure
+
+    torch.set_num_threads(args.threads)
+    names = args.generator or GENERATORS.names()
+    for name in names:
+        GENERATORS.get(name)
+    load_before, t0 = os.getloadavg(), time.perf_counter()
+    records = []
+    for name in names:
+        level = args.complexity if args.complexity is not None else n_levels(name) - 1
+        for res in args.resolution:
+            rec = measure(name, res, level, min_cpu_s=args.min_cpu_s)
+            records.append(rec)
+            if not args.json:
+                print(f"{name:>10} {res:4d}px lv{level}: {rec.images_per_s:9.0f} img/s "
+                      f"{rec.images_per_cpu_s:9.0f} img/CPU-s (setup {rec.setup_s} s)", flush=True)
+    command = getattr(args, "command_line", None) or \
+        "synthscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    text = markdown(records, command, load_before, os.getloadavg(),
+                    time.perf_counter() - t0)
+    if str(args.out) != "-":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in records], indent=1))
+    elif str(args.out) != "-":
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write n images as PNG folders or shards with a checksummed manifest (resumable)."""
+    from synth.export import export
+
+    if args.n <= 0:
+        raise UserError(f"--n must be a positive number of images, got {args.n}")
+    with _bar(args.n, f"export {args.generator}") as bar:
+        manifest = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
+                          chunk_size=args.chunk_size, progress=bar.update,
+                          resolution=args.resolution, complexity=args.complexity,
+                          channels=args.channels, **parse_knobs(args.knob))
+    print(f"wrote {len(manifest['files'])} files and {args.output / 'manifest.json'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print each registered generator with its levels and resolved knobs at level 0."""
+    for name in GENERATORS.names():
+        gen = GENERATORS.get(name)()
+        print(f"{name}: {n_levels(name)} levels, {gen.n_classes} classes at level 0; "
+              f"knobs: {json.dumps(gen.knobs())}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", default="shapes", help="registered generator name")
+    p.add_argument("--resolution", type=int, default=64, help="image side in pixels")
+    p.add_argument("--channels", type=int, default=3, help="1 (grayscale) or 3 (RGB)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                   help="override one knob of the complexity preset (repeatable)")
+
+
+def register_commands(sub: argparse._SubParsersAction) -> None:
+    """Add preview, bench, export and list to `sub`."""
+    p = sub.add_parser("preview", help="a labelled grid of samples, one row per complexity level")
+    _common(p)
+    p.add_argument("--complexity", help="levels, e.g. 0..3 or 1,5 (default: all)")
+    p.add_argument("--n", type=int, default=8, help="samples per level")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG path")
+    p.set_defaults(func=cmd_preview)
+    b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
+    b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
+    b.add_argument("--resolution", type=int, nargs="+", default=[64, 224])
+    b.add_argument("--complexity", type=int, help="level (default: each family's highest)")
+    b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
+    b.add_argument("--threads", type=int, default=1, help="torch threads")
+    b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
+    b.add_argument("--out", type=Path, default=Path("results/synth_bench.md"),
+                   help="markdown table path ('-' for none)")
+    b.set_defaults(func=cmd_bench)
+    e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards")
+    _common(e)
+    e.add_argument("--complexity", type=int, default=0)
+    e.add_argument("--n", type=int, required=True, help="number of images (indices 0..n-1)")
+    e.add_argument("--format", default="png", help="png (ImageFolder) or shards (.npz)")
+    e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard")
+    e.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    e.set_defaults(func=cmd_export)
+    ls = sub.add_parser("list", help="registered generators, their levels and knobs")
+    ls.set_defaults(func=cmd_list)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `synth` command group to the `synthscale` parser."""
+    group = subparsers.add_parser("synth", help="procedural generators: preview, bench, export, list")
+    register_commands(group.add_subparsers(dest="synth_command", metavar="COMMAND", required=True))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m synth") -> int:
+    """`python -m synth COMMAND ...`: the synth commands without the group prefix."""
+    from synth.console import user_errors
+
+    parser = argparse.ArgumentParser(prog=prog, description="Procedural image generators.")
+    register_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.command_line = " ".join([prog, *(shlex.quote(a) for a in argv)])
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,123 @@
+"""The generator contract, for every registered family and complexity level."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import synth
+from synth.cli import n_levels
+from synth.core import Sample
+
+CASES = [(name, level) for name in synth.GENERATORS.names() for level in range(n_levels(name))]
+FIELDS = ("image", "label", "multilabel", "mask", "depth", "normals")
+
+
+def _gen(name: str, level: int, resolution: int = 32, channels: int = 3):
+    return synth.GENERATORS.get(name)(resolution=resolution, complexity=level, channels=channels)
+
+
+def _digest(s: Sample) -> str:
+    h = hashlib.sha256()
+    for f in FIELDS:
+        v = getattr(s, f)
+        if v is not None:
+            h.update(f.encode() + v.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_contract_shapes_ranges_labels(name, level):
+    for res, ch in ((28, 1), (32, 3)):
+        gen = _gen(name, level, res, ch)
+        s = gen.render(3, torch.arange(24))
+        assert s.image.shape == (24, ch, res, res) and s.image.dtype == torch.float32
+        assert float(s.image.min()) >= 0.0 and float(s.image.max()) <= 1.0
+        assert s.label.shape == (24,) and s.label.dtype == torch.int64
+        assert int(s.label.min()) >= 0 and int(s.label.max()) < gen.n_classes
+        json.dumps(gen.knobs())                                   # JSON-able for run hashing
+        if s.mask is not None:
+            assert s.mask.shape == (24, res, res) and s.mask.dtype == torch.int64
+            assert int(s.mask.min()) >= 0 and int(s.mask.max()) <= gen.n_classes
+        if s.multilabel is not None:
+            assert s.multilabel.shape == (24, gen.n_classes)
+            assert set(s.multilabel.unique().tolist()) <= {0.0, 1.0}
+        if s.depth is not None:
+            assert s.depth.shape == (24, 1, res, res) and torch.isfinite(s.depth).all()
+        if s.normals is not None:
+            assert s.normals.shape == (24, 3, res, res)
+
+
+@pytest.mark.parametrize("name,level", CASES)
+def test_bitwise_identical_across_batches(name, level):
+    gen = _gen(name, level)
+    full = gen.render(7, torch.arange(40))
+    picks = torch.tensor([39, 11, 0, 26])
+    for part in (gen.render(7, picks), Sample(*[None] * 2)):
+        if part.image is None:        # one image at a time
+            singles = [gen.render(7, picks[i:i + 1]) for i in range(len(picks))]
+            part = Sample(*[None if getattr(singles[0], f) is None
+                            else torch.cat([getattr(p, f) for p in singles]) for f in FIELDS])
+        for f in FIELDS:
+            a, b = getattr(full, f), getattr(part, f)
+            assert (a is None) == (b is None), f
+            if a is not None:
+                assert torch.equal(a[picks], b), f"{name} level {level}: {f} depends on the batch"
+
+
+@pytest.mark.parametrize("name", synth.GENERATORS.names())
+def test_nested_subsets_and_dataset_items(name):
+    small = synth.make_dataset(name, 5, seed=2, resolution=32, complexity=n_levels(name) - 1)
+    big = synth.make_dataset(name, 500, seed=2, resolution=32, complexity=n_levels(name) - 1)
+    assert len(small) == 5 and len(big) == 500 and small.n_classes == big.n_classes
+    for i in range(5):
+        (a, la), (b, lb) = small[i], big[i]
+        assert torch.equal(a, b) and la == lb and isinstance(la, int)
+    assert torch.equal(big.render_batch(torch.arange(5)).image, torch.stack([small[i][0] for i in range(5)]))
+    other_seed = synth.make_dataset(name, 5, seed=3, resolution=32, complexity=n_levels(name) - 1)
+    assert not torch.equal(other_seed[0][0], small[0][0])
+    with pytest.raises(IndexError):
+        small[5]
+
+
+def test_bitwise_identical_in_another_process():
+    script = (
+        "import hashlib, json, torch, synth\n"
+        "from synth.cli import n_levels\n"
+        "from tests.test_synth import CASES, _gen, _digest\n"
+        "print(json.dumps({f'{n}:{l}': _digest(_gen(n, l).render(11, torch.arange(6))) for n, l in CASES}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "0", "PATH": "/usr/bin:/bin"}, cwd=str(_repo()))
+    theirs = json.loads(out.stdout.strip().splitlines()[-1])
+    ours = {f"{n}:{l}": _digest(_gen(n, l).render(11, torch.arange(6))) for n, l in CASES}
+    assert theirs == ours
+
+
+def _repo():
+    from pathlib import Path
+    return Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name,level", [c for c in CASES if c[0] != "digits"])
+def test_annotations_are_consistent(name, level):
+    gen = _gen(name, level)
+    s = gen.render(5, torch.arange(48))
+    if s.mask is None:
+        return
+    present = torch.zeros(48, gen.n_classes)
+    for b in range(48):
+        cats = s.mask[b].unique()
+        present[b, cats[cats > 0] - 1] = 1.0
+    assert torch.equal(present, s.multilabel), "multilabel must list exactly the categories in the mask"
+    has_label = s.multilabel[torch.arange(48), s.label] > 0
+    assert has_label.float().mean() >= 0.9, "the labelled (main) object should be visible"
+    if s.normals is not None:
+        norm = (s.normals * s.normals).sum(1).sqrt()
+        assert ((norm - 1).abs() < 1e-4).all(), "normals must be unit vectors"
+        on = (s.mask > 0).unsqueeze(1)
+        assert (s.normals[:, 2:3][on] > -1e-3).all(), "visible surfaces face the camera (nz >= 0)"
+        assert (s.depth[on] < 5.0).all() and (s.depth[~on] == 5.0).all(), "objects lie before the wall"
