@@ -129,7 +129,9 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
         return _RUNNING
     if state == "CANCELLED":
         return "cancelled"
-    return f"ended as {state or 'unknown'} without a result"
+    if not state:
+        return "left the queue without a result (cancelled while pending, or lost)"
+    return f"ended as {state} without a result"
 
 
 def _short(exc: BaseException) -> str:

@@ -44,7 +44,7 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str])
     raw = states.get(job.job_id, "")
     if raw in LIVE:
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
-    detail = raw or "ended without a row"
+    detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
     return CellStatus(run_id, "failed", job, detail, n_int, _tail(job, run_dir))
 
 

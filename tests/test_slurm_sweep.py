@@ -78,19 +78,30 @@ def _trained_steps(run_dir: Path) -> int:
     return int(steps[-1]) if steps else 0
 
 
+def _log(run_dir: Path) -> str:
+    try:
+        return (run_dir / "log.txt").read_text()
+    except OSError:
+        return ""
+
+
 def _one_cell(cfg: Path):
     (spec,) = load_sweep(cfg).cells()
     return spec
 
 
 def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path):
-    cfg, prof, root = _setup(tmp_path, "synth.n: [0, 32, 64]")
+    # Three cells sharing one pre-training cell (trained once); the last one is long enough to cancel.
+    cfg, prof, root = _setup(tmp_path, "synth.n: [32]\n  finetune.examples: [64, 96, 3200]")
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: len(latest_jobs(root)) == 3, "the submission manifest")
     jobs = latest_jobs(root)
     assert len({j.job_id.split("_")[0] for j in jobs.values()}) == 1, "one array for one shape"
-    victim = max(jobs.values(), key=lambda j: j.job_id)  # task 2 waits: array parallelism is 2
+    # Cancel a running task (a pending task cancelled alone leaves no trace in sacct at all).
+    long_cell = next(c for c in load_sweep(cfg).cells() if c.finetune.examples == 3200)
+    victim = jobs[long_cell.run_id]
+    _wait_for(lambda: "finetune s=20 step" in _log(root / "runs" / victim.run_id), "fine-tuning")
     subprocess.run(["scancel", victim.job_id], check=True)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err[-2000:]
@@ -110,23 +121,24 @@ def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path)
     df = collect(root)
     assert len(df) == 3 * 2 and not df.duplicated(["run_id", "n_real"]).any()
     assert [s.state for s in cell_statuses(root)] == ["done"] * 3
+    assert len(list(root.glob("pretrain/*/final.pt"))) == 1, "one shared pre-training cell"
 
 
 def test_usr2_requeues_and_resumes_from_the_saved_step(tmp_path):
     """scancel --signal USR2 mid fine-tune: the job saves, requeues, resumes at that step, and its
     row equals an uninterrupted run's row."""
-    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=9600, n_real="[40]")  # 300 steps
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=6400, n_real="[40]")  # 200 steps
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: _trained_steps(run_dir) >= 60, "60 training steps")
+    _wait_for(lambda: _trained_steps(run_dir) >= 40, "40 training steps")
     job = latest_jobs(root)[spec.run_id]
     subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
     (interrupt,) = read_interrupts(run_dir)
-    assert 60 <= interrupt["step"] < 300
+    assert 40 <= interrupt["step"] < 200
     (row,) = read_rows(run_dir)
     assert row["resumed_from_step"] == interrupt["step"]
     assert f"at step {interrupt['step']}" in (run_dir / "log.txt").read_text()
