@@ -161,7 +161,7 @@ def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     assert row["resumed_from_step"] == interrupts[-1]["step"]
     job = latest_jobs(root)[spec.run_id]
     log = Path(job.stderr).read_text()
-    assert "timed-out" in log and "Requeued job" in log
+    assert "this job is timed-out" in log and "DUE TO JOB REQUEUE" in log, log
 
 
 def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
