@@ -175,3 +175,24 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     assert sum("cancelled" in ln for ln in failed) == 2, res.stderr[-2000:]
     assert not list(root.glob("runs/*/row.json"))
     assert pd.read_csv(root / "runs.csv").empty
+
+
+def test_killed_sweep_then_two_concurrent_sweeps_submit_nothing_twice(tmp_path):
+    """kill -9 the submitting process: its jobs run on. Two new sweeps at once attach to those
+    jobs instead of submitting them again, and every cell ends with exactly one row."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1, 2]", n_real="[20]")
+    first = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    _wait_for(lambda: len(latest_jobs(root)) == 3, "the submission manifest")
+    first.kill()
+    first.wait()
+    submitted = {rid: ref.job_id for rid, ref in latest_jobs(root).items()}
+    both = [subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [err[-1500:] for _, err in outs]
+    assert {rid: ref.job_id for rid, ref in latest_jobs(root).items()} == submitted
+    assert len(list((root / "sweeps").glob("*.json"))) == 1, "nothing was submitted again"
+    assert all("waiting for them" in err for _, err in outs)
+    df = collect(root)
+    assert len(df) == 3 and not df.duplicated(["run_id", "n_real"]).any()
