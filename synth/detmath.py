@@ -47,3 +47,29 @@ def normalize(v: torch.Tensor, dim: int = -1, eps: float = 1e-12) -> torch.Tenso
 def dot3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Dot product over a last dimension of size 3, in a fixed order."""
     return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+
+
+def log2(x: torch.Tensor) -> torch.Tensor:
+    """log2 of positive float32 x: exponent bits plus an atanh series for the mantissa (~1e-6)."""
+    bits = x.to(torch.float32).contiguous().view(torch.int32)
+    exponent = ((bits >> 23) & 255) - 127
+    mantissa = ((bits & 0x7FFFFF) | 0x3F800000).view(torch.float32)      # [1, 2)
+    t = (mantissa - 1.0) / (mantissa + 1.0)                               # [0, 1/3)
+    t2 = t * t
+    ln_m = t * (2.0 + t2 * (2 / 3 + t2 * (2 / 5 + t2 * (2 / 7 + t2 * (2 / 9)))))
+    return exponent.to(torch.float32) + ln_m * (1.0 / math.log(2.0))
+
+
+def exp2(y: torch.Tensor) -> torch.Tensor:
+    """2**y for y in [-126, 127]: integer part through the exponent bits, fraction by Taylor (~1e-6)."""
+    n = y.floor()
+    f = (y - n) * math.log(2.0)                                           # [0, ln 2)
+    poly = 1.0 + f * (1.0 + f * (1 / 2 + f * (1 / 6 + f * (1 / 24 + f * (1 / 120 + f * (
+        1 / 720 + f * (1 / 5040)))))))
+    scale = ((n.to(torch.int32) + 127).clamp(1, 254) << 23).view(torch.float32)
+    return poly * scale
+
+
+def pow_(x: torch.Tensor, p: torch.Tensor | float) -> torch.Tensor:
+    """x**p for positive x, reproducibly (exp2(p * log2(x)))."""
+    return exp2(log2(x) * p)

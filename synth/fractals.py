@@ -1,0 +1,171 @@
+"""`fractals`: iterated-function-system images in the manner of FractalDB (Kataoka et al. 2020).
+
+A class is one IFS code (2-4 affine maps, chosen with probability ~ |det A|), found by a seeded
+search that keeps codes whose attractor covers at least `fill_min` of a 32x32 grid (FractalDB's
+fill-rate filter). An instance jitters every map coefficient by up to +-`jitter` (relative), then
+the chaos game runs `chains` independent chains per image in lock-step over the whole batch (no
+per-point Python loop); points are normalised to the image by the instance's own bounding box and
+splatted (max) as single pixels or 3x3 patches, grey or coloured by the chain's recent maps.
+Label = the IFS code; mask = label + 1 on drawn pixels; multilabel = one-hot.
+
+| level | classes (codes) | jitter | patch | colour | points per pixel |
+|-------|-----------------|--------|-------|--------|------------------|
+| 0     | 10              | 0.05   | 0 (points) | 0 | 1.0 |
+| 1     | 100             | 0.1    | 1 (3x3 patches) | 0 | 1.0 |
+| 2     | 100             | 0.1    | 1     | 1      | 1.0 |
+| 3     | 1000            | 0.2    | 1     | 1      | 1.5 |
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from synth import rng
+from synth.core import GENERATORS, Knob, Sample, check_common, resolve_knobs, to_channels
+
+SEARCH_SEED = 4242
+MAX_MAPS = 4
+BURN_IN = 8
+STEPS = 24           # recorded steps per chain; chains = points / STEPS
+KNOBS = (
+    Knob("n_classes", int, 2, 1000, "number of IFS codes (classes), found by the fill-rate search"),
+    Knob("fill_min", float, 0.02, 0.5, "least fraction of a 32x32 grid a code's attractor must cover"),
+    Knob("jitter", float, 0, 0.5, "relative jitter of every map coefficient per instance"),
+    Knob("patch", int, 0, 1, "0: one pixel per point; 1: a 3x3 patch per point"),
+    Knob("colour", float, 0, 1, "0: grey; 1: colour by the maps a chain visited"),
+    Knob("density", float, 0.1, 8, "chaos-game points per output pixel"),
+)
+PRESETS = [
+    dict(n_classes=10, fill_min=0.15, jitter=0.05, patch=0, colour=0.0, density=1.0),
+    dict(n_classes=100, fill_min=0.15, jitter=0.1, patch=1, colour=0.0, density=1.0),
+    dict(n_classes=100, fill_min=0.15, jitter=0.1, patch=1, colour=1.0, density=1.0),
+    dict(n_classes=1000, fill_min=0.15, jitter=0.2, patch=1, colour=1.0, density=1.5),
+]
+
+
+def _contract(maps: torch.Tensor, limit: float = 0.95) -> torch.Tensor:
+    """Scale each 2x2 linear part to Frobenius norm <= limit (so every map is a contraction)."""
+    a = maps[..., :4]
+    norm = (a[..., 0] * a[..., 0] + a[..., 1] * a[..., 1] + a[..., 2] * a[..., 2]
+            + a[..., 3] * a[..., 3]).sqrt()
+    scale = (limit / norm.clamp(min=1e-6)).clamp(max=1.0)
+    return torch.cat([a * scale[..., None], maps[..., 4:]], -1)
+
+
+def _cumulative(maps: torch.Tensor, n_maps: torch.Tensor) -> torch.Tensor:
+    """(..., MAX_MAPS) cumulative choice probabilities ~ |det A| (unused maps get 0)."""
+    det = (maps[..., 0] * maps[..., 3] - maps[..., 1] * maps[..., 2]).abs() + 0.02
+    det = det * (torch.arange(MAX_MAPS) < n_maps[..., None]).float()
+    total = det[..., 0] + det[..., 1] + det[..., 2] + det[..., 3]
+    p = det / total[..., None]
+    return torch.stack([p[..., 0], p[..., 0] + p[..., 1], p[..., 0] + p[..., 1] + p[..., 2],
+                        torch.full_like(p[..., 0], 2.0)], -1)
+
+
+def chaos(maps: torch.Tensor, cum: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the chaos game: maps (B, M, 6), cum (B, M), u (B, chains, steps) -> points, map ids."""
+    b, chains, steps = u.shape
+    x = torch.zeros(b, chains)
+    y = torch.zeros(b, chains)
+    xs, ys, ks = [], [], []
+    for t in range(steps):
+        ut = u[:, :, t]
+        k = ((ut[..., None] > cum[:, None, :]).sum(-1)).clamp(max=MAX_MAPS - 1)
+        m = maps.gather(1, k[..., None].expand(b, chains, 6))
+        x, y = m[..., 0] * x + m[..., 1] * y + m[..., 4], m[..., 2] * x + m[..., 3] * y + m[..., 5]
+        if t >= BURN_IN:
+            xs.append(x)
+            ys.append(y)
+            ks.append(k)
+    return torch.stack([torch.cat(xs, 1), torch.cat(ys, 1)], -1), torch.cat(ks, 1)
+
+
+def _raster(points: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel (row, col) of each point after fitting the instance's bounding box into the image."""
+    lo = points.amin(1, keepdim=True)
+    hi = points.amax(1, keepdim=True)
+    span = (hi - lo).amax(-1, keepdim=True).clamp(min=1e-6)
+    centre = (hi + lo) * 0.5
+    q = (points - centre) / span * (size * 0.9) + size * 0.5
+    q = q.clamp(0, size - 1).floor().to(torch.int64)
+    return q[..., 1], q[..., 0]
+
+
+@lru_cache(maxsize=8)
+def search_codes(n_classes: int, fill_min: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `n_classes` seeded IFS codes whose attractor fills >= fill_min of a 32^2 grid."""
+    found_maps, found_n, start, batch = [], [], 0, 256
+    while sum(len(m) for m in found_maps) < n_classes:
+        idx = torch.arange(start, start + batch)
+        u = rng.uniform(SEARCH_SEED, idx, "ifs", 1 + 6 * MAX_MAPS)
+        n_maps = 2 + (u[:, 0] * 3).floor().to(torch.int64).clamp(max=2)
+        maps = _contract(u[:, 1:].reshape(batch, MAX_MAPS, 6) * 2.0 - 1.0)
+        cum = _cumulative(maps, n_maps)
+        pts, _ = chaos(maps, cum, rng.uniform(SEARCH_SEED, idx, "search-chaos", 128 * 40)
+                       .reshape(batch, 128, 40))
+        rows, cols = _raster(pts, 32)
+        grid = torch.zeros(batch, 32 * 32)
+        grid.scatter_(1, rows * 32 + cols, 1.0)
+        ok = grid.mean(1) >= fill_min
+        found_maps.append(maps[ok])
+        found_n.append(n_maps[ok])
+        start += batch
+    return torch.cat(found_maps)[:n_classes], torch.cat(found_n)[:n_classes]
+
+
+@GENERATORS.register("fractals")
+class Fractals:
+    """IFS fractals; class = IFS code (FractalDB-style fill-rate class search)."""
+
+    n_levels = len(PRESETS)
+
+    def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs) -> None:
+        check_common("fractals", resolution, channels)
+        self.resolution, self.complexity, self.channels = resolution, complexity, channels
+        self._knobs = resolve_knobs("fractals", KNOBS, PRESETS, complexity, knobs)
+        self.n_classes = self._knobs["n_classes"]
+
+    def knobs(self) -> dict:
+        """Every resolved setting (preset + overrides), JSON-able."""
+        return {"generator": "fractals", "resolution": self.resolution,
+                "complexity": self.complexity, "channels": self.channels, **self._knobs}
+
+    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
+        """Batch of images; image i depends only on (config, seed, i)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
+        per_chunk = max(1, (1 << 18) // (self.resolution * self.resolution))
+        parts = [self._render(seed, idx[i:i + per_chunk]) for i in range(0, len(idx), per_chunk)]
+        parts = parts or [self._render(seed, idx)]
+        out = Sample(*[torch.cat([getattr(p, f) for p in parts]) for f in ("image", "label", "multilabel", "mask")])
+        return out if str(device) == "cpu" else out.to(device)
+
+    def _render(self, seed: int, idx: torch.Tensor) -> Sample:
+        kn, r, b = self._knobs, self.resolution, len(idx)
+        codes, n_maps = search_codes(self.n_classes, kn["fill_min"])
+        label = rng.randint(seed, idx, "class", 1, self.n_classes)[:, 0]
+        jitter = rng.uniform(seed, idx, "jitter", MAX_MAPS * 6).reshape(b, MAX_MAPS, 6)
+        maps = _contract(codes[label] * (1.0 + (jitter * 2.0 - 1.0) * kn["jitter"]), 0.98)
+        cum = _cumulative(maps, n_maps[label])
+        chains = max(8, int(kn["density"] * r * r / STEPS))
+        u = rng.uniform(seed, idx, "chaos", chains * (STEPS + BURN_IN)).reshape(b, chains, -1)
+        pts, ks = chaos(maps, cum, u)
+        rows, cols = _raster(pts, r)
+        head = rng.uniform(seed, idx, "style", 3 * MAX_MAPS + 1)
+        palette = head[:, :3 * MAX_MAPS].reshape(b, MAX_MAPS, 3)
+        grey = torch.full_like(palette, 1.0)
+        colours = grey + (palette * 0.8 + 0.2 - grey) * kn["colour"]
+        tone = colours.gather(1, ks[..., None].expand(-1, -1, 3))          # (B, P, 3)
+        canvas = torch.zeros(b, 3, (r + 2) * (r + 2))                       # 1-pixel apron
+        offsets = [(0, 0)] + ([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
+                              if kn["patch"] else [])
+        for dr, dc in offsets:                                              # patches by max-splat
+            shade = 1.0 if (dr, dc) == (0, 0) else 0.55 + 0.3 * head[:, -1:, None]
+            flat = ((rows + 1 + dr) * (r + 2) + cols + 1 + dc)[:, None, :].expand(-1, 3, -1)
+            canvas.scatter_reduce_(2, flat, tone.transpose(1, 2) * shade, reduce="amax")
+        rgb = canvas.reshape(b, 3, r + 2, r + 2)[:, :, 1:-1, 1:-1].contiguous()
+        drawn = rgb.amax(1) > 0
+        mask = torch.where(drawn, label[:, None, None] + 1, torch.zeros_like(label)[:, None, None])
+        return Sample(image=to_channels(rgb, self.channels).contiguous(), label=label,
+                      multilabel=F.one_hot(label, self.n_classes).float(), mask=mask)
