@@ -44,8 +44,9 @@ data:
 	  echo "unpacked Fashion-MNIST under .cache/root; export SYNTHSCALE_DATA_ROOT=$$PWD/../root$(FMNIST_DIR)"; \
 	fi
 
-slurm-deps:
-	@true
+# The Debian Slurm packages for the `slurm` test suite (its fixture starts and stops the daemons).
+slurm-deps: setup
+	$(PY) -m slurm.localcluster install
 
 clean-venv:
 	rm -rf $(VENV) setup.py *.egg-info

@@ -120,10 +120,15 @@ def real_images(x_uint8: torch.Tensor, resolution: int, channels: int) -> torch.
 
 
 def make_loader(source, n: int, batch_size: int, seed: int, do_augment: bool, device: torch.device):
-    """`get_batch(step) -> Sample` for the training loop; `source` is a SynthSource or a Sample of arrays."""
+    """`get_batch(step) -> Sample` for the training loop; `source` is a SynthSource or a Sample of arrays.
+
+    When the synthetic set is rendered on the fly, the next batch is rendered in a background thread
+    while the current one trains (torch ops release the GIL); batches are pure functions of the step,
+    so prefetching never changes what is trained on.
+    """
     stream = IndexStream(n, batch_size, seed)
 
-    def get_batch(step: int) -> Sample:
+    def make(step: int) -> Sample:
         idx = stream(step)
         s = source.get(idx) if isinstance(source, SynthSource) else \
             Sample(image=source.image[idx], label=source.label[idx])
@@ -134,4 +139,25 @@ def make_loader(source, n: int, batch_size: int, seed: int, do_augment: bool, de
             image = image.contiguous(memory_format=torch.channels_last)
         return Sample(image=image, **fields)
 
-    return get_batch
+    if not (isinstance(source, SynthSource) and source.cached is None):
+        return make
+    return Prefetcher(make)
+
+
+class Prefetcher:
+    """Calls `make(step)` and starts `make(step + 1)` in a worker thread, for sequential access."""
+
+    def __init__(self, make) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.make = make
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self.ahead: Optional[tuple[int, object]] = None
+
+    def __call__(self, step: int) -> Sample:
+        if self.ahead is not None and self.ahead[0] == step:
+            batch = self.ahead[1].result()  # type: ignore[attr-defined]
+        else:
+            batch = self.make(step)
+        self.ahead = (step + 1, self.pool.submit(self.make, step + 1))
+        return batch
