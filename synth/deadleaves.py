@@ -126,11 +126,16 @@ class DeadLeaves:
         if axis_aligned:                                  # per-row/column pieces: 3 full-size ops
             inv = _bc(1.0 / radius)
             ax, ay = dx * inv, dy * inv
-            disc = (ax * ax + ay * ay) < 1.0
-            square = torch.maximum(ax.abs(), ay.abs()) < 1.0
+            ax2, ay2 = ax * ax, ay * ay
+            disc = (ax2 + ay2) < 1.0
+            square = (ax2 < 1.0) & (ay2 < 1.0)
             return torch.where(_bc(kind == 0), disc, square)
+        # discs and squares stay axis-aligned here too, bit for bit the same as the fast path,
+        # so which path a leaf takes (it depends on the batch) never changes a pixel
         ang = w[:, 3] * math.pi
-        c, s = detmath.cos(ang), detmath.sin(ang)
+        oriented = kind >= 2
+        c = torch.where(oriented, detmath.cos(ang), torch.ones_like(ang))
+        s = torch.where(oriented, detmath.sin(ang), torch.zeros_like(ang))
         ia, ib = 1.0 / radius, aspect / radius            # long axis = radius, short = radius/aspect
         pu = _bc(c * ia) * dx + _bc(s * ia) * dy
         pv = _bc(-s * ib) * dx + _bc(c * ib) * dy
