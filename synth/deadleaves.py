@@ -6,12 +6,14 @@ so n_classes = 5 * alpha_bins. Leaves are drawn back to front over the whole bat
 leaf costs 2-8 elementwise ops per pixel because its inside test is built from per-row and
 per-column pieces (broadcasting). Label = class; multilabel = one-hot of the label.
 
-| level | alpha_bins (classes) | n_leaves | colour | texture | oriented shapes jitter |
-|-------|----------------------|----------|--------|---------|------------------------|
-| 0     | 2 (10)               | 48       | 0 (grey levels) | 0 | aspect 1-2 |
-| 1     | 2 (10)               | 96       | 1 (RGB)         | 0 | aspect 1-3 |
-| 2     | 4 (20)               | 96       | 1               | 0.5 (noise-textured leaves) | aspect 1-3 |
-| 3     | 8 (40)               | 160      | 1               | 1   | aspect 1-4 |
+| level | alpha_bins (classes) | n_leaves | colour | texture |
+|-------|----------------------|----------|--------|---------|
+| 0     | 2 (10)               | 48       | 0 (grey levels) | 0 |
+| 1     | 2 (10)               | 96       | 1 (RGB)         | 0 |
+| 2     | 4 (20)               | 96       | 1               | 0.5 (noise-textured leaves) |
+| 3     | 8 (40)               | 160      | 1               | 1   |
+
+`max_aspect` (rectangles and ellipses, 3 at every level) is a knob outside the ladder.
 """
 from __future__ import annotations
 
@@ -34,10 +36,10 @@ KNOBS = (
     Knob("max_aspect", float, 1, 8, "largest aspect ratio of rectangles and ellipses"),
 )
 PRESETS = [
-    dict(alpha_bins=2, n_leaves=48, colour=0.0, texture=0.0, max_aspect=2.0),
+    dict(alpha_bins=2, n_leaves=48, colour=0.0, texture=0.0, max_aspect=3.0),
     dict(alpha_bins=2, n_leaves=96, colour=1.0, texture=0.0, max_aspect=3.0),
     dict(alpha_bins=4, n_leaves=96, colour=1.0, texture=0.5, max_aspect=3.0),
-    dict(alpha_bins=8, n_leaves=160, colour=1.0, texture=1.0, max_aspect=4.0),
+    dict(alpha_bins=8, n_leaves=160, colour=1.0, texture=1.0, max_aspect=3.0),
 ]
 
 

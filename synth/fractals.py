@@ -13,7 +13,7 @@ Label = the IFS code; mask = label + 1 on drawn pixels; multilabel = one-hot.
 | 0     | 10              | 0.05   | 0 (points) | 0 | 1.0 |
 | 1     | 100             | 0.1    | 1 (3x3 patches) | 0 | 1.0 |
 | 2     | 100             | 0.1    | 1     | 1      | 1.0 |
-| 3     | 1000            | 0.2    | 1     | 1      | 1.5 |
+| 3     | 1000            | 0.2    | 1     | 1      | 1.0 |
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ PRESETS = [
     dict(n_classes=10, fill_min=0.15, jitter=0.05, patch=0, colour=0.0, density=1.0),
     dict(n_classes=100, fill_min=0.15, jitter=0.1, patch=1, colour=0.0, density=1.0),
     dict(n_classes=100, fill_min=0.15, jitter=0.1, patch=1, colour=1.0, density=1.0),
-    dict(n_classes=1000, fill_min=0.15, jitter=0.2, patch=1, colour=1.0, density=1.5),
+    dict(n_classes=1000, fill_min=0.15, jitter=0.2, patch=1, colour=1.0, density=1.0),
 ]
 
 
