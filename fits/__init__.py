@@ -3,11 +3,13 @@
 Imports only numpy, scipy, pandas and matplotlib: analysis runs anywhere from a runs.csv.
 """
 from fits import errors
-from fits.core import Fit, fit_curve
+from fits.core import Fit, extrapolate, fit_curve, tail_weights
 from fits.errors import FitInputError
 from fits.laws import LAWS, Law
 from fits.plot import plot_scaling
+from fits.selection import Selection, select
 from fits.table import fit_runs, fit_table, holdout_score, summary_table
 
-__all__ = ["Fit", "FitInputError", "LAWS", "Law", "errors", "fit_curve", "fit_runs", "fit_table",
-           "holdout_score", "plot_scaling", "summary_table"]
+__all__ = ["Fit", "FitInputError", "LAWS", "Law", "Selection", "errors", "extrapolate", "fit_curve",
+           "fit_runs", "fit_table", "holdout_score", "plot_scaling", "select", "summary_table",
+           "tail_weights"]
