@@ -34,7 +34,13 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
             description: str = "") -> int:
     """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2."""
     parser = build_parser(modules, prog, description)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # KEY=VALUE overrides may come after options (`run cfg.yaml --root r seed=1`), where argparse
+    # has already closed the positional list: collect them here, reject anything else.
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides or []) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except user_errors() as exc:
