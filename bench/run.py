@@ -120,7 +120,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         from bench.asg_run import execute_generalize
 
         return execute_generalize(spec, root, run_dir, stop)
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     device = pick_device(spec.device)
     data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
     pre = pretrain(spec, root, device, stop)
@@ -134,6 +134,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
             continue
         row = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
         row["wall_s"] = round(time.time() - t0, 2)
+        row["cpu_s"] = round(time.process_time() - cpu0, 2)  # all threads; load-independent cost
         write_json_atomic(row, part)
         rows.append(row)
     return rows

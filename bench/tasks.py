@@ -47,3 +47,7 @@ register(Task(
     loss=_classification_loss,
     backbone=lambda net: net,
 ))
+
+
+# The dense tasks (multi-label, segmentation, surface normals) register themselves on import.
+from bench import dense_tasks  # noqa: E402,F401

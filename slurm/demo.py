@@ -40,7 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (args.out / "fits.json").write_text(json.dumps(fit, indent=1, default=float))
     figures = fits.plot_scaling(df, fit, args.out / "scaling.png")
     wall_s = time.time() - t0
-    _write_provenance(args, wall_s, len(df))
+    _write_provenance(args, wall_s, df)
     print(fits.summary_table(fit))
     print(f"\n{len(df)} rows in {wall_s / 60:.1f} min. Results: {args.out}/runs.csv, fits.json, "
           + ", ".join(p.name for p in figures))
@@ -59,11 +59,16 @@ def _machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def _write_provenance(args: argparse.Namespace, wall_s: float, n_rows: int) -> None:
+def _write_provenance(args: argparse.Namespace, wall_s: float, df) -> None:
     cmd = " ".join(shlex.quote(a) for a in ["synthscale"] + sys.argv[1:])
+    cpu_s = float(df["cpu_s"].sum()) if "cpu_s" in df else float("nan")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     text = (f"# Provenance of these outputs\n\n"
             f"- command: `{cmd}` (what `make demo` runs after set-up)\n"
             f"- config: `{args.config}`\n- machine: {_machine()}\n"
-            f"- wall time of the sweep, fit and plot: {wall_s:.0f} s ({n_rows} rows)\n"
+            f"- wall time of the sweep, fit and plot: {wall_s:.0f} s ({len(df)} rows; cells already "
+            f"finished under the root are not rerun)\n"
+            f"- CPU time of the runs (sum over rows): {cpu_s:.0f} CPU-s\n"
+            f"- load average at the end (1, 5, 15 min): {load}\n"
             f"- finished: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
     (args.out / "PROVENANCE.md").write_text(text)
