@@ -150,9 +150,11 @@ class Fit:
         """Predicted error at sizes `x_new` (raw units, like the fitted x)."""
         return self.law(_as_x(x_new, self.law), self.params)
 
-    def bootstrap(self, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
+    def bootstrap(self, n_boot: int | None = None, seed: int = 0) -> np.ndarray:
         """(n_boot, n_params) raw parameter samples: whole seeds resampled if groups were given,
-        else log-residuals resampled (fixed design). Cached after the first call."""
+        else log-residuals resampled (fixed design). Cached; n_boot None = cached or N_BOOT."""
+        if n_boot is None:
+            n_boot = N_BOOT if self._boot is None else len(self._boot)
         if self._boot is None or len(self._boot) != n_boot:
             from fits.uncertainty import bootstrap_params
             self._boot = bootstrap_params(self, n_boot, seed)

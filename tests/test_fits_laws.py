@@ -1,0 +1,138 @@
+"""fits, issue 4: every law recovers known parameters, each diagnostic fires when built to and stays
+quiet on a clean curve, intervals cover the truth in simulation, select / compare / bound work."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fits
+from fits.bound import check_bound
+from fits.compare import boot_p_value, compare_runs
+from fits.simulate import coverage
+
+SIZES = np.array([250, 500, 1000, 2000, 4000, 8000, 16000, 32000], dtype=float)
+
+
+def noisy(f: np.ndarray, noise: float, seed: int) -> np.ndarray:
+    """Multiplicative log-normal noise (errors stay positive)."""
+    return f * np.exp(np.random.default_rng(seed).normal(0, noise, len(f)))
+
+
+@pytest.mark.parametrize("law, params, check", [
+    ("power", {"D": 2.0, "alpha": 0.35}, ("D", "alpha")),
+    ("power_floor", {"D": 3.0, "alpha": 0.5, "C": 0.05}, ("alpha", "C")),
+    ("bnsl", {"a": 0.05, "b": 2.0, "c0": 0.2, "c1": 0.5, "d1": 2000.0, "f1": 0.5}, ("a",)),
+    ("m4", {"C": 0.05, "E0": 0.9, "a": 1.0, "b": 30.0, "c": -0.6}, ("C",)),
+])
+def test_every_law_recovers_its_curve_and_key_parameters(law: str, params: dict, check: tuple) -> None:
+    x = np.repeat(SIZES, 3)
+    truth = fits.LAWS[law](x, params)
+    fit = fits.fit_curve(x, noisy(truth, 0.01, 1), law, groups=np.tile(np.arange(3), len(SIZES)))
+    grid = np.geomspace(SIZES[0], 2 * SIZES[-1], 20)
+    np.testing.assert_allclose(fit.predict(grid), fits.LAWS[law](grid, params), rtol=0.05)
+    for k in check:
+        assert fit.params[k] == pytest.approx(params[k], rel=0.2, abs=0.01), k
+
+
+def test_transfer_bound_joint_fit_and_its_two_checks() -> None:
+    true = {"delta": 4.0, "gamma": 0.2, "alpha": 0.4, "beta": 0.3}
+    n, s = np.meshgrid(SIZES, [100.0, 300.0, 1000.0, 3000.0])
+    x = np.c_[n.ravel(), s.ravel()]
+    y = noisy(fits.LAWS["transfer_bound"](x, true), 0.005, 2)
+    fit = fits.fit_curve(x, y, "transfer_bound")
+    for k, v in true.items():
+        assert fit.params[k] == pytest.approx(v, rel=0.1), k
+    df = pd.DataFrame({"n_synth": x[:, 0], "n_real": x[:, 1], "test_err": y})
+    res = check_bound(df, seed=None)
+    assert res["gamma_inside_fraction"] >= 0.75           # C_s / D_s = gamma at (nearly) every s
+    assert res["beta_from_C"] == pytest.approx(0.3, abs=0.05)
+    assert res["beta_from_D"] == pytest.approx(0.3, abs=0.05)
+
+
+def _flags(fit: fits.Fit) -> set[str]:
+    return {f.name for f in fit.diagnostics}
+
+
+def clean_curve() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.repeat(SIZES, 6)
+    g = np.tile(np.arange(6), len(SIZES))
+    return x, noisy(3.0 * x ** -0.5 + 0.05, 0.01, 3), g
+
+
+def test_clean_curve_raises_no_flag() -> None:
+    x, y, g = clean_curve()
+    assert _flags(fits.fit_curve(x, y, groups=g)) == set()
+
+
+@pytest.mark.parametrize("name", ["on_bound", "too_flat", "unidentifiable", "too_few_sizes",
+                                  "non_monotone", "zero_errors", "few_seeds"])
+def test_each_diagnostic_fires_when_built_to(name: str) -> None:
+    x, y, g = clean_curve()
+    if name == "on_bound":        # a pure power law: the floor C sits at 0
+        y = noisy(3.0 * x ** -0.5, 0.01, 4)
+    elif name == "too_flat":      # a 0.5 % slope under 2 % seed noise
+        y = noisy(0.30 * x ** -0.002, 0.02, 5)
+    elif name == "unidentifiable":  # a slow decay (alpha 0.1) far above its floor: alpha and C trade off
+        y = noisy(0.5 * x ** -0.1 + 0.2, 0.01, 6)
+    elif name == "too_few_sizes":
+        keep = x <= SIZES[3]
+        x, y, g = x[keep], y[keep], g[keep]
+    elif name == "non_monotone":
+        y = y + np.where(x == SIZES[4], 0.05, 0.0)
+    elif name == "zero_errors":
+        y = np.where(x == SIZES[-1], 0.0, y)
+    elif name == "few_seeds":
+        keep = g < 2
+        x, y, g = x[keep], y[keep], g[keep]
+    fit = fits.fit_curve(x, y, groups=g)
+    flags = fit.diagnostics
+    assert name in {f.name for f in flags}
+    assert all(len(f.message) > 20 and "\n" not in f.message for f in flags)
+
+
+def test_intervals_cover_the_truth_in_simulation() -> None:
+    res = coverage(n_repeats=30, n_boot=100, seed=0)
+    # 95 % intervals: a true rate of 0.93 gives >= 24 of 30 hits 99 % of the time; 0.7 rarely does
+    assert res["alpha"] >= 0.8 and res["C"] >= 0.8, res
+
+
+@pytest.mark.slow
+def test_interval_coverage_many_repeats() -> None:
+    res = coverage(n_repeats=200, n_boot=200, seed=1)
+    assert res["alpha"] >= 0.88 and res["C"] >= 0.88, res
+
+
+def test_select_prefers_the_law_that_extrapolates() -> None:
+    y = noisy(3.0 * SIZES ** -0.5 + 0.05, 0.005, 7)
+    sel = fits.select(SIZES, y, laws=("power", "power_floor"))
+    assert sel.law == "power_floor" and "chose power_floor" in str(sel)
+    assert sel.scores["power"] > sel.scores["power_floor"]
+    few = fits.select(SIZES[:3], y[:3])
+    assert "by default" in few.message
+
+
+def _two_groups(c_b: float) -> pd.DataFrame:
+    rows = []
+    for i, (cx, c) in enumerate((("a", 0.05), ("b", c_b))):
+        for s in range(5):
+            y = noisy(3.0 * SIZES ** -0.5 + c, 0.01, 10 * i + s)
+            rows += [{"complexity": cx, "n_synth": n, "seed": s, "test_err": e} for n, e in zip(SIZES, y)]
+    return pd.DataFrame(rows)
+
+
+def test_compare_finds_a_real_gap_difference_and_not_a_fake_one() -> None:
+    real = compare_runs(_two_groups(0.10))
+    pair = real["pairs"].iloc[0]
+    assert pair["p_C"] < 0.05 and pair["d_C_hi"] < 0
+    same = compare_runs(_two_groups(0.05))
+    assert same["pairs"].iloc[0]["p_C"] > 0.05
+    assert all("doubling n from 32,000 would remove" in d for d in real["groups"]["decision"])
+    with pytest.raises(fits.FitInputError, match="column"):
+        compare_runs(_two_groups(0.1), by="colour")
+
+
+def test_boot_p_value_is_small_only_away_from_zero() -> None:
+    rng = np.random.default_rng(0)
+    assert boot_p_value(rng.normal(3, 1, 2000)) < 0.01
+    assert boot_p_value(rng.normal(0, 1, 2000)) > 0.5
