@@ -12,10 +12,9 @@ import submitit
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
 from bench.config import RunSpec
-from slurm.checkpoint import CellJob
-from slurm.manifest import JobRef
+from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
-from slurm.scheduler import LIVE, cancel_pending, slurm_states
+from slurm.tracking import LIVE, JobRef, cancel_pending, slurm_states
 
 log = logging.getLogger("synthscale.sweep")
 _NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its result file is visible

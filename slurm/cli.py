@@ -16,8 +16,8 @@ from bench.config import load_sweep, parse_overrides
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, load_profile, parse_sbatch_items, profile_names
-from slurm.status import cell_statuses, format_status
 from slurm.sweep import EXECUTORS, execute
+from slurm.tracking import cell_statuses, format_status
 
 DEFAULT_TIMEOUT_MIN = 120
 

@@ -1,12 +1,27 @@
-"""What a submitted job runs: a config in, rows out. Jobs never receive datasets or models."""
+"""What a submitted job runs: a config in, rows out. Jobs never receive datasets or models.
+
+`CellJob` makes a cell checkpointable: on submitit's USR2 (preemption or timeout) it saves the
+training state and requeues. Training runs in a worker thread; submitit calls `checkpoint()` from
+its signal handler in the main thread. `checkpoint()` sets the `stop` event that the training loop
+checks at every step boundary (it then writes a full checkpoint: model, optimiser, RNG, step; the
+schedule and the data position are functions of the step) and returns a fresh job for submitit to
+requeue. The requeued job calls `bench.run` again, which resumes from that checkpoint.
+"""
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
+import time
+from pathlib import Path
 from typing import Any, Optional
+
+import submitit
 
 from bench.config import RunSpec
 from bench.run import run
+from bench.train import Interrupted
 
 
 def run_cell(spec: dict[str, Any], root: str,
@@ -17,3 +32,79 @@ def run_cell(spec: dict[str, Any], root: str,
     """
     os.environ.setdefault("GOMP_SPINCOUNT", "0")  # OpenMP spin-waits slow down co-located jobs 8-17x
     return run(RunSpec.model_validate(spec), root, stop=stop)
+
+
+log = logging.getLogger("synthscale.checkpoint")
+INTERRUPTS_FILE = "interrupts.jsonl"  # one line per requeue, beside the run's row.json
+_JOIN_TIMEOUT_S = 60.0  # a step is far shorter; Slurm's KillWait follows the signal delay anyway
+
+
+class CellJob(submitit.helpers.Checkpointable):
+    """Run one cell (`slurm.jobs.run_cell`) so that a USR2 checkpoints it and requeues it."""
+
+    def __init__(self) -> None:
+        self._stop: Optional[threading.Event] = None
+        self._worker: Optional[threading.Thread] = None
+        self._outcome: dict[str, Any] = {}
+
+    def __call__(self, spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, args=(spec, root), name="cell")
+        self._worker.start()
+        while self._worker.is_alive():  # short joins keep the main thread free for signals
+            self._worker.join(timeout=0.5)
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        if "interrupted" in self._outcome:  # only checkpoint() stops the worker; it exits first
+            raise RuntimeError(f"cell stopped without a requeue: {self._outcome['interrupted']}")
+        return self._outcome["rows"]
+
+    def _work(self, spec: dict[str, Any], root: str) -> None:
+        try:
+            self._outcome["rows"] = run_cell(spec, root, stop=self._stop)
+        except Interrupted as exc:
+            self._outcome["interrupted"] = exc
+        except BaseException as exc:  # re-raised in the main thread, where submitit records it
+            self._outcome["error"] = exc
+
+    def checkpoint(self, spec: dict[str, Any], root: str) -> submitit.helpers.DelayedSubmission:
+        """Stop training at the next step boundary (it saves its state), then ask for a requeue."""
+        if self._stop is not None and self._worker is not None:
+            self._stop.set()
+            self._worker.join(timeout=_JOIN_TIMEOUT_S)
+        exc = self._outcome.get("interrupted")
+        record_interrupt(Path(root) / "runs" / _run_id(spec), exc.step if exc else None,
+                         str(exc.path) if exc else None)
+        return submitit.helpers.DelayedSubmission(CellJob(), spec, root)
+
+
+def _run_id(spec: dict[str, Any]) -> str:
+    return RunSpec.model_validate(spec).run_id
+
+
+def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[str]) -> None:
+    """Append one line to the run's interrupt log (only the job holding the cell writes it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "checkpoint": checkpoint,
+             "job_id": os.environ.get("SLURM_JOB_ID"),
+             "array_task": os.environ.get("SLURM_ARRAY_TASK_ID")}
+    with (run_dir / INTERRUPTS_FILE).open("a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    log.warning("interrupted at step %s; checkpoint %s; requeueing", step, checkpoint)
+
+
+def read_interrupts(run_dir: Path) -> list[dict[str, Any]]:
+    """Every recorded interrupt of a run, oldest first (a torn last line is ignored)."""
+    try:
+        lines = (run_dir / INTERRUPTS_FILE).read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -22,10 +22,9 @@ from submitit.local.debug import DebugJob
 from bench.config import RunSpec
 from slurm import arrays
 from slurm.jobs import run_cell
-from slurm.manifest import JobRef, new_submission_id, write_manifest
 from slurm.plan import Plan
 from slurm.profiles import Profile
-from slurm.status import in_flight
+from slurm.tracking import JobRef, in_flight, new_submission_id, write_manifest
 
 log = logging.getLogger("synthscale.sweep")
 EXECUTORS = ("local", "debug", "slurm")

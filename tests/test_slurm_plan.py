@@ -10,9 +10,8 @@ import pytest
 
 from bench.cli import main
 from bench.config import RunSpec
-from slurm.manifest import JobRef, write_manifest
 from slurm.profiles import load_profile, parse_sbatch_items
-from slurm.status import cell_statuses
+from slurm.tracking import JobRef, cell_statuses, write_manifest
 from synth.errors import UserError
 
 GOLDEN = Path(__file__).parent / "golden" / "sbatch_dry_run.txt"

@@ -16,9 +16,8 @@ import pytest
 from bench.collect import collect
 from bench.config import load_sweep
 from bench.run import read_rows, run
-from slurm.checkpoint import read_interrupts
-from slurm.manifest import latest_jobs
-from slurm.status import cell_statuses
+from slurm.jobs import read_interrupts
+from slurm.tracking import cell_statuses, latest_jobs
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 

@@ -1,0 +1,217 @@
+"""What happened to each cell: the record of submissions, the scheduler's view, `sweep status`.
+
+`ROOT/sweeps/<submission>.json` is written atomically once the jobs are submitted and never
+changed: which job runs which cell (the latest submission of a cell wins). States come from the
+rows first (a cell is done only when its `row.json` exists), then from Slurm (squeue for live
+jobs, sacct for finished ones) or /proc (local jobs).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.run import read_rows, write_json_atomic
+from slurm.jobs import read_interrupts
+
+MANIFEST_DIR = "sweeps"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """One cell's job in one submission."""
+
+    run_id: str
+    executor: str      # local | debug | slurm
+    job_id: str        # Slurm: "<array>_<task>" or "<job>"; local: the worker's pid
+    job_name: str      # unique per submission: a job id reused by a newer cluster will not match
+    folder: str        # the submitit folder (logs, pickles)
+    submitted: float   # unix time
+    label: str = ""    # what the cell is, for people
+
+    @property
+    def stderr(self) -> Path:
+        """submitit's stderr log of this job (task 0)."""
+        return Path(self.folder) / f"{self.job_id}_0_log.err"
+
+    @property
+    def result_pickle(self) -> Path:
+        """submitit's result file; present once the job has finished, well or badly."""
+        return Path(self.folder) / f"{self.job_id}_0_result.pkl"
+
+
+def new_submission_id() -> str:
+    """A sortable, unique name for one submission."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def write_manifest(root: Path, submission_id: str, refs: list[JobRef]) -> Path:
+    """Record the jobs of one submission (atomic: a reader never sees half a manifest)."""
+    folder = root / MANIFEST_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{submission_id}.json"
+    write_json_atomic({"submission": submission_id, "jobs": [asdict(r) for r in refs]}, path)
+    return path
+
+
+def latest_jobs(root: Path) -> dict[str, JobRef]:
+    """For each cell ever submitted under `root`, its most recent job."""
+    latest: dict[str, JobRef] = {}
+    for path in sorted((root / MANIFEST_DIR).glob("*.json")):  # names sort by time
+        try:
+            jobs = json.loads(path.read_text())["jobs"]
+        except (OSError, ValueError, KeyError):
+            continue  # an unreadable manifest is ignored: its cells count as missing
+        for entry in jobs:
+            ref = JobRef(**entry)
+            if ref.run_id not in latest or latest[ref.run_id].submitted <= ref.submitted:
+                latest[ref.run_id] = ref
+    return latest
+
+
+# Slurm states of a job that is still in the queue, and what `status` calls them.
+LIVE = {"PENDING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
+        "REQUEUE_FED": "pending", "CONFIGURING": "running", "RUNNING": "running",
+        "COMPLETING": "running", "SUSPENDED": "running", "RESIZING": "running",
+        "STAGE_OUT": "running", "SIGNALING": "running", "PREEMPTED": "pending"}
+
+
+def _run(cmd: list[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        return ""
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return res.stdout if res.returncode == 0 else ""
+
+
+def slurm_states(refs: list[JobRef]) -> dict[str, str]:
+    """Raw Slurm state per job id of `refs` ('' when Slurm does not know the job any more)."""
+    if not refs:
+        return {}
+    names = sorted({r.job_name for r in refs})
+    seen: dict[tuple[str, str], str] = {}
+    # -r lists each array task on its own line; filtering by our unique job names means a job
+    # id that a newer cluster gave to someone else's job is never mistaken for ours.
+    for line in _run(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%j"]).splitlines():
+        job_id, state, name = line.split("|", 2)
+        seen[(job_id, name)] = state
+    masters = sorted({r.job_id.split("_")[0] for r in refs})
+    for line in _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State,JobName",
+                      "-j", ",".join(masters)]).splitlines():
+        job_id, state, name = line.split("|", 2)
+        for one in expand_array_id(job_id):
+            seen.setdefault((one, name), state.split()[0])  # "CANCELLED by 0" -> CANCELLED
+    return {r.job_id: seen.get((r.job_id, r.job_name), "") for r in refs}
+
+
+def expand_array_id(job_id: str) -> list[str]:
+    """sacct folds array tasks that never started into one line: '7_[1-3,5%2]' -> 7_1 ... 7_5."""
+    match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job_id)
+    if not match:
+        return [job_id]
+    master, spec = match.group(1), match.group(2).split("%")[0]
+    out = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        out += [f"{master}_{i}" for i in range(int(lo), int(hi or lo) + 1)]
+    return out
+
+
+def local_state(ref: JobRef) -> str:
+    """'RUNNING' if a local job's worker process is alive, else ''."""
+    try:
+        pid = int(ref.job_id)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (ValueError, OSError):
+        return ""
+    return "RUNNING" if b"submitit" in cmdline and os.path.exists(f"/proc/{pid}") else ""
+
+
+def job_states(refs: list[JobRef]) -> dict[str, str]:
+    """Raw state per job id ('' = unknown to the scheduler: finished long ago, or lost)."""
+    out = slurm_states([r for r in refs if r.executor == "slurm"])
+    out.update({r.job_id: local_state(r) for r in refs if r.executor != "slurm"})
+    return out
+
+
+def cancel_pending(array_ids: list[str]) -> None:
+    """Cancel the tasks of these arrays (or jobs) that have not started; running ones go on."""
+    if array_ids:
+        subprocess.run(["scancel", "--state=PENDING", *array_ids], capture_output=True, timeout=60)
+
+
+STATES = ("done", "running", "pending", "failed", "missing")
+_TAIL_LINES = 3
+
+
+@dataclass
+class CellStatus:
+    """One cell: its state, its latest job, how often it was interrupted, the end of its log."""
+
+    run_id: str
+    state: str
+    job: JobRef | None = None
+    detail: str = ""
+    n_interrupts: int = 0
+    log_tail: list[str] = field(default_factory=list)
+
+
+def cell_statuses(root: Path) -> list[CellStatus]:
+    """Every cell that was ever submitted or started under `root`."""
+    jobs = latest_jobs(root)
+    run_ids = set(jobs) | {p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists()}
+    states = job_states(list(jobs.values()))
+    return [_status(root, run_id, jobs.get(run_id), states) for run_id in sorted(run_ids)]
+
+
+def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str]) -> CellStatus:
+    run_dir = root / "runs" / run_id
+    n_int = len(read_interrupts(run_dir))
+    if read_rows(run_dir) is not None:
+        return CellStatus(run_id, "done", job, n_interrupts=n_int)
+    if job is None:
+        return CellStatus(run_id, "missing", None, "never submitted by a sweep", n_int)
+    raw = states.get(job.job_id, "")
+    if raw in LIVE:
+        return CellStatus(run_id, LIVE[raw], job, raw, n_int)
+    detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
+    return CellStatus(run_id, "failed", job, detail, n_int, _tail(job, run_dir))
+
+
+def _tail(job: JobRef, run_dir: Path) -> list[str]:
+    """The last lines of the job's stderr (the traceback), else of the run's own log."""
+    for path in (job.stderr, run_dir / "log.txt"):
+        try:
+            lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            continue
+        if lines:
+            return lines[-_TAIL_LINES:]
+    return []
+
+
+def in_flight(root: Path) -> dict[str, JobRef]:
+    """Cells whose latest job is queued or running: a new sweep must not submit them again."""
+    return {s.run_id: s.job for s in cell_statuses(root)
+            if s.state in ("running", "pending") and s.job is not None}
+
+
+def format_status(statuses: list[CellStatus]) -> str:
+    """One line per cell (failed ones followed by their log tail), then a summary count."""
+    lines = []
+    for s in statuses:
+        job = f"job {s.job.job_id} ({s.job.executor})" if s.job else "no job"
+        extra = f" requeued {s.n_interrupts}x" if s.n_interrupts else ""
+        label = f" {s.job.label}" if s.job and s.job.label else ""
+        lines.append(f"{s.run_id}  {s.state:<8} {job}{extra}{label}"
+                     + (f"  [{s.detail}]" if s.detail and s.state != "done" else ""))
+        lines += [f"    | {ln}" for ln in s.log_tail]
+    counts = Counter(s.state for s in statuses)
+    lines.append(f"{len(statuses)} cells: " + ", ".join(f"{counts[k]} {k}" for k in STATES))
+    return "\n".join(lines)
