@@ -7,7 +7,7 @@ from typing import Sequence
 from synth.console import run_cli
 
 # Each module exposes `register(subparsers)`; order is the order of `synthscale --help`.
-MODULES = ("synth.cli", "bench.commands", "slurm.cli", "fits.cli")
+MODULES = ("synth.cli", "bench.commands", "bench.loader_bench", "slurm.cli", "fits.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
