@@ -117,11 +117,13 @@ _RUNNING = object()
 
 def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     """None (success), an error message, or _RUNNING."""
+    # The queue first: a preempted job's `scontrol requeue` fails (Slurm is requeueing it already)
+    # and submitit records that as an error, yet the job runs again and resumes.
+    if state in LIVE:
+        return _RUNNING
     if job.paths.result_pickle.exists():
         exc = job.exception()
         return None if exc is None else _short(exc)
-    if state in LIVE:
-        return _RUNNING
     # Ended (or unknown) without a result file: give the file system a moment, then report.
     first = ended_at.setdefault(i, time.monotonic())
     if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):

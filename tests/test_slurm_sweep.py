@@ -147,6 +147,23 @@ def test_usr2_requeues_and_resumes_from_the_saved_step(tmp_path):
     assert (row["test_err"], row["finetune_loss"]) == (plain["test_err"], plain["finetune_loss"])
 
 
+def test_preemption_by_a_higher_tier_partition_requeues_and_resumes(tmp_path):
+    """A job in `high` that needs every CPU preempts the cell in `low`: USR2, save, requeue, resume."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=6400, n_real="[40]")  # 200 steps
+    spec = _one_cell(cfg)
+    run_dir = root / "runs" / spec.run_id
+    proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: _trained_steps(run_dir) >= 40, "40 training steps")
+    subprocess.run(["sbatch", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "high.out"),
+                    "--wrap", "sleep 1"], check=True, capture_output=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    (interrupt,) = read_interrupts(run_dir)
+    (row,) = read_rows(run_dir)
+    assert 40 <= interrupt["step"] < 200 and row["resumed_from_step"] == interrupt["step"]
+
+
 def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     """A 1-minute limit with USR2 10 s before it: Slurm's own timeout signal, not ours."""
     cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=19200, n_real="[40]", time_min=1)  # 600 steps
