@@ -5,6 +5,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,24 @@ from synth.cli import n_levels
 from synth.core import Sample
 
 CASES = [(name, level) for name in synth.GENERATORS.names() for level in range(n_levels(name))]
+
+
+def _source_digest() -> str:
+    """sha256 of every synth/*.py source file as it is on disk now."""
+    h = hashlib.sha256()
+    for path in sorted(Path(synth.__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+# Taken right after `import synth`: the code this process runs. Other engineers edit the same
+# working tree; a subprocess started later may import a newer synth/ (this once made the test
+# below fail for exactly the presets an edit had changed), which is not a determinism bug.
+_LOADED_SOURCES = _source_digest()
 FIELDS = ("image", "label", "multilabel", "mask", "depth", "normals")
+# 48 x 32 x 32 pixels exceed torch's 32k-element grain size, so a 2-thread process really splits
+# the per-pixel ops between threads (6 images, as before, ran single-threaded in both processes)
+N_PROCESS = 48
 
 
 def _gen(name: str, level: int, resolution: int = 32, channels: int = 3):
@@ -88,13 +106,19 @@ def test_bitwise_identical_in_another_process():
     script = (
         "import hashlib, json, torch, synth\n"
         "from synth.cli import n_levels\n"
-        "from tests.test_synth import CASES, _gen, _digest\n"
-        "print(json.dumps({f'{n}:{l}': _digest(_gen(n, l).render(11, torch.arange(6))) for n, l in CASES}))\n")
+        "from tests.test_synth import CASES, N_PROCESS, _LOADED_SOURCES, _gen, _digest\n"
+        "print(json.dumps({f'{n}:{l}': _digest(_gen(n, l).render(11, torch.arange(N_PROCESS)))\n"
+        "                  for n, l in CASES}))\n"
+        "print(_LOADED_SOURCES)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                          env={"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "0", "PATH": "/usr/bin:/bin"}, cwd=str(_repo()))
-    theirs = json.loads(out.stdout.strip().splitlines()[-1])
-    ours = {f"{n}:{l}": _digest(_gen(n, l).render(11, torch.arange(6))) for n, l in CASES}
-    assert theirs == ours
+    *_, digests, their_sources = out.stdout.strip().splitlines()
+    if their_sources != _LOADED_SOURCES:
+        pytest.fail("synth/ changed on disk during this test session (a concurrent edit): the two "
+                    "processes ran different code, so their digests cannot be compared; rerun")
+    ours = {f"{n}:{l}": _digest(_gen(n, l).render(11, torch.arange(N_PROCESS))) for n, l in CASES}
+    theirs = json.loads(digests)
+    assert theirs == ours, f"differ across processes/threads: {sorted(k for k in ours if ours[k] != theirs.get(k))}"
 
 
 def _repo():
