@@ -1,17 +1,17 @@
-"""deadleaves' windowed compositor against a brute-force full-frame reference."""
+"""synth.raster's windowed compositor (deadleaves, shapes clutter) against a full-frame reference."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from synth import deadleaves, rng
+from synth import deadleaves, raster, rng
 
 
-def _reference(params: torch.Tensor, r: int) -> torch.Tensor:
-    """Every leaf tested on every pixel, drawn back to front (the pre-window renderer's method)."""
+def _reference(params: torch.Tensor, r: int, flip_y: bool = False) -> torch.Tensor:
+    """Every shape tested on every pixel, drawn back to front (the pre-window renderers' method)."""
     b, n_leaves, _ = params.shape
     coords = (torch.arange(r, dtype=torch.float32) + 0.5) * (2.0 / r) - 1.0
-    x, y = coords.view(1, 1, r), coords.view(1, r, 1)
+    x, y = coords.view(1, 1, r), (-coords if flip_y else coords).view(1, r, 1)
     canvas = torch.zeros(b, r, r, dtype=torch.int32)
     for j in range(n_leaves):
         p = params[:, j, :, None, None]
@@ -32,16 +32,17 @@ def _leaves(b: int, n_leaves: int, seed: int, r_lo: float, r_hi: float, max_aspe
 
 @pytest.mark.parametrize("r", [8, 17, 32, 64])
 @pytest.mark.parametrize("r_lo,r_hi", [(0.005, 0.05), (0.03, 1.0), (0.5, 2.0)])
-def test_windowed_compositing_equals_full_frame(r, r_lo, r_hi):
+@pytest.mark.parametrize("flip_y", [False, True])
+def test_windowed_compositing_equals_full_frame(r, r_lo, r_hi, flip_y):
     params, extent = _leaves(6, 40, r, r_lo, r_hi, max_aspect=8.0)
-    got = deadleaves._composite(params, extent, r)
-    assert torch.equal(got, _reference(params, r))
+    got = raster.composite(params, extent, r, flip_y)
+    assert torch.equal(got, _reference(params, r, flip_y))
     assert got.min() >= 0 and got.max() <= 40
 
 
 def test_every_on_screen_leaf_gets_a_window_and_off_screen_ones_none():
     params, extent = _leaves(4, 64, 3, 0.01, 0.3, max_aspect=4.0)
-    side, origin = deadleaves._windows(params, extent, 32)
+    side, origin = raster.windows(params, extent, 32)
     reach = params[..., :2].abs() - extent            # > 1: wholly outside [-1, 1] on that axis
     off, visible = (reach > 1.0 + 4.0 / 32).any(-1), (reach < 1.0).all(-1)
     assert off.any() and visible.any()
