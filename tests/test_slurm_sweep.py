@@ -158,10 +158,11 @@ def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     run_dir = root / "runs" / spec.run_id
     res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=420)
     assert res.returncode == 0, res.stderr[-2000:]
-    interrupts = read_interrupts(run_dir)
-    assert interrupts and all(i["step"] is None or i["step"] > 0 for i in interrupts)
+    # A signal that lands before training starts (a slow start) saves nothing new: step None.
+    steps = [i["step"] for i in read_interrupts(run_dir) if i["step"] is not None]
+    assert steps and max(steps) > 0, "the time limit never interrupted training"
     (row,) = read_rows(run_dir)
-    assert row["resumed_from_step"] == interrupts[-1]["step"]
+    assert row["resumed_from_step"] == steps[-1]
     job = latest_jobs(root)[spec.run_id]
     log = Path(job.stderr).read_text()
     assert "this job is timed-out" in log and "DUE TO JOB REQUEUE" in log, log
