@@ -39,22 +39,32 @@ def _loglog_slope(s: np.ndarray, v: np.ndarray) -> float:
     return float(-np.polyfit(np.log(s[ok]), np.log(v[ok]), 1)[0])
 
 
+def _nan_ci(fit: Fit) -> dict[str, tuple[float, float]]:
+    return {k: (float("nan"), float("nan")) for k in fit.params}
+
+
 def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
-                seed: str | None = "seed") -> dict[str, Any]:
-    """Joint bound fit, per-s fits (alpha shared), and the two checks: C/D vs gamma, slopes vs beta."""
+                seed: str | None = "seed", intervals: bool = True) -> dict[str, Any]:
+    """Joint bound fit, per-s fits (alpha shared), and the two checks: C/D vs gamma, slopes vs beta.
+
+    intervals=False skips every bootstrap (no CIs, no gamma-inside check): for quick looks."""
     joint = fit_bound(df, n, s, y, seed)
-    jp, jci = joint.params, joint.ci(LEVEL)
+    jp = joint.params
+    jci = joint.ci(LEVEL) if intervals else _nan_ci(joint)
     rows = []
     for s_val, g in df[df[n] > 0].groupby(s):
         groups = g[seed].to_numpy() if seed and seed in g.columns else None
         f = fit_curve(g[n].to_numpy(float), g[y].to_numpy(float), "power_floor",
                       groups=groups, fixed={"alpha": jp["alpha"]})
-        boot = f.bootstrap()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = boot[:, 2] / boot[:, 0]  # C / D per bootstrap sample (params D, alpha, C)
-        ci = f.ci(LEVEL)
-        q = 50 * (1 - LEVEL)
-        rlo, rhi = np.nanpercentile(ratio, [q, 100 - q])
+        rlo = rhi = float("nan")
+        ci = _nan_ci(f)
+        if intervals:
+            boot = f.bootstrap()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = boot[:, 2] / boot[:, 0]  # C / D per bootstrap sample (params D, alpha, C)
+            ci = f.ci(LEVEL)
+            q = 50 * (1 - LEVEL)
+            rlo, rhi = np.nanpercentile(ratio, [q, 100 - q])
         rows.append({"s": float(s_val), "D": f.params["D"], "D_lo": ci["D"][0], "D_hi": ci["D"][1],
                      "C": f.params["C"], "C_lo": ci["C"][0], "C_hi": ci["C"][1],
                      "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
@@ -63,7 +73,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     per_s = pd.DataFrame(rows)
     sv = per_s["s"].to_numpy()
     return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},
-                      "diagnostics": [f.to_dict() for f in joint.diagnostics]},
+                      "diagnostics": [f.to_dict() for f in joint.diagnostics] if intervals else []},
             "per_s": per_s,
             "beta_from_C": _loglog_slope(sv, per_s["C"].to_numpy()),
             "beta_from_D": _loglog_slope(sv, per_s["D"].to_numpy()),

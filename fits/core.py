@@ -18,6 +18,7 @@ from fits.errors import FitInputError
 from fits.laws import Law, Params, get_law
 
 F_SCALE = 0.1  # Huber scale in log units: residuals above ~10 % are down-weighted
+TOL = 1e-6     # least_squares tolerances: 1e-6 in log units is far below any measurement noise
 N_BOOT = 200   # bootstrap refits behind .ci() and .band()
 TAIL_HALVING = 0.5  # tail_weights: each smaller size weighs this much of the next; chosen on LCDB
 
@@ -127,7 +128,7 @@ def solve(prob: Problem, y: np.ndarray, starts: list[Params], max_nfev: int | No
         th0 = np.clip(_to_theta(law, names, {k: start[k] for k in names}), lo + pad, hi - pad)
         th0 = np.where(np.isfinite(th0), th0, 0.5 * (lo + hi))
         res = least_squares(resid, th0, bounds=(lo, hi), loss="huber", f_scale=F_SCALE,
-                            x_scale="jac", max_nfev=max_nfev)
+                            x_scale="jac", max_nfev=max_nfev, ftol=TOL, xtol=TOL, gtol=TOL)
         if best is None or res.cost < best[1]:
             p = {**_from_theta(law, names, res.x), **prob.fixed}
             best = ({k: p[k] for k in law.params}, float(res.cost))

@@ -1,0 +1,97 @@
+"""fits on real curves: the paper's published figures, every LCDB sample curve fitted without an
+exception or NaN, the tail-weighted fit beating last value on the sample, and the CLI commands."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fits
+from fits import datasets
+from fits.bench import PROTOCOLS, last_value, law_predictor, score_curve
+from fits.bound import check_bound
+from fits.paper import imagenet_curve, notebook_fit
+
+DATA = datasets.shared_data_dir()
+needs_data = pytest.mark.skipif(not (DATA / "lcdb_dev_sample_80_curves.csv").exists(),
+                                reason=f"shared data not found at {DATA} (set SYNTHSCALE_SHARED_DATA)")
+
+
+@pytest.fixture(scope="module")
+def paper_runs():
+    return datasets.paper_curves(datasets.paper_runs())
+
+
+@needs_data
+def test_notebook_fit_reproduces_r50_imagenet1(paper_runs) -> None:
+    fit = notebook_fit(imagenet_curve(paper_runs, "r50", 1))
+    assert fit.params["alpha"] == pytest.approx(0.23, abs=0.01)
+    assert fit.params["C"] == pytest.approx(0.80, abs=0.005)
+    assert fit.params["D"] == 0.48
+
+
+@needs_data
+@pytest.mark.parametrize("model, c", [("r18", 0.854), ("r34", 0.830), ("r50", 0.800),
+                                      ("r101", 0.798), ("r152", 0.782)])
+def test_gap_by_model_size_matches_the_paper(paper_runs, model: str, c: float) -> None:
+    assert notebook_fit(imagenet_curve(paper_runs, model, 1)).params["C"] == pytest.approx(c, abs=0.003)
+
+
+@needs_data
+def test_bound_across_r50_fractions_gap_falls_as_s_to_minus_028(paper_runs) -> None:
+    sel = paper_runs[(paper_runs["ptask"] == "mulclass") & (paper_runs["fdata"] == "imagenet")
+                     & (paper_runs["model"] == "r50") & (paper_runs["pdata"] == "bop")]
+    assert sel["fratio"].nunique() == 9
+    res = check_bound(sel, n="n", s="fratio", y="err", seed=None, intervals=False)
+    assert 0.26 <= res["beta_from_C"] <= 0.31
+    assert res["joint"]["params"]["beta"] == pytest.approx(0.29, abs=0.03)
+
+
+@needs_data
+def test_every_lcdb_sample_curve_fits_without_exception_or_nan() -> None:
+    curves = datasets.curves(datasets.lcdb_sample())
+    assert len(curves) == 80
+    for name, x, y in curves:
+        for w in (None, fits.tail_weights(x)):
+            fit = fits.fit_curve(x, y, weights=w)
+            vals = [*fit.params.values(), *fit.predict(np.r_[x, 4 * x[-1]])]
+            assert np.all(np.isfinite(vals)), name
+
+
+@needs_data
+def test_tail_weighted_fit_beats_last_value_on_the_sample() -> None:
+    methods = {"last": last_value, "ours": law_predictor("power_floor", True)}
+    split = PROTOCOLS["hold out the last 2 sizes"]
+    scores = [score_curve(x, y, split(x), methods) for _, x, y in datasets.curves(datasets.lcdb_sample())]
+    med = {m: np.median([s[m][0] for s in scores if s]) for m in methods}
+    assert med["ours"] < med["last"], med
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fits", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_compare_writes_tables_and_forest_plot(tmp_path: Path) -> None:
+    from tests.test_fits import runs_table
+
+    runs = tmp_path / "runs.csv"
+    runs_table().to_csv(runs, index=False)
+    out = _cli("compare", str(runs), "--by", "complexity", "-o", str(tmp_path / "cmp"))
+    assert out.returncode == 0, out.stderr
+    assert "doubling n from 16,000" in out.stdout
+    for name in ("compare_groups.csv", "compare_pairs.csv", "forest.png", "forest.pdf"):
+        assert (tmp_path / "cmp" / name).exists(), name
+    bad = _cli("compare", str(runs), "--by", "nope")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+@needs_data
+def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
+    out = _cli("fit-bench", "--lcdb", "sample", "--limit", "6", "--m4-sample", "2", "-o", str(tmp_path / "b.md"))
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "b.md").read_text()
+    assert "power_floor (ours)" in text and "paper notebook" in text and "0 exceptions" in text
