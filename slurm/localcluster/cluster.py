@@ -44,8 +44,11 @@ class LocalCluster:
         """The node's state as sinfo reports it ('idle', 'mixed', 'down*', ...) or 'unreachable'."""
         if not self.slurm_conf.exists() or shutil.which("sinfo") is None:
             return "unreachable"
-        res = subprocess.run(["sinfo", "-h", "-N", "-n", "localhost", "-o", "%T"], text=True,
-                             capture_output=True, env=self.client_env(), timeout=30)
+        try:
+            res = subprocess.run(["sinfo", "-h", "-N", "-n", "localhost", "-o", "%T"], text=True,
+                                 capture_output=True, env=self.client_env(), timeout=30)
+        except subprocess.TimeoutExpired:  # a controller that accepts but never answers
+            return "unreachable"
         states = res.stdout.split()  # one line per partition the node is in; all say the same
         return states[0] if res.returncode == 0 and states else "unreachable"
 
@@ -191,12 +194,15 @@ class LocalCluster:
 
     def _register(self, name: str) -> bool:
         env = self.client_env()
-        listed = subprocess.run(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"],
-                                env=env, capture_output=True, text=True, timeout=30)
-        if listed.returncode == 0 and name in listed.stdout.split():
-            return True
-        subprocess.run(["sacctmgr", "-i", "add", "cluster", name], env=env, capture_output=True,
-                       timeout=30)
+        try:
+            listed = subprocess.run(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"],
+                                    env=env, capture_output=True, text=True, timeout=30)
+            if listed.returncode == 0 and name in listed.stdout.split():
+                return True
+            subprocess.run(["sacctmgr", "-i", "add", "cluster", name], env=env,
+                           capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            pass  # slurmdbd still busy: wait_until polls again or reports the timeout in one line
         return False
 
     def _start_slurmctld(self, settings: Settings, timeout_s: float) -> None:
