@@ -68,7 +68,12 @@ class LocalCluster:
                 raise ClusterUnavailable("starting the local Slurm needs root (slurmd runs jobs as "
                                          "their users)")
             self._stop_all()
-            self._start_all(timeout_s)
+            try:
+                self._start_all(timeout_s)
+            except (subprocess.CalledProcessError, OSError) as exc:  # mungekey, install-db, spawn
+                detail = getattr(exc, "stderr", b"") or b""
+                last = detail.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+                raise ClusterUnavailable(f"starting the local Slurm failed: {last[0]}") from exc
             return True
 
     def down(self) -> None:
