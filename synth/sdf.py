@@ -157,6 +157,7 @@ class Bank:
     depth: torch.Tensor        # (n_cat * n_views * size * size,) depth behind the centre plane
     attrs: torch.Tensor        # (same, 8): normal xyz (view frame), object-space xyz, AO, 0
     extent: torch.Tensor       # (n_cat,) largest silhouette radius over views, object units
+    boxes: torch.Tensor        # (n_cat * n_views, 4) texel bounds of the hits: u0, u1, v0, v1
 
 
 def _march(sdf: SDF, origin: torch.Tensor, direction: torch.Tensor, steps: int = 96) -> torch.Tensor:
@@ -228,4 +229,14 @@ def build_bank(n_categories: int, n_views: int, size: int) -> Bank:
         xy = plane.repeat(n_views, 1)[hit, :2]
         radius = (xy * xy).sum(-1).sqrt()
         extent[k] = radius.max() if radius.numel() else 1.0
-    return Bank(size, n_views, depth.reshape(-1), attrs.reshape(-1, 8), extent)
+    return Bank(size, n_views, depth.reshape(-1), attrs.reshape(-1, 8), extent, _boxes(depth, size))
+
+
+def _boxes(depth: torch.Tensor, size: int) -> torch.Tensor:
+    """(n_cat * n_views, 4) inclusive texel bounds u0, u1, v0, v1 of each view's hits (u0 > u1: none)."""
+    hit = torch.isfinite(depth.reshape(-1, size, size))              # (views, v = row, u = column)
+    ar = torch.arange(size)
+    out = []
+    for present in (hit.any(1), hit.any(2)):                          # columns (u), then rows (v)
+        out += [torch.where(present, ar, size).amin(1), torch.where(present, ar, -1).amax(1)]
+    return torch.stack(out, -1)

@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from synth import detmath, rng, sdf, textures
+from synth import detmath, raster, rng, sdf, textures
 from synth.core import (GENERATORS, Knob, Sample, check_common, multilabel_from_mask,
                         resolve_knobs, to_channels)
 from synth.errors import UserError
@@ -47,6 +47,8 @@ PRESETS = [dict(zip(("n_categories", "objects_min", "objects_max", "texture_rand
 MAX_CLUTTER = 10          # clutter shapes at clutter = 1
 _PARAMS = 18              # per-object columns gathered per pixel, see _object_table
 _KEY_LIGHT = (-0.45, 0.55, 0.70)
+CHUNK_PIXELS = 1 << 19    # pixels rendered per vectorised pass
+FIELDS = ("image", "label", "multilabel", "mask", "depth", "normals")
 
 
 def bank_size(resolution: int) -> int:
@@ -114,42 +116,87 @@ def _bc(v: torch.Tensor) -> torch.Tensor:
     return v[:, None, None]
 
 
-def _zbuffer(sc: dict, bank: sdf.Bank, x: torch.Tensor, y: torch.Tensor):
-    """Closest object per pixel: depth, winning bank texel and object slot, (B, R, R) each."""
-    size, n_views = bank.size, bank.n_views
+def _object_windows(sc: dict, bank: sdf.Bank, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K) window sides and (B, K, 2) origins: each object's silhouette box, rotated into the image.
+
+    A pixel maps to bank texel (u, v) = gain * R (x - cx, y - cy) + size / 2 with R = [[c, s],
+    [s, -c]] (R = R^-1), so the texel box's centre and half-sizes map back through R / gain.
+    """
+    tex = bank.size
+    box = bank.boxes[sc["cat"] * bank.n_views + sc["view"]].float()            # (B, K, 4)
+    gain = tex * 0.5 / sc["half"].clamp(min=1e-6)
+    c, s = sc["cos"], sc["sin"]
+    ou = ((box[..., 0] + box[..., 1] + 1.0) * 0.5 - tex * 0.5) / gain           # box centre, image units
+    ov = ((box[..., 2] + box[..., 3] + 1.0) * 0.5 - tex * 0.5) / gain
+    hu, hv = (box[..., 1] + 1.0 - box[..., 0]) * 0.5 / gain, (box[..., 3] + 1.0 - box[..., 2]) * 0.5 / gain
+    centre = torch.stack([sc["cx"] + c * ou + s * ov, sc["cy"] + s * ou - c * ov], -1)
+    extent = torch.stack([c.abs() * hu + s.abs() * hv, s.abs() * hu + c.abs() * hv], -1)
+    side, origin = raster.windows(centre, extent, r, flip_y=True)
+    drawn = (sc["half"] > 0) & (box[..., 1] >= box[..., 0])                     # empty slots, empty views
+    return torch.where(drawn, side, torch.zeros_like(side)), origin
+
+
+def _zbuffer(sc: dict, bank: sdf.Bank, r: int):
+    """Closest object per pixel: depth, winning bank texel and object slot, (B, R, R) each.
+
+    Objects are drawn in slot order (ties keep the earlier slot), each only inside the pixel window
+    of its silhouette: every other pixel maps to a missed texel (`sdf.build_bank` makes the border
+    texels misses, where clamped lookups land), so it could never have won and skipping it changes
+    no bit.
+    """
     b, k_max = sc["cat"].shape
-    r = x.shape[-1]
-    zbuf = torch.full((b, r, r), float("inf"))
-    win = torch.zeros((b, r, r), dtype=torch.int64)                 # texel 0: a border miss
-    slot = torch.zeros((b, r, r), dtype=torch.int64)
+    zbuf = torch.full((b * r * r,), float("inf"))
+    code = torch.zeros((b * r * r,), dtype=torch.int64)            # texel * 8 + slot; texel 0 = miss
+    side, origin = _object_windows(sc, bank, r)
+    coords = raster.pixel_coords(r)
     for k in range(k_max):
-        half = sc["half"][:, k]
-        gain = torch.where(half > 0, size * 0.5 / half.clamp(min=1e-6), torch.zeros_like(half))
-        au, bu = sc["cos"][:, k] * gain, sc["sin"][:, k] * gain
-        on = (half > 0).float()                       # empty slots map every pixel to texel 0
-        cu = (size * 0.5 - au * sc["cx"][:, k] - bu * sc["cy"][:, k]) * on
-        cv = (size * 0.5 - bu * sc["cx"][:, k] + au * sc["cy"][:, k]) * on
-        iu = (_bc(au) * x + (_bc(bu) * y + _bc(cu))).clamp(0, size - 1).to(torch.int64)
-        iv = (_bc(bu) * x + (_bc(-au) * y + _bc(cv))).clamp(0, size - 1).to(torch.int64)
-        base = (sc["cat"][:, k] * n_views + sc["view"][:, k]) * (size * size)
-        texel = iv * size + iu + _bc(base)
-        dscale = half.clamp(min=1e-6) * (1.0 / sdf.HALF_WINDOW)     # inf * 0 would be NaN
-        z = bank.depth.take(texel) * _bc(dscale) + _bc(sc["z0"][:, k])
-        closer = z < zbuf
-        zbuf = torch.where(closer, z, zbuf)
-        win = torch.where(closer, texel, win)
-        slot.masked_fill_(closer, k)
-    return zbuf, win, slot
+        for size in side[:, k].unique().tolist():
+            if size:
+                img = (side[:, k] == size).nonzero(as_tuple=True)[0]
+                _draw_object(sc, bank, k, img, origin[img, k], size, coords, zbuf, code)
+    return zbuf.reshape(b, r, r), (code >> 3).reshape(b, r, r), (code & 7).reshape(b, r, r)
+
+
+def _draw_object(sc: dict, bank: sdf.Bank, k: int, img: torch.Tensor, origin: torch.Tensor,
+                 size: int, coords: torch.Tensor, zbuf: torch.Tensor, code: torch.Tensor) -> None:
+    """Z-test object slot k of images `img` on their size^2 pixel windows, updating in place."""
+    r, tex = len(coords), bank.size
+    half = sc["half"][img, k]
+    gain = tex * 0.5 / half
+    au, bu = sc["cos"][img, k] * gain, sc["sin"][img, k] * gain
+    cx, cy = sc["cx"][img, k], sc["cy"][img, k]
+    cu = tex * 0.5 - au * cx - bu * cy
+    cv = tex * 0.5 - bu * cx + au * cy
+    offs = torch.arange(size)
+    cols, rows = origin[:, 0, None] + offs, origin[:, 1, None] + offs         # (P, size)
+    x, y = coords[cols][:, None, :], (-coords)[rows][:, :, None]              # y up
+    iu = (au[:, None, None] * x + (bu[:, None, None] * y + cu[:, None, None])).clamp(0, tex - 1)
+    iv = (bu[:, None, None] * x + ((-au)[:, None, None] * y + cv[:, None, None])).clamp(0, tex - 1)
+    base = (sc["cat"][img, k] * bank.n_views + sc["view"][img, k]) * (tex * tex)
+    texel = iv.to(torch.int64) * tex + iu.to(torch.int64) + base[:, None, None]
+    dscale = half * (1.0 / sdf.HALF_WINDOW)
+    z = bank.depth.take(texel) * dscale[:, None, None] + sc["z0"][img, k][:, None, None]
+    flat = ((img * (r * r))[:, None] + rows * r)[:, :, None] + cols[:, None, :]
+    flat = flat.reshape(-1)                 # distinct pixels: one object per image per pass
+    z, texel = z.reshape(-1), texel.reshape(-1)
+    if k == 0:                       # the first object meets an empty buffer (inf, code 0)
+        zbuf.index_copy_(0, flat, z)
+        code.index_copy_(0, flat, torch.where(z < float("inf"), texel * 8, 0))
+        return
+    old = zbuf.take(flat)
+    closer = z < old
+    zbuf.index_copy_(0, flat, torch.where(closer, z, old))
+    code.index_copy_(0, flat, torch.where(closer, texel * 8 + k, code.take(flat)))
 
 
 def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, light: dict, noise: torch.Tensor):
-    """RGB (3, B, R, R) of the object surfaces and their image-frame normals (3, B, R, R)."""
+    """RGB (3, N) of N object pixels and their image-frame normals (3, N); `light` is per pixel."""
     nx, ny, nz, px, py, pz, ao = attrs[:7]
     c, s = par[0], par[1]
     n_img = torch.stack([c * nx - s * ny, s * nx + c * ny, nz])
     ld, hd = light["dir"], light["half"]
-    diffuse = (n_img[0] * _bc(ld[:, 0]) + n_img[1] * _bc(ld[:, 1]) + n_img[2] * _bc(ld[:, 2])).clamp(min=0.0)
-    spec = (n_img[0] * _bc(hd[:, 0]) + n_img[1] * _bc(hd[:, 1]) + n_img[2] * _bc(hd[:, 2])).clamp(min=0.0)
+    diffuse = (n_img[0] * ld[:, 0] + n_img[1] * ld[:, 1] + n_img[2] * ld[:, 2]).clamp(min=0.0)
+    spec = (n_img[0] * hd[:, 0] + n_img[1] * hd[:, 1] + n_img[2] * hd[:, 2]).clamp(min=0.0)
     for _ in range(5):                                               # Blinn-Phong exponent 32
         spec = spec * spec
     spec = spec * par[16]
@@ -159,11 +206,11 @@ def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, light: dict, noise: t
     checker = cells - (cells * 0.5).floor() * 2.0
     grain = textures.sample_noise(noise, px * freq * 8.0, (py + pz * 0.5) * freq * 8.0)
     pattern = par[8] * stripes + par[9] * checker + par[10] * grain
-    lit = ao * _bc(light["ambient"])
+    lit = ao * light["ambient"]
     out = []
     for ch in range(3):
         albedo = par[2 + ch] + (par[5 + ch] - par[2 + ch]) * pattern
-        power = _bc(light["power"][:, ch])
+        power = light["power"][:, ch]
         out.append(albedo * (lit + diffuse * power) + spec * power)
     return torch.stack(out), n_img
 
@@ -185,22 +232,17 @@ def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: 
     if n_clutter == 0:
         return bg
     v = rng.uniform(seed, idx, "clutter", 9 * n_clutter).reshape(b, n_clutter, 9)
-    label = torch.zeros((b, r, r), dtype=torch.int64)
-    for j in range(n_clutter):
-        w = v[:, j]
-        ang = w[:, 0] * math.pi
-        c, s = detmath.cos(ang), detmath.sin(ang)
-        dx, dy = x - _bc(w[:, 1] * 2 - 1), y - _bc(w[:, 2] * 2 - 1)
-        inv_a, inv_b = 1.0 / (w[:, 3] * 0.35 + 0.05), 1.0 / (w[:, 4] * 0.25 + 0.03)
-        pu = (_bc(c * inv_a) * dx + _bc(s * inv_a) * dy).abs()
-        pv = (_bc(-s * inv_b) * dx + _bc(c * inv_b) * dy).abs()
-        box = _bc(w[:, 5] < 0.5)
-        inside = torch.where(box, torch.maximum(pu, pv), pu * pu + pv * pv) < 1.0
-        label.masked_fill_(inside, j + 1)
-    colours = torch.cat([torch.zeros(b, 1, 3), v[:, :, 6:9]], 1).reshape(-1, 3)
+    # drawn in order, the later on top: raster's max-index compositing, each in its own window
+    ang = v[..., 0] * math.pi
+    params, extent = raster.shape_params(v[..., 1] * 2 - 1, v[..., 2] * 2 - 1, detmath.cos(ang),
+                                         detmath.sin(ang), 1.0 / (v[..., 3] * 0.35 + 0.05),
+                                         1.0 / (v[..., 4] * 0.25 + 0.03), (v[..., 5] >= 0.5).float())
+    label = raster.composite(params, extent, r, flip_y=True).to(torch.int64)
+    colours = torch.cat([torch.zeros(b, 1, 3), v[:, :, 6:9]], 1).reshape(-1, 3).T.contiguous()
     flat = label + _bc(torch.arange(b) * (n_clutter + 1))
-    painted = F.embedding(flat, colours).permute(3, 0, 1, 2)
-    return torch.where(label > 0, painted * (shade * 0.5 + 0.5), bg)
+    on, dim = label > 0, shade * 0.5 + 0.5
+    # one channel at a time keeps every operand contiguous (a permuted gather was 3x slower)
+    return torch.stack([torch.where(on, colours[ch].take(flat) * dim, bg[ch]) for ch in range(3)])
 
 
 def _drop_shadow(hit: torch.Tensor, light_dir: torch.Tensor, length: float = 0.12) -> torch.Tensor:
@@ -240,14 +282,13 @@ class Shapes:
     def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
         """Batch of images and annotations; image i depends only on (config, seed, i)."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
-        # chunks keep the per-pixel temporaries in cache; chunking cannot change any pixel
-        per_chunk = max(1, (1 << 17) // (self.resolution * self.resolution))
-        parts = [self._render_cpu(seed, idx[i:i + per_chunk])
-                 for i in range(0, max(len(idx), 1), per_chunk)] if len(idx) else []
-        if not parts:
-            parts = [self._render_cpu(seed, idx)]
-        merged = Sample(*[torch.cat([getattr(p, f) for p in parts]) for f in
-                          ("image", "label", "multilabel", "mask", "depth", "normals")])
+        # chunks bound the memory of the per-pixel temporaries (~2^19 pixels, 128 images at 64 px);
+        # large enough that per-op overhead is small. Chunking cannot change any pixel.
+        per_chunk = max(1, CHUNK_PIXELS // (self.resolution * self.resolution))
+        parts = [self._render_cpu(seed, idx[i:i + per_chunk]) for i in range(0, len(idx), per_chunk)]
+        parts = parts or [self._render_cpu(seed, idx)]
+        merged = parts[0] if len(parts) == 1 else Sample(*[torch.cat([getattr(p, f) for p in parts])
+                                                           for f in FIELDS])
         return merged if str(device) == "cpu" else merged.to(device)
 
     def _render_cpu(self, seed: int, idx: torch.Tensor) -> Sample:
@@ -256,21 +297,29 @@ class Shapes:
         x, y = coords.view(1, 1, r), (-coords).view(1, r, 1)        # y up, row 0 at the top
         noise = textures.noise_table()
         sc = _scene(seed, idx, kn, bank.extent)
-        zbuf, win, slot = _zbuffer(sc, bank, x, y)
+        zbuf, win, slot = _zbuffer(sc, bank, r)
         hit = torch.isfinite(zbuf)
-        attrs = F.embedding(win, bank.attrs).permute(3, 0, 1, 2)
+        # shade only the object pixels (a quarter to a half of the frame): per-pixel ops do not
+        # care which other pixels are computed alongside, so this changes no bit
+        pix = hit.reshape(-1).nonzero().squeeze(1)
+        img_of = pix // (r * r)
+        attrs = bank.attrs.index_select(0, win.reshape(-1)[pix]).T.contiguous()   # planar rows
         k_max = sc["cat"].shape[1]
         table = _object_table(seed, idx, sc, kn["texture_random"])
-        row = slot + _bc(torch.arange(len(idx)) * k_max)
-        par = F.embedding(row, table).permute(3, 0, 1, 2)
+        par = table.index_select(0, slot.reshape(-1)[pix] + img_of * k_max).T.contiguous()
         light = _lights(seed, idx, kn["light_random"])
-        obj_rgb, n_img = _shade_objects(attrs, par, light, noise)
+        obj_rgb, n_img = _shade_objects(attrs, par, {k: v[img_of] for k, v in light.items()}, noise)
         bg = _background(seed, idx, kn["clutter"], x, y, noise)
-        bg = bg * (1.0 - _drop_shadow(hit.float(), light["dir"]) * 0.45)
-        rgb = torch.where(hit, obj_rgb, bg).clamp(0.0, 1.0).permute(1, 0, 2, 3)
-        mask = torch.where(hit, par[17].to(torch.int64), torch.zeros_like(win))
-        up = torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1, 1)           # the wall faces the camera
-        normals = torch.where(hit, n_img, up).permute(1, 0, 2, 3)
+        rgb = (bg * (1.0 - _drop_shadow(hit.float(), light["dir"]) * 0.45)).reshape(3, -1)
+        rgb.index_copy_(1, pix, obj_rgb)
+        rgb = rgb.reshape(3, -1, r, r).clamp(0.0, 1.0).permute(1, 0, 2, 3)
+        mask = torch.zeros(hit.numel(), dtype=torch.int64)
+        mask.index_copy_(0, pix, par[17].to(torch.int64))
+        mask = mask.reshape(-1, r, r)
+        normals = torch.zeros(3, hit.numel())
+        normals[2] = 1.0                                              # the wall faces the camera
+        normals.index_copy_(1, pix, n_img)
+        normals = normals.reshape(3, -1, r, r).permute(1, 0, 2, 3)
         depth = torch.where(hit, zbuf + 3.0, torch.full_like(zbuf, 5.0)).unsqueeze(1)
         return Sample(image=to_channels(rgb, self.channels).contiguous(), label=sc["cat"][:, 0].clone(),
                       multilabel=multilabel_from_mask(mask, self.n_classes), mask=mask,
