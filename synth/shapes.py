@@ -227,10 +227,9 @@ def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: 
     grain = textures.sample_noise(noise, _bc(step) * cols[None, None, :] + _bc(u[:, 5] * 128),
                                   _bc(step) * cols[None, :, None] + _bc(u[:, 6] * 128))
     shade = (grain - 0.5) * (kappa * 1.2) + 1.0 + _bc(grad) * y
-    bg = torch.stack([_bc(base[:, ch]) * shade for ch in range(3)])
     n_clutter = round(MAX_CLUTTER * kappa)
     if n_clutter == 0:
-        return bg
+        return torch.stack([_bc(base[:, ch]) * shade for ch in range(3)])
     v = rng.uniform(seed, idx, "clutter", 9 * n_clutter).reshape(b, n_clutter, 9)
     # drawn in order, the later on top: raster's max-index compositing, each in its own window
     ang = v[..., 0] * math.pi
@@ -238,11 +237,15 @@ def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: 
                                          detmath.sin(ang), 1.0 / (v[..., 3] * 0.35 + 0.05),
                                          1.0 / (v[..., 4] * 0.25 + 0.03), (v[..., 5] >= 0.5).float())
     label = raster.composite(params, extent, r, flip_y=True).to(torch.int64)
-    colours = torch.cat([torch.zeros(b, 1, 3), v[:, :, 6:9]], 1).reshape(-1, 3).T.contiguous()
+    # one colour table per image (entry 0 = the wall) and one shading factor per pixel: the wall
+    # is base * shade, clutter colour * (shade / 2 + 1/2); planar, so every operand is contiguous
+    table = torch.cat([base[:, None, :], v[:, :, 6:9]], 1).reshape(-1, 3).T.contiguous()
     flat = label + _bc(torch.arange(b) * (n_clutter + 1))
-    on, dim = label > 0, shade * 0.5 + 0.5
-    # one channel at a time keeps every operand contiguous (a permuted gather was 3x slower)
-    return torch.stack([torch.where(on, colours[ch].take(flat) * dim, bg[ch]) for ch in range(3)])
+    factor = torch.where(label > 0, shade * 0.5 + 0.5, shade)
+    out = torch.empty(3, b, r, r)
+    for ch in range(3):
+        torch.mul(table[ch].take(flat), factor, out=out[ch])
+    return out
 
 
 def _drop_shadow(hit: torch.Tensor, light_dir: torch.Tensor, length: float = 0.12) -> torch.Tensor:
