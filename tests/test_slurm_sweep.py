@@ -176,8 +176,11 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     assert res.returncode == 1
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
     assert len(failed) == 3, res.stdout + res.stderr[-3000:]
-    assert sum("asked for 100000 images" in ln for ln in failed) == 1, res.stderr[-2000:]
-    assert sum("cancelled" in ln for ln in failed) == 2, res.stderr[-2000:]
+    ran = sum("asked for 100000 images" in ln for ln in failed)
+    cancelled = sum(ln.split(": ", 1)[1].startswith("cancelled") for ln in failed)
+    # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
+    # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
+    assert ran + cancelled == 3 and 1 <= ran <= 2 and cancelled >= 1, res.stderr[-2000:]
     assert not list(root.glob("runs/*/row.json"))
     assert pd.read_csv(root / "runs.csv").empty
 
