@@ -14,7 +14,6 @@ import os
 import resource
 import shlex
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +151,16 @@ def markdown(timings: Sequence[Timing], args: argparse.Namespace, command: str,
     return "\n".join(lines)
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this measurement, every option spelled out."""
+    opts = [f"--{k.replace('_', '-')} {shlex.quote(str(getattr(args, k)))}"
+            for k in ("generator", "complexity", "resolution", "channels", "model", "steps",
+                      "batch_size", "repeats", "threads")]
+    flag = ["--small-input"] if args.small_input else []
+    return " ".join(["OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "(unset)"),
+                     "synthscale bench-loader", *opts, *flag])
+
+
 def cmd_bench_loader(args: argparse.Namespace) -> int:
     """Entry point of `synthscale bench-loader`."""
     if args.steps < 2 or args.repeats < 1 or args.batch_size < 1 or args.threads < 1:
@@ -161,7 +170,7 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
     load_before, t0 = os.getloadavg(), time.perf_counter()
     timings = run_bench(args.generator, args.complexity, args.resolution, args.channels, args.model,
                         args.small_input, args.steps, args.batch_size, args.repeats)
-    command = "synthscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     text = markdown(timings, args, command, load_before, os.getloadavg(), time.perf_counter() - t0)
     if str(args.out) != "-":
         args.out.parent.mkdir(parents=True, exist_ok=True)
