@@ -131,7 +131,8 @@ def markdown(timings: Sequence[Timing], args: argparse.Namespace, command: str,
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; total wall time {wall_s:.0f} s",
         f"- setup: {args.generator} complexity {args.complexity}, {args.resolution} px, "
         f"{args.channels} channel(s), model {args.model} (small_input {args.small_input}), "
-        f"{args.steps} steps of {args.batch_size} (each image seen once), augmentation on, {args.repeats} alternating repeats per mode",
+        f"{args.steps} steps of {args.batch_size} (each image seen once), augmentation on, "
+        f"{args.repeats} alternating repeats per mode",
         f"- same batches and weights in every run (identical loss curves): "
         f"{'yes' if same_batches(timings) else 'NO'}",
         "- cached: `SynthSource(cache=True)`, rendered before the clock starts; streamed: "
@@ -177,7 +178,8 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
         args.out.write_text(text)
         print(f"wrote {args.out}")
     s = summary(timings)
-    print(f"streamed/cached: {100 * s['ratio_wall']:.1f} % per wall-s, {100 * s['ratio_cpu']:.1f} % per CPU-s")
+    print(f"streamed/cached: {100 * s['ratio_wall']:.1f} % per wall-s, "
+          f"{100 * s['ratio_cpu']:.1f} % per CPU-s")
     return 0
 
 
