@@ -94,7 +94,10 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     get_law(law)
     _check_columns(df, [x, y, by])
     df = usable_rows(df)
-    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in _groups(df, by)}
+    # Scratch rows (x == 0) have no generator, so their group value is missing: they are the shared
+    # baseline (drawn as a line and reported per group), not a curve of their own.
+    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in _groups(df, by)
+              if not (pd.isna(k) and (g[x] == 0).all())}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")
