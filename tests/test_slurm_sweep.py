@@ -90,8 +90,8 @@ def _one_cell(cfg: Path):
 
 
 def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path):
-    # Three cells sharing one pre-training cell (trained once); the last one is long enough to cancel.
-    cfg, prof, root = _setup(tmp_path, "synth.n: [32]\n  finetune.examples: [64, 96, 3200]",
+    # Three cells sharing one pre-training cell (trained once); the last one is long enough (tens of seconds even on an idle machine) to cancel.
+    cfg, prof, root = _setup(tmp_path, "synth.n: [32]\n  finetune.examples: [64, 96, 40000]",
                              n_real="[20]")
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -99,7 +99,7 @@ def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path)
     jobs = latest_jobs(root)
     assert len({j.job_id.split("_")[0] for j in jobs.values()}) == 1, "one array for one shape"
     # Cancel a running task (a pending task cancelled alone leaves no trace in sacct at all).
-    long_cell = next(c for c in load_sweep(cfg).cells() if c.finetune.examples == 3200)
+    long_cell = next(c for c in load_sweep(cfg).cells() if c.finetune.examples == 40000)
     victim = jobs[long_cell.run_id]
     _wait_for(lambda: "finetune s=20 step" in _log(root / "runs" / victim.run_id), "fine-tuning")
     subprocess.run(["scancel", victim.job_id], check=True)
