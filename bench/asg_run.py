@@ -17,16 +17,15 @@ from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
-from filelock import FileLock
 
 import synth
 from bench import targets
 from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
 from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
-from bench.config import AsgSpec, RunSpec, dump_yaml
+from bench.config import AsgSpec, RunSpec
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
-from bench.train import save_atomic, train
+from bench.train import train
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg")
@@ -154,27 +153,22 @@ def _all_images(source: SynthSource, ds: synth.SynthDataset) -> torch.Tensor:
 def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
                    stop: Optional[threading.Event] = None) -> dict[str, Any]:
     """The trained weights and training record of this run's cell, trained at most once."""
-    cell = root / "pretrain" / spec.pretrain_id
-    cell.mkdir(parents=True, exist_ok=True)
-    final = cell / "final.pt"
-    with FileLock(str(cell / ".lock")):
-        if final.is_file():
-            return torch.load(final, map_location="cpu", weights_only=False)
-        (cell / "config.yaml").write_text(dump_yaml(spec))
+    from bench.run import shared_cell  # the same lock-and-atomic-write mechanism as pre-training
+
+    def train_cell(ckpt: Path) -> dict[str, Any]:
         s = spec.synth
         gen = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
                                                 channels=s.channels, **s.knobs)
         net = build_reference(spec.model.name, gen.n_classes)
         reference = frozen_copy(net)
-        res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=cell / "ckpt.pt", stop=stop)
+        res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=ckpt, stop=stop)
         net.to("cpu", memory_format=torch.contiguous_format)
-        result = {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
-                  "steps": res.steps, "resumed_from": res.resumed_from,
-                  "multipliers": hook.history if hook else [], "knobs": gen.knobs(),
-                  **heldout_scores(spec, net, reference)}
-        save_atomic(result, final)
-        (cell / "ckpt.pt").unlink(missing_ok=True)
-    return result
+        return {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
+                "steps": res.steps, "resumed_from": res.resumed_from,
+                "multipliers": hook.history if hook else [], "knobs": gen.knobs(),
+                **heldout_scores(spec, net, reference)}
+
+    return shared_cell(spec, root, train_cell)
 
 
 def heldout_scores(spec: RunSpec, net: ReferenceNet, reference: ReferenceNet) -> dict[str, float]:

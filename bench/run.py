@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from filelock import FileLock
@@ -153,6 +153,15 @@ def pretrain(spec: RunSpec, root: Path, device: torch.device,
     """The pre-trained backbone state for this run's cell (None for scratch), trained at most once."""
     if spec.synth.n == 0:
         return None
+    return shared_cell(spec, root, lambda ckpt: _pretrain_cell(spec, device, ckpt, stop))
+
+
+def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """The result of `train_cell(ckpt_path)` for this spec's pre-training cell, computed at most once.
+
+    Runs that share a cell (same pretrain_id) wait on its lock and then load `final.pt`; the result
+    is written atomically and the resumable checkpoint removed only after it.
+    """
     cell = root / "pretrain" / spec.pretrain_id
     cell.mkdir(parents=True, exist_ok=True)
     final = cell / "final.pt"
@@ -160,7 +169,7 @@ def pretrain(spec: RunSpec, root: Path, device: torch.device,
         if final.is_file():
             return torch.load(final, map_location="cpu", weights_only=False)
         (cell / "config.yaml").write_text(dump_yaml(spec))
-        result = _pretrain_cell(spec, device, cell / "ckpt.pt", stop)
+        result = train_cell(cell / "ckpt.pt")
         save_atomic(result, final)
         (cell / "ckpt.pt").unlink(missing_ok=True)
     return result
