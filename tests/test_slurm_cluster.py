@@ -31,14 +31,16 @@ def test_submitit_array_runs_and_is_accounted(slurm_cluster: LocalCluster, submi
     # Accounting through slurmdbd: without it submitit cannot tell a cancelled job from a lost one.
     # The result file appears a moment before the job's end is recorded, so poll briefly.
     array_id = array_ids.pop()
-    deadline = time.monotonic() + 30
+    # Wait for the whole expected set: a task whose end is not yet recorded is simply absent.
+    expected = [f"{array_id}_{i}|COMPLETED" for i in range(4)]
+    deadline = time.monotonic() + 60
     while True:
         out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", array_id],
                              capture_output=True, text=True, check=True).stdout.split()
-        if all(line.endswith("|COMPLETED") for line in out) or time.monotonic() > deadline:
+        if sorted(out) == expected or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert sorted(out) == [f"{array_id}_{i}|COMPLETED" for i in range(4)]
+    assert sorted(out) == expected
 
 
 @pytest.mark.slurm

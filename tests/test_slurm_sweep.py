@@ -154,10 +154,13 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
 
 def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     """A 1-minute limit with USR2 10 s before it: Slurm's own timeout signal, not ours."""
-    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=19200, n_real="[40]", time_min=1)  # 600 steps
+    # 1,800 steps: ~90 s of training on an idle machine (600 steps took 30 s), so the limit
+    # (signal at ~50 s) interrupts it at least once however fast the machine; under 3x load
+    # it takes ~7 one-minute jobs, within the profile's 10 requeues.
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=57600, n_real="[40]", time_min=1)
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
-    res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=420)
+    res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=900)
     assert res.returncode == 0, res.stderr[-2000:]
     # A signal that lands before training starts (a slow start) saves nothing new: step None.
     steps = [i["step"] for i in read_interrupts(run_dir) if i["step"] is not None]
