@@ -155,7 +155,8 @@ class Bank:
     size: int                  # texels per side
     n_views: int
     depth: torch.Tensor        # (n_cat * n_views * size * size,) depth behind the centre plane
-    attrs: torch.Tensor        # (same, 8): normal xyz (view frame), object-space xyz, AO, 0
+    attrs: torch.Tensor        # (7, same): normal xyz (view frame), object-space xyz, AO; planar
+                               # rows, so a gather of texels gives contiguous per-attribute rows
     extent: torch.Tensor       # (n_cat,) largest silhouette radius over views, object units
     boxes: torch.Tensor        # (n_cat * n_views, 4) texel bounds of the hits: u0, u1, v0, v1
 
@@ -205,7 +206,7 @@ def build_bank(n_categories: int, n_views: int, size: int) -> Bank:
     plane = torch.stack([xs, ys, torch.full_like(xs, 2.0)], -1).reshape(-1, 3)
     views = rotation(rng.table_uniform(CATEGORY_SEED, n_views, "views", 3) * 6.2831853)
     depth = torch.full((n_categories, n_views, size * size), float("inf"))
-    attrs = torch.zeros(n_categories, n_views, size * size, 8)
+    attrs = torch.zeros(n_categories, n_views, size * size, 7)
     extent = torch.zeros(n_categories)
     to_obj = views.transpose(1, 2).repeat_interleave(size * size, 0)   # view -> object frame
     origin = _apply(to_obj, plane.repeat(n_views, 1))
@@ -221,7 +222,7 @@ def build_bank(n_categories: int, n_views: int, size: int) -> Bank:
         p = origin[hit] + direction[hit] * t[hit, None]
         normal, ao = _normal_ao(sdf, p, to_view[hit])
         d = depth[k].view(-1)
-        a = attrs[k].view(-1, 8)
+        a = attrs[k].view(-1, 7)
         d[hit] = t[hit] - 2.0
         a[hit, 0:3] = normal
         a[hit, 3:6] = p
@@ -229,7 +230,8 @@ def build_bank(n_categories: int, n_views: int, size: int) -> Bank:
         xy = plane.repeat(n_views, 1)[hit, :2]
         radius = (xy * xy).sum(-1).sqrt()
         extent[k] = radius.max() if radius.numel() else 1.0
-    return Bank(size, n_views, depth.reshape(-1), attrs.reshape(-1, 8), extent, _boxes(depth, size))
+    planar = attrs.reshape(-1, 7).T.contiguous()
+    return Bank(size, n_views, depth.reshape(-1), planar, extent, _boxes(depth, size))
 
 
 def _boxes(depth: torch.Tensor, size: int) -> torch.Tensor:

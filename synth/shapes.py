@@ -45,9 +45,10 @@ _LADDER = [  # n_categories, objects_min, objects_max, texture_random, light_ran
 PRESETS = [dict(zip(("n_categories", "objects_min", "objects_max", "texture_random",
                      "light_random", "clutter"), row), n_views=12) for row in _LADDER]
 MAX_CLUTTER = 10          # clutter shapes at clutter = 1
-_PARAMS = 18              # per-object columns gathered per pixel, see _object_table
+_PARAMS = 28              # per-object rows gathered per pixel, see _object_table
 _KEY_LIGHT = (-0.45, 0.55, 0.70)
 CHUNK_PIXELS = 1 << 19    # pixels rendered per vectorised pass
+_MISS_KEY = 0x7F800000 << 32  # the key of depth +inf, slot 0, texel 0: no object (or a missed texel)
 FIELDS = ("image", "label", "multilabel", "mask", "depth", "normals")
 
 
@@ -76,8 +77,12 @@ def _scene(seed: int, idx: torch.Tensor, kn: dict, extent: torch.Tensor) -> dict
                 sin=detmath.sin(angle), half=half, active=active)
 
 
-def _object_table(seed: int, idx: torch.Tensor, sc: dict, tau: float) -> torch.Tensor:
-    """(B * K, _PARAMS) per-object shading parameters, row b * K + k (see column comments)."""
+def _object_table(seed: int, idx: torch.Tensor, sc: dict, tau: float, light: dict) -> torch.Tensor:
+    """(_PARAMS, B * K) per-object shading parameters and the image's light, column b * K + k.
+
+    Planar (one row per parameter), so gathering the columns of N pixels gives contiguous rows:
+    a pixel-major (N, _PARAMS) gather would need a transpose that costs 8x the gather itself.
+    """
     b, k_max = sc["cat"].shape
     u = rng.uniform(seed, idx, "material", 14 * k_max).reshape(b, k_max, 14)
     grey = 0.7
@@ -91,9 +96,10 @@ def _object_table(seed: int, idx: torch.Tensor, sc: dict, tau: float) -> torch.T
     phase = u[..., 12]
     ks = 0.35 + (u[..., 13] * 0.6 - 0.25) * tau
     cat1 = (sc["cat"] + 1).float()
-    cols = [sc["cos"], sc["sin"], *col_a.unbind(-1), *col_b.unbind(-1), *weights.unbind(-1),
-            freq, *direction.unbind(-1), phase, ks, cat1]
-    return torch.stack(cols, -1).reshape(b * k_max, _PARAMS)
+    per_image = torch.cat([light["dir"], light["half"], light["power"], light["ambient"][:, None]], 1)
+    rows = [sc["cos"], sc["sin"], *col_a.unbind(-1), *col_b.unbind(-1), *weights.unbind(-1),
+            freq, *direction.unbind(-1), phase, ks, cat1, *per_image[:, None, :].expand(b, k_max, 10).unbind(-1)]
+    return torch.stack([row.reshape(b * k_max) for row in rows])
 
 
 def _lights(seed: int, idx: torch.Tensor, lam: float) -> dict:
@@ -137,29 +143,37 @@ def _object_windows(sc: dict, bank: sdf.Bank, r: int) -> tuple[torch.Tensor, tor
 
 
 def _zbuffer(sc: dict, bank: sdf.Bank, r: int):
-    """Closest object per pixel: depth, winning bank texel and object slot, (B, R, R) each.
+    """Closest object per pixel: hit mask, depth (inf where none), winning bank texel and object
+    slot, (B, R, R) each.
 
-    Objects are drawn in slot order (ties keep the earlier slot), each only inside the pixel window
-    of its silhouette: every other pixel maps to a missed texel (`sdf.build_bank` makes the border
-    texels misses, where clamped lookups land), so it could never have won and skipping it changes
-    no bit.
+    Every object writes one int64 key per pixel of its silhouette window, ordered like
+    (depth, slot, texel): the depth's float bits mapped to a signed integer of the same order in
+    the high 32 bits, slot and texel below. One `scatter_reduce_(amin)` per window size then keeps
+    the nearest object, ties going to the earlier slot: the same winner, bit for bit, as drawing
+    the objects in slot order with a strict z-test, but in a few passes instead of one per
+    (slot, size). Pixels outside an object's window map to missed texels (`sdf.build_bank` makes
+    the border texels misses, where clamped lookups land), so skipping them changes nothing.
     """
     b, k_max = sc["cat"].shape
-    zbuf = torch.full((b * r * r,), float("inf"))
-    code = torch.zeros((b * r * r,), dtype=torch.int64)            # texel * 8 + slot; texel 0 = miss
+    assert bank.depth.numel() < (1 << 29), "texel ids must fit below the slot bits"
+    keys = torch.full((b * r * r,), _MISS_KEY)
     side, origin = _object_windows(sc, bank, r)
     coords = raster.pixel_coords(r)
-    for k in range(k_max):
-        for size in side[:, k].unique().tolist():
-            if size:
-                img = (side[:, k] == size).nonzero(as_tuple=True)[0]
-                _draw_object(sc, bank, k, img, origin[img, k], size, coords, zbuf, code)
-    return zbuf.reshape(b, r, r), (code >> 3).reshape(b, r, r), (code & 7).reshape(b, r, r)
+    for size in side.unique().tolist():
+        if size:
+            img, k = (side == size).nonzero(as_tuple=True)
+            _draw_objects(sc, bank, img, k, origin[img, k], size, coords, keys)
+    hit = keys < _MISS_KEY                                  # a finite depth won
+    ordered = (keys >> 32).to(torch.int32)
+    zbuf = (ordered ^ ((ordered >> 31) & 0x7FFFFFFF)).view(torch.float32)   # the inverse map
+    low = torch.where(hit, keys & 0xFFFFFFFF, 0)                           # slot << 29 | texel
+    return (hit.reshape(b, r, r), zbuf.reshape(b, r, r), (low & 0x1FFFFFFF).reshape(b, r, r),
+            (low >> 29).reshape(b, r, r))
 
 
-def _draw_object(sc: dict, bank: sdf.Bank, k: int, img: torch.Tensor, origin: torch.Tensor,
-                 size: int, coords: torch.Tensor, zbuf: torch.Tensor, code: torch.Tensor) -> None:
-    """Z-test object slot k of images `img` on their size^2 pixel windows, updating in place."""
+def _draw_objects(sc: dict, bank: sdf.Bank, img: torch.Tensor, k: torch.Tensor, origin: torch.Tensor,
+                  size: int, coords: torch.Tensor, keys: torch.Tensor) -> None:
+    """Objects (img, k), all with size^2 pixel windows: min their (depth, slot, texel) keys in."""
     r, tex = len(coords), bank.size
     half = sc["half"][img, k]
     gain = tex * 0.5 / half
@@ -176,27 +190,21 @@ def _draw_object(sc: dict, bank: sdf.Bank, k: int, img: torch.Tensor, origin: to
     texel = iv.to(torch.int64) * tex + iu.to(torch.int64) + base[:, None, None]
     dscale = half * (1.0 / sdf.HALF_WINDOW)
     z = bank.depth.take(texel) * dscale[:, None, None] + sc["z0"][img, k][:, None, None]
+    bits = (z + 0.0).view(torch.int32)                 # + 0.0: -0.0 becomes +0.0, as z < z' sees it
+    ordered = bits ^ ((bits >> 31) & 0x7FFFFFFF)       # signed ints in the floats' order
+    key = (ordered.to(torch.int64) << 32) | (k[:, None, None] << 29) | texel
     flat = ((img * (r * r))[:, None] + rows * r)[:, :, None] + cols[:, None, :]
-    flat = flat.reshape(-1)                 # distinct pixels: one object per image per pass
-    z, texel = z.reshape(-1), texel.reshape(-1)
-    if k == 0:                       # the first object meets an empty buffer (inf, code 0)
-        zbuf.index_copy_(0, flat, z)
-        code.index_copy_(0, flat, torch.where(z < float("inf"), texel * 8, 0))
-        return
-    old = zbuf.take(flat)
-    closer = z < old
-    zbuf.index_copy_(0, flat, torch.where(closer, z, old))
-    code.index_copy_(0, flat, torch.where(closer, texel * 8 + k, code.take(flat)))
+    keys.scatter_reduce_(0, flat.reshape(-1), key.reshape(-1), reduce="amin")
 
 
-def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, light: dict, noise: torch.Tensor):
-    """RGB (3, N) of N object pixels and their image-frame normals (3, N); `light` is per pixel."""
-    nx, ny, nz, px, py, pz, ao = attrs[:7]
+def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, noise: torch.Tensor):
+    """RGB (3, N) of N object pixels and their image-frame normals (3, N); planar (rows, N) inputs."""
+    nx, ny, nz, px, py, pz, ao = attrs
     c, s = par[0], par[1]
     n_img = torch.stack([c * nx - s * ny, s * nx + c * ny, nz])
-    ld, hd = light["dir"], light["half"]
-    diffuse = (n_img[0] * ld[:, 0] + n_img[1] * ld[:, 1] + n_img[2] * ld[:, 2]).clamp(min=0.0)
-    spec = (n_img[0] * hd[:, 0] + n_img[1] * hd[:, 1] + n_img[2] * hd[:, 2]).clamp(min=0.0)
+    ld, hd = par[18:21], par[21:24]
+    diffuse = (n_img[0] * ld[0] + n_img[1] * ld[1] + n_img[2] * ld[2]).clamp(min=0.0)
+    spec = (n_img[0] * hd[0] + n_img[1] * hd[1] + n_img[2] * hd[2]).clamp(min=0.0)
     for _ in range(5):                                               # Blinn-Phong exponent 32
         spec = spec * spec
     spec = spec * par[16]
@@ -206,11 +214,11 @@ def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, light: dict, noise: t
     checker = cells - (cells * 0.5).floor() * 2.0
     grain = textures.sample_noise(noise, px * freq * 8.0, (py + pz * 0.5) * freq * 8.0)
     pattern = par[8] * stripes + par[9] * checker + par[10] * grain
-    lit = ao * light["ambient"]
+    lit = ao * par[27]
     out = []
     for ch in range(3):
         albedo = par[2 + ch] + (par[5 + ch] - par[2 + ch]) * pattern
-        power = light["power"][:, ch]
+        power = par[24 + ch]
         out.append(albedo * (lit + diffuse * power) + spec * power)
     return torch.stack(out), n_img
 
@@ -300,18 +308,17 @@ class Shapes:
         x, y = coords.view(1, 1, r), (-coords).view(1, r, 1)        # y up, row 0 at the top
         noise = textures.noise_table()
         sc = _scene(seed, idx, kn, bank.extent)
-        zbuf, win, slot = _zbuffer(sc, bank, r)
-        hit = torch.isfinite(zbuf)
+        hit, zbuf, win, slot = _zbuffer(sc, bank, r)
         # shade only the object pixels (a quarter to a half of the frame): per-pixel ops do not
         # care which other pixels are computed alongside, so this changes no bit
         pix = hit.reshape(-1).nonzero().squeeze(1)
         img_of = pix // (r * r)
-        attrs = bank.attrs.index_select(0, win.reshape(-1)[pix]).T.contiguous()   # planar rows
+        attrs = bank.attrs.index_select(1, win.reshape(-1)[pix])                  # (7, N) planar
         k_max = sc["cat"].shape[1]
-        table = _object_table(seed, idx, sc, kn["texture_random"])
-        par = table.index_select(0, slot.reshape(-1)[pix] + img_of * k_max).T.contiguous()
         light = _lights(seed, idx, kn["light_random"])
-        obj_rgb, n_img = _shade_objects(attrs, par, {k: v[img_of] for k, v in light.items()}, noise)
+        table = _object_table(seed, idx, sc, kn["texture_random"], light)
+        par = table.index_select(1, slot.reshape(-1)[pix] + img_of * k_max)       # (_PARAMS, N)
+        obj_rgb, n_img = _shade_objects(attrs, par, noise)
         bg = _background(seed, idx, kn["clutter"], x, y, noise)
         rgb = (bg * (1.0 - _drop_shadow(hit.float(), light["dir"]) * 0.45)).reshape(3, -1)
         rgb.index_copy_(1, pix, obj_rgb)
