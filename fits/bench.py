@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from fits.core import fit_curve, tail_weights
+from fits.extrapolation import extrapolate
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -74,13 +75,15 @@ def law_predictor(law: str, weighted: bool) -> Predictor:
     return predict
 
 
+OURS = "ours (fits.extrapolate)"  # tail-weighted power_floor or last value, chosen per curve
 METHODS: dict[str, Predictor] = {
     "last value": last_value,
     "log-log line": loglog_line,
     "curve_fit": plain_curve_fit,
     "m4 (ours, unweighted)": law_predictor("m4", False),
     "power_floor unweighted": law_predictor("power_floor", False),
-    "power_floor (ours)": law_predictor("power_floor", True),
+    "power_floor tail-weighted": law_predictor("power_floor", True),
+    OURS: lambda x, y, x_new: extrapolate(x, y, x_new),
 }
 # run on a fixed sample of curves only: M4 costs about a second per curve; the unweighted fit is
 # there to show what the weighting does, which the sample shows as well as every curve would

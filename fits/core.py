@@ -217,6 +217,7 @@ def tail_weights(x: Any, factor: float = TAIL_HALVING) -> np.ndarray:
     return factor ** (rank.max() - rank).astype(float)
 
 
-def extrapolate(x: Any, y: Any, x_new: Any, law: str = "power_floor") -> np.ndarray:
-    """Predicted error at larger sizes x_new: `law` fitted with tail_weights (the benchmarked method)."""
+def extrapolate_tail(x: Any, y: Any, x_new: Any, law: str = "power_floor") -> np.ndarray:
+    """Predicted error at larger sizes x_new: `law` fitted with tail_weights (one of the two
+    candidates of `fits.extrapolate`, which also considers the last value)."""
     return fit_curve(x, y, law, weights=tail_weights(x)).predict(x_new)

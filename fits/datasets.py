@@ -73,6 +73,26 @@ def lcdb_full() -> pd.DataFrame:
     return agg
 
 
+def lcdb_single_run() -> pd.DataFrame:
+    """LCDB 1.0 accuracy curves of one run each (outer_seed = inner_seed = 0), tidy columns (cached).
+
+    A single split's curve is as noisy as a single training run: the tuning protocol that
+    resembles the paper's single-run curves uses it (`fits.tuning`)."""
+    folder = cache_dir() / "lcdb"
+    tidy = folder / "lcdb_curves_accuracy_seed0.csv"
+    if tidy.exists():
+        return pd.read_csv(tidy)
+    with tarfile.open(_lcdb_sdist(folder)) as tar:
+        raw = pd.read_csv(tar.extractfile(LCDB_MEMBER),
+                          usecols=["openmlid", "learner", "size_train", "outer_seed", "inner_seed",
+                                   "score_test"])
+    one = raw[(raw["outer_seed"] == 0) & (raw["inner_seed"] == 0)].copy()
+    one["err_test_mean"] = 1.0 - one["score_test"]  # the column name curves() reads by default
+    one = (one.groupby(CURVE_KEYS + ["size_train"])["err_test_mean"].mean().reset_index())
+    one.to_csv(tidy, index=False)
+    return one
+
+
 def curves(df: pd.DataFrame, y: str = "err_test_mean") -> list[tuple[str, np.ndarray, np.ndarray]]:
     """[(name, sizes ascending, errors)] per (openmlid, learner) curve of an LCDB-style table."""
     out = []

@@ -94,4 +94,5 @@ def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
     out = _cli("fit-bench", "--lcdb", "sample", "--limit", "6", "--m4-sample", "2", "-o", str(tmp_path / "b.md"))
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "b.md").read_text()
-    assert "power_floor (ours)" in text and "paper notebook" in text and "0 exceptions" in text
+    assert "ours (fits.extrapolate)" in text and "paper notebook" in text and "0 exceptions" in text
+    assert "Candidates `fits.extrapolate` chose" in text

@@ -1,0 +1,148 @@
+"""Choosing the extrapolation predictor on LCDB only: `python -m fits.tuning`.
+
+Scores candidate predictors on the 300-curve LCDB tuning sample (numpy default_rng(0) over the
+sorted curve list, the sample the tail weighting was chosen on) under the three protocols of
+ANCHORS.md, plus a fourth, "single run, doubling grid": the same curves as one run's split
+(outer_seed = inner_seed = 0, as noisy as one training run), sizes thinned to a doubling grid
+ending at the largest, the 7 largest kept, the largest held out (horizon 2, six fitting sizes).
+It never reads the paper's curves: those are the test set of `fit-bench`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from fits import datasets
+from fits.bench import PROTOCOLS, last_value, law_predictor, rel_err
+from fits.extrapolation import extrapolate, inner_split
+
+Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+TUNING_CURVES = 300
+
+
+def doubling_tail(x: np.ndarray, y: np.ndarray, n_sizes: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Every other size counted back from the largest (LCDB's sqrt(2) grid -> about doubling), at
+    most n_sizes of them, ascending."""
+    idx = np.arange(len(x) - 1, -1, -2)[:n_sizes][::-1]
+    return x[idx], y[idx]
+
+
+def tuning_sets(n_curves: int = TUNING_CURVES) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """protocol -> [(x_fit, y_fit, x_new, y_new)] on the LCDB tuning sample."""
+    mean_curves = datasets.curves(datasets.lcdb_full())
+    ids = np.random.default_rng(0).choice(len(mean_curves), min(n_curves, len(mean_curves)), replace=False)
+    out: dict[str, list] = {}
+    for proto, split in PROTOCOLS.items():
+        rows = []
+        for i in ids:
+            _, x, y = mean_curves[i]
+            keep = split(x)
+            if keep.sum() >= 3 and not keep.all():
+                rows.append((x[keep], y[keep], x[~keep], y[~keep]))
+        out[proto] = rows
+    single = {name: (x, y) for name, x, y in datasets.curves(datasets.lcdb_single_run())}
+    rows = []
+    for i in ids:
+        name = mean_curves[i][0]
+        if name not in single:
+            continue
+        x, y = doubling_tail(*single[name])
+        if len(x) >= 6:
+            rows.append((x[:-1], y[:-1], x[-1:], y[-1:]))
+    out["single run, doubling grid, hold out the last"] = rows
+    return out
+
+
+def score(pred_fn: Predictor, rows: list) -> tuple[float, float, float]:
+    """(median relative error, median absolute error, median CPU ms) of a predictor on rows."""
+    rel, ab, cpu = [], [], []
+    for x, y, x_new, y_new in rows:
+        t0 = time.process_time()
+        pred = np.asarray(pred_fn(x, y, x_new), float)
+        cpu.append(time.process_time() - t0)
+        pred = np.where(np.isfinite(pred), pred, np.inf)
+        rel.append(rel_err(pred, y_new))
+        ab.append(float(np.mean(np.abs(pred - y_new))))
+    return float(np.median(rel)), float(np.median(ab)), 1000 * float(np.median(cpu))
+
+
+def inner_errors(x: np.ndarray, y: np.ndarray, x_new: np.ndarray,
+                 cands: Mapping[str, Predictor]) -> dict[str, float] | None:
+    """candidate -> mean relative error on the inner targets (fits.extrapolation.inner_split)."""
+    keep = inner_split(x, x_new)
+    if keep is None:
+        return None
+    return {k: rel_err(np.asarray(fn(x[keep], y[keep], x[~keep]), float), y[~keep])
+            for k, fn in cands.items()}
+
+
+def make_select(cands: Mapping[str, Predictor], default: str) -> Predictor:
+    """Per curve, the candidate with the lowest inner error (ties and untestable: default)."""
+    def predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+        errs = inner_errors(x, y, x_new, cands)
+        best = default if not errs else min(errs, key=lambda k: (errs[k], k != default))
+        return cands[best](x, y, x_new)
+    return predict
+
+
+def make_stack(cands: Mapping[str, Predictor]) -> Predictor:
+    """Per curve, candidates averaged with weights 1 / inner error^2 (equal if untestable)."""
+    def predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+        errs = inner_errors(x, y, x_new, cands)
+        names = list(cands)
+        w = np.ones(len(names)) if not errs else 1.0 / np.maximum([errs[k] for k in names], 1e-6) ** 2
+        preds = np.array([cands[k](x, y, x_new) for k in names])
+        return (w[:, None] * preds).sum(0) / w.sum()
+    return predict
+
+
+def make_mean(cands: Mapping[str, Predictor], how: str = "mean") -> Predictor:
+    """Mean (or median) of the candidates' predictions."""
+    agg = np.mean if how == "mean" else np.median
+
+    def predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+        return agg(np.array([fn(x, y, x_new) for fn in cands.values()]), axis=0)
+    return predict
+
+
+def candidates() -> dict[str, Predictor]:
+    """Every predictor compared (round 1, 2026-11-22); the winner became fits.extrapolate."""
+    tw, uw = law_predictor("power_floor", True), law_predictor("power_floor", False)
+    tw_lv, tw_uw, all3 = {"tw": tw, "lv": last_value}, {"tw": tw, "uw": uw}, {"tw": tw, "uw": uw, "lv": last_value}
+    return {"last value": last_value, "power_floor tail-weighted": tw, "power_floor unweighted": uw,
+            "select(tw, lv)": make_select(tw_lv, "tw"), "select(tw, uw)": make_select(tw_uw, "tw"),
+            "select(tw, uw, lv)": make_select(all3, "tw"), "stack(tw, lv)": make_stack(tw_lv),
+            "stack(tw, uw, lv)": make_stack(all3), "mean(tw, lv)": make_mean(tw_lv),
+            "mean(tw, uw)": make_mean(tw_uw), "median(tw, uw, lv)": make_mean(all3, "median"),
+            "fits.extrapolate": extrapolate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print every candidate's median errors on each tuning protocol."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--curves", type=int, default=TUNING_CURVES)
+    ap.add_argument("--only", default="", help="candidate names separated by ; (default: all)")
+    args = ap.parse_args(argv)
+    sets = tuning_sets(args.curves)
+    cands = candidates()
+    if args.only:
+        cands = {k: v for k, v in cands.items() if k in args.only.split(";")}
+    rows = []
+    for name, fn in cands.items():
+        for proto, data in sets.items():
+            rel, ab, ms = score(fn, data)
+            rows.append({"candidate": name, "protocol": proto, "curves": len(data), "median_rel_err": rel,
+                         "median_abs_err": ab, "median_cpu_ms": ms})
+        print(pd.DataFrame(rows[-len(sets):]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows).pivot_table(index="candidate", columns="protocol", values="median_rel_err",
+                                           sort=False)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
