@@ -25,6 +25,9 @@ from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha2
 from bench.config import AsgSpec, RunSpec
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
+# the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
+# imports this module lazily, so there is no import cycle
+from bench.run import real_test_split, shared_cell
 from bench.train import train
 from synth.errors import UserError
 
@@ -153,7 +156,6 @@ def _all_images(source: SynthSource, ds: synth.SynthDataset) -> torch.Tensor:
 def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
                    stop: Optional[threading.Event] = None) -> dict[str, Any]:
     """The trained weights and training record of this run's cell, trained at most once."""
-    from bench.run import shared_cell  # the same lock-and-atomic-write mechanism as pre-training
 
     def train_cell(ckpt: Path) -> dict[str, Any]:
         s = spec.synth
@@ -183,7 +185,6 @@ def heldout_scores(spec: RunSpec, net: ReferenceNet, reference: ReferenceNet) ->
 def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
                        stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
     """Train on synthetic images (or reuse the cell), test on the real target's test split."""
-    from bench.run import _test_split  # the same fixed test split as the transfer protocol
 
     t0 = time.time()
     device = pick_device(spec.device)
@@ -191,7 +192,7 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     cell = synthetic_cell(spec, root, device, stop)
     net = build_reference(spec.model.name, data.n_classes)
     net.load_state_dict(cell["state"])
-    test_x, test_y = _test_split(spec, data)
+    test_x, test_y = real_test_split(spec, data)
     acc, mca = scores(predict(net, test_x), test_y, data.n_classes)
     row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
     row["wall_s"] = round(time.time() - t0, 2)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from synth.console import parse_assignments
 from synth.errors import UserError
 
 
@@ -184,13 +185,7 @@ def apply_overrides(spec: RunSpec, overrides: dict[str, Any], where: str = "") -
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`['pretrain.lr=0.1', 'synth.n=500']` -> dict with YAML-typed values."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"override {item!r}: expected KEY=VALUE, e.g. synth.n=1000")
-        out[key.strip()] = yaml.safe_load(text) if text else None
-    return out
+    return parse_assignments(items, "override", "synth.n=1000")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     device = pick_device(spec.device)
     data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
     pre = pretrain(spec, root, device, stop)
-    test_x, test_y = _test_split(spec, data)
+    test_x, test_y = real_test_split(spec, data)
     rows = []
     (run_dir / "rows").mkdir(exist_ok=True)
     for s in spec.target.n_real:
@@ -140,7 +140,9 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     return rows
 
 
-def _test_split(spec: RunSpec, data: targets.RealData) -> tuple[torch.Tensor, torch.Tensor]:
+def real_test_split(spec: RunSpec, data: targets.RealData) -> tuple[torch.Tensor, torch.Tensor]:
+    """The target's test images (at the run's resolution and channels) and labels: all of them, or a
+    stratified subset of `target.test_size` drawn with a fixed seed, the same for every run."""
     idx = torch.arange(len(data.test_y))
     if spec.target.test_size and spec.target.test_size < len(idx):
         idx = targets.stratified_subset(data.test_y, spec.target.test_size, seed=0)  # fixed for all runs

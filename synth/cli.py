@@ -13,22 +13,14 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
+from synth.console import parse_assignments
 from synth.core import GENERATORS
 from synth.errors import UserError
 
 
 def parse_knobs(items: Sequence[str]) -> dict[str, Any]:
     """['n_categories=50', 'clutter=0.5'] -> {'n_categories': 50, 'clutter': 0.5}."""
-    knobs: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise UserError(f"--knob expects NAME=VALUE, got {item!r}")
-        try:
-            knobs[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            knobs[name] = raw
-    return knobs
+    return parse_assignments(items, "--knob", "clutter=0.5")
 
 
 def n_levels(name: str) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
+
+import yaml
 
 
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
@@ -14,6 +16,23 @@ def build_parser(modules: Sequence[str], prog: str, description: str = "") -> ar
     for name in modules:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str, Any]:
+    """`['a.b=1', 'c=[1, 2]']` -> {'a.b': 1, 'c': [1, 2]}, values typed as YAML; a malformed item
+    is a UserError naming it (`what` and `example` say what was expected)."""
+    from synth.errors import UserError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{what} {item!r}: expected NAME=VALUE, e.g. {example}")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            raise UserError(f"{what} {item!r}: the value is not valid YAML") from None
+    return out
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

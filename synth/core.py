@@ -104,6 +104,56 @@ def multilabel_from_mask(mask: torch.Tensor, n_classes: int) -> torch.Tensor:
     return present[:, 1:].contiguous()
 
 
+class Family:
+    """Base of the registered families: shared validation, `knobs()` and the chunked `render()`.
+
+    A family sets `name`, `KNOBS` and `PRESETS` (one dict per complexity level) and implements
+    `_render(seed, idx, device)` for one chunk of indices; `_classes()` gives the class count when
+    it depends on the knobs. Chunks bound the memory of the per-pixel temporaries and cannot change
+    a pixel (every image is a pure function of its index).
+    """
+
+    name = ""
+    KNOBS: tuple[Knob, ...] = ()
+    PRESETS: list[dict] = []
+    n_levels = 0
+    chunk_pixels = 1 << 18
+    n_classes = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.n_levels = len(cls.PRESETS)
+
+    def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs: Any) -> None:
+        check_common(self.name, resolution, channels)
+        self.resolution, self.complexity, self.channels = resolution, complexity, channels
+        self._knobs = resolve_knobs(self.name, self.KNOBS, self.PRESETS, complexity, knobs)
+        self.n_classes = self._classes()
+
+    def _classes(self) -> int:
+        return type(self).n_classes
+
+    def knobs(self) -> dict:
+        """Every resolved setting (preset + overrides), JSON-able."""
+        return {"generator": self.name, "resolution": self.resolution,
+                "complexity": self.complexity, "channels": self.channels, **self._knobs}
+
+    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
+        """Batch of images and annotations; image i depends only on (config, seed, i)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
+        per_chunk = max(1, self.chunk_pixels // (self.resolution * self.resolution))
+        parts = [self._render(seed, idx[i:i + per_chunk], device) for i in range(0, len(idx), per_chunk)]
+        if len(parts) <= 1:
+            out = parts[0] if parts else self._render(seed, idx, device)
+        else:
+            out = Sample(**{f.name: None if getattr(parts[0], f.name) is None
+                            else torch.cat([getattr(p, f.name) for p in parts]) for f in fields(Sample)})
+        return out if str(device) == "cpu" else out.to(device)
+
+    def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
+        raise NotImplementedError
+
+
 class SynthDataset(torch.utils.data.Dataset):
     """n images of a generator; item i is a pure function of (config, seed, i), so sets nest."""
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from synth import detmath, raster, rng, textures
-from synth.core import GENERATORS, Knob, Sample, check_common, resolve_knobs, to_channels
+from synth.core import GENERATORS, Family, Knob, Sample, to_channels
 
 SHAPE_MIXES = ("discs", "squares", "rectangles", "ellipses", "mixed")
 ALPHA_RANGE = (1.2, 3.2)     # size exponents spanned by the bins
@@ -74,33 +74,15 @@ def _radii(u: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
 
 
 @GENERATORS.register("deadleaves")
-class DeadLeaves:
+class DeadLeaves(Family):
     """Dead-leaves images; class = shape mix x size-exponent bin."""
 
-    n_levels = len(PRESETS)
+    name, KNOBS, PRESETS = "deadleaves", KNOBS, PRESETS
 
-    def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs) -> None:
-        check_common("deadleaves", resolution, channels)
-        self.resolution, self.complexity, self.channels = resolution, complexity, channels
-        self._knobs = resolve_knobs("deadleaves", KNOBS, PRESETS, complexity, knobs)
-        self.n_classes = len(SHAPE_MIXES) * self._knobs["alpha_bins"]
+    def _classes(self) -> int:
+        return len(SHAPE_MIXES) * self._knobs["alpha_bins"]
 
-    def knobs(self) -> dict:
-        """Every resolved setting (preset + overrides), JSON-able."""
-        return {"generator": "deadleaves", "resolution": self.resolution,
-                "complexity": self.complexity, "channels": self.channels, **self._knobs}
-
-    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
-        """Batch of images; image i depends only on (config, seed, i)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
-        per_chunk = max(1, (1 << 18) // (self.resolution * self.resolution))
-        parts = [self._render(seed, idx[i:i + per_chunk]) for i in range(0, len(idx), per_chunk)]
-        parts = parts or [self._render(seed, idx)]
-        out = Sample(image=torch.cat([p.image for p in parts]), label=torch.cat([p.label for p in parts]))
-        out.multilabel = F.one_hot(out.label, self.n_classes).float()
-        return out if str(device) == "cpu" else out.to(device)
-
-    def _render(self, seed: int, idx: torch.Tensor) -> Sample:
+    def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
         kn, r, b = self._knobs, self.resolution, len(idx)
         n_leaves = kn["n_leaves"]
         label = rng.randint(seed, idx, "class", 1, self.n_classes)[:, 0]
@@ -130,4 +112,4 @@ class DeadLeaves:
                                           cols.view(1, r, 1) + offset[1])
             rgb = rgb * ((grain - 0.5) * (kn["texture"] * 1.2) + 1.0).unsqueeze(1)
         image = to_channels(rgb.clamp(0.0, 1.0), self.channels).contiguous()
-        return Sample(image=image, label=label)
+        return Sample(image=image, label=label, multilabel=F.one_hot(label, self.n_classes).float())

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from synth import detmath, rng
-from synth.core import GENERATORS, Knob, Sample, check_common, resolve_knobs, to_channels
+from synth.core import GENERATORS, Family, Knob, Sample, to_channels
 
 # Font files shipped in matplotlib's mpl-data, ordered so that the first few already differ a lot
 # (sans, serif, mono, Computer Modern, STIX). Files without digit glyphs (Display, LastResort,
@@ -120,24 +120,15 @@ def _col(t: torch.Tensor, k: int) -> torch.Tensor:
 
 
 @GENERATORS.register("digits")
-class Digits:
+class Digits(Family):
     """The ten digits from matplotlib's font outlines, warped, restroked and textured; label = digit."""
 
+    name, KNOBS, PRESETS = "digits", KNOBS, PRESETS
     n_classes = 10
 
-    def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs) -> None:
-        check_common("digits", resolution, channels)
-        self.resolution, self.complexity, self.channels = resolution, complexity, channels
-        self._knobs = resolve_knobs("digits", KNOBS, PRESETS, complexity, knobs)
-
-    def knobs(self) -> dict:
-        """The resolved knob values (preset of the complexity level plus overrides)."""
-        return dict(self._knobs)
-
-    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
-        """Batch of digits; image i depends only on (config, seed, i)."""
+    def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
+        """One chunk of digits, rendered on `device`."""
         dev = torch.device(device)
-        idx = indices.to(torch.int64).cpu()
         k = self._knobs
         label = rng.randint(seed, idx, "digits/label", 1, 10)[:, 0]
         font = rng.randint(seed, idx, "digits/font", 1, k["fonts"])[:, 0]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from synth import rng
-from synth.core import GENERATORS, Knob, Sample, check_common, resolve_knobs, to_channels
+from synth.core import GENERATORS, Family, Knob, Sample, to_channels
 
 SEARCH_SEED = 4242
 MAX_MAPS = 4
@@ -116,32 +116,15 @@ def search_codes(n_classes: int, fill_min: float) -> tuple[torch.Tensor, torch.T
 
 
 @GENERATORS.register("fractals")
-class Fractals:
+class Fractals(Family):
     """IFS fractals; class = IFS code (FractalDB-style fill-rate class search)."""
 
-    n_levels = len(PRESETS)
+    name, KNOBS, PRESETS = "fractals", KNOBS, PRESETS
 
-    def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs) -> None:
-        check_common("fractals", resolution, channels)
-        self.resolution, self.complexity, self.channels = resolution, complexity, channels
-        self._knobs = resolve_knobs("fractals", KNOBS, PRESETS, complexity, knobs)
-        self.n_classes = self._knobs["n_classes"]
+    def _classes(self) -> int:
+        return self._knobs["n_classes"]
 
-    def knobs(self) -> dict:
-        """Every resolved setting (preset + overrides), JSON-able."""
-        return {"generator": "fractals", "resolution": self.resolution,
-                "complexity": self.complexity, "channels": self.channels, **self._knobs}
-
-    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
-        """Batch of images; image i depends only on (config, seed, i)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
-        per_chunk = max(1, (1 << 18) // (self.resolution * self.resolution))
-        parts = [self._render(seed, idx[i:i + per_chunk]) for i in range(0, len(idx), per_chunk)]
-        parts = parts or [self._render(seed, idx)]
-        out = Sample(*[torch.cat([getattr(p, f) for p in parts]) for f in ("image", "label", "multilabel", "mask")])
-        return out if str(device) == "cpu" else out.to(device)
-
-    def _render(self, seed: int, idx: torch.Tensor) -> Sample:
+    def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
         kn, r, b = self._knobs, self.resolution, len(idx)
         codes, n_maps = search_codes(self.n_classes, kn["fill_min"])
         label = rng.randint(seed, idx, "class", 1, self.n_classes)[:, 0]

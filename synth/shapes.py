@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from synth import detmath, raster, rng, sdf, textures
-from synth.core import (GENERATORS, Knob, Sample, check_common, multilabel_from_mask,
-                        resolve_knobs, to_channels)
+from synth.core import GENERATORS, Family, Knob, Sample, multilabel_from_mask, to_channels
 from synth.errors import UserError
 
 KNOBS = (
@@ -47,9 +46,7 @@ PRESETS = [dict(zip(("n_categories", "objects_min", "objects_max", "texture_rand
 MAX_CLUTTER = 10          # clutter shapes at clutter = 1
 _PARAMS = 28              # per-object rows gathered per pixel, see _object_table
 _KEY_LIGHT = (-0.45, 0.55, 0.70)
-CHUNK_PIXELS = 1 << 19    # pixels rendered per vectorised pass
 _MISS_KEY = 0x7F800000 << 32  # the key of depth +inf, slot 0, texel 0: no object (or a missed texel)
-FIELDS = ("image", "label", "multilabel", "mask", "depth", "normals")
 
 
 def bank_size(resolution: int) -> int:
@@ -269,40 +266,28 @@ def _drop_shadow(hit: torch.Tensor, light_dir: torch.Tensor, length: float = 0.1
 
 
 @GENERATORS.register("shapes")
-class Shapes:
+class Shapes(Family):
     """Shaded 3D SDF objects (6 primitives + CSG compositions) on procedural backgrounds."""
 
+    name, KNOBS, PRESETS = "shapes", KNOBS, PRESETS
+    # ~2^19 pixels per chunk (128 images at 64 px): large enough that per-op overhead is small
+    chunk_pixels = 1 << 19
+
     def __init__(self, resolution: int = 32, complexity: int = 0, channels: int = 3, **knobs) -> None:
-        check_common("shapes", resolution, channels)
-        self.resolution, self.complexity, self.channels = resolution, complexity, channels
-        self._knobs = resolve_knobs("shapes", KNOBS, PRESETS, complexity, knobs)
+        super().__init__(resolution, complexity, channels, **knobs)
         if self._knobs["objects_min"] > self._knobs["objects_max"]:
             raise UserError(f"shapes knob objects_min ({self._knobs['objects_min']}) must not "
                             f"exceed objects_max ({self._knobs['objects_max']})")
-        self.n_classes = self._knobs["n_categories"]
 
-    def knobs(self) -> dict:
-        """Every resolved setting (preset + overrides), JSON-able."""
-        return {"generator": "shapes", "resolution": self.resolution,
-                "complexity": self.complexity, "channels": self.channels, **self._knobs}
+    def _classes(self) -> int:
+        return self._knobs["n_categories"]
 
     def bank(self) -> sdf.Bank:
         """The ray-marched view bank (built once per process and configuration)."""
         return sdf.build_bank(self.n_classes, self._knobs["n_views"], bank_size(self.resolution))
 
-    def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
-        """Batch of images and annotations; image i depends only on (config, seed, i)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
-        # chunks bound the memory of the per-pixel temporaries (~2^19 pixels, 128 images at 64 px);
-        # large enough that per-op overhead is small. Chunking cannot change any pixel.
-        per_chunk = max(1, CHUNK_PIXELS // (self.resolution * self.resolution))
-        parts = [self._render_cpu(seed, idx[i:i + per_chunk]) for i in range(0, len(idx), per_chunk)]
-        parts = parts or [self._render_cpu(seed, idx)]
-        merged = parts[0] if len(parts) == 1 else Sample(*[torch.cat([getattr(p, f) for p in parts])
-                                                           for f in FIELDS])
-        return merged if str(device) == "cpu" else merged.to(device)
-
-    def _render_cpu(self, seed: int, idx: torch.Tensor) -> Sample:
+    def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
+        """One chunk, rendered on the CPU (the base class moves it to `device`)."""
         r, kn, bank = self.resolution, self._knobs, self.bank()
         coords = (torch.arange(r, dtype=torch.float32) + 0.5) * (2.0 / r) - 1.0
         x, y = coords.view(1, 1, r), (-coords).view(1, r, 1)        # y up, row 0 at the top
