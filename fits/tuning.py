@@ -18,7 +18,7 @@ import pandas as pd
 
 from fits import datasets
 from fits.bench import PROTOCOLS, last_value, law_predictor, rel_err
-from fits.extrapolation import extrapolate, inner_split
+from fits.extrapolation import extrapolate, inner_split, tail_fit
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 TUNING_CURVES = 300
@@ -118,7 +118,24 @@ def candidates() -> dict[str, Predictor]:
             "select(tw, uw, lv)": make_select(all3, "tw"), "stack(tw, lv)": make_stack(tw_lv),
             "stack(tw, uw, lv)": make_stack(all3), "mean(tw, lv)": make_mean(tw_lv),
             "mean(tw, uw)": make_mean(tw_uw), "median(tw, uw, lv)": make_mean(all3, "median"),
-            "fits.extrapolate": extrapolate}
+            "fits.extrapolate": extrapolate,
+            # round 2: capping the optimiser (CPU), and a smoothed level as a third candidate
+            "tail fit, max_nfev 100": lambda x, y, xn: tail_fit(x, y, xn, max_nfev=100),
+            "select(tail max_nfev 100, lv)": make_select({"tw": lambda x, y, xn: tail_fit(x, y, xn, max_nfev=100),
+                                                         "lv": last_value}, "tw"),
+            "select(tw, lv, level)": make_select({"tw": tw, "lv": last_value, "level": fit_level}, "tw"),
+            "select(tw, lv, mean of last 2)": make_select({"tw": tw, "lv": last_value, "last2": last_two},
+                                                          "tw")}
+
+
+def fit_level(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+    """The tail-weighted fit's value at the largest fitted size, at every x_new (no trend)."""
+    return np.full(len(x_new), float(tail_fit(x, y, x[-1:])[0]))
+
+
+def last_two(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+    """Mean of the two largest sizes' errors, at every x_new."""
+    return np.full(len(x_new), float(np.mean(y[-2:])))
 
 
 def main(argv: list[str] | None = None) -> int:
