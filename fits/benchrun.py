@@ -67,7 +67,8 @@ def paper_scores() -> pd.DataFrame:
     methods = dict(METHODS)
 
     def notebook(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
-        return fit_curve(x, y, fixed={"D": 0.48}, bounds={"alpha": (0.1, 1.5), "C": (0.0, 1.0)}).predict(x_new)
+        box = {"alpha": (0.1, 1.5), "C": (0.0, 1.0)}
+        return fit_curve(x, y, fixed={"D": 0.48}, bounds=box).predict(x_new)
 
     methods["paper notebook (D = 0.48)"] = notebook
     rows = []
@@ -117,7 +118,8 @@ def protocol_section(proto: str, df: pd.DataFrame) -> str:
     untuned = _summary(fast[~fast["tuned"]], "rel_err")
     sample = _summary(df[df["in_sample"]], "rel_err")
     return (f"### {proto}\n\nAll curves with >= 3 fitting sizes:\n\n{_md_table(full)}\n\n"
-            f"Only the curves not used for tuning (the tail weighting and the per-curve choice):\n\n{_md_table(untuned)}\n\n"
+            "Only the curves not used for tuning (the tail weighting and the per-curve choice):\n\n"
+            f"{_md_table(untuned)}\n\n"
             f"Fixed random sample (the same curves for every method, M4 included):\n\n{_md_table(sample)}\n\n"
             + paired_medians(fast, OURS, "rel_err"))
 

@@ -110,22 +110,22 @@ def make_mean(cands: Mapping[str, Predictor], how: str = "mean") -> Predictor:
 
 
 def candidates() -> dict[str, Predictor]:
-    """Every predictor compared (round 1, 2026-11-22); the winner became fits.extrapolate."""
+    """Every predictor compared, in two rounds; the winner of round 1 became fits.extrapolate."""
     tw, uw = law_predictor("power_floor", True), law_predictor("power_floor", False)
-    tw_lv, tw_uw, all3 = {"tw": tw, "lv": last_value}, {"tw": tw, "uw": uw}, {"tw": tw, "uw": uw, "lv": last_value}
-    return {"last value": last_value, "power_floor tail-weighted": tw, "power_floor unweighted": uw,
-            "select(tw, lv)": make_select(tw_lv, "tw"), "select(tw, uw)": make_select(tw_uw, "tw"),
-            "select(tw, uw, lv)": make_select(all3, "tw"), "stack(tw, lv)": make_stack(tw_lv),
-            "stack(tw, uw, lv)": make_stack(all3), "mean(tw, lv)": make_mean(tw_lv),
-            "mean(tw, uw)": make_mean(tw_uw), "median(tw, uw, lv)": make_mean(all3, "median"),
-            "fits.extrapolate": extrapolate,
-            # round 2: capping the optimiser (CPU), and a smoothed level as a third candidate
-            "tail fit, max_nfev 100": lambda x, y, xn: tail_fit(x, y, xn, max_nfev=100),
-            "select(tail max_nfev 100, lv)": make_select({"tw": lambda x, y, xn: tail_fit(x, y, xn, max_nfev=100),
-                                                         "lv": last_value}, "tw"),
-            "select(tw, lv, level)": make_select({"tw": tw, "lv": last_value, "level": fit_level}, "tw"),
-            "select(tw, lv, mean of last 2)": make_select({"tw": tw, "lv": last_value, "last2": last_two},
-                                                          "tw")}
+    lv = last_value
+    tw_lv, tw_uw, all3 = {"tw": tw, "lv": lv}, {"tw": tw, "uw": uw}, {"tw": tw, "uw": uw, "lv": lv}
+    round1 = {"last value": lv, "power_floor tail-weighted": tw, "power_floor unweighted": uw,
+              "select(tw, lv)": make_select(tw_lv, "tw"), "select(tw, uw)": make_select(tw_uw, "tw"),
+              "select(tw, uw, lv)": make_select(all3, "tw"), "stack(tw, lv)": make_stack(tw_lv),
+              "stack(tw, uw, lv)": make_stack(all3), "mean(tw, lv)": make_mean(tw_lv),
+              "mean(tw, uw)": make_mean(tw_uw), "median(tw, uw, lv)": make_mean(all3, "median")}
+    # round 2: capping the optimiser (CPU), and a third, smoother "no trend" candidate
+    capped = lambda x, y, xn: tail_fit(x, y, xn, max_nfev=100)  # noqa: E731
+    round2 = {"tail fit, max_nfev 100": capped,
+              "select(tail max_nfev 100, lv)": make_select({"tw": capped, "lv": lv}, "tw"),
+              "select(tw, lv, level)": make_select({"tw": tw, "lv": lv, "level": fit_level}, "tw"),
+              "select(tw, lv, mean of last 2)": make_select({"tw": tw, "lv": lv, "last2": last_two}, "tw")}
+    return {**round1, **round2, "fits.extrapolate": extrapolate}
 
 
 def fit_level(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
