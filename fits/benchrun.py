@@ -158,7 +158,8 @@ def write_report(path: Path, parts: dict[str, Any]) -> None:
     rob, paper = parts["robustness"], parts["paper"]
     pap = paper.groupby("method", sort=False).agg(
         curves=("abs_err", "size"), median_abs_err=("abs_err", "median"), max_abs_err=("abs_err", "max"),
-        median_frac_of_range=("abs_err", lambda s: float(np.median(s / paper.loc[s.index, "range"]))))
+        median_frac_of_range=("abs_err", lambda s: float(np.median(s / paper.loc[s.index, "range"]))),
+        median_cpu_ms=("cpu_s", lambda s: 1000 * float(np.median(s))))
     text = [
         "# Fit benchmark: predicting held-out sizes of real learning curves\n",
         f"Command: `{parts['command']}`  \nMachine: {parts['machine']}  \n"
@@ -173,7 +174,7 @@ def write_report(path: Path, parts: dict[str, Any]) -> None:
         *(protocol_section(p, df) for p, df in parts["protocols"].items()),
         f"`curve_fit` failed to converge (fell back to the last value) {parts['cf_failures']} times.\n",
         "## The paper's 64k-pool curves: hold out n = 64k, fit n = 1k..32k\n",
-        _md_table(pap.rename_axis(None)) + "\n",
+        _md_table(pap.rename_axis(None), ".5f") + "\n",
         paired_medians(paper, OURS, "abs_err"),
         parts["paper_choices"],
     ]
