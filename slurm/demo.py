@@ -62,15 +62,11 @@ def _json_default(obj: object) -> object:
 
 
 def _machine() -> str:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    import torch
+    from synth.benchmark import machine
 
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores {cpu}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
+    m = machine()
+    return (f"{platform.system()} {platform.machine()}, {m['cores']} cores {m['cpu']}, "
+            f"Python {m['python']}, torch {m['torch']}")
 
 
 def _write_provenance(args: argparse.Namespace, wall_s: float, df) -> None:

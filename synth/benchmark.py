@@ -47,7 +47,7 @@ def measure(name: str, resolution: int, complexity: int, min_cpu_s: float = 3.0,
             batch: int | None = None, seed: int = 0) -> BenchRecord:
     """Render consecutive batches until `min_cpu_s` CPU seconds have passed; report the rates."""
     batch = batch or default_batch(resolution)
-    t0, c0 = time.perf_counter(), _cpu_s()
+    t0 = time.perf_counter()
     gen = GENERATORS.get(name)(resolution=resolution, complexity=complexity)
     gen.render(seed, torch.arange(2))                     # builds per-process caches
     setup_s = time.perf_counter() - t0
@@ -58,7 +58,6 @@ def measure(name: str, resolution: int, complexity: int, min_cpu_s: float = 3.0,
         start += batch
         n_done += batch
     wall, cpu = time.perf_counter() - t1, _cpu_s() - c1
-    del c0
     return BenchRecord(name, resolution, complexity, round(n_done / wall, 1), round(n_done / cpu, 1),
                        n_done, batch, round(setup_s, 2))
 
@@ -78,6 +77,18 @@ def machine() -> dict:
             "simd": torch.backends.cpu.get_cpu_capability()}
 
 
+def allocator_note() -> str:
+    """How this process's glibc allocator was set (see synth.allocator)."""
+    from synth.allocator import reuse_freed_memory
+
+    mb = reuse_freed_memory()
+    if mb:
+        return (f"glibc mmap/trim thresholds raised to {mb}/{2 * mb} MB by synthscale's entry points "
+                "(synth.allocator: batch temporaries are reused, not page-faulted in again); "
+                "SYNTHSCALE_KEEP_FREED_MB=0 measures with glibc's defaults")
+    return "glibc defaults (SYNTHSCALE_KEEP_FREED_MB=0, or not glibc)"
+
+
 def markdown(records: Sequence[BenchRecord], command: str, load_before: tuple, load_after: tuple,
              wall_s: float) -> str:
     """The results/synth_bench.md table with its provenance."""
@@ -90,6 +101,7 @@ def markdown(records: Sequence[BenchRecord], command: str, load_before: tuple, l
         f"- load average (1/5/15 min) before: {'/'.join(f'{x:.2f}' for x in load_before)}, "
         f"after: {'/'.join(f'{x:.2f}' for x in load_after)}",
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; total wall time {wall_s:.0f} s",
+        f"- allocator: {allocator_note()}",
         "- images/CPU-s counts user+system CPU time of the process (resource.getrusage), the figure"
         " that is comparable on a shared machine; setup_s is the one-off per-process cost (view"
         " banks, glyph SDFs) before the timed batches and is excluded from both rates.",

@@ -60,6 +60,9 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
         args.overrides = list(args.overrides or []) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from synth.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch
     try:
         return int(args.func(args) or 0)
     except user_errors() as exc:

@@ -101,6 +101,6 @@ def _stamp(canvas: torch.Tensor, p: torch.Tensor, origin: torch.Tensor, base: to
         pv = p[:, 4, None, None] * dx + p[:, 5, None, None] * dy
     pv2 = pv * pv
     inside = ((pu * pu + pv2 * p[:, 6, None, None]) < 1.0) & (pv2 < 1.0)
-    stamp = torch.where(inside, value.to(torch.int32)[:, None, None], 0)
+    stamp = inside.to(torch.int32) * value.to(torch.int32)[:, None, None]   # torch.where is ~8x slower
     flat = (base[:, None] + rows * r)[:, :, None] + cols[:, None, :]
     canvas.scatter_reduce_(0, flat.reshape(-1), stamp.reshape(-1), reduce="amax")

@@ -191,7 +191,9 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
 def test_killed_sweep_then_two_concurrent_sweeps_submit_nothing_twice(tmp_path):
     """kill -9 the submitting process: its jobs run on. Two new sweeps at once attach to those
     jobs instead of submitting them again, and every cell ends with exactly one row."""
-    cfg, prof, root = _setup(tmp_path, "seed: [0, 1, 2]", n_real="[20]")
+    # ~25 s of fine-tuning per cell (idle): still running when the new sweeps plan, a few seconds
+    # after the kill (with 64 examples all three could finish first and nothing would be attached)
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1, 2]", n_real="[20]", ft=16000)
     first = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     _wait_for(lambda: len(latest_jobs(root)) == 3, "the submission manifest")
