@@ -5,7 +5,7 @@ search that keeps codes whose attractor covers at least `fill_min` of a 32x32 gr
 fill-rate filter). An instance jitters every map coefficient by up to +-`jitter` (relative), then
 the chaos game runs `chains` independent chains per image in lock-step over the whole batch (no
 per-point Python loop); points are normalised to the image by the instance's own bounding box and
-splatted (max) as single pixels or 3x3 patches, grey or coloured by the chain's recent maps.
+splatted (max) as single pixels or 3x3 patches (a max-pool of the point canvas), grey or coloured by the chain's recent maps.
 Label = the IFS code; mask = label + 1 on drawn pixels; multilabel = one-hot.
 
 | level | classes (codes) | jitter | patch | colour | points per pixel |
@@ -70,11 +70,18 @@ def chaos(maps: torch.Tensor, cum: torch.Tensor, u: torch.Tensor) -> tuple[torch
     x = torch.zeros(b, chains)
     y = torch.zeros(b, chains)
     xs, ys, ks = [], [], []
+    # planar coefficient tables (6, B * M): per step, six 1-D lookups of the chosen maps
+    coef = maps.reshape(b * MAX_MAPS, 6).T.contiguous()
+    first = (torch.arange(b) * MAX_MAPS)[:, None]
+    bounds = [cum[:, j, None] for j in range(MAX_MAPS - 1)]     # cum[..., -1] = 2 > any u
     for t in range(steps):
         ut = u[:, :, t]
-        k = ((ut[..., None] > cum[:, None, :]).sum(-1)).clamp(max=MAX_MAPS - 1)
-        m = maps.gather(1, k[..., None].expand(b, chains, 6))
-        x, y = m[..., 0] * x + m[..., 1] * y + m[..., 4], m[..., 2] * x + m[..., 3] * y + m[..., 5]
+        k = (ut > bounds[0]).long()
+        for bound in bounds[1:]:
+            k += ut > bound                               # the number of boundaries below u
+        at = (k + first).reshape(-1)
+        m0, m1, m2, m3, m4, m5 = (c.index_select(0, at).reshape(b, chains) for c in coef)
+        x, y = m0 * x + m1 * y + m4, m2 * x + m3 * y + m5
         if t >= BURN_IN:
             xs.append(x)
             ys.append(y)
@@ -91,6 +98,14 @@ def _raster(points: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor
     q = (points - centre) / span * (size * 0.9) + size * 0.5
     q = q.clamp(0, size - 1).floor().to(torch.int64)
     return q[..., 1], q[..., 0]
+
+
+def _max3x3(img: torch.Tensor) -> torch.Tensor:
+    """3x3 max filter of a non-negative (..., H, W) image (zero outside), separably: equal to
+    F.max_pool2d(img, 3, 1, 1) there and ~8x faster on CPU."""
+    p = F.pad(img, (1, 1, 1, 1))
+    h = torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
+    return torch.maximum(torch.maximum(h[..., :-2, :], h[..., 1:-1, :]), h[..., 2:, :])
 
 
 @lru_cache(maxsize=8)
@@ -140,15 +155,20 @@ class Fractals(Family):
         grey = torch.full_like(palette, 1.0)
         colours = grey + (palette * 0.8 + 0.2 - grey) * kn["colour"]
         tone = colours.gather(1, ks[..., None].expand(-1, -1, 3))          # (B, P, 3)
-        canvas = torch.zeros(b, 3, (r + 2) * (r + 2))                       # 1-pixel apron
-        offsets = [(0, 0)] + ([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
-                              if kn["patch"] else [])
-        for dr, dc in offsets:                                              # patches by max-splat
-            shade = 1.0 if (dr, dc) == (0, 0) else 0.55 + 0.3 * head[:, -1:, None]
-            flat = ((rows + 1 + dr) * (r + 2) + cols + 1 + dc)[:, None, :].expand(-1, 3, -1)
-            canvas.scatter_reduce_(2, flat, tone.transpose(1, 2) * shade, reduce="amax")
-        rgb = canvas.reshape(b, 3, r + 2, r + 2)[:, :, 1:-1, 1:-1].contiguous()
+        # max-splat every point's colour on its pixel: one flat scatter for the three channels
+        canvas = torch.zeros(b * 3 * r * r)
+        pix = rows * r + cols                                                # (B, P)
+        flat = (pix[:, None, :] + (torch.arange(b * 3) * (r * r)).reshape(b, 3, 1)).reshape(-1)
+        canvas.scatter_reduce_(0, flat, tone.transpose(1, 2).reshape(-1), reduce="amax")
+        rgb = canvas.reshape(b, 3, r, r)
+        if kn["patch"]:
+            # 3x3 patches: the 8 neighbours of a point get its colour * shade (shade < 1, one per
+            # image). x -> x * shade is monotone, so the max of the scaled neighbours is the scaled
+            # 3x3 max-pool of the point canvas, bit for bit; the pool's centre term is never above
+            # the unscaled centre, which the outer max keeps
+            shade = 0.55 + 0.3 * head[:, -1]
+            rgb = torch.maximum(rgb, _max3x3(rgb) * shade[:, None, None, None])
         drawn = rgb.amax(1) > 0
-        mask = torch.where(drawn, label[:, None, None] + 1, torch.zeros_like(label)[:, None, None])
+        mask = drawn.long() * (label[:, None, None] + 1)
         return Sample(image=to_channels(rgb, self.channels).contiguous(), label=label,
                       multilabel=F.one_hot(label, self.n_classes).float(), mask=mask)

@@ -100,7 +100,10 @@ def _stamp(canvas: torch.Tensor, p: torch.Tensor, origin: torch.Tensor, base: to
         pu = p[:, 2, None, None] * dx + p[:, 3, None, None] * dy
         pv = p[:, 4, None, None] * dx + p[:, 5, None, None] * dy
     pv2 = pv * pv
-    inside = ((pu * pu + pv2 * p[:, 6, None, None]) < 1.0) & (pv2 < 1.0)
-    stamp = inside.to(torch.int32) * value.to(torch.int32)[:, None, None]   # torch.where is ~8x slower
+    # inside: pu^2 + round pv^2 < 1 and pv^2 < 1, i.e. max(pu^2 + round pv^2, pv^2) < 1
+    test = (pv2 * p[:, 6, None, None]).add_(pu * pu) if not aligned else pu * pu + pv2 * p[:, 6, None, None]
+    inside = torch.maximum(test, pv2).lt_(1.0)
+    # 0 outside, the shape's value inside (torch.where is ~8x slower than this product on CPU)
+    stamp = inside.to(torch.int32).mul_(value.to(torch.int32)[:, None, None])
     flat = (base[:, None] + rows * r)[:, :, None] + cols[:, None, :]
-    canvas.scatter_reduce_(0, flat.reshape(-1), stamp.reshape(-1), reduce="amax")
+    canvas.scatter_reduce_(0, flat.view(-1), stamp.view(-1), reduce="amax")
