@@ -100,6 +100,28 @@ def _raster(points: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor
     return q[..., 1], q[..., 0]
 
 
+def splat(rows: torch.Tensor, cols: torch.Tensor, tone: torch.Tensor, r: int,
+          shade: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, 3, r, r) canvas: per channel the max colour `tone` (B, P, 3) of the points at pixel
+    (rows, cols) (B, P), 0 where none. With `shade` (B,) in (0, 1): 3x3 patches, the 8 neighbours
+    of a point getting its colour * shade.
+
+    One flat scatter covers the three channels. x -> x * shade is monotone, so the max over the
+    scaled neighbours is the scaled 3x3 max filter of the point canvas, bit for bit, instead of
+    eight more scatters; the filter's centre term is never above the unscaled centre, which the
+    outer max keeps.
+    """
+    b = rows.shape[0]
+    canvas = torch.zeros(b * 3 * r * r)
+    pix = rows * r + cols
+    flat = (pix[:, None, :] + (torch.arange(b * 3) * (r * r)).reshape(b, 3, 1)).reshape(-1)
+    canvas.scatter_reduce_(0, flat, tone.transpose(1, 2).reshape(-1), reduce="amax")
+    rgb = canvas.reshape(b, 3, r, r)
+    if shade is None:
+        return rgb
+    return torch.maximum(rgb, _max3x3(rgb) * shade[:, None, None, None])
+
+
 def _max3x3(img: torch.Tensor) -> torch.Tensor:
     """3x3 max filter of a non-negative (..., H, W) image (zero outside), separably: equal to
     F.max_pool2d(img, 3, 1, 1) there and ~8x faster on CPU."""
@@ -155,19 +177,8 @@ class Fractals(Family):
         grey = torch.full_like(palette, 1.0)
         colours = grey + (palette * 0.8 + 0.2 - grey) * kn["colour"]
         tone = colours.gather(1, ks[..., None].expand(-1, -1, 3))          # (B, P, 3)
-        # max-splat every point's colour on its pixel: one flat scatter for the three channels
-        canvas = torch.zeros(b * 3 * r * r)
-        pix = rows * r + cols                                                # (B, P)
-        flat = (pix[:, None, :] + (torch.arange(b * 3) * (r * r)).reshape(b, 3, 1)).reshape(-1)
-        canvas.scatter_reduce_(0, flat, tone.transpose(1, 2).reshape(-1), reduce="amax")
-        rgb = canvas.reshape(b, 3, r, r)
-        if kn["patch"]:
-            # 3x3 patches: the 8 neighbours of a point get its colour * shade (shade < 1, one per
-            # image). x -> x * shade is monotone, so the max of the scaled neighbours is the scaled
-            # 3x3 max-pool of the point canvas, bit for bit; the pool's centre term is never above
-            # the unscaled centre, which the outer max keeps
-            shade = 0.55 + 0.3 * head[:, -1]
-            rgb = torch.maximum(rgb, _max3x3(rgb) * shade[:, None, None, None])
+        shade = 0.55 + 0.3 * head[:, -1] if kn["patch"] else None
+        rgb = splat(rows, cols, tone, r, shade)
         drawn = rgb.amax(1) > 0
         mask = drawn.long() * (label[:, None, None] + 1)
         return Sample(image=to_channels(rgb, self.channels).contiguous(), label=label,

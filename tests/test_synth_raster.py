@@ -49,3 +49,30 @@ def test_every_on_screen_leaf_gets_a_window_and_off_screen_ones_none():
     assert (side[off] == 0).all() and (side[visible] > 0).all()
     on = side > 0
     assert (origin[on] >= 0).all() and ((origin + side[..., None])[on] <= 32).all()
+
+
+def test_fractal_splat_equals_nine_scatters_of_3x3_patches():
+    """The point canvas + separable max filter gives, bit for bit, what max-splatting every
+    point's 3x3 patch (centre: colour; 8 neighbours: colour * shade) on an apron canvas gives."""
+    from synth.fractals import splat
+
+    g = torch.Generator().manual_seed(0)
+    b, p, r = 5, 300, 24
+    rows, cols = torch.randint(0, r, (b, p), generator=g), torch.randint(0, r, (b, p), generator=g)
+    tone = torch.rand(b, p, 3, generator=g) * 0.8 + 0.2
+    shade = 0.55 + 0.3 * torch.rand(b, generator=g)
+    ref = torch.zeros(b, 3, r + 2, r + 2)
+    for i in range(b):
+        for j in range(p):
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    val = tone[i, j] * (1.0 if (dr, dc) == (0, 0) else shade[i])
+                    cell = ref[i, :, rows[i, j] + 1 + dr, cols[i, j] + 1 + dc]
+                    ref[i, :, rows[i, j] + 1 + dr, cols[i, j] + 1 + dc] = torch.maximum(cell, val)
+    assert torch.equal(splat(rows, cols, tone, r, shade), ref[:, :, 1:-1, 1:-1])
+    points_only = ref.zero_()
+    for i in range(b):
+        for j in range(p):
+            cell = points_only[i, :, rows[i, j] + 1, cols[i, j] + 1]
+            points_only[i, :, rows[i, j] + 1, cols[i, j] + 1] = torch.maximum(cell, tone[i, j])
+    assert torch.equal(splat(rows, cols, tone, r), points_only[:, :, 1:-1, 1:-1])
