@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from synth import detmath, raster, rng, sdf, textures
-from synth.core import GENERATORS, Family, Knob, Sample, multilabel_from_mask, to_channels
+from synth.core import GENERATORS, Family, Knob, Sample, to_channels
 from synth.errors import UserError
 
 KNOBS = (
@@ -200,34 +200,45 @@ def _draw_objects(sc: dict, bank: sdf.Bank, img: torch.Tensor, k: torch.Tensor, 
 
 
 def _shade_objects(attrs: torch.Tensor, par: torch.Tensor, noise: torch.Tensor):
-    """RGB (3, N) of N object pixels and their image-frame normals (3, N); planar (rows, N) inputs."""
+    """RGB (3, N) of N object pixels and their image-frame normals (3, N); planar (rows, N) inputs.
+
+    Written with in-place ops on fresh temporaries (fewer passes over memory); every product and
+    sum is the one of the plain formula, in the same order, so the values are the same bit for bit.
+    """
     nx, ny, nz, px, py, pz, ao = attrs
     c, s = par[0], par[1]
-    n_img = torch.stack([c * nx - s * ny, s * nx + c * ny, nz])
-    ld, hd = par[18:21], par[21:24]
-    diffuse = (n_img[0] * ld[0] + n_img[1] * ld[1] + n_img[2] * ld[2]).clamp(min=0.0)
-    spec = (n_img[0] * hd[0] + n_img[1] * hd[1] + n_img[2] * hd[2]).clamp(min=0.0)
+    n_img = torch.empty(3, attrs.shape[1])
+    torch.mul(c, nx, out=n_img[0]).sub_(s * ny)                      # c nx - s ny
+    torch.mul(s, nx, out=n_img[1]).add_(c * ny)                      # s nx + c ny
+    n_img[2].copy_(nz)
+
+    def dot(v: torch.Tensor) -> torch.Tensor:                        # n . v, clamped at 0
+        return (n_img[0] * v[0]).add_(n_img[1] * v[1]).add_(n_img[2] * v[2]).clamp_(min=0.0)
+
+    diffuse = dot(par[18:21])
+    spec = dot(par[21:24])
     for _ in range(5):                                               # Blinn-Phong exponent 32
-        spec = spec * spec
-    spec = spec * par[16]
+        spec.mul_(spec)
+    spec.mul_(par[16])
     freq = par[11]
-    stripes = detmath.tri((px * par[12] + py * par[13] + pz * par[14]) * freq + par[15])
-    cells = (px * freq).floor() + (py * freq).floor() + (pz * freq).floor()
-    checker = cells - (cells * 0.5).floor() * 2.0
+    stripes = (px * par[12]).add_(py * par[13]).add_(pz * par[14]).mul_(freq).add_(par[15])
+    stripes.sub_(stripes.floor()).mul_(2.0).sub_(1.0).abs_()          # detmath.tri
+    checker = (px * freq).floor_().add_((py * freq).floor_()).add_((pz * freq).floor_())
+    checker.sub_((checker * 0.5).floor_().mul_(2.0))                   # cells mod 2
     grain = textures.sample_noise(noise, px * freq * 8.0, (py + pz * 0.5) * freq * 8.0)
-    pattern = par[8] * stripes + par[9] * checker + par[10] * grain
+    pattern = stripes.mul_(par[8]).add_(checker.mul_(par[9])).add_(grain.mul_(par[10]))
     lit = ao * par[27]
-    out = []
+    out = torch.empty(3, attrs.shape[1])
     for ch in range(3):
-        albedo = par[2 + ch] + (par[5 + ch] - par[2 + ch]) * pattern
         power = par[24 + ch]
-        out.append(albedo * (lit + diffuse * power) + spec * power)
-    return torch.stack(out), n_img
+        albedo = (par[5 + ch] - par[2 + ch]).mul_(pattern).add_(par[2 + ch])
+        torch.mul(albedo, (diffuse * power).add_(lit), out=out[ch]).add_(spec * power)
+    return out, n_img
 
 
 def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: torch.Tensor,
                 noise: torch.Tensor) -> torch.Tensor:
-    """(3, B, R, R) wall: colour, gradient, value-noise texture and 2D clutter shapes."""
+    """(B, 3, R, R) wall: colour, gradient, value-noise texture and 2D clutter shapes."""
     b, r = idx.shape[0], x.shape[-1]
     u = rng.uniform(seed, idx, "background", 8)
     base = 0.06 + (u[:, 0:3] * 0.85 - 0.06) * kappa                 # kappa = 0: flat and dark
@@ -236,10 +247,13 @@ def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: 
     cols = torch.arange(r, dtype=torch.float32)
     grain = textures.sample_noise(noise, _bc(step) * cols[None, None, :] + _bc(u[:, 5] * 128),
                                   _bc(step) * cols[None, :, None] + _bc(u[:, 6] * 128))
-    shade = (grain - 0.5) * (kappa * 1.2) + 1.0 + _bc(grad) * y
+    shade = grain.sub_(0.5).mul_(kappa * 1.2).add_(1.0).add_(_bc(grad) * y)   # in place, same sums
     n_clutter = round(MAX_CLUTTER * kappa)
+    out = torch.empty(b, 3, r, r)                                   # written in the output layout
     if n_clutter == 0:
-        return torch.stack([_bc(base[:, ch]) * shade for ch in range(3)])
+        for ch in range(3):
+            torch.mul(_bc(base[:, ch]), shade, out=out[:, ch])
+        return out
     v = rng.uniform(seed, idx, "clutter", 9 * n_clutter).reshape(b, n_clutter, 9)
     # drawn in order, the later on top: raster's max-index compositing, each in its own window
     ang = v[..., 0] * math.pi
@@ -256,11 +270,10 @@ def _background(seed: int, idx: torch.Tensor, kappa: float, x: torch.Tensor, y: 
     on_clutter = label.clamp(max=1).reshape(-1)
     scale = torch.tensor([1.0, 0.5]).index_select(0, on_clutter).reshape(label.shape)
     offset = torch.tensor([0.0, 0.5]).index_select(0, on_clutter).reshape(label.shape)
-    factor = shade * scale + offset
+    factor = scale.mul_(shade).add_(offset)
     flat = flat.reshape(-1)
-    out = torch.empty(3, b, r, r)
     for ch in range(3):
-        torch.mul(table[ch].index_select(0, flat).reshape(b, r, r), factor, out=out[ch])
+        torch.mul(table[ch].index_select(0, flat).reshape(b, r, r), factor, out=out[:, ch])
     return out
 
 
@@ -320,20 +333,28 @@ class Shapes(Family):
         table = _object_table(seed, idx, sc, kn["texture_random"], light)
         par = table.index_select(1, slot + img_of * k_max)                         # (_PARAMS, N)
         obj_rgb, n_img = _shade_objects(attrs, par, noise)
-        bg = _background(seed, idx, kn["clutter"], x, y, noise)
-        rgb = (bg * _shadow_factor(hit.reshape(-1, r, r), light["dir"])).reshape(3, -1)
-        rgb.index_copy_(1, pix, obj_rgb)
-        rgb = rgb.reshape(3, -1, r, r).clamp(0.0, 1.0).permute(1, 0, 2, 3)
+        # assembled in the output layout (B, C, H, W): objects are written over the shadowed
+        # wall at (image, pixel), so no planar-to-batch-major copy is needed
+        b = len(idx)
+        at = pix + img_of * (2 * r * r)          # channel 0 of pixel pix in a (B, 3, R, R) layout
+        rgb = _background(seed, idx, kn["clutter"], x, y, noise)
+        rgb.mul_(_shadow_factor(hit.reshape(-1, r, r), light["dir"])[:, None])
+        for ch in range(3):
+            rgb.view(-1).index_copy_(0, at + ch * (r * r), obj_rgb[ch])
+        rgb.clamp_(0.0, 1.0)
+        cat1 = par[17].to(torch.int64)                                 # category + 1 per pixel
         mask = torch.zeros(keys.numel(), dtype=torch.int64)
-        mask.index_copy_(0, pix, par[17].to(torch.int64))
+        mask.index_copy_(0, pix, cat1)
         mask = mask.reshape(-1, r, r)
-        normals = torch.zeros(3, keys.numel())
-        normals[2] = 1.0                                              # the wall faces the camera
-        normals.index_copy_(1, pix, n_img)
-        normals = normals.reshape(3, -1, r, r).permute(1, 0, 2, 3)
+        present = torch.zeros(b, self.n_classes + 1)
+        present.index_put_((img_of, cat1), torch.ones(()))            # = multilabel_from_mask(mask)
+        normals = torch.zeros(b, 3, r * r)
+        normals[:, 2] = 1.0                                            # the wall faces the camera
+        for ch in range(3):
+            normals.view(-1).index_copy_(0, at + ch * (r * r), n_img[ch])
         depth = torch.full((keys.numel(),), 5.0)                      # the wall, behind everything
         depth.index_copy_(0, pix, z + 3.0)
         depth = depth.reshape(-1, 1, r, r)
-        return Sample(image=to_channels(rgb, self.channels).contiguous(), label=sc["cat"][:, 0].clone(),
-                      multilabel=multilabel_from_mask(mask, self.n_classes), mask=mask,
-                      depth=depth, normals=normals.contiguous())
+        return Sample(image=to_channels(rgb, self.channels), label=sc["cat"][:, 0].clone(),
+                      multilabel=present[:, 1:].contiguous(), mask=mask, depth=depth,
+                      normals=normals.view(b, 3, r, r))
