@@ -156,11 +156,36 @@ def _zbuffer(sc: dict, bank: sdf.Bank, r: int) -> torch.Tensor:
     keys = torch.full((b * r * r,), _MISS_KEY)
     side, origin = _object_windows(sc, bank, r)
     coords = raster.pixel_coords(r)
+    floats, ints = _texel_maps(sc, bank, origin, r)
+    side = side.reshape(-1)
     for size in side.unique().tolist():
         if size:
-            img, k = (side == size).nonzero(as_tuple=True)
-            _draw_objects(sc, bank, img, k, origin[img, k], size, coords, keys)
+            ids = (side == size).nonzero().squeeze(1)
+            _draw_objects(bank, floats.index_select(0, ids), ints.index_select(0, ids), size,
+                          coords, keys)
     return keys
+
+
+def _texel_maps(sc: dict, bank: sdf.Bank, origin: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per object (rows b * K + k), once for all objects: the map from pixel (x, y) to bank texel
+    (u, v) = (au x + bu y + cu, bu x - au y + cv) and depth scale/offset, (B * K, 7) floats; the
+    view's first texel id, slot bits, first pixel of the image and window origin, (B * K, 5) ints.
+    (Slots that are not drawn get meaningless rows; they are never looked up.)"""
+    tex = bank.size
+    half = sc["half"]
+    gain = tex * 0.5 / half
+    au, bu = sc["cos"] * gain, sc["sin"] * gain
+    cx, cy = sc["cx"], sc["cy"]
+    cu = tex * 0.5 - au * cx - bu * cy
+    cv = tex * 0.5 - bu * cx + au * cy
+    dscale = half * (1.0 / sdf.HALF_WINDOW)
+    floats = torch.stack([au, bu, cu, cv, -au, dscale, sc["z0"]], -1).reshape(-1, 7)
+    b, k_max = half.shape
+    base = (sc["cat"] * bank.n_views + sc["view"]) * (tex * tex)
+    slot = torch.arange(k_max).expand(b, k_max) << 29
+    first = (torch.arange(b) * (r * r))[:, None].expand(b, k_max)
+    ints = torch.stack([base, slot, first, origin[..., 0], origin[..., 1]], -1).reshape(-1, 5)
+    return floats, ints
 
 
 def _decode(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -170,32 +195,27 @@ def _decode(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return depth, keys & 0x1FFFFFFF, (keys >> 29) & 0x7
 
 
-def _draw_objects(sc: dict, bank: sdf.Bank, img: torch.Tensor, k: torch.Tensor, origin: torch.Tensor,
-                  size: int, coords: torch.Tensor, keys: torch.Tensor) -> None:
-    """Objects (img, k), all with size^2 pixel windows: min their (depth, slot, texel) keys in."""
+def _draw_objects(bank: sdf.Bank, floats: torch.Tensor, ints: torch.Tensor, size: int,
+                  coords: torch.Tensor, keys: torch.Tensor) -> None:
+    """P objects, all with size^2 pixel windows (rows of `_texel_maps`): min their (depth, slot,
+    texel) keys into `keys`."""
     r, tex = len(coords), bank.size
-    half = sc["half"][img, k]
-    gain = tex * 0.5 / half
-    au, bu = sc["cos"][img, k] * gain, sc["sin"][img, k] * gain
-    cx, cy = sc["cx"][img, k], sc["cy"][img, k]
-    cu = tex * 0.5 - au * cx - bu * cy
-    cv = tex * 0.5 - bu * cx + au * cy
+    au, bu, cu, cv, nau, dscale, z0 = (col[:, None, None] for col in floats.unbind(1))
+    base, slot, first, col0, row0 = ints.unbind(1)
     offs = torch.arange(size)
-    cols, rows = origin[:, 0, None] + offs, origin[:, 1, None] + offs         # (P, size)
+    cols, rows = col0[:, None] + offs, row0[:, None] + offs                   # (P, size)
     x, y = coords[cols][:, None, :], (-coords)[rows][:, :, None]              # y up
-    iu = (au[:, None, None] * x + (bu[:, None, None] * y + cu[:, None, None])).clamp_(0, tex - 1)
-    iv = (bu[:, None, None] * x + ((-au)[:, None, None] * y + cv[:, None, None])).clamp_(0, tex - 1)
-    base = (sc["cat"][img, k] * bank.n_views + sc["view"][img, k]) * (tex * tex)
+    iu = (au * x + (bu * y + cu)).clamp_(0, tex - 1)
+    iv = (bu * x + (nau * y + cv)).clamp_(0, tex - 1)
     # int32 and in place from here on: half the memory traffic of int64 temporaries
     texel = iv.to(torch.int32).mul_(tex).add_(iu.to(torch.int32)).add_(base.to(torch.int32)[:, None, None])
-    dscale = half * (1.0 / sdf.HALF_WINDOW)
     z = bank.depth.index_select(0, texel.view(-1)).view(texel.shape)
-    z.mul_(dscale[:, None, None]).add_(sc["z0"][img, k][:, None, None]).add_(0.0)   # -0.0 -> +0.0
+    z.mul_(dscale).add_(z0).add_(0.0)                                         # -0.0 -> +0.0
     bits = z.view(torch.int32)
     ordered = (bits >> 31).bitwise_and_(0x7FFFFFFF).bitwise_xor_(bits)   # ints in the floats' order
     key = ordered.to(torch.int64).bitwise_left_shift_(32).bitwise_or_(texel)
-    key.bitwise_or_((k << 29)[:, None, None])
-    flat = ((img * (r * r))[:, None] + rows * r)[:, :, None] + cols[:, None, :]
+    key.bitwise_or_(slot[:, None, None])
+    flat = (first[:, None] + rows * r)[:, :, None] + cols[:, None, :]
     keys.scatter_reduce_(0, flat.view(-1), key.view(-1), reduce="amin")
 
 
