@@ -28,12 +28,15 @@ def shape_params(cx: torch.Tensor, cy: torch.Tensor, c: torch.Tensor, s: torch.T
     """(..., 7) coefficients and (..., 2) bounding half-extents of shapes with axes (c, s), (-s, c).
 
     `inv_u`, `inv_v` are the reciprocal semi-axes along u and v. The extents bound the rectangle
-    |pu| < 1, |pv| < 1, which holds the ellipse too.
+    |pu| < 1, |pv| < 1; for an ellipse (roundness 1) the tighter box of the rotated ellipse,
+    sqrt(su^2 c^2 + sv^2 s^2) by sqrt(su^2 s^2 + sv^2 c^2) (windows only set the speed).
     """
     params = torch.stack([cx, cy, c * inv_u, s * inv_u, -s * inv_v, c * inv_v, roundness], -1)
     su, sv = 1.0 / inv_u, 1.0 / inv_v
-    extent = torch.stack([su * c.abs() + sv * s.abs(), su * s.abs() + sv * c.abs()], -1)
-    return params, extent
+    box = torch.stack([su * c.abs() + sv * s.abs(), su * s.abs() + sv * c.abs()], -1)
+    su2, sv2, c2, s2 = su * su, sv * sv, c * c, s * s
+    oval = torch.stack([(su2 * c2 + sv2 * s2).sqrt(), (su2 * s2 + sv2 * c2).sqrt()], -1)
+    return params, torch.where((roundness >= 1.0)[..., None], torch.minimum(oval, box), box)
 
 
 def windows(params: torch.Tensor, extent: torch.Tensor, r: int,
