@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ class BenchRecord:
     n_images: int
     batch: int
     setup_s: float          # one-off cost per process (e.g. the shapes view bank), not in the rates
+    rounds: int = 1         # the rates are medians over this many interleaved rounds
+    cpu_rate_min: float = 0.0   # lowest and highest images/CPU-s over the rounds
+    cpu_rate_max: float = 0.0
 
     def as_dict(self) -> dict:
         """JSON-able record."""
@@ -58,8 +62,23 @@ def measure(name: str, resolution: int, complexity: int, min_cpu_s: float = 3.0,
         start += batch
         n_done += batch
     wall, cpu = time.perf_counter() - t1, _cpu_s() - c1
-    return BenchRecord(name, resolution, complexity, round(n_done / wall, 1), round(n_done / cpu, 1),
-                       n_done, batch, round(setup_s, 2))
+    rate = round(n_done / cpu, 1)
+    return BenchRecord(name, resolution, complexity, round(n_done / wall, 1), rate, n_done, batch,
+                       round(setup_s, 2), 1, rate, rate)
+
+
+def median_of_rounds(rounds: Sequence[BenchRecord]) -> BenchRecord:
+    """One record from repeated measurements of a cell: median rates, summed images, the spread.
+
+    A shared VM's neighbours change a process's speed by 10-20 % from minute to minute; rounds
+    interleaved over all cells and their median make a table that one busy minute cannot move.
+    """
+    first = rounds[0]
+    return BenchRecord(first.generator, first.resolution, first.complexity,
+                       statistics.median(r.images_per_s for r in rounds),
+                       statistics.median(r.images_per_cpu_s for r in rounds),
+                       sum(r.n_images for r in rounds), first.batch, first.setup_s, len(rounds),
+                       min(r.images_per_cpu_s for r in rounds), max(r.images_per_cpu_s for r in rounds))
 
 
 def machine() -> dict:
@@ -105,10 +124,13 @@ def markdown(records: Sequence[BenchRecord], command: str, load_before: tuple, l
         "- images/CPU-s counts user+system CPU time of the process (resource.getrusage), the figure"
         " that is comparable on a shared machine; setup_s is the one-off per-process cost (view"
         " banks, glyph SDFs) before the timed batches and is excluded from both rates.",
-        "", "| generator | resolution | complexity | images/s (wall) | images/CPU-s | batch | "
-            "images timed | setup_s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        f"- each rate is the median of {records[0].rounds if records else 0} rounds, each round"
+        " timing every cell in turn; the range is the lowest and highest images/CPU-s over the rounds.",
+        "", "| generator | resolution | complexity | images/s (wall) | images/CPU-s | range over rounds "
+            "| batch | images timed | setup_s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         lines.append(f"| {r.generator} | {r.resolution} | {r.complexity} | {r.images_per_s:,.0f} | "
-                     f"{r.images_per_cpu_s:,.0f} | {r.batch} | {r.n_images} | {r.setup_s} |")
+                     f"{r.images_per_cpu_s:,.0f} | {r.cpu_rate_min:,.0f}-{r.cpu_rate_max:,.0f} | "
+                     f"{r.batch} | {r.n_images} | {r.setup_s} |")
     return "\n".join(lines) + "\n"

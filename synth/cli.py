@@ -52,22 +52,33 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure images per wall-second and per CPU-second; write the markdown table."""
-    from synth.benchmark import markdown, measure
+    from synth.benchmark import markdown, measure, median_of_rounds
 
+    if args.rounds < 1 or args.min_cpu_s <= 0:
+        raise UserError(f"synth bench needs --rounds >= 1 and --min-cpu-s > 0, got "
+                        f"{args.rounds} and {args.min_cpu_s}")
     torch.set_num_threads(args.threads)
     names = args.generator or GENERATORS.names()
     for name in names:
         GENERATORS.get(name)
     load_before, t0 = os.getloadavg(), time.perf_counter()
-    records = []
-    for name in names:
-        level = args.complexity if args.complexity is not None else n_levels(name) - 1
-        for res in args.resolution:
+    cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
+             for name in names for res in args.resolution]
+    rounds: dict[tuple, list] = {cell: [] for cell in cells}
+    for k in range(args.rounds):
+        for name, res, level in cells:
             rec = measure(name, res, level, min_cpu_s=args.min_cpu_s)
-            records.append(rec)
+            rounds[(name, res, level)].append(rec)
             if not args.json:
-                print(f"{name:>10} {res:4d}px lv{level}: {rec.images_per_s:9.0f} img/s "
-                      f"{rec.images_per_cpu_s:9.0f} img/CPU-s (setup {rec.setup_s} s)", flush=True)
+                print(f"round {k + 1}/{args.rounds} {name:>10} {res:4d}px lv{level}: "
+                      f"{rec.images_per_s:9.0f} img/s {rec.images_per_cpu_s:9.0f} img/CPU-s "
+                      f"(setup {rec.setup_s} s)", flush=True)
+    records = [median_of_rounds(rounds[cell]) for cell in cells]
+    if not args.json and args.rounds > 1:
+        for r in records:
+            print(f"median {r.generator:>10} {r.resolution:4d}px lv{r.complexity}: "
+                  f"{r.images_per_s:9.0f} img/s {r.images_per_cpu_s:9.0f} img/CPU-s "
+                  f"(range {r.cpu_rate_min:.0f}-{r.cpu_rate_max:.0f})")
     command = getattr(args, "command_line", None) or \
         "synthscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = markdown(records, command, load_before, os.getloadavg(),
@@ -128,6 +139,8 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--resolution", type=int, nargs="+", default=[64, 224])
     b.add_argument("--complexity", type=int, help="level (default: each family's highest)")
     b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
+    b.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds over all cells; the table reports their median")
     b.add_argument("--threads", type=int, default=1, help="torch threads")
     b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
     b.add_argument("--out", type=Path, default=Path("results/synth_bench.md"),

@@ -70,13 +70,15 @@ def test_preview_writes_a_labelled_grid(tmp_path):
 def test_bench_json_records(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["bench", "--generator", "shapes", "--resolution", "16", "--min-cpu-s", "0.05",
-                 "--json", "--out", str(out)]) == 0
+                 "--rounds", "3", "--json", "--out", str(out)]) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 1
     rec = records[0]
     assert {"generator", "resolution", "complexity", "images_per_s", "images_per_cpu_s"} <= set(rec)
     assert rec["generator"] == "shapes" and rec["resolution"] == 16 and rec["complexity"] == 7
     assert rec["images_per_s"] > 0 and rec["images_per_cpu_s"] > 0
+    assert rec["rounds"] == 3 and rec["cpu_rate_min"] <= rec["images_per_cpu_s"] <= rec["cpu_rate_max"]
+    assert main(["bench", "--rounds", "0", "--out", "-"]) == 2
     text = out.read_text()
     assert "load average" in text and "| shapes | 16 | 7 |" in text
 
