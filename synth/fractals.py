@@ -5,7 +5,8 @@ search that keeps codes whose attractor covers at least `fill_min` of a 32x32 gr
 fill-rate filter). An instance jitters every map coefficient by up to +-`jitter` (relative), then
 the chaos game runs `chains` independent chains per image in lock-step over the whole batch (no
 per-point Python loop); points are normalised to the image by the instance's own bounding box and
-splatted (max) as single pixels or 3x3 patches (a max-pool of the point canvas), grey or coloured by the chain's recent maps.
+splatted (max) as single pixels or 3x3 patches (a max filter of the point canvas), grey or coloured
+by the chain's recent maps.
 Label = the IFS code; mask = label + 1 on drawn pixels; multilabel = one-hot.
 
 | level | classes (codes) | jitter | patch | colour | points per pixel |
