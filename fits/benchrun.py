@@ -60,8 +60,9 @@ def run_protocols(curves: list[Curve], slow_ids: set[int], tuned_ids: set[int]) 
     return out
 
 
-def paper_scores() -> pd.DataFrame:
-    """Each of the paper's curves: hold out n = 64k, fit the six smaller sizes, absolute error."""
+def paper_scores(limit: int = 0) -> pd.DataFrame:
+    """Each of the paper's curves (the first `limit`, 0 = all): hold out n = 64k, fit the six
+    smaller sizes, absolute error."""
     runs = datasets.paper_curves(datasets.paper_runs())
     keys = ["ptask", "fdata", "fratio", "ftask", "model", "pdata"]
     methods = dict(METHODS)
@@ -72,7 +73,9 @@ def paper_scores() -> pd.DataFrame:
 
     methods["paper notebook (D = 0.48)"] = notebook
     rows = []
-    for key, g in runs.groupby(keys):
+    for i, (key, g) in enumerate(runs.groupby(keys)):
+        if limit and i >= limit:
+            break
         g = g.sort_values("n")
         x, y = g["n"].to_numpy(float), g["err"].to_numpy(float)
         res = score_curve(x, y, x < x[-1], methods) or {}
@@ -82,12 +85,14 @@ def paper_scores() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paper_choices() -> str:
+def paper_choices(limit: int = 0) -> str:
     """Markdown line: how often fits.extrapolate chose each candidate on the paper's curves."""
     runs = datasets.paper_curves(datasets.paper_runs())
     keys = ["ptask", "fdata", "fratio", "ftask", "model", "pdata"]
     counts: dict[str, int] = {}
-    for _, g in runs.groupby(keys):
+    for i, (_, g) in enumerate(runs.groupby(keys)):
+        if limit and i >= limit:
+            break
         x, y = g.sort_values("n")["n"].to_numpy(float), g.sort_values("n")["err"].to_numpy(float)
         method = choose(x[:-1], y[:-1], x[-1:]).method
         counts[method] = counts.get(method, 0) + 1
@@ -221,6 +226,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample")
     p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all)")
     p.add_argument("--m4-sample", type=int, default=60, help="curves in the fixed sample M4 runs on")
+    p.add_argument("--paper-limit", type=int, default=0,
+                   help="use only the first N of the paper's curves (0 = all; for quick checks)")
 
 
 def cmd_fit_bench(args: argparse.Namespace) -> int:
@@ -238,9 +245,9 @@ def cmd_fit_bench(args: argparse.Namespace) -> int:
     rob = robustness(curves)
     print(f"robustness: {rob}", flush=True)
     protos = run_protocols(curves, slow_ids, tuned_ids)
-    paper = paper_scores()
+    paper = paper_scores(args.paper_limit)
     parts = {"robustness": rob, "protocols": protos, "paper": paper, "notes": NOTES,
-             "paper_choices": paper_choices(),
+             "paper_choices": paper_choices(args.paper_limit),
              "cf_failures": CURVE_FIT_FAILURES["n"], "machine": machine(),
              "command": " ".join(["python -m fits" if sys.argv[0].endswith("__main__.py")
                                   else Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -91,7 +91,8 @@ def test_cli_compare_writes_tables_and_forest_plot(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_data
 def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
-    out = _cli("fit-bench", "--lcdb", "sample", "--limit", "6", "--m4-sample", "2", "-o", str(tmp_path / "b.md"))
+    out = _cli("fit-bench", "--lcdb", "sample", "--limit", "6", "--m4-sample", "2", "--paper-limit", "4",
+               "-o", str(tmp_path / "b.md"))
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "b.md").read_text()
     assert "ours (fits.extrapolate)" in text and "paper notebook" in text and "0 exceptions" in text
