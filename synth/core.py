@@ -97,13 +97,6 @@ def to_channels(rgb: torch.Tensor, channels: int) -> torch.Tensor:
     return luma.unsqueeze(1)
 
 
-def multilabel_from_mask(mask: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """(B, n_classes) float32: 1 where category k has at least one pixel (mask == k + 1)."""
-    present = torch.zeros(mask.shape[0], n_classes + 1, dtype=torch.float32, device=mask.device)
-    present.scatter_(1, mask.reshape(mask.shape[0], -1), 1.0)
-    return present[:, 1:].contiguous()
-
-
 class Family:
     """Base of the registered families: shared validation, `knobs()` and the chunked `render()`.
 

@@ -367,7 +367,7 @@ class Shapes(Family):
         mask.index_copy_(0, pix, cat1)
         mask = mask.reshape(-1, r, r)
         present = torch.zeros(b, self.n_classes + 1)
-        present.index_put_((img_of, cat1), torch.ones(()))            # = multilabel_from_mask(mask)
+        present.index_put_((img_of, cat1), torch.ones(()))            # categories with a pixel
         normals = torch.zeros(b, 3, r * r)
         normals[:, 2] = 1.0                                            # the wall faces the camera
         for ch in range(3):
