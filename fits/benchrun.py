@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits import datasets
+from fits import datasets, paper
 from fits.bench import CURVE_FIT_FAILURES, METHODS, OURS, PROTOCOLS, SLOW, score_curve
 from fits.core import fit_curve
 from fits.extrapolation import choose
@@ -60,24 +60,27 @@ def run_protocols(curves: list[Curve], slow_ids: set[int], tuned_ids: set[int]) 
     return out
 
 
+def _paper_curves(limit: int = 0) -> list[tuple[tuple, np.ndarray, np.ndarray]]:
+    """The paper's curves (the first `limit`, 0 = all) as (key, sizes, errors), sizes ascending."""
+    runs = datasets.paper_curves(datasets.paper_runs())
+    out = []
+    for key, g in runs.groupby(paper.KEYS):
+        g = g.sort_values("n")
+        out.append((key, g["n"].to_numpy(float), g["err"].to_numpy(float)))
+    return out[:limit] if limit else out
+
+
 def paper_scores(limit: int = 0) -> pd.DataFrame:
     """Each of the paper's curves (the first `limit`, 0 = all): hold out n = 64k, fit the six
     smaller sizes, absolute error."""
-    runs = datasets.paper_curves(datasets.paper_runs())
-    keys = ["ptask", "fdata", "fratio", "ftask", "model", "pdata"]
     methods = dict(METHODS)
 
     def notebook(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
-        box = {"alpha": (0.1, 1.5), "C": (0.0, 1.0)}
-        return fit_curve(x, y, fixed={"D": 0.48}, bounds=box).predict(x_new)
+        return fit_curve(x, y, **paper.NOTEBOOK).predict(x_new)
 
     methods["paper notebook (D = 0.48)"] = notebook
     rows = []
-    for i, (key, g) in enumerate(runs.groupby(keys)):
-        if limit and i >= limit:
-            break
-        g = g.sort_values("n")
-        x, y = g["n"].to_numpy(float), g["err"].to_numpy(float)
+    for key, x, y in _paper_curves(limit):
         res = score_curve(x, y, x < x[-1], methods) or {}
         for m, (rel, ab, cpu) in res.items():
             rows.append({"curve": "/".join(map(str, key)), "method": m, "abs_err": ab, "rel_err": rel,
@@ -87,13 +90,8 @@ def paper_scores(limit: int = 0) -> pd.DataFrame:
 
 def paper_choices(limit: int = 0) -> str:
     """Markdown line: how often fits.extrapolate chose each candidate on the paper's curves."""
-    runs = datasets.paper_curves(datasets.paper_runs())
-    keys = ["ptask", "fdata", "fratio", "ftask", "model", "pdata"]
     counts: dict[str, int] = {}
-    for i, (_, g) in enumerate(runs.groupby(keys)):
-        if limit and i >= limit:
-            break
-        x, y = g.sort_values("n")["n"].to_numpy(float), g.sort_values("n")["err"].to_numpy(float)
+    for _, x, y in _paper_curves(limit):
         method = choose(x[:-1], y[:-1], x[-1:]).method
         counts[method] = counts.get(method, 0) + 1
     return ("Candidates `fits.extrapolate` chose on these curves (from each curve's own six fitting "
@@ -160,10 +158,10 @@ def machine() -> str:
 
 def write_report(path: Path, parts: dict[str, Any]) -> None:
     """Assemble results/fits_bench.md."""
-    rob, paper = parts["robustness"], parts["paper"]
-    pap = paper.groupby("method", sort=False).agg(
+    rob, scores = parts["robustness"], parts["paper"]
+    pap = scores.groupby("method", sort=False).agg(
         curves=("abs_err", "size"), median_abs_err=("abs_err", "median"), max_abs_err=("abs_err", "max"),
-        median_frac_of_range=("abs_err", lambda s: float(np.median(s / paper.loc[s.index, "range"]))),
+        median_frac_of_range=("abs_err", lambda s: float(np.median(s / scores.loc[s.index, "range"]))),
         median_cpu_ms=("cpu_s", lambda s: 1000 * float(np.median(s))))
     text = [
         "# Fit benchmark: predicting held-out sizes of real learning curves\n",
@@ -180,7 +178,7 @@ def write_report(path: Path, parts: dict[str, Any]) -> None:
         f"`curve_fit` failed to converge (fell back to the last value) {parts['cf_failures']} times.\n",
         "## The paper's 64k-pool curves: hold out n = 64k, fit n = 1k..32k\n",
         _md_table(pap.rename_axis(None), ".5f") + "\n",
-        paired_medians(paper, OURS, "abs_err"),
+        paired_medians(scores, OURS, "abs_err"),
         parts["paper_choices"],
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,8 +243,8 @@ def cmd_fit_bench(args: argparse.Namespace) -> int:
     rob = robustness(curves)
     print(f"robustness: {rob}", flush=True)
     protos = run_protocols(curves, slow_ids, tuned_ids)
-    paper = paper_scores(args.paper_limit)
-    parts = {"robustness": rob, "protocols": protos, "paper": paper, "notes": NOTES,
+    scores = paper_scores(args.paper_limit)
+    parts = {"robustness": rob, "protocols": protos, "paper": scores, "notes": NOTES,
              "paper_choices": paper_choices(args.paper_limit),
              "cf_failures": CURVE_FIT_FAILURES["n"], "machine": machine(),
              "command": " ".join(["python -m fits" if sys.argv[0].endswith("__main__.py")

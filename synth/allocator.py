@@ -1,11 +1,12 @@
 """Let glibc reuse freed memory for the large per-batch temporaries instead of unmapping it.
 
 Rendering a batch (and a training step) allocates and frees many tensors of a few MB each. glibc
-serves such sizes with `mmap` and returns them to the kernel on `free` (its dynamic threshold only
-grows to 32 MB and heap tops above the trim threshold are given back), so every batch page-faults
-its temporaries in again: on a 2-core VM 10-40 % of a generator's CPU time was page faults and
-zeroing. Raising the mmap and trim thresholds keeps that memory in the heap for the next batch;
-the cost is that up to `keep_mb` of freed memory stays mapped. A no-op where glibc is absent.
+serves large sizes with `mmap` and returns them to the kernel on `free` until its dynamic threshold
+has grown past them (it never grows above 32 MB), and gives heap tops above the trim threshold
+back, so early batches and any temporary above 32 MB are page-faulted in again every time (with
+the renderers of 2026-12-02 morning: 10-40 % of a batch's CPU). Raising the mmap and trim
+thresholds keeps that memory in the heap for the next batch; the cost is that up to `keep_mb` of
+freed memory stays mapped. A no-op where glibc is absent.
 Set once per process by the command-line entry points and by sweep jobs (`synthscale` never
 changes it when imported as a library); `SYNTHSCALE_KEEP_FREED_MB=0` leaves glibc's defaults.
 """
@@ -43,3 +44,9 @@ def reuse_freed_memory(keep_mb: int | None = None) -> int:
             kept = 0
     _KEPT_MB.append(kept)
     return kept
+
+
+def kept_mb() -> int:
+    """The setting `reuse_freed_memory` made in this process (0: not made, or glibc's defaults);
+    only reads it."""
+    return _KEPT_MB[0] if _KEPT_MB else 0

@@ -98,14 +98,14 @@ def machine() -> dict:
 
 def allocator_note() -> str:
     """How this process's glibc allocator was set (see synth.allocator)."""
-    from synth.allocator import reuse_freed_memory
+    from synth.allocator import kept_mb
 
-    mb = reuse_freed_memory()
+    mb = kept_mb()
     if mb:
         return (f"glibc mmap/trim thresholds raised to {mb}/{2 * mb} MB by synthscale's entry points "
                 "(synth.allocator: batch temporaries are reused, not page-faulted in again); "
                 "SYNTHSCALE_KEEP_FREED_MB=0 measures with glibc's defaults")
-    return "glibc defaults (SYNTHSCALE_KEEP_FREED_MB=0, or not glibc)"
+    return "glibc defaults (SYNTHSCALE_KEEP_FREED_MB=0, not glibc, or not run from the command line)"
 
 
 def markdown(records: Sequence[BenchRecord], command: str, load_before: tuple, load_after: tuple,

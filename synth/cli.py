@@ -79,8 +79,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(f"median {r.generator:>10} {r.resolution:4d}px lv{r.complexity}: "
                   f"{r.images_per_s:9.0f} img/s {r.images_per_cpu_s:9.0f} img/CPU-s "
                   f"(range {r.cpu_rate_min:.0f}-{r.cpu_rate_max:.0f})")
+    env = "".join(f"{k}={shlex.quote(os.environ[k])} " for k in ("SYNTHSCALE_KEEP_FREED_MB",)
+                  if k in os.environ)   # settings that change the figures are part of the command
     command = getattr(args, "command_line", None) or \
-        "synthscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        env + "synthscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = markdown(records, command, load_before, os.getloadavg(),
                     time.perf_counter() - t0)
     if str(args.out) != "-":

@@ -107,7 +107,8 @@ def _stamp(canvas: torch.Tensor, p: torch.Tensor, origin: torch.Tensor, base: to
         pv = p[:, 4, None, None] * dx + p[:, 5, None, None] * dy
     pv2 = pv * pv
     # inside: pu^2 + round pv^2 < 1 and pv^2 < 1, i.e. max(pu^2 + round pv^2, pv^2) < 1
-    test = (pv2 * p[:, 6, None, None]).add_(pu * pu) if not aligned else pu * pu + pv2 * p[:, 6, None, None]
+    # (aligned: pu is (P, 1, size) and pv2 (P, size, 1), so the sum broadcasts and cannot be in place)
+    test = pu * pu + pv2 * p[:, 6, None, None] if aligned else (pv2 * p[:, 6, None, None]).add_(pu * pu)
     inside = torch.maximum(test, pv2).lt_(1.0)
     # 0 outside, the shape's value inside (torch.where is ~8x slower than this product on CPU)
     stamp = inside.to(canvas.dtype).mul_(value.to(canvas.dtype)[:, None, None])

@@ -119,7 +119,8 @@ def _bc(v: torch.Tensor) -> torch.Tensor:
     return v[:, None, None]
 
 
-def _object_windows(sc: dict, bank: sdf.Bank, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _object_windows(sc: dict, bank: sdf.Bank, r: int,
+                    gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, K) window sides and (B, K, 2) origins: each object's silhouette box, rotated into the image.
 
     A pixel maps to bank texel (u, v) = gain * R (x - cx, y - cy) + size / 2 with R = [[c, s],
@@ -127,7 +128,6 @@ def _object_windows(sc: dict, bank: sdf.Bank, r: int) -> tuple[torch.Tensor, tor
     """
     tex = bank.size
     box = bank.boxes[sc["cat"] * bank.n_views + sc["view"]].float()            # (B, K, 4)
-    gain = tex * 0.5 / sc["half"].clamp(min=1e-6)
     c, s = sc["cos"], sc["sin"]
     ou = ((box[..., 0] + box[..., 1] + 1.0) * 0.5 - tex * 0.5) / gain           # box centre, image units
     ov = ((box[..., 2] + box[..., 3] + 1.0) * 0.5 - tex * 0.5) / gain
@@ -154,9 +154,10 @@ def _zbuffer(sc: dict, bank: sdf.Bank, r: int) -> torch.Tensor:
     b = sc["cat"].shape[0]
     assert bank.depth.numel() < (1 << 29), "texel ids must fit below the slot bits"
     keys = torch.full((b * r * r,), _MISS_KEY)
-    side, origin = _object_windows(sc, bank, r)
+    gain = bank.size * 0.5 / sc["half"].clamp(min=1e-6)         # texels per image unit, (B, K)
+    side, origin = _object_windows(sc, bank, r, gain)
     coords = raster.pixel_coords(r)
-    floats, ints = _texel_maps(sc, bank, origin, r)
+    floats, ints = _texel_maps(sc, bank, origin, r, gain)
     side = side.reshape(-1)
     for size in side.unique().tolist():
         if size:
@@ -166,14 +167,14 @@ def _zbuffer(sc: dict, bank: sdf.Bank, r: int) -> torch.Tensor:
     return keys
 
 
-def _texel_maps(sc: dict, bank: sdf.Bank, origin: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _texel_maps(sc: dict, bank: sdf.Bank, origin: torch.Tensor, r: int,
+                gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per object (rows b * K + k), once for all objects: the map from pixel (x, y) to bank texel
     (u, v) = (au x + bu y + cu, bu x - au y + cv) and depth scale/offset, (B * K, 7) floats; the
     view's first texel id, slot bits, first pixel of the image and window origin, (B * K, 5) ints.
     (Slots that are not drawn get meaningless rows; they are never looked up.)"""
     tex = bank.size
     half = sc["half"]
-    gain = tex * 0.5 / half
     au, bu = sc["cos"] * gain, sc["sin"] * gain
     cx, cy = sc["cx"], sc["cy"]
     cu = tex * 0.5 - au * cx - bu * cy
@@ -312,6 +313,14 @@ def _shadow_factor(hit: torch.Tensor, light_dir: torch.Tensor, length: float = 0
     return (1.0 - torch.tensor([0.0, 1.0]) * strength).index_select(0, shadowed).reshape(b, r, r)
 
 
+def _put_pixels(dst: torch.Tensor, at: torch.Tensor, src: torch.Tensor) -> None:
+    """Write planar (3, N) `src` into contiguous (B, 3, ...) `dst` at the N flat offsets `at` of
+    channel 0 (one 1-D index_copy per channel: no batch-major copy of `src`)."""
+    plane = dst[0, 0].numel()                                       # pixels per channel
+    for ch in range(3):
+        dst.view(-1).index_copy_(0, at + ch * plane, src[ch])
+
+
 @GENERATORS.register("shapes")
 class Shapes(Family):
     """Shaded 3D SDF objects (6 primitives + CSG compositions) on procedural backgrounds."""
@@ -359,8 +368,7 @@ class Shapes(Family):
         at = pix + img_of * (2 * r * r)          # channel 0 of pixel pix in a (B, 3, R, R) layout
         rgb = _background(seed, idx, kn["clutter"], x, y, noise)
         rgb.mul_(_shadow_factor(hit.reshape(-1, r, r), light["dir"])[:, None])
-        for ch in range(3):
-            rgb.view(-1).index_copy_(0, at + ch * (r * r), obj_rgb[ch])
+        _put_pixels(rgb, at, obj_rgb)
         rgb.clamp_(0.0, 1.0)
         cat1 = par[17].to(torch.int64)                                 # category + 1 per pixel
         mask = torch.zeros(keys.numel(), dtype=torch.int64)
@@ -370,8 +378,7 @@ class Shapes(Family):
         present.index_put_((img_of, cat1), torch.ones(()))            # categories with a pixel
         normals = torch.zeros(b, 3, r * r)
         normals[:, 2] = 1.0                                            # the wall faces the camera
-        for ch in range(3):
-            normals.view(-1).index_copy_(0, at + ch * (r * r), n_img[ch])
+        _put_pixels(normals, at, n_img)
         depth = torch.full((keys.numel(),), 5.0)                      # the wall, behind everything
         depth.index_copy_(0, pix, z + 3.0)
         depth = depth.reshape(-1, 1, r, r)

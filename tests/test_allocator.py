@@ -38,7 +38,7 @@ def test_kept_memory_removes_the_page_faults_of_repeated_large_temporaries():
 
 
 def test_the_setting_is_made_once_per_process():
-    from synth.allocator import reuse_freed_memory
+    from synth.allocator import kept_mb, reuse_freed_memory
 
     first = reuse_freed_memory()
-    assert reuse_freed_memory(keep_mb=1) == first
+    assert reuse_freed_memory(keep_mb=1) == first == kept_mb()
