@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import make_problem, solve, tail_weights
+from fits.core import TAIL_HALVING, make_problem, solve, tail_weights
 from fits.errors import FitInputError
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -33,10 +33,10 @@ MAX_NFEV = 100
 
 
 def tail_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, law: str = "power_floor",
-             max_nfev: int | None = MAX_NFEV) -> np.ndarray:
-    """`law` fitted with tail_weights (as fit_curve does, at most max_nfev residual evaluations
-    per start), predicted at x_new."""
-    prob = make_problem(x, y, law, weights=tail_weights(x))
+             max_nfev: int | None = MAX_NFEV, factor: float = TAIL_HALVING) -> np.ndarray:
+    """`law` fitted with tail_weights(x, factor) (as fit_curve does, at most max_nfev residual
+    evaluations per start), predicted at x_new."""
+    prob = make_problem(x, y, law, weights=tail_weights(x, factor))
     scaled, _ = solve(prob, prob.y, prob.law.starts(prob.xs, np.maximum(prob.y, prob.floor)), max_nfev)
     return prob.law(np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
 

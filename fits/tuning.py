@@ -152,31 +152,44 @@ def alpha_prior(n_curves: int = TUNING_CURVES) -> tuple[float, float]:
     return float(q50), float((q75 - q25) / 1.349)
 
 
-def prior_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, strength: float) -> np.ndarray:
-    """Tail-weighted power_floor with one extra residual strength * (alpha - mu) / sd."""
-    mu, sd = alpha_prior()
+def prior_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, strength: float,
+              priors: Mapping[str, tuple[float, float]] | None = None) -> np.ndarray:
+    """Tail-weighted power_floor with one extra residual strength * (theta - mu) / sd per prior;
+    priors = {parameter: (mu, sd)} on the fitted scale (alpha as is, log D with x scaled by its
+    geometric mean); default: the LCDB alpha prior of round 3."""
+    prob, scaled = prior_fit_scaled(x, y, strength, priors)
+    return prob.law(np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
+
+
+def prior_fit_scaled(x: np.ndarray, y: np.ndarray, strength: float = 0.0,
+                     priors: Mapping[str, tuple[float, float]] | None = None):
+    """(problem, scaled parameters) of prior_fit; strength 0 is the plain tail-weighted fit."""
+    if priors is None and strength:
+        priors = {"alpha": alpha_prior()}
     prob = make_problem(x, y, "power_floor", weights=tail_weights(x))
     law, names, xs = prob.law, prob.free, prob.xs
     y_fit = np.maximum(prob.y, prob.floor)
     box = law.bounds(xs, y_fit)
     lo = _to_theta(law, names, {k: max(box[k][0], 1e-300) if k in law.log_params else box[k][0] for k in names})
     hi = _to_theta(law, names, {k: box[k][1] for k in names})
-    log_y, sw, i_alpha = np.log(y_fit), np.sqrt(prob.weights), names.index("alpha")
+    log_y, sw = np.log(y_fit), np.sqrt(prob.weights)
+    pri = [(names.index(k), mu, sd) for k, (mu, sd) in priors.items()] if strength and priors else []
 
     def resid(theta: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             pred = law.func(xs, _from_theta(law, names, theta))
         pred = np.where(np.isfinite(pred), pred, 1e300)
         r = sw * (np.log(np.maximum(pred, prob.floor)) - log_y)
-        return np.r_[r, strength * (theta[i_alpha] - mu) / sd]
+        return np.r_[r, [strength * (theta[i] - mu) / sd for i, mu, sd in pri]]
 
     best = None
     for start in law.starts(xs, y_fit):
         th0 = np.clip(_to_theta(law, names, start), lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
+        th0 = np.where(np.isfinite(th0), th0, 0.5 * (lo + hi))
         res = least_squares(resid, th0, bounds=(lo, hi), loss="huber", f_scale=F_SCALE, x_scale="jac",
                             max_nfev=100, ftol=TOL, xtol=TOL, gtol=TOL)
         best = res if best is None or res.cost < best.cost else best
-    return law(np.asarray(x_new, float), law.unscale(_from_theta(law, names, best.x), prob.x0))
+    return prob, _from_theta(law, names, best.x)
 
 
 def fit_level(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:

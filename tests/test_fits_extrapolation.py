@@ -84,3 +84,37 @@ def test_extrapolate_is_no_worse_than_the_tail_fit_on_the_lcdb_sample() -> None:
     scores = [score_curve(x, y, split(x), methods) for _, x, y in datasets.curves(datasets.lcdb_sample())]
     med = {m: np.median([s[m][0] for s in scores if s]) for m in methods}
     assert med["ours"] <= med["tail"] * 1.02, med
+
+
+def test_tuning_prior_fit_without_prior_is_the_tail_fit_and_a_strong_prior_pins_alpha() -> None:
+    from fits.extrapolation import tail_fit
+    from fits.tuning import prior_fit, prior_fit_scaled
+
+    truth = lambda n: 3.0 * n ** -0.5 + 0.05  # noqa: E731
+    y = truth(SIZES) * np.exp(np.random.default_rng(1).normal(0, 0.01, len(SIZES)))
+    x_new = np.array([64000.0])
+    np.testing.assert_allclose(prior_fit(SIZES, y, x_new, 0.0, {}), tail_fit(SIZES, y, x_new), rtol=1e-6)
+    _, free = prior_fit_scaled(SIZES, y)
+    _, pinned = prior_fit_scaled(SIZES, y, 100.0, {"alpha": (1.5, 0.05)})
+    assert abs(free["alpha"] - 0.5) < 0.3 and abs(pinned["alpha"] - 1.5) < 0.05
+
+
+def test_study_tuning_prior_leaves_the_curve_out_and_selection_ties_go_to_the_first() -> None:
+    from fits.extrapolation import last_value
+    from fits.study_tuning import _loo_prior, _select
+
+    mu, sd = _loo_prior(np.array([10.0, 1.0, 2.0, 3.0]), 0, 0.05)
+    assert mu == 2.0 and sd == pytest.approx(1.0 / 1.349)
+    assert _loo_prior(np.array([1.0, 1.0, 1.0]), 2, 0.05) == (1.0, 0.05)
+    # a candidate that misses loses to the last value
+    pick = _select(lambda x, y, xn: np.full(len(xn), 7.0))
+    assert pick(SIZES, np.full(6, 0.5), np.array([64000.0]))[0] == 0.5
+    # a candidate that ties with the last value is kept: it is called again for the final prediction
+    calls = []
+
+    def same_as_last(x, y, xn):
+        calls.append(len(x))
+        return last_value(x, y, xn)
+
+    assert _select(same_as_last)(SIZES, PLATEAU, np.array([64000.0]))[0] == pytest.approx(0.9)
+    assert calls == [5, 6]
