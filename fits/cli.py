@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_fit)
 
     p = subparsers.add_parser("plot", help="log-log scaling plot from runs.csv + fits.json",
-                              description="Points by seed, fitted curve with 95 %% band per group, "
+                              description="Points by seed, fitted curve with 95 % band per group, "
                                           "scratch baseline as a horizontal line; writes .png and .pdf.")
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")

@@ -161,7 +161,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from fits.cli import add_table_args
 
     p = subparsers.add_parser("compare", help="compare alpha, C, D between groups, with intervals",
-                              description="Per-group power_floor fits with 95 %% intervals, pairwise "
+                              description="Per-group power_floor fits with 95 % intervals, pairwise "
                                           "differences of alpha and C with bootstrap p-values, a forest "
                                           "plot, and whether more data or a better generator pays.")
     add_table_args(p)
