@@ -12,7 +12,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
-from fits.table import _check_columns, _groups, usable_rows
+from fits.table import _check_columns, curve_groups, fmt_ci, usable_rows
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -46,9 +46,9 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples."""
-    head = (f"{key}: doubling n from {n:,.0f} would remove {gain[0]:.3g} [{gain[1]:.3g}, {gain[2]:.3g}] "
-            f"of error vs a gap C = {c[0]:.3g} [{c[1]:.3g}, {c[2]:.3g}] that no amount of this data "
-            f"removes ({100 * ratio[0]:.0f} % [{100 * ratio[1]:.0f}, {100 * ratio[2]:.0f}] of it)")
+    head = (f"{key}: doubling n from {n:,.0f} would remove {fmt_ci(*gain)} "
+            f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data "
+            f"removes ({fmt_ci(*(100 * np.asarray(ratio, float)))} % of it)")
     if ratio[2] < GAP_FRACTION:
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
@@ -63,7 +63,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     df = usable_rows(df)
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
-    for key, g in _groups(df, by):
+    for key, g in curve_groups(df, x, by):
         pos = g[g[x] > 0]
         try:
             fits_[str(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
@@ -106,7 +106,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
 def report(res: dict[str, Any]) -> str:
     """Plain-text tables and the decision sentences."""
     g, p = res["groups"], res["pairs"]
-    fmt = lambda r, k: f"{r[k]:.3g} [{r[k + '_lo']:.3g}, {r[k + '_hi']:.3g}]"  # noqa: E731
+    fmt = lambda r, k: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"])  # noqa: E731
     lines = [f"{'group':<16}" + "".join(f"{k + ' [95 %]':<28}" for k in PARAMS) + "flags"]
     for _, r in g.iterrows():
         lines.append(f"{res['by']}={r[res['by']]:<{15 - len(res['by'])}}"
@@ -125,13 +125,13 @@ def report(res: dict[str, Any]) -> str:
 
 def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
     """alpha and C per group with 95 % intervals, side by side; writes .png and .pdf."""
-    from fits.plot import plt, save
+    from fits.plot import err_lengths, plt, save
 
     g = res["groups"]
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
     ypos = np.arange(len(g))[::-1]
     for ax, k in zip(axes, ("alpha", "C")):
-        ax.errorbar(g[k], ypos, xerr=[g[k] - g[f"{k}_lo"], g[f"{k}_hi"] - g[k]], fmt="o", capsize=3)
+        ax.errorbar(g[k], ypos, xerr=err_lengths(g[k], g[f"{k}_lo"], g[f"{k}_hi"]), fmt="o", capsize=3)
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)

@@ -86,10 +86,10 @@ def plot_r50(g: pd.DataFrame, out: Path) -> list[Path]:
 
 def plot_models(table: pd.DataFrame, out: Path) -> list[Path]:
     """Transfer gap C at ImageNet 1 % against backbone size, with 95 % intervals."""
-    from fits.plot import plt, save
+    from fits.plot import err_lengths, plt, save
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.errorbar(table["nparam_M"], table["C"], yerr=[table["C"] - table["C_lo"], table["C_hi"] - table["C"]],
+    ax.errorbar(table["nparam_M"], table["C"], yerr=err_lengths(table["C"], table["C_lo"], table["C_hi"]),
                 fmt="o", capsize=3)
     for _, r in table.iterrows():
         ax.annotate(r["model"], (r["nparam_M"], r["C"]), textcoords="offset points", xytext=(5, 5), fontsize=8)

@@ -27,6 +27,13 @@ def save(fig: plt.Figure, out: str | Path) -> list[Path]:
     return [png, pdf]
 
 
+def err_lengths(est: Any, lo: Any, hi: Any) -> list[np.ndarray]:
+    """Error-bar lengths [below, above] for matplotlib, clipped at 0: a percentile interval can
+    miss its own estimate (a parameter on its bound: estimate 1e-23, bootstrap values 1e-22)."""
+    est, lo, hi = (np.asarray(v, float) for v in (est, lo, hi))
+    return [np.maximum(est - lo, 0.0), np.maximum(hi - est, 0.0)]
+
+
 def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataFrame:
     if by is None:
         return df

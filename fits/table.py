@@ -55,6 +55,12 @@ def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     return [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
 
 
+def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    """_groups without the scratch rows' own group: scratch rows (x == 0) have no generator, so
+    their group value is missing; they are the shared baseline, not a curve of their own."""
+    return [(k, g) for k, g in _groups(df, by) if not (pd.isna(k) and (g[x] == 0).all())]
+
+
 def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
@@ -94,10 +100,7 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     get_law(law)
     _check_columns(df, [x, y, by])
     df = usable_rows(df)
-    # Scratch rows (x == 0) have no generator, so their group value is missing: they are the shared
-    # baseline (drawn as a line and reported per group), not a curve of their own.
-    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in _groups(df, by)
-              if not (pd.isna(k) and (g[x] == 0).all())}
+    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in curve_groups(df, x, by)}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")
@@ -122,11 +125,23 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
     return pd.DataFrame(rows)
 
 
+TINY = 1e-9  # printed as 0: an optimiser's "0" on a bound comes back as 1e-23 or so
+
+
+def fmt_num(v: float) -> str:
+    """3 significant digits; magnitudes below TINY (a parameter on its bound at 0) as 0."""
+    return "0" if abs(v) < TINY else f"{v:.3g}"
+
+
+def fmt_ci(est: float, lo: float, hi: float) -> str:
+    """'estimate [lo, hi]' with fmt_num."""
+    return f"{fmt_num(est)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+
+
 def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
-    lo, hi = g["ci"][name]
-    return f"{g['params'][name]:.3g} [{lo:.3g}, {hi:.3g}]"
+    return fmt_ci(g["params"][name], *g["ci"][name])
 
 
 def summary_table(fits_json: dict[str, Any]) -> str:

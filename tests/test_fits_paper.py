@@ -88,6 +88,28 @@ def test_cli_compare_writes_tables_and_forest_plot(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
+def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: Path) -> None:
+    # the committed quickstart: complexity 3 is flat beyond n = 320 (alpha ends on its bound at 0, the
+    # estimate ~1e-23 below its own bootstrap interval), scratch rows have no complexity
+    runs = Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv"
+    out = _cli("compare", str(runs), "--by", "complexity", "-o", str(tmp_path / "cmp"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cmp" / "forest.png").exists()
+    assert "nan" not in out.stdout and "not fitted" not in out.stdout  # scratch is no group of its own
+    assert "complexity=3.0  0 [0, 0]" in out.stdout and "e-2" not in out.stdout
+
+
+def test_number_format_prints_a_bound_at_zero_as_zero_and_plots_clip_bars() -> None:
+    from fits.plot import err_lengths
+    from fits.table import fmt_ci, fmt_num
+
+    assert fmt_num(2.24e-23) == "0" and fmt_num(-1e-12) == "0" and fmt_num(0.000105) == "0.000105"
+    assert fmt_ci(0.943, 0.777, 1.12) == "0.943 [0.777, 1.12]"
+    below, above = err_lengths([2.2e-23, 0.5], [2.4e-22, 0.4], [3e-14, 0.7])
+    np.testing.assert_allclose(below, [0.0, 0.1])
+    np.testing.assert_allclose(above, [3e-14 - 2.2e-23, 0.2])
+
+
 @pytest.mark.slow
 @needs_data
 def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
