@@ -56,9 +56,13 @@ def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
 
 
 def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
-    """_groups without the scratch rows' own group: scratch rows (x == 0) have no generator, so
-    their group value is missing; they are the shared baseline, not a curve of their own."""
-    return [(k, g) for k, g in _groups(df, by) if not (pd.isna(k) and (g[x] == 0).all())]
+    """_groups without groups of scratch rows only: scratch rows (x == 0) have no generator, so
+    their group value is missing (complexity) or 'none' (generator); they are the shared
+    baseline, not a curve of their own."""
+    out = [(k, g) for k, g in _groups(df, by) if not (g[x] == 0).all()]
+    if not out:
+        raise FitInputError(f"no rows with {x} > 0 to fit (rows with {x} = 0 are the scratch baseline)")
+    return out
 
 
 def _jsonable(v: Any) -> Any:

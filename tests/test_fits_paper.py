@@ -99,6 +99,16 @@ def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: 
     assert "complexity=3.0  0 [0, 0]" in out.stdout and "e-2" not in out.stdout
 
 
+def test_scratch_only_groups_are_the_baseline_not_curves() -> None:
+    import pandas as pd
+
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
+    res = fits.fit_runs(runs, by="generator")           # scratch rows have generator 'none'
+    assert list(res["groups"]) == ["shapes"] and res["scratch"]["n"] == 2
+    with pytest.raises(fits.FitInputError, match="no rows with n_synth > 0"):
+        fits.fit_runs(runs[runs["n_synth"] == 0])
+
+
 def test_number_format_prints_a_bound_at_zero_as_zero_and_plots_clip_bars() -> None:
     from fits.plot import err_lengths
     from fits.table import fmt_ci, fmt_num
