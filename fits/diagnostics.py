@@ -61,7 +61,8 @@ def _bound_flags(fit: "Fit") -> list[Flag]:
         tol = BOUND_TOL * (hi - lo)
         side = "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
         if side:
-            out.append(Flag("on_bound", f"{name} = {fit.params[name]:.4g} sits on its {side} bound: "
+            shown = "0" if abs(fit.params[name]) < 1e-9 else f"{fit.params[name]:.4g}"  # 1e-23 is 0 here
+            out.append(Flag("on_bound", f"{name} = {shown} sits on its {side} bound: "
                                         "the data do not pin it down, read it as a limit, not a value"))
     return out
 
@@ -97,11 +98,31 @@ def _shape_flags(fit: "Fit") -> list[Flag]:
     return out
 
 
+def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
+    """alpha on its lower bound 0: n^-alpha = 1, so the law is a constant and only the level
+    (D + C; delta (gamma + 1) for the bound) is identified, not its split into reducible part and
+    floor. The bootstrap cannot show this trade-off: its refits start at the estimate and the
+    split does not change the fit, so they stay there."""
+    prob, law = fit.problem, fit.law
+    if "alpha" not in prob.free:
+        return []
+    lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
+    if lo != 0 or fit.scaled["alpha"] > BOUND_TOL * (hi - lo):
+        return []
+    other = "D" if "D" in law.params else "delta"
+    return [Flag("unidentifiable", f"alpha = 0 (on its bound): the fitted curve is flat, so only its level is "
+                                   f"identified, not how it splits into {other} and {floor}; read {floor} as "
+                                   "the level minus an arbitrary share")]
+
+
 def _corr_flags(fit: "Fit") -> list[Flag]:
     floor = FLOOR_PARAM.get(fit.law.name)
     prob = fit.problem
     if floor is None or floor in prob.fixed:
         return []
+    flat = _flat_split_flag(fit, floor) if fit.law.name in ("power_floor", "transfer_bound") else []
+    if flat:
+        return flat
     samples = fit.bootstrap()
     ok = np.all(np.isfinite(samples), axis=1)
     params = list(fit.law.params)

@@ -91,6 +91,19 @@ def test_each_diagnostic_fires_when_built_to(name: str) -> None:
     assert all(len(f.message) > 20 and "\n" not in f.message for f in flags)
 
 
+def test_a_flat_or_rising_curve_says_only_its_level_is_identified() -> None:
+    # alpha ends on its bound 0, D n^0 + C is a constant: the split into D and C is arbitrary, and
+    # the bootstrap (refits start at the estimate) cannot show it by correlation
+    x, _, g = clean_curve()
+    fit = fits.fit_curve(x, noisy(0.30 * x ** 0.01, 0.01, 8), groups=g)
+    flags = {f.name: f.message for f in fit.diagnostics}
+    assert fit.params["alpha"] < 1e-3 and "on_bound" in flags
+    assert "only its level is identified" in flags["unidentifiable"]
+    assert flags["on_bound"].startswith("alpha = 0 sits on its lower bound")
+    clean = fits.fit_curve(*clean_curve()[:2], groups=clean_curve()[2])
+    assert "unidentifiable" not in {f.name for f in clean.diagnostics}
+
+
 def test_intervals_cover_the_truth_in_simulation() -> None:
     res = coverage(n_repeats=30, n_boot=100, seed=0)
     # 95 % intervals: a true rate of 0.93 gives >= 24 of 30 hits 99 % of the time; 0.7 rarely does
