@@ -12,7 +12,8 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
-from fits.table import _check_columns, curve_groups, fmt_ci, usable_rows
+from fits.diagnostics import is_flat
+from fits.table import _check_columns, curve_groups, fmt_ci, fmt_num, usable_rows
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -42,10 +43,15 @@ def doubling_gain(fit: Fit, n: float) -> np.ndarray:
     return d * a * n ** -a * np.log(2)
 
 
-def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple) -> str:
+def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
-    gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples."""
+    gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
+    flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated)."""
+    if flat_level is not None:
+        return (f"{key}: the fitted curve is flat up to n = {n:,.0f} (alpha on its bound 0): more of this "
+                f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
+                "acts as the gap: improve the generator (or its pre-training budget) rather than buy more data.")
     head = (f"{key}: doubling n from {n:,.0f} would remove {fmt_ci(*gain)} "
             f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data "
             f"removes ({fmt_ci(*(100 * np.asarray(ratio, float)))} % of it)")
@@ -87,7 +93,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = _interval(gain / c_s)
         row["decision"] = decision(f"{by}={key}", n_max, (g_point, *_interval(gain)),
-                                   (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio))
+                                   (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
+                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None)
         groups.append(row)
     pairs = []
     for a, b in itertools.combinations(fits_, 2):

@@ -98,18 +98,23 @@ def _shape_flags(fit: "Fit") -> list[Flag]:
     return out
 
 
+def is_flat(fit: "Fit") -> bool:
+    """alpha is free and sits on its lower bound 0: the fitted curve does not fall with n."""
+    prob, law = fit.problem, fit.law
+    if "alpha" not in prob.free:
+        return False
+    lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
+    return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
+
+
 def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
     """alpha on its lower bound 0: n^-alpha = 1, so the law is a constant and only the level
     (D + C; delta (gamma + 1) for the bound) is identified, not its split into reducible part and
     floor. The bootstrap cannot show this trade-off: its refits start at the estimate and the
     split does not change the fit, so they stay there."""
-    prob, law = fit.problem, fit.law
-    if "alpha" not in prob.free:
+    if not is_flat(fit):
         return []
-    lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
-    if lo != 0 or fit.scaled["alpha"] > BOUND_TOL * (hi - lo):
-        return []
-    other = "D" if "D" in law.params else "delta"
+    other = "D" if "D" in fit.law.params else "delta"
     return [Flag("unidentifiable", f"alpha = 0 (on its bound): the fitted curve is flat, so only its level is "
                                    f"identified, not how it splits into {other} and {floor}; read {floor} as "
                                    "the level minus an arbitrary share")]

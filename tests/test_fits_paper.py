@@ -97,6 +97,8 @@ def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: 
     assert (tmp_path / "cmp" / "forest.png").exists()
     assert "nan" not in out.stdout and "not fitted" not in out.stdout  # scratch is no group of its own
     assert "complexity=3.0  0 [0, 0]" in out.stdout and "e-2" not in out.stdout
+    assert "complexity=3.0: the fitted curve is flat up to n = 10,000" in out.stdout
+    assert "complexity=1.0: doubling n from 10,000 would remove" in out.stdout
 
 
 def test_scratch_only_groups_are_the_baseline_not_curves() -> None:
