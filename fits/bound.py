@@ -107,6 +107,6 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
     p = joint.params
     ax.set_title(f"bound: delta={p['delta']:.3g}, gamma={p['gamma']:.3g}, alpha={p['alpha']:.3g}, "
                  f"beta={p['beta']:.3g} (solid); per-{s} fits dotted", fontsize=8)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the panel
     ax.grid(True, which="both", alpha=0.25)
     return save(fig, out)
