@@ -110,20 +110,25 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pd.DataFrame(pairs), "errors": errors}
 
 
+def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned text columns, each as wide as its widest cell plus two spaces."""
+    widths = [max(len(x) for x in col) + 2 for col in zip(head, *rows)]
+    return ["".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+
+
 def report(res: dict[str, Any]) -> str:
     """Plain-text tables and the decision sentences."""
     g, p = res["groups"], res["pairs"]
     fmt = lambda r, k: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"])  # noqa: E731
-    lines = [f"{'group':<16}" + "".join(f"{k + ' [95 %]':<28}" for k in PARAMS) + "flags"]
-    for _, r in g.iterrows():
-        lines.append(f"{res['by']}={r[res['by']]:<{15 - len(res['by'])}}"
-                     + "".join(f"{fmt(r, k):<28}" for k in PARAMS) + (r["diagnostics"] or "-"))
+    head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
+    rows = [[f"{res['by']}={r[res['by']]}", *[fmt(r, k) for k in PARAMS], r["diagnostics"] or "-"]
+            for _, r in g.iterrows()]
+    lines = _columns(head, rows)
     if len(p):
-        lines.append("")
-        lines.append(f"{'a - b':<16}{'d_alpha [95 %]':<30}{'p':<8}{'d_C [95 %]':<30}p")
-        for _, r in p.iterrows():
-            lines.append(f"{r['a'] + ' - ' + r['b']:<16}{fmt(r, 'd_alpha'):<30}{r['p_alpha']:<8.3f}"
-                         f"{fmt(r, 'd_C'):<30}{r['p_C']:.3f}")
+        head = ["a - b", "d_alpha [95 %]", "p", "d_C [95 %]", "p"]
+        rows = [[f"{r['a']} - {r['b']}", fmt(r, "d_alpha"), f"{r['p_alpha']:.3f}", fmt(r, "d_C"), f"{r['p_C']:.3f}"]
+                for _, r in p.iterrows()]
+        lines += ["", *_columns(head, rows)]
     lines.append("")
     lines.extend(g["decision"])
     lines.extend(f"{res['by']}={k}: not fitted: {e}" for k, e in res["errors"].items())

@@ -101,6 +101,20 @@ def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: 
     assert "complexity=1.0: doubling n from 10,000 would remove" in out.stdout
 
 
+def test_compare_report_columns_stay_apart_for_long_labels() -> None:
+    import re
+
+    import pandas as pd
+    from fits.compare import compare_runs, report
+
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "asg" / "mnist5k" / "runs.csv")
+    text = report(compare_runs(runs, by="condition"))   # labels like condition=proxy0.1 (18 chars)
+    table = text.split("\n\n")[0].splitlines()
+    assert len(table) == 5 and all(len(re.split(r"\s{2,}", line)) == 5 for line in table), table
+    pairs = text.split("\n\n")[1].splitlines()
+    assert all(len(re.split(r"\s{2,}", line)) == 5 for line in pairs), pairs
+
+
 def test_scratch_only_groups_are_the_baseline_not_curves() -> None:
     import pandas as pd
 
