@@ -8,6 +8,7 @@ D_s and C_s are otherwise free, which is what makes the comparison a check.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,63 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the panel
     ax.grid(True, which="both", alpha=0.25)
     return save(fig, out)
+
+
+def summary(res: dict[str, Any], s: str = "n_real") -> str:
+    """The joint parameters with intervals, the per-s table and the two checks, as plain text."""
+    from fits.table import fmt_ci
+
+    jp, jci = res["joint"]["params"], res["joint"]["ci"]
+    lines = ["transfer bound L(n, s) = delta (gamma + n^-alpha) s^-beta, joint fit [95 % interval]:",
+             "  " + ", ".join(f"{k} = {fmt_ci(jp[k], *jci[k])}" for k in jp)]
+    lines += [f"  {f['name']}: {f['message']}" for f in res["joint"]["diagnostics"]]
+    lines.append(f"per-{s} fits D_s n^-alpha + C_s (alpha = the joint {jp['alpha']:.3g}):")
+    for _, r in res["per_s"].iterrows():
+        lines.append(f"  {s}={r['s']:g}: D_s = {fmt_ci(r['D'], r['D_lo'], r['D_hi'])}, "
+                     f"C_s = {fmt_ci(r['C'], r['C_lo'], r['C_hi'])}, "
+                     f"C_s/D_s = {fmt_ci(r['C_over_D'], r['C_over_D_lo'], r['C_over_D_hi'])}")
+    inside = res["gamma_inside_fraction"]
+    lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
+                 f"{inside:.0%} of the per-{s} intervals" + ("" if inside >= 0.5 else ": the bound's shape does not hold"))
+    lines.append(f"check 2, D_s and C_s fall as {s}^-beta: log-log slopes {res['beta_from_C']:.3g} (C_s) and "
+                 f"{res['beta_from_D']:.3g} (D_s) against the joint beta = {jp['beta']:.3g}")
+    return "\n".join(lines)
+
+
+def cmd_bound(args: argparse.Namespace) -> int:
+    """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot."""
+    import json
+
+    from fits.cli import read_runs
+    from fits.table import usable_rows
+
+    df = usable_rows(read_runs(args.runs))
+    _check_columns(df, [args.x, args.s, args.y])
+    res = check_bound(df, n=args.x, s=args.s, y=args.y, seed="seed" if "seed" in df.columns else None)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    res["per_s"].to_csv(out / "bound_per_s.csv", index=False)
+    keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
+    (out / "bound.json").write_text(json.dumps(keep, indent=1, default=float) + "\n")
+    text = summary(res, args.s)
+    (out / "bound.txt").write_text(text + "\n")
+    paths = plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
+    print(text)
+    print(f"wrote {out / 'bound.json'}, {out / 'bound_per_s.csv'}, {out / 'bound.txt'}, {paths[0]}, {paths[1]}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `bound`."""
+    p = subparsers.add_parser("bound", help="fit the transfer bound over pre-training and real sizes",
+                              description="Fit L(n, s) = delta (gamma + n^-alpha) s^-beta jointly over the "
+                                          "pre-training size n and the fine-tuning size s, fit each s on its "
+                                          "own (alpha shared) and check the bound's two predictions: C_s/D_s = "
+                                          "gamma for every s, and D_s, C_s falling as s^-beta.")
+    p.add_argument("runs", help="runs table (CSV) with several fine-tuning sizes, e.g. from a sweep over "
+                                "target.n_real")
+    p.add_argument("--x", default="n_synth", help="pre-training size column (default n_synth; 0 = scratch, dropped)")
+    p.add_argument("--s", default="n_real", help="fine-tuning size column (default n_real)")
+    p.add_argument("--y", default="test_err", help="error column (default test_err)")
+    p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
+    p.set_defaults(func=cmd_bound)

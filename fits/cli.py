@@ -75,9 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("fits", help="fits.json written by `fit`")
     p.add_argument("-o", "--output", default="scaling.png", help="output .png (a .pdf goes beside it)")
     p.set_defaults(func=cmd_plot)
-    from fits import bench, compare, paper  # imported here: they import this module's helpers
+    from fits import bench, bound, compare, paper  # imported here: they import this module's helpers
 
     compare.register(subparsers)
+    bound.register(subparsers)
     bench.register(subparsers)
     paper.register(subparsers)
 

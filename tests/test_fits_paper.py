@@ -2,6 +2,7 @@
 exception or NaN, the tail-weighted fit beating last value on the sample, and the CLI commands."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,32 @@ def test_compare_report_columns_stay_apart_for_long_labels() -> None:
     assert len(table) == 5 and all(len(re.split(r"\s{2,}", line)) == 5 for line in table), table
     pairs = text.split("\n\n")[1].splitlines()
     assert all(len(re.split(r"\s{2,}", line)) == 5 for line in pairs), pairs
+
+
+def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n, s, seed = (a.ravel() for a in np.meshgrid(1000.0 * 2.0 ** np.arange(6), [100.0, 400.0, 1600.0], [0, 1, 2]))
+    y = 3.0 * (0.2 + n ** -0.5) * s ** -0.3 * np.exp(rng.normal(0, 0.01, len(n)))
+    runs = pd.DataFrame({"n_synth": n, "n_real": s, "seed": seed, "test_err": y, "status": "ok"})
+    scratch = pd.DataFrame({"n_synth": 0.0, "n_real": [100.0], "seed": 0, "test_err": 0.9, "status": "ok"})
+    pd.concat([runs, scratch]).to_csv(tmp_path / "runs.csv", index=False)
+    out = _cli("bound", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "b"))
+    assert out.returncode == 0, out.stderr
+    for name in ("bound.json", "bound_per_s.csv", "bound.txt", "bound.png", "bound.pdf"):
+        assert (tmp_path / "b" / name).exists(), name
+    res = json.loads((tmp_path / "b" / "bound.json").read_text())
+    assert res["joint"]["params"]["beta"] == pytest.approx(0.3, abs=0.03)
+    assert abs(res["beta_from_C"] - 0.3) < 0.05          # data built from the bound: check 2 holds
+    assert res["gamma_inside_fraction"] >= 2 / 3          # and check 1 (gamma inside the per-s intervals)
+    assert "check 1, C_s/D_s = gamma at every n_real" in out.stdout
+    one_s = runs[runs["n_real"] == 100.0]
+    one_s.to_csv(tmp_path / "one.csv", index=False)
+    bad = _cli("bound", str(tmp_path / "one.csv"), "-o", str(tmp_path / "b2"))
+    assert bad.returncode == 2 and "at least 2 distinct n_real" in bad.stderr and bad.stderr.count("\n") == 1
+    bad = _cli("bound", str(tmp_path / "runs.csv"), "--s", "nope")
+    assert bad.returncode == 2 and "nope" in bad.stderr
 
 
 def test_scratch_only_groups_are_the_baseline_not_curves() -> None:
