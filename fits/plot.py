@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fits.table import usable_rows  # noqa: E402
+from fits.errors import FitInputError  # noqa: E402
+from fits.table import _check_columns, usable_rows  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
 
@@ -37,7 +38,10 @@ def err_lengths(est: Any, lo: Any, hi: Any) -> list[np.ndarray]:
 def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataFrame:
     if by is None:
         return df
-    return df[df[by].astype(str) == str(g["value"])]
+    v = g["value"]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):  # 1 in fits.json, 1.0 in a CSV column
+        return df[pd.to_numeric(df[by], errors="coerce") == float(v)]
+    return df[df[by].astype(str) == str(v)]
 
 
 def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -> None:
@@ -54,7 +58,14 @@ def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -
 def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -> list[Path]:
     """Log-log scaling plot of every group in `fits_json` over the runs in `df`; writes .png + .pdf."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
+    _check_columns(df, [x, y, by])
     df = usable_rows(df)
+    for key, g in fits_json["groups"].items():  # a fits file drawn over another table misleads
+        rows = _group_rows(df, by, g)
+        n_rows = int((rows[x] > 0).sum())
+        if "n_points" in g and n_rows != g["n_points"]:
+            raise FitInputError(f"the runs table and the fits file disagree: {by}={key} has {n_rows} rows with "
+                                f"{x} > 0 here, its fit used {g['n_points']}; plot the runs the fit was made from")
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     overall_drawn = False

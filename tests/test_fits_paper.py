@@ -142,6 +142,20 @@ def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "nope" in bad.stderr
 
 
+def test_plot_matches_fits_groups_to_csv_rows_and_refuses_a_foreign_table(tmp_path: Path) -> None:
+    import pandas as pd
+    from fits.plot import _group_rows, plot_scaling
+
+    res = Path(__file__).resolve().parents[1] / "results"
+    runs = pd.read_csv(res / "quickstart" / "runs.csv")            # complexity read back as 1.0, 3.0
+    fits_json = json.loads((res / "quickstart" / "fits.json").read_text())  # values 1, 3 (the demo's ints)
+    for g in fits_json["groups"].values():
+        assert int((_group_rows(runs, "complexity", g)["n_synth"] > 0).sum()) == g["n_points"] == 12
+    assert all(p.exists() for p in plot_scaling(runs, fits_json, tmp_path / "s.png"))
+    with pytest.raises(fits.FitInputError, match="disagree"):
+        plot_scaling(pd.read_csv(res / "asg" / "mnist5k" / "runs.csv"), fits_json, tmp_path / "bad.png")
+
+
 def test_scratch_only_groups_are_the_baseline_not_curves() -> None:
     import pandas as pd
 
