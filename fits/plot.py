@@ -39,6 +39,8 @@ def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataF
     if by is None:
         return df
     v = g["value"]
+    if v is None or (isinstance(v, float) and np.isnan(v)):        # rows without a group value
+        return df[df[by].isna()]
     if isinstance(v, (int, float)) and not isinstance(v, bool):  # 1 in fits.json, 1.0 in a CSV column
         return df[pd.to_numeric(df[by], errors="coerce") == float(v)]
     return df[df[by].astype(str) == str(v)]

@@ -186,3 +186,16 @@ def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
     text = (tmp_path / "b.md").read_text()
     assert "ours (fits.extrapolate)" in text and "paper notebook" in text and "0 exceptions" in text
     assert "Candidates `fits.extrapolate` chose" in text
+
+
+def test_plot_draws_a_group_without_a_group_value(tmp_path: Path) -> None:
+    import pandas as pd
+    from fits.plot import _group_rows, plot_scaling
+
+    n = np.repeat([100.0, 200.0, 400.0, 800.0, 1600.0], 2)
+    y = np.r_[0.5 * n ** -0.3 + 0.1, 0.4 * n ** -0.3 + 0.1] * np.exp(np.random.default_rng(0).normal(0, 0.01, 20))
+    df = pd.DataFrame({"n_synth": np.r_[n, n], "test_err": y, "complexity": [np.nan] * 10 + [2.0] * 10,
+                       "seed": np.tile([0, 1], 10)})
+    res = json.loads(json.dumps(fits.fit_runs(df), default=float))   # as read back from fits.json
+    assert sorted(len(_group_rows(df, "complexity", g)) for g in res["groups"].values()) == [10, 10]
+    assert plot_scaling(df, res, tmp_path / "s.png")[0].exists()
