@@ -164,10 +164,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "pre-training size n and the fine-tuning size s, fit each s on its "
                                           "own (alpha shared) and check the bound's two predictions: C_s/D_s = "
                                           "gamma for every s, and D_s, C_s falling as s^-beta.")
-    p.add_argument("runs", help="runs table (CSV) with several fine-tuning sizes, e.g. from a sweep over "
-                                "target.n_real")
-    p.add_argument("--x", default="n_synth", help="pre-training size column (default n_synth; 0 = scratch, dropped)")
+    from fits.cli import add_table_args
+
+    add_table_args(p, by=False)  # runs (several fine-tuning sizes, e.g. a sweep over target.n_real), --x, --y
     p.add_argument("--s", default="n_real", help="fine-tuning size column (default n_real)")
-    p.add_argument("--y", default="test_err", help="error column (default test_err)")
     p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
     p.set_defaults(func=cmd_bound)

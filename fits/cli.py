@@ -49,12 +49,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_table_args(p: argparse.ArgumentParser) -> None:
-    """runs, --x, --y, --by: the arguments every table-reading subcommand shares."""
+def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
+    """runs, --x, --y (and --by): the arguments every table-reading subcommand shares."""
     p.add_argument("runs", help="runs table (CSV), e.g. runs.csv from `synthscale collect`")
     p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default="test_err", help="error column (default test_err)")
-    p.add_argument("--by", default="complexity", help="group column, one curve per value (default complexity)")
+    if by:
+        p.add_argument("--by", default="complexity", help="group column, one curve per value (default complexity)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

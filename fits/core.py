@@ -106,14 +106,20 @@ def _from_theta(law: Law, names: Sequence[str], theta: np.ndarray) -> Params:
     return {k: float(np.exp(t)) if k in law.log_params else float(t) for k, t in zip(names, theta)}
 
 
+def theta_box(prob: Problem, y_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) bounds of the free parameters on the optimiser's scale (log for log
+    parameters): the law's box for this data, overridden by the caller's `bounds`."""
+    law, names = prob.law, prob.free
+    box = {**law.bounds(prob.xs, y_fit), **prob.box}
+    lo = _to_theta(law, names, {k: max(box[k][0], 1e-300) if k in law.log_params else box[k][0] for k in names})
+    return lo, _to_theta(law, names, {k: box[k][1] for k in names})
+
+
 def solve(prob: Problem, y: np.ndarray, starts: list[Params], max_nfev: int | None = None
           ) -> tuple[Params, float]:
     """Best (scaled parameters, cost) over `starts` for data `y` on the problem's design."""
     law, names, xs = prob.law, prob.free, prob.xs
-    bnd = {**law.bounds(xs, np.maximum(y, prob.floor)), **prob.box}  # all-zero curves still get a box
-    lo = _to_theta(law, names, {k: max(bnd[k][0], 1e-300) if k in law.log_params else bnd[k][0]
-                                for k in names})
-    hi = _to_theta(law, names, {k: bnd[k][1] for k in names})
+    lo, hi = theta_box(prob, np.maximum(y, prob.floor))  # all-zero curves still get a box
     log_y = np.log(np.maximum(y, prob.floor))
     sw = np.sqrt(prob.weights)
 
@@ -206,9 +212,7 @@ def grid_starts(prob: Problem, y_fit: np.ndarray) -> list[Params]:
     law, names = prob.law, prob.free
     if not 0 < len(names) <= 3:
         return []
-    box = {**law.bounds(prob.xs, y_fit), **prob.box}
-    lo = _to_theta(law, names, {k: max(box[k][0], 1e-300) if k in law.log_params else box[k][0] for k in names})
-    hi = _to_theta(law, names, {k: box[k][1] for k in names})
+    lo, hi = theta_box(prob, y_fit)
     axes = [lo[i] + np.array(GRID_POSITIONS) * (hi[i] - lo[i]) for i in range(len(names))]
     return [_from_theta(law, names, np.array(t)) for t in itertools.product(*axes)]
 

@@ -51,6 +51,8 @@ def noise_level(x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> tuple[float, 
 
 
 def _bound_flags(fit: "Fit") -> list[Flag]:
+    from fits.table import fmt_num  # here: fits.table imports fits.core, which imports this module
+
     prob, law = fit.problem, fit.law
     bnd = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}
     out = []
@@ -61,8 +63,7 @@ def _bound_flags(fit: "Fit") -> list[Flag]:
         tol = BOUND_TOL * (hi - lo)
         side = "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
         if side:
-            shown = "0" if abs(fit.params[name]) < 1e-9 else f"{fit.params[name]:.4g}"  # 1e-23 is 0 here
-            out.append(Flag("on_bound", f"{name} = {shown} sits on its {side} bound: "
+            out.append(Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
                                         "the data do not pin it down, read it as a limit, not a value"))
     return out
 

@@ -62,9 +62,9 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
     _check_columns(df, [x, y, by])
     df = usable_rows(df)
+    group_rows = {key: _group_rows(df, by, g) for key, g in fits_json["groups"].items()}
     for key, g in fits_json["groups"].items():  # a fits file drawn over another table misleads
-        rows = _group_rows(df, by, g)
-        n_rows = int((rows[x] > 0).sum())
+        n_rows = int((group_rows[key][x] > 0).sum())
         if "n_points" in g and n_rows != g["n_points"]:
             raise FitInputError(f"the runs table and the fits file disagree: {by}={key} has {n_rows} rows with "
                                 f"{x} > 0 here, its fit used {g['n_points']}; plot the runs the fit was made from")
@@ -73,8 +73,7 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     overall_drawn = False
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
-        rows = _group_rows(df, by, g)
-        _draw_points(ax, rows, x, y, color)
+        _draw_points(ax, group_rows[key], x, y, color)
         label = f"{by}={key}" if by else key
         if "curve" in g:
             c = g["curve"]

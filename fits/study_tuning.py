@@ -27,8 +27,8 @@ import pandas as pd
 
 from fits import datasets
 from fits.bench import PROTOCOLS, plain_curve_fit, rel_err
-from fits.extrapolation import choose, extrapolate, inner_split, last_value, tail_fit
-from fits.tuning import doubling_tail, prior_fit_scaled
+from fits.extrapolation import choose, extrapolate, last_value, tail_fit
+from fits.tuning import doubling_tail, make_select, predict_scaled, prior_fit_scaled
 
 Curve = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # name, x, y, x_new, y_new
 SINGLE = "single run, doubling grid, hold out the last"
@@ -69,10 +69,6 @@ def _loo_prior(values: np.ndarray, j: int, min_sd: float) -> tuple[float, float]
     return float(q50), max(float((q75 - q25) / 1.349), min_sd)
 
 
-def _predict(prob, scaled: dict, x_new: np.ndarray) -> np.ndarray:
-    return prob.law(np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
-
-
 def study_predictions(curves: list[Curve]) -> dict[str, list[np.ndarray]]:
     """candidate -> predictions per curve of one study (pooling uses fitting points only)."""
     base = [prior_fit_scaled(x, y) for _, x, y, _, _ in curves]
@@ -87,13 +83,13 @@ def study_predictions(curves: list[Curve]) -> dict[str, list[np.ndarray]]:
     for j, (_, x, y, xn, _) in enumerate(curves):
         last = last_value(x, y, xn)
         add("last value", last)
-        add("tail fit", _predict(*base[j], xn))
+        add("tail fit", predict_scaled(*base[j], xn))
         add("fits.extrapolate", extrapolate(x, y, xn))
-        add("study choice (majority of the curves' own choices)", _predict(*base[j], xn) if tail_major else last)
+        add("study choice (majority of the curves' own choices)", predict_scaled(*base[j], xn) if tail_major else last)
         a_prior = {"alpha": _loo_prior(alpha, j, 0.05)}
         for lam in STRENGTHS:
             for tag, pri in (("alpha", a_prior), ("alpha and log D", {**a_prior, "D": _loo_prior(log_d, j, 0.1)})):
-                pred = _predict(*prior_fit_scaled(x, y, lam, pri), xn)
+                pred = predict_scaled(*prior_fit_scaled(x, y, lam, pri), xn)
                 add(f"{tag} prior from the study x{lam:g}", pred)
                 add(f"study choice, {tag} prior from the study x{lam:g}", pred if tail_major else last)
     return out
@@ -105,29 +101,16 @@ def _tail_f(f: float) -> Callable:
     return fit
 
 
-def _select(*fits: Callable) -> Callable:
-    """Per curve, one of `fits` or the last value by the inner split (as fits.extrapolate does);
-    ties go to the first."""
-    cands = (*fits, last_value)
-
-    def predict(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
-        keep = inner_split(x, x_new)
-        if keep is None:
-            return cands[0](x, y, x_new)
-        errs = [rel_err(np.asarray(c(x[keep], y[keep], x[~keep]), float), y[~keep]) for c in cands]
-        return cands[int(np.argmin(errs))](x, y, x_new)
-    return predict
-
-
 def curve_predictions(curves: list[Curve]) -> dict[str, list[np.ndarray]]:
     """candidate -> predictions per curve: tail weights of every factor, alone and in the choice."""
     out: dict[str, list[np.ndarray]] = {}
     for _, x, y, xn, _ in curves:
         for f in FACTORS:
             out.setdefault(f"tail fit, factor {f:g}", []).append(_tail_f(f)(x, y, xn))
-            out.setdefault(f"select(tail factor {f:g}, last)", []).append(_select(_tail_f(f))(x, y, xn))
+            pick = make_select({"tail": _tail_f(f), "last": last_value}, "tail")
+            out.setdefault(f"select(tail factor {f:g}, last)", []).append(pick(x, y, xn))
         out.setdefault("select(tail factor 0.5, tail factor 0.85, last)", []).append(
-            _select(_tail_f(0.5), _tail_f(0.85))(x, y, xn))
+            make_select({"tail 0.5": _tail_f(0.5), "tail 0.85": _tail_f(0.85), "last": last_value}, "tail 0.5")(x, y, xn))
         out.setdefault("curve_fit", []).append(plain_curve_fit(x, y, xn))
     return out
 

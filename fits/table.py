@@ -132,9 +132,9 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
 TINY = 1e-9  # printed as 0: an optimiser's "0" on a bound comes back as 1e-23 or so
 
 
-def fmt_num(v: float) -> str:
-    """3 significant digits; magnitudes below TINY (a parameter on its bound at 0) as 0."""
-    return "0" if abs(v) < TINY else f"{v:.3g}"
+def fmt_num(v: float, digits: int = 3) -> str:
+    """`digits` significant digits; magnitudes below TINY (a parameter on its bound at 0) as 0."""
+    return "0" if abs(v) < TINY else f"{v:.{digits}g}"
 
 
 def fmt_ci(est: float, lo: float, hi: float) -> str:

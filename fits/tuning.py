@@ -20,7 +20,7 @@ from scipy.optimize import least_squares
 
 from fits import datasets
 from fits.bench import PROTOCOLS, last_value, law_predictor, rel_err
-from fits.core import F_SCALE, TOL, _from_theta, _to_theta, fit_curve, make_problem, tail_weights
+from fits.core import F_SCALE, TOL, _from_theta, _to_theta, fit_curve, make_problem, tail_weights, theta_box
 from fits.extrapolation import extrapolate, inner_split, tail_fit
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -157,8 +157,12 @@ def prior_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, strength: float,
     """Tail-weighted power_floor with one extra residual strength * (theta - mu) / sd per prior;
     priors = {parameter: (mu, sd)} on the fitted scale (alpha as is, log D with x scaled by its
     geometric mean); default: the LCDB alpha prior of round 3."""
-    prob, scaled = prior_fit_scaled(x, y, strength, priors)
-    return prob.law(np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
+    return predict_scaled(*prior_fit_scaled(x, y, strength, priors), x_new)
+
+
+def predict_scaled(prob, scaled: Mapping[str, float], x_new: np.ndarray) -> np.ndarray:
+    """The law of `prob` with parameters in fitting units (x / x0), predicted at raw x_new."""
+    return prob.law(np.asarray(x_new, float), prob.law.unscale(dict(scaled), prob.x0))
 
 
 def prior_fit_scaled(x: np.ndarray, y: np.ndarray, strength: float = 0.0,
@@ -169,9 +173,7 @@ def prior_fit_scaled(x: np.ndarray, y: np.ndarray, strength: float = 0.0,
     prob = make_problem(x, y, "power_floor", weights=tail_weights(x))
     law, names, xs = prob.law, prob.free, prob.xs
     y_fit = np.maximum(prob.y, prob.floor)
-    box = law.bounds(xs, y_fit)
-    lo = _to_theta(law, names, {k: max(box[k][0], 1e-300) if k in law.log_params else box[k][0] for k in names})
-    hi = _to_theta(law, names, {k: box[k][1] for k in names})
+    lo, hi = theta_box(prob, y_fit)
     log_y, sw = np.log(y_fit), np.sqrt(prob.weights)
     pri = [(names.index(k), mu, sd) for k, (mu, sd) in priors.items()] if strength and priors else []
 

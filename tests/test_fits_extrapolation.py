@@ -101,7 +101,11 @@ def test_tuning_prior_fit_without_prior_is_the_tail_fit_and_a_strong_prior_pins_
 
 def test_study_tuning_prior_leaves_the_curve_out_and_selection_ties_go_to_the_first() -> None:
     from fits.extrapolation import last_value
-    from fits.study_tuning import _loo_prior, _select
+    from fits.study_tuning import _loo_prior
+    from fits.tuning import make_select
+
+    def _select(fit):  # the per-curve choice study_tuning uses: fit or last value, ties to the fit
+        return make_select({"fit": fit, "last": last_value}, "fit")
 
     mu, sd = _loo_prior(np.array([10.0, 1.0, 2.0, 3.0]), 0, 0.05)
     assert mu == 2.0 and sd == pytest.approx(1.0 / 1.349)

@@ -112,7 +112,7 @@ def test_a_fixed_parameter_fit_finds_the_better_basin() -> None:
     fit = fits.fit_curve(n, y, fixed={"D": 0.48})
     assert fit.params["alpha"] == pytest.approx(0.026, abs=0.003) and fit.params["C"] == pytest.approx(0.505, abs=0.01)
     boxed = fits.fit_curve(n, y, fixed={"D": 0.48}, bounds={"alpha": (0.1, 1.5), "C": (0.0, 1.0)})
-    assert boxed.params["C"] == pytest.approx(0.853, abs=0.002) and boxed.cost > fit.cost
+    assert boxed.params["C"] == pytest.approx(0.853, abs=0.002) and boxed.cost > 3 * fit.cost  # ~3.8x
 
 
 def test_intervals_cover_the_truth_in_simulation() -> None:
