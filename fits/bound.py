@@ -17,16 +17,21 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
-from fits.table import _check_columns
+from fits.table import fit_rows, strict_json
 
 LEVEL = 0.95
+PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
+                 "gamma_inside"]
 
 
 def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
               seed: str | None = "seed") -> Fit:
     """Joint fit of `transfer_bound` over all rows with n > 0 (several s needed)."""
-    _check_columns(df, [n, s, y])
+    df = fit_rows(df, [n, s], [y])
     pos = df[df[n] > 0]
+    if not (pos[s] > 0).all():
+        raise FitInputError(f"column {s!r} must be > 0 on every row with {n} > 0 (it is the fine-tuning "
+                            f"size); found {pos[s][~(pos[s] > 0)].iloc[0]}")
     if pos[s].nunique() < 2:
         raise FitInputError(f"the bound needs at least 2 distinct {s} values, got {pos[s].nunique()}")
     groups = pos[seed].to_numpy() if seed and seed in pos.columns else None
@@ -49,14 +54,19 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     """Joint bound fit, per-s fits (alpha shared), and the two checks: C/D vs gamma, slopes vs beta.
 
     intervals=False skips every bootstrap (no CIs, no gamma-inside check): for quick looks."""
+    df = fit_rows(df, [n, s], [y])
     joint = fit_bound(df, n, s, y, seed)
     jp = joint.params
     jci = joint.ci(LEVEL) if intervals else _nan_ci(joint)
-    rows = []
+    rows, skipped = [], {}
     for s_val, g in df[df[n] > 0].groupby(s):
         groups = g[seed].to_numpy() if seed and seed in g.columns else None
-        f = fit_curve(g[n].to_numpy(float), g[y].to_numpy(float), "power_floor",
-                      groups=groups, fixed={"alpha": jp["alpha"]})
+        try:
+            f = fit_curve(g[n].to_numpy(float), g[y].to_numpy(float), "power_floor",
+                          groups=groups, fixed={"alpha": jp["alpha"]})
+        except FitInputError as exc:  # e.g. too few sizes at this s: the joint fit still used its rows
+            skipped[float(s_val)] = str(exc)
+            continue
         rlo = rhi = float("nan")
         ci = _nan_ci(f)
         if intervals:
@@ -71,15 +81,15 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
                      "C_over_D_hi": float(rhi),
                      "gamma_inside": bool(rlo <= jp["gamma"] <= rhi)})
-    per_s = pd.DataFrame(rows)
+    per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
     sv = per_s["s"].to_numpy()
     return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},
                       "diagnostics": [f.to_dict() for f in joint.diagnostics] if intervals else []},
             "per_s": per_s,
             "beta_from_C": _loglog_slope(sv, per_s["C"].to_numpy()),
             "beta_from_D": _loglog_slope(sv, per_s["D"].to_numpy()),
-            "gamma_inside_fraction": float(per_s["gamma_inside"].mean()),
-            "fit": joint}
+            "gamma_inside_fraction": float(per_s["gamma_inside"].mean()) if len(per_s) else float("nan"),
+            "skipped": skipped, "fit": joint}
 
 
 def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = "n_synth",
@@ -99,8 +109,10 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
         ax.scatter(g[n], g[y], color=color, s=14)
         ax.plot(grid, joint.predict(np.c_[grid, np.full_like(grid, s_val)]), color=color,
                 label=f"{s}={s_val:g}")
-        r = res["per_s"].set_index("s").loc[float(s_val)]
-        ax.plot(grid, r["D"] * grid ** -joint.params["alpha"] + r["C"], color=color, linestyle=":")
+        per_s = res["per_s"].set_index("s")
+        if float(s_val) in per_s.index:  # an s with too few sizes has no per-s fit
+            r = per_s.loc[float(s_val)]
+            ax.plot(grid, r["D"] * grid ** -joint.params["alpha"] + r["C"], color=color, linestyle=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(n)
@@ -126,6 +138,7 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
         lines.append(f"  {s}={r['s']:g}: D_s = {fmt_ci(r['D'], r['D_lo'], r['D_hi'])}, "
                      f"C_s = {fmt_ci(r['C'], r['C_lo'], r['C_hi'])}, "
                      f"C_s/D_s = {fmt_ci(r['C_over_D'], r['C_over_D_lo'], r['C_over_D_hi'])}")
+    lines += [f"  {s}={k:g}: not fitted: {e}" for k, e in res["skipped"].items()]
     inside = res["gamma_inside_fraction"]
     lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
                  f"{inside:.0%} of the per-{s} intervals" + ("" if inside >= 0.5 else ": the bound's shape does not hold"))
@@ -139,16 +152,14 @@ def cmd_bound(args: argparse.Namespace) -> int:
     import json
 
     from fits.cli import read_runs
-    from fits.table import usable_rows
 
-    df = usable_rows(read_runs(args.runs))
-    _check_columns(df, [args.x, args.s, args.y])
+    df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y])
     res = check_bound(df, n=args.x, s=args.s, y=args.y, seed="seed" if "seed" in df.columns else None)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     res["per_s"].to_csv(out / "bound_per_s.csv", index=False)
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
-    (out / "bound.json").write_text(json.dumps(keep, indent=1, default=float) + "\n")
+    (out / "bound.json").write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
     text = summary(res, args.s)
     (out / "bound.txt").write_text(text + "\n")
     paths = plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)

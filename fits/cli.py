@@ -14,9 +14,10 @@ from fits.laws import LAWS
 def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table at `path`, or a one-line FitInputError."""
     try:
-        return pd.read_csv(path)
+        df = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FitInputError(f"cannot read runs table {path}: {exc}") from None
+    return df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
 
 
 def read_json(path: str | Path) -> dict:
@@ -29,12 +30,12 @@ def read_json(path: str | Path) -> dict:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
-    from fits.table import fit_runs, summary_table
+    from fits.table import fit_runs, strict_json, summary_table
 
     res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
+    out.write_text(json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n")
     print(summary_table(res))
     print(f"wrote {out}")
     return 0

@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
-from fits.table import _check_columns, curve_groups, fmt_ci, fmt_num, usable_rows
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -43,18 +43,29 @@ def doubling_gain(fit: Fit, n: float) -> np.ndarray:
     return d * a * n ** -a * np.log(2)
 
 
-def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None) -> str:
+def fmt_size(n: float) -> str:
+    """A size as users write it: 10,000 for counts, 0.32 for fractions."""
+    return f"{n:,.0f}" if n >= 100 and float(n).is_integer() else fmt_num(n, 3)
+
+
+def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
+             x: str = "n") -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
-    flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated)."""
+    flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
+    x: the size column's name, as the user called it."""
     if flat_level is not None:
-        return (f"{key}: the fitted curve is flat up to n = {n:,.0f} (alpha on its bound 0): more of this "
+        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
                 "acts as the gap: improve the generator (or its pre-training budget) rather than buy more data.")
-    head = (f"{key}: doubling n from {n:,.0f} would remove {fmt_ci(*gain)} "
-            f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data "
-            f"removes ({fmt_ci(*(100 * np.asarray(ratio, float)))} % of it)")
+    if abs(c[0]) < TINY:  # no floor fitted: a share of a zero gap means nothing
+        return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} of error, and the fitted "
+                f"gap C = {fmt_ci(*c)} is 0 (no floor within the measured sizes): more data still pays.")
+    share = ("more than all of it" if ratio[1] > 1  # a share of a tiny gap runs to 1e7 %: say so instead
+             else f"{fmt_ci(*(100 * np.asarray(ratio, float)))} % of it")
+    head = (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} "
+            f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data removes ({share})")
     if ratio[2] < GAP_FRACTION:
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
@@ -65,8 +76,7 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
                  ) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
-    _check_columns(df, [x, y, by])
-    df = usable_rows(df)
+    df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
     for key, g in curve_groups(df, x, by):
@@ -79,7 +89,10 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     if len(fits_) < 1:
         raise FitInputError(f"no group could be fitted: {errors}")
     groups = []
-    for key, fit in fits_.items():
+    for i, (key, fit) in enumerate(fits_.items()):
+        # each group its own random stream: with one seed for all, groups sharing seed ids
+        # resample the same seeds together and their differences get too-narrow intervals
+        fit.bootstrap(seed=i)
         ci = fit.ci(LEVEL)
         n_max = float(np.max(fit.problem.x))
         gain = doubling_gain(fit, n_max)
@@ -94,7 +107,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             ratio = _interval(gain / c_s)
         row["decision"] = decision(f"{by}={key}", n_max, (g_point, *_interval(gain)),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
-                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None)
+                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x)
         groups.append(row)
     pairs = []
     for a, b in itertools.combinations(fits_, 2):
@@ -102,7 +115,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
             j = list(fits_[a].law.params).index(k)
-            diff = sa[:, j] - sb[:, j]  # independent groups: index-wise pairing of bootstraps is fine
+            diff = sa[:, j] - sb[:, j]  # independent streams (seed=i above): index-wise pairing is fine
             lo, hi = _interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import least_squares
 
 from fits import diagnostics as diag
@@ -50,9 +51,19 @@ class Problem:
         return tuple(p for p in self.law.params if p not in self.fixed)
 
 
+def _floats(v: Any, what: str) -> np.ndarray:
+    try:
+        return np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise FitInputError(f"{what} must be numbers; got {np.asarray(v).reshape(-1)[:3].tolist()}...") from None
+
+
 def _as_x(x: Any, law: Law) -> np.ndarray:
-    arr = np.asarray(x, dtype=float)
+    arr = _floats(x, "x")
     if law.n_inputs == 1:
+        if arr.ndim == 2 and arr.shape[1] > 1:
+            raise FitInputError(f"law {law.name!r} takes one size per point, got x of shape {arr.shape}; "
+                                "the two-input law is 'transfer_bound'")
         return arr.reshape(-1)
     if arr.ndim != 2 or arr.shape[1] != law.n_inputs:
         raise FitInputError(f"law {law.name!r} needs x of shape (N, {law.n_inputs}), got {arr.shape}")
@@ -64,7 +75,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
                  bounds: Mapping[str, tuple[float, float]] | None = None) -> Problem:
     """Validate the inputs of `fit_curve`; every user mistake is a one-line FitInputError."""
     lw = get_law(law)
-    xa, ya = _as_x(x, lw), np.asarray(y, dtype=float).reshape(-1)
+    xa, ya = _as_x(x, lw), _floats(y, "y").reshape(-1)
     if len(xa) != len(ya):
         raise FitInputError(f"x and y differ in length ({len(xa)} vs {len(ya)})")
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
@@ -80,6 +91,10 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     unknown = sorted(set(fixed) - set(lw.params))
     if unknown:
         raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {lw.name!r} has {list(lw.params)}")
+    bad_fixed = sorted(k for k, v in fixed.items() if not np.isfinite(v) or (k in lw.log_params and v <= 0))
+    if bad_fixed:
+        positive = f", and > 0 for {', '.join(sorted(lw.log_params))}" if lw.log_params else ""
+        raise FitInputError(f"fixed values must be finite{positive}; got {({k: fixed[k] for k in bad_fixed})}")
     box = {k: (float(v[0]), float(v[1])) for k, v in (bounds or {}).items()}
     bad = sorted(k for k, (lo, hi) in box.items() if k not in lw.params or not lo < hi)
     if bad:
@@ -90,6 +105,8 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if g is not None and len(g) != len(ya):
         raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
+    if g is not None:  # integer codes in sorted order; a missing seed (NaN) is a seed of its own
+        g = pd.factorize(g, sort=True, use_na_sentinel=False)[0]
     cols = xa.reshape(len(xa), -1)
     # parameters pinned or boxed in the caller's units rule out rescaling x
     x0 = np.exp(np.mean(np.log(cols), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])

@@ -92,11 +92,23 @@ def _power_floor(x: Array, p: Params) -> Array:
     return p["D"] * x ** -p["alpha"] + p["C"]
 
 
+def unit_room(x: Array, exponent: float = 3.0) -> float:
+    """How far a scale parameter's upper bound must stretch when x is in the caller's units.
+
+    Bounds such as D <= 1e3 max(y) are meant for x rescaled to geometric mean 1 (D is then about
+    the error at a typical size). A fit with fixed or boxed parameters runs on raw x (see
+    fits.core.make_problem), where D = D_scaled x0^alpha: at n ~ 1e5 a true D of 1.6e3 would hit a
+    cap of 600. So the cap grows by x0^exponent (exponent = the largest allowed power) when the
+    geometric mean x0 exceeds 1; for rescaled x (x0 = 1) it is 1 and nothing changes."""
+    log_x0 = float(np.mean(np.log(x)))
+    return float(np.exp(exponent * log_x0)) if log_x0 > 1e-9 else 1.0
+
+
 def _pf_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
     # C may not exceed the largest error (a floor above every observation explains nothing);
     # alpha up to 3 covers every LCDB curve we saw while keeping D finite in raw units.
     y_max = float(np.max(y))
-    return {"D": (1e-9, 1e3 * max(y_max, 1e-6)), "alpha": (0.0, 3.0), "C": (0.0, y_max)}
+    return {"D": (1e-9, 1e3 * max(y_max, 1e-6) * unit_room(x)), "alpha": (0.0, 3.0), "C": (0.0, y_max)}
 
 
 LAWS.register(Law(
@@ -122,7 +134,7 @@ def _bnsl(x: Array, p: Params) -> Array:
 
 def _bnsl_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
     y_max = float(np.max(y))
-    return {"a": (0.0, y_max), "b": (1e-9, 1e3 * max(y_max, 1e-6)), "c0": (0.0, 3.0),
+    return {"a": (0.0, y_max), "b": (1e-9, 1e3 * max(y_max, 1e-6) * unit_room(x)), "c0": (0.0, 3.0),
             "c1": (-1.0, 3.0), "d1": (float(np.min(x)), float(np.max(x))), "f1": (0.05, 5.0)}
 
 
@@ -163,7 +175,7 @@ def _m4(x: Array, p: Params) -> Array:
 def _m4_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
     y_max = float(np.max(y))
     return {"C": (0.0, y_max), "E0": (y_max * 1.0001 + 1e-9, max(1.0, 2 * y_max)),
-            "a": (0.0, 5.0), "b": (1e-9, 1e6), "c": (-3.0, -1e-3)}
+            "a": (0.0, 5.0), "b": (1e-9, 1e6 * unit_room(x)), "c": (-3.0, -1e-3)}
 
 
 def _m4_starts(x: Array, y: Array) -> list[Params]:
@@ -212,7 +224,8 @@ def _bound_unscale(p: Params, x0: Array) -> Params:
 
 LAWS.register(Law(
     name="transfer_bound", params=("delta", "gamma", "alpha", "beta"), func=_bound,
-    bounds=lambda x, y: {"delta": (1e-9, 1e6), "gamma": (0.0, 1e3), "alpha": (0.0, 3.0),
+    bounds=lambda x, y: {"delta": (1e-9, 1e6 * unit_room(x[:, 0]) * unit_room(x[:, 1])),
+                         "gamma": (0.0, 1e3 * unit_room(1 / x[:, 0])), "alpha": (0.0, 3.0),
                          "beta": (-1.0, 3.0)},
     starts=_bound_starts, unscale=_bound_unscale, log_params=frozenset({"delta"}), n_inputs=2,
     doc="delta (gamma + n^-alpha) s^-beta (Mikami et al.): joint over pre-training n, real s."))

@@ -12,9 +12,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError  # noqa: E402
-from fits.table import _check_columns, usable_rows  # noqa: E402
+from fits.table import fit_rows, fmt_num  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
+# what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
+LEGEND_PARAMS = {"power": ("alpha",), "power_floor": ("alpha", "C"), "bnsl": ("c0", "a"), "m4": ("c", "C")}
 
 
 def save(fig: plt.Figure, out: str | Path) -> list[Path]:
@@ -46,7 +48,8 @@ def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataF
     return df[df[by].astype(str) == str(v)]
 
 
-def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -> None:
+def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -> int:
+    """Points by seed and the mean per size; returns how many points sit at y = 0 (off a log axis)."""
     pos = rows[rows[x] > 0]
     seeds = sorted(pos["seed"].unique()) if "seed" in pos.columns else [None]
     for i, s in enumerate(seeds):
@@ -55,13 +58,24 @@ def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -
                    alpha=0.6, linewidths=0)
     means = pos.groupby(x)[y].mean()
     ax.scatter(means.index, means.values, color=color, marker="_", s=120)
+    return int((pos[y] <= 0).sum())
+
+
+def legend_label(fits_json: dict[str, Any], key: str) -> str:
+    """'complexity=1: alpha=0.51, C=0.102' with the law's own exponent and floor (LEGEND_PARAMS)."""
+    by, g = fits_json["by"], fits_json["groups"][key]
+    label = f"{by}={key}" if by else key
+    if "params" not in g:
+        return label
+    p = g["params"]
+    names = LEGEND_PARAMS.get(fits_json["law"], tuple(p)[:2])
+    return label + ": " + ", ".join(f"{k}={fmt_num(p[k])}" for k in names if k in p)
 
 
 def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -> list[Path]:
     """Log-log scaling plot of every group in `fits_json` over the runs in `df`; writes .png + .pdf."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
-    _check_columns(df, [x, y, by])
-    df = usable_rows(df)
+    df = fit_rows(df, [x], [y], [by])
     group_rows = {key: _group_rows(df, by, g) for key, g in fits_json["groups"].items()}
     for key, g in fits_json["groups"].items():  # a fits file drawn over another table misleads
         n_rows = int((group_rows[key][x] > 0).sum())
@@ -71,14 +85,13 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     overall_drawn = False
+    n_zero = 0
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
-        _draw_points(ax, group_rows[key], x, y, color)
-        label = f"{by}={key}" if by else key
+        n_zero += _draw_points(ax, group_rows[key], x, y, color)
+        label = legend_label(fits_json, key)
         if "curve" in g:
             c = g["curve"]
-            p = g["params"]
-            label += f": alpha={p.get('alpha', np.nan):.2f}, C={p.get('C', np.nan):.3f}"
             ax.plot(c["x"], c["fit"], color=color, label=label)
             ax.fill_between(c["x"], c["lo"], c["hi"], color=color, alpha=0.18, linewidth=0)
         else:
@@ -98,6 +111,9 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     level = int(round(100 * fits_json.get("level", 0.95)))
     ax.set_title(f"{y} vs {x}: points = seeds, line = {fits_json['law']} fit, band = {level} %",
                  fontsize=9)
+    if n_zero:
+        ax.text(0.01, 0.01, f"{n_zero} point(s) at {y} = 0 not shown (log axis)", transform=ax.transAxes,
+                fontsize=7, va="bottom")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.25)
     return save(fig, out)

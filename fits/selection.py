@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fits.core import Fit, fit_curve
+from fits.errors import FitInputError
 from fits.laws import get_law
 from fits.table import holdout_score
 
@@ -36,6 +37,8 @@ def _n_holdout(n_sizes: int) -> int:
 def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = None,
            weights: Any = None) -> Selection:
     """Fit each law on the smaller sizes, keep the one that best predicts the largest (relative error)."""
+    if not len(laws):
+        raise FitInputError(f"laws is empty; name at least one of {', '.join(CANDIDATES)}")
     for name in laws:
         get_law(name)  # unknown names fail before any fitting
     xa, ya = np.asarray(x, float), np.asarray(y, float)
@@ -44,10 +47,12 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
     scores: dict[str, float | None] = {}
     for name in laws:
         n_par = len(get_law(name).params)
-        if n_sizes - hold < max(3, n_par):  # more parameters than sizes left: cannot be tested
+        # a law with as many parameters as fitting sizes passes through them: its held-out
+        # score would test nothing, so it needs one size to spare (as the too_few_sizes flag asks)
+        if n_sizes - hold < max(3, n_par + 1):
             scores[name] = None
             continue
-        res = holdout_score(xa, ya, name, hold, groups=groups)
+        res = holdout_score(xa, ya, name, hold, groups=groups, weights=weights)
         scores[name] = None if res is None else res["rel_err"]
     tested = {k: v for k, v in scores.items() if v is not None and np.isfinite(v)}
     if tested:

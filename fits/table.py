@@ -16,7 +16,7 @@ N_GRID = 60  # points of the stored curve and band, per group
 
 
 def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, *,
-                  groups: Any = None, fixed: dict | None = None) -> dict[str, Any] | None:
+                  groups: Any = None, fixed: dict | None = None, weights: Any = None) -> dict[str, Any] | None:
     """Fit all but the `n_holdout` largest sizes, predict those: mean abs and relative error.
 
     None when fewer than 3 sizes would remain (a law cannot be tested without spare sizes)."""
@@ -27,11 +27,12 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     cut = sizes[-n_holdout]
     train = xa < cut
     g = None if groups is None else np.asarray(groups)[train]
-    fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed)
+    w = None if weights is None else np.asarray(weights, float)[train]
+    fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
     pred = fit.predict(held)
     abs_err = np.abs(pred - mean)
-    rel = np.where(mean > 0, abs_err / np.where(mean > 0, mean, 1), np.where(abs_err > 0, np.inf, 0))
+    rel = abs_err / np.where(mean > 0, mean, 1.0)  # as fits.extrapolate: an observed 0 counts the absolute miss
     return {"held_out": held.tolist(), "abs_err": float(abs_err.mean()),
             "rel_err": float(rel.mean()), "predicted": pred.tolist(), "observed": mean.tolist()}
 
@@ -44,8 +45,31 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
 
 def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of finished runs: status == 'ok' when the table has a status column."""
-    if "status" in df.columns and (df["status"] == "ok").any():
-        return df[df["status"] == "ok"]
+    if "status" not in df.columns:
+        return df
+    ok = df["status"] == "ok"
+    if not ok.any():
+        seen = ", ".join(map(repr, df["status"].drop_duplicates().head(3).tolist()))
+        raise FitInputError(f"no finished runs: the status column has no 'ok' rows (it has {seen}); "
+                            "fit the rows of finished runs, or drop the column if every row is usable")
+    return df[ok]
+
+
+def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
+             others: Sequence[str | None] = ()) -> pd.DataFrame:
+    """The rows a table-reading command fits: the named columns exist, only finished runs, size
+    and value columns numeric, sizes >= 0 (0 = the scratch baseline). One-line errors otherwise."""
+    _check_columns(df, [*sizes, *values, *others])
+    df = usable_rows(df)
+    for c in [*sizes, *values]:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
+            raise FitInputError(f"column {c!r} must hold numbers, but has {bad.iloc[0]!r}; "
+                                "name a numeric column or repair those rows")
+    for c in sizes:
+        if (df[c] < 0).any():
+            raise FitInputError(f"column {c!r} has negative sizes (min {df[c].min():g}); "
+                                "sizes must be >= 0 (0 = the scratch baseline)")
     return df
 
 
@@ -66,7 +90,17 @@ def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd
 
 
 def _jsonable(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
+    v = v.item() if isinstance(v, np.generic) else v
+    return None if isinstance(v, float) and not np.isfinite(v) else v  # strict JSON has no NaN
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (NaN, inf) replaced by None, for files strict parsers read."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return _jsonable(obj)
 
 
 def scratch_stats(y: pd.Series) -> dict[str, float] | None:
@@ -101,9 +135,10 @@ def fit_group(g: pd.DataFrame, x: str, y: str, law: str) -> dict[str, Any]:
 def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str | None = "complexity",
              law: str = "power_floor") -> dict[str, Any]:
     """What `synthscale fit` writes to fits.json: one fitted curve per group, plus scratch baselines."""
-    get_law(law)
-    _check_columns(df, [x, y, by])
-    df = usable_rows(df)
+    if get_law(law).n_inputs != 1:
+        raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
+                            f"use `synthscale bound runs.csv --x {x} --s n_real`")
+    df = fit_rows(df, [x], [y], [by])
     groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in curve_groups(df, x, by)}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))

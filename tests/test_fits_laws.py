@@ -152,7 +152,7 @@ def test_compare_finds_a_real_gap_difference_and_not_a_fake_one() -> None:
     assert pair["p_C"] < 0.05 and pair["d_C_hi"] < 0
     same = compare_runs(_two_groups(0.05))
     assert same["pairs"].iloc[0]["p_C"] > 0.05
-    assert all("doubling n from 32,000 would remove" in d for d in real["groups"]["decision"])
+    assert all("doubling n_synth from 32,000 would remove" in d for d in real["groups"]["decision"])
     with pytest.raises(fits.FitInputError, match="column"):
         compare_runs(_two_groups(0.1), by="colour")
 

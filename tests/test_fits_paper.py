@@ -82,7 +82,7 @@ def test_cli_compare_writes_tables_and_forest_plot(tmp_path: Path) -> None:
     runs_table().to_csv(runs, index=False)
     out = _cli("compare", str(runs), "--by", "complexity", "-o", str(tmp_path / "cmp"))
     assert out.returncode == 0, out.stderr
-    assert "doubling n from 16,000" in out.stdout
+    assert "doubling n_synth from 16,000" in out.stdout
     for name in ("compare_groups.csv", "compare_pairs.csv", "forest.png", "forest.pdf"):
         assert (tmp_path / "cmp" / name).exists(), name
     bad = _cli("compare", str(runs), "--by", "nope")
@@ -98,8 +98,8 @@ def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: 
     assert (tmp_path / "cmp" / "forest.png").exists()
     assert "nan" not in out.stdout and "not fitted" not in out.stdout  # scratch is no group of its own
     assert "complexity=3.0  0 [0, 0]" in out.stdout and "e-2" not in out.stdout
-    assert "complexity=3.0: the fitted curve is flat up to n = 10,000" in out.stdout
-    assert "complexity=1.0: doubling n from 10,000 would remove" in out.stdout
+    assert "complexity=3.0: the fitted curve is flat up to n_synth = 10,000" in out.stdout
+    assert "complexity=1.0: doubling n_synth from 10,000 would remove" in out.stdout
 
 
 def test_compare_report_columns_stay_apart_for_long_labels() -> None:

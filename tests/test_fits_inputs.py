@@ -1,0 +1,181 @@
+"""fits on the inputs researchers actually bring: large raw sizes with fixed or boxed parameters,
+failed runs, non-numeric or negative columns, zeros and missing group values in fits.json,
+groups that share seed ids, fractions as sizes, other laws in the plot, rising curves."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fits
+from fits.bound import check_bound
+from fits.compare import compare_runs, decision
+from fits.errors import FitInputError
+from fits.table import fit_runs
+from fits.uncertainty import seed_rows
+
+
+def _table(groups: dict, sizes: np.ndarray, n_seeds: int = 4, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """runs.csv-shaped rows: per group value, power_floor (D, alpha, C) with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for key, (d, a, c) in groups.items():
+        for n in sizes:
+            for s in range(n_seeds):
+                err = (d * n ** -a + c) * np.exp(rng.normal(0, noise))
+                rows.append({"complexity": key, "n_synth": float(n), "seed": s, "test_err": err, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+SIZES = 100 * 2.0 ** np.arange(7)
+
+
+@pytest.mark.parametrize("kw", [{"bounds": {"alpha": (0.1, 1.5)}}, {"fixed": {"C": 0.1}}])
+def test_fixed_or_boxed_fits_recover_large_raw_sizes(kw: dict) -> None:
+    # fixed/boxed fits run on raw x; D's cap used to stay 1e3 max(y) there (fitted D = 600, 3.7 % misses)
+    n = 1e5 * 2.0 ** np.arange(7)
+    y = 0.5 * (n / 1e5) ** -0.7 + 0.1  # D = 0.5e5^0.7 = 1581 in raw units
+    fit = fits.fit_curve(n, y, **kw)
+    assert fit.params["D"] == pytest.approx(0.5 * 1e5 ** 0.7, rel=1e-4)
+    assert np.max(np.abs(fit.predict(n) / y - 1)) < 1e-6
+    assert "on_bound" not in [f.name for f in fit.diagnostics]
+
+
+@pytest.mark.parametrize("kw, needle", [
+    ({"fixed": {"D": -1.0}}, "> 0 for D"), ({"fixed": {"C": float("nan")}}, "must be finite"),
+])
+def test_bad_fixed_values_are_refused(kw: dict, needle: str) -> None:
+    with pytest.raises(FitInputError, match=needle):
+        fits.fit_curve(SIZES, 0.5 * SIZES ** -0.5 + 0.1, **kw)
+
+
+def test_non_numeric_or_two_column_x_is_one_line() -> None:
+    with pytest.raises(FitInputError, match="x must be numbers"):
+        fits.fit_curve(["a"] * 7, np.linspace(0.5, 0.2, 7))
+    with pytest.raises(FitInputError, match="one size per point"):
+        fits.fit_curve(np.c_[SIZES, SIZES], np.linspace(0.5, 0.2, 7))
+
+
+def test_table_input_problems_are_one_line() -> None:
+    df = _table({1: (2.0, 0.5, 0.1)}, SIZES)
+    with pytest.raises(FitInputError, match="no finished runs"):  # used to fit the failed runs
+        fit_runs(df.assign(status="failed"))
+    with pytest.raises(FitInputError, match="column 'gen' must hold numbers, but has 'shapes'"):
+        fit_runs(df.assign(gen="shapes"), y="gen")
+    with pytest.raises(FitInputError, match="must hold numbers, but has '30%'"):
+        fit_runs(df.assign(test_err=["30%"] * len(df)))
+    with pytest.raises(FitInputError, match="negative sizes"):  # used to be dropped silently
+        fit_runs(pd.concat([df, df.head(1).assign(n_synth=-100.0)]))
+    with pytest.raises(FitInputError, match="synthscale bound"):
+        fit_runs(df, law="transfer_bound")
+    with pytest.raises(FitInputError, match="column 'n_real' must be > 0"):
+        check_bound(df.assign(n_real=np.where(df["seed"] == 0, 0.0, 100.0)))
+
+
+def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path: Path) -> None:
+    df = _table({1: (2.0, 0.5, 0.1), np.nan: (1.0, 0.3, 0.05)}, SIZES, n_seeds=2)
+    zeros = pd.DataFrame({"complexity": 2, "n_synth": SIZES, "seed": 0, "status": "ok",
+                          "test_err": [0.5, 0.3, 0.2, 0.1, 0.05, 0.0, 0.0]})
+    csv = tmp_path / "runs.csv"
+    pd.concat([df, zeros]).to_csv(csv, index=False)
+    out = tmp_path / "fits.json"
+    res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "-o", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert doc["groups"]["nan"]["value"] is None
+    hold = doc["groups"]["2.0"]["holdout"]  # observed 0 at the held-out size: the absolute miss counts
+    assert hold["observed"] == [0.0] and hold["rel_err"] == pytest.approx(hold["abs_err"])
+    assert "inf" not in res.stdout
+    png = tmp_path / "scaling.png"  # the missing group value still finds its rows; zeros are reported
+    res = subprocess.run([sys.executable, "-m", "fits", "plot", str(csv), str(out), "-o", str(png)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_headers_with_spaces_are_read(tmp_path: Path) -> None:
+    csv = tmp_path / "sheet.csv"
+    y = 2.0 * SIZES ** -0.5 + 0.1
+    csv.write_text("n_synth, test_err, complexity\n" + "".join(f"{n:g}, {e:.6f}, 1\n" for n, e in zip(SIZES, y)))
+    res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "-o", str(tmp_path / "f.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_compare_bootstraps_groups_independently() -> None:
+    # the same data under two group values: independent bootstraps must disagree a little; with one
+    # random stream for every group they resampled the same seeds and the difference was exactly 0
+    one = _table({1: (2.0, 0.5, 0.1)}, SIZES, n_seeds=5)
+    res = compare_runs(pd.concat([one, one.assign(complexity=9)]))
+    pair = res["pairs"].iloc[0]
+    assert pair["d_alpha"] == 0 and pair["d_alpha_lo"] < 0 < pair["d_alpha_hi"]
+    assert pair["d_C_lo"] < 0 < pair["d_C_hi"] and pair["p_C"] > 0.3
+
+
+def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() -> None:
+    fr = _table({"r18": (0.05, 0.5, 0.1)}, np.array([0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32])
+                ).rename(columns={"n_synth": "frac", "test_err": "err", "complexity": "model"})
+    (sentence,) = compare_runs(fr, x="frac", y="err", by="model")["groups"]["decision"]
+    assert "doubling frac from 0.32 would remove" in sentence
+    nofloor = _table({1: (2.0, 0.5, 0.0)}, SIZES, noise=0.002)  # fitted C ~1e-4: gain / C ~ 66
+    (sentence,) = compare_runs(nofloor)["groups"]["decision"]
+    assert "removes (more than all of it): more data still pays" in sentence  # was "6.6e+03 [...] % of it"
+    zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
+    assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
+    assert "%" not in zero
+
+
+def test_bound_skips_an_s_with_too_few_sizes_and_names_it() -> None:
+    rows = []
+    for s in (50.0, 100.0, 200.0, 400.0):
+        sizes = SIZES[:2] if s == 400 else SIZES
+        for n in sizes:
+            rows.append({"n_synth": n, "n_real": s, "test_err": 0.8 * (0.1 + n ** -0.4) * s ** -0.3})
+    res = check_bound(pd.DataFrame(rows), seed=None, intervals=False)
+    assert list(res["per_s"]["s"]) == [50.0, 100.0, 200.0]
+    assert "need at least 3 distinct sizes" in res["skipped"][400.0]
+    assert res["fit"].params["beta"] == pytest.approx(0.3, rel=1e-3)
+
+
+def test_rising_curve_without_seeds_is_non_monotone_and_exact_data_not_unidentifiable() -> None:
+    rising = fits.fit_curve(SIZES, 0.1 + 0.05 * np.log(SIZES))
+    assert "non_monotone" in [f.name for f in rising.diagnostics]
+    x = np.repeat(SIZES, 5)
+    exact = fits.fit_curve(x, 5.0 * x ** -0.8 + 0.2, groups=np.tile(np.arange(5), 7))
+    assert "unidentifiable" not in [f.name for f in exact.diagnostics]  # correlation of rounding noise
+
+
+def test_missing_seed_ids_are_resampled_as_a_seed_of_their_own() -> None:
+    x = np.repeat(SIZES, 3)
+    g = np.tile([0.0, 1.0, np.nan], 7)
+    y = (2.0 * x ** -0.5 + 0.1) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
+    fit = fits.fit_curve(x, y, groups=g)
+    rng = np.random.default_rng(0)
+    drawn = np.concatenate([seed_rows(fit.problem.groups, rng) for _ in range(20)])
+    assert np.isin(np.flatnonzero(np.isnan(g)), drawn).all()  # NaN != NaN: these rows were never drawn
+
+
+def test_select_needs_a_spare_size_and_some_law() -> None:
+    y = (2.0 * SIZES ** -0.5 + 0.1) * np.exp(np.random.default_rng(1).normal(0, 0.01, 7))
+    sel = fits.select(SIZES, y)
+    assert sel.scores["bnsl"] is None  # 6 fitting sizes for 6 parameters: nothing left to test
+    with pytest.raises(FitInputError, match="laws is empty"):
+        fits.select(SIZES, y, laws=[])
+
+
+@pytest.mark.parametrize("law, names", [("bnsl", ("c0=", "a=")), ("m4", ("c=", "C=")), ("power", ("alpha=",))])
+def test_plot_legend_shows_each_laws_own_parameters(tmp_path: Path, law: str, names: tuple) -> None:
+    from fits.plot import legend_label, plot_scaling
+
+    df = _table({1: (2.0, 0.5, 0.1)}, SIZES, n_seeds=2)
+    res = fit_runs(df, law=law)
+    label = legend_label(res, "1")  # power_floor's alpha and C printed nan for every other law
+    assert label.startswith("complexity=1: ") and all(n in label for n in names) and "nan" not in label
+    assert plot_scaling(df, res, tmp_path / "s.png")[0].exists()
