@@ -32,6 +32,7 @@ from bench.train import train
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg")
+REPO_ROOT = Path(__file__).resolve().parent.parent  # what the packaged configs' relative paths start from
 HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed no run trains on
 N_HELDOUT = 500
 
@@ -39,6 +40,15 @@ N_HELDOUT = 500
 def asg_of(spec: RunSpec) -> AsgSpec:
     """The run's asg section, or the all-off default."""
     return spec.asg or AsgSpec()
+
+
+def policy_path(a: AsgSpec) -> Optional[Path]:
+    """The saved policy file: `asg.policy` as given (relative paths from the current directory),
+    else relative to the repository the packaged configs come from; None if neither exists."""
+    for p in ([Path(a.policy), REPO_ROOT / a.policy] if a.policy else []):
+        if p.is_file():
+            return p
+    return None
 
 
 def check_asg(spec: RunSpec) -> None:
@@ -58,8 +68,9 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError("target.n_real: the generalize protocol uses no real training images; set [0]")
     if a.lr_policy == "learned" and not a.policy:
         raise UserError("asg.policy: lr_policy learned needs a saved policy (python -m bench.asg_meta)")
-    if a.lr_policy == "learned" and not Path(a.policy).is_file():
-        raise UserError(f"asg.policy: {a.policy} not found; train one with `python -m bench.asg_meta`")
+    if a.lr_policy == "learned" and policy_path(a) is None:
+        raise UserError(f"asg.policy: {a.policy} not found in {Path.cwd()} or {REPO_ROOT}; "
+                        "train one with `python -m bench.asg_meta`")
 
 
 def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
@@ -137,7 +148,7 @@ def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, s
     hook = None
     if a.lr_policy != "none" or policy is not None:
         chosen = policy if policy is not None else \
-            (handset_multipliers(a.n_groups) if a.lr_policy == "handset" else load_policy(a.policy))
+            (handset_multipliers(a.n_groups) if a.lr_policy == "handset" else load_policy(policy_path(a) or a.policy))
         hook = LayerwiseLR(chosen, groups, a.interval, total, lambda: (stats["loss"], stats["kl"]),
                            sample=sample, generator=generator)
     torch.manual_seed(seed)
@@ -202,9 +213,9 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
 def asg_columns(spec: RunSpec) -> dict[str, Any]:
     """The protocol and ASG settings recorded in every row (both protocols)."""
     a = asg_of(spec)
-    policy = ""
-    if a.lr_policy == "learned" and a.policy and Path(a.policy).is_file():
-        policy = f"{Path(a.policy).name}:{sha256_prefix(Path(a.policy))}"
+    policy, path = "", policy_path(a)
+    if a.lr_policy == "learned" and path is not None:
+        policy = f"{path.name}:{sha256_prefix(path)}"
     parts = ([f"proxy{a.proxy_lambda:g}"] if a.proxy_lambda > 0 else []) + \
         ([a.lr_policy] if a.lr_policy != "none" else [])
     return {"protocol": spec.protocol or "transfer", "condition": "+".join(parts) or "plain",

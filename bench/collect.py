@@ -6,11 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.run import read_rows
-
-# The columns every consumer may rely on, first and in this order; any others follow.
-COLUMNS = ["run_id", "generator", "complexity", "n_synth", "model", "task", "target", "n_real", "seed",
-           "test_err", "test_acc", "pretrain_examples", "finetune_examples", "wall_s", "status"]
+from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
 
 
 def collect(root: Path | str) -> pd.DataFrame:

@@ -10,10 +10,10 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from synth.console import parse_assignments
 from synth.errors import UserError
@@ -23,15 +23,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _sizes(sizes: list[int]) -> list[int]:
+    if not sizes or len(set(sizes)) < len(sizes):
+        raise ValueError("give each real size once, at least one, e.g. [100]")
+    return sizes  # sizes < 1 are checked with the protocol (bench.run.check_names)
+
+
+# Strict ints: YAML `true` is not a count (pydantic would read it as 1).
+RealSizes = Annotated[list[Annotated[int, Field(strict=True)]], AfterValidator(_sizes)]
+
+
 class SynthSpec(_Strict):
     """What to pre-train on: a registered generator at one size `n` (0 = no pre-training)."""
 
     generator: str = "shapes"
-    n: int = Field(1000, ge=0)
-    complexity: int = Field(0, ge=0)
-    resolution: int = Field(32, ge=8)
-    channels: int = Field(1, ge=1, le=4)
-    seed: int = 0  # the pool's seed: runs that differ only in `seed` share nested synthetic sets
+    n: int = Field(1000, ge=0, strict=True)
+    complexity: int = Field(0, ge=0, strict=True)
+    resolution: int = Field(32, ge=8, strict=True)
+    channels: int = Field(1, ge=1, le=4, strict=True)
+    seed: int = Field(0, strict=True)  # the pool's seed: runs that differ only in `seed` share nested sets
     knobs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -46,22 +56,22 @@ class ModelSpec(_Strict):
 class StageSpec(_Strict):
     """One training stage; the budget is in examples seen, so curves over n are comparable."""
 
-    examples: int = Field(20000, gt=0)
-    batch_size: int = Field(128, gt=0)
+    examples: int = Field(20000, gt=0, strict=True)
+    batch_size: int = Field(128, gt=0, strict=True)
     lr: float = Field(0.05, gt=0.0)
     weight_decay: float = Field(5e-4, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     warmup_frac: float = Field(0.05, ge=0.0, lt=1.0)
     augment: bool = True
-    ckpt_every_s: float = Field(120.0, gt=0.0)
+    ckpt_every_s: float = Field(120.0, gt=0.0)  # not part of the run's identity
 
 
 class TargetSpec(_Strict):
     """The real task: fine-tune on `n_real` images (a stratified subset), test on a fixed split."""
 
     name: str = "fashion_mnist"
-    n_real: list[int] = Field(default_factory=lambda: [100])
-    test_size: Optional[int] = Field(None, gt=0)  # None = the full test split
+    n_real: RealSizes = Field(default_factory=lambda: [100])  # distinct sizes; 0 only for generalize
+    test_size: Optional[int] = Field(None, gt=0, strict=True)  # None = the full test split
     data_root: Optional[str] = None  # a user root; not part of the run's identity
     download: bool = False  # allow torchvision downloads where there is internet
 
@@ -72,8 +82,8 @@ class AsgSpec(_Strict):
     proxy_lambda: float = Field(0.0, ge=0.0)  # weight of KL(frozen || current via the old head)
     lr_policy: Literal["none", "handset", "learned"] = "none"
     policy: Optional[str] = None  # a saved learned policy (bench.asg_meta), needed for `learned`
-    interval: int = Field(10, gt=0)  # the controller acts every `interval` steps
-    n_groups: int = Field(4, ge=1, le=16)  # backbone layer groups; the new head is one more
+    interval: int = Field(10, gt=0, strict=True)  # the controller acts every `interval` steps
+    n_groups: int = Field(4, ge=1, le=16, strict=True)  # backbone layer groups; the new head is one more
 
 
 class RunSpec(_Strict):
@@ -86,8 +96,8 @@ class RunSpec(_Strict):
     pretrain: StageSpec = Field(default_factory=StageSpec)
     finetune: StageSpec = Field(default_factory=lambda: StageSpec(examples=5000, lr=0.02))
     target: TargetSpec = Field(default_factory=TargetSpec)
-    seed: int = 0
-    threads: Optional[int] = Field(None, gt=0)  # torch threads; None = torch's default
+    seed: int = Field(0, strict=True)
+    threads: Optional[int] = Field(None, gt=0, strict=True)  # torch threads; None = torch's default
     device: str = "auto"
     # Added for ASG; None keeps the run ids of configs written before them (see identity()).
     protocol: Optional[Literal["transfer", "generalize"]] = None  # None = transfer
@@ -101,6 +111,8 @@ class RunSpec(_Strict):
                 d.pop(key)
         d["target"].pop("data_root")
         d["target"].pop("download")
+        for stage in ("pretrain", "finetune"):  # checkpoint cadence never changes a result; the
+            d[stage]["ckpt_every_s"] = _CKPT_DEFAULT  # default keeps the ids of older configs
         if self.synth.n == 0:
             d["synth"] = {"n": 0, "resolution": self.synth.resolution, "channels": self.synth.channels}
             d["pretrain"] = None
@@ -120,6 +132,9 @@ class RunSpec(_Strict):
         if self.protocol == "generalize":  # the synthetic training itself depends on the ASG options
             keys += tuple(k for k in ("protocol", "asg") if k in d)
         return _hash({k: d[k] for k in keys})
+
+
+_CKPT_DEFAULT = StageSpec.model_fields["ckpt_every_s"].default
 
 
 class SweepSpec(_Strict):
@@ -150,7 +165,7 @@ def _format_error(err: ValidationError, prefix: str = "") -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; see `synthscale run --help`)"
     else:
-        msg = f"{first['msg'].lower()}, got {first.get('input')!r}"
+        msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
     more = len(err.errors()) - 1
     return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
 
@@ -163,7 +178,8 @@ def _validate(cls: type[_Strict], data: Any, where: str = "") -> Any:
 
 
 def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    """Set `d['a']['b'] = value` for key 'a.b', creating dicts on the way."""
+    """Set `d['a']['b'] = value` for key 'a.b', creating dicts on the way; a mapping value is merged
+    into an existing mapping (so `asg: {lr_policy: handset}` keeps the other asg fields)."""
     *parents, last = key.split(".")
     for p in parents:
         if d.get(p) is None:  # an absent or unset optional section (e.g. `asg`) starts empty
@@ -172,7 +188,14 @@ def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
         if not isinstance(nxt, dict):
             raise UserError(f"{key}: cannot set a field inside {p!r}, which is not a mapping")
         d = nxt
-    d[last] = value
+    d[last] = _merged(d.get(last), value)
+
+
+def _merged(old: Any, new: Any) -> Any:
+    """`new`, or for two mappings `old` updated key by key (recursively) from `new`."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    return {**old, **{k: _merged(old.get(k), v) for k, v in new.items()}}
 
 
 def apply_overrides(spec: RunSpec, overrides: dict[str, Any], where: str = "") -> RunSpec:
@@ -202,13 +225,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
-    """A sweep file: run fields at the top level plus an optional `grid`; overrides apply to the base."""
+def _read_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     data = read_yaml(path)
     grid = data.pop("grid", {}) or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
         raise UserError(f"{path}: grid: expected a mapping of dotted keys to lists of values")
-    base = apply_overrides(_validate(RunSpec, data), overrides or {})
+    return data, grid
+
+
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
+    """A sweep file: run fields at the top level plus an optional `grid`. An override of a grid key
+    replaces that axis (a list gives its values, a scalar one value); the others apply to the base."""
+    data, grid = _read_sweep(path)
+    overrides = dict(overrides or {})
+    for key in [k for k in overrides if k in grid]:
+        value = overrides.pop(key)
+        list_field = all(isinstance(v, list) for v in grid[key])  # e.g. target.n_real: a list is one value
+        grid[key] = value if isinstance(value, list) and not list_field else [value]
+    base = apply_overrides(_validate(RunSpec, data), overrides)
     sweep = SweepSpec(base=base, grid=grid)
     sweep.cells()  # validate every cell now, so a bad grid value fails before anything runs
     return sweep
@@ -216,7 +250,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
 
 def load_run(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
     """One run from a run or sweep file (its grid is ignored), with dotted-key overrides."""
-    return load_sweep(path, overrides).base
+    return apply_overrides(_validate(RunSpec, _read_sweep(path)[0]), overrides or {})
 
 
 def dump_yaml(spec: BaseModel) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import platform
 import threading
 import time
@@ -28,9 +29,16 @@ from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
 from bench.train import evaluate, save_atomic, train
+from synth.errors import UserError
 
 log = logging.getLogger("synthscale.run")
 Row = dict[str, Any]
+# The columns every row has and every consumer may rely on (bench.collect puts them first). Time:
+# wall_s / cpu_s (CPU of all threads) cover the work done for that row only: its fine-tune and test,
+# plus for the first row a process computes in a run, the run's set-up (loading the target and
+# pre-training, or loading the shared pre-trained cell). A run's rows sum to its cost.
+COLUMNS = ["run_id", "generator", "complexity", "n_synth", "model", "task", "target", "n_real", "seed",
+           "test_err", "test_acc", "pretrain_examples", "finetune_examples", "wall_s", "status"]
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
@@ -43,13 +51,23 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_rows(run_dir: Path) -> Optional[list[Row]]:
-    """The rows of a finished run, or None if it has not finished (no valid row.json)."""
+def _is_row(row: Any) -> bool:
+    return isinstance(row, dict) and all(c in row for c in COLUMNS)
+
+
+def _read_json(path: Path) -> Any:
     try:
-        rows = json.loads((run_dir / "row.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # missing, unreadable or truncated
         return None
-    return rows if isinstance(rows, list) else None
+
+
+def read_rows(run_dir: Path) -> Optional[list[Row]]:
+    """The rows of a finished run, or None if it has not finished (no row.json that is a non-empty
+    list of rows with every column in COLUMNS)."""
+    rows = _read_json(run_dir / "row.json")
+    ok = isinstance(rows, list) and rows and all(_is_row(r) for r in rows)
+    return rows if ok else None
 
 
 @contextmanager
@@ -67,11 +85,17 @@ def _run_logging(path: Path) -> Iterator[None]:
 
 
 def check_names(spec: RunSpec) -> None:
-    """Fail before any work if a generator, model, task or target name is unknown (UserError)."""
+    """Fail before any work (UserError) on an unknown name, generator settings the generator itself
+    rejects (level, channels, knobs, pool seed) or real sizes below 1."""
     import timm
 
     if spec.synth.n > 0:
-        synth.GENERATORS.get(spec.synth.generator)
+        s = spec.synth
+        try:  # an empty dataset runs the generator's own checks (level, channels, knobs, seed)
+            synth.make_dataset(s.generator, 0, seed=s.seed, resolution=s.resolution,
+                               complexity=s.complexity, channels=s.channels, **s.knobs)
+        except UserError as err:
+            raise UserError(f"synth: {err}") from None
         TASKS.get(spec.task)
     targets.TARGETS.get(spec.target.name)
     if spec.protocol is not None or spec.asg is not None:
@@ -80,6 +104,8 @@ def check_names(spec: RunSpec) -> None:
         check_asg(spec)
         if spec.protocol == "generalize":  # model.name names a pretrained reference model, not timm
             return
+    if min(spec.target.n_real) < 1:  # (the generalize protocol's n_real is [0])
+        raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")
     if not timm.is_model(spec.model.name):
         build_model(spec.model, 2, 1)  # raises the UserError with suggestions
 
@@ -129,12 +155,16 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     (run_dir / "rows").mkdir(exist_ok=True)
     for s in spec.target.n_real:
         part = run_dir / "rows" / f"s{s}.json"
-        if part.is_file():
-            rows.append(json.loads(part.read_text()))
+        row = _read_json(part) if part.is_file() else None
+        if _is_row(row):
+            rows.append(row)
             continue
+        if part.is_file():
+            log.warning(f"{part}: unreadable or incomplete; fine-tuning s={s} again")
         row = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
         row["wall_s"] = round(time.time() - t0, 2)
         row["cpu_s"] = round(time.process_time() - cpu0, 2)  # all threads; load-independent cost
+        t0, cpu0 = time.time(), time.process_time()  # the next row counts its own work only (COLUMNS)
         write_json_atomic(row, part)
         rows.append(row)
     return rows
@@ -169,7 +199,10 @@ def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str
     final = cell / "final.pt"
     with FileLock(str(cell / ".lock")):
         if final.is_file():
-            return torch.load(final, map_location="cpu", weights_only=False)
+            try:
+                return torch.load(final, map_location="cpu", weights_only=False)
+            except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # e.g. truncated
+                log.warning(f"{final}: unreadable ({type(err).__name__}); training the cell again")
         (cell / "config.yaml").write_text(dump_yaml(spec))
         result = train_cell(cell / "ckpt.pt")
         save_atomic(result, final)

@@ -181,6 +181,9 @@ _CACHE: dict[tuple[str, Optional[str]], RealData] = {}
 
 def load_target(name: str, data_root: Optional[str] = None, download: bool = False) -> RealData:
     """The named target, cached per process (several fine-tunes of one run share it)."""
+    if data_root and not download and not Path(data_root).is_dir():  # never fall back to other roots
+        raise UserError(f"target.data_root (--data-root) {data_root!r} is not a directory; "
+                        "pass the folder that holds the target's files")
     key = (name, data_root)
     if key not in _CACHE:
         _CACHE[key] = TARGETS.get(name)(data_root, download)

@@ -1,0 +1,137 @@
+"""Bad run and sweep inputs fail early with one line (exit 2); corrupted run folders are recomputed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.collect import collect
+from bench.commands import resolve_config
+from bench.config import RunSpec, apply_overrides, load_run, load_sweep
+from bench.run import check_names, read_rows, run
+from synth.errors import UserError
+
+TINY = """
+name: tiny
+synth: {generator: shapes, n: 32, complexity: 1, resolution: 16, channels: 1}
+model: {name: resnet10t, small_input: false}
+pretrain: {examples: 64, batch_size: 32, lr: 0.05}
+finetune: {examples: 64, batch_size: 32, lr: 0.02}
+target: {name: fashion_mnist, n_real: [20, 40], test_size: 100}
+grid:
+  synth.n: [0, 32]
+  seed: [0]
+"""
+
+
+def write(tmp_path: Path, text: str = TINY, name: str = "c.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def one_line_exit_2(capsys, argv: list[str], needle: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("synth.complexity=99", "complexity"), ("synth.channels=2", "channels"),
+    ("synth.knobs={bogus: 1}", "bogus"), ("synth.seed=-1", "seed"),
+    ("target.n_real=[]", "target.n_real"), ("target.n_real=[0]", "target.n_real"),
+    ("target.n_real=[-5]", "target.n_real"), ("target.n_real=[20, 20]", "target.n_real"),
+    ("synth.n=true", "synth.n"),
+])
+def test_bad_run_settings_fail_before_any_folder_or_data(tmp_path, capsys, override, needle):
+    root = tmp_path / "r"
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root), override], needle)
+    assert not root.exists()
+
+
+def test_bad_generator_value_in_a_grid_fails_the_dry_run(tmp_path, capsys):
+    cfg = write(tmp_path, TINY.replace("synth.n: [0, 32]", "synth.complexity: [1, 99]"))
+    one_line_exit_2(capsys, ["sweep", str(cfg), "--root", str(tmp_path / "r"), "--dry-run"], "99")
+
+
+def test_a_section_in_a_grid_merges_into_the_base():
+    sweep = load_sweep(resolve_config("generalize"), {"asg.interval": 20})
+    assert {c.asg.interval for c in sweep.cells()} == {20}
+    assert {c.asg.lr_policy for c in sweep.cells()} == {"none", "handset", "learned"}
+
+
+def test_a_section_in_a_grid_keeps_the_other_axes(tmp_path):
+    cfg = write(tmp_path, "synth: {n: 100}\ngrid:\n  synth.n: [32, 64]\n  synth: [{complexity: 2}]\n")
+    cells = load_sweep(cfg).cells()
+    assert sorted(c.synth.n for c in cells) == [32, 64] and {c.synth.complexity for c in cells} == {2}
+
+
+def test_an_override_of_a_grid_key_replaces_its_axis():
+    cells = load_sweep(resolve_config("quickstart"), {"synth.n": 5, "seed": 7}).cells()
+    assert len(cells) == 2 and {(c.synth.n, c.seed) for c in cells} == {(5, 7)}
+    cells = load_sweep(resolve_config("quickstart"), {"synth.n": [0, 5]}).cells()
+    assert {c.synth.n for c in cells} == {0, 5} and len(cells) == 2 + 2 * 2  # scratch per seed
+    assert load_run(resolve_config("quickstart"), {"synth.n": 5}).synth.n == 5
+
+
+def test_checkpoint_cadence_is_not_identity_and_ids_are_unchanged():
+    spec = apply_overrides(RunSpec(), {"pretrain.ckpt_every_s": 5, "finetune.ckpt_every_s": 7})
+    assert (spec.run_id, spec.pretrain_id) == (RunSpec().run_id, RunSpec().pretrain_id)
+    committed = set(pd.read_csv(Path(__file__).parents[1] / "results/quickstart/runs.csv")["run_id"])
+    assert {c.run_id for c in load_sweep(resolve_config("quickstart")).cells()} == committed
+
+
+def test_a_missing_explicit_data_root_is_an_error(tmp_path, capsys):
+    nowhere = tmp_path / "nowhere"
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "--data-root",
+                             str(nowhere), "synth.n=0"], str(nowhere))
+
+
+def test_packaged_generalize_policy_is_found_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for spec in load_sweep(resolve_config("generalize")).cells():
+        check_names(spec)
+    spec = apply_overrides(spec, {"asg.policy": "no/such.pt"})
+    with pytest.raises(UserError, match=f"no/such.pt not found in {tmp_path} or "):
+        check_names(spec)
+
+
+@pytest.mark.parametrize("args", [["--n", "0", "--generator", "fractals"], ["--n", "-3"], ["-o", "{d}/noext"],
+                                  ["-o", "{d}/x.jpgg"], ["-o", "{d}"], ["--seed", "-1"]])
+def test_bad_preview_arguments_exit_2(tmp_path, capsys, args):
+    from synth.cli import main as synth_main
+
+    argv = ["preview", "--complexity", "0", "-o", str(tmp_path / "g.png")] + [a.format(d=tmp_path) for a in args]
+    assert synth_main(argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("rows", [[1, 2], [], [{"run_id": "x"}]])
+def test_invalid_row_files_are_not_done(tmp_path, rows):
+    run_dir = tmp_path / "runs" / "abc"
+    run_dir.mkdir(parents=True)
+    (run_dir / "row.json").write_text(json.dumps(rows))
+    assert read_rows(run_dir) is None and collect(tmp_path).empty
+
+
+def test_damaged_pieces_are_recomputed_and_rows_time_their_own_work(tmp_path, caplog):
+    spec = load_run(write(tmp_path))
+    root = tmp_path / "r"
+    first = run(spec, root)
+    # Each row times its own work: the second excludes the first row's pre-training and fine-tune.
+    assert first[1]["wall_s"] < first[0]["wall_s"] + first[1]["finetune_wall_s"]
+    assert first[1]["wall_s"] >= first[1]["finetune_wall_s"]
+    run_dir = root / "runs" / spec.run_id
+    for damage in ("rows/s40.json", "final.pt"):
+        (run_dir / "row.json").unlink()
+        (run_dir / "rows" / "s40.json").write_text('{"run_id": "')  # truncated
+        if damage == "final.pt":
+            (root / "pretrain" / spec.pretrain_id / "final.pt").write_bytes(b"")
+        again = run(spec, root)
+        assert again[0] == first[0]  # the valid finished piece is kept as it was
+        assert again[1]["n_real"] == 40 and again[1]["status"] == "ok"
+        assert read_rows(run_dir) == again and damage in caplog.text
