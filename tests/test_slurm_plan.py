@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.config import RunSpec
+from bench.run import COLUMNS
 from slurm.profiles import load_profile, parse_sbatch_items
 from slurm.tracking import JobRef, cell_statuses, write_manifest
 from synth.errors import UserError
@@ -97,5 +98,5 @@ def test_a_job_that_died_while_writing_its_row_is_failed_not_done(tmp_path):
     assert status.state == "failed" and status.detail == "ended without a row"
     (run_dir / "row.json").write_text('[{"run_id": "x", "te')  # torn by hand: still not done
     assert cell_statuses(root)[0].state == "failed"
-    (run_dir / "row.json").write_text(json.dumps([{"run_id": spec.run_id}]))
+    (run_dir / "row.json").write_text(json.dumps([{**dict.fromkeys(COLUMNS, 0), "run_id": spec.run_id}]))
     assert cell_statuses(root)[0].state == "done"
