@@ -123,7 +123,7 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
         return _RUNNING
     if job.paths.result_pickle.exists():
         exc = job.exception()
-        return None if exc is None else _short(exc)
+        return None if exc is None else error_message(exc)
     # Ended (or unknown) without a result file: give the file system a moment, then report.
     first = ended_at.setdefault(i, time.monotonic())
     if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):
@@ -135,8 +135,30 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     return f"ended as {state} without a result"
 
 
-def _short(exc: BaseException) -> str:
-    """The job's own error line: the last line of the traceback submitit wraps in dashes."""
+def error_message(exc: BaseException) -> str:
+    """A failed job's own error in one line: for submitit's errors, the exception that ends the
+    traceback they wrap in dashes (a user mistake as its message alone, others with their type)."""
+    if not isinstance(exc, submitit.core.utils.UncompletedJobError):  # raised in this process
+        return _one_line(type(exc).__name__, str(exc))
     blocks = re.split(r"\n-{10,}\n", str(exc).strip())
-    text = (blocks[1] if len(blocks) >= 3 else blocks[0]).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    return exception_line(blocks[1] if len(blocks) >= 3 else blocks[0]) or type(exc).__name__
+
+
+def exception_line(trace: str) -> str:
+    """The exception that ends a Python traceback in `trace`, as one line ('' if there is none)."""
+    lines = trace.strip().splitlines()
+    frames = [i for i, ln in enumerate(lines) if ln.startswith("  File ")]
+    if not frames:
+        return ""
+    rest = lines[frames[-1] + 1:]
+    while rest and rest[0].startswith(" "):  # the frame's source line and its ^^^ markers
+        rest = rest[1:]
+    head, _, msg = " ".join(ln.strip() for ln in rest if ln.strip()).partition(": ")
+    if not re.fullmatch(r"[\w.]+", head):
+        return ""
+    return _one_line(head.rsplit(".", 1)[-1], msg)
+
+
+def _one_line(name: str, msg: str) -> str:
+    msg = " ".join(msg.split())
+    return msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name

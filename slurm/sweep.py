@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 import submitit
 from filelock import FileLock
+from submitit.core.utils import FailedJobError, UncompletedJobError
 from submitit.local.debug import DebugJob
 
 from bench.config import RunSpec
@@ -69,34 +70,50 @@ def execute(plan: Plan, executor: str = "local", *, max_parallel: int = 1, fail_
         return _execute_slurm(plan, profile or Profile(), fail_fast, result)
     if not plan.todo:
         return result
+    root = plan.root.absolute()  # in manifests: `sweep status` may run from another directory
     sid = new_submission_id()
-    folder = submitit_folder(plan.root, sid)
-    ex = make_executor(executor, plan.root, timeout_min=timeout_min, folder=folder)
+    folder = submitit_folder(root, sid)
+    ex = make_executor(executor, root, timeout_min=timeout_min, folder=folder)
     threads = 1 if (executor == "local" and max_parallel > 1) else None
     pending = [(s, _with_threads(s, threads)) for s in plan.todo]
     # The local executor's jobs are recorded like Slurm's, so `sweep status` can see them.
-    record = _Recorder(plan.root, sid, folder, executor) if executor == "local" else None
-    _wait([], result, fail_fast, pending=pending, ex=ex, root=str(plan.root),
-          cap=1 if executor == "debug" else max_parallel, record=record)
+    record = _Recorder(root, sid, folder, executor, plan.todo) if executor == "local" else None
+    try:
+        _wait([], result, fail_fast, pending=pending, ex=ex, root=str(root),
+              cap=1 if executor == "debug" else max_parallel, record=record, timeout_min=timeout_min)
+    finally:
+        if record is not None:
+            record.close()
     return result
 
 
-class _Recorder:
-    """Rewrites one submission's manifest (atomically) as local jobs start."""
+def planned(todo: list[RunSpec]) -> dict[str, str]:
+    """What a manifest records before anything is submitted: run id -> label of every cell."""
+    return {s.run_id: arrays.cell_label(s) for s in todo}
 
-    def __init__(self, root: Path, sid: str, folder: Path, executor: str) -> None:
+
+class _Recorder:
+    """Writes one submission's manifest (atomically): every planned cell now, each job as it starts."""
+
+    def __init__(self, root: Path, sid: str, folder: Path, executor: str, todo: list[RunSpec]) -> None:
         self.root, self.sid, self.folder, self.executor = root, sid, folder, executor
         self.refs: list[JobRef] = []
+        self.planned = planned(todo)
+        write_manifest(root, sid, [], self.planned)
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
         self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
                                 str(self.folder), time.time(), arrays.cell_label(spec)))
-        write_manifest(self.root, self.sid, self.refs)
+        write_manifest(self.root, self.sid, self.refs, self.planned)
+
+    def close(self) -> None:
+        """No more submissions: cells still without a job are missing, not pending."""
+        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=False)
 
 
 def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepResult) -> SweepResult:
     """Submit the cells not yet queued as arrays, attach to those already queued, wait for all."""
-    root = plan.root
+    root = plan.root.absolute()
     root.mkdir(parents=True, exist_ok=True)
     todo_ids = {s.run_id for s in plan.todo}
     # Two sweeps over one root at once: the second sees the first's jobs and does not duplicate them.
@@ -106,8 +123,9 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         sub = arrays.Submitted([], [], [])
         if todo:
             sid = new_submission_id()
+            write_manifest(root, sid, [], planned(todo))  # cells it fails to submit count as missing
             sub = arrays.submit(todo, root, profile, sid, submitit_folder(root, sid))
-            write_manifest(root, sid, sub.refs)
+            write_manifest(root, sid, sub.refs, planned(todo), submitting=False)
     if flying:
         log.info("%d cells already queued or running from an earlier sweep: waiting for them",
                  len(flying))
@@ -134,7 +152,7 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
 
 
 def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex=None,
-          root: str = "", cap: int = 1, record=None) -> None:
+          root: str = "", cap: int = 1, record=None, timeout_min: int = 60) -> None:
     """Keep at most `cap` jobs running, submitting from `pending`; record outcomes as jobs end."""
     total = len(running) + len(pending)
     bar = _bar(total)
@@ -157,7 +175,7 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
             if exc is None:
                 result.finished.append(spec.run_id)
             else:
-                result.failed[spec.run_id] = _short(exc)
+                result.failed[spec.run_id] = job_error(job, exc, timeout_min)
                 log.error("cell %s failed: %s", spec.run_id, result.failed[spec.run_id])
             _tick(bar, result, total)
         running = still
@@ -167,9 +185,26 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
         bar.close()
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+def job_error(job: Any, exc: BaseException, timeout_min: int) -> str:
+    """Why a local or debug job failed, in one line: its own exception, else how its process ended."""
+    if isinstance(exc, FailedJobError) or not isinstance(exc, UncompletedJobError):  # the job raised
+        msg = arrays.error_message(exc)
+        return _timed_out(timeout_min) if _TIMED_OUT in msg else msg
+    # No result file: the process died, or was killed at the time limit.
+    stderr = job.stderr() or ""
+    if "this job is timed-out" in stderr:
+        return _timed_out(timeout_min)
+    if job.state == "INTERRUPTED":  # submitit's word for a job process that a signal ended
+        return f"killed by a signal; logs: {job.paths.stderr}"
+    return (arrays.exception_line(stderr) or "its process died without a result or an error "
+            f"(killed? out of memory?); logs: {job.paths.stderr}")
+
+
+def _timed_out(timeout_min: int) -> str:
+    return f"timed out (limit {timeout_min} min): raise --timeout-min"
+
+
+_TIMED_OUT = "not requeued because: timed-out"  # submitit's error when USR2 hits a plain function
 
 
 def _bar(total: int):

@@ -1,13 +1,15 @@
 """What happened to each cell: the record of submissions, the scheduler's view, `sweep status`.
 
-`ROOT/sweeps/<submission>.json` is written atomically once the jobs are submitted and never
-changed: which job runs which cell (the latest submission of a cell wins). States come from the
-rows first (a cell is done only when its `row.json` exists), then from Slurm (squeue for live
-jobs, sacct for finished ones) or /proc (local jobs).
+`ROOT/sweeps/<submission>.json` is written atomically, first with every cell the sweep plans to
+run (before it submits any), then with which job runs which cell (the latest submission of a cell
+wins). States come from the rows first (a cell is done only when its `row.json` exists), then from
+Slurm (squeue for live jobs, sacct for finished ones) or /proc (local jobs); a planned cell with no
+job is pending while its sweep is still submitting and missing once it stopped or died.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -15,13 +17,14 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.run import read_rows, write_json_atomic
 from slurm.jobs import read_interrupts
 
 MANIFEST_DIR = "sweeps"
+log = logging.getLogger("synthscale.sweep")
 
 
 @dataclass(frozen=True)
@@ -52,28 +55,75 @@ def new_submission_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def write_manifest(root: Path, submission_id: str, refs: list[JobRef]) -> Path:
-    """Record the jobs of one submission (atomic: a reader never sees half a manifest)."""
+def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
+                   planned: dict[str, str] | None = None, submitting: bool = True) -> Path:
+    """Record one submission: the cells it plans (run id -> label), their jobs so far and, while it
+    is `submitting`, this process (atomic: a reader never sees half a manifest)."""
     folder = root / MANIFEST_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{submission_id}.json"
-    write_json_atomic({"submission": submission_id, "jobs": [asdict(r) for r in refs]}, path)
+    pid = os.getpid() if submitting else None
+    write_json_atomic({"submission": submission_id, "pid": pid,
+                       "pid_start": process_start(pid) if pid else "", "planned": planned or {},
+                       "jobs": [asdict(r) for r in refs]}, path)
     return path
+
+
+def process_start(pid: int) -> str:
+    """When a live process started (clock ticks since boot; a reused pid differs), '' if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _job_ref(entry: dict, root: Path) -> JobRef:
+    """A manifest entry as a JobRef; TypeError if it is not one. Old manifests stored the submitit
+    folder relative to where the sweep ran: it is `ROOT/submitit/<submission>`."""
+    ref = JobRef(**entry)
+    if not isinstance(ref.submitted, (int, float)) or not all(
+            isinstance(v, str) for v in (ref.run_id, ref.executor, ref.job_id, ref.job_name, ref.folder, ref.label)):
+        raise TypeError("a field has the wrong type")
+    if not Path(ref.folder).is_absolute():
+        ref = replace(ref, folder=str(root.absolute() / "submitit" / Path(ref.folder).name))
+    return ref
+
+
+def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, bool]]]:
+    """Each cell's most recent job, and every planned cell: run id -> (label, whether the sweep that
+    planned it may still submit it). Unreadable manifests and entries are skipped with a warning."""
+    latest: dict[str, JobRef] = {}
+    planned: dict[str, tuple[str, bool]] = {}
+    for path in sorted((root / MANIFEST_DIR).glob("*.json")):  # names sort by time
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+            log.warning("warning: %s is not a sweep manifest; ignored", path)
+            continue  # its cells count as missing
+        n_bad = 0
+        for entry in data["jobs"]:
+            try:
+                ref = _job_ref(entry, root)
+            except TypeError:  # an unknown or missing key, a wrong type, not a dict
+                n_bad += 1
+                continue
+            if ref.run_id not in latest or latest[ref.run_id].submitted <= ref.submitted:
+                latest[ref.run_id] = ref
+        if n_bad:
+            log.warning("warning: %s: %d unreadable job entries ignored (their cells count as "
+                        "missing)", path, n_bad)
+        pid, start = data.get("pid"), data.get("pid_start")
+        alive = isinstance(pid, int) and bool(start) and process_start(pid) == start
+        if isinstance(data.get("planned"), dict):
+            planned.update({str(rid): (str(label), alive) for rid, label in data["planned"].items()})
+    return latest, planned
 
 
 def latest_jobs(root: Path) -> dict[str, JobRef]:
     """For each cell ever submitted under `root`, its most recent job."""
-    latest: dict[str, JobRef] = {}
-    for path in sorted((root / MANIFEST_DIR).glob("*.json")):  # names sort by time
-        try:
-            jobs = json.loads(path.read_text())["jobs"]
-        except (OSError, ValueError, KeyError):
-            continue  # an unreadable manifest is ignored: its cells count as missing
-        for entry in jobs:
-            ref = JobRef(**entry)
-            if ref.run_id not in latest or latest[ref.run_id].submitted <= ref.submitted:
-                latest[ref.run_id] = ref
-    return latest
+    return read_manifests(root)[0]
 
 
 # Slurm states of a job that is still in the queue, and what `status` calls them.
@@ -160,23 +210,33 @@ class CellStatus:
     detail: str = ""
     n_interrupts: int = 0
     log_tail: list[str] = field(default_factory=list)
+    label: str = ""
 
 
 def cell_statuses(root: Path) -> list[CellStatus]:
-    """Every cell that was ever submitted or started under `root`."""
-    jobs = latest_jobs(root)
-    run_ids = set(jobs) | {p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists()}
+    """Every cell that was ever planned, submitted or started under `root`."""
+    jobs, planned = read_manifests(root)
+    run_ids = set(jobs) | set(planned)
+    run_ids |= {p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists()}
     states = job_states(list(jobs.values()))
-    return [_status(root, run_id, jobs.get(run_id), states) for run_id in sorted(run_ids)]
+    statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id))
+                for run_id in sorted(run_ids)]
+    for s in statuses:  # what the cell is: from its job, else from the sweep's plan
+        s.label = s.job.label if s.job else planned.get(s.run_id, ("", False))[0]
+    return statuses
 
 
-def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str]) -> CellStatus:
+def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
+            planned: tuple[str, bool] | None) -> CellStatus:
     run_dir = root / "runs" / run_id
     n_int = len(read_interrupts(run_dir))
     if read_rows(run_dir) is not None:
         return CellStatus(run_id, "done", job, n_interrupts=n_int)
+    if job is None and planned and planned[1]:
+        return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
     if job is None:
-        return CellStatus(run_id, "missing", None, "never submitted by a sweep", n_int)
+        why = "its sweep stopped before submitting it" if planned else "never submitted by a sweep"
+        return CellStatus(run_id, "missing", None, why, n_int)
     raw = states.get(job.job_id, "")
     if raw in LIVE:
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
@@ -208,7 +268,7 @@ def format_status(statuses: list[CellStatus]) -> str:
     for s in statuses:
         job = f"job {s.job.job_id} ({s.job.executor})" if s.job else "no job"
         extra = f" requeued {s.n_interrupts}x" if s.n_interrupts else ""
-        label = f" {s.job.label}" if s.job and s.job.label else ""
+        label = f" {s.label}" if s.label else ""
         lines.append(f"{s.run_id}  {s.state:<8} {job}{extra}{label}"
                      + (f"  [{s.detail}]" if s.detail and s.state != "done" else ""))
         lines += [f"    | {ln}" for ln in s.log_tail]

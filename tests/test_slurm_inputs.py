@@ -1,0 +1,139 @@
+"""What `synthscale sweep` says about failed local jobs, and what `sweep status` makes of old,
+corrupted and unfinished sweeps. Real local jobs, no Slurm."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import submitit
+
+from bench.cli import main
+from bench.config import load_sweep
+from slurm.plan import plan
+from slurm.sweep import job_error, make_executor
+from slurm.tracking import JobRef, cell_statuses, write_manifest
+
+TINY = """
+name: tiny
+synth: {generator: shapes, n: 0, complexity: 1, resolution: 16, channels: 1}
+model: {name: resnet10t, small_input: false}
+finetune: {examples: 64, batch_size: 32}
+target: {name: fashion_mnist, n_real: [20], test_size: 100}
+grid:
+  seed: [0, 1, 2]
+"""
+
+
+def _broken_sweep(tmp_path: Path) -> tuple[Path, str]:
+    """Three cells; the first one fails inside its job (its log file cannot be opened)."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    first = plan(load_sweep(cfg), tmp_path).todo[0].run_id
+    return cfg, first
+
+
+def _break(root: Path, run_id: str) -> None:
+    (root / "runs" / run_id / "log.txt").mkdir(parents=True)
+
+
+def _error_line(err: str) -> str:
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("  failed ")]
+    return line
+
+
+def test_failed_local_job_reports_its_error_and_status_counts_unsubmitted_cells(tmp_path, capsys,
+                                                                                monkeypatch):
+    """The local executor prints the job's exception like debug does (not submitit's log paths);
+    a --fail-fast sweep from a relative root leaves a manifest that `status` reads from anywhere,
+    with the traceback's tail and the two cells never submitted counted as missing."""
+    cfg, first = _broken_sweep(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    lines = {}
+    for executor in ("debug", "local"):
+        _break(tmp_path / executor, first)
+        assert main(["sweep", str(cfg), "--root", executor, "--executor", executor, "--fail-fast"]) == 1
+        lines[executor] = _error_line(capsys.readouterr().err)
+    assert f"failed {first}: IsADirectoryError: [Errno 21] Is a directory: " in lines["local"]
+    assert lines["local"] == lines["debug"].replace("debug", "local")
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["sweep", "status", "--root", str(tmp_path / "local")]) == 1
+    out = capsys.readouterr().out
+    assert "    | IsADirectoryError: [Errno 21] Is a directory" in out
+    assert out.count("missing  no job scratch resnet10t seed=") == 2
+    assert out.splitlines()[-1] == "3 cells: 0 done, 0 running, 0 pending, 1 failed, 2 missing"
+
+
+def test_killed_and_timed_out_local_jobs_say_so(tmp_path):
+    """Real local jobs: the job process killed, the worker killed, the time limit reached."""
+    root = tmp_path / "root"
+    controller, worker = (make_executor("local", root).submit(time.sleep, 100) for _ in range(2))
+    ex = submitit.LocalExecutor(folder=str(root / "t"))  # what the local executor runs, with a
+    ex.update_parameters(timeout_min=1, signal_delay_s=58)  # timeout signal after 2 s, not 30
+    timed_out = ex.submit(time.sleep, 100)
+    _wait_for_worker(controller), _wait_for_worker(worker)
+    os.kill(_wait_for_worker(controller), signal.SIGKILL)  # its orphan would sleep on
+    os.kill(int(controller.job_id), signal.SIGKILL)
+    os.kill(_wait_for_worker(worker), signal.SIGKILL)
+    jobs = (controller, worker, timed_out)
+    with ThreadPoolExecutor(3) as pool:  # each job without a result waits 15 s for one
+        msgs = list(pool.map(lambda j: job_error(j, j.exception(), 1), jobs))
+    assert msgs[0].startswith("killed by a signal; logs: ")
+    assert msgs[1].startswith("its process died without a result or an error (killed? out of memory?)")
+    assert msgs[2] == "timed out (limit 1 min): raise --timeout-min"
+
+
+def _wait_for_worker(job) -> int:
+    """The pid of the Python process that runs a local job (the job id is its controller's)."""
+    pid = int(job.job_id)
+    for _ in range(100):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise AssertionError("the local job started no worker")
+
+
+def test_status_of_an_old_manifest_with_a_relative_folder_shows_the_tail(tmp_path, monkeypatch):
+    root = tmp_path / "s1"
+    (root / "submitit" / "sub1").mkdir(parents=True)
+    (root / "submitit" / "sub1" / "999999999_0_log.err").write_text("Traceback\nValueError: the real cause\n")
+    (root / "runs" / "abc").mkdir(parents=True)
+    (root / "runs" / "abc" / "config.yaml").write_text("name: x\n")
+    write_manifest(root, "sub1", [JobRef("abc", "local", "999999999", "synthscale", "s1/submitit/sub1", 0.0)])
+    monkeypatch.chdir("/")
+    (status,) = cell_statuses(root)
+    assert status.state == "failed" and status.log_tail[-1] == "ValueError: the real cause"
+
+
+def test_corrupted_manifest_entries_are_skipped_with_one_warning(tmp_path, capsys, caplog):
+    root = tmp_path / "root"
+    good = JobRef("good", "local", "999999999", "synthscale", str(tmp_path), 0.0)
+    path = write_manifest(root, "sub1", [good])
+    data = json.loads(path.read_text())
+    data["jobs"] += [{**data["jobs"][0], "run_id": "bad", "colour": "red"}, "junk", {"run_id": "x"}]
+    path.write_text(json.dumps(data))
+    (root / "sweeps" / "sub2.json").write_text("{not json")
+    assert main(["sweep", "status", "--root", str(root)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 1 failed, 0 missing"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"warning: {path}: 3 unreadable job entries ignored (their cells count as missing)",
+                        f"warning: {root / 'sweeps' / 'sub2.json'} is not a sweep manifest; ignored"]
+
+
+def test_planned_cells_are_pending_while_their_sweep_runs_and_missing_after(tmp_path):
+    root = tmp_path / "root"
+    path = write_manifest(root, "sub1", [], {"abc": "scratch resnet10t seed=0"})
+    (status,) = cell_statuses(root)  # this test's process planned it and still runs
+    assert (status.state, status.detail, status.label) == ("pending", "not submitted yet",
+                                                            "scratch resnet10t seed=0")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    path.write_text(path.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {gone.pid}'))
+    assert cell_statuses(root)[0].state == "missing"
