@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -32,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the base config")
     p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: child processes here; debug: in this process; slurm: job arrays")
+    p.add_argument("--executor", choices=EXECUTORS,
+                   help="local (default): child processes here; debug: in this process; slurm: job arrays")
     p.add_argument("--max-parallel", type=int, default=None,
                    help="cells running at once (local, default 1; slurm: same as --array-parallelism)")
     p.add_argument("--timeout-min", type=int, default=None,
@@ -47,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     from slurm.demo import register_demo  # demo builds on sweep_to_csv below
 
     register_demo(sub)
+
+
+CLUSTER_FLAGS = ("profile", "partition", "account", "qos", "gpus_per_job", "cpus_per_job", "mem_gb",
+                 "constraint", "sbatch", "array_parallelism")
+SWEEP_FLAGS = ("executor", "max_parallel", "timeout_min", "fail_fast", "dry_run") + CLUSTER_FLAGS
 
 
 def _cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -83,8 +89,9 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                  profile: Optional[Profile] = None) -> int:
     """Plan, execute and collect one sweep; returns the process exit code."""
     max_parallel = 1 if max_parallel is None else max_parallel
-    if max_parallel < 1:
-        raise UserError("--max-parallel: must be at least 1")
+    _at_least_1(max_parallel, "--max-parallel")
+    _at_least_1(timeout_min, "--timeout-min")
+    _check_root(root)
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
@@ -102,8 +109,26 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     return 1 if result.failed else 0
 
 
+def _at_least_1(value: Optional[int], flag: str) -> None:
+    if value is not None and value < 1:
+        raise UserError(f"{flag}: must be at least 1, got {value}")
+
+
+def _check_root(root: Path) -> None:
+    """--root is a directory or is created as one: a file in its place is a mistake, not a traceback."""
+    first = next((p for p in (root, *root.parents) if p.exists()), None)
+    if first is not None and not first.is_dir():
+        raise UserError(f"--root {str(root)!r}: {str(first)!r} is a file; pass a directory")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The options among `names` that the command line set, as flags."""
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) not in (None, False, [])]
+
+
 def cmd_status(root: Path) -> int:
     """`synthscale sweep status --root ROOT`: one line per cell and a summary; 1 if any failed."""
+    _check_root(root)
     if not root.is_dir():
         raise UserError(f"--root {str(root)!r} does not exist")
     statuses = cell_statuses(root)
@@ -114,9 +139,26 @@ def cmd_status(root: Path) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Entry point of `synthscale sweep`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        return _sweep_or_status(args)
+    except BrokenPipeError:  # `sweep ... | head`: the reader has gone; finished work is kept
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def _sweep_or_status(args: argparse.Namespace) -> int:
     if args.config == "status" and not Path("status").is_file():
+        extra = args.overrides + _given(args, SWEEP_FLAGS)
+        if extra:
+            raise UserError(f"sweep status takes only --root; remove {' '.join(extra)}")
         return cmd_status(args.root)
-    profile = cluster_profile(args) if args.executor == "slurm" else None
-    return sweep_to_csv(args.config, args.root, parse_overrides(args.overrides), executor=args.executor,
+    executor = args.executor or "local"
+    cluster = _given(args, CLUSTER_FLAGS)
+    if cluster and executor != "slurm":
+        raise UserError(f"{', '.join(cluster)}: cluster settings, used only with --executor slurm "
+                        f"(this sweep runs {executor})")
+    _at_least_1(args.timeout_min, "--timeout-min")
+    profile = cluster_profile(args) if executor == "slurm" else None
+    return sweep_to_csv(args.config, args.root, parse_overrides(args.overrides), executor=executor,
                         max_parallel=args.max_parallel, timeout_min=args.timeout_min,
                         fail_fast=args.fail_fast, dry_run=args.dry_run, profile=profile)

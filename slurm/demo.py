@@ -19,7 +19,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` subcommand."""
     p = sub.add_parser("demo", help="run the quickstart sweep, fit the scaling law, plot it",
                        description="Runs the packaged quickstart sweep (or --config) with the local "
-                       "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and README.md.")
+                       "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md.")
     p.add_argument("--config", default="quickstart", help="sweep config (default: quickstart)")
     p.add_argument("--root", type=Path, default=Path("runs/quickstart"), help="runs and checkpoints")
     p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go")

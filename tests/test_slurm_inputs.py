@@ -1,15 +1,17 @@
-"""What `synthscale sweep` says about failed local jobs, and what `sweep status` makes of old,
-corrupted and unfinished sweeps. Real local jobs, no Slurm."""
+"""What `synthscale sweep` says about failed local jobs, odd flags and odd roots, and what
+`sweep status` makes of old, corrupted and unfinished sweeps. Real local jobs, no Slurm."""
 from __future__ import annotations
 
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import submitit
 
 from bench.cli import main
@@ -137,3 +139,62 @@ def test_planned_cells_are_pending_while_their_sweep_runs_and_missing_after(tmp_
     gone.wait()
     path.write_text(path.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {gone.pid}'))
     assert cell_statuses(root)[0].state == "missing"
+
+
+def _one_error_line(capsys, want: str) -> None:
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err and cap.err.strip().splitlines()[-1] == f"synthscale: error: {want}"
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1"])
+def test_timeout_must_be_positive(tmp_path, capsys, minutes):
+    cfg, _ = _broken_sweep(tmp_path)
+    root = tmp_path / "root"
+    assert main(["sweep", str(cfg), "--root", str(root), "--timeout-min", minutes, "--dry-run"]) == 2
+    _one_error_line(capsys, f"--timeout-min: must be at least 1, got {minutes}")
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("extra", [["synth.n=5"], ["--executor", "local"], ["--profile", "local"],
+                                   ["--dry-run"]])
+def test_status_refuses_sweep_arguments(tmp_path, capsys, extra):
+    (tmp_path / "root").mkdir()
+    assert main(["sweep", "status", "--root", str(tmp_path / "root"), *extra]) == 2
+    _one_error_line(capsys, f"sweep status takes only --root; remove {extra[0]}")
+
+
+@pytest.mark.parametrize("executor", [[], ["--executor", "local"], ["--executor", "debug"]])
+def test_cluster_flags_need_the_slurm_executor(tmp_path, capsys, executor):
+    cfg, _ = _broken_sweep(tmp_path)
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "r"), "--profile", "local", "--qos", "x", *executor]
+    assert main(argv + ["--dry-run"]) == 2
+    runs = executor[1] if executor else "local"
+    _one_error_line(capsys, f"--profile, --qos: cluster settings, used only with --executor slurm "
+                            f"(this sweep runs {runs})")
+
+
+def test_root_that_is_a_file_is_one_line(tmp_path, capsys):
+    cfg, _ = _broken_sweep(tmp_path)
+    (tmp_path / "f").write_text("")
+    for root in (tmp_path / "f", tmp_path / "f" / "sub"):
+        assert main(["sweep", str(cfg), "--root", str(root)]) == 2
+        _one_error_line(capsys, f"--root {str(root)!r}: {str(tmp_path / 'f')!r} is a file; pass a directory")
+        assert main(["sweep", "status", "--root", str(root)]) == 2
+        _one_error_line(capsys, f"--root {str(root)!r}: {str(tmp_path / 'f')!r} is a file; pass a directory")
+
+
+def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path):
+    cfg, _ = _broken_sweep(tmp_path)
+    cmd = [sys.executable, "-m", "slurm", "sweep", str(cfg), "--root", str(tmp_path / "r"), "--dry-run"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdout.close()  # like `| head -1` that has already gone
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""
+
+
+def test_demo_help_names_the_file_it_writes(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "PROVENANCE.md" in help_text and "README.md" not in help_text
