@@ -147,8 +147,9 @@ def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, s
     total = -(-stage.examples // stage.batch_size)
     hook = None
     if a.lr_policy != "none" or policy is not None:
-        chosen = policy if policy is not None else \
-            (handset_multipliers(a.n_groups) if a.lr_policy == "handset" else load_policy(policy_path(a) or a.policy))
+        chosen = policy if policy is not None else (handset_multipliers(a.n_groups)
+                                                     if a.lr_policy == "handset" else
+                                                     load_policy(policy_path(a) or a.policy))
         hook = LayerwiseLR(chosen, groups, a.interval, total, lambda: (stats["loss"], stats["kl"]),
                            sample=sample, generator=generator)
     torch.manual_seed(seed)
