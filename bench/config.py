@@ -6,11 +6,12 @@ lists of values; its cells are the Cartesian product.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, get_args
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -158,12 +159,30 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _format_error(err: ValidationError, prefix: str = "") -> str:
+def _section(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The schema model at `loc` (e.g. ('synth',) -> SynthSpec), or None below a plain field."""
+    for part in loc:
+        field = cls.model_fields.get(str(part))
+        if field is None:
+            return None
+        inner = [a for a in (field.annotation, *get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return None
+        cls = inner[0]
+    return cls
+
+
+def _format_error(err: ValidationError, prefix: str = "", cls: type[BaseModel] | None = None) -> str:
     """One line: `pretrain.lr: expected a number, got 'fast'` (plus a count of further errors)."""
     first = err.errors()[0]
     path = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
     if first["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see `synthscale run --help`)"
+        section = _section(cls, first["loc"][:-1]) if cls is not None else None
+        names = list(section.model_fields) if section is not None else []
+        close = difflib.get_close_matches(str(first["loc"][-1]), names, n=1)
+        msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + (
+            f" (keys here: {', '.join(names)})" if names else " (check the spelling)")
     else:
         msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
     more = len(err.errors()) - 1
@@ -174,7 +193,7 @@ def _validate(cls: type[_Strict], data: Any, where: str = "") -> Any:
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise UserError(_format_error(err, where)) from None
+        raise UserError(_format_error(err, where, cls)) from None
 
 
 def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:

@@ -11,14 +11,22 @@ from bench.config import ModelSpec
 from synth.errors import UserError
 
 
-def build_model(spec: ModelSpec, n_classes: int, in_chans: int) -> nn.Module:
-    """A randomly initialised timm model; `small_input` keeps early resolution for tiny images."""
+def build_model(spec: ModelSpec, n_classes: int, in_chans: int, img_size: int | None = None) -> nn.Module:
+    """A randomly initialised timm model; `small_input` keeps early resolution for tiny images.
+
+    `img_size`: the input resolution, for models built for one size (ViT, Swin: a 224-px ViT refuses
+    32 px inputs); models without an `img_size` argument (CNNs) take any size and ignore it."""
     if not timm.is_model(spec.name):
         close = difflib.get_close_matches(spec.name, timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
         raise UserError(f"model.name: unknown timm model {spec.name!r}{hint}")
-    model = timm.create_model(spec.name, pretrained=False, num_classes=n_classes,
-                              in_chans=in_chans, drop_rate=spec.drop_rate)
+    kw = dict(pretrained=False, num_classes=n_classes, in_chans=in_chans, drop_rate=spec.drop_rate)
+    try:
+        model = timm.create_model(spec.name, **kw, **({"img_size": img_size} if img_size else {}))
+    except TypeError as err:
+        if "img_size" not in str(err):
+            raise
+        model = timm.create_model(spec.name, **kw)
     if spec.small_input:
         adapt_stem(model)
     return model
@@ -69,6 +77,10 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise UserError(f"device: unknown device {name!r}; use auto, cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device: {name!r} asked for, but this machine has no usable CUDA device; "
+                        "use device=auto (cuda where present) or device=cpu")
+    return device

@@ -217,7 +217,7 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
     ds = synth.make_dataset(s.generator, s.n, seed=s.seed, resolution=s.resolution,
                             complexity=s.complexity, channels=s.channels, **s.knobs)
     torch.manual_seed(spec.seed)
-    net = task.build(build_model(spec.model, ds.n_classes, s.channels), ds.n_classes)
+    net = task.build(build_model(spec.model, ds.n_classes, s.channels, s.resolution), ds.n_classes)
     source = SynthSource(ds, fields=tuple(dict.fromkeys(("image",) + task.fields)))
     get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed,
                             spec.pretrain.augment and task.augment, device)
@@ -236,9 +236,9 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
     train_set = synth.Sample(image=real_images(data.train_x[idx], spec.synth.resolution, spec.synth.channels),
                              label=data.train_y[idx])
     torch.manual_seed(spec.seed + 1)
-    net = build_model(spec.model, data.n_classes, spec.synth.channels)
+    net = build_model(spec.model, data.n_classes, spec.synth.channels, spec.synth.resolution)
     if pre is not None:
-        pre_net = build_model(spec.model, pre["n_classes"], spec.synth.channels)
+        pre_net = build_model(spec.model, pre["n_classes"], spec.synth.channels, spec.synth.resolution)
         pre_net.load_state_dict(pre["backbone"])
         transfer_weights(pre_net, net)
     get_batch = make_loader(train_set, s, spec.finetune.batch_size, spec.seed + 1,

@@ -135,3 +135,27 @@ def test_damaged_pieces_are_recomputed_and_rows_time_their_own_work(tmp_path, ca
         assert again[0] == first[0]  # the valid finished piece is kept as it was
         assert again[1]["n_real"] == 40 and again[1]["status"] == "ok"
         assert read_rows(run_dir) == again and damage in caplog.text
+
+
+def test_an_unknown_key_suggests_the_close_one_and_lists_the_keys(tmp_path, capsys):
+    # the hint used to point at `synthscale run --help`, which lists no keys
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.complexty=3"],
+                    "synth.complexty: unknown key; did you mean 'complexity'? (keys here: generator, n, complexity")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_is_one_line(tmp_path, capsys):
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.n=0",
+                             "device=cuda"], "no usable CUDA device")
+
+
+def test_a_fixed_size_model_is_built_for_the_run_resolution():
+    import torch
+
+    from bench.config import ModelSpec
+    from bench.models import build_model
+
+    vit = build_model(ModelSpec(name="vit_tiny_patch16_224"), 3, 1, img_size=32)  # refused 32 px inputs
+    assert vit(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
+    cnn = build_model(ModelSpec(name="resnet10t"), 3, 1, img_size=32)  # no img_size argument: ignored
+    assert cnn(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
