@@ -30,12 +30,10 @@ def read_json(path: str | Path) -> dict:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
-    from fits.table import fit_runs, strict_json, summary_table
+    from fits.table import fit_runs, summary_table, write_fits_json
 
     res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n")
+    out = write_fits_json(res, args.output)
     print(summary_table(res))
     print(f"wrote {out}")
     return 0

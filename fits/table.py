@@ -1,6 +1,8 @@
 """Fitting a runs table group by group: holdout scores, fits.json, the terminal summary."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -91,7 +93,9 @@ def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd
 
 def _jsonable(v: Any) -> Any:
     v = v.item() if isinstance(v, np.generic) else v
-    return None if isinstance(v, float) and not np.isfinite(v) else v  # strict JSON has no NaN
+    if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):  # strict JSON has no NaN
+        return None
+    return v
 
 
 def strict_json(obj: Any) -> Any:
@@ -101,6 +105,14 @@ def strict_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [strict_json(v) for v in obj]
     return _jsonable(obj)
+
+
+def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
+    """Write what fit_runs returned as strict JSON (missing values as null); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n")
+    return out
 
 
 def scratch_stats(y: pd.Series) -> dict[str, float] | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -31,6 +30,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
     import fits
+    from fits.table import write_fits_json
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
@@ -39,7 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(df, args.out / "runs.csv")
     fit = fits.fit_runs(df, x="n_synth", y="test_err", by="complexity")
-    (args.out / "fits.json").write_text(json.dumps(fit, indent=1, default=_json_default))
+    write_fits_json(fit, args.out / "fits.json")
     figures = fits.plot_scaling(df, fit, args.out / "scaling.png")
     wall_s = time.time() - t0
     _write_provenance(args, wall_s, df)
@@ -47,18 +47,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\n{len(df)} rows in {wall_s / 60:.1f} min. Results: {args.out}/runs.csv, fits.json, "
           + ", ".join(p.name for p in figures))
     return rc
-
-
-def _json_default(obj: object) -> object:
-    """numpy scalars -> float; pandas' NA (e.g. the scratch rows' missing complexity) -> null."""
-    try:
-        import pandas as pd
-
-        if obj is pd.NA:
-            return None
-    except ImportError:
-        pass
-    return float(obj)  # type: ignore[arg-type]
 
 
 def _machine() -> str:

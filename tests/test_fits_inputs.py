@@ -179,3 +179,16 @@ def test_plot_legend_shows_each_laws_own_parameters(tmp_path: Path, law: str, na
     label = legend_label(res, "1")  # power_floor's alpha and C printed nan for every other law
     assert label.startswith("complexity=1: ") and all(n in label for n in names) and "nan" not in label
     assert plot_scaling(df, res, tmp_path / "s.png")[0].exists()
+
+
+def test_write_fits_json_is_strict_for_pandas_na_groups(tmp_path: Path) -> None:
+    # `synthscale demo` fits its in-memory table, where the scratch rows' complexity is pandas' NA
+    from fits.table import write_fits_json
+
+    df = _table({1: (2.0, 0.5, 0.1)}, SIZES, n_seeds=2)
+    df = pd.concat([df, df.head(2).assign(n_synth=0.0, test_err=0.7)], ignore_index=True)
+    df["complexity"] = df["complexity"].astype("Int64")
+    df.loc[df["n_synth"] == 0, "complexity"] = pd.NA
+    out = write_fits_json(fit_runs(df), tmp_path / "fits.json")
+    doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert doc["scratch"]["mean"] == pytest.approx(0.7) and list(doc["groups"]) == ["1"]
