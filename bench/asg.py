@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -21,6 +22,7 @@ from synth.errors import UserError
 
 MULTIPLIERS = tuple(i / 10 for i in range(11))
 HEAD_GROUP = "head"
+POLICY_KEYS = ("n_groups", "hidden", "state_dict")  # what save_policy writes and load_policy needs
 
 
 def proxy_kl(current_imagenet_logits: torch.Tensor, frozen_imagenet_logits: torch.Tensor) -> torch.Tensor:
@@ -129,12 +131,21 @@ def save_policy(ctrl: Controller, path: Path | str, meta: Optional[dict] = None)
 
 def load_policy(path: Path | str) -> Controller:
     """A controller saved by `save_policy`, or a UserError naming the problem."""
+    hint = "train one with `python -m bench.asg_meta`"
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"asg.policy: {path} not found; train one with `python -m bench.asg_meta`") from None
-    ctrl = Controller(blob["n_groups"], blob["hidden"])
-    ctrl.load_state_dict(blob["state_dict"])
+        raise UserError(f"asg.policy: {path} not found; {hint}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:  # garbage, JSON, a folder
+        raise UserError(f"asg.policy: {path} is not a saved policy ({type(err).__name__}); {hint}") from None
+    missing = [k for k in POLICY_KEYS if not isinstance(blob, dict) or k not in blob]
+    if missing:
+        raise UserError(f"asg.policy: {path} is not a saved policy (no {', '.join(missing)}); {hint}")
+    try:
+        ctrl = Controller(blob["n_groups"], blob["hidden"])
+        ctrl.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise UserError(f"asg.policy: {path} holds no valid controller ({type(err).__name__}); {hint}") from None
     return ctrl.eval()
 
 
@@ -169,7 +180,7 @@ class LayerwiseLR:
             mults = self._from_controller(step)
         else:
             mults = [float(m) for m in self.policy]
-        apply_multipliers(self.groups, dict(zip(self.tags, mults)))
+        apply_multipliers(self.groups, dict(zip(self.tags, mults, strict=True)))  # one per group
         self.history.append(mults)
         return mults
 

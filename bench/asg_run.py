@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import threading
 import time
@@ -35,6 +36,8 @@ log = logging.getLogger("synthscale.asg")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # what the packaged configs' relative paths start from
 HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed no run trains on
 N_HELDOUT = 500
+# generator -> the real targets whose classes it renders, label for label (docs/asg.md)
+SAME_CLASSES = {"digits": ("mnist5k", "sklearn_digits")}
 
 
 def asg_of(spec: RunSpec) -> AsgSpec:
@@ -66,11 +69,22 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError("synth.channels: the generalize protocol starts from an RGB ImageNet model; use 3")
     if list(spec.target.n_real) != [0]:
         raise UserError("target.n_real: the generalize protocol uses no real training images; set [0]")
+    if spec.target.name not in SAME_CLASSES.get(spec.synth.generator, ()):
+        pairs = "; ".join(f"{g} with {' or '.join(t)}" for g, t in SAME_CLASSES.items())
+        raise UserError(f"synth.generator {spec.synth.generator} with target.name {spec.target.name}: the "
+                        f"generalize protocol trains only on synthetic images of the target's classes; "
+                        f"supported pairs: {pairs}")
     if a.lr_policy == "learned" and not a.policy:
         raise UserError("asg.policy: lr_policy learned needs a saved policy (python -m bench.asg_meta)")
     if a.lr_policy == "learned" and policy_path(a) is None:
         raise UserError(f"asg.policy: {a.policy} not found in {Path.cwd()} or {REPO_ROOT}; "
                         "train one with `python -m bench.asg_meta`")
+    if a.lr_policy == "learned":
+        trained_for = load_policy(policy_path(a)).n_groups  # a corrupt file is a UserError here
+        if trained_for != a.n_groups:
+            raise UserError(f"asg.n_groups: the policy {a.policy} was trained for {trained_for} layer groups, "
+                            f"the run has {a.n_groups}; set asg.n_groups={trained_for} or train a policy "
+                            f"for {a.n_groups}")
 
 
 def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
@@ -154,8 +168,16 @@ def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, s
                            sample=sample, generator=generator)
     torch.manual_seed(seed)
     get_batch = make_batches(source, s.n, stage.batch_size, seed, device)
+
+    def on_step(step: int, loss: float, opt: torch.optim.Optimizer) -> None:
+        if not math.isfinite(loss):  # a diverged network must not become a trained cell and an "ok" row
+            raise UserError(f"pretrain: the synthetic training loss is {loss} at step {step + 1}/{total}; "
+                            f"lower pretrain.lr ({stage.lr:g}) or asg.proxy_lambda ({a.proxy_lambda:g})")
+        if hook is not None:
+            hook(step, loss, opt)
+
     res = train(net, get_batch, make_loss(frozen, a.proxy_lambda, stats), stage, device=device,
-                ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}", param_groups=groups, on_step=hook)
+                ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}", param_groups=groups, on_step=on_step)
     return res, hook
 
 
@@ -169,8 +191,13 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
                    stop: Optional[threading.Event] = None) -> dict[str, Any]:
     """The trained weights and training record of this run's cell, trained at most once."""
 
+    path = policy_path(asg_of(spec)) if asg_of(spec).lr_policy == "learned" else None
+
     def train_cell(ckpt: Path) -> dict[str, Any]:
         s = spec.synth
+        # hashed before training starts: the content that trains the cell
+        policy = {} if path is None else {"policy": f"{path.name}:{sha256_prefix(path)}",
+                                          "policy_sha256": sha256_prefix(path, 64)}
         gen = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
                                                 channels=s.channels, **s.knobs)
         net = build_reference(spec.model.name, gen.n_classes)
@@ -179,10 +206,18 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
         net.to("cpu", memory_format=torch.contiguous_format)
         return {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
                 "steps": res.steps, "resumed_from": res.resumed_from,
-                "multipliers": hook.history if hook else [], "knobs": gen.knobs(),
+                "multipliers": hook.history if hook else [], "knobs": gen.knobs(), **policy,
                 **heldout_scores(spec, net, reference)}
 
-    return shared_cell(spec, root, train_cell)
+    cell = shared_cell(spec, root, train_cell)
+    # The cell's id covers the policy's path, not its content (the committed run ids stay): a file
+    # replaced at the same path must not pass as the policy that trained this cell.
+    now = sha256_prefix(path, 64) if path is not None else None
+    if now is not None and cell.get("policy_sha256", now) != now:  # cells from before this check: no hash
+        raise UserError(f"asg.policy: {path} changed since cell {spec.pretrain_id} was trained with it "
+                        f"(sha256 {cell['policy_sha256'][:8]}, now {now[:8]}); save the new policy "
+                        "under a new path, or restore the old file")
+    return cell
 
 
 def heldout_scores(spec: RunSpec, net: ReferenceNet, reference: ReferenceNet) -> dict[str, float]:
@@ -211,11 +246,12 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     return [row]
 
 
-def asg_columns(spec: RunSpec) -> dict[str, Any]:
-    """The protocol and ASG settings recorded in every row (both protocols)."""
+def asg_columns(spec: RunSpec, policy: str = "") -> dict[str, Any]:
+    """The protocol and ASG settings recorded in every row (both protocols); `policy` as recorded
+    by the trained cell, else from the file now at asg.policy."""
     a = asg_of(spec)
-    policy, path = "", policy_path(a)
-    if a.lr_policy == "learned" and path is not None:
+    path = policy_path(a)
+    if not policy and a.lr_policy == "learned" and path is not None:
         policy = f"{path.name}:{sha256_prefix(path)}"
     parts = ([f"proxy{a.proxy_lambda:g}"] if a.proxy_lambda > 0 else []) + \
         ([a.lr_policy] if a.lr_policy != "none" else [])
@@ -241,7 +277,8 @@ def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, 
         "resumed_from_step": cell["resumed_from"], "knobs": json.dumps(cell["knobs"], sort_keys=True),
         "synth_val_acc": round(cell["synth_val_acc"], 6), "proxy_agree": round(cell["proxy_agree"], 6),
         "mean_multipliers": json.dumps(_mean_multipliers(cell["multipliers"])),
-        **asg_columns(spec), "status": "ok", "host": platform.node(), "torch": torch.__version__,
+        **asg_columns(spec, cell.get("policy", "")),  # the policy that trained the cell
+        "status": "ok", "host": platform.node(), "torch": torch.__version__,
     }
 
 

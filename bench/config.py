@@ -80,7 +80,7 @@ class TargetSpec(_Strict):
 class AsgSpec(_Strict):
     """ASG options (docs/asg.md): ImageNet proxy guidance and per-layer-group learning rates."""
 
-    proxy_lambda: float = Field(0.0, ge=0.0)  # weight of KL(frozen || current via the old head)
+    proxy_lambda: float = Field(0.0, ge=0.0, allow_inf_nan=False)  # weight of KL(frozen || current via the old head)
     lr_policy: Literal["none", "handset", "learned"] = "none"
     policy: Optional[str] = None  # a saved learned policy (bench.asg_meta), needed for `learned`
     interval: int = Field(10, gt=0, strict=True)  # the controller acts every `interval` steps

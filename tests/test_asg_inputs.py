@@ -1,0 +1,120 @@
+"""Bad generalize-protocol inputs fail early with one line (exit 2); a trained
+cell remembers the policy that trained it; a diverged training never becomes an "ok" row."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import synth.digits  # noqa: F401  (registers `digits`)
+from bench.asg import Controller, LayerwiseLR, param_groups, save_policy
+from bench.asg_reference import sha256_prefix
+from bench.cli import main
+from bench.commands import resolve_config
+from bench.config import apply_overrides, load_run
+from bench.run import check_names, run
+from synth.errors import UserError
+
+TINY = {"synth.n": 32, "pretrain.examples": 64, "pretrain.batch_size": 16, "threads": 1}
+TINY_ARGS = [f"{k}={v}" for k, v in TINY.items()]
+
+
+def _gen(**over):
+    return load_run(resolve_config("generalize"), {**TINY, **over})
+
+
+def _one_line(err: UserError | str) -> str:
+    text = str(err).strip()
+    assert "\n" not in text, text
+    return text
+
+
+def _policy(path, n_groups=4, seed=0):
+    torch.manual_seed(seed)
+    ctrl = Controller(n_groups)
+    for h in ctrl.heads:  # distinct weights, so two seeds give two different files
+        nn.init.normal_(h.weight, std=1.0)
+    save_policy(ctrl, path)
+    return path
+
+
+def test_a_changed_policy_file_is_not_passed_off_as_the_one_that_trained_the_cell(tmp_path):
+    path = _policy(tmp_path / "p.pt", seed=0)
+    first_hash = sha256_prefix(path)
+    spec = _gen(**{"asg.lr_policy": "learned", "asg.policy": str(path)})
+    row = run(spec, tmp_path / "root")[0]
+    assert row["policy"] == f"p.pt:{first_hash}"
+    _policy(path, seed=1)  # a new policy saved over the old one
+    other = apply_overrides(spec, {"target.name": "sklearn_digits"})  # same cell, new run
+    assert other.pretrain_id == spec.pretrain_id
+    with pytest.raises(UserError, match="changed since cell") as err:
+        run(other, tmp_path / "root")
+    assert "new path" in _one_line(err.value)
+    assert not (tmp_path / "root" / "runs" / other.run_id / "row.json").exists()
+    _policy(path, seed=0)  # the original file back: the cell is reused and its hash recorded
+    again = run(other, tmp_path / "root")[0]
+    assert again["policy"] == row["policy"] and again["pretrain_loss"] == row["pretrain_loss"]
+
+
+@pytest.mark.parametrize("content", [b"\x00\x93garbage" * 40, b'{"n_groups": 4}', b""])
+def test_a_corrupt_policy_file_is_one_line_before_work(tmp_path, content):
+    (tmp_path / "p.pt").write_bytes(content)
+    with pytest.raises(UserError, match="not a saved policy") as err:
+        check_names(_gen(**{"asg.lr_policy": "learned", "asg.policy": str(tmp_path / "p.pt")}))
+    _one_line(err.value)
+
+
+def test_a_torch_file_without_a_controller_is_refused(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "p.pt")
+    with pytest.raises(UserError, match="no n_groups, hidden, state_dict"):
+        check_names(_gen(**{"asg.lr_policy": "learned", "asg.policy": str(tmp_path / "p.pt")}))
+
+
+def test_a_policy_for_other_layer_groups_is_refused_before_work(tmp_path):
+    path = _policy(tmp_path / "p.pt", n_groups=3)
+    with pytest.raises(UserError, match="trained for 3 layer groups, the run has 4") as err:
+        check_names(_gen(**{"asg.lr_policy": "learned", "asg.policy": str(path)}))
+    assert "asg.n_groups=3" in _one_line(err.value)
+    check_names(_gen(**{"asg.lr_policy": "learned", "asg.policy": str(path), "asg.n_groups": 3}))
+
+
+def test_fixed_multipliers_must_match_the_layer_groups():
+    net = nn.Module()
+    net.body = nn.Sequential(*(nn.Linear(4, 4) for _ in range(4)))
+    net.head = nn.Linear(4, 2)
+    groups = param_groups(net, "body", "head", 4, 0.0)
+    with pytest.raises(ValueError):
+        LayerwiseLR([0.1, 0.5, 1.0], groups, interval=1, total_steps=4, stats=lambda: (1.0, 0.0))
+    LayerwiseLR([0.1, 0.4, 0.7, 1.0], groups, interval=1, total_steps=4, stats=lambda: (1.0, 0.0))
+
+
+@pytest.mark.parametrize("over", [{"synth.generator": "fractals"}, {"synth.generator": "shapes"},
+                                  {"target.name": "fashion_mnist"}, {"target.name": "folder"}])
+def test_synthetic_and_real_classes_must_correspond(over):
+    with pytest.raises(UserError, match="supported pairs: digits with mnist5k or sklearn_digits") as err:
+        check_names(_gen(**over))
+    _one_line(err.value)
+
+
+def test_mismatched_classes_fail_on_the_command_line_before_training(tmp_path, capsys):
+    assert main(["run", "generalize", "--root", str(tmp_path), *TINY_ARGS, "synth.generator=fractals"]) == 2
+    assert "target's classes" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "pretrain").exists()
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_proxy_lambda_must_be_finite(value):
+    with pytest.raises(UserError, match="asg.proxy_lambda: input should be a finite number"):
+        _gen(**{"asg.proxy_lambda": value})
+
+
+def test_a_diverged_training_fails_the_cell_instead_of_writing_an_ok_row(tmp_path):
+    spec = _gen(**{"pretrain.lr": 1e30, "pretrain.warmup_frac": 0.0})
+    with pytest.raises(UserError, match="synthetic training loss is (nan|inf)") as err:
+        run(spec, tmp_path)
+    assert "pretrain.lr" in _one_line(err.value)
+    assert not (tmp_path / "runs" / spec.run_id / "row.json").exists()
+    assert not (tmp_path / "pretrain" / spec.pretrain_id / "final.pt").exists()
