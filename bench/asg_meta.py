@@ -15,17 +15,21 @@ import copy
 import json
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import synth
 from bench.asg import Controller, save_policy
 from bench.asg_reference import build_reference, frozen_copy
 from bench.asg_run import asg_of, heldout_scores, train_synthetic
 from bench.config import RunSpec, apply_overrides, load_run, parse_overrides
 from bench.models import pick_device
+from bench.run import check_names
+from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg_meta")
 
@@ -51,7 +55,10 @@ def meta_train(spec: RunSpec, out: Path, *, episodes: int = 24, lr: float = 0.05
     a = asg_of(spec)
     ctrl = Controller(a.n_groups)
     opt = torch.optim.Adam(ctrl.parameters(), lr=lr)
-    pristine = build_reference(spec.model.name, 10)
+    s = spec.synth
+    n_classes = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
+                                                  channels=s.channels, **s.knobs).n_classes
+    pristine = build_reference(spec.model.name, n_classes)
     reference = frozen_copy(pristine)
     baseline, history = None, []
     for ep in range(episodes):
@@ -84,9 +91,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="a generalize run or sweep YAML, or a packaged config name (generalize)")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the episode's run")
     p.add_argument("--out", required=True, type=Path, help="where to save the policy (.pt)")
-    p.add_argument("--episodes", type=int, default=24, help="number of episodes (default 24)")
-    p.add_argument("--episode-examples", type=int, default=2560,
-                   help="training budget of one episode in examples (default 2560)")
+    p.add_argument("--episodes", type=int, default=24, help="number of episodes, at least 1 (default 24)")
+    p.add_argument("--episode-examples", type=int, default=None,
+                   help="training budget of one episode in examples; wins over a pretrain.examples "
+                        "override (default: the config's pretrain.examples)")
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the controller")
     p.add_argument("--seed", type=int, default=0)
 
@@ -96,15 +104,34 @@ def cmd_meta(args: argparse.Namespace) -> int:
     from bench.commands import resolve_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.episodes < 1:
+        raise UserError(f"--episodes: must be at least 1, got {args.episodes}")
+    if args.out.suffix.lower() == ".json":  # the history goes to <out>.json next to the policy
+        raise UserError(f"--out {args.out}: the history is written to {args.out.stem}.json next to the "
+                        "policy; give the policy a .pt name")
     spec = load_run(resolve_config(args.config), parse_overrides(args.overrides))
-    spec = apply_overrides(spec, {"pretrain.examples": args.episode_examples, "protocol": "generalize",
-                                  "asg.lr_policy": "learned"})
+    budget = {} if args.episode_examples is None else {"pretrain.examples": args.episode_examples}
+    spec = apply_overrides(spec, {**budget, "protocol": "generalize"})
+    check_names(apply_overrides(spec, {"asg.lr_policy": "none"}))  # run's checks; no policy file is read
+    spec = apply_overrides(spec, {"asg.lr_policy": "learned"})
+    _check_writable(args.out)
     if spec.threads:
         torch.set_num_threads(spec.threads)
     history = meta_train(spec, args.out, episodes=args.episodes, lr=args.lr, seed=args.seed)
     (args.out.with_suffix(".json")).write_text(json.dumps(history, indent=1) + "\n")
     print(f"saved policy -> {args.out} (history {args.out.with_suffix('.json')})")
     return 0
+
+
+def _check_writable(out: Path) -> None:
+    """Create --out's folder and write a probe file there, so a bad path fails before any episode."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent):
+            pass
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot write to {out.parent} ({err.strerror or err}); "
+                        "choose a writable folder") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""Bad generalize-protocol inputs fail early with one line (exit 2); a trained
+"""Bad generalize-protocol and meta-training inputs fail early with one line (exit 2); a trained
 cell remembers the policy that trained it; a diverged training never becomes an "ok" row."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bench.cli import main
 from bench.commands import resolve_config
 from bench.config import apply_overrides, load_run
 from bench.run import check_names, run
+from synth.console import run_cli
 from synth.errors import UserError
 
 TINY = {"synth.n": 32, "pretrain.examples": 64, "pretrain.batch_size": 16, "threads": 1}
@@ -39,6 +40,11 @@ def _policy(path, n_groups=4, seed=0):
         nn.init.normal_(h.weight, std=1.0)
     save_policy(ctrl, path)
     return path
+
+
+def meta(capsys, *argv: str) -> tuple[int, str]:
+    code = run_cli(("bench.asg_meta",), "python -m bench.asg_meta", ["asg-policy", "generalize", *argv])
+    return code, capsys.readouterr().err.strip()
 
 
 def test_a_changed_policy_file_is_not_passed_off_as_the_one_that_trained_the_cell(tmp_path):
@@ -118,3 +124,40 @@ def test_a_diverged_training_fails_the_cell_instead_of_writing_an_ok_row(tmp_pat
     assert "pretrain.lr" in _one_line(err.value)
     assert not (tmp_path / "runs" / spec.run_id / "row.json").exists()
     assert not (tmp_path / "pretrain" / spec.pretrain_id / "final.pt").exists()
+
+
+def test_meta_out_folder_must_be_writable_before_any_episode(capsys):
+    code, err = meta(capsys, *TINY_ARGS, "--episodes", "1", "--out", "/proc/nope/p.pt")
+    assert code == 2 and "--out /proc/nope/p.pt: cannot write" in _one_line(err)
+
+
+def test_meta_out_must_not_be_the_history_file(tmp_path, capsys):
+    code, err = meta(capsys, *TINY_ARGS, "--episodes", "1", "--out", str(tmp_path / "p.json"))
+    assert code == 2 and "give the policy a .pt name" in _one_line(err)
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_meta_episode_budget_comes_from_the_config_unless_given(tmp_path, capsys):
+    code, _ = meta(capsys, *TINY_ARGS, "--episodes", "1", "--out", str(tmp_path / "a.pt"))
+    assert code == 0
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["meta"]["episode_examples"] == 64
+    assert len(json.loads((tmp_path / "a.json").read_text())) == 1
+    code, _ = meta(capsys, *TINY_ARGS, "--episodes", "1", "--episode-examples", "32",
+                   "--out", str(tmp_path / "b.pt"))
+    assert code == 0 and torch.load(tmp_path / "b.pt", weights_only=True)["meta"]["episode_examples"] == 32
+
+
+def test_meta_help_says_which_budget_wins(capsys):
+    with pytest.raises(SystemExit):
+        run_cli(("bench.asg_meta",), "python -m bench.asg_meta", ["asg-policy", "--help"])
+    assert "wins over a pretrain.examples" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["synth.n=0"], "synth.n"), (["synth.generator=fractals"], "target's classes"),
+    (["synth.channels=1"], "synth.channels"), (["--episodes", "0"], "--episodes: must be at least 1"),
+])
+def test_meta_runs_the_protocol_checks_before_any_episode(tmp_path, capsys, args, needle):
+    code, err = meta(capsys, *TINY_ARGS, *args, "--out", str(tmp_path / "p.pt"))
+    assert code == 2 and needle in _one_line(err)
+    assert not (tmp_path / "p.pt").exists()
