@@ -44,8 +44,10 @@ def robustness(curves: list[Curve]) -> dict[str, int]:
     return out
 
 
-def run_protocols(curves: list[Curve], slow_ids: set[int], tuned_ids: set[int]) -> dict[str, pd.DataFrame]:
-    """protocol -> long table (curve, method, rel_err, abs_err, cpu_s, in_sample, tuned)."""
+def run_protocols(curves: list[Curve], slow_ids: set[int], tuned_ids: set[int] | None
+                  ) -> dict[str, pd.DataFrame]:
+    """protocol -> long table (curve, method, rel_err, abs_err, cpu_s, in_sample, tuned); tuned is
+    NaN when tuned_ids is None (not known for this list of curves)."""
     out = {}
     for proto, split in PROTOCOLS.items():
         rows = []
@@ -54,7 +56,8 @@ def run_protocols(curves: list[Curve], slow_ids: set[int], tuned_ids: set[int]) 
             res = score_curve(x, y, split(x), methods)
             for m, (rel, ab, cpu) in (res or {}).items():
                 rows.append({"curve": name, "method": m, "rel_err": rel, "abs_err": ab, "cpu_s": cpu,
-                             "in_sample": i in slow_ids, "tuned": i in tuned_ids})
+                             "in_sample": i in slow_ids,
+                             "tuned": np.nan if tuned_ids is None else i in tuned_ids})
         out[proto] = pd.DataFrame(rows)
         print(f"{proto}: {len(rows)} scores", flush=True)
     return out
@@ -118,11 +121,13 @@ def protocol_section(proto: str, df: pd.DataFrame) -> str:
     """Markdown for one protocol: all curves (fast methods), then the M4 sample with every method."""
     fast = df[~df["method"].isin(SLOW)]
     full = _summary(fast, "rel_err")
-    untuned = _summary(fast[~fast["tuned"]], "rel_err")
     sample = _summary(df[df["in_sample"]], "rel_err")
+    untuned = ("(not separable here: the tuning curves are drawn from the full LCDB list, not from "
+               "the 80-curve sample)" if df["tuned"].isna().all() else _md_table(_summary(
+                   fast[fast["tuned"] == False], "rel_err")))  # noqa: E712 (NaN is neither)
     return (f"### {proto}\n\nAll curves with >= 3 fitting sizes:\n\n{_md_table(full)}\n\n"
             "Only the curves not used for tuning (the tail weighting and the per-curve choice):\n\n"
-            f"{_md_table(untuned)}\n\n"
+            f"{untuned}\n\n"
             f"Fixed random sample (the same curves for every method, M4 included):\n\n{_md_table(sample)}\n\n"
             + paired_medians(fast, OURS, "rel_err"))
 
@@ -137,9 +142,14 @@ def paired_medians(df: pd.DataFrame, ours: str, err: str, n_boot: int = 2000) ->
         if other == ours:
             continue
         a, b = wide[ours].to_numpy(), wide[other].to_numpy()
-        d = np.median(a[idx], axis=1) - np.median(b[idx], axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf (both medians infinite) is undefined
+            d = np.median(a[idx], axis=1) - np.median(b[idx], axis=1)
+            point = np.median(a) - np.median(b)
+        if not (np.isfinite(point) and np.all(np.isfinite(d))):
+            lines.append(f"- vs {other}: undefined (infinite median errors on some resamples)")
+            continue
         lo, hi = np.percentile(d, [2.5, 97.5])
-        lines.append(f"- vs {other}: {np.median(a) - np.median(b):+.5f} [{lo:+.5f}, {hi:+.5f}]")
+        lines.append(f"- vs {other}: {point:+.5f} [{lo:+.5f}, {hi:+.5f}]")
     return "\n".join(lines) + "\n"
 
 
@@ -169,13 +179,14 @@ def write_report(path: Path, parts: dict[str, Any]) -> None:
         f"Wall time: {parts['wall_s']:.0f} s, CPU time: {parts['cpu_s']:.0f} s (single process)  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}\n",
         parts["notes"],
-        "## Robustness: every LCDB 1.0 accuracy curve, all sizes, power_floor (unweighted)\n",
+        f"## Robustness: {parts['lcdb_scope']}, all sizes, power_floor (unweighted)\n",
         f"{rob['curves']} curves ({rob['with_zeros']} with errors of exactly 0): "
         f"{rob['exceptions']} exceptions, {rob['nan']} NaN parameters or predictions, "
         f"{rob['refused']} fits refused with FitInputError (fewer than 3 sizes).\n",
         "## LCDB 1.0: median relative error at the held-out sizes\n",
         *(protocol_section(p, df) for p, df in parts["protocols"].items()),
-        f"`curve_fit` failed to converge (fell back to the last value) {parts['cf_failures']} times.\n",
+        f"`curve_fit` failed to converge (fell back to the last value) {parts['cf_failures']} times on "
+        f"these LCDB protocols ({parts['cf_failures_paper']} more on the paper's curves below).\n",
         "## The paper's 64k-pool curves: hold out n = 64k, fit n = 1k..32k\n",
         _md_table(pap.rename_axis(None), ".5f") + "\n",
         paired_medians(scores, OURS, "abs_err"),
@@ -217,9 +228,13 @@ scores 0 if predicted exactly, else infinity); the tables give the median over c
 """
 
 
+DEFAULT_REPORT = "results/fits_bench.md"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """fit-bench options."""
-    p.add_argument("-o", "--output", default="results/fits_bench.md", help="report path")
+    p.add_argument("-o", "--output", help=f"report path (default {DEFAULT_REPORT}; a partial run, with "
+                                          "--lcdb sample or a limit, must name its own)")
     p.add_argument("--lcdb", choices=["full", "sample"], default="full",
                    help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample")
     p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all)")
@@ -230,27 +245,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_fit_bench(args: argparse.Namespace) -> int:
     """Run the benchmark and write the report."""
+    from fits.cli import out_file
+
     t_wall, t_cpu = time.time(), time.process_time()
+    bad = [f"--{k.replace('_', '-')} {v}" for k, v in
+           (("limit", args.limit), ("m4_sample", args.m4_sample), ("paper_limit", args.paper_limit)) if v < 0]
+    if bad:
+        raise FitInputError(f"{', '.join(bad)}: counts must be >= 0 (0 = all curves for the limits)")
+    partial = args.lcdb == "sample" or args.limit or args.paper_limit
+    if args.output is None and partial:
+        raise FitInputError(f"a partial run (--lcdb sample, --limit or --paper-limit) would overwrite "
+                            f"{DEFAULT_REPORT}: give -o PATH")
+    out = out_file(args.output or DEFAULT_REPORT)  # checked now, not after minutes of fitting
     table = datasets.lcdb_full() if args.lcdb == "full" else datasets.lcdb_sample()
     curves = datasets.curves(table)
+    # the tail weighting was chosen on rng(0)'s 300 curves of the full list (fits.tuning), so those
+    # ids are drawn from the full list's length, before --limit; unknown for the 80-curve sample
+    tuned_ids = (set(np.random.default_rng(0).choice(len(curves), TUNING_CURVES, replace=False).tolist())
+                 if args.lcdb == "full" else None)
     if args.limit:
         curves = curves[: args.limit]
-    # the tail weighting was chosen on rng(0)'s 300 curves of the full list; M4 gets another sample
-    tuned_ids = set(np.random.default_rng(0).choice(len(curves), min(TUNING_CURVES, len(curves)),
-                                                    replace=False).tolist())
     slow_ids = set(np.random.default_rng(1).choice(len(curves), min(args.m4_sample, len(curves)),
                                                    replace=False).tolist())
     rob = robustness(curves)
     print(f"robustness: {rob}", flush=True)
     protos = run_protocols(curves, slow_ids, tuned_ids)
+    cf_lcdb = CURVE_FIT_FAILURES["n"]
     scores = paper_scores(args.paper_limit)
-    parts = {"robustness": rob, "protocols": protos, "paper": scores, "notes": NOTES,
+    scope = ("every LCDB 1.0 accuracy curve" if args.lcdb == "full" else "the 80-curve LCDB sample")
+    scope += f", the first {len(curves)} curves only" if args.limit else ""
+    parts = {"robustness": rob, "protocols": protos, "paper": scores, "notes": NOTES, "lcdb_scope": scope,
              "paper_choices": paper_choices(args.paper_limit),
-             "cf_failures": CURVE_FIT_FAILURES["n"], "machine": machine(),
+             "cf_failures": cf_lcdb, "cf_failures_paper": CURVE_FIT_FAILURES["n"] - cf_lcdb, "machine": machine(),
              "command": " ".join(["python -m fits" if sys.argv[0].endswith("__main__.py")
                                   else Path(sys.argv[0]).name, *sys.argv[1:]]),
              "wall_s": time.time() - t_wall, "cpu_s": time.process_time() - t_cpu}
-    out = Path(args.output)
     write_report(out, parts)
     print(out.read_text())
     return 0

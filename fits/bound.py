@@ -151,12 +151,11 @@ def cmd_bound(args: argparse.Namespace) -> int:
     """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot."""
     import json
 
-    from fits.cli import read_runs
+    from fits.cli import out_dir, read_runs
 
+    out = out_dir(args.output)
     df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y])
     res = check_bound(df, n=args.x, s=args.s, y=args.y, seed="seed" if "seed" in df.columns else None)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     res["per_s"].to_csv(out / "bound_per_s.csv", index=False)
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     (out / "bound.json").write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")

@@ -28,12 +28,33 @@ def read_json(path: str | Path) -> dict:
         raise FitInputError(f"cannot read fits file {path}: {exc}") from None
 
 
+def out_file(path: str | Path) -> Path:
+    """`path` as an output file: its folder created now, or a one-line FitInputError (a folder in
+    the way, a path that cannot be created), before any work that would be lost."""
+    out = Path(path)
+    if out.is_dir():
+        raise FitInputError(f"output {out} is a folder; give a file path")
+    out_dir(out.parent)
+    return out
+
+
+def out_dir(path: str | Path) -> Path:
+    """`path` as an output folder, created now, or a one-line FitInputError."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FitInputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
     from fits.table import fit_runs, summary_table, write_fits_json
 
+    out = out_file(args.output)
     res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
-    out = write_fits_json(res, args.output)
+    write_fits_json(res, out)
     print(summary_table(res))
     print(f"wrote {out}")
     return 0
@@ -43,7 +64,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
     from fits.plot import plot_scaling
 
-    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), args.output)
+    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), out_file(args.output))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -166,11 +166,10 @@ def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
-    from fits.cli import read_runs
+    from fits.cli import out_dir, read_runs
 
+    out = out_dir(args.output)
     res = compare_runs(read_runs(args.runs), args.x, args.y, args.by)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     res["groups"].to_csv(out / "compare_groups.csv", index=False)
     res["pairs"].to_csv(out / "compare_pairs.csv", index=False)
     text = report(res)

@@ -1,7 +1,7 @@
 """Reanalysis of Mikami et al.'s 64k-pool results: the notebook's fixed-D fits, free fits with
 intervals, and the transfer bound across ResNet-50's ImageNet fractions.
 
-`python -m fits paper-reanalysis -o results/paper_reanalysis` writes summary.md, tables and figures.
+`python -m fits paper-reanalysis -o results/paper_reanalysis` writes summary.json, tables and figures.
 """
 from __future__ import annotations
 
@@ -102,8 +102,10 @@ def plot_models(table: pd.DataFrame, out: Path) -> list[Path]:
 
 def reanalyse(out: Path) -> dict[str, Any]:
     """Run every part of the reanalysis, write tables and figures under `out`, return the numbers."""
-    out.mkdir(parents=True, exist_ok=True)
-    runs = datasets.paper_curves(datasets.paper_runs())
+    from fits.cli import out_dir
+
+    runs = datasets.paper_curves(datasets.paper_runs())  # a missing data file fails before any folder
+    out_dir(out)
     r50 = imagenet_curve(runs)
     nb = notebook_fit(r50)
     models = model_table(runs)

@@ -131,10 +131,11 @@ def score(sets: dict[int, list[Curve]], part: str) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     """Print medians per candidate for each protocol, and by flatness on the single-run protocol."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m fits.study_tuning", description=__doc__.splitlines()[0])
     ap.add_argument("--half", choices=("tune", "confirm"), default="tune")
     ap.add_argument("--part", choices=("study", "weights"), default="study")
-    ap.add_argument("--protocol", action="append", help=f"default: {SINGLE!r} and 'hold out the last size'")
+    ap.add_argument("--protocol", action="append", choices=[SINGLE, *PROTOCOLS],
+                    help=f"default: {SINGLE!r} and 'hold out the last size'")
     args = ap.parse_args(argv)
     for proto in args.protocol or [SINGLE, "hold out the last size"]:
         t0 = time.process_time()

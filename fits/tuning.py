@@ -206,12 +206,17 @@ def last_two(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     """Print every candidate's median errors on each tuning protocol."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--curves", type=int, default=TUNING_CURVES)
+    ap = argparse.ArgumentParser(prog="python -m fits.tuning", description=__doc__.splitlines()[0])
+    ap.add_argument("--curves", type=int, default=TUNING_CURVES,
+                    help=f"size of the LCDB tuning sample (default {TUNING_CURVES}, numpy default_rng(0))")
     ap.add_argument("--only", default="", help="candidate names separated by ; (default: all)")
     args = ap.parse_args(argv)
-    sets = tuning_sets(args.curves)
     cands = candidates()
+    unknown = [k for k in args.only.split(";") if k and k not in cands]
+    if args.curves < 1 or unknown:
+        ap.exit(2, f"fits.tuning: error: {'--curves must be >= 1' if args.curves < 1 else ''}"
+                   f"{'unknown candidate(s) ' + repr(unknown) + '; valid: ' + '; '.join(cands) if unknown else ''}\n")
+    sets = tuning_sets(args.curves)
     if args.only:
         cands = {k: v for k, v in cands.items() if k in args.only.split(";")}
     rows = []

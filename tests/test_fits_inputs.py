@@ -15,9 +15,13 @@ import pytest
 import fits
 from fits.bound import check_bound
 from fits.compare import compare_runs, decision
+from fits.datasets import shared_data_dir
 from fits.errors import FitInputError
 from fits.table import fit_runs
 from fits.uncertainty import seed_rows
+
+needs_data = pytest.mark.skipif(not (shared_data_dir() / "cg_transfer_finetune_64k_pool.csv").exists(),
+                                reason="shared data not found (set SYNTHSCALE_SHARED_DATA)")
 
 
 def _table(groups: dict, sizes: np.ndarray, n_seeds: int = 4, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
@@ -192,3 +196,40 @@ def test_write_fits_json_is_strict_for_pandas_na_groups(tmp_path: Path) -> None:
     out = write_fits_json(fit_runs(df), tmp_path / "fits.json")
     doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert doc["scratch"]["mean"] == pytest.approx(0.7) and list(doc["groups"]) == ["1"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["fit-bench", "--lcdb", "sample", "--limit", "3"], "would overwrite results/fits_bench.md"),
+    (["fit-bench", "--limit", "-75", "-o", "{tmp}/b.md"], "--limit -75: counts must be >= 0"),
+    (["fit-bench", "--lcdb", "sample", "--m4-sample", "-1", "-o", "{tmp}/b.md"], "--m4-sample -1"),
+    (["fit-bench", "--lcdb", "sample", "--limit", "3", "-o", "{tmp}"], "is a folder"),
+    (["fit-bench", "--lcdb", "sample", "--limit", "3", "-o", "{tmp}/f.txt/b.md"], "cannot create output folder"),
+    (["compare", "{runs}", "-o", "{tmp}/f.txt"], "cannot create output folder"),
+    pytest.param(["paper-reanalysis", "-o", "{tmp}/f.txt"], "cannot create output folder", marks=needs_data),
+])
+def test_output_paths_and_counts_are_checked_before_any_work(tmp_path: Path, args: list, needle: str) -> None:
+    # these used to be tracebacks after the work (13 min for a full fit-bench) or silent misreadings
+    (tmp_path / "f.txt").write_text("a file in the way\n")
+    runs = Path(__file__).parents[1] / "results" / "quickstart" / "runs.csv"
+    argv = [a.format(tmp=tmp_path, runs=runs) for a in args]
+    res = subprocess.run([sys.executable, "-m", "fits", *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_tuning_scripts_refuse_unknown_candidates_and_protocols() -> None:
+    for argv, needle in ((["fits.tuning", "--only", "nosuch"], "unknown candidate(s) ['nosuch']"),
+                         (["fits.tuning", "--curves", "0"], "--curves must be >= 1"),
+                         (["fits.study_tuning", "--protocol", "bogus"], "invalid choice: 'bogus'")):
+        res = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True)
+        assert res.returncode == 2 and needle in res.stderr, res.stderr
+
+
+@needs_data
+def test_fit_bench_on_the_sample_does_not_claim_its_curves_were_untuned(tmp_path: Path) -> None:
+    out = tmp_path / "b.md"
+    res = subprocess.run([sys.executable, "-m", "fits", "fit-bench", "--lcdb", "sample", "--limit", "4",
+                          "--m4-sample", "1", "--paper-limit", "2", "-o", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    assert "not separable here" in text and "the 80-curve LCDB sample, the first 4 curves only" in text
+    assert "more on the paper's curves below" in text and "nan" not in text.split("## The paper")[1]
