@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from bench.config import StageSpec
+from synth.errors import UserError
 
 log = logging.getLogger("synthscale.train")
 Batch = Any  # whatever get_batch returns and loss_fn consumes
@@ -121,6 +122,9 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses[-1], opt)
+        if not math.isfinite(losses[-1]):  # a diverged network must not become a checkpoint or an "ok" row
+            raise UserError(f"{desc}: the training loss is {losses[-1]} at step {step + 1}/{total}; "
+                            f"lower this stage's lr ({stage.lr:g})")
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)

@@ -159,3 +159,11 @@ def test_a_fixed_size_model_is_built_for_the_run_resolution():
     assert vit(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
     cnn = build_model(ModelSpec(name="resnet10t"), 3, 1, img_size=32)  # no img_size argument: ignored
     assert cnn(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
+
+
+def test_a_diverging_transfer_run_is_one_line_and_writes_no_row(tmp_path, capsys):
+    # only the generalize cell checked its loss: a transfer run at lr 1e30 wrote an "ok" row (test_err 0.9)
+    root = tmp_path / "r"
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root), "synth.n=0", "finetune.lr=1e30"],
+                    "finetune s=20: the training loss is nan")
+    assert not list(root.glob("runs/*/row.json")) and not list(root.glob("runs/*/rows/*.json"))
