@@ -22,10 +22,9 @@ from typing import Any
 
 import torch
 
-import synth
 from bench.asg import Controller, save_policy
 from bench.asg_reference import build_reference, frozen_copy
-from bench.asg_run import asg_of, heldout_scores, train_synthetic
+from bench.asg_run import asg_of, generator_of, heldout_scores, train_synthetic
 from bench.config import RunSpec, apply_overrides, load_run, parse_overrides
 from bench.models import pick_device
 from bench.run import check_names
@@ -55,10 +54,7 @@ def meta_train(spec: RunSpec, out: Path, *, episodes: int = 24, lr: float = 0.05
     a = asg_of(spec)
     ctrl = Controller(a.n_groups)
     opt = torch.optim.Adam(ctrl.parameters(), lr=lr)
-    s = spec.synth
-    n_classes = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
-                                                  channels=s.channels, **s.knobs).n_classes
-    pristine = build_reference(spec.model.name, n_classes)
+    pristine = build_reference(spec.model.name, generator_of(spec).n_classes)
     reference = frozen_copy(pristine)
     baseline, history = None, []
     for ep in range(episodes):

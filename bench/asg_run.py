@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import threading
 import time
@@ -45,6 +44,13 @@ def asg_of(spec: RunSpec) -> AsgSpec:
     return spec.asg or AsgSpec()
 
 
+def generator_of(spec: RunSpec) -> synth.core.Generator:
+    """The run's synthetic generator (its class count, knobs), without rendering anything."""
+    s = spec.synth
+    return synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
+                                             channels=s.channels, **s.knobs)
+
+
 def policy_path(a: AsgSpec) -> Optional[Path]:
     """The saved policy file: `asg.policy` as given (relative paths from the current directory),
     else relative to the repository the packaged configs come from; None if neither exists."""
@@ -74,17 +80,19 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError(f"synth.generator {spec.synth.generator} with target.name {spec.target.name}: the "
                         f"generalize protocol trains only on synthetic images of the target's classes; "
                         f"supported pairs: {pairs}")
-    if a.lr_policy == "learned" and not a.policy:
+    if a.lr_policy != "learned":
+        return
+    if not a.policy:
         raise UserError("asg.policy: lr_policy learned needs a saved policy (python -m bench.asg_meta)")
-    if a.lr_policy == "learned" and policy_path(a) is None:
+    path = policy_path(a)
+    if path is None:
         raise UserError(f"asg.policy: {a.policy} not found in {Path.cwd()} or {REPO_ROOT}; "
                         "train one with `python -m bench.asg_meta`")
-    if a.lr_policy == "learned":
-        trained_for = load_policy(policy_path(a)).n_groups  # a corrupt file is a UserError here
-        if trained_for != a.n_groups:
-            raise UserError(f"asg.n_groups: the policy {a.policy} was trained for {trained_for} layer groups, "
-                            f"the run has {a.n_groups}; set asg.n_groups={trained_for} or train a policy "
-                            f"for {a.n_groups}")
+    trained_for = load_policy(path).n_groups  # a corrupt file is a UserError here
+    if trained_for != a.n_groups:
+        raise UserError(f"asg.n_groups: the policy {a.policy} was trained for {trained_for} layer groups, "
+                        f"the run has {a.n_groups}; set asg.n_groups={trained_for} or train a policy "
+                        f"for {a.n_groups}")
 
 
 def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
@@ -168,16 +176,9 @@ def train_synthetic(spec: RunSpec, net: ReferenceNet, device: torch.device, *, s
                            sample=sample, generator=generator)
     torch.manual_seed(seed)
     get_batch = make_batches(source, s.n, stage.batch_size, seed, device)
-
-    def on_step(step: int, loss: float, opt: torch.optim.Optimizer) -> None:
-        if not math.isfinite(loss):  # a diverged network must not become a trained cell and an "ok" row
-            raise UserError(f"pretrain: the synthetic training loss is {loss} at step {step + 1}/{total}; "
-                            f"lower pretrain.lr ({stage.lr:g}) or asg.proxy_lambda ({a.proxy_lambda:g})")
-        if hook is not None:
-            hook(step, loss, opt)
-
     res = train(net, get_batch, make_loss(frozen, a.proxy_lambda, stats), stage, device=device,
-                ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}", param_groups=groups, on_step=on_step)
+                ckpt_path=ckpt, stop=stop, desc=f"synthetic n={s.n}", param_groups=groups, on_step=hook,
+                diverged_hint=f"lower pretrain.lr ({stage.lr:g}) or asg.proxy_lambda ({a.proxy_lambda:g})")
     return res, hook
 
 
@@ -192,14 +193,12 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
     """The trained weights and training record of this run's cell, trained at most once."""
 
     path = policy_path(asg_of(spec)) if asg_of(spec).lr_policy == "learned" else None
+    now = sha256_prefix(path, 64) if path is not None else None  # hashed before any training starts
 
     def train_cell(ckpt: Path) -> dict[str, Any]:
         s = spec.synth
-        # hashed before training starts: the content that trains the cell
-        policy = {} if path is None else {"policy": f"{path.name}:{sha256_prefix(path)}",
-                                          "policy_sha256": sha256_prefix(path, 64)}
-        gen = synth.GENERATORS.get(s.generator)(resolution=s.resolution, complexity=s.complexity,
-                                                channels=s.channels, **s.knobs)
+        policy = {} if now is None else {"policy": f"{path.name}:{now[:8]}", "policy_sha256": now}
+        gen = generator_of(spec)
         net = build_reference(spec.model.name, gen.n_classes)
         reference = frozen_copy(net)
         res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=ckpt, stop=stop)
@@ -212,7 +211,6 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
     cell = shared_cell(spec, root, train_cell)
     # The cell's id covers the policy's path, not its content (the committed run ids stay): a file
     # replaced at the same path must not pass as the policy that trained this cell.
-    now = sha256_prefix(path, 64) if path is not None else None
     if now is not None and cell.get("policy_sha256", now) != now:  # cells from before this check: no hash
         raise UserError(f"asg.policy: {path} changed since cell {spec.pretrain_id} was trained with it "
                         f"(sha256 {cell['policy_sha256'][:8]}, now {now[:8]}); save the new policy "

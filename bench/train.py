@@ -89,11 +89,14 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
           device: torch.device, ckpt_path: Optional[Path] = None,
           stop: Optional[threading.Event] = None, desc: str = "train",
           param_groups: Optional[list[dict]] = None,
-          on_step: Optional[Callable[[int, float, Any], None]] = None) -> TrainResult:
+          on_step: Optional[Callable[[int, float, Any], None]] = None,
+          diverged_hint: str = "") -> TrainResult:
     """Train `net` for the stage's budget; resume from `ckpt_path` if it holds a checkpoint.
 
     `stop`, when set, makes the loop save a checkpoint at the next step boundary and raise
     Interrupted. `on_step(step, loss, optimizer)` lets callers adapt per-group learning rates.
+    A non-finite loss stops the stage with a UserError ending in `diverged_hint` (default: lower
+    this stage's lr).
     """
     total = math.ceil(stage.examples / stage.batch_size)
     warmup = int(stage.warmup_frac * total)
@@ -120,11 +123,11 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        if on_step is not None:
-            on_step(step, losses[-1], opt)
         if not math.isfinite(losses[-1]):  # a diverged network must not become a checkpoint or an "ok" row
             raise UserError(f"{desc}: the training loss is {losses[-1]} at step {step + 1}/{total}; "
-                            f"lower this stage's lr ({stage.lr:g})")
+                            + (diverged_hint or f"lower this stage's lr ({stage.lr:g})"))
+        if on_step is not None:
+            on_step(step, losses[-1], opt)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)

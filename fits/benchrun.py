@@ -124,7 +124,7 @@ def protocol_section(proto: str, df: pd.DataFrame) -> str:
     sample = _summary(df[df["in_sample"]], "rel_err")
     untuned = ("(not separable here: the tuning curves are drawn from the full LCDB list, not from "
                "the 80-curve sample)" if df["tuned"].isna().all() else _md_table(_summary(
-                   fast[fast["tuned"] == False], "rel_err")))  # noqa: E712 (NaN is neither)
+                   fast[fast["tuned"].eq(False)], "rel_err")))  # NaN (unknown) is neither
     return (f"### {proto}\n\nAll curves with >= 3 fitting sizes:\n\n{_md_table(full)}\n\n"
             "Only the curves not used for tuning (the tail weighting and the per-curve choice):\n\n"
             f"{untuned}\n\n"

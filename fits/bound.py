@@ -151,20 +151,17 @@ def cmd_bound(args: argparse.Namespace) -> int:
     """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot."""
     import json
 
-    from fits.cli import out_dir, read_runs
+    from fits.cli import out_dir, read_runs, write_text_report
 
     out = out_dir(args.output)
     df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y])
     res = check_bound(df, n=args.x, s=args.s, y=args.y, seed="seed" if "seed" in df.columns else None)
-    res["per_s"].to_csv(out / "bound_per_s.csv", index=False)
+    files = [out / "bound.json", out / "bound_per_s.csv"]
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
-    (out / "bound.json").write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
-    text = summary(res, args.s)
-    (out / "bound.txt").write_text(text + "\n")
-    paths = plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
-    print(text)
-    print(f"wrote {out / 'bound.json'}, {out / 'bound_per_s.csv'}, {out / 'bound.txt'}, {paths[0]}, {paths[1]}")
-    return 0
+    files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
+    res["per_s"].to_csv(files[1], index=False)
+    files += plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
+    return write_text_report(out, "bound.txt", summary(res, args.s), files)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -48,6 +48,14 @@ def out_dir(path: str | Path) -> Path:
     return out
 
 
+def write_text_report(out: Path, name: str, text: str, written: list[Path]) -> int:
+    """Write `text` to out/name, print it and every file written (`written` plus this one); 0."""
+    (out / name).write_text(text + "\n")
+    print(text)
+    print("wrote " + ", ".join(str(p) for p in [*written, out / name]))
+    return 0
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
     from fits.table import fit_runs, summary_table, write_fits_json

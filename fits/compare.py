@@ -166,18 +166,14 @@ def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
-    from fits.cli import out_dir, read_runs
+    from fits.cli import out_dir, read_runs, write_text_report
 
     out = out_dir(args.output)
     res = compare_runs(read_runs(args.runs), args.x, args.y, args.by)
-    res["groups"].to_csv(out / "compare_groups.csv", index=False)
-    res["pairs"].to_csv(out / "compare_pairs.csv", index=False)
-    text = report(res)
-    (out / "compare.txt").write_text(text + "\n")
-    paths = forest_plot(res, out / "forest.png")
-    print(text)
-    print(f"wrote {out / 'compare_groups.csv'}, {out / 'compare_pairs.csv'}, {paths[0]}, {paths[1]}")
-    return 0
+    tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
+    res["groups"].to_csv(tables[0], index=False)
+    res["pairs"].to_csv(tables[1], index=False)
+    return write_text_report(out, "compare.txt", report(res), [*tables, *forest_plot(res, out / "forest.png")])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -3,8 +3,9 @@
 `ROOT/sweeps/<submission>.json` is written atomically, first with every cell the sweep plans to
 run (before it submits any), then with which job runs which cell (the latest submission of a cell
 wins). States come from the rows first (a cell is done only when its `row.json` holds complete
-rows, bench.run.read_rows), then from Slurm (squeue for live jobs, sacct for finished ones) or /proc (local jobs); a planned cell with no
-job is pending while its sweep is still submitting and missing once it stopped or died.
+rows, bench.run.read_rows), then from Slurm (squeue for live jobs, sacct for finished ones) or
+/proc (local jobs); a planned cell with no job is pending while its sweep is still submitting and
+missing once it stopped or died.
 """
 from __future__ import annotations
 

@@ -39,11 +39,10 @@ def _bar(total: int, desc: str) -> tqdm:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """Write a labelled grid: one row per complexity level."""
-    from synth.preview import parse_levels, write_preview
-
     from PIL import Image
 
     from synth.core import make_dataset
+    from synth.preview import parse_levels, write_preview
 
     GENERATORS.get(args.generator)
     levels = parse_levels(args.complexity or f"0..{n_levels(args.generator) - 1}")

@@ -119,7 +119,7 @@ def test_proxy_lambda_must_be_finite(value):
 
 def test_a_diverged_training_fails_the_cell_instead_of_writing_an_ok_row(tmp_path):
     spec = _gen(**{"pretrain.lr": 1e30, "pretrain.warmup_frac": 0.0})
-    with pytest.raises(UserError, match="synthetic training loss is (nan|inf)") as err:
+    with pytest.raises(UserError, match=r"synthetic n=\d+: the training loss is (nan|inf)") as err:
         run(spec, tmp_path)
     assert "pretrain.lr" in _one_line(err.value)
     assert not (tmp_path / "runs" / spec.run_id / "row.json").exists()
