@@ -107,6 +107,13 @@ class RunSpec(_Strict):
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result; scratch runs (n = 0) drop the generator fields."""
         d = self.model_dump(exclude={"name", "threads", "device"})
+        if self.protocol != "generalize":  # written-out defaults keep the id of the shorter config:
+            if d["protocol"] == "transfer":  # `protocol: transfer` is the default protocol, and
+                d["protocol"] = None  # fine-tuning reads only asg.proxy_lambda (check_asg), so the
+            if d["asg"] is not None:  # other ASG keys are set to their defaults here
+                d["asg"] = _ASG_DEFAULT | {"proxy_lambda": self.asg.proxy_lambda}
+                if d["asg"] == _ASG_DEFAULT:
+                    d["asg"] = None
         for key in ("protocol", "asg"):  # optional sections enter the hash only when set
             if d[key] is None:
                 d.pop(key)
@@ -136,6 +143,7 @@ class RunSpec(_Strict):
 
 
 _CKPT_DEFAULT = StageSpec.model_fields["ckpt_every_s"].default
+_ASG_DEFAULT = AsgSpec().model_dump()
 
 
 class SweepSpec(_Strict):

@@ -53,3 +53,21 @@ def test_packaged_generalize_config_loads():
     assert all(c.protocol == "generalize" for c in cells)
     assert {c.asg.lr_policy for c in cells} == {"none", "handset", "learned"}
     assert any(c.asg.proxy_lambda > 0 for c in cells)
+
+
+@pytest.mark.parametrize("overrides", [{"protocol": "transfer"}, {"asg.proxy_lambda": 0.0},
+                                       {"asg.interval": 5, "asg.n_groups": 8}])
+def test_written_out_defaults_and_keys_fine_tuning_ignores_keep_the_run_id(overrides):
+    # A transfer run reads only asg.proxy_lambda; a config that spells out the defaults (or sets
+    # keys only the generalize protocol reads) is the same run and must resume, not rerun.
+    spec = apply_overrides(RunSpec(), overrides)
+    assert (spec.run_id, spec.pretrain_id) == (DEFAULT_RUN_ID, DEFAULT_PRETRAIN_ID)
+    proxy = apply_overrides(RunSpec(), {"asg.proxy_lambda": 0.1})
+    assert apply_overrides(proxy, overrides | {"asg.proxy_lambda": 0.1}).run_id == proxy.run_id
+
+
+def test_a_grid_over_ignored_keys_is_one_cell():
+    from bench.config import SweepSpec
+
+    sweep = SweepSpec(base=RunSpec(), grid={"asg.interval": [5, 10, 20], "protocol": [None, "transfer"]})
+    assert len(sweep.cells()) == 1
