@@ -87,18 +87,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     n_sizes = len(np.unique(xa if lw.n_inputs == 1 else xa[:, 0]))
     if n_sizes < 3:
         raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
-    fixed = {k: float(v) for k, v in (fixed or {}).items()}
-    unknown = sorted(set(fixed) - set(lw.params))
-    if unknown:
-        raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {lw.name!r} has {list(lw.params)}")
-    bad_fixed = sorted(k for k, v in fixed.items() if not np.isfinite(v) or (k in lw.log_params and v <= 0))
-    if bad_fixed:
-        positive = f", and > 0 for {', '.join(sorted(lw.log_params))}" if lw.log_params else ""
-        raise FitInputError(f"fixed values must be finite{positive}; got {({k: fixed[k] for k in bad_fixed})}")
-    box = {k: (float(v[0]), float(v[1])) for k, v in (bounds or {}).items()}
-    bad = sorted(k for k, (lo, hi) in box.items() if k not in lw.params or not lo < hi)
-    if bad:
-        raise FitInputError(f"bounds for {bad} are unknown parameters or empty; {lw.name!r} has {list(lw.params)}")
+    fixed, box = _fixed_values(lw, fixed), _caller_box(lw, bounds)
     w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
     if len(w) != len(ya) or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise FitInputError("weights must be finite, >= 0 and one per point")
@@ -112,7 +101,69 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     x0 = np.exp(np.mean(np.log(cols), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])
     pos = ya[ya > 0]
     floor = 0.5 * float(pos.min()) if len(pos) else 1e-6
-    return Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
+    prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
+    _check_fixed_in_box(prob)
+    return prob
+
+
+def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:
+    """`fixed` as {name: float}: a mapping of the law's parameters to finite numbers (> 0 for
+    parameters fitted in logs)."""
+    if fixed is None:
+        return {}
+    if not isinstance(fixed, Mapping):
+        raise FitInputError(f"fixed must map parameter names to values, e.g. {{'C': 0.1}}; got {fixed!r}")
+    unknown = sorted(set(fixed) - set(law.params))
+    if unknown:
+        raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {law.name!r} has {list(law.params)}")
+    out = {}
+    for k, v in fixed.items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            raise FitInputError(f"fixed[{k!r}] must be a number, got {v!r}") from None
+    bad = sorted(k for k, v in out.items() if not np.isfinite(v) or (k in law.log_params and v <= 0))
+    if bad:
+        positive = f", and > 0 for {', '.join(sorted(law.log_params))}" if law.log_params else ""
+        raise FitInputError(f"fixed values must be finite{positive}; got {({k: out[k] for k in bad})}")
+    return out
+
+
+def _caller_box(law: Law, bounds: Any) -> dict[str, tuple[float, float]]:
+    """`bounds` as {name: (lo, hi)}: the law's parameters, finite numbers, lo < hi."""
+    if bounds is None:
+        return {}
+    if not isinstance(bounds, Mapping):
+        raise FitInputError(f"bounds must map parameter names to (lo, hi), e.g. {{'alpha': (0.1, 1.5)}}; got {bounds!r}")
+    box = {}
+    for k, v in bounds.items():
+        try:
+            lo, hi = (float(b) for b in v)
+        except (TypeError, ValueError):
+            raise FitInputError(f"bounds[{k!r}] must be a pair of numbers (lo, hi), got {v!r}") from None
+        box[k] = (lo, hi)
+    bad = sorted(k for k, (lo, hi) in box.items() if k not in law.params or not lo < hi)
+    if bad:
+        raise FitInputError(f"bounds for {bad} are unknown parameters or empty; {law.name!r} has {list(law.params)}")
+    inf = sorted(k for k, (lo, hi) in box.items() if not (np.isfinite(lo) and np.isfinite(hi)))
+    if inf:
+        raise FitInputError(f"bounds for {inf} must be finite; leave a parameter out of bounds to keep the law's own box")
+    return box
+
+
+def _check_fixed_in_box(prob: Problem) -> None:
+    """A pinned value outside the law's box (alpha in [0, 3], a floor C in [0, max y], ...) is a
+    curve the law does not describe: a negative alpha rises, a C above every error explains none
+    of them. The caller's `bounds` for that parameter replace the law's range here too."""
+    if not prob.fixed:
+        return
+    box = {**prob.law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}
+    for k, v in prob.fixed.items():
+        lo, hi = box[k]
+        slack = 1e-9 * max(abs(lo), abs(hi), 1.0)  # an estimate from another fit may sit on a bound
+        if not lo - slack <= v <= hi + slack:
+            raise FitInputError(f"fixed {k} = {v:g} is outside the range of {k} in law {prob.law.name!r} on this data, "
+                                f"[{lo:.4g}, {hi:.4g}]; pin a value inside it (or widen it with bounds={{{k!r}: (lo, hi)}})")
 
 
 def _to_theta(law: Law, names: Sequence[str], p: Params) -> np.ndarray:
