@@ -88,9 +88,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     if n_sizes < 3:
         raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
     fixed, box = _fixed_values(lw, fixed), _caller_box(lw, bounds)
-    w = np.ones_like(ya) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
-    if len(w) != len(ya) or not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise FitInputError("weights must be finite, >= 0 and one per point")
+    w = _weights(weights, xa if lw.n_inputs == 1 else xa[:, 0])
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if g is not None and len(g) != len(ya):
         raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
@@ -104,6 +102,21 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
     _check_fixed_in_box(prob)
     return prob
+
+
+def _weights(weights: Any, sizes: np.ndarray) -> np.ndarray:
+    """One finite weight >= 0 per point, with weight on at least 3 distinct sizes (a point of
+    weight 0 is left out of the fit, so fewer would leave the law undetermined)."""
+    if weights is None:
+        return np.ones(len(sizes))
+    w = _floats(weights, "weights").reshape(-1)
+    if len(w) != len(sizes) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise FitInputError(f"weights must be finite, >= 0 and one per point; got {w.size} for {len(sizes)} points"
+                            + (f", min {np.min(w):.4g}" if w.size else ""))
+    n_weighted = len(np.unique(sizes[w > 0]))
+    if n_weighted < 3:
+        raise FitInputError(f"weights are > 0 at {n_weighted} distinct size(s); a law needs weight on at least 3")
+    return w
 
 
 def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:

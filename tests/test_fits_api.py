@@ -46,3 +46,33 @@ def test_fixed_values_on_the_box_edges_or_inside_a_widened_box_are_kept() -> Non
     every = fits.fit_curve(SIZES, CLEAN, fixed={"D": 2.0, "alpha": 0.5, "C": 0.1})
     assert every.ci() == {"D": (2.0, 2.0), "alpha": (0.5, 0.5), "C": (0.1, 0.1)}
     assert np.allclose(every.predict(SIZES), CLEAN)
+
+
+@pytest.mark.parametrize("weights, needle", [
+    (np.zeros(7), "weights are > 0 at 0 distinct size(s); a law needs weight on at least 3"),
+    ([0, 0, 0, 0, 0, 1, 1], "weights are > 0 at 2 distinct size(s)"),
+    (["a"] * 7, "weights must be numbers"),
+    ([1.0, 2.0], "weights must be finite, >= 0 and one per point; got 2 for 7 points"),
+    (-np.ones(7), "min -1"),
+])
+def test_weights_that_leave_the_law_undetermined_are_one_line(weights, needle: str) -> None:
+    # all-zero weights returned the starting point as a fit; strings were a numpy ValueError
+    with pytest.raises(FitInputError) as info:
+        fits.fit_curve(SIZES, CLEAN, weights=weights)
+    assert needle in one_line(info)
+
+
+def test_a_zero_weight_point_does_not_widen_the_residual_bootstrap() -> None:
+    # weight 0 leaves a point out of the fit; its residual used to be resampled onto the others:
+    # one excluded point off by 3x gave a 95 % interval of D up to ~1e6
+    y = CLEAN * np.exp(np.random.default_rng(0).normal(0, 0.01, 7))
+    y[3] *= 3.0
+    w = np.ones(7)
+    w[3] = 0.0
+    weighted = fits.fit_curve(SIZES, y, weights=w)
+    dropped = fits.fit_curve(np.delete(SIZES, 3), np.delete(y, 3))
+    assert weighted.params == pytest.approx(dropped.params, rel=1e-4)
+    for k, (lo, hi) in weighted.ci().items():
+        d_lo, d_hi = dropped.ci()[k]
+        # same residual pool and N, different design: widths agree to a small factor
+        assert (hi - lo) < 2 * (d_hi - d_lo), (k, (lo, hi), (d_lo, d_hi))
