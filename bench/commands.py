@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.collect import collect, write_csv
 from bench.config import load_run, parse_overrides
-from bench.run import run
+from bench.run import check_names, run, writable_root
 from synth.errors import UserError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -49,7 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.data_root:
         overrides["target.data_root"] = args.data_root
     spec = load_run(resolve_config(args.config), overrides)
-    rows = run(spec, args.root)
+    check_names(spec)  # a config mistake is reported first, and creates no folder
+    rows = run(spec, writable_root(args.root))
     for r in rows:
         print(f"{r['run_id']} n_synth={r['n_synth']} n_real={r['n_real']} seed={r['seed']} "
               f"test_err={r['test_err']:.4f} ({r['wall_s']:.0f} s)")
@@ -61,6 +62,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     df = collect(args.root)
     if df.empty:
         raise UserError(f"no finished runs under {args.root} (looked for runs/*/row.json)")
-    out = write_csv(df, args.output or args.root / "runs.csv")
+    out = args.output or args.root / "runs.csv"
+    try:
+        write_csv(df, out)
+    except OSError as err:  # a read-only or full file system, a folder in the way
+        raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
     print(f"{len(df)} rows -> {out}")
     return 0

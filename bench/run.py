@@ -51,6 +51,22 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def writable_root(root: Path, flag: str = "--root") -> Path:
+    """Create `root` if needed and check that files can be written there: a read-only or full file
+    system, a missing permission or a file in the way is one line (UserError), not a traceback later."""
+    first = next((p for p in (root, *root.parents) if p.exists()), None)
+    if first is not None and not first.is_dir():
+        raise UserError(f"{flag} {str(root)!r}: {str(first)!r} is a file; pass a directory")
+    probe = root / f".write-test.{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"{flag} {str(root)!r}: cannot write there ({err.strerror or err})") from None
+    return root
+
+
 def _is_row(row: Any) -> bool:
     return isinstance(row, dict) and all(c in row for c in COLUMNS)
 

@@ -14,6 +14,7 @@ from typing import Optional
 from bench.collect import collect, write_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
+from bench.run import writable_root
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, load_profile, parse_sbatch_items, profile_names
@@ -94,6 +95,8 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _at_least_1(timeout_min, "--timeout-min")
     _check_root(root)
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
+    if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder
+        writable_root(root)
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
         if executor == "slurm":
