@@ -8,9 +8,11 @@ scheduler, step and RNG state and are written atomically every `ckpt_every_s` se
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
+import pickle
 import sys
 import threading
 import time
@@ -164,12 +166,24 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
                   device: torch.device) -> tuple[int, list[float]]:
     if path is None or not path.is_file():
         return 0, []
-    state = torch.load(path, map_location=device, weights_only=False)
-    net.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    log.info("resumed from %s at step %d", path, state["step"])
-    return int(state["step"]), list(state["losses"])
+    # A load that fails half-way may have copied some tensors already: keep the fresh state to go back to.
+    fresh_net, fresh_opt = copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        step, losses = int(state["step"]), [float(x) for x in state["losses"]]
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+    except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as err:
+        # Damaged (a copied or truncated file) or from another model: every later attempt would fail
+        # the same way, so the stage starts again instead.
+        log.warning("%s: unreadable or not this stage's checkpoint (%s: %s); training from step 0",
+                    path, type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "")
+        net.load_state_dict(fresh_net)
+        opt.load_state_dict(fresh_opt)
+        return 0, []
+    log.info("resumed from %s at step %d", path, step)
+    return step, losses
 
 
 @torch.no_grad()

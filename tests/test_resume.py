@@ -67,3 +67,47 @@ def test_read_only_root_is_one_line_and_exit_2(tmp_path, argv):
     assert "Traceback" not in res.stderr
     assert str(ro) in res.stderr and "ermission denied" in res.stderr
     assert list(ro.iterdir()) == []
+
+
+def _tiny_train(ckpt: Path | None = None, n_classes: int = 4):
+    import torch
+
+    from bench.config import ModelSpec, StageSpec
+    from bench.data import make_loader
+    from bench.models import build_model
+    from bench.tasks import TASKS
+    from bench.train import train
+    from synth import Sample
+
+    cpu = torch.device("cpu")
+    g = torch.Generator().manual_seed(0)
+    data = Sample(image=torch.rand(48, 1, 16, 16, generator=g), label=torch.randint(0, 4, (48,), generator=g))
+    torch.manual_seed(0)
+    net = build_model(ModelSpec(name="resnet10t", small_input=False), n_classes, 1)
+    stage = StageSpec(examples=16 * 6, batch_size=16, lr=0.05, ckpt_every_s=1e9)
+    res = train(net, make_loader(data, 48, 16, 7, True, cpu), TASKS.get("classification").loss, stage,
+                device=cpu, ckpt_path=ckpt)
+    return net, res
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other_model"])
+def test_a_damaged_checkpoint_restarts_the_stage_instead_of_failing_every_rerun(tmp_path, damage):
+    """A checkpoint that cannot be read, or belongs to another model, is set aside with a warning; the
+    stage trains from step 0 and ends exactly where an uninterrupted stage does."""
+    import torch
+
+    ref, _ = _tiny_train()
+    ckpt = tmp_path / "ckpt.pt"
+    if damage == "other_model":  # a 10-class head where this stage has 4
+        other, _ = _tiny_train(n_classes=10)
+        opt = torch.optim.SGD(other.parameters(), lr=0.1)
+        torch.save({"model": other.state_dict(), "optimizer": opt.state_dict(), "step": 3,
+                    "losses": [1.0] * 3, "torch_rng": torch.get_rng_state()}, ckpt)
+    else:
+        torch.save({"model": ref.state_dict()}, ckpt)
+        data = ckpt.read_bytes()
+        ckpt.write_bytes(b"not a checkpoint" if damage == "garbage" else data[: len(data) // 2])
+    net, res = _tiny_train(ckpt)
+    assert res.resumed_from == 0 and res.steps == 6
+    for (name, p), q in zip(ref.state_dict().items(), net.state_dict().values()):
+        assert torch.equal(p, q), name
