@@ -70,6 +70,30 @@ def _as_x(x: Any, law: Law) -> np.ndarray:
     return arr
 
 
+def _new_x(x_new: Any, law: Law) -> np.ndarray:
+    """Sizes to predict at: finite and > 0, where the law is defined (n^-alpha is infinite at 0
+    and undefined below it; the scratch baseline at 0 is measured, not predicted)."""
+    xa = _as_x(x_new, law)
+    bad = ~(np.isfinite(xa) & (xa > 0))
+    if np.any(bad):
+        raise FitInputError(f"sizes to predict at must be finite and > 0, got {xa[bad].reshape(-1)[0]:g}; "
+                            "a law is not defined at size 0 (the scratch baseline is measured, not predicted)")
+    return xa
+
+
+def _level(level: Any) -> float:
+    """An interval level: a fraction strictly between 0 and 1."""
+    try:
+        lv = float(level)
+    except (TypeError, ValueError):
+        lv = float("nan")
+    if not 0 < lv < 1:
+        pct = f" (for {lv:g} % use {lv / 100:g})" if 50 <= lv < 100 else ""
+        raise FitInputError(f"level must be a fraction strictly between 0 and 1, e.g. 0.95 for a 95 % interval; "
+                            f"got {level!r}{pct}")
+    return lv
+
+
 def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = None,
                  fixed: Mapping[str, float] | None = None,
                  bounds: Mapping[str, tuple[float, float]] | None = None) -> Problem:
@@ -235,24 +259,31 @@ class Fit:
     scaled: Params = field(repr=False)
     cost: float = 0.0
     _boot: np.ndarray | None = field(default=None, repr=False)
+    _boot_seed: Any = field(default=None, repr=False)
 
     def predict(self, x_new: Any) -> np.ndarray:
-        """Predicted error at sizes `x_new` (raw units, like the fitted x)."""
-        return self.law(_as_x(x_new, self.law), self.params)
+        """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0)."""
+        return self.law(_new_x(x_new, self.law), self.params)
 
-    def bootstrap(self, n_boot: int | None = None, seed: int = 0) -> np.ndarray:
+    def bootstrap(self, n_boot: int | None = None, seed: Any = None) -> np.ndarray:
         """(n_boot, n_params) raw parameter samples: whole seeds resampled if groups were given,
-        else log-residuals resampled (fixed design). Cached; n_boot None = cached or N_BOOT."""
+        else log-residuals resampled (fixed design). Cached per (n_boot, seed); None = the
+        cached value, else N_BOOT refits from seed 0."""
         if n_boot is None:
             n_boot = N_BOOT if self._boot is None else len(self._boot)
-        if self._boot is None or len(self._boot) != n_boot:
+        if seed is None:
+            seed = 0 if self._boot is None else self._boot_seed
+        if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+            raise FitInputError(f"n_boot must be a whole number >= 1, got {n_boot!r}")
+        if self._boot is None or len(self._boot) != n_boot or seed != self._boot_seed:
             from fits.uncertainty import bootstrap_params
-            self._boot = bootstrap_params(self, n_boot, seed)
+            self._boot, self._boot_seed = bootstrap_params(self, n_boot, seed), seed
         return self._boot
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
-        """name -> (lo, hi) percentile bootstrap interval at `level`."""
-        samples, q = self.bootstrap(), 50 * (1 - level)
+        """name -> (lo, hi) percentile bootstrap interval at `level` (a fraction in (0, 1))."""
+        q = 50 * (1 - _level(level))
+        samples = self.bootstrap()
         out = {}
         for j, name in enumerate(self.law.params):
             lo, hi = np.nanpercentile(samples[:, j], [q, 100 - q])
@@ -261,9 +292,8 @@ class Fit:
 
     def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new`."""
-        xa = _as_x(x_new, self.law)
+        xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
         preds = np.array([self.law(xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
-        q = 50 * (1 - level)
         return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
 
     @property

@@ -76,3 +76,55 @@ def test_a_zero_weight_point_does_not_widen_the_residual_bootstrap() -> None:
         d_lo, d_hi = dropped.ci()[k]
         # same residual pool and N, different design: widths agree to a small factor
         assert (hi - lo) < 2 * (d_hi - d_lo), (k, (lo, hi), (d_lo, d_hi))
+
+
+@pytest.fixture(scope="module")
+def seeded() -> fits.Fit:
+    """A power_floor fit over 7 sizes x 5 string-named seeds, rows shuffled."""
+    rng = np.random.default_rng(3)
+    x, seed = np.repeat(SIZES, 5), np.tile(np.arange(5), 7)
+    y = (2.0 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.04, 5)[seed] + rng.normal(0, 0.01, len(x)))
+    order = rng.permutation(len(x))
+    return fits.fit_curve(x[order], y[order], groups=np.array([f"s{k}" for k in seed])[order])
+
+
+@pytest.mark.parametrize("call", ["ci", "band", "to_dict"])
+@pytest.mark.parametrize("level, hint", [(95, "got 95 (for 95 % use 0.95)"), (0, "got 0"), (1, "got 1"),
+                                         (-0.1, "got -0.1"), (float("nan"), "got nan")])
+def test_interval_levels_outside_0_1_are_one_line(seeded: fits.Fit, call: str, level: float, hint: str) -> None:
+    # 95 and nan were numpy 'Percentiles must be in the range' tracebacks; 0 and -0.1 returned
+    # zero-width or reversed intervals, 1 the bootstrap's min and max
+    run = {"ci": lambda: seeded.ci(level), "band": lambda: seeded.band(SIZES, level),
+           "to_dict": lambda: seeded.to_dict(level)}[call]
+    with pytest.raises(FitInputError) as info:
+        run()
+    assert "level must be a fraction strictly between 0 and 1" in one_line(info) and hint in str(info.value)
+
+
+@pytest.mark.parametrize("x_new, shown", [([0.0], "got 0"), ([-5.0], "got -5"), ([np.nan], "got nan"),
+                                          ([1e3, np.inf], "got inf")])
+def test_predicting_where_the_law_is_undefined_is_one_line(seeded: fits.Fit, x_new: list, shown: str) -> None:
+    # predict returned inf at 0 and NaN below (with a RuntimeWarning); band returned NaN
+    for call in (seeded.predict, seeded.band):
+        with pytest.raises(FitInputError) as info:
+            call(x_new)
+        assert "sizes to predict at must be finite and > 0" in one_line(info) and shown in str(info.value)
+
+
+def test_predict_and_band_take_scalars_lists_and_empty_input(seeded: fits.Fit) -> None:
+    p = seeded.params
+    assert seeded.predict(1000)[0] == pytest.approx(p["D"] * 1000 ** -p["alpha"] + p["C"])
+    assert seeded.predict([]).shape == (0,) and seeded.band([])[0].shape == (0,)
+    lo, hi = seeded.band(1000)
+    assert lo.shape == (1,) and lo[0] < seeded.predict(1000)[0] < hi[0]
+
+
+def test_bootstrap_honours_a_new_seed_and_refuses_no_refits(seeded: fits.Fit) -> None:
+    first = seeded.bootstrap().copy()
+    other = seeded.bootstrap(seed=7)  # used to return the cached seed-0 draws whatever the seed
+    assert not np.array_equal(first, other)
+    assert np.array_equal(seeded.bootstrap(), other)  # ci and band use what was drawn last
+    assert np.array_equal(seeded.bootstrap(seed=0), first)  # seeded: the same draws again
+    for n in (0, -1, 2.5):
+        with pytest.raises(FitInputError, match="n_boot must be a whole number >= 1"):
+            seeded.bootstrap(n)
