@@ -9,7 +9,22 @@ import torch
 from synth.errors import UserError
 from synth.registry import Registry
 
-GENERATORS: Registry = Registry("generator")
+class _GeneratorRegistry(Registry):
+    """The generator registry: a registered `Family` is checked when its module is imported."""
+
+    def register(self, name: str):
+        """Decorator: as Registry.register, plus `check_family` for Family subclasses."""
+        add = super().register(name)
+
+        def deco(cls):
+            if isinstance(cls, type) and issubclass(cls, Family):
+                check_family(cls, name)
+            return add(cls)
+
+        return deco
+
+
+GENERATORS: Registry = _GeneratorRegistry("generator")
 MIN_RESOLUTION = 8
 
 
@@ -122,6 +137,9 @@ class Family:
         self.resolution, self.complexity, self.channels = resolution, complexity, channels
         self._knobs = resolve_knobs(self.name, self.KNOBS, self.PRESETS, complexity, knobs)
         self.n_classes = self._classes()
+        if not isinstance(self.n_classes, int) or self.n_classes < 1:
+            raise TypeError(f"generator family {self.name!r}: n_classes is {self.n_classes!r}; set the "
+                            "class attribute n_classes or override _classes() (labels are 0..n_classes-1)")
 
     def _classes(self) -> int:
         return type(self).n_classes
@@ -145,6 +163,30 @@ class Family:
 
     def _render(self, seed: int, idx: torch.Tensor, device: str) -> Sample:
         raise NotImplementedError
+
+
+def check_family(cls: type, name: str) -> None:
+    """A family's definition against the contract, so its author's mistake fails on import (a
+    TypeError naming the family) instead of as a KeyError or a nameless message at a user's run."""
+    where = f"generator family {name!r} ({cls.__module__}.{cls.__qualname__})"
+    if cls.name != name:
+        raise TypeError(f"{where}: set the class attribute name = {name!r}, as registered "
+                        f"(it is {cls.name!r}; errors and knobs() use it)")
+    if not cls.PRESETS:
+        raise TypeError(f"{where}: PRESETS needs one dict of knob values per complexity level")
+    knob_names = [k.name for k in cls.KNOBS]
+    if len(set(knob_names)) < len(knob_names):
+        raise TypeError(f"{where}: KNOBS names a knob twice: {knob_names}")
+    for level, preset in enumerate(cls.PRESETS):
+        missing, extra = sorted(set(knob_names) - set(preset)), sorted(set(preset) - set(knob_names))
+        if missing or extra:
+            raise TypeError(f"{where}: PRESETS[{level}] must set exactly the KNOBS; "
+                            f"missing {missing}, not a knob {extra}")
+        for knob in cls.KNOBS:
+            try:
+                knob.check(name, preset[knob.name])
+            except UserError as err:
+                raise TypeError(f"{where}: PRESETS[{level}]: {err}") from None
 
 
 class SynthDataset(torch.utils.data.Dataset):
