@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import TAIL_HALVING, make_problem, solve, tail_weights
+from fits.core import TAIL_HALVING, _floats, make_problem, solve, tail_weights
 from fits.errors import FitInputError
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -71,9 +71,20 @@ class Choice:
         return self.message
 
 
+def curve_and_targets(x: Any, y: Any, x_new: Any, law: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, x_new) as float arrays; one-line FitInputError on bad input, whichever candidate wins."""
+    prob = make_problem(x, y, law)
+    xn = _floats(x_new, "x_new").reshape(-1)
+    if not len(xn):
+        raise FitInputError("x_new is empty; give the size(s) to predict at")
+    if not np.all(np.isfinite(xn)) or np.any(xn <= 0):
+        raise FitInputError("x_new must be finite and > 0")
+    return prob.x, prob.y, xn
+
+
 def choose(x: Any, y: Any, x_new: Any, law: str = "power_floor") -> Choice:
     """Score each candidate predicting the curve's largest fitting sizes from its smaller ones."""
-    xa, ya, xn = (np.asarray(v, float).reshape(-1) for v in (x, y, x_new))
+    xa, ya, xn = curve_and_targets(x, y, x_new, law)
     keep = inner_split(xa, xn)
     if keep is None:
         return Choice("tail", {}, f"tail by default: {len(np.unique(xa))} sizes are too few to test")
@@ -97,10 +108,7 @@ def extrapolate(x: Any, y: Any, x_new: Any, law: str = "power_floor", *,
                 with_choice: bool = False) -> np.ndarray | tuple[np.ndarray, Choice]:
     """Predicted error at larger sizes x_new: tail-weighted `law` or the last value, whichever
     extrapolates better within the curve's own points (see the module docstring)."""
-    xa, ya, xn = (np.asarray(v, float).reshape(-1) for v in (x, y, x_new))
-    make_problem(xa, ya, law)  # one-line FitInputError on bad input, whichever candidate wins
-    if not np.all(np.isfinite(xn)) or np.any(xn <= 0):
-        raise FitInputError("x_new must be finite and > 0")
+    xa, ya, xn = curve_and_targets(x, y, x_new, law)
     choice = choose(xa, ya, xn, law)
     fn = CANDIDATES[choice.method]
     pred = fn(xa, ya, xn, law=law) if choice.method == "tail" else fn(xa, ya, xn)

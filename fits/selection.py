@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fits.core import Fit, fit_curve
+from fits.core import Fit, fit_curve, make_problem
 from fits.errors import FitInputError
 from fits.laws import get_law
 from fits.table import holdout_score
@@ -37,11 +37,15 @@ def _n_holdout(n_sizes: int) -> int:
 def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = None,
            weights: Any = None) -> Selection:
     """Fit each law on the smaller sizes, keep the one that best predicts the largest (relative error)."""
+    laws = (laws,) if isinstance(laws, str) else tuple(laws)  # one name, not its letters
     if not len(laws):
         raise FitInputError(f"laws is empty; name at least one of {', '.join(CANDIDATES)}")
     for name in laws:
-        get_law(name)  # unknown names fail before any fitting
-    xa, ya = np.asarray(x, float), np.asarray(y, float)
+        if get_law(name).n_inputs != 1:  # unknown names fail here too, before any fitting
+            raise FitInputError(f"select compares laws of one size; {name!r} takes two (use fits.bound)")
+    prob = make_problem(x, y, laws[0], groups, weights)  # bad x, y, groups or weights: one line
+    xa, ya = prob.x, prob.y
+    groups = None if groups is None else np.asarray(groups).reshape(-1)
     n_sizes = len(np.unique(xa))
     hold = _n_holdout(n_sizes)
     scores: dict[str, float | None] = {}

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from fits.core import Fit, fit_curve
+from fits.core import Fit, fit_curve, make_problem
 from fits.diagnostics import size_stats
 from fits.errors import FitInputError
 from fits.laws import get_law
@@ -22,14 +22,17 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     """Fit all but the `n_holdout` largest sizes, predict those: mean abs and relative error.
 
     None when fewer than 3 sizes would remain (a law cannot be tested without spare sizes)."""
-    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    if isinstance(n_holdout, bool) or not isinstance(n_holdout, (int, np.integer)) or n_holdout < 1:
+        raise FitInputError(f"n_holdout must be a whole number >= 1 (sizes held out), got {n_holdout!r}")
+    prob = make_problem(x, y, law, groups, weights, fixed)  # bad input: one line, before any split
+    xa, ya = prob.x, prob.y
     sizes = np.unique(xa)
     if len(sizes) - n_holdout < 3:
         return None
     cut = sizes[-n_holdout]
     train = xa < cut
-    g = None if groups is None else np.asarray(groups)[train]
-    w = None if weights is None else np.asarray(weights, float)[train]
+    g = None if groups is None else np.asarray(groups).reshape(-1)[train]
+    w = None if weights is None else prob.weights[train]
     fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
     pred = fit.predict(held)
@@ -40,6 +43,10 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
 
 
 def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
+    several = [c for c in cols if not isinstance(c, Hashable)]
+    if several:
+        raise FitInputError(f"name one column at a time, got {several[0]!r}; to group by several, join them "
+                            "into one column first (df['key'] = df['a'].astype(str) + '_' + df['b'].astype(str))")
     missing = [c for c in cols if c is not None and c not in df.columns]
     if missing:
         raise FitInputError(f"column(s) {missing} not in the table; it has {list(df.columns)}")

@@ -4,6 +4,7 @@ law's domain; and the statistics checked against computations written here, not 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import fits
@@ -128,3 +129,41 @@ def test_bootstrap_honours_a_new_seed_and_refuses_no_refits(seeded: fits.Fit) ->
     for n in (0, -1, 2.5):
         with pytest.raises(FitInputError, match="n_boot must be a whole number >= 1"):
             seeded.bootstrap(n)
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda: fits.select(SIZES, CLEAN, groups=[1, 2]), "groups has 2 entries for 7 points"),
+    (lambda: fits.select(SIZES, CLEAN, weights=[1.0, 2.0]), "got 2 for 7 points"),
+    (lambda: fits.select(["a"] * 7, CLEAN), "x must be numbers"),
+    (lambda: fits.select(SIZES, CLEAN[:5]), "x and y differ in length (7 vs 5)"),
+    (lambda: fits.select(SIZES, CLEAN, laws=["power", "transfer_bound"]), "takes two (use fits.bound)"),
+    (lambda: fits.holdout_score(SIZES, CLEAN, groups=[1, 2]), "groups has 2 entries"),
+    (lambda: fits.holdout_score(SIZES, CLEAN, n_holdout=0), "n_holdout must be a whole number >= 1"),
+    (lambda: fits.extrapolate(SIZES, CLEAN, []), "x_new is empty"),
+    (lambda: fits.choose(SIZES, CLEAN, []), "x_new is empty"),
+    (lambda: fits.extrapolate(SIZES, CLEAN, ["a"]), "x_new must be numbers"),
+    (lambda: fits.extrapolate(["a"] * 7, CLEAN, [1e5]), "x must be numbers"),
+])
+def test_select_holdout_and_extrapolate_check_their_inputs_first(call, needle: str) -> None:
+    # each was a numpy IndexError/ValueError traceback (holdout with n_holdout=0 blamed 'got 0 sizes')
+    with pytest.raises(FitInputError) as info:
+        call()
+    assert needle in one_line(info)
+
+
+def test_select_takes_one_law_name_as_that_law() -> None:
+    y = CLEAN * np.exp(np.random.default_rng(2).normal(0, 0.01, 7))
+    sel = fits.select(pd.Series(SIZES), pd.Series(y), laws="power")  # was read letter by letter: law 'p'
+    assert sel.law == "power" and list(sel.scores) == ["power"]
+
+
+def test_grouping_by_several_columns_is_one_line() -> None:
+    from fits.compare import compare_runs
+
+    df = pd.DataFrame({"n": np.tile(SIZES, 2), "err": np.tile(CLEAN, 2), "gen": "shapes",
+                       "model": np.repeat(["a", "b"], 7)})
+    for call in (lambda: fits.fit_table(df, "n", "err", ["gen", "model"]),
+                 lambda: compare_runs(df, "n", "err", ["gen", "model"])):
+        with pytest.raises(FitInputError) as info:  # was TypeError: unhashable type: 'list'
+            call()
+        assert "name one column at a time, got ['gen', 'model']" in one_line(info)
