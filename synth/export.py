@@ -2,7 +2,9 @@
 
 Work is done in chunks; a chunk's files are written first and its record (file -> sha256) last,
 atomically, under DIR/.chunks/. An interrupted export therefore resumes at the first chunk without
-a record, and `manifest.json` (config, seed, every file's checksum) is assembled at the end.
+a record, and `manifest.json` (config, seed, every file's checksum) is assembled at the end. Then
+DIR/.chunks/ is removed: a finished PNG export is a plain ImageFolder tree (torchvision's
+ImageFolder, and the `folder` target, take every sub-folder for a class, hidden ones included).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -72,6 +75,10 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
               "config": ds.generator.knobs(), "n_classes": ds.n_classes}
     out.mkdir(parents=True, exist_ok=True)
     parts = out / ".chunks"
+    done = _finished(out, header)
+    if done is not None:
+        shutil.rmtree(parts, ignore_errors=True)  # left by a process stopped right after the manifest
+        return done
     parts.mkdir(exist_ok=True)
     head_file = parts / "header.json"
     if head_file.exists() and json.loads(head_file.read_text()) != header:
@@ -90,4 +97,17 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
             progress(min(n, start + chunk_size) - start)
     manifest = {**header, "files": files}
     _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+    shutil.rmtree(parts)
+    return manifest
+
+
+def _finished(out: Path, header: dict) -> dict | None:
+    """The manifest of a finished export of the same config in `out`, None if there is none; a
+    finished export of another config is a UserError."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or {k: manifest.get(k) for k in header} != header:
+        raise UserError(f"{out} holds an export with a different config; pick another -o directory")
     return manifest

@@ -1,6 +1,7 @@
-"""A researcher extends the suite as the docs say: a new generator family."""
+"""A researcher extends the suite as the docs say: a new generator family, exports as ImageFolders."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 import synth
 from synth.core import GENERATORS, Family, Knob, Sample
 from synth.errors import UserError
+from synth.export import export
 
 
 @pytest.fixture
@@ -64,3 +66,17 @@ def test_a_well_formed_family_registers_and_takes_user_errors(registry):
     assert ds.generator.knobs()["generator"] == "mine" and ds.generator.knobs()["a"] == 2
     with pytest.raises(UserError, match=r"mine knob 'a' must be an integer in \[0, 3\], got 7"):
         synth.make_dataset("mine", 6, a=7)
+
+
+def test_a_png_export_is_an_image_folder(tmp_path):
+    from torchvision.datasets import ImageFolder
+
+    out = tmp_path / "set"
+    manifest = export(out, "deadleaves", 30, seed=1, chunk_size=7, resolution=16, complexity=0, channels=1)
+    folder = ImageFolder(str(out))
+    assert len(folder) == 30
+    ds = synth.make_dataset("deadleaves", 30, seed=1, resolution=16, complexity=0, channels=1)
+    for path, target in folder.samples:
+        index = int(Path(path).stem)
+        assert int(folder.classes[target]) == ds[index][1]
+    assert sorted(str(Path(p).relative_to(out)) for p, _ in folder.samples) == sorted(manifest["files"])

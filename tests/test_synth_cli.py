@@ -16,6 +16,7 @@ from PIL import Image
 import synth
 from synth.cli import main
 from synth.errors import UserError
+from synth.export import export
 
 
 @pytest.mark.parametrize("kwargs,words", [
@@ -102,15 +103,28 @@ def test_export_png_manifest_and_resume(tmp_path):
     assert int(rel.split("/")[0]) == ds[7][1]
     pixels = torch.from_numpy(np.asarray(Image.open(out / rel), dtype=np.float32))
     assert (pixels.reshape(16, 16, 3).permute(2, 0, 1) / 255 - ds[7][0]).abs().max() <= 0.5 / 255 + 1e-6
-    # interrupt: the last chunk lost its record and one file; a rerun redoes only that chunk
-    (out / ".chunks" / "chunk_000002.json").unlink()
-    victim = next(r for r in manifest["files"] if r.endswith("00000024.png"))
-    (out / victim).unlink()
-    first = out / next(iter(manifest["files"]))
+    assert not (out / ".chunks").exists()          # finished: the resume records are gone
+    # interrupted after two of its three chunks: a rerun writes only the last chunk
+    again = tmp_path / "again"
+
+    calls = []
+
+    def stop_after_two(n_done):
+        calls.append(n_done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export(again, "shapes", 25, seed=4, chunk_size=10, progress=stop_after_two, resolution=16,
+               complexity=2, channels=3)
+    assert not (again / "manifest.json").exists() and (again / ".chunks").is_dir()
+    first = again / next(iter(manifest["files"]))
     stamp = first.stat().st_mtime_ns
-    assert main(args) == 0
+    assert main(args[:-1] + [str(again)]) == 0
+    assert json.loads((again / "manifest.json").read_text()) == manifest
+    assert first.stat().st_mtime_ns == stamp and not (again / ".chunks").exists()
+    assert main(args) == 0                          # a finished export is done
     assert json.loads((out / "manifest.json").read_text()) == manifest
-    assert first.stat().st_mtime_ns == stamp
     # another config into the same directory is refused
     assert main(args[:-2] + ["--knob", "clutter=1", "-o", str(out)]) == 2
 
