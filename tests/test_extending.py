@@ -1,15 +1,19 @@
 """A researcher extends the suite as the docs say: a new generator family, exports as ImageFolders."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 import synth
+from synth.cli import main as synth_main
 from synth.core import GENERATORS, Family, Knob, Sample
 from synth.errors import UserError
 from synth.export import export
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "synth.md"
 
 
 @pytest.fixture
@@ -17,6 +21,14 @@ def registry(monkeypatch):
     """GENERATORS with families registered by a test removed again afterwards."""
     monkeypatch.setattr(GENERATORS, "_items", dict(GENERATORS._items))
     return GENERATORS
+
+
+def _doc_family_source() -> str:
+    """The example family of docs/synth.md ("Adding a generator"), as written there."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+    found = [b for b in blocks if "@GENERATORS.register(" in b]
+    assert len(found) == 1, "docs/synth.md should hold one example family"
+    return found[0]
 
 
 def _blank():
@@ -29,6 +41,56 @@ def _blank():
         return Sample(image=torch.full((len(idx), self.channels, r, r), 0.5), label=label)
 
     return _render
+
+
+@pytest.fixture
+def stripes(registry):
+    """The docs' example family, registered for this test only."""
+    exec(compile(_doc_family_source(), "docs/synth.md:stripes", "exec"), {"__name__": "stripes_doc"})
+    return registry.get("stripes")
+
+
+def test_doc_example_family_meets_the_generator_contract(stripes):
+    assert stripes.n_levels == 2 and stripes.name == "stripes"
+    for level in range(stripes.n_levels):
+        for channels in (1, 3):
+            gen = stripes(resolution=24, complexity=level, channels=channels)
+            s = gen.render(5, torch.arange(40))
+            assert s.image.shape == (40, channels, 24, 24) and s.image.dtype == torch.float32
+            assert 0 <= float(s.image.min()) and float(s.image.max()) <= 1
+            assert s.label.dtype == torch.int64
+            assert 0 <= int(s.label.min()) and int(s.label.max()) < gen.n_classes
+            picks = torch.tensor([39, 3, 17])
+            part = gen.render(5, picks)
+            assert torch.equal(part.image, s.image[picks]) and torch.equal(part.label, s.label[picks])
+    small = synth.make_dataset("stripes", 4, seed=2, complexity=1)
+    big = synth.make_dataset("stripes", 400, seed=2, complexity=1)
+    assert all(torch.equal(small[i][0], big[i][0]) and small[i][1] == big[i][1] for i in range(4))
+    assert big.n_classes == 16 and len(set(big.render_batch(torch.arange(400)).label.tolist())) == 16
+
+
+def test_doc_example_family_in_preview_and_its_bad_knob_is_one_line(stripes, tmp_path, capsys):
+    grid = tmp_path / "stripes.png"
+    assert synth_main(["preview", "--generator", "stripes", "--n", "3", "-o", str(grid)]) == 0
+    assert grid.is_file()
+    capsys.readouterr()
+    assert synth_main(["preview", "--generator", "stripes", "--knob", "n_orient=99", "-o", str(grid)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("stripes knob 'n_orient' must be an integer in [2, 64], got 99"), err
+    assert len(err.splitlines()) == 1
+
+
+def test_doc_example_family_trains_in_a_run(stripes, tmp_path):
+    from bench.config import RunSpec
+    from bench.run import run
+
+    spec = RunSpec.model_validate({
+        "synth": {"generator": "stripes", "n": 64, "complexity": 1, "channels": 1},
+        "model": {"name": "resnet10t", "small_input": False},
+        "pretrain": {"examples": 128, "batch_size": 64}, "finetune": {"examples": 128, "batch_size": 64},
+        "target": {"n_real": [20], "test_size": 50}, "threads": 1})
+    (row,) = run(spec, tmp_path)
+    assert row["generator"] == "stripes" and row["n_synth"] == 64 and row["status"] == "ok"
 
 
 def _family(name: str = "mine", knobs=(Knob("a", int, 0, 3, "a"),), presets=({"a": 1},),
