@@ -142,3 +142,18 @@ def test_a_png_export_is_an_image_folder(tmp_path):
         index = int(Path(path).stem)
         assert int(folder.classes[target]) == ds[index][1]
     assert sorted(str(Path(p).relative_to(out)) for p, _ in folder.samples) == sorted(manifest["files"])
+
+
+def test_cluster_doc_example_profile_sends_scratch_cells_to_cpu_nodes(tmp_path):
+    from bench.config import RunSpec
+    from slurm.profiles import load_profile
+
+    text = (DOCS.parent / "cluster.md").read_text()
+    path = tmp_path / "my-site.yaml"
+    path.write_text(re.search(r"```yaml\n(.*?)```", text, flags=re.S).group(1))
+    profile = load_profile(str(path))
+    gpu = profile.resources_for(RunSpec.model_validate({"synth": {"n": 1000}}))
+    cpu = profile.resources_for(RunSpec.model_validate({"synth": {"n": 0}}))
+    assert gpu.partition == "gpu" and gpu.gpus_per_job == 1 and gpu.constraint == "a100|h100"
+    assert cpu.partition == "cpu" and cpu.gpus_per_job == 0
+    assert cpu.constraint is None, "CPU nodes lack the GPU feature: the job would never start"
