@@ -167,3 +167,76 @@ def test_grouping_by_several_columns_is_one_line() -> None:
         with pytest.raises(FitInputError) as info:  # was TypeError: unhashable type: 'list'
             call()
         assert "name one column at a time, got ['gen', 'model']" in one_line(info)
+
+
+def _seed_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray, n_boot: int) -> np.ndarray:
+    """Whole-seed bootstrap written here: draw the seed names with replacement (numpy
+    default_rng(0), names in sorted order), keep every row of each drawn seed, refit from scratch."""
+    rng, names = np.random.default_rng(0), np.unique(seeds)
+    out = []
+    for _ in range(n_boot):
+        rows = np.concatenate([np.flatnonzero(seeds == s) for s in rng.choice(names, size=len(names))])
+        out.append(list(fits.fit_curve(x[rows], y[rows]).params.values()))
+    return np.array(out)
+
+
+def test_ci_and_band_are_percentiles_of_whole_seed_resamples() -> None:
+    # seeds move whole curves (5 % offsets) and barely scatter within: resampling rows or residuals
+    # would mix seeds; resampling whole seeds must reproduce a by-hand seed bootstrap draw for draw
+    rng = np.random.default_rng(3)
+    x, seed = np.repeat(SIZES, 6), np.tile(np.arange(6), 7)
+    y = (2.0 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.05, 6)[seed] + rng.normal(0, 0.002, len(x)))
+    order = rng.permutation(len(x))
+    x, y, names = x[order], y[order], np.array([f"seed{k}" for k in seed])[order]
+    fit = fits.fit_curve(x, y, groups=pd.Series(names))
+    draws = fit.bootstrap(40)
+    mine = _seed_resample_by_hand(x, y, names, 40)
+    assert np.allclose(draws, mine, rtol=1e-4)
+    for j, (k, (lo, hi)) in enumerate(fit.ci(0.9).items()):
+        assert (lo, hi) == pytest.approx(tuple(np.percentile(mine[:, j], [5, 95])), rel=1e-4), k
+    grid = np.array([150.0, 1e3, 5e4])
+    lo, hi = fit.band(grid, 0.8)
+    curves = mine[:, [0]] * grid ** -mine[:, [1]] + mine[:, [2]]
+    assert np.allclose(lo, np.percentile(curves, 10, axis=0), rtol=1e-4)
+    assert np.allclose(hi, np.percentile(curves, 90, axis=0), rtol=1e-4)
+    # the same seeds under integer ids, rows in another order: the same intervals
+    again = fits.fit_curve(x[::-1], y[::-1], groups=seed[order][::-1])
+    again.bootstrap(40)
+    assert np.allclose(list(again.ci(0.9).values()), list(fit.ci(0.9).values()), rtol=1e-4)
+
+
+def test_to_dict_is_strict_json_and_repeat_fits_are_identical(seeded: fits.Fit) -> None:
+    import json
+
+    text = json.dumps(seeded.to_dict(), allow_nan=False)
+    assert json.loads(text) == json.loads(json.dumps(seeded.to_dict()))
+    prob = seeded.problem
+    twin = fits.fit_curve(prob.x, prob.y, groups=prob.groups)
+    assert twin.params == seeded.params
+    seeded.bootstrap(seed=0)
+    assert twin.to_dict() == seeded.to_dict()
+    assert np.array_equal(twin.band(SIZES)[1], seeded.band(SIZES)[1])
+
+
+def test_compare_doubling_gain_and_its_interval_match_the_formula() -> None:
+    from fits.compare import compare_runs
+
+    rng = np.random.default_rng(4)
+    x, seed = np.repeat(SIZES, 5), np.tile(np.arange(5), 7)
+    rows = []
+    for i, (d, a, c) in enumerate(((2.0, 0.5, 0.1), (3.0, 0.3, 0.2))):
+        y = (d * x ** -a + c) * np.exp(rng.normal(0, 0.02, len(x)))
+        rows.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": seed, "complexity": i}))
+    res = compare_runs(pd.concat(rows))
+    n = SIZES.max()
+    for i, row in res["groups"].iterrows():
+        g = rows[i]
+        fit = fits.fit_curve(g["n_synth"], g["test_err"], groups=g["seed"])
+        draws = fit.bootstrap(seed=i)  # compare gives group i the stream i
+        p = fit.params
+        assert row["doubling_gain"] == pytest.approx(p["D"] * p["alpha"] * n ** -p["alpha"] * np.log(2), rel=1e-9)
+        gain = draws[:, 0] * draws[:, 1] * n ** -draws[:, 1] * np.log(2)
+        lo, hi = np.nanpercentile(gain, [2.5, 97.5])
+        assert (row["doubling_gain_lo"], row["doubling_gain_hi"]) == pytest.approx((lo, hi), rel=1e-9)
+    pair = res["pairs"].iloc[0]
+    assert pair["p_alpha"] < 0.02 and pair["p_C"] < 0.02 and pair["d_C_hi"] < 0
