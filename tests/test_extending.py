@@ -157,3 +157,20 @@ def test_cluster_doc_example_profile_sends_scratch_cells_to_cpu_nodes(tmp_path):
     assert gpu.partition == "gpu" and gpu.gpus_per_job == 1 and gpu.constraint == "a100|h100"
     assert cpu.partition == "cpu" and cpu.gpus_per_job == 0
     assert cpu.constraint is None, "CPU nodes lack the GPU feature: the job would never start"
+
+
+def test_synth_exports_serve_as_a_folder_target(tmp_path):
+    """docs/bench.md: an export of `synth export` is a `folder` target's train or test split."""
+    from bench.config import RunSpec
+    from bench.run import run
+
+    data = tmp_path / "data"
+    export(data / "train", "deadleaves", 80, seed=1, chunk_size=30, resolution=16, complexity=0, channels=3)
+    export(data / "test", "deadleaves", 40, seed=2, chunk_size=30, resolution=16, complexity=0, channels=3)
+    spec = RunSpec.model_validate({
+        "synth": {"generator": "shapes", "n": 32, "channels": 1, "resolution": 16},
+        "model": {"name": "resnet10t", "small_input": False},
+        "pretrain": {"examples": 64, "batch_size": 32}, "finetune": {"examples": 64, "batch_size": 32},
+        "target": {"name": "folder", "data_root": str(data), "n_real": [20]}, "threads": 1})
+    (row,) = run(spec, tmp_path / "root")
+    assert row["target"] == "folder" and row["status"] == "ok" and row["n_real"] == 20
