@@ -122,11 +122,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print each registered generator with its levels and resolved knobs at level 0."""
+    """Print each registered generator with its levels and resolved knobs at level 0, then one
+    line per knob: type, valid range, value at each level and what it does."""
     for name in GENERATORS.names():
-        gen = GENERATORS.get(name)()
+        cls = GENERATORS.get(name)
+        gen = cls()
         print(f"{name}: {n_levels(name)} levels, {gen.n_classes} classes at level 0; "
               f"knobs: {json.dumps(gen.knobs())}")
+        for knob in getattr(cls, "KNOBS", ()):
+            levels = " / ".join(f"{preset[knob.name]:g}" for preset in cls.PRESETS)
+            print(f"  {knob.name}: {knob.kind.__name__} in [{knob.lo:g}, {knob.hi:g}], "
+                  f"levels {levels}; {knob.doc}")
     return 0
 
 

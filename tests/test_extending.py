@@ -174,3 +174,10 @@ def test_synth_exports_serve_as_a_folder_target(tmp_path):
         "target": {"name": "folder", "data_root": str(data), "n_real": [20]}, "threads": 1})
     (row,) = run(spec, tmp_path / "root")
     assert row["target"] == "folder" and row["status"] == "ok" and row["n_real"] == 20
+
+
+def test_list_gives_each_knob_its_range_and_levels(stripes, capsys):
+    assert synth_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "\n  n_orient: int in [2, 64], levels 4 / 16; orientation bins (the classes)\n" in out
+    assert "\n  clutter: float in [0, 1], levels 0 / 0 / 0 / 0.25 / 0.25 / 0.5 / 0.5 / 1;" in out
