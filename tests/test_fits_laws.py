@@ -66,7 +66,7 @@ def test_clean_curve_raises_no_flag() -> None:
 
 
 @pytest.mark.parametrize("name", ["on_bound", "too_flat", "unidentifiable", "too_few_sizes",
-                                  "non_monotone", "zero_errors", "few_seeds"])
+                                  "non_monotone", "zero_errors", "few_seeds", "few_refits"])
 def test_each_diagnostic_fires_when_built_to(name: str) -> None:
     x, y, g = clean_curve()
     if name == "on_bound":        # a pure power law: the floor C sits at 0
@@ -84,6 +84,9 @@ def test_each_diagnostic_fires_when_built_to(name: str) -> None:
         y = np.where(x == SIZES[-1], 0.0, y)
     elif name == "few_seeds":
         keep = g < 2
+        x, y, g = x[keep], y[keep], g[keep]
+    elif name == "few_refits":    # each of 4 sizes measured by its own seed: a third of the seed
+        keep = (x <= SIZES[3]) & (g == np.searchsorted(SIZES, x))  # resamples hold < 3 sizes
         x, y, g = x[keep], y[keep], g[keep]
     fit = fits.fit_curve(x, y, groups=g)
     flags = fit.diagnostics
