@@ -18,6 +18,10 @@ from synth.core import GENERATORS
 from synth.errors import UserError
 
 
+BENCH_OUT = Path("results/synth_bench.md")  # the committed table: every family, default sizes
+BENCH_RESOLUTIONS = [64, 224]
+
+
 def parse_knobs(items: Sequence[str]) -> dict[str, Any]:
     """['n_categories=50', 'clutter=0.5'] -> {'n_categories': 50, 'clutter': 0.5}."""
     return parse_assignments(items, "--knob", "clutter=0.5")
@@ -68,10 +72,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.rounds < 1 or args.min_cpu_s <= 0:
         raise UserError(f"synth bench needs --rounds >= 1 and --min-cpu-s > 0, got "
                         f"{args.rounds} and {args.min_cpu_s}")
-    torch.set_num_threads(args.threads)
     names = args.generator or GENERATORS.names()
     for name in names:
         GENERATORS.get(name)
+    _check_partial_bench(args, names)
+    torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
              for name in names for res in args.resolution]
@@ -104,6 +109,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     elif str(args.out) != "-":
         print(f"wrote {args.out}")
     return 0
+
+
+def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None:
+    """A subset of the benchmark may not overwrite the committed table of every family."""
+    partial = [flag for flag, is_partial in (
+        ("--generator " + " ".join(names), sorted(set(names)) != GENERATORS.names()),
+        (f"--complexity {args.complexity}", args.complexity is not None),
+        ("--resolution " + " ".join(map(str, args.resolution)), args.resolution != BENCH_RESOLUTIONS),
+    ) if is_partial]
+    if partial and args.out == BENCH_OUT:
+        raise UserError(f"synth bench {' '.join(partial)} measures part of the benchmark and would "
+                        f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -155,15 +172,15 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_preview)
     b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
     b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
-    b.add_argument("--resolution", type=int, nargs="+", default=[64, 224])
+    b.add_argument("--resolution", type=int, nargs="+", default=list(BENCH_RESOLUTIONS))
     b.add_argument("--complexity", type=int, help="level (default: each family's highest)")
     b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
     b.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds over all cells; the table reports their median")
     b.add_argument("--threads", type=int, default=1, help="torch threads")
     b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
-    b.add_argument("--out", type=Path, default=Path("results/synth_bench.md"),
-                   help="markdown table path ('-' for none)")
+    b.add_argument("--out", type=Path, default=BENCH_OUT,
+                   help=f"markdown table path ('-' for none; {BENCH_OUT} only for every family)")
     b.set_defaults(func=cmd_bench)
     e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards")
     _common(e)

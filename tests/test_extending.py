@@ -181,3 +181,13 @@ def test_list_gives_each_knob_its_range_and_levels(stripes, capsys):
     out = capsys.readouterr().out
     assert "\n  n_orient: int in [2, 64], levels 4 / 16; orientation bins (the classes)\n" in out
     assert "\n  clutter: float in [0, 1], levels 0 / 0 / 0 / 0.25 / 0.25 / 0.5 / 0.5 / 1;" in out
+
+
+def test_benchmarking_one_family_does_not_overwrite_the_committed_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", "--generator", "shapes", "--resolution", "16", "--min-cpu-s", "0.05", "--rounds", "1"]
+    assert synth_main(args) == 2
+    assert not (tmp_path / "results").exists()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "results/synth_bench.md" in err
+    assert synth_main(args + ["--out", "mine.md"]) == 0 and (tmp_path / "mine.md").is_file()
