@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from bench.collect import collect, write_csv
 from bench.config import load_run, parse_overrides
 from bench.run import check_names, run, writable_root
+from bench.train import Interrupted, stop_on_signals
 from synth.errors import UserError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -50,7 +52,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["target.data_root"] = args.data_root
     spec = load_run(resolve_config(args.config), overrides)
     check_names(spec)  # a config mistake is reported first, and creates no folder
-    rows = run(spec, writable_root(args.root))
+    root = writable_root(args.root)
+    try:
+        with stop_on_signals(threading.Event()) as stop:  # Ctrl-C: checkpoint at the next step
+            rows = run(spec, root, stop=stop)
+    except Interrupted:
+        raise KeyboardInterrupt from None  # the CLI's one line and exit code 130
     for r in rows:
         print(f"{r['run_id']} n_synth={r['n_synth']} n_real={r['n_real']} seed={r['seed']} "
               f"test_err={r['test_err']:.4f} ({r['wall_s']:.0f} s)")

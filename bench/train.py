@@ -13,12 +13,15 @@ import logging
 import math
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from types import FrameType
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -77,6 +80,38 @@ def save_atomic(obj: Any, path: Path) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """While inside (main thread): SIGINT or SIGTERM during a `train(..., stop=stop)` sets `stop`, so
+    the stage saves a checkpoint at the next step boundary and raises Interrupted; nothing trained is
+    lost. Outside training, or on a second SIGINT, they raise KeyboardInterrupt at once."""
+    def handler(signum: int, frame: Optional[FrameType]) -> None:
+        again = stop.is_set() and signum == signal.SIGINT  # a second Ctrl-C: stop now; SIGTERM
+        if again or not _training(frame, stop):  # may come twice (the terminal, and a sweep's cleanup)
+            raise KeyboardInterrupt
+        if not stop.is_set():
+            stop.set()
+            log.warning("%s: saving a checkpoint at the next step, then stopping (Ctrl-C again: "
+                        "stop at once)", signal.Signals(signum).name)
+
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+def _training(frame: Optional[FrameType], stop: threading.Event) -> bool:
+    """Whether the interrupted code runs inside a train() call that watches `stop` (it then reaches a
+    step boundary soon); walking the stack needs no bookkeeping that an exception could leave stale."""
+    while frame is not None:
+        if frame.f_code is train.__code__ and frame.f_locals.get("stop") is stop:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _progress(total: int, desc: str, start: int):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -143,11 +145,22 @@ def cmd_status(root: Path) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Entry point of `synthscale sweep`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    main = threading.current_thread() is threading.main_thread()  # only there may it set handlers
+    before = signal.signal(signal.SIGTERM, _terminated) if main else None
     try:
         return _sweep_or_status(args)
     except BrokenPipeError:  # `sweep ... | head`: the reader has gone; finished work is kept
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
         return 141  # what a shell reports for a process ended by SIGPIPE
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """`kill PID` stops a sweep like Ctrl-C (its local jobs save a checkpoint and stop; slurm.sweep)
+    instead of leaving them running without the sweep; the CLI prints one line, exit code 130."""
+    raise KeyboardInterrupt
 
 
 def _sweep_or_status(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import submitit
 
 from bench.config import RunSpec
 from bench.run import run
-from bench.train import Interrupted
+from bench.train import Interrupted, stop_on_signals
 from synth.allocator import reuse_freed_memory
 
 
@@ -34,6 +34,14 @@ def run_cell(spec: dict[str, Any], root: str,
     os.environ.setdefault("GOMP_SPINCOUNT", "0")  # OpenMP spin-waits slow down co-located jobs 8-17x
     reuse_freed_memory()  # per-step temporaries stay in the heap (see synth.allocator)
     return run(RunSpec.model_validate(spec), root, stop=stop)
+
+
+def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
+    """`run_cell` for the local executor's job process: a SIGINT (the terminal's Ctrl-C) or SIGTERM
+    (the sweep stopping) saves a checkpoint at the next training step and ends the job with
+    Interrupted, so the next sweep resumes from that step (bench.train.stop_on_signals)."""
+    with stop_on_signals(threading.Event()) as stop:
+        return run_cell(spec, root, stop=stop)
 
 
 log = logging.getLogger("synthscale.checkpoint")

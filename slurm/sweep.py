@@ -4,12 +4,17 @@ Executors: `debug` runs jobs in this process (tests), `local` runs each job as a
 at most `max_parallel` at once (1 torch thread each when several run together), `slurm` submits one
 checkpointable job array per resource shape (slurm.arrays). Whatever happens to this process,
 finished cells keep their rows and the next identical command runs only what is missing; on Slurm
-it also skips cells that are still queued or running and waits for them instead.
+it also skips cells that are still queued or running and waits for them instead. Ctrl-C or SIGTERM
+stops a local sweep's running jobs at their next training step, each with a checkpoint; Slurm jobs
+keep running and the next sweep attaches to them.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +24,11 @@ import submitit
 from filelock import FileLock
 from submitit.core.utils import FailedJobError, UncompletedJobError
 from submitit.local.debug import DebugJob
+from submitit.local.local import LocalJob
 
 from bench.config import RunSpec
 from slurm import arrays
-from slurm.jobs import run_cell
+from slurm.jobs import run_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
 from slurm.tracking import JobRef, in_flight, new_submission_id, write_manifest
@@ -156,10 +162,22 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
     """Keep at most `cap` jobs running, submitting from `pending`; record outcomes as jobs end."""
     total = len(running) + len(pending)
     bar = _bar(total)
+    try:
+        _wait_loop(running, result, fail_fast, pending, ex, root, cap, record, timeout_min, bar, total)
+    except BaseException:  # Ctrl-C, or SIGTERM (slurm.cli): running cells save a checkpoint and stop
+        _stop_local_jobs(running)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: list, ex, root: str,
+               cap: int, record, timeout_min: int, bar, total: int) -> None:
     while running or pending:
         while pending and len(running) < cap and not (fail_fast and result.failed):
             spec, d = pending.pop(0)
-            running.append((spec, ex.submit(run_cell, d, root)))
+            running.append((spec, _submit(ex, d, root)))
             if record is not None:
                 record(spec, running[-1][1])
         if fail_fast and result.failed and pending:
@@ -178,11 +196,44 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
                 result.failed[spec.run_id] = job_error(job, exc, timeout_min)
                 log.error("cell %s failed: %s", spec.run_id, result.failed[spec.run_id])
             _tick(bar, result, total)
-        running = still
+        running[:] = still  # in place: the caller stops what still runs when interrupted
         if running:
             time.sleep(0.5)
-    if bar is not None:
-        bar.close()
+
+
+def _submit(ex: submitit.AutoExecutor, spec: dict[str, Any], root: str) -> Any:
+    """Submit one cell. A local job starts with SIGINT ignored, so a terminal's Ctrl-C does not hit
+    submitit's controller process (it printed a traceback into the sweep's terminal and killed the
+    job a second later, before it could save a checkpoint); the job's own process handles SIGINT
+    and SIGTERM (slurm.jobs.run_local_cell)."""
+    if ex.cluster != "local" or threading.current_thread() is not threading.main_thread():
+        return ex.submit(run_cell, spec, root)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the processes it starts
+    try:
+        return ex.submit(run_local_cell, spec, root)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _stop_local_jobs(running: list) -> None:
+    """Ask each running local job to save a checkpoint and stop (SIGTERM to its controller, which
+    forwards it), and wait for them a while; a second Ctrl-C stops waiting."""
+    local = [(spec, job) for spec, job in running if isinstance(job, LocalJob)]  # not debug: in here
+    for _, job in local:
+        try:
+            os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + _STOP_GRACE_S
+    while time.monotonic() < deadline and not all(job.done() for _, job in local):
+        time.sleep(0.2)
+    for spec, job in local:
+        if not job.done():
+            log.warning("cell %s (pid %s) is still running; it stops after its next training step",
+                        spec.run_id, job.job_id)
+
+
+_STOP_GRACE_S = 60.0  # one training step and a checkpoint write take far less
 
 
 def job_error(job: Any, exc: BaseException, timeout_min: int) -> str:

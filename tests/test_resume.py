@@ -2,10 +2,14 @@
 sweeps, damaged checkpoints, read-only roots. Real processes, real signals, tiny runs."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +115,85 @@ def test_a_damaged_checkpoint_restarts_the_stage_instead_of_failing_every_rerun(
     assert res.resumed_from == 0 and res.steps == 6
     for (name, p), q in zip(ref.state_dict().items(), net.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait_for_log(proc: subprocess.Popen, root: Path, text: str, timeout_s: float = 240) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        if any(text in p.read_text(errors="replace") for p in root.glob("runs/*/log.txt")):
+            return
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"no {text!r} in the run's log: {proc.communicate()[1][-2000:]}")
+
+
+def _processes_of(root: Path) -> list[str]:
+    out = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout
+    return [pid for pid in out.split() if int(pid) != os.getpid()]
+
+
+def _resumed_steps(root: Path) -> list[int]:
+    text = "".join(p.read_text() for p in root.glob("runs/*/log.txt"))
+    return [int(m) for m in re.findall(r"ckpt\.pt at step (\d+)", text)]
+
+
+def _interrupted_cleanly(proc: subprocess.Popen, root: Path) -> None:
+    """Exit 130 with the CLI's one line and no traceback; the stage saved its step; nothing left running."""
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted; finished work is kept" in err, err[-2000:]
+    assert list(root.glob("pretrain/*/ckpt.pt")), "the interrupted pre-training saved no checkpoint"
+    deadline = time.time() + 30
+    while _processes_of(root) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_of(root), "a job of the interrupted sweep is still running"
+
+
+@pytest.mark.slow  # about 30 s here: three processes start torch
+def test_ctrl_c_during_a_run_saves_the_step_and_the_rerun_matches(tmp_path):
+    """Ctrl-C in `synthscale run` while pre-training (periodic checkpoints far apart): the stage saves
+    its state at the next step; the same command resumes there and gives an uninterrupted run's rows."""
+    from bench.config import load_run
+    from bench.run import run
+
+    cfg, root = tiny_config(tmp_path, pre=2048), tmp_path / "runs"
+    proc = _start(["run", str(cfg), "--root", str(root)])
+    _wait_for_log(proc, root, "step 24/64")
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _interrupted_cleanly(proc, root)
+    again = subprocess.run([sys.executable, "-m", "bench.cli", "run", str(cfg), "--root", str(root)],
+                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _resumed_steps(root) and _resumed_steps(root)[0] >= 24
+    ref = run(load_run(cfg), tmp_path / "ref")
+    got = json.loads(next(root.glob("runs/*/row.json")).read_text())
+    key = ("test_err", "finetune_loss", "pretrain_loss")
+    assert [[r[k] for k in key] for r in got] == [[r[k] for k in key] for r in ref]
+
+
+@pytest.mark.slow  # about 35 s each here
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_path, how):
+    """Ctrl-C (SIGINT to the terminal's process group) or `kill PID` (SIGTERM to the sweep alone): one
+    line, exit 130, no traceback from submitit's processes, every running job saves its step and
+    stops, and the same command finishes the sweep from there."""
+    cfg, root = tiny_config(tmp_path, sizes="[32]", pre=2048), tmp_path / "runs"
+    args = ["sweep", str(cfg), "--root", str(root), "--executor", "local"]
+    proc = _start(args)
+    _wait_for_log(proc, root, "step 24/64")
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    _interrupted_cleanly(proc, root)
+    again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _resumed_steps(root) and _resumed_steps(root)[0] >= 24
+    assert len(json.loads(next(root.glob("runs/*/row.json")).read_text())) == 1
