@@ -9,6 +9,7 @@ scheduler, step and RNG state and are written atomically every `ckpt_every_s` se
 from __future__ import annotations
 
 import copy
+import glob
 import logging
 import math
 import os
@@ -73,13 +74,17 @@ def make_optimizer(net: nn.Module, stage: StageSpec, param_groups: Optional[list
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file."""
+    """torch.save to a temporary file, fsync, then rename: a reader never sees half a file. The
+    callers hold the run's or the pre-training cell's lock, so another temporary file of `path` is
+    the remains of a process killed while writing (a model-sized file); it is removed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -197,3 +197,20 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     assert again.returncode == 0, again.stderr[-2000:]
     assert _resumed_steps(root) and _resumed_steps(root)[0] >= 24
     assert len(json.loads(next(root.glob("runs/*/row.json")).read_text())) == 1
+
+
+def test_a_checkpoint_write_cut_short_by_a_kill_leaves_no_file_behind(tmp_path):
+    # kill -9 during torch.save leaves .ckpt.pt.<pid>.tmp (as large as the model); the next save of
+    # that checkpoint, by the process now holding the cell's lock, removes it
+    import torch
+
+    from bench.train import save_atomic
+
+    path = tmp_path / "ckpt.pt"
+    dead = tmp_path / ".ckpt.pt.999999.tmp"
+    dead.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".final.pt.999999.tmp"  # another file's leftovers are not this save's
+    other.write_bytes(b"x")
+    save_atomic({"step": 3}, path)
+    assert torch.load(path)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".final.pt.999999.tmp", "ckpt.pt"]
