@@ -5,7 +5,8 @@ run (before it submits any), then with which job runs which cell (the latest sub
 wins). States come from the rows first (a cell is done only when its `row.json` holds complete
 rows, bench.run.read_rows), then from Slurm (squeue for live jobs, sacct for finished ones) or
 /proc (local jobs); a planned cell with no job is pending while its sweep is still submitting and
-missing once it stopped or died.
+missing once it stopped or died; a job that ended by saving a checkpoint on request (Ctrl-C, kill)
+is stopped, any other end without rows failed.
 """
 from __future__ import annotations
 
@@ -197,7 +198,8 @@ def cancel_pending(array_ids: list[str]) -> None:
         subprocess.run(["scancel", "--state=PENDING", *array_ids], capture_output=True, timeout=60)
 
 
-STATES = ("done", "running", "pending", "failed", "missing")
+STATES = ("done", "running", "pending", "stopped", "failed", "missing")
+_STOPPED = re.compile(r"stopped at step (\d+); checkpoint ")  # bench.train.Interrupted's message
 _TAIL_LINES = 3
 
 
@@ -242,7 +244,12 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if raw in LIVE:
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
-    return CellStatus(run_id, "failed", job, detail, n_int, _tail(job, run_dir))
+    tail = _tail(job, run_dir)
+    stopped = next((m for m in map(_STOPPED.search, reversed(tail)) if m), None)
+    if stopped:  # Ctrl-C or kill of a local sweep, or a Slurm job stopped without a requeue
+        return CellStatus(run_id, "stopped", job, f"at step {stopped[1]} with a checkpoint; "
+                          "the next sweep resumes it from there", n_int)
+    return CellStatus(run_id, "failed", job, detail, n_int, tail)
 
 
 def _tail(job: JobRef, run_dir: Path) -> list[str]:

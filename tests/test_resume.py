@@ -192,6 +192,11 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     else:
         os.kill(proc.pid, signal.SIGTERM)
     _interrupted_cleanly(proc, root)
+    status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
+                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stdout + status.stderr  # not a failure: it resumes
+    assert re.search(r"stopped .*\[at step \d+ with a checkpoint; the next sweep resumes it", status.stdout)
+    assert status.stdout.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 0 missing"
     again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -69,7 +69,7 @@ def test_failed_local_job_reports_its_error_and_status_counts_unsubmitted_cells(
     out = capsys.readouterr().out
     assert "    | IsADirectoryError: [Errno 21] Is a directory" in out
     assert out.count("missing  no job scratch resnet10t seed=") == 2
-    assert out.splitlines()[-1] == "3 cells: 0 done, 0 running, 0 pending, 1 failed, 2 missing"
+    assert out.splitlines()[-1] == "3 cells: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 2 missing"
 
 
 def test_killed_and_timed_out_local_jobs_say_so(tmp_path):
@@ -123,7 +123,7 @@ def test_corrupted_manifest_entries_are_skipped_with_one_warning(tmp_path, capsy
     path.write_text(json.dumps(data))
     (root / "sweeps" / "sub2.json").write_text("{not json")
     assert main(["sweep", "status", "--root", str(root)]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 1 failed, 0 missing"
+    assert capsys.readouterr().out.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [f"warning: {path}: 3 unreadable job entries ignored (their cells count as missing)",
                         f"warning: {root / 'sweeps' / 'sub2.json'} is not a sweep manifest; ignored"]
