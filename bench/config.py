@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, get_args
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synth.console import parse_assignments
 from synth.errors import UserError
@@ -73,8 +73,15 @@ class TargetSpec(_Strict):
     name: str = "fashion_mnist"
     n_real: RealSizes = Field(default_factory=lambda: [100])  # distinct sizes; 0 only for generalize
     test_size: Optional[int] = Field(None, gt=0, strict=True)  # None = the full test split
-    data_root: Optional[str] = None  # a user root; not part of the run's identity
+    data_root: Optional[str] = None  # a user root; part of the run's identity only for `folder`
     download: bool = False  # allow torchvision downloads where there is internet
+
+    @field_validator("data_root")
+    @classmethod
+    def _absolute(cls, root: Optional[str]) -> Optional[str]:
+        # Resolved once, where the user typed it: a job started in another directory reads the
+        # same folder, and a folder tree's run id does not depend on how its path was spelt.
+        return str(Path(root).expanduser().resolve()) if root else None
 
 
 class AsgSpec(_Strict):
@@ -88,7 +95,8 @@ class AsgSpec(_Strict):
 
 
 class RunSpec(_Strict):
-    """Everything one run needs; its hash (without paths and thread counts) is the run id."""
+    """Everything one run needs; its hash (without thread counts and paths, except a folder
+    target's root) is the run id."""
 
     name: str = "run"
     synth: SynthSpec = Field(default_factory=SynthSpec)
@@ -117,7 +125,8 @@ class RunSpec(_Strict):
         for key in ("protocol", "asg"):  # optional sections enter the hash only when set
             if d[key] is None:
                 d.pop(key)
-        d["target"].pop("data_root")
+        if self.target.name != "folder":  # a folder target's root *is* its dataset; the other
+            d["target"].pop("data_root")  # targets' files are the same data wherever they lie
         d["target"].pop("download")
         for stage in ("pretrain", "finetune"):  # checkpoint cadence never changes a result; the
             d[stage]["ckpt_every_s"] = _CKPT_DEFAULT  # default keeps the ids of older configs

@@ -1,0 +1,62 @@
+"""Real targets, run identity and plan-time checks: what a user names is used or refused in one line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import RunSpec, apply_overrides
+
+# The docs' shorthand T: a tiny run on the quickstart config.
+T = ["synth.n=64", "pretrain.examples=256", "finetune.examples=256", "target.test_size=100"]
+
+
+def one_line_exit_2(capsys, argv: list[str], *needles: str) -> str:
+    """Run the CLI, expect exit code 2 and one line on stderr holding every needle; return it."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def image_tree(root: Path, sizes: dict[str, tuple[int, int]] | None = None, n_per_class: int = 6,
+               classes: tuple[str, ...] = ("a", "b")) -> Path:
+    """ROOT/{train,test}/<class>/*.png of one size (16x16), or per class the size in `sizes`."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for k, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            w, h = (sizes or {}).get(cls, (16, 16))
+            for i in range(n_per_class):
+                Image.new("RGB", (w, h), (40 * k + i, 100, 200)).save(root / split / cls / f"{i}.png")
+    return root
+
+
+def folder_spec(root: Path | str, **over) -> RunSpec:
+    return apply_overrides(RunSpec(), {"target.name": "folder", "target.data_root": str(root), **over})
+
+
+# A. A folder target's root is its dataset: part of the run id (fashion_mnist's is not).
+
+def test_a_folder_roots_run_id_depends_on_the_root(tmp_path, monkeypatch):
+    a, b = folder_spec(tmp_path / "A"), folder_spec(tmp_path / "B")
+    assert a.run_id != b.run_id  # B found A's row and counted as done
+    assert a.pretrain_id == b.pretrain_id  # the pre-training cell is still shared
+    monkeypatch.chdir(tmp_path)
+    assert folder_spec("A").run_id == a.run_id == folder_spec(tmp_path / "B" / ".." / "A").run_id
+    (tmp_path / "A").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "A")
+    assert folder_spec("link").run_id == a.run_id  # the resolved path, however it was spelt
+    assert folder_spec("A").target.data_root == str(tmp_path.resolve() / "A")  # jobs get the absolute path
+
+
+def test_a_other_targets_ids_ignore_the_data_root(tmp_path):
+    default = RunSpec()
+    for over in ({"target.data_root": str(tmp_path)}, {"target.data_root": str(tmp_path), "target.download": True}):
+        assert apply_overrides(default, over).run_id == default.run_id
+    digits = apply_overrides(default, {"target.name": "mnist5k"})
+    assert apply_overrides(digits, {"target.data_root": str(tmp_path)}).run_id == digits.run_id
