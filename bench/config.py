@@ -130,6 +130,7 @@ class RunSpec(_Strict):
         d["target"].pop("download")
         for stage in ("pretrain", "finetune"):  # checkpoint cadence never changes a result; the
             d[stage]["ckpt_every_s"] = _CKPT_DEFAULT  # default keeps the ids of older configs
+        d["synth"]["knobs"] = _canonical_knobs(self.synth)
         if self.synth.n == 0:
             d["synth"] = {"n": 0, "resolution": self.synth.resolution, "channels": self.synth.channels}
             d["pretrain"] = None
@@ -152,6 +153,31 @@ class RunSpec(_Strict):
 
 
 _CKPT_DEFAULT = StageSpec.model_fields["ckpt_every_s"].default
+
+
+def _canonical_knobs(s: SynthSpec) -> dict[str, Any]:
+    """The knob overrides that change the data, each in one spelling: a value equal to the preset of
+    `s.complexity` is dropped and a number is written as an int when it is integral (4.0 -> 4), so
+    `{}`, `{clutter: <preset>}` and `{clutter: 4.0}` for 4 share a run id. Integral ints are the
+    form YAML gives for `4`, so the ids of runs with such overrides stay as they were. A knob the
+    family rejects is kept as given: check_names refuses it before any run."""
+    import synth  # the families register themselves on import
+
+    cls = synth.GENERATORS.get(s.generator) if s.knobs and s.generator in synth.GENERATORS else None
+    specs = {k.name: k for k in getattr(cls, "KNOBS", ())}
+    presets = getattr(cls, "PRESETS", [])
+    if not specs or not 0 <= s.complexity < len(presets):
+        return dict(s.knobs)
+    out = {}
+    for name, value in s.knobs.items():
+        try:
+            value, preset = (specs[name].check(s.generator, v) for v in (value, presets[s.complexity][name]))
+        except (KeyError, UserError):
+            out[name] = value
+            continue
+        if value != preset:
+            out[name] = int(value) if float(value).is_integer() else float(value)
+    return out
 _ASG_DEFAULT = AsgSpec().model_dump()
 
 

@@ -60,3 +60,28 @@ def test_a_other_targets_ids_ignore_the_data_root(tmp_path):
         assert apply_overrides(default, over).run_id == default.run_id
     digits = apply_overrides(default, {"target.name": "mnist5k"})
     assert apply_overrides(digits, {"target.data_root": str(tmp_path)}).run_id == digits.run_id
+
+
+# I. Knob overrides that give the same data give the same run id.
+
+def test_i_knobs_equal_to_the_preset_or_spelt_as_floats_keep_the_id():
+    base = apply_overrides(RunSpec(), {"synth.complexity": 1})  # shapes level 1: n_categories 10, n_views 12
+    same = [{"n_categories": 10}, {"n_categories": 10.0}, {"clutter": 0}, {"clutter": 0.0, "n_views": 12.0}]
+    for knobs in same:
+        spec = apply_overrides(base, {"synth.knobs": knobs})
+        assert (spec.run_id, spec.pretrain_id) == (base.run_id, base.pretrain_id), knobs
+    four = apply_overrides(base, {"synth.knobs": {"n_views": 4}})
+    assert four.run_id != base.run_id
+    assert apply_overrides(base, {"synth.knobs": {"n_views": 4.0}}).run_id == four.run_id
+    half = apply_overrides(base, {"synth.knobs": {"clutter": 0.5}})
+    assert half.run_id not in (base.run_id, four.run_id)
+    # the preset is that of the run's level: objects_max 1 (level 1's) is an override at level 3
+    other = apply_overrides(RunSpec(), {"synth.complexity": 3})
+    assert apply_overrides(other, {"synth.knobs": {"objects_max": 1}}).run_id != other.run_id
+    assert apply_overrides(other, {"synth.knobs": {"objects_max": 3.0}}).run_id == other.run_id
+
+
+def test_i_empty_knobs_and_pinned_ids_are_unchanged():
+    assert RunSpec().identity()["synth"]["knobs"] == {}
+    bad = apply_overrides(RunSpec(), {"synth.knobs": {"bogus": 1.0}})  # refused later, by check_names
+    assert bad.identity()["synth"]["knobs"] == {"bogus": 1.0}
