@@ -102,7 +102,8 @@ def _run_logging(path: Path) -> Iterator[None]:
 
 def check_names(spec: RunSpec) -> None:
     """Fail before any work (UserError) on an unknown name, generator settings the generator itself
-    rejects (level, channels, knobs, pool seed) or real sizes below 1."""
+    rejects (level, channels, knobs, pool seed), a target whose files are not where the config
+    says, or real sizes below 1."""
     import timm
 
     if spec.synth.n > 0:
@@ -113,7 +114,7 @@ def check_names(spec: RunSpec) -> None:
         except UserError as err:
             raise UserError(f"synth: {err}") from None
         TASKS.get(spec.task)
-    targets.TARGETS.get(spec.target.name)
+    targets.check_target(spec.target.name, spec.target.data_root, spec.target.download)
     if spec.protocol is not None or spec.asg is not None:
         from bench.asg_run import check_asg  # ASG protocol and options (docs/asg.md)
 

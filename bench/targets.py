@@ -86,34 +86,61 @@ def _read_idx_cached(files: list[Path]) -> list[np.ndarray]:
     return arrays
 
 
-def _idx_dataset(name: str, roots: list[Path]) -> Optional[RealData]:
-    """Load the four MNIST-style IDX files from the first root that has them all."""
-    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _find_idx_set(roots: list[Path]) -> Optional[list[Path]]:
+    """The four MNIST-style IDX files from the first root that has them all."""
     for root in roots:
-        files = [_find_idx(root, s) for s in stems]
+        files = [_find_idx(root, s) for s in IDX_STEMS]
         if all(files):
-            arrays = [torch.from_numpy(a.copy()) for a in _read_idx_cached(files)]  # type: ignore[arg-type]
-            xtr, ytr, xte, yte = arrays
-            return RealData(name, xtr[:, None], ytr.long(), xte[:, None], yte.long(), 10)
+            return files  # type: ignore[return-value]
     return None
 
 
-def _roots(data_root: Optional[str], defaults: tuple[str, ...], sub: str) -> list[Path]:
-    roots = []
-    for r in (data_root, os.environ.get(ENV_ROOT)):
-        if r:
-            roots += [Path(r), Path(r) / sub]
-    return roots + [Path(d) for d in defaults]
+def _idx_dataset(name: str, files: list[Path]) -> RealData:
+    arrays = [torch.from_numpy(a.copy()) for a in _read_idx_cached(files)]
+    xtr, ytr, xte, yte = arrays
+    return RealData(name, xtr[:, None], ytr.long(), xte[:, None], yte.long(), 10)
+
+
+def _fmnist_roots(data_root: Optional[str]) -> list[Path]:
+    """Where Fashion-MNIST is looked for: a root the user names and nothing else (its data is used or
+    refused, never silently replaced by another copy), else $SYNTHSCALE_DATA_ROOT and the system copy."""
+    env = os.environ.get(ENV_ROOT)
+    named = [Path(r) for r in ([data_root] if data_root else [env] if env else [])]
+    roots = [d for r in named for d in (r, r / "fashion-mnist")]
+    return roots if data_root else roots + [Path(d) for d in FMNIST_DIRS]
+
+
+def _fmnist_files(data_root: Optional[str]) -> list[Path]:
+    """The four Fashion-MNIST IDX files, or a UserError saying where they were looked for."""
+    roots = _fmnist_roots(data_root)
+    files = _find_idx_set(roots)
+    if files is not None:
+        return files
+    names = ", ".join(IDX_STEMS)
+    if data_root:
+        raise UserError(f"target.data_root {data_root!r} holds no Fashion-MNIST: looked in "
+                        f"{' and '.join(map(str, roots))} for {names} (each may be .gz); point it "
+                        "at the folder with all four, or leave it unset to use the system copy")
+    raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
+                    "; install the Debian package dataset-fashion-mnist (make data), "
+                    "pass --data-root DIR with its IDX files, or set target.download=true")
+
+
+def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
+    if not download:  # whether a download works is known only by trying it
+        _fmnist_files(data_root)
 
 
 @TARGETS.register("fashion_mnist")
 def fashion_mnist(data_root: Optional[str] = None, download: bool = False) -> RealData:
     """Fashion-MNIST: 60k train / 10k test, 28x28 grayscale, 10 classes (MIT licence)."""
-    roots = _roots(data_root, FMNIST_DIRS, "fashion-mnist")
-    data = _idx_dataset("fashion_mnist", roots)
-    if data is not None:
-        return data
+    files = _find_idx_set(_fmnist_roots(data_root))
+    if files is not None:
+        return _idx_dataset("fashion_mnist", files)
     if download:  # where there is internet: torchvision fetches the upstream files
         from torchvision.datasets import FashionMNIST
 
@@ -121,9 +148,7 @@ def fashion_mnist(data_root: Optional[str] = None, download: bool = False) -> Re
         tr, te = (FashionMNIST(str(cache), train=t, download=True) for t in (True, False))
         return RealData("fashion_mnist", tr.data[:, None], tr.targets.long(),
                         te.data[:, None], te.targets.long(), 10)
-    raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
-                    "; install the Debian package dataset-fashion-mnist (make data), "
-                    "pass --data-root DIR with its IDX files, or set target.download=true")
+    return _idx_dataset("fashion_mnist", _fmnist_files(data_root))  # raises the UserError
 
 
 @TARGETS.register("mnist5k")
@@ -177,15 +202,26 @@ def _split(data: RealData, test_per_class: int) -> RealData:
 
 
 _CACHE: dict[tuple[str, Optional[str]], RealData] = {}
+# Plan-time checks of the targets that read files: cheap (no image is decoded), run by
+# bench.run.check_names for every cell, so a missing or unusable root fails before any work.
+_CHECKS: dict[str, Callable[[Optional[str], bool], None]] = {"fashion_mnist": _check_fashion_mnist}
+
+
+def check_target(name: str, data_root: Optional[str] = None, download: bool = False) -> None:
+    """Fail (UserError, one line) on an unknown target or a root that does not hold its data."""
+    TARGETS.get(name)
+    if data_root and not download and not Path(data_root).is_dir():  # never fall back to other roots
+        raise UserError(f"target.data_root (--data-root) {data_root!r} is not a directory; "
+                        "pass the folder that holds the target's files")
+    if name in _CHECKS:
+        _CHECKS[name](data_root, download)
 
 
 def load_target(name: str, data_root: Optional[str] = None, download: bool = False) -> RealData:
     """The named target, cached per process (several fine-tunes of one run share it)."""
-    if data_root and not download and not Path(data_root).is_dir():  # never fall back to other roots
-        raise UserError(f"target.data_root (--data-root) {data_root!r} is not a directory; "
-                        "pass the folder that holds the target's files")
     key = (name, data_root)
     if key not in _CACHE:
+        check_target(name, data_root, download)
         _CACHE[key] = TARGETS.get(name)(data_root, download)
     return _CACHE[key]
 

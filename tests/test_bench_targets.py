@@ -85,3 +85,53 @@ def test_i_empty_knobs_and_pinned_ids_are_unchanged():
     assert RunSpec().identity()["synth"]["knobs"] == {}
     bad = apply_overrides(RunSpec(), {"synth.knobs": {"bogus": 1.0}})  # refused later, by check_names
     assert bad.identity()["synth"]["knobs"] == {"bogus": 1.0}
+
+
+# B. An explicit data root is used or refused, never replaced by the system copy.
+
+def write_idx_set(root: Path, n_train: int = 40, n_test: int = 20, gz: bool = False) -> Path:
+    """Four tiny MNIST-style IDX files (28x28 uint8 images, labels 0..9 in turn) in `root`."""
+    import gzip
+
+    import numpy as np
+
+    root.mkdir(parents=True, exist_ok=True)
+
+    def idx(path: Path, arr: np.ndarray) -> None:
+        head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+        data = head + arr.astype(np.uint8).tobytes()
+        (gzip.open(f"{path}.gz", "wb") if gz else open(path, "wb")).write(data)
+
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = np.arange(n) % 10
+        idx(root / f"{split}-images-idx3-ubyte", np.full((n, 28, 28), 7) + labels[:, None, None])
+        idx(root / f"{split}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture
+def fresh_targets():
+    import bench.targets as targets
+
+    targets._CACHE.clear()
+    yield targets
+    targets._CACHE.clear()
+
+
+def test_b_an_empty_explicit_root_is_refused_before_any_work(tmp_path, capsys, fresh_targets):
+    empty, root = tmp_path / "e", tmp_path / "r"
+    empty.mkdir()
+    for flag in (["--data-root", str(empty)], [f"target.data_root={empty}"]):
+        one_line_exit_2(capsys, ["run", "quickstart", *T, *flag, "--root", str(root)],
+                        str(empty), "train-images-idx3-ubyte")
+        assert not root.exists()  # trained on the system copy and exited 0
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, f"target.data_root={empty}", "--root", str(root),
+                             "--dry-run"], str(empty), "holds no Fashion-MNIST")
+
+
+@pytest.mark.parametrize("sub, gz", [("", False), ("fashion-mnist", True)])
+def test_b_an_explicit_root_with_the_files_is_used(tmp_path, fresh_targets, sub, gz):
+    write_idx_set(tmp_path / "mine" / sub, gz=gz)
+    data = fresh_targets.load_target("fashion_mnist", str(tmp_path / "mine"))
+    assert data.train_x.shape == (40, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
+    assert data.train_y.tolist() == [i % 10 for i in range(40)]
