@@ -174,21 +174,69 @@ def sklearn_digits(data_root: Optional[str] = None, download: bool = False) -> R
                            x[:0, 0, 0, 0].long(), 10), 50)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # as ImageFolder
+
+
+def _images_under(folder: Path) -> list[Path]:
+    """Image files below `folder` (recursively, as ImageFolder), sorted; hidden files and folders
+    (.chunks/ of an interrupted export, .DS_Store, ._x.png) are skipped."""
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(here) / f for f in files
+                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
+
+
+def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]:
+    """Per split, (image file, label) of a folder tree, labels numbered in the sorted order of the
+    class folders; a missing split, an empty class or classes that differ between the splits (their
+    labels would not match) is a UserError naming the folder."""
+    if not data_root:
+        raise UserError("target 'folder' needs --data-root DIR with train/<class>/ and test/<class>/ image folders")
+    root = Path(data_root)
+    missing = [f"{split}/" for split in ("train", "test") if not (root / split).is_dir()]
+    if missing:
+        raise UserError(f"target 'folder': {root} has no {' or '.join(missing)}; it needs "
+                        "train/<class>/ and test/<class>/ image folders")
+    classes = {split: sorted(p.name for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
+               for split in ("train", "test")}
+    if not classes["train"]:
+        raise UserError(f"target 'folder': {root / 'train'} holds no class folders; put each class's "
+                        "images in train/<class>/ and test/<class>/")
+    out = {}
+    for split in ("train", "test"):
+        out[split] = []
+        for label, name in enumerate(classes[split]):
+            files = _images_under(root / split / name)
+            if not files:
+                raise UserError(f"target 'folder': class folder {root / split / name} holds no images "
+                                f"({' '.join(IMAGE_SUFFIXES)}); add some or remove the folder")
+            out[split] += [(f, label) for f in files]
+    if classes["train"] != classes["test"]:
+        only = [f"only in {a}/: {', '.join(sorted(set(classes[a]) - set(classes[b])))}"
+                for a, b in (("train", "test"), ("test", "train")) if set(classes[a]) - set(classes[b])]
+        raise UserError(f"target 'folder': {root}'s train/ and test/ need the same class folders "
+                        f"(labels follow their sorted names); {'; '.join(only) or 'none in either'}")
+    return out
+
+
+def _check_folder(data_root: Optional[str], download: bool) -> None:
+    _folder_files(data_root)
+
+
 @TARGETS.register("folder")
 def folder(data_root: Optional[str] = None, download: bool = False) -> RealData:
     """A user's ImageFolder tree: DATA_ROOT/train/<class>/*.png and DATA_ROOT/test/<class>/*.png."""
-    if not data_root or not (Path(data_root) / "train").is_dir() or not (Path(data_root) / "test").is_dir():
-        raise UserError("target 'folder' needs --data-root DIR with train/<class>/ and test/<class>/ image folders")
     from PIL import Image
-    from torchvision.datasets import ImageFolder
     from torchvision.transforms.functional import pil_to_tensor
 
-    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        ds = ImageFolder(str(Path(data_root) / split), loader=lambda p: Image.open(p).convert("RGB"))
-        xs = torch.stack([pil_to_tensor(img) for img, _ in ds])
-        return xs, torch.tensor(ds.targets, dtype=torch.long)
+    def load(items: list[tuple[Path, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = torch.stack([pil_to_tensor(Image.open(f).convert("RGB")) for f, _ in items])
+        return xs, torch.tensor([label for _, label in items], dtype=torch.long)
 
-    (xtr, ytr), (xte, yte) = load("train"), load("test")
+    files = _folder_files(data_root)
+    (xtr, ytr), (xte, yte) = load(files["train"]), load(files["test"])
     return RealData("folder", xtr, ytr, xte, yte, int(max(ytr.max(), yte.max())) + 1)
 
 
@@ -204,7 +252,8 @@ def _split(data: RealData, test_per_class: int) -> RealData:
 _CACHE: dict[tuple[str, Optional[str]], RealData] = {}
 # Plan-time checks of the targets that read files: cheap (no image is decoded), run by
 # bench.run.check_names for every cell, so a missing or unusable root fails before any work.
-_CHECKS: dict[str, Callable[[Optional[str], bool], None]] = {"fashion_mnist": _check_fashion_mnist}
+_CHECKS: dict[str, Callable[[Optional[str], bool], None]] = {
+    "fashion_mnist": _check_fashion_mnist, "folder": _check_folder}
 
 
 def check_target(name: str, data_root: Optional[str] = None, download: bool = False) -> None:

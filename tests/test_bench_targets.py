@@ -135,3 +135,43 @@ def test_b_an_explicit_root_with_the_files_is_used(tmp_path, fresh_targets, sub,
     data = fresh_targets.load_target("fashion_mnist", str(tmp_path / "mine"))
     assert data.train_x.shape == (40, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
     assert data.train_y.tolist() == [i % 10 for i in range(40)]
+
+
+# E. Hidden folders are not classes; an empty class folder is one line, before any work.
+
+def folder_run(tmp_path: Path, data: Path, *extra: str) -> list[str]:
+    return ["run", "quickstart", *T, "target.name=folder", "--data-root", str(data), "--root",
+            str(tmp_path / "r"), "threads=1", *extra]
+
+
+def test_e_hidden_folders_and_files_are_skipped(tmp_path, fresh_targets):
+    data = image_tree(tmp_path / "d")
+    (data / "train" / ".chunks").mkdir()  # an interrupted synth export's resume records
+    (data / "train" / ".chunks" / "0.json").write_text("{}")
+    (data / "test" / ".cache").mkdir()
+    (data / "train" / "a" / "._0.png").write_bytes(b"not an image")  # a macOS resource fork
+    (data / "train" / "a" / "sub").mkdir()
+    image_tree(tmp_path / "extra", classes=("x",))
+    (data / "train" / "a" / "sub" / "more.png").write_bytes((tmp_path / "extra/train/x/0.png").read_bytes())
+    got = fresh_targets.load_target("folder", str(data))
+    assert got.n_classes == 2 and got.train_x.shape == (13, 3, 16, 16) and got.test_x.shape == (12, 3, 16, 16)
+    assert got.train_y.tolist() == [0] * 7 + [1] * 6  # nested images belong to their class folder
+
+
+@pytest.mark.parametrize("damage, needles", [
+    (lambda d: (d / "train" / "c").mkdir(), ["train/c holds no images", "add some or remove the folder"]),
+    (lambda d: [p.unlink() for p in (d / "test" / "b").glob("*.png")] + [(d / "test/b/notes.txt").write_text("x")],
+     ["test/b holds no images"]),
+    (lambda d: (d / "test" / "a").rename(d / "test" / "z"), ["same class folders", "only in train/: a",
+                                                          "only in test/: z"]),
+    (lambda d: __import__("shutil").rmtree(d / "test"), ["has no test/"]),
+    (lambda d: [__import__("shutil").rmtree(d / s) and None or (d / s).mkdir() for s in ("train", "test")],
+     ["train holds no class folders"]),
+])
+def test_e_a_bad_tree_is_one_line_before_any_work(tmp_path, capsys, fresh_targets, damage, needles):
+    data = image_tree(tmp_path / "d")
+    damage(data)
+    one_line_exit_2(capsys, folder_run(tmp_path, data), *needles)
+    assert not (tmp_path / "r").exists()
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "target.name=folder", f"target.data_root={data}",
+                             "--root", str(tmp_path / "r"), "--dry-run"], *needles)
