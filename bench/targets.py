@@ -221,8 +221,32 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     return out
 
 
+_FOLDERS_CHECKED: set[str] = set()  # roots whose every image header was read in this process
+
+
 def _check_folder(data_root: Optional[str], download: bool) -> None:
-    _folder_files(data_root)
+    """The tree's layout, and that every image opens and all have one size (the set is kept as one
+    uint8 tensor); reads only the files' headers, once per root and process."""
+    from PIL import Image
+
+    files = _folder_files(data_root)
+    if data_root in _FOLDERS_CHECKED:
+        return
+    first: Optional[tuple[Path, tuple[int, int]]] = None
+    for path, _ in files["train"] + files["test"]:
+        try:
+            with Image.open(path) as img:
+                size = img.size
+        except OSError as err:  # PIL's UnidentifiedImageError is one
+            raise UserError(f"target 'folder': {path} is not a readable image ({err.__class__.__name__}); "
+                            "remove or replace it") from None
+        first = first or (path, size)
+        if size != first[1]:
+            (w0, h0), (w, h) = first[1], size
+            raise UserError(f"target 'folder': all images must have one size, but {first[0]} is {w0}x{h0} "
+                            f"and {path} is {w}x{h}; resize them to one size first (each run then "
+                            "resizes that to synth.resolution)")
+    _FOLDERS_CHECKED.add(str(data_root))
 
 
 @TARGETS.register("folder")

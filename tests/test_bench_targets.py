@@ -175,3 +175,18 @@ def test_e_a_bad_tree_is_one_line_before_any_work(tmp_path, capsys, fresh_target
     assert not (tmp_path / "r").exists()
     one_line_exit_2(capsys, ["sweep", "quickstart", *T, "target.name=folder", f"target.data_root={data}",
                              "--root", str(tmp_path / "r"), "--dry-run"], *needles)
+
+
+# D. docs/bench.md: a folder tree's images must have one size; mixed sizes are refused in one line.
+
+def test_d_images_of_different_sizes_are_one_line_before_any_work(tmp_path, capsys, fresh_targets):
+    data = image_tree(tmp_path / "d", sizes={"b": (20, 12)})
+    one_line_exit_2(capsys, folder_run(tmp_path, data), "all images must have one size", "is 16x16",
+                    "b/0.png is 20x12", "resize them to one size")
+    assert not (tmp_path / "r").exists()  # was a torch.stack RuntimeError traceback after pre-training
+
+
+def test_d_an_unreadable_image_is_one_line(tmp_path, capsys, fresh_targets):
+    data = image_tree(tmp_path / "d")
+    (data / "test" / "a" / "0.png").write_bytes(b"not a png")
+    one_line_exit_2(capsys, folder_run(tmp_path, data), "test/a/0.png is not a readable image")
