@@ -127,7 +127,8 @@ def _fmnist_files(data_root: Optional[str]) -> list[Path]:
                         "at the folder with all four, or leave it unset to use the system copy")
     raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
                     "; install the Debian package dataset-fashion-mnist (make data), "
-                    "pass --data-root DIR with its IDX files, or set target.download=true")
+                    "set target.data_root=DIR to a folder with its IDX files (synthscale run also "
+                    "takes --data-root DIR), or set target.download=true")
 
 
 def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
@@ -193,7 +194,8 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     class folders; a missing split, an empty class or classes that differ between the splits (their
     labels would not match) is a UserError naming the folder."""
     if not data_root:
-        raise UserError("target 'folder' needs --data-root DIR with train/<class>/ and test/<class>/ image folders")
+        raise UserError("target 'folder' needs target.data_root=DIR (synthscale run also takes --data-root "
+                        "DIR), a folder with train/<class>/ and test/<class>/ image folders")
     root = Path(data_root)
     missing = [f"{split}/" for split in ("train", "test") if not (root / split).is_dir()]
     if missing:

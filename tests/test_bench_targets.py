@@ -190,3 +190,15 @@ def test_d_an_unreadable_image_is_one_line(tmp_path, capsys, fresh_targets):
     data = image_tree(tmp_path / "d")
     (data / "test" / "a" / "0.png").write_bytes(b"not a png")
     one_line_exit_2(capsys, folder_run(tmp_path, data), "test/a/0.png is not a readable image")
+
+
+# H. The hint names a setting both commands take: sweep has no --data-root.
+
+@pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
+def test_h_missing_data_hints_work_for_run_and_sweep(tmp_path, capsys, monkeypatch, fresh_targets, command):
+    monkeypatch.setattr(fresh_targets, "FMNIST_DIRS", (str(tmp_path / "nowhere"),))
+    monkeypatch.delenv(fresh_targets.ENV_ROOT, raising=False)
+    argv = [command[0], "quickstart", *T, "--root", str(tmp_path / "r"), *command[1:]]
+    for over, needle in (([], "Fashion-MNIST not found"), (["target.name=folder"], "target 'folder' needs")):
+        err = one_line_exit_2(capsys, argv + over, needle, "target.data_root=DIR", "run also takes --data-root DIR")
+        assert "pass --data-root" not in err

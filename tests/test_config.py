@@ -75,7 +75,7 @@ def test_override_parsing():
     (["run", "{cfg}", "--root", "{root}", "modle.name=x"], "modle: unknown key"),
     (["run", "{cfg}", "--root", "{root}", "model.name=resnet_nope"], "unknown timm model"),
     (["run", "{cfg}", "--root", "{root}", "target.name=nope"], "unknown target 'nope'"),
-    (["run", "{cfg}", "--root", "{root}", "synth.n=0", "target.name=folder"], "needs --data-root"),
+    (["run", "{cfg}", "--root", "{root}", "synth.n=0", "target.name=folder"], "needs target.data_root=DIR"),
     (["run", "missing.yaml", "--root", "{root}"], "not found"),
     (["sweep", "{cfg}", "--root", "{root}", "--dry-run", "seed=x"], "seed:"),
 ])
