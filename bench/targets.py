@@ -110,8 +110,26 @@ def _fmnist_roots(data_root: Optional[str]) -> list[Path]:
     refused, never silently replaced by another copy), else $SYNTHSCALE_DATA_ROOT and the system copy."""
     env = os.environ.get(ENV_ROOT)
     named = [Path(r) for r in ([data_root] if data_root else [env] if env else [])]
-    roots = [d for r in named for d in (r, r / "fashion-mnist")]
-    return roots if data_root else roots + [Path(d) for d in FMNIST_DIRS]
+    # FashionMNIST/raw is where target.download puts the files (torchvision's layout)
+    roots = [d for r in named for d in (r, r / "fashion-mnist", r / "FashionMNIST" / "raw")]
+    if data_root:
+        return roots
+    return roots + [cache_dir() / "FashionMNIST" / "raw"] + [Path(d) for d in FMNIST_DIRS]
+
+
+def _download_fmnist(dest: Path) -> None:
+    """torchvision's download of the four files into DEST/FashionMNIST/raw; a failure is one line."""
+    from torchvision.datasets import FashionMNIST
+
+    try:
+        FashionMNIST(str(dest), train=True, download=True)  # fetches both splits
+    except (RuntimeError, OSError) as err:  # torchvision wraps each mirror's URLError in one RuntimeError
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        reason = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "")
+        raise UserError(f"target.download: could not download Fashion-MNIST into {dest / 'FashionMNIST' / 'raw'} "
+                        f"({reason}); downloads need internet. Without it, put its four IDX files in a "
+                        "folder and set target.data_root=DIR (synthscale run also takes --data-root DIR), "
+                        "or install the Debian package dataset-fashion-mnist (make data)") from None
 
 
 def _fmnist_files(data_root: Optional[str]) -> list[Path]:
@@ -123,7 +141,7 @@ def _fmnist_files(data_root: Optional[str]) -> list[Path]:
     names = ", ".join(IDX_STEMS)
     if data_root:
         raise UserError(f"target.data_root {data_root!r} holds no Fashion-MNIST: looked in "
-                        f"{' and '.join(map(str, roots))} for {names} (each may be .gz); point it "
+                        f"{', '.join(map(str, roots))} for {names} (each may be .gz); point it "
                         "at the folder with all four, or leave it unset to use the system copy")
     raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
                     "; install the Debian package dataset-fashion-mnist (make data), "
@@ -142,14 +160,9 @@ def fashion_mnist(data_root: Optional[str] = None, download: bool = False) -> Re
     files = _find_idx_set(_fmnist_roots(data_root))
     if files is not None:
         return _idx_dataset("fashion_mnist", files)
-    if download:  # where there is internet: torchvision fetches the upstream files
-        from torchvision.datasets import FashionMNIST
-
-        cache = Path(data_root or Path.home() / ".cache" / "synthscale")
-        tr, te = (FashionMNIST(str(cache), train=t, download=True) for t in (True, False))
-        return RealData("fashion_mnist", tr.data[:, None], tr.targets.long(),
-                        te.data[:, None], te.targets.long(), 10)
-    return _idx_dataset("fashion_mnist", _fmnist_files(data_root))  # raises the UserError
+    if download:  # where there is internet; the files land where the search above looks next time
+        _download_fmnist(Path(data_root) if data_root else cache_dir())
+    return _idx_dataset("fashion_mnist", _fmnist_files(data_root))  # or the UserError of where it looked
 
 
 @TARGETS.register("mnist5k")

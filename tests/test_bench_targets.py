@@ -202,3 +202,27 @@ def test_h_missing_data_hints_work_for_run_and_sweep(tmp_path, capsys, monkeypat
     for over, needle in (([], "Fashion-MNIST not found"), (["target.name=folder"], "target 'folder' needs")):
         err = one_line_exit_2(capsys, argv + over, needle, "target.data_root=DIR", "run also takes --data-root DIR")
         assert "pass --data-root" not in err
+
+
+# C. A download that cannot reach the internet is one line; downloaded files are found offline.
+
+def test_c_a_failed_download_is_one_line(tmp_path, capsys, monkeypatch, fresh_targets):
+    from torchvision.datasets import FashionMNIST
+
+    monkeypatch.setattr(FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # refused: as without internet
+    dest = tmp_path / "dl"
+    one_line_exit_2(capsys, ["run", "quickstart", *T, "target.download=true", "--data-root", str(dest),
+                             "--root", str(tmp_path / "r")],
+                    "could not download Fashion-MNIST", "downloads need internet", "target.data_root=DIR")
+    assert (dest / "FashionMNIST" / "raw").is_dir()  # where torchvision puts the files
+
+
+def test_c_downloaded_files_are_found_without_download(tmp_path, monkeypatch, fresh_targets):
+    write_idx_set(tmp_path / "dl" / "FashionMNIST" / "raw", gz=True)
+    assert len(fresh_targets.load_target("fashion_mnist", str(tmp_path / "dl")).train_y) == 40
+    # without a data root, a download goes to the cache folder and is found there
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(fresh_targets.ENV_ROOT, raising=False)
+    monkeypatch.setattr(fresh_targets, "FMNIST_DIRS", (str(tmp_path / "nowhere"),))
+    write_idx_set(tmp_path / "cache" / "FashionMNIST" / "raw", n_train=30)
+    assert len(fresh_targets.load_target("fashion_mnist").train_y) == 30
