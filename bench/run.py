@@ -8,6 +8,8 @@ Layout under ROOT:
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import os
@@ -113,7 +115,7 @@ def check_names(spec: RunSpec) -> None:
                                complexity=s.complexity, channels=s.channels, **s.knobs)
         except UserError as err:
             raise UserError(f"synth: {err}") from None
-        TASKS.get(spec.task)
+        check_task_fields(spec)
     targets.check_target(spec.target.name, spec.target.data_root, spec.target.download)
     if spec.protocol is not None or spec.asg is not None:
         from bench.asg_run import check_asg  # ASG protocol and options (docs/asg.md)
@@ -125,6 +127,28 @@ def check_names(spec: RunSpec) -> None:
         raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")
     if not timm.is_model(spec.model.name):
         build_model(spec.model, 2, 1)  # raises the UserError with suggestions
+
+
+@functools.lru_cache(maxsize=64)
+def _fields_of(generator: str, complexity: int, resolution: int, channels: int, knobs: str) -> frozenset[str]:
+    """The Sample fields a generator fills, from one rendered image (milliseconds; once per config)."""
+    ds = synth.make_dataset(generator, 1, resolution=resolution, complexity=complexity, channels=channels,
+                            **json.loads(knobs))
+    sample = ds.render_batch(torch.zeros(1, dtype=torch.int64))
+    return frozenset(f.name for f in dataclasses.fields(sample) if getattr(sample, f.name) is not None)
+
+
+def check_task_fields(spec: RunSpec) -> None:
+    """Fail before any work when the task needs an annotation (mask, normals, ...) that the run's
+    generator does not render, naming the generators that do (the loss failed mid-run before)."""
+    task, s = TASKS.get(spec.task), spec.synth
+    have = _fields_of(s.generator, s.complexity, s.resolution, s.channels, json.dumps(s.knobs, sort_keys=True))
+    missing = [f for f in task.fields if f not in have]
+    if missing:
+        able = [g for g in synth.GENERATORS if set(task.fields) <= _fields_of(g, 0, 16, 1, "{}")]
+        raise UserError(f"task {spec.task!r} needs Sample.{missing[0]}, which generator {s.generator!r} does "
+                        f"not provide; generators that do: {', '.join(able) or 'none'} "
+                        "(set synth.generator to one, or task=classification)")
 
 
 def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None) -> list[Row]:

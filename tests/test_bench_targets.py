@@ -226,3 +226,21 @@ def test_c_downloaded_files_are_found_without_download(tmp_path, monkeypatch, fr
     monkeypatch.setattr(fresh_targets, "FMNIST_DIRS", (str(tmp_path / "nowhere"),))
     write_idx_set(tmp_path / "cache" / "FashionMNIST" / "raw", n_train=30)
     assert len(fresh_targets.load_target("fashion_mnist").train_y) == 30
+
+
+# F. A task whose annotation the generator lacks is refused at plan time.
+
+@pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
+def test_f_a_task_the_generator_cannot_serve_is_one_line(tmp_path, capsys, command):
+    argv = [command[0], "quickstart", *T, "synth.generator=digits", "--root", str(tmp_path / "r"), *command[1:]]
+    one_line_exit_2(capsys, argv + ["task=multilabel"], "task 'multilabel' needs Sample.multilabel",
+                    "generator 'digits'", "generators that do: deadleaves, fractals, shapes")
+    one_line_exit_2(capsys, argv + ["task=normals", "synth.generator=fractals"], "Sample.normals",
+                    "generators that do: shapes")
+    assert not (tmp_path / "r").exists()  # was a TypeError in the loader after the run started
+
+
+def test_f_a_task_the_generator_serves_passes_the_check():
+    from bench.run import check_names
+
+    check_names(apply_overrides(RunSpec(), {"task": "segmentation", "synth.generator": "fractals"}))
