@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+from typing import Optional
 
 import timm
 import torch
@@ -30,6 +32,32 @@ def build_model(spec: ModelSpec, n_classes: int, in_chans: int, img_size: int | 
     if spec.small_input:
         adapt_stem(model)
     return model
+
+
+@functools.lru_cache(maxsize=32)
+def _forward_error(spec: ModelSpec, in_chans: int, img_size: int) -> Optional[str]:
+    """The first line of the error a forward pass of two blank images raises, or None if it runs."""
+    try:
+        net = build_model(spec, 2, in_chans, img_size).eval()
+        with torch.no_grad():
+            net(torch.zeros(2, in_chans, img_size, img_size))
+    except (RuntimeError, ValueError, AssertionError, IndexError) as err:
+        return (str(err).splitlines() or [type(err).__name__])[0][:160]
+    return None
+
+
+def check_input(spec: ModelSpec, in_chans: int, img_size: int) -> None:
+    """Fail before any work (UserError) when the model cannot take the run's images: some timm
+    models (LeViT) fix their later layers' sizes to the stem's original output, so the stride
+    change of `small_input` breaks them at the first batch. One forward pass, once per process."""
+    err = _forward_error(spec, in_chans, img_size)
+    if err is None:
+        return
+    if spec.small_input and _forward_error(spec.model_copy(update={"small_input": False}), in_chans, img_size) is None:
+        raise UserError(f"model.name={spec.name}: model.small_input=true (the default) breaks this model "
+                        f"({err}); set model.small_input=false")
+    raise UserError(f"model.name={spec.name}: cannot take {in_chans}-channel {img_size}x{img_size} px "
+                    f"images ({err}); choose another model or synth.resolution")
 
 
 def adapt_stem(model: nn.Module) -> None:

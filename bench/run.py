@@ -28,7 +28,7 @@ import synth
 from bench import targets
 from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
-from bench.models import build_model, count_params, pick_device, transfer_weights
+from bench.models import build_model, check_input, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
 from bench.train import evaluate, save_atomic, train
 from synth.errors import UserError
@@ -127,6 +127,7 @@ def check_names(spec: RunSpec) -> None:
         raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")
     if not timm.is_model(spec.model.name):
         build_model(spec.model, 2, 1)  # raises the UserError with suggestions
+    check_input(spec.model, spec.synth.channels, spec.synth.resolution)  # e.g. small_input on LeViT
 
 
 @functools.lru_cache(maxsize=64)

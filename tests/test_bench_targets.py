@@ -244,3 +244,18 @@ def test_f_a_task_the_generator_serves_passes_the_check():
     from bench.run import check_names
 
     check_names(apply_overrides(RunSpec(), {"task": "segmentation", "synth.generator": "fractals"}))
+
+
+# G. model.small_input=true breaks LeViT: refused at plan time, and small_input=false works.
+
+def test_g_a_model_small_input_breaks_is_one_line_and_false_runs(tmp_path, capsys):
+    root = tmp_path / "r"
+    argv = ["run", "quickstart", *T, "model.name=levit_128s", "--root", str(root), "threads=1"]
+    one_line_exit_2(capsys, argv + ["model.small_input=true"], "model.name=levit_128s",
+                    "set model.small_input=false")
+    assert not root.exists()  # was a RuntimeError traceback during pre-training
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "model.name=levit_128s", "model.small_input=true",
+                             "--root", str(root), "--dry-run"], "set model.small_input=false")
+    assert main(argv + ["model.small_input=false", "synth.n=32", "pretrain.examples=64",
+                        "finetune.examples=64", "target.n_real=[20]"]) == 0
+    assert len(list(root.glob("runs/*/row.json"))) == 1
