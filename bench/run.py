@@ -116,13 +116,15 @@ def check_names(spec: RunSpec) -> None:
         except UserError as err:
             raise UserError(f"synth: {err}") from None
         check_task_fields(spec)
-    targets.check_target(spec.target.name, spec.target.data_root, spec.target.download)
+    targets.TARGETS.get(spec.target.name)
     if spec.protocol is not None or spec.asg is not None:
         from bench.asg_run import check_asg  # ASG protocol and options (docs/asg.md)
 
         check_asg(spec)
-        if spec.protocol == "generalize":  # model.name names a pretrained reference model, not timm
-            return
+    # after the protocol's own checks: its target pairing rule is the first thing to fix
+    targets.check_target(spec.target.name, spec.target.data_root, spec.target.download)
+    if spec.protocol == "generalize":  # model.name names a pretrained reference model, not timm
+        return
     if min(spec.target.n_real) < 1:  # (the generalize protocol's n_real is [0])
         raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")
     if not timm.is_model(spec.model.name):
