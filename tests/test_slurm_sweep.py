@@ -110,7 +110,7 @@ def test_array_sweep_cancelled_cell_fails_in_status_and_is_resubmitted(tmp_path)
     assert sorted(s.state for s in states.values()) == ["done", "done", "failed"]
     status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
                             env=_env(), capture_output=True, text=True)
-    assert status.returncode == 1 and "3 cells: 2 done, 0 running, 0 pending, 1 failed" in status.stdout
+    assert status.returncode == 1 and "3 cells: 2 done, 0 running, 0 pending, 0 stopped, 1 failed" in status.stdout
     done_before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
     again = _sweep(_cmd(cfg, prof, root))
     assert again.returncode == 0, again.stderr[-2000:]
