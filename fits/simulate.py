@@ -32,3 +32,23 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
         for k, (lo, hi) in fit.ci(level).items():
             hits[k] += int(lo <= TRUE[k] <= hi)
     return {k: v / n_repeats for k, v in hits.items()}
+
+
+def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05) -> dict[str, float]:
+    """Fraction of pairs of groups drawn from one law (5 seeds each) that `compare` calls different
+    at p < alpha_level: the false-positive rate of its bootstrap p-values (nominal: alpha_level)."""
+    import pandas as pd
+
+    from fits.compare import compare_runs
+
+    rng = np.random.default_rng(seed)
+    hits = {"alpha": 0, "C": 0}
+    for _ in range(n_pairs):
+        parts = []
+        for name in ("a", "b"):
+            x, y, g = simulate(rng)
+            parts.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": name}))
+        pair = compare_runs(pd.concat(parts), by="complexity")["pairs"].iloc[0]
+        for k in hits:
+            hits[k] += int(pair[f"p_{k}"] < alpha_level)
+    return {k: v / n_pairs for k, v in hits.items()}
