@@ -153,6 +153,7 @@ class RunSpec(_Strict):
 
 
 _CKPT_DEFAULT = StageSpec.model_fields["ckpt_every_s"].default
+_ASG_DEFAULT = AsgSpec().model_dump()
 
 
 def _canonical_knobs(s: SynthSpec) -> dict[str, Any]:
@@ -178,7 +179,6 @@ def _canonical_knobs(s: SynthSpec) -> dict[str, Any]:
         if value != preset:
             out[name] = int(value) if float(value).is_integer() else float(value)
     return out
-_ASG_DEFAULT = AsgSpec().model_dump()
 
 
 class SweepSpec(_Strict):
