@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -37,6 +38,9 @@ LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
 class Interrupted(Exception):
     """Training stopped at a step boundary on request; its state is in the checkpoint."""
+
+    # how `sweep status` finds the step in a stopped job's log (slurm.tracking)
+    LOG_PATTERN = re.compile(r"stopped at step (\d+); checkpoint ")
 
     def __init__(self, step: int, path: Path) -> None:
         super().__init__(f"stopped at step {step}; checkpoint {path}")

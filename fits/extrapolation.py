@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import TAIL_HALVING, _floats, make_problem, solve, tail_weights
+from fits.core import TAIL_HALVING, _floats, _new_x, make_problem, solve, tail_weights
 from fits.errors import FitInputError
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -77,9 +77,7 @@ def curve_and_targets(x: Any, y: Any, x_new: Any, law: str) -> tuple[np.ndarray,
     xn = _floats(x_new, "x_new").reshape(-1)
     if not len(xn):
         raise FitInputError("x_new is empty; give the size(s) to predict at")
-    if not np.all(np.isfinite(xn)) or np.any(xn <= 0):
-        raise FitInputError("x_new must be finite and > 0")
-    return prob.x, prob.y, xn
+    return prob.x, prob.y, _new_x(xn, prob.law)  # finite and > 0, as Fit.predict needs
 
 
 def choose(x: Any, y: Any, x_new: Any, law: str = "power_floor") -> Choice:

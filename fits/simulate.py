@@ -21,12 +21,12 @@ def simulate(rng: np.random.Generator, n_seeds: int = 5, noise: float = 0.02,
 
 
 def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-             use_groups: bool = True, n_seeds: int = 5) -> dict[str, float]:
+             use_groups: bool = True, n_seeds: int = 5, seed_noise: float = 0.01) -> dict[str, float]:
     """Fraction of simulated sweeps whose `level` interval contains each true parameter."""
     rng = np.random.default_rng(seed)
     hits = {k: 0 for k in TRUE}
     for _ in range(n_repeats):
-        x, y, g = simulate(rng, n_seeds)
+        x, y, g = simulate(rng, n_seeds, seed_noise=seed_noise)
         fit = fit_curve(x, y, groups=g if use_groups else None)
         fit.bootstrap(n_boot)
         for k, (lo, hi) in fit.ci(level).items():

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.run import read_rows, write_json_atomic
+from bench.train import Interrupted
 from slurm.jobs import read_interrupts
 
 MANIFEST_DIR = "sweeps"
@@ -199,7 +200,6 @@ def cancel_pending(array_ids: list[str]) -> None:
 
 
 STATES = ("done", "running", "pending", "stopped", "failed", "missing")
-_STOPPED = re.compile(r"stopped at step (\d+); checkpoint ")  # bench.train.Interrupted's message
 _TAIL_LINES = 3
 
 
@@ -245,7 +245,7 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
     tail = _tail(job, run_dir)
-    stopped = next((m for m in map(_STOPPED.search, reversed(tail)) if m), None)
+    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(tail)) if m), None)
     if stopped:  # Ctrl-C or kill of a local sweep, or a Slurm job stopped without a requeue
         return CellStatus(run_id, "stopped", job, f"at step {stopped[1]} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
