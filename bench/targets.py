@@ -132,10 +132,20 @@ def _download_fmnist(dest: Path) -> None:
                         "or install the Debian package dataset-fashion-mnist (make data)") from None
 
 
-def _fmnist_files(data_root: Optional[str]) -> list[Path]:
-    """The four Fashion-MNIST IDX files, or a UserError saying where they were looked for."""
+def download_dest(data_root: Optional[str]) -> Path:
+    """Where target.download puts Fashion-MNIST (under FashionMNIST/raw): the named root, else the
+    cache folder; _fmnist_roots searches both, so a download is found by every later process."""
+    return Path(data_root) if data_root else cache_dir()
+
+
+def _fmnist_files(data_root: Optional[str], download: bool = False) -> list[Path]:
+    """The four Fashion-MNIST IDX files, downloaded first if missing and `download` allows it, or a
+    UserError saying where they were looked for."""
     roots = _fmnist_roots(data_root)
     files = _find_idx_set(roots)
+    if files is None and download:  # where there is internet; found by the search from now on
+        _download_fmnist(download_dest(data_root))
+        files = _find_idx_set(roots)
     if files is not None:
         return files
     names = ", ".join(IDX_STEMS)
@@ -150,19 +160,15 @@ def _fmnist_files(data_root: Optional[str]) -> list[Path]:
 
 
 def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
-    if not download:  # whether a download works is known only by trying it
-        _fmnist_files(data_root)
+    # With target.download, the files are fetched here, at plan time: once per sweep, in the sweep's
+    # own process, before any job starts (each job downloaded them before), and a failure is one line.
+    _fmnist_files(data_root, download)
 
 
 @TARGETS.register("fashion_mnist")
 def fashion_mnist(data_root: Optional[str] = None, download: bool = False) -> RealData:
     """Fashion-MNIST: 60k train / 10k test, 28x28 grayscale, 10 classes (MIT licence)."""
-    files = _find_idx_set(_fmnist_roots(data_root))
-    if files is not None:
-        return _idx_dataset("fashion_mnist", files)
-    if download:  # where there is internet; the files land where the search above looks next time
-        _download_fmnist(Path(data_root) if data_root else cache_dir())
-    return _idx_dataset("fashion_mnist", _fmnist_files(data_root))  # or the UserError of where it looked
+    return _idx_dataset("fashion_mnist", _fmnist_files(data_root, download))
 
 
 @TARGETS.register("mnist5k")
@@ -290,7 +296,8 @@ def _split(data: RealData, test_per_class: int) -> RealData:
 
 _CACHE: dict[tuple[str, Optional[str]], RealData] = {}
 # Plan-time checks of the targets that read files: cheap (no image is decoded), run by
-# bench.run.check_names for every cell, so a missing or unusable root fails before any work.
+# bench.run.check_names for every cell, so a missing or unusable root fails before any work (and a
+# download that target.download allows happens there, once).
 _CHECKS: dict[str, Callable[[Optional[str], bool], None]] = {
     "fashion_mnist": _check_fashion_mnist, "folder": _check_folder}
 

@@ -228,6 +228,35 @@ def test_c_downloaded_files_are_found_without_download(tmp_path, monkeypatch, fr
     assert len(fresh_targets.load_target("fashion_mnist").train_y) == 30
 
 
+@pytest.mark.parametrize("named_root", [False, True])
+def test_c_a_sweep_downloads_once_before_any_job(tmp_path, capsys, monkeypatch, fresh_targets, named_root):
+    """target.download=true in a sweep: the sweep's planning downloads (once, in its own process),
+    where every job then looks; a failure is one line and nothing is submitted (each job downloaded,
+    and without internet every cell failed)."""
+    from torchvision.datasets import FashionMNIST
+
+    from bench.commands import resolve_config
+    from bench.config import load_sweep, parse_overrides
+
+    monkeypatch.setattr(FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])  # refused: as without internet
+    real_download, calls = FashionMNIST.download, []
+    monkeypatch.setattr(FashionMNIST, "download", lambda self: calls.append(self.root) or real_download(self))
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(fresh_targets.ENV_ROOT, raising=False)
+    monkeypatch.setattr(fresh_targets, "FMNIST_DIRS", (str(tmp_path / "nowhere"),))
+    over = ["target.download=true"] + ([f"target.data_root={tmp_path / 'dl'}"] if named_root else [])
+    root = tmp_path / "r"
+    dest = (tmp_path / "dl" if named_root else tmp_path / "cache") / "FashionMNIST" / "raw"
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, *over, "--root", str(root), "--executor", "debug"],
+                    "could not download Fashion-MNIST", str(dest), "downloads need internet")
+    assert len(calls) == 1 and dest.is_dir()  # tried once, in this process, into dest
+    assert not (root / "submitit").exists() and not (root / "runs").exists()  # no job was submitted
+    cells = load_sweep(resolve_config("quickstart"), parse_overrides(over)).cells()
+    for cell in cells:  # a job's spec (slurm.sweep sends model_dump()) searches where the download went
+        job = RunSpec(**cell.model_dump())
+        assert dest in fresh_targets._fmnist_roots(job.target.data_root)
+
+
 # F. A task whose annotation the generator lacks is refused at plan time.
 
 @pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
