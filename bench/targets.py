@@ -242,7 +242,7 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     return out
 
 
-_FOLDERS_CHECKED: set[str] = set()  # roots whose every image header was read in this process
+_FOLDERS_CHECKED: dict[str, int] = {}  # root -> training images, once its every image header was read
 
 
 def _check_folder(data_root: Optional[str], download: bool) -> None:
@@ -251,7 +251,7 @@ def _check_folder(data_root: Optional[str], download: bool) -> None:
     from PIL import Image
 
     files = _folder_files(data_root)
-    if data_root in _FOLDERS_CHECKED:
+    if str(data_root) in _FOLDERS_CHECKED:
         return
     first: Optional[tuple[Path, tuple[int, int]]] = None
     for path, _ in files["train"] + files["test"]:
@@ -267,7 +267,7 @@ def _check_folder(data_root: Optional[str], download: bool) -> None:
             raise UserError(f"target 'folder': all images must have one size, but {first[0]} is {w0}x{h0} "
                             f"and {path} is {w}x{h}; resize them to one size first (each run then "
                             "resizes that to synth.resolution)")
-    _FOLDERS_CHECKED.add(str(data_root))
+    _FOLDERS_CHECKED[str(data_root)] = len(files["train"])
 
 
 @TARGETS.register("folder")
@@ -319,6 +319,27 @@ def load_target(name: str, data_root: Optional[str] = None, download: bool = Fal
         check_target(name, data_root, download)
         _CACHE[key] = TARGETS.get(name)(data_root, download)
     return _CACHE[key]
+
+
+def _idx_len(path: Path) -> int:
+    """The first dimension of an IDX file, from its 8-byte header (the file is not decoded)."""
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[:3] != b"\x00\x00\x08":
+        raise UserError(f"{path}: not an unsigned-byte IDX file")
+    return int.from_bytes(head[4:8], "big")
+
+
+def train_size(name: str, data_root: Optional[str] = None, download: bool = False) -> int:
+    """How many training images the target has: the largest real size it can give (stratified_subset
+    draws without replacement). Cheap: an IDX header, a folder tree's file count (kept by the check),
+    or the cached load of a target that ships with a package."""
+    if name == "fashion_mnist":
+        return _idx_len(_fmnist_files(data_root, download)[1])  # train-labels-idx1-ubyte
+    if name == "folder":
+        known = _FOLDERS_CHECKED.get(str(data_root))
+        return known if known is not None else len(_folder_files(data_root)["train"])
+    return len(load_target(name, data_root, download).train_y)
 
 
 def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:

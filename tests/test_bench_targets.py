@@ -288,3 +288,32 @@ def test_g_a_model_small_input_breaks_is_one_line_and_false_runs(tmp_path, capsy
     assert main(argv + ["model.small_input=false", "synth.n=32", "pretrain.examples=64",
                         "finetune.examples=64", "target.n_real=[20]"]) == 0
     assert len(list(root.glob("runs/*/row.json"))) == 1
+
+
+# J. target.n_real above what the target's training split holds is refused at plan time.
+
+def test_j_n_real_above_the_training_split_is_one_line_before_any_work(tmp_path, capsys, fresh_targets):
+    data = image_tree(tmp_path / "d")  # 2 classes x 6 training images
+    root = tmp_path / "r"
+    one_line_exit_2(capsys, folder_run(tmp_path, data, "target.n_real=[5, 13]"),
+                    "target.n_real: 13 is more than the 12 training images of target 'folder'",
+                    "at most 12", "target.n_real=[5]")
+    assert not root.exists()  # pre-training ran first, then fine-tuning stopped at s=13
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "target.name=folder", f"target.data_root={data}",
+                             "target.n_real=[20, 30]", "--root", str(root), "--dry-run"],
+                    "30 is more than the 12", "target.n_real=[12]")
+    idx = write_idx_set(tmp_path / "fm", n_train=40)
+    one_line_exit_2(capsys, ["run", "quickstart", *T, "--data-root", str(idx), "target.n_real=[41]",
+                             "--root", str(root)], "41 is more than the 40 training images of target 'fashion_mnist'")
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "target.name=sklearn_digits", "target.n_real=[100, 1298]",
+                             "--root", str(root), "--dry-run"], "1298 is more than the 1297 training images")
+    assert not root.exists()
+
+
+def test_j_n_real_up_to_the_training_split_passes(tmp_path, fresh_targets):
+    from bench.run import check_names
+
+    check_names(folder_spec(image_tree(tmp_path / "d"), **{"target.n_real": [12]}))
+    fm = {"target.data_root": str(write_idx_set(tmp_path / "fm", n_train=40, gz=True)), "target.n_real": [40]}
+    check_names(apply_overrides(RunSpec(), fm))
+    check_names(apply_overrides(RunSpec(), {"target.name": "sklearn_digits", "target.n_real": [1297]}))
