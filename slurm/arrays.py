@@ -161,4 +161,6 @@ def exception_line(trace: str) -> str:
 
 def _one_line(name: str, msg: str) -> str:
     msg = " ".join(msg.split())
+    if name == "Interrupted" and msg:  # bench.train.Interrupted: a signal (scancel, kill) stopped it
+        return f"{msg} (stopped by a signal); the next sweep resumes it from that step"
     return msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name

@@ -6,15 +6,22 @@ its signal handler in the main thread. `checkpoint()` sets the `stop` event that
 checks at every step boundary (it then writes a full checkpoint: model, optimiser, RNG, step; the
 schedule and the data position are functions of the step) and returns a fresh job for submitit to
 requeue. The requeued job calls `bench.run` again, which resumes from that checkpoint.
+
+A SIGTERM (`scancel` without `--signal`, or a cluster that preempts with SIGTERM and a grace time)
+also saves a checkpoint at the next step boundary, then ends the job without a requeue: submitit
+itself only logs SIGTERM, so the job used to die at Slurm's KillWait with nothing saved since its
+last periodic checkpoint. The next sweep resumes the cell from the saved step.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any, Optional
 
 import submitit
@@ -60,14 +67,29 @@ class CellJob(submitit.helpers.Checkpointable):
     def __call__(self, spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, args=(spec, root), name="cell")
-        self._worker.start()
-        while self._worker.is_alive():  # short joins keep the main thread free for signals
-            self._worker.join(timeout=0.5)
+        before = signal.signal(signal.SIGTERM, self._terminate)  # in place of submitit's "bypass"
+        try:
+            self._worker.start()
+            while self._worker.is_alive():  # short joins keep the main thread free for signals
+                self._worker.join(timeout=0.5)
+        finally:
+            signal.signal(signal.SIGTERM, before)
         if "error" in self._outcome:
             raise self._outcome["error"]
-        if "interrupted" in self._outcome:  # only checkpoint() stops the worker; it exits first
-            raise RuntimeError(f"cell stopped without a requeue: {self._outcome['interrupted']}")
+        if "interrupted" in self._outcome:  # a SIGTERM stopped it (checkpoint() requeues and exits)
+            exc = self._outcome["interrupted"]
+            log.warning("SIGTERM: stopped at step %s with a checkpoint and not requeued; the next sweep "
+                        "resumes this cell from there", exc.step)
+            raise exc
         return self._outcome["rows"]
+
+    def _terminate(self, signum: int, frame: Optional[FrameType]) -> None:
+        """SIGTERM: save a checkpoint at the next step boundary and end without a requeue. A SIGTERM
+        after a USR2 (Slurm's requeue kills the job) finds `stop` already set and changes nothing."""
+        if self._stop is not None and not self._stop.is_set():
+            log.warning("SIGTERM (scancel, or preemption without a signal): saving a checkpoint at the "
+                        "next step, then stopping")
+            self._stop.set()
 
     def _work(self, spec: dict[str, Any], root: str) -> None:
         try:

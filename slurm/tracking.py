@@ -244,15 +244,18 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if raw in LIVE:
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
-    tail = _tail(job, run_dir)
-    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(tail)) if m), None)
-    if stopped:  # Ctrl-C or kill of a local sweep, or a Slurm job stopped without a requeue
-        return CellStatus(run_id, "stopped", job, f"at step {stopped[1]} with a checkpoint; "
+    # Ctrl-C or kill of a local sweep, or a SIGTERM'd Slurm job (scancel): Slurm's own lines
+    # (srun's "task 0: Exited ...") may follow the traceback, so look further back than the tail
+    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(_tail(job, run_dir, 20)))
+                    if m), None)
+    if stopped:
+        why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
+        return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
-    return CellStatus(run_id, "failed", job, detail, n_int, tail)
+    return CellStatus(run_id, "failed", job, detail, n_int, _tail(job, run_dir))
 
 
-def _tail(job: JobRef, run_dir: Path) -> list[str]:
+def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
     """The last lines of the job's stderr (the traceback), else of the run's own log."""
     for path in (job.stderr, run_dir / "log.txt"):
         try:
@@ -260,7 +263,7 @@ def _tail(job: JobRef, run_dir: Path) -> list[str]:
         except OSError:
             continue
         if lines:
-            return lines[-_TAIL_LINES:]
+            return lines[-n_lines:]
     return []
 
 
