@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
 from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
 
@@ -32,3 +33,13 @@ def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
     df.to_csv(tmp, index=False)
     os.replace(tmp, path)
     return path
+
+
+def collect_to_csv(root: Path | str, path: Path | str) -> tuple[pd.DataFrame, Path]:
+    """`collect(root)` written to `path`, both under a lock beside `path`: of two sweeps finishing
+    together, the one that collected first can no longer overwrite the other's newer table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        df = collect(root)
+        return df, write_csv(df, path)

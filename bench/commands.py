@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bench.collect import collect, write_csv
+from bench.collect import collect, collect_to_csv
 from bench.config import load_run, parse_overrides
 from bench.run import check_names, run, writable_root
 from bench.train import Interrupted, stop_on_signals
@@ -66,12 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_collect(args: argparse.Namespace) -> int:
     """Entry point of `synthscale collect`."""
-    df = collect(args.root)
-    if df.empty:
+    if collect(args.root).empty:
         raise UserError(f"no finished runs under {args.root} (looked for runs/*/row.json)")
     out = args.output or args.root / "runs.csv"
-    try:
-        write_csv(df, out)
+    try:  # collected again under the table's lock: a sweep may be writing it too
+        df, out = collect_to_csv(args.root, out)
     except OSError as err:  # a read-only or full file system, a folder in the way
         raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
     print(f"{len(df)} rows -> {out}")

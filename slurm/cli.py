@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from bench.collect import collect, write_csv
+from bench.collect import collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from bench.run import writable_root
@@ -108,7 +108,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         return 0
     result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
-    out = write_csv(collect(root), root / "runs.csv")
+    _, out = collect_to_csv(root, root / "runs.csv")
     print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed; rows in {out}")
     for run_id, msg in result.failed.items():
         print(f"  failed {run_id}: {msg} (log: {root / 'runs' / run_id / 'log.txt'})", file=sys.stderr)

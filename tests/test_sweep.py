@@ -96,3 +96,36 @@ def _kill_orphans(root: Path) -> None:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_runs_csv_is_collected_and_written_under_one_lock(tmp_path):
+    """Two sweeps finishing together: the later writer must not replace runs.csv with a table it
+    collected before the other sweep's rows landed. collect_to_csv collects only once it holds the
+    table's lock, so a row finished while it waits is in what it writes."""
+    from filelock import FileLock
+    import threading
+
+    from bench.collect import collect_to_csv
+
+    rows = pd.read_csv(Path(__file__).parents[1] / "results" / "quickstart" / "runs.csv")
+    rows = rows.astype(object).where(rows.notna(), None)  # real rows of the committed quickstart
+    root, out = tmp_path / "root", tmp_path / "root" / "runs.csv"
+    ids = list(dict.fromkeys(rows["run_id"]))
+
+    def finish(run_id: str) -> None:
+        (root / "runs" / run_id).mkdir(parents=True)
+        part = rows[rows["run_id"] == run_id].to_dict("records")
+        (root / "runs" / run_id / "row.json").write_text(json.dumps(part))
+
+    for run_id in ids[:-1]:
+        finish(run_id)
+    with FileLock(str(out.with_name(".runs.csv.lock"))):  # another sweep is writing the table
+        writer = threading.Thread(target=collect_to_csv, args=(root, out))
+        writer.start()
+        time.sleep(0.5)
+        assert writer.is_alive() and not out.exists(), "it must wait for the lock"
+        finish(ids[-1])  # the other sweep's last cell lands meanwhile
+    writer.join(timeout=30)
+    assert not writer.is_alive()
+    written = pd.read_csv(out)
+    assert len(written) == len(rows) and set(written["run_id"]) == set(ids)
