@@ -159,8 +159,11 @@ def exception_line(trace: str) -> str:
     return _one_line(head.rsplit(".", 1)[-1], msg)
 
 
+STOPPED_BY_SIGNAL = "(stopped by a signal)"  # in the message of a cell that saved and stopped
+
+
 def _one_line(name: str, msg: str) -> str:
     msg = " ".join(msg.split())
     if name == "Interrupted" and msg:  # bench.train.Interrupted: a signal (scancel, kill) stopped it
-        return f"{msg} (stopped by a signal); the next sweep resumes it from that step"
+        return f"{msg} {STOPPED_BY_SIGNAL}; the next sweep resumes it from that step"
     return msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name

@@ -109,9 +109,12 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
     _, out = collect_to_csv(root, root / "runs.csv")
-    print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed; rows in {out}")
+    stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
+    print(f"{len(result.finished)} cells finished now, {len(result.failed) - len(stopped)} failed"
+          + (f", {len(stopped)} stopped with a checkpoint" if stopped else "") + f"; rows in {out}")
     for run_id, msg in result.failed.items():
-        print(f"  failed {run_id}: {msg} (log: {root / 'runs' / run_id / 'log.txt'})", file=sys.stderr)
+        print(f"  {'stopped' if run_id in stopped else 'failed'} {run_id}: {msg} "
+              f"(log: {root / 'runs' / run_id / 'log.txt'})", file=sys.stderr)
     return 1 if result.failed else 0
 
 

@@ -42,8 +42,13 @@ class SweepResult:
     """What a sweep did: cells finished now, cells that failed (run id -> message)."""
 
     finished: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # includes the stopped ones
     attached: list[str] = field(default_factory=list)  # queued by an earlier sweep; waited for
+
+    @property
+    def stopped(self) -> dict[str, str]:
+        """The failed cells that a signal stopped after saving a checkpoint (scancel, kill)."""
+        return {k: m for k, m in self.failed.items() if arrays.STOPPED_BY_SIGNAL in m}
 
 
 def submitit_folder(root: Path, submission_id: Optional[str] = None) -> Path:
@@ -148,7 +153,7 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
             result.finished.append(spec.run_id)
         else:
             result.failed[spec.run_id] = err
-            log.error("cell %s failed: %s", spec.run_id, err)
+            _log_end(spec.run_id, err)
         _tick(bar, result, len(sub.jobs))
 
     arrays.wait(sub, fail_fast, on_end)
@@ -194,7 +199,7 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
                 result.finished.append(spec.run_id)
             else:
                 result.failed[spec.run_id] = job_error(job, exc, timeout_min)
-                log.error("cell %s failed: %s", spec.run_id, result.failed[spec.run_id])
+                _log_end(spec.run_id, result.failed[spec.run_id])
             _tick(bar, result, total)
         running[:] = still  # in place: the caller stops what still runs when interrupted
         if running:
@@ -264,6 +269,13 @@ def _bar(total: int):
 
         return tqdm(total=total, desc="sweep", unit="cell")
     return None
+
+
+def _log_end(run_id: str, err: str) -> None:
+    if arrays.STOPPED_BY_SIGNAL in err:
+        log.warning("cell %s stopped: %s", run_id, err)
+    else:
+        log.error("cell %s failed: %s", run_id, err)
 
 
 def _tick(bar, result: SweepResult, total: int) -> None:

@@ -204,6 +204,31 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     assert len(json.loads(next(root.glob("runs/*/row.json")).read_text())) == 1
 
 
+@pytest.mark.slow  # about 30 s here
+def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
+    """`kill PID` of one local job (not the sweep): the job saves its step and ends; the sweep goes on
+    and reports the cell as stopped with a checkpoint (exit 1: not every cell finished), and the
+    same command resumes it."""
+    from slurm.tracking import latest_jobs
+
+    cfg, root = tiny_config(tmp_path, sizes="[32]", pre=2048), tmp_path / "runs"
+    args = ["sweep", str(cfg), "--root", str(root), "--executor", "local"]
+    proc = _start(args)
+    _wait_for_log(proc, root, "step 24/64")
+    (job,) = latest_jobs(root).values()
+    os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-2000:]
+    assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint; rows in" in out, out
+    assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+; checkpoint \S+ \(stopped by a "
+                     r"signal\); the next sweep resumes it from that step", err, re.M), err[-2000:]
+    assert "Traceback" not in err and f"cell {job.run_id} failed" not in err, err[-2000:]
+    again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _resumed_steps(root) and _resumed_steps(root)[0] >= 24
+
+
 def test_a_checkpoint_write_cut_short_by_a_kill_leaves_no_file_behind(tmp_path):
     # kill -9 during torch.save leaves .ckpt.pt.<pid>.tmp (as large as the model); the next save of
     # that checkpoint, by the process now holding the cell's lock, removes it

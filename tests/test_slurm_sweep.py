@@ -110,8 +110,8 @@ def test_array_sweep_scancel_saves_a_checkpoint_and_the_next_sweep_resumes_it(tm
     subprocess.run(["scancel", victim.job_id], check=True)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err[-2000:]
-    assert re.search(r"failed \w+: stopped at step \d+; checkpoint \S+ \(stopped by a signal\); the next "
-                     r"sweep resumes it from that step", err), err[-2000:]
+    assert re.search(r"^  stopped \w+: stopped at step \d+; checkpoint \S+ \(stopped by a signal\); the next "
+                     r"sweep resumes it from that step", err, re.M), err[-2000:]
     states = {s.run_id: s for s in cell_statuses(root)}
     stopped = states[victim.run_id]
     assert stopped.state == "stopped", (stopped, Path(victim.stderr).read_text()[-2000:])
