@@ -276,7 +276,8 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
                 desc=f"pretrain n={s.n}")
     backbone = task.backbone(net).to("cpu", memory_format=torch.contiguous_format)
     return {"backbone": backbone.state_dict(), "n_classes": ds.n_classes, "knobs": ds.generator.knobs(),
-            "loss": res.final_loss, "wall_s": res.wall_s, "steps": res.steps}
+            "loss": res.final_loss, "wall_s": res.wall_s, "steps": res.steps,
+            "resumed_from": res.resumed_from}
 
 
 def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
@@ -323,6 +324,8 @@ def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str,
         "finetune_loss": round(res.final_loss, 5),
         "pretrain_wall_s": 0.0 if scratch else round(pre["wall_s"], 2),
         "finetune_wall_s": round(res.wall_s, 2), "resumed_from_step": res.resumed_from,
+        # the pre-training cell's own resume (None for scratch and for cells saved before this column)
+        "pretrain_resumed_from_step": pre.get("resumed_from") if pre else None,
         "knobs": json.dumps(pre["knobs"], sort_keys=True) if pre else "",
         "status": "ok", "host": platform.node(), "torch": torch.__version__, **_asg_columns(spec),
     }

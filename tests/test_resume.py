@@ -173,6 +173,10 @@ def test_ctrl_c_during_a_run_saves_the_step_and_the_rerun_matches(tmp_path):
     assert _resumed_steps(root) and _resumed_steps(root)[0] >= 24
     ref = run(load_run(cfg), tmp_path / "ref")
     got = json.loads(next(root.glob("runs/*/row.json")).read_text())
+    # the row says where pre-training resumed (resumed_from_step is fine-tuning's: 0 here)
+    assert [r["pretrain_resumed_from_step"] for r in got] == [_resumed_steps(root)[0]]
+    assert [r["resumed_from_step"] for r in got] == [0]
+    assert [r["pretrain_resumed_from_step"] for r in ref] == [0]
     key = ("test_err", "finetune_loss", "pretrain_loss")
     assert [[r[k] for k in key] for r in got] == [[r[k] for k in key] for r in ref]
 
