@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -130,15 +130,23 @@ def _check_writable(out: Path) -> None:
                         "choose a writable folder") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, prog: Optional[str] = None) -> None:
     """Add `asg-policy` to a synthscale-style parser."""
     p = sub.add_parser("asg-policy", help="meta-train the ASG layer-wise learning-rate policy (REINFORCE)",
-                       description=__doc__.splitlines()[0])
+                       description=__doc__.splitlines()[0], **({"prog": prog} if prog else {}))
     add_arguments(p)
     p.set_defaults(func=cmd_meta)
+
+
+PROG = "python -m bench.asg_meta"
+
+
+def register_standalone(sub: argparse._SubParsersAction) -> None:
+    """`asg-policy` as this module's only command: its usage line says `python -m bench.asg_meta`."""
+    register(sub, prog=PROG)
 
 
 if __name__ == "__main__":
     from synth.console import run_cli
 
-    sys.exit(run_cli(("bench.asg_meta",), "python -m bench.asg_meta", ["asg-policy", *sys.argv[1:]]))
+    sys.exit(run_cli(("bench.asg_meta:register_standalone",), PROG, ["asg-policy", *sys.argv[1:]]))

@@ -10,11 +10,13 @@ import yaml
 
 
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
-    """A parser whose subcommands come from `register(subparsers)` of each module in `modules`."""
+    """A parser whose subcommands come from `register(subparsers)` of each module in `modules`
+    ("module:function" names another function than `register`)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:
-        importlib.import_module(name).register(sub)
+        module, _, func = name.partition(":")
+        getattr(importlib.import_module(module), func or "register")(sub)
     return parser
 
 

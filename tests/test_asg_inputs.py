@@ -161,3 +161,14 @@ def test_meta_runs_the_protocol_checks_before_any_episode(tmp_path, capsys, args
     code, err = meta(capsys, *TINY_ARGS, *args, "--out", str(tmp_path / "p.pt"))
     assert code == 2 and needle in _one_line(err)
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_meta_usage_line_names_the_command_that_runs_it():
+    """`python -m bench.asg_meta --help` said `usage: python -m bench.asg_meta asg-policy ...`, a
+    subcommand that this entry point does not take."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bench.asg_meta", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m bench.asg_meta [-h] --out OUT")
