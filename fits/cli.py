@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -17,34 +19,60 @@ def read_runs(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FitInputError(f"cannot read runs table {path}: {exc}") from None
+    if df.empty:
+        raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
+                            "(`synthscale collect --root ROOT -o runs.csv` writes one)")
     return df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
+
+
+FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json
 
 
 def read_json(path: str | Path) -> dict:
     """A fits.json written by `fit`, or a one-line FitInputError."""
     try:
-        return json.loads(Path(path).read_text())
+        doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise FitInputError(f"cannot read fits file {path}: {exc}") from None
+    groups = doc.get("groups") if isinstance(doc, dict) else None
+    if not (isinstance(groups, dict) and all(k in doc for k in FITS_KEYS)
+            and all(isinstance(g, dict) and "value" in g for g in groups.values())):
+        raise FitInputError(f"{path} is not a fits file written by `fit` (it needs the keys {', '.join(FITS_KEYS)} "
+                            "and a value per group): make one with `synthscale fit runs.csv -o fits.json`")
+    return doc
 
 
-def out_file(path: str | Path) -> Path:
+def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     """`path` as an output file: its folder created now, or a one-line FitInputError (a folder in
-    the way, a path that cannot be created), before any work that would be lost."""
+    the way, a path that cannot be created or written, one of the `inputs`), before any work that
+    would be lost."""
     out = Path(path)
     if out.is_dir():
         raise FitInputError(f"output {out} is a folder; give a file path")
-    out_dir(out.parent)
+    for src in inputs:
+        if out.exists() and Path(src).exists() and out.samefile(src):
+            raise FitInputError(f"output {out} is also an input; writing it would destroy that input: "
+                                "give another output path")
+    out_dir(out.parent)  # created and checked writable
+    try:  # append mode: an existing file is checked without touching its contents
+        if out.exists():
+            open(out, "ab").close()
+    except OSError as exc:
+        raise FitInputError(f"cannot write output {out}: {exc.strerror or exc}") from None
     return out
 
 
 def out_dir(path: str | Path) -> Path:
-    """`path` as an output folder, created now, or a one-line FitInputError."""
+    """`path` as an output folder, created now and checked writable, or a one-line FitInputError."""
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FitInputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    try:  # a temporary file, gone when closed: a folder we cannot write in fails now, not after the work
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise FitInputError(f"cannot write in output folder {out}: {exc.strerror or exc}") from None
     return out
 
 
@@ -60,7 +88,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
     from fits.table import fit_runs, summary_table, write_fits_json
 
-    out = out_file(args.output)
+    out = out_file(args.output, inputs=[args.runs])
     res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
     write_fits_json(res, out)
     print(summary_table(res))
@@ -72,7 +100,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
     from fits.plot import plot_scaling
 
-    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), out_file(args.output))
+    png = Path(args.output).with_suffix(".png")  # the figure's two files: .png and the .pdf beside it
+    for out in (Path(args.output), png, png.with_suffix(".pdf")):
+        out_file(out, inputs=[args.runs, args.fits])
+    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), png)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

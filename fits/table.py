@@ -69,12 +69,27 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     """The rows a table-reading command fits: the named columns exist, only finished runs, size
     and value columns numeric, sizes >= 0 (0 = the scratch baseline). One-line errors otherwise."""
     _check_columns(df, [*sizes, *values, *others])
+    named = [c for c in [*sizes, *values, *others] if c is not None]
+    twice = sorted({c for c in named if named.count(c) > 1})
+    if twice:
+        raise FitInputError(f"column {twice[0]!r} is named for two roles (size, error or group: --x, --s, --y, "
+                            "--by); give each role its own column")
+    if df.empty:
+        raise FitInputError("the table has no rows")
     df = usable_rows(df)
     for c in [*sizes, *values]:
         if not pd.api.types.is_numeric_dtype(df[c]):
             bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
             raise FitInputError(f"column {c!r} must hold numbers, but has {bad.iloc[0]!r}; "
                                 "name a numeric column or repair those rows")
+    for c in [*sizes, *values]:
+        bad = ~np.isfinite(df[c].to_numpy(float))
+        if bad.any():
+            first = df.index[bad][0]
+            where = f"row {first!r}" + (f" (line {first + 2} of a CSV with a header)"
+                                        if isinstance(first, (int, np.integer)) else "")
+            raise FitInputError(f"column {c!r} has {int(bad.sum())} missing or infinite value(s), the first "
+                                f"{df[c][first]} at {where}; repair or drop those rows")
     for c in sizes:
         if (df[c] < 0).any():
             raise FitInputError(f"column {c!r} has negative sizes (min {df[c].min():g}); "
