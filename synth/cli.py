@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,6 +37,32 @@ def n_levels(name: str) -> int:
     return int(levels)
 
 
+def check_out_file(path: Path, flag: str) -> None:
+    """`path` can be written as a file: its folder is created now, and a folder in the way or a
+    folder nothing can be written in is a UserError before the work, not a traceback after it."""
+    if path.is_dir():
+        raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            open(path, "ab").close()  # append mode: checks an existing file without changing it
+        else:
+            tempfile.TemporaryFile(dir=path.parent).close()  # gone when closed
+    except OSError as exc:
+        raise UserError(f"cannot write {flag} {str(path)!r}: {exc.strerror or exc}; give a writable path") from None
+
+
+def check_out_dir(path: Path, flag: str) -> None:
+    """`path` can be written as a folder (created now), or a UserError before the work."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {str(path)!r} is a file; give a folder path (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise UserError(f"cannot write in {flag} {str(path)!r}: {exc.strerror or exc}; give a writable folder") from None
+
+
 def _bar(total: int, desc: str) -> tqdm:
     """A progress bar on a terminal, silent otherwise."""
     return tqdm(total=total, desc=desc, unit="img", disable=not sys.stderr.isatty())
@@ -56,6 +83,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.output.is_dir() or Image.registered_extensions().get(ext) not in Image.SAVE:
         what = "is a directory" if args.output.is_dir() else f"has no known image extension ({ext or 'none'})"
         raise UserError(f"-o {str(args.output)!r} {what}; give an image file such as grid.png")
+    check_out_file(args.output, "-o")
     make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=levels[0],
                  channels=args.channels, **parse_knobs(args.knob))  # the generator's own checks
     path = write_preview(args.output, args.generator, levels, n_per_level=args.n,
@@ -69,17 +97,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure images per wall-second and per CPU-second; write the markdown table."""
     from synth.benchmark import markdown, measure, median_of_rounds
 
-    if args.rounds < 1 or args.min_cpu_s <= 0:
-        raise UserError(f"synth bench needs --rounds >= 1 and --min-cpu-s > 0, got "
-                        f"{args.rounds} and {args.min_cpu_s}")
+    if args.rounds < 1 or not args.min_cpu_s > 0 or args.threads < 1:
+        raise UserError(f"synth bench needs --rounds >= 1, --min-cpu-s > 0 and --threads >= 1, got "
+                        f"{args.rounds}, {args.min_cpu_s} and {args.threads}")
     names = args.generator or GENERATORS.names()
     for name in names:
         GENERATORS.get(name)
     _check_partial_bench(args, names)
-    torch.set_num_threads(args.threads)
-    load_before, t0 = os.getloadavg(), time.perf_counter()
     cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
              for name in names for res in args.resolution]
+    for name, res, level in cells:  # the generators' own checks, before minutes of measuring
+        GENERATORS.get(name)(resolution=res, complexity=level)
+    if str(args.out) != "-":
+        check_out_file(args.out, "--out")
+    torch.set_num_threads(args.threads)
+    load_before, t0 = os.getloadavg(), time.perf_counter()
     rounds: dict[tuple, list] = {cell: [] for cell in cells}
     for k in range(args.rounds):
         for name, res, level in cells:
@@ -129,6 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
+    check_out_dir(args.output, "-o")
     with _bar(args.n, f"export {args.generator}") as bar:
         manifest = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
                           chunk_size=args.chunk_size, progress=bar.update,

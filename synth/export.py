@@ -70,6 +70,8 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     """Export `n` images of generator `name`; resumes an interrupted export of the same config."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise UserError(f"--chunk-size must be a whole number of images >= 1, got {chunk_size!r}")
     ds = make_dataset(name, n, seed=seed, **config)
     header = {"generator": name, "n": n, "seed": seed, "format": fmt, "chunk_size": chunk_size,
               "config": ds.generator.knobs(), "n_classes": ds.n_classes}
@@ -82,7 +84,7 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     parts.mkdir(exist_ok=True)
     head_file = parts / "header.json"
     if head_file.exists() and json.loads(head_file.read_text()) != header:
-        raise UserError(f"{out} holds an export with a different config; pick another -o directory")
+        _refuse(out, "an unfinished export", json.loads(head_file.read_text()), header)
     _atomic_write(head_file, json.dumps(header, sort_keys=True).encode())
     files: dict[str, str] = {}
     for chunk, start in enumerate(range(0, n, chunk_size)):
@@ -109,5 +111,15 @@ def _finished(out: Path, header: dict) -> dict | None:
     except (OSError, ValueError):
         return None
     if not isinstance(manifest, dict) or {k: manifest.get(k) for k in header} != header:
-        raise UserError(f"{out} holds an export with a different config; pick another -o directory")
+        _refuse(out, "an export", manifest if isinstance(manifest, dict) else {}, header)
     return manifest
+
+
+def _refuse(out: Path, what: str, found: dict, asked: dict) -> None:
+    """A UserError naming what differs between the export in `out` and the one asked for."""
+    old_knobs, new_knobs = found.get("config") or {}, asked["config"]
+    diffs = [f"{k}={found.get(k)!r} where this asks {asked[k]!r}" for k in asked if k != "config" and found.get(k) != asked[k]]
+    diffs += [f"{k}={old_knobs.get(k)!r} where this asks {new_knobs.get(k)!r}" for k in sorted({*old_knobs, *new_knobs})
+              if k not in asked and old_knobs.get(k) != new_knobs.get(k)]
+    raise UserError(f"{out} holds {what} with another config ({'; '.join(diffs) or 'no readable config'}); "
+                    "repeat its command to resume or reuse it, or pick another -o directory")

@@ -1,0 +1,69 @@
+"""`python -m synth` on outputs and numbers researchers get wrong: a file where export writes a
+folder, a folder nothing can be written in, --chunk-size 0, --threads 0, --resolution 0, a folder
+holding another export. Each is one line on stderr and exit code 2, before any image is made."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synth.cli import main
+
+UNWRITABLE = Path("/proc")  # nothing can be created there, even by root (as a chmod 555 folder for a user)
+needs_proc = pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+BENCH = ["bench", "--generator", "shapes", "--resolution", "32", "--rounds", "1", "--min-cpu-s", "0.01"]
+
+
+def _fails(capsys: pytest.CaptureFixture, argv: list, needle: str) -> str:
+    """main(argv) exits 2 with exactly one stderr line containing `needle`; returns stdout."""
+    assert main([str(a) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    return out
+
+
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_export_refuses_a_chunk_size_below_one(tmp_path: Path, capsys: pytest.CaptureFixture, size: str) -> None:
+    # 0 was a ZeroDivision-like traceback that left a header behind; -3 wrote an empty manifest, exit 0
+    _fails(capsys, ["export", "--n", "5", "--chunk-size", size, "-o", tmp_path / "ex"], "--chunk-size must be")
+    assert not (tmp_path / "ex" / "manifest.json").exists()
+
+
+def test_export_to_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "runs.csv").write_text("a,b\n")  # used to be a FileExistsError traceback from mkdir
+    _fails(capsys, ["export", "--n", "5", "-o", tmp_path / "runs.csv"], "is a file; give a folder path")
+    assert (tmp_path / "runs.csv").read_text() == "a,b\n"
+
+
+def test_export_names_what_differs_from_the_export_already_there(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "--n", "4", "--chunk-size", "2", "-o", str(tmp_path / "ex")]) == 0
+    manifest = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    capsys.readouterr()
+    _fails(capsys, ["export", "--n", "6", "--chunk-size", "2", "--knob", "clutter=0.3", "-o", tmp_path / "ex"],
+           "n=4 where this asks 6; clutter=0.0 where this asks 0.3")
+    assert json.loads((tmp_path / "ex" / "manifest.json").read_text()) == manifest
+
+
+@needs_proc
+@pytest.mark.parametrize("argv, needle", [
+    (["export", "--n", "5", "-o", UNWRITABLE / "ex"], "cannot write in -o '/proc/ex'"),
+    (["preview", "--complexity", "0", "--n", "1", "-o", UNWRITABLE / "grid.png"], "cannot write -o '/proc/grid.png'"),
+    ([*BENCH, "--out", UNWRITABLE / "bench.md"], "cannot write --out '/proc/bench.md'"),
+])
+def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.CaptureFixture, argv: list,
+                                                                 needle: str) -> None:
+    # used to be an OSError traceback after rendering the grid or measuring every cell
+    assert "round 1/1" not in _fails(capsys, argv, needle)
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--threads", "0"], "--threads >= 1"), (["--min-cpu-s", "nan"], "--min-cpu-s > 0"),
+    (["--resolution", "0"], "resolution must be an integer in [8, 1024]"),   # was a ZeroDivisionError
+    (["--generator", "digits", "--complexity", "6"], "digits complexity must be"),  # after measuring shapes
+    (["--out", "."], "is a folder; give a file path"),   # was an IsADirectoryError after measuring
+])
+def test_bench_checks_its_numbers_and_output_before_measuring(capsys: pytest.CaptureFixture, extra: list,
+                                                              needle: str) -> None:
+    assert "round 1/1" not in _fails(capsys, [*BENCH, "--out", "-", *extra], needle)
