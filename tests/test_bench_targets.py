@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import RunSpec, apply_overrides
+from bench import targets
+from bench.commands import resolve_config
+from bench.config import RunSpec, apply_overrides, load_run
 
 # The docs' shorthand T: a tiny run on the quickstart config.
 T = ["synth.n=64", "pretrain.examples=256", "finetune.examples=256", "target.test_size=100"]
@@ -319,32 +321,20 @@ def test_j_n_real_up_to_the_training_split_passes(tmp_path, fresh_targets):
     check_names(apply_overrides(RunSpec(), {"target.name": "sklearn_digits", "target.n_real": [1297]}))
 
 
-# J2. target.test_size above the target's test images: refused at plan time (it silently tested on
-# all of them, so a grid meant to share one test size did not).
+# J2. target.test_size is a cap, not a requirement: the quickstart config (2000) serves a target with
+# fewer test images (sklearn_digits: 500), which is tested on all of them.
 
-def test_j2_test_size_above_the_test_split_is_one_line_before_any_work(tmp_path, capsys, fresh_targets):
-    data = image_tree(tmp_path / "d")  # 2 classes x 6 test images
-    root = tmp_path / "r"
-    one_line_exit_2(capsys, folder_run(tmp_path, data, "target.n_real=[5]", "target.test_size=13"),
-                    "target.test_size: 13 is more than the 12 test images of target 'folder'",
-                    "use at most 12", "leave target.test_size unset")
-    idx = write_idx_set(tmp_path / "fm", n_train=40, n_test=20)
-    one_line_exit_2(capsys, ["sweep", "quickstart", *T, f"target.data_root={idx}", "target.n_real=[20]",
-                             "target.test_size=21", "--root", str(root), "--dry-run"],
-                    "21 is more than the 20 test images of target 'fashion_mnist'")
-    one_line_exit_2(capsys, ["run", "quickstart", *T, "target.name=sklearn_digits", "target.n_real=[100]",
-                             "target.test_size=501", "--root", str(root)], "501 is more than the 500 test images")
-    assert not root.exists()
+def test_j2_test_size_above_the_test_split_tests_on_the_whole_split(tmp_path, fresh_targets):
+    import torch
 
+    from bench.run import check_names, real_test_split
 
-def test_j2_test_size_up_to_the_test_split_passes(tmp_path, fresh_targets):
-    from bench.run import check_names
-
-    check_names(folder_spec(image_tree(tmp_path / "d"), **{"target.n_real": [12], "target.test_size": 12}))
-    check_names(folder_spec(image_tree(tmp_path / "e"), **{"target.n_real": [12]}))  # unset: all of them
-    fm = {"target.data_root": str(write_idx_set(tmp_path / "fm", n_train=40, n_test=20)),
-          "target.n_real": [40], "target.test_size": 20}
-    check_names(apply_overrides(RunSpec(), fm))
+    spec = load_run(resolve_config("quickstart"), {"target.name": "sklearn_digits", "target.n_real": [20]})
+    assert spec.target.test_size == 2000
+    check_names(spec)
+    data = targets.load_target("sklearn_digits")
+    _, y = real_test_split(spec, data)
+    assert len(y) == len(data.test_y) == 500 and torch.equal(y, data.test_y)
 
 
 # K. The targets that ship with a package read no files: a data root given to them is refused.
