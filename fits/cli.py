@@ -114,7 +114,9 @@ def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
     p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default="test_err", help="error column (default test_err)")
     if by:
-        p.add_argument("--by", default="complexity", help="group column, one curve per value (default complexity)")
+        p.add_argument("--by", default="complexity",
+                       help="group column, one curve per value (default complexity); a,b groups by both "
+                            "(e.g. condition,target); a group mixing other design columns is refused")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
-from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num
+from fits.table import TINY, _label, curve_groups, fit_rows, fmt_ci, fmt_num, group_column
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -76,18 +76,19 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
                  ) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
-    df = fit_rows(df, [x], [y], [by])
+    df = fit_rows(group_column(df, by), [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
     for key, g in curve_groups(df, x, by):
         pos = g[g[x] > 0]
         try:
-            fits_[str(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
+            fits_[_label(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
                                         groups=pos["seed"].to_numpy() if "seed" in pos else None)
         except FitInputError as exc:
-            errors[str(key)] = str(exc)
+            errors[_label(key)] = str(exc)
     if len(fits_) < 1:
-        raise FitInputError(f"no group could be fitted: {errors}")
+        first = next(iter(errors.items()))
+        raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")
     groups = []
     for i, (key, fit) in enumerate(fits_.items()):
         # each group its own random stream: with one seed for all, groups sharing seed ids

@@ -97,19 +97,75 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     return df
 
 
+# Columns of a runs table (bench.run's rows) that say what was run. Rows of one curve that differ in
+# one of them at the same size are different experiments pooled into one fit.
+DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_real", "resolution",
+                  "channels", "pretrain_examples", "finetune_examples", "protocol", "condition",
+                  "proxy_lambda", "lr_policy", "policy", "asg_interval", "asg_n_groups")
+
+
+def _label(v: Any) -> str:
+    """A group value as text: 1 for 1.0 (a CSV's integers with blanks read as floats), nan if missing."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return "nan"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
+    """`df` with `by` as one column: "a,b" (when not itself a column) joins columns a and b into
+    values like "plain/mnist5k"; a float column of whole numbers (with blanks) becomes integers, so
+    its groups are 1 and 3, not 1.0 and 3.0."""
+    if by is None or not isinstance(by, str):
+        return df
+    if by not in df.columns and "," in by:
+        cols = [c.strip() for c in by.split(",")]
+        _check_columns(df, cols)
+        df = df.copy()
+        df[by] = ["/".join(map(_label, vals)) for vals in zip(*(df[c] for c in cols))]
+        return df
+    if by in df.columns and pd.api.types.is_float_dtype(df[by]):
+        vals = df[by].dropna().to_numpy(float)
+        if np.isfinite(vals).all() and (vals == np.round(vals)).all():
+            df = df.copy()
+            df[by] = df[by].astype("Int64")
+    return df
+
+
 def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     if by is None:
         return [("all", df)]
     return [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
 
 
+def _check_not_pooled(g: pd.DataFrame, x: str, by: str | None, key: Any) -> None:
+    """One curve must be one experiment: refuse a group whose rows at one size differ in a design
+    column (two targets, two complexity levels, two real sizes ... fitted as if they were seeds)."""
+    pos = g[g[x] > 0]
+    grouped = {x, *(by.split(",") if isinstance(by, str) else [])}
+    for c in DESIGN_COLUMNS:
+        if c in grouped or c not in pos.columns:
+            continue
+        if (pos.groupby(x)[c].nunique(dropna=False) > 1).any():
+            vals = sorted(map(_label, pos[c].drop_duplicates()))
+            shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
+            where = f"group {by}={_label(key)}" if by else "the table"
+            both = f"{by},{c}" if by else c
+            raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same {x}, as if "
+                                f"they were seeds of one curve; fit one {c} at a time (a table with one value "
+                                f"of it), or group by both: --by {both}")
+
+
 def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     """_groups without groups of scratch rows only: scratch rows (x == 0) have no generator, so
     their group value is missing (complexity) or 'none' (generator); they are the shared
-    baseline, not a curve of their own."""
+    baseline, not a curve of their own. A group that pools different experiments is refused."""
     out = [(k, g) for k, g in _groups(df, by) if not (g[x] == 0).all()]
     if not out:
         raise FitInputError(f"no rows with {x} > 0 to fit (rows with {x} = 0 are the scratch baseline)")
+    for k, g in out:
+        _check_not_pooled(g, x, by, k)
     return out
 
 
@@ -172,8 +228,8 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     if get_law(law).n_inputs != 1:
         raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
-    df = fit_rows(df, [x], [y], [by])
-    groups = {str(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in curve_groups(df, x, by)}
+    df = fit_rows(group_column(df, by), [x], [y], [by])
+    groups = {_label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in curve_groups(df, x, by)}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")

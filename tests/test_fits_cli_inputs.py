@@ -4,6 +4,8 @@ input or cannot be written. Each is one line on stderr and exit code 2, before a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +77,67 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
     # an existing folder nothing can be written in (as a chmod 555 folder for a normal user) used
     # to be an OSError traceback after the fit, the figure or the bootstrap
     _fails(capsys, argv, "cannot write in output folder /proc")
+
+
+# A curve must be one experiment: a group whose rows differ in a design column at one size pools
+# several experiments as if they were seeds (the two ASG targets' tables concatenated: `--by condition`
+# gave proxy0.1 C = 1.5e-09 where the per-target fits give 0.201 and 0.455, exit 0).
+
+def _asg_both(tmp_path: Path) -> Path:
+    results = Path(__file__).resolve().parents[1] / "results" / "asg"
+    both = pd.concat([pd.read_csv(results / t / "runs.csv") for t in ("mnist5k", "sklearn_digits")])
+    csv = tmp_path / "both.csv"
+    both.to_csv(csv, index=False)
+    return csv
+
+
+def test_a_group_pooling_two_targets_is_refused_and_by_two_columns_fits_each(tmp_path):
+    import fits
+
+    csv = _asg_both(tmp_path)
+    res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "--by", "condition", "-o",
+                          str(tmp_path / "f.json")], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "group condition=handset pools runs that differ in 'target' (mnist5k, sklearn_digits)" in res.stderr
+    assert "--by condition,target" in res.stderr and not (tmp_path / "f.json").exists()
+    res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "--by", "condition,target", "-o",
+                          str(tmp_path / "f.json")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert len(doc["groups"]) == 8 and doc["by"] == "condition,target"
+    # each joined group is the per-target fit (the committed results/asg/<target>/fits.json)
+    for target in ("mnist5k", "sklearn_digits"):
+        one = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "asg" / target / "runs.csv")
+        alone = fits.fit_runs(one, by="condition")
+        for cond, g in alone["groups"].items():
+            assert doc["groups"][f"{cond}/{target}"]["params"] == pytest.approx(g["params"])
+    plot = subprocess.run([sys.executable, "-m", "fits", "plot", str(csv), str(tmp_path / "f.json"), "-o",
+                           str(tmp_path / "s.png")], capture_output=True, text=True)
+    assert plot.returncode == 0 and (tmp_path / "s.png").exists(), plot.stderr
+    cmp = subprocess.run([sys.executable, "-m", "fits", "compare", str(csv), "--by", "condition",
+                          "-o", str(tmp_path / "cmp")], capture_output=True, text=True)
+    assert cmp.returncode == 2 and "pools runs that differ in 'target'" in cmp.stderr
+
+
+def test_two_complexity_levels_under_one_generator_are_refused_in_the_api():
+    import fits
+
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
+    with pytest.raises(fits.FitInputError, match=r"group generator=shapes pools runs that differ in "
+                                                 r"'complexity' \(1, 3\).*--by generator,complexity"):
+        fits.fit_runs(runs, by="generator")
+    with pytest.raises(fits.FitInputError, match=r"the table pools runs .* --by complexity"):
+        fits.fit_runs(runs, by=None)
+    res = fits.fit_runs(runs, by="generator,complexity")  # scratch rows: 'none/nan', no curve of their own
+    assert list(res["groups"]) == ["shapes/1", "shapes/3"]
+    assert list(fits.fit_runs(runs, by="complexity")["groups"]) == ["1", "3"]  # as `synthscale demo` writes
+
+
+def test_compare_with_no_fittable_group_names_the_first_reason_in_one_line(tmp_path):
+    df = pd.DataFrame({"complexity": 1, "n_synth": [100, 200], "seed": 0, "test_err": [0.5, 0.4]})
+    csv = tmp_path / "two.csv"
+    df.to_csv(csv, index=False)
+    res = subprocess.run([sys.executable, "-m", "fits", "compare", str(csv), "-o", str(tmp_path / "c")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "no group could be fitted (complexity=1: " in res.stderr and "{" not in res.stderr
