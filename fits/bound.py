@@ -17,7 +17,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
-from fits.table import fit_rows, strict_json
+from fits.table import check_not_pooled, fit_rows, strict_json
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
@@ -55,6 +55,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
 
     intervals=False skips every bootstrap (no CIs, no gamma-inside check): for quick looks."""
     df = fit_rows(df, [n, s], [y])
+    check_not_pooled(df, [n, s])  # one experiment over (n, s): not two targets or models mixed
     joint = fit_bound(df, n, s, y, seed)
     jp = joint.params
     jci = joint.ci(LEVEL) if intervals else _nan_ci(joint)
@@ -142,8 +143,9 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     inside = res["gamma_inside_fraction"]
     lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
                  f"{inside:.0%} of the per-{s} intervals" + ("" if inside >= 0.5 else ": the bound's shape does not hold"))
-    lines.append(f"check 2, D_s and C_s fall as {s}^-beta: log-log slopes {res['beta_from_C']:.3g} (C_s) and "
-                 f"{res['beta_from_D']:.3g} (D_s) against the joint beta = {jp['beta']:.3g}")
+    lines.append(f"check 2, D_s and C_s fall as {s}^-beta: the beta each implies (minus its log-log slope "
+                 f"over {s}) is {res['beta_from_C']:.3g} from C_s and {res['beta_from_D']:.3g} from D_s, "
+                 f"against the joint beta = {jp['beta']:.3g}")
     return "\n".join(lines)
 
 

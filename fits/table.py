@@ -139,22 +139,23 @@ def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     return [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
 
 
-def _check_not_pooled(g: pd.DataFrame, x: str, by: str | None, key: Any) -> None:
-    """One curve must be one experiment: refuse a group whose rows at one size differ in a design
-    column (two targets, two complexity levels, two real sizes ... fitted as if they were seeds)."""
-    pos = g[g[x] > 0]
-    grouped = {x, *(by.split(",") if isinstance(by, str) else [])}
+def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = None, key: Any = None) -> None:
+    """One curve must be one experiment: refuse a group whose rows at one size (one combination of
+    `sizes`) differ in a design column (two targets, two complexity levels, two real sizes ...
+    fitted as if they were seeds). Rows with a first size of 0 (scratch) are the shared baseline."""
+    pos = g[g[sizes[0]] > 0]
+    grouped = {*sizes, *(by.split(",") if isinstance(by, str) else [])}
     for c in DESIGN_COLUMNS:
         if c in grouped or c not in pos.columns:
             continue
-        if (pos.groupby(x)[c].nunique(dropna=False) > 1).any():
+        if (pos.groupby(list(sizes))[c].nunique(dropna=False) > 1).any():
             vals = sorted(map(_label, pos[c].drop_duplicates()))
             shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
             where = f"group {by}={_label(key)}" if by else "the table"
-            both = f"{by},{c}" if by else c
-            raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same {x}, as if "
-                                f"they were seeds of one curve; fit one {c} at a time (a table with one value "
-                                f"of it), or group by both: --by {both}")
+            fix = f", or group by both: --by {by},{c}" if by else ""
+            raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
+                                f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
+                                f"time (a table with one value of it){fix}")
 
 
 def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
@@ -165,7 +166,7 @@ def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd
     if not out:
         raise FitInputError(f"no rows with {x} > 0 to fit (rows with {x} = 0 are the scratch baseline)")
     for k, g in out:
-        _check_not_pooled(g, x, by, k)
+        check_not_pooled(g, [x], by, k)
     return out
 
 

@@ -126,7 +126,7 @@ def test_two_complexity_levels_under_one_generator_are_refused_in_the_api():
     with pytest.raises(fits.FitInputError, match=r"group generator=shapes pools runs that differ in "
                                                  r"'complexity' \(1, 3\).*--by generator,complexity"):
         fits.fit_runs(runs, by="generator")
-    with pytest.raises(fits.FitInputError, match=r"the table pools runs .* --by complexity"):
+    with pytest.raises(fits.FitInputError, match=r"the table pools runs that differ in .complexity. \(1, 3\)"):
         fits.fit_runs(runs, by=None)
     res = fits.fit_runs(runs, by="generator,complexity")  # scratch rows: 'none/nan', no curve of their own
     assert list(res["groups"]) == ["shapes/1", "shapes/3"]
@@ -141,3 +141,21 @@ def test_compare_with_no_fittable_group_names_the_first_reason_in_one_line(tmp_p
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "no group could be fitted (complexity=1: " in res.stderr and "{" not in res.stderr
+
+
+def test_the_bound_refuses_a_table_pooling_two_models(tmp_path):
+    """bound fits one experiment over (n, s): two models' rows at the same sizes are refused."""
+    import fits.bound
+
+    rows = [{"model": m, "n_synth": n, "n_real": s, "seed": 0, "test_err": e * (n ** -0.3 + 0.5) * s ** -0.2}
+            for m, e in (("resnet10t", 1.0), ("resnet18", 0.8)) for n in (100, 200, 400, 800)
+            for s in (10, 20, 40)]
+    df = pd.DataFrame(rows)
+    with pytest.raises(fits.FitInputError, match=r"the table pools runs that differ in 'model' \(resnet10t, "
+                                                 r"resnet18\) at the same n_synth and n_real"):
+        fits.bound.check_bound(df, intervals=False)
+    res = fits.bound.check_bound(df[df["model"] == "resnet18"], intervals=False)  # one model: fitted
+    # check 2 reports betas (minus the log-log slopes), labelled as such; it said "log-log slopes"
+    text = fits.bound.summary(res)
+    assert res["beta_from_C"] == pytest.approx(0.2, abs=0.02) and "log-log slopes" not in text
+    assert f"is {res['beta_from_C']:.3g} from C_s and {res['beta_from_D']:.3g} from D_s" in text
