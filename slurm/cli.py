@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -150,11 +149,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     main = threading.current_thread() is threading.main_thread()  # only there may it set handlers
     before = signal.signal(signal.SIGTERM, _terminated) if main else None
-    try:
+    try:  # (`sweep ... | head`: synth.console.run_cli ends quietly with 141, finished work is kept)
         return _sweep_or_status(args)
-    except BrokenPipeError:  # `sweep ... | head`: the reader has gone; finished work is kept
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
-        return 141  # what a shell reports for a process ended by SIGPIPE
     finally:
         if main:
             signal.signal(signal.SIGTERM, before)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Any, Sequence
 
@@ -67,6 +68,9 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `... | head`: the reader has gone; what was computed is kept
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
+        return 141  # what a shell reports for a process ended by SIGPIPE
     except user_errors() as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -67,3 +67,19 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
 def test_bench_checks_its_numbers_and_output_before_measuring(capsys: pytest.CaptureFixture, extra: list,
                                                               needle: str) -> None:
     assert "round 1/1" not in _fails(capsys, [*BENCH, "--out", "-", *extra], needle)
+
+
+@pytest.mark.parametrize("argv", [["synth", "list"], ["fit", "results/quickstart/runs.csv", "-o", "{tmp}/q.json"]])
+def test_every_command_into_a_closed_pipe_exits_quietly(tmp_path, argv):
+    """`synthscale synth list | head -1` was a BrokenPipeError traceback (only `sweep` handled it)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "bench.cli", *[a.format(tmp=tmp_path) for a in argv]]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdout.close()  # like `| head -1` that has already gone
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141 and err == "", err[-2000:]
