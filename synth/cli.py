@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -97,8 +98,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure images per wall-second and per CPU-second; write the markdown table."""
     from synth.benchmark import markdown, measure, median_of_rounds
 
-    if args.rounds < 1 or not args.min_cpu_s > 0 or args.threads < 1:
-        raise UserError(f"synth bench needs --rounds >= 1, --min-cpu-s > 0 and --threads >= 1, got "
+    if args.rounds < 1 or not 0 < args.min_cpu_s < math.inf or args.threads < 1:
+        raise UserError(f"synth bench needs --rounds >= 1, a finite --min-cpu-s > 0 and --threads >= 1, got "
                         f"{args.rounds}, {args.min_cpu_s} and {args.threads}")
     names = args.generator or GENERATORS.names()
     for name in names:
@@ -162,12 +163,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
     check_out_dir(args.output, "-o")
+    manifest_file = args.output / "manifest.json"
+    before = manifest_file.stat().st_mtime_ns if manifest_file.exists() else None
     with _bar(args.n, f"export {args.generator}") as bar:
         manifest = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
                           chunk_size=args.chunk_size, progress=bar.update,
                           resolution=args.resolution, complexity=args.complexity,
                           channels=args.channels, **parse_knobs(args.knob))
-    print(f"wrote {len(manifest['files'])} files and {args.output / 'manifest.json'}")
+    if before is not None and manifest_file.stat().st_mtime_ns == before:  # the same export, finished
+        print(f"already complete: {len(manifest['files'])} files and {manifest_file} (nothing written)")
+    else:
+        print(f"wrote {len(manifest['files'])} files and {manifest_file}")
     return 0
 
 

@@ -60,6 +60,7 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
 
 @pytest.mark.parametrize("extra, needle", [
     (["--threads", "0"], "--threads >= 1"), (["--min-cpu-s", "nan"], "--min-cpu-s > 0"),
+    (["--min-cpu-s", "inf"], "a finite --min-cpu-s > 0"),   # measured forever
     (["--resolution", "0"], "resolution must be an integer in [8, 1024]"),   # was a ZeroDivisionError
     (["--generator", "digits", "--complexity", "6"], "digits complexity must be"),  # after measuring shapes
     (["--out", "."], "is a folder; give a file path"),   # was an IsADirectoryError after measuring
@@ -83,3 +84,17 @@ def test_every_command_into_a_closed_pipe_exits_quietly(tmp_path, argv):
     proc.stdout.close()  # like `| head -1` that has already gone
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 141 and err == "", err[-2000:]
+
+
+def test_export_rerun_of_a_finished_export_says_nothing_was_written(tmp_path: Path, capsys) -> None:
+    """A rerun of a finished export printed "wrote 6 files" though it wrote nothing."""
+    from synth.cli import main as synth_main
+
+    args = ["export", "--generator", "shapes", "--n", "6", "--resolution", "16", "-o", str(tmp_path / "e")]
+    assert synth_main(args) == 0
+    assert capsys.readouterr().out.strip().endswith(f"wrote 6 files and {tmp_path / 'e' / 'manifest.json'}")
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "e").rglob("*") if p.is_file()}
+    assert synth_main(args) == 0
+    assert capsys.readouterr().out.strip().endswith("already complete: 6 files and "
+                                                    f"{tmp_path / 'e' / 'manifest.json'} (nothing written)")
+    assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "e").rglob("*") if p.is_file()}
