@@ -148,8 +148,9 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
     for c in DESIGN_COLUMNS:
         if c in grouped or c not in pos.columns:
             continue
-        if (pos.groupby(list(sizes))[c].nunique(dropna=False) > 1).any():
-            vals = sorted(map(_label, pos[c].drop_duplicates()))
+        # a blank is not a second value: rows written before a column existed leave it empty
+        if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():
+            vals = sorted(map(_label, pos[c].dropna().drop_duplicates()))
             shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
             where = f"group {by}={_label(key)}" if by else "the table"
             fix = f", or group by both: --by {by},{c}" if by else ""
