@@ -332,8 +332,11 @@ def load_target(name: str, data_root: Optional[str] = None, download: bool = Fal
 
 def _idx_len(path: Path) -> int:
     """The first dimension of an IDX file, from its 8-byte header (the file is not decoded)."""
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
-        head = f.read(8)
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            head = f.read(8)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise UserError(f"{path}: cannot read it as an IDX file ({err}); replace the file") from None
     if len(head) < 8 or head[:3] != b"\x00\x00\x08":
         raise UserError(f"{path}: not an unsigned-byte IDX file")
     return int.from_bytes(head[4:8], "big")

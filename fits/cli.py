@@ -53,10 +53,11 @@ def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
         if out.exists() and Path(src).exists() and out.samefile(src):
             raise FitInputError(f"output {out} is also an input; writing it would destroy that input: "
                                 "give another output path")
-    out_dir(out.parent)  # created and checked writable
+    if not out.exists():
+        out_dir(out.parent)  # created and checked writable
+        return out
     try:  # append mode: an existing file is checked without touching its contents
-        if out.exists():
-            open(out, "ab").close()
+        open(out, "ab").close()
     except OSError as exc:
         raise FitInputError(f"cannot write output {out}: {exc.strerror or exc}") from None
     return out
@@ -101,7 +102,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from fits.plot import plot_scaling
 
     png = Path(args.output).with_suffix(".png")  # the figure's two files: .png and the .pdf beside it
-    for out in (Path(args.output), png, png.with_suffix(".pdf")):
+    for out in (png, png.with_suffix(".pdf")):
         out_file(out, inputs=[args.runs, args.fits])
     paths = plot_scaling(read_runs(args.runs), read_json(args.fits), png)
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
-from fits.table import TINY, _label, curve_groups, fit_rows, fmt_ci, fmt_num, group_column
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_column, label
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -82,10 +82,10 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     for key, g in curve_groups(df, x, by):
         pos = g[g[x] > 0]
         try:
-            fits_[_label(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
+            fits_[label(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
                                         groups=pos["seed"].to_numpy() if "seed" in pos else None)
         except FitInputError as exc:
-            errors[_label(key)] = str(exc)
+            errors[label(key)] = str(exc)
     if len(fits_) < 1:
         first = next(iter(errors.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")

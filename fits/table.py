@@ -99,12 +99,12 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
 
 # Columns of a runs table (bench.run's rows) that say what was run. Rows of one curve that differ in
 # one of them at the same size are different experiments pooled into one fit.
-DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_real", "resolution",
+DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_synth", "n_real", "resolution",
                   "channels", "pretrain_examples", "finetune_examples", "protocol", "condition",
                   "proxy_lambda", "lr_policy", "policy", "asg_interval", "asg_n_groups")
 
 
-def _label(v: Any) -> str:
+def label(v: Any) -> str:
     """A group value as text: 1 for 1.0 (a CSV's integers with blanks read as floats), nan if missing."""
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return "nan"
@@ -123,11 +123,11 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
         cols = [c.strip() for c in by.split(",")]
         _check_columns(df, cols)
         df = df.copy()
-        df[by] = ["/".join(map(_label, vals)) for vals in zip(*(df[c] for c in cols))]
+        df[by] = ["/".join(map(label, vals)) for vals in zip(*(df[c] for c in cols))]
         return df
     if by in df.columns and pd.api.types.is_float_dtype(df[by]):
         vals = df[by].dropna().to_numpy(float)
-        if np.isfinite(vals).all() and (vals == np.round(vals)).all():
+        if np.isfinite(vals).all() and (vals == np.round(vals)).all() and (np.abs(vals) < 2.0 ** 53).all():
             df = df.copy()
             df[by] = df[by].astype("Int64")
     return df
@@ -150,9 +150,9 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
             continue
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():
-            vals = sorted(map(_label, pos[c].dropna().drop_duplicates()))
+            vals = sorted(map(label, pos[c].dropna().drop_duplicates()))
             shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
-            where = f"group {by}={_label(key)}" if by else "the table"
+            where = f"group {by}={label(key)}" if by else "the table"
             fix = f", or group by both: --by {by},{c}" if by else ""
             raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
                                 f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
@@ -168,6 +168,11 @@ def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd
         raise FitInputError(f"no rows with {x} > 0 to fit (rows with {x} = 0 are the scratch baseline)")
     for k, g in out:
         check_not_pooled(g, [x], by, k)
+    labels = [label(k) for k, _ in out]
+    twice = sorted({t for t in labels if labels.count(t) > 1})
+    if twice:  # e.g. "1" and 1.0 in one object column: one would overwrite the other's fit
+        raise FitInputError(f"column {by!r} has several values that print as {twice[0]!r}; make them one "
+                            "type (all text or all numbers)")
     return out
 
 
@@ -231,7 +236,8 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
         raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
     df = fit_rows(group_column(df, by), [x], [y], [by])
-    groups = {_label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)} for k, g in curve_groups(df, x, by)}
+    groups = {label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)}
+              for k, g in curve_groups(df, x, by)}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")

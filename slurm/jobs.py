@@ -88,7 +88,7 @@ class CellJob(submitit.helpers.Checkpointable):
         after a USR2 (Slurm's requeue kills the job) finds `stop` already set and changes nothing."""
         if self._stop is not None and not self._stop.is_set():
             log.warning("SIGTERM (scancel, or preemption without a signal): saving a checkpoint at the "
-                        "next step, then stopping")
+                        "next training step if one comes before Slurm's KillWait, then stopping")
             self._stop.set()
 
     def _work(self, spec: dict[str, Any], root: str) -> None:

@@ -158,10 +158,14 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write n images as PNG folders or shards with a checksummed manifest (resumable)."""
-    from synth.export import export
+    from synth.core import make_dataset
+    from synth.export import check_chunk_size, export
 
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
+    make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=args.complexity,
+                 channels=args.channels, **parse_knobs(args.knob))  # its own checks, before -o is created
+    check_chunk_size(args.chunk_size)
     check_out_dir(args.output, "-o")
     manifest_file = args.output / "manifest.json"
     before = manifest_file.stat().st_mtime_ns if manifest_file.exists() else None

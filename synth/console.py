@@ -69,6 +69,8 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `... | head`: the reader has gone; what was computed is kept
+        if not _stdout_gone():  # another pipe broke (a child process's): a real error
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
         return 141  # what a shell reports for a process ended by SIGPIPE
     except user_errors() as exc:
@@ -78,3 +80,15 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
         print(f"{prog}: interrupted; finished work is kept, run the same command again to resume",
               file=sys.stderr)
         return 130
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone: poll reports an error on its write end."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no fileno (captured), no poll on this platform
+        return False

@@ -65,13 +65,17 @@ def _write_chunk(out: Path, fmt: str, chunk: int, indices: torch.Tensor, images:
     return files
 
 
+def check_chunk_size(chunk_size: object) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise UserError(f"--chunk-size must be a whole number of images >= 1, got {chunk_size!r}")
+
+
 def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chunk_size: int = 1000,
            progress: Callable[[int], None] | None = None, **config) -> dict:
     """Export `n` images of generator `name`; resumes an interrupted export of the same config."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise UserError(f"--chunk-size must be a whole number of images >= 1, got {chunk_size!r}")
+    check_chunk_size(chunk_size)
     ds = make_dataset(name, n, seed=seed, **config)
     header = {"generator": name, "n": n, "seed": seed, "format": fmt, "chunk_size": chunk_size,
               "config": ds.generator.knobs(), "n_classes": ds.n_classes}

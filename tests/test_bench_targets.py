@@ -360,3 +360,16 @@ def test_k_shipped_targets_take_no_root_and_download_is_harmless(tmp_path, capsy
                              "--dry-run"], "ships with", "reads no files")
     # nothing to download: target.download=true (e.g. set for a grid over several targets) is accepted
     check_names(apply_overrides(RunSpec(), {"target.name": "sklearn_digits", "target.download": True}))
+
+
+def test_a_corrupt_idx_file_is_one_line_at_plan_time(tmp_path, capsys, fresh_targets):
+    """Reading the IDX header at plan time (split_sizes) made a bad .gz a BadGzipFile traceback."""
+    from bench.targets import IDX_STEMS
+
+    bad = tmp_path / "fm"
+    bad.mkdir()
+    for stem in IDX_STEMS:
+        (bad / f"{stem}.gz").write_bytes(b"garbage, not gzip")
+    one_line_exit_2(capsys, ["run", "quickstart", *T, "--data-root", str(bad), "target.n_real=[20]",
+                             "--root", str(tmp_path / "r")], "cannot read it as an IDX file", "replace the file")
+    assert not (tmp_path / "r").exists()

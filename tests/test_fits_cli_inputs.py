@@ -161,3 +161,41 @@ def test_the_bound_refuses_a_table_pooling_two_models(tmp_path):
     text = fits.bound.summary(res)
     assert res["beta_from_C"] == pytest.approx(0.2, abs=0.02) and "log-log slopes" not in text
     assert f"is {res['beta_from_C']:.3g} from C_s and {res['beta_from_D']:.3g} from D_s" in text
+
+
+def test_pooling_is_refused_whichever_size_is_the_x_axis():
+    """With --x n_real, runs of two pre-training sizes at one real size were fitted as seeds."""
+    import fits
+
+    rows = [{"generator": "shapes", "n_synth": n, "n_real": s, "seed": k,
+             "test_err": (0.5 if n == 100 else 0.2) + s ** -0.5 + 0.01 * k}
+            for n in (100, 100000) for s in (10, 20, 40, 80, 160) for k in range(3)]
+    df = pd.DataFrame(rows)
+    with pytest.raises(fits.FitInputError, match=r"differ in 'n_synth' \(100, 100000\) at the same n_real"):
+        fits.fit_runs(df, x="n_real", by="generator")
+    assert list(fits.fit_runs(df, x="n_real", by="n_synth")["groups"]) == ["100", "100000"]
+
+
+def test_group_values_that_print_alike_are_refused_not_merged():
+    import fits
+
+    df = pd.DataFrame({"g": ["1"] * 8 + [1.0] * 8, "n_synth": [100, 200, 400, 800] * 4, "seed": 0,
+                       "test_err": [0.5, 0.4, 0.35, 0.33] * 4})
+    with pytest.raises(fits.FitInputError, match="several values that print as '1'"):
+        fits.fit_runs(df, by="g")
+    big = pd.DataFrame({"g": [1e19] * 4 + [2e19] * 4 + [np.nan], "n_synth": [100, 200, 400, 800] * 2 + [0],
+                        "seed": 0, "test_err": [0.5, 0.4, 0.35, 0.33] * 2 + [0.9]})
+    assert len(fits.fit_runs(big, by="g")["groups"]) == 2  # was a TypeError from the Int64 cast
+
+
+def test_an_existing_writable_output_needs_no_new_file_beside_it(tmp_path):
+    """out_file probed the folder even for an existing file: -o /proc/self/fd/1 (stdout) was refused."""
+    from fits.cli import out_file
+
+    assert out_file("/proc/self/fd/1") == Path("/proc/self/fd/1")
+    runs = Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv"
+    fits_json = tmp_path / "f.json"
+    assert main(["fit", str(runs), "-o", str(fits_json)]) == 0
+    # plot writes X.png and X.pdf only: -o f.json names the inputs' file but writes f.png/f.pdf
+    assert main(["plot", str(runs), str(fits_json), "-o", str(fits_json)]) == 0
+    assert (tmp_path / "f.png").exists() and (tmp_path / "f.pdf").exists()

@@ -95,7 +95,8 @@ def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path:
     assert "NaN" not in text and "Infinity" not in text
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert doc["groups"]["nan"]["value"] is None
-    hold = doc["groups"]["2"]["holdout"]  # 2, not 2.0: the CSV's complexity column has blanks  # observed 0 at the held-out size: the absolute miss counts
+    # key 2, not 2.0: the CSV's complexity column has blanks
+    hold = doc["groups"]["2"]["holdout"]  # observed 0 at the held-out size: the absolute miss counts
     assert hold["observed"] == [0.0] and hold["rel_err"] == pytest.approx(hold["abs_err"])
     assert "inf" not in res.stdout
     png = tmp_path / "scaling.png"  # the missing group value still finds its rows; zeros are reported

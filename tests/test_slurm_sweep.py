@@ -195,7 +195,7 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     assert res.returncode == 1
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
     assert len(failed) == 3, res.stdout + res.stderr[-3000:]
-    ran = sum("the training loss is nan" in ln for ln in failed)
+    ran = sum("the training loss is " in ln for ln in failed)  # nan or inf
     cancelled = sum(ln.split(": ", 1)[1].startswith("cancelled") for ln in failed)
     # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.

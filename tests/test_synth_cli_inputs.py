@@ -27,7 +27,12 @@ def _fails(capsys: pytest.CaptureFixture, argv: list, needle: str) -> str:
 def test_export_refuses_a_chunk_size_below_one(tmp_path: Path, capsys: pytest.CaptureFixture, size: str) -> None:
     # 0 was a ZeroDivision-like traceback that left a header behind; -3 wrote an empty manifest, exit 0
     _fails(capsys, ["export", "--n", "5", "--chunk-size", size, "-o", tmp_path / "ex"], "--chunk-size must be")
-    assert not (tmp_path / "ex" / "manifest.json").exists()
+    assert not (tmp_path / "ex").exists()  # not even an empty folder is left behind
+
+
+def test_export_with_a_bad_config_leaves_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _fails(capsys, ["export", "--n", "5", "--complexity", "99", "-o", tmp_path / "ex"], "complexity must be")
+    assert not (tmp_path / "ex").exists()
 
 
 def test_export_to_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -98,3 +103,27 @@ def test_export_rerun_of_a_finished_export_says_nothing_was_written(tmp_path: Pa
     assert capsys.readouterr().out.strip().endswith("already complete: 6 files and "
                                                     f"{tmp_path / 'e' / 'manifest.json'} (nothing written)")
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "e").rglob("*") if p.is_file()}
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(tmp_path: Path) -> None:
+    """Only a closed stdout ends quietly with 141: a BrokenPipeError from elsewhere (a child's pipe)
+    stays an error, with its traceback, and stdout keeps working."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bpmod.py").write_text(
+        "import subprocess\n"
+        "def register(sub):\n"
+        "    p = sub.add_parser('x')\n"
+        "    p.set_defaults(func=run)\n"
+        "def run(args):\n"
+        "    print('before')\n"
+        "    child = subprocess.Popen(['true'], stdin=subprocess.PIPE)\n"
+        "    child.wait()\n"
+        "    child.stdin.write(b'x' * 1_000_000)\n"
+        "    child.stdin.flush()\n")
+    code = "import sys; from synth.console import run_cli; sys.exit(run_cli(('bpmod',), 'demo', ['x']))"
+    repo = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{repo}"})
+    assert res.returncode == 1 and res.stdout == "before\n" and "BrokenPipeError" in res.stderr, res
