@@ -87,9 +87,17 @@ def _job_ref(entry: dict, root: Path) -> JobRef:
     if not isinstance(ref.submitted, (int, float)) or not all(
             isinstance(v, str) for v in (ref.run_id, ref.executor, ref.job_id, ref.job_name, ref.folder, ref.label)):
         raise TypeError("a field has the wrong type")
+    if not _plain_name(ref.run_id) or "\0" in ref.folder + ref.job_id:  # a path inside ROOT/runs
+        raise TypeError("not a run id, or a NUL byte in a path")
     if not Path(ref.folder).is_absolute():
         ref = replace(ref, folder=str(root.absolute() / "submitit" / Path(ref.folder).name))
     return ref
+
+
+def _plain_name(run_id: str) -> bool:
+    """A run id names one folder in ROOT/runs: no separator, no '..', no NUL (a damaged manifest
+    had `sweep status` read files outside the root, or stop on an embedded NUL byte)."""
+    return bool(run_id) and run_id not in (".", "..") and not any(c in run_id for c in "/\\\0")
 
 
 def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, bool]]]:
@@ -120,7 +128,11 @@ def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, 
         pid, start = data.get("pid"), data.get("pid_start")
         alive = isinstance(pid, int) and bool(start) and process_start(pid) == start
         if isinstance(data.get("planned"), dict):
-            planned.update({str(rid): (str(label), alive) for rid, label in data["planned"].items()})
+            cells = {rid: label for rid, label in data["planned"].items() if _plain_name(rid)}
+            if len(cells) < len(data["planned"]):
+                log.warning("warning: %s: %d planned cells that are not run ids ignored", path,
+                            len(data["planned"]) - len(cells))
+            planned.update({rid: (str(label), alive) for rid, label in cells.items()})
     return latest, planned
 
 
@@ -134,6 +146,9 @@ LIVE = {"PENDING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
         "REQUEUE_FED": "pending", "CONFIGURING": "running", "RUNNING": "running",
         "COMPLETING": "running", "SUSPENDED": "running", "RESIZING": "running",
         "STAGE_OUT": "running", "SIGNALING": "running", "PREEMPTED": "pending"}
+
+
+ENDED_PREEMPTED = "PREEMPTED (not requeued)"  # sacct's PREEMPTED for a job squeue no longer lists
 
 
 def _run(cmd: list[str]) -> str:
@@ -158,8 +173,11 @@ def slurm_states(refs: list[JobRef]) -> dict[str, str]:
     for line in _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State,JobName",
                       "-j", ",".join(masters)]).splitlines():
         job_id, state, name = line.split("|", 2)
+        state = state.split()[0]  # "CANCELLED by 0" -> CANCELLED
+        if state == "PREEMPTED":  # and no longer queued (squeue comes first): ended, not requeued
+            state = ENDED_PREEMPTED  # (PreemptMode=CANCEL); a requeued job is listed by squeue
         for one in expand_array_id(job_id):
-            seen.setdefault((one, name), state.split()[0])  # "CANCELLED by 0" -> CANCELLED
+            seen.setdefault((one, name), state)
     return {r.job_id: seen.get((r.job_id, r.job_name), "") for r in refs}
 
 
