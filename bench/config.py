@@ -27,7 +27,9 @@ class _Strict(BaseModel):
 def _sizes(sizes: list[int]) -> list[int]:
     if not sizes or len(set(sizes)) < len(sizes):
         raise ValueError("give each real size once, at least one, e.g. [100]")
-    return sizes  # sizes < 1 are checked with the protocol (bench.run.check_names)
+    # sizes < 1 are checked with the protocol (bench.run.check_names). Sorted: [40, 20] and [20, 40]
+    # are one run (one id, its rows in size order), not two runs that compute the same rows.
+    return sorted(sizes)
 
 
 # Strict ints: YAML `true` is not a count (pydantic would read it as 1).
@@ -59,8 +61,8 @@ class StageSpec(_Strict):
 
     examples: int = Field(20000, gt=0, strict=True)
     batch_size: int = Field(128, gt=0, strict=True)
-    lr: float = Field(0.05, gt=0.0)
-    weight_decay: float = Field(5e-4, ge=0.0)
+    lr: float = Field(0.05, gt=0.0, allow_inf_nan=False)  # inf trained to NaN weights
+    weight_decay: float = Field(5e-4, ge=0.0, allow_inf_nan=False)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     warmup_frac: float = Field(0.05, ge=0.0, lt=1.0)
     augment: bool = True
@@ -105,7 +107,9 @@ class RunSpec(_Strict):
     pretrain: StageSpec = Field(default_factory=StageSpec)
     finetune: StageSpec = Field(default_factory=lambda: StageSpec(examples=5000, lr=0.02))
     target: TargetSpec = Field(default_factory=TargetSpec)
-    seed: int = Field(0, strict=True)
+    # At least 0 (-1 is not "a random seed": every run is seeded); at most 2**63 - 2, as torch's
+    # generators take int64 seeds and fine-tuning seeds with seed + 1 (a larger one was a traceback).
+    seed: int = Field(0, ge=0, le=2**63 - 2, strict=True)
     threads: Optional[int] = Field(None, gt=0, strict=True)  # torch threads; None = torch's default
     device: str = "auto"
     # Added for ASG; None keeps the run ids of configs written before them (see identity()).
@@ -273,26 +277,102 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return parse_assignments(items, "override", "synth.n=1000")
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping that gives one key twice (PyYAML keeps the last value without a word)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error, not the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if first is not None:
+                raise _DuplicateKey(f"{key!r} is given twice (lines {first} and "
+                                    f"{key_node.start_mark.line + 1}); keep one of them")
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's own words on what is wrong and where (`found character '\\t' that cannot start any
+    token, line 2 column 1`), which its first line (`while scanning ...`) does not say."""
+    problem = getattr(err, "problem", None)
+    mark = getattr(err, "problem_mark", None)
+    if not problem:
+        return str(err).splitlines()[0]
+    where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    tab = "; indent with spaces, not tabs" if "\\t" in problem else ""
+    return f"{problem}{where}{tab}"
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML file, or a UserError naming the file and the problem."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config {str(p)!r} not found; pass a YAML file such as bench/configs/quickstart.yaml")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.load(p.read_text(), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as err:
+        raise UserError(f"{p}: {err}") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise UserError(f"{p}: not valid YAML ({_yaml_problem(err)})") from None
+    if data is None:  # empty, or only comments: most likely not the file meant (`{}` is all defaults)
+        raise UserError(f"{p}: the config is empty; write the run's fields in it (see "
+                        "bench/configs/quickstart.yaml), or `{}` for every default")
     if not isinstance(data, dict):
-        raise UserError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+        raise UserError(f"{p}: expected a mapping of config fields at the top level, got "
+                        f"{type(data).__name__} {_short(data)}")
     return data
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _read_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     data = read_yaml(path)
-    grid = data.pop("grid", {}) or {}
+    grid = data.pop("grid", {})
+    if grid is None:  # `grid:` with nothing under it
+        grid = {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
-        raise UserError(f"{path}: grid: expected a mapping of dotted keys to lists of values")
+        raise UserError(f"{path}: grid: expected a mapping of dotted keys to lists of values, "
+                        "e.g. `grid: {synth.n: [0, 100], seed: [0, 1]}`")
+    for key in grid:
+        if not isinstance(key, str) or not key.strip():
+            raise UserError(f"{path}: grid: the key {key!r} is not a config field; keys are dotted "
+                            "field names such as synth.n or seed")
+    for a in grid:  # `synth: [{n: 64}]` beside `synth.n: [32]`: one of the two would silently win
+        for b in (k for k in grid if k.startswith(a + ".")):
+            if any(_sets(v, b[len(a) + 1:].split(".")) for v in grid[a]):
+                raise UserError(f"{path}: grid: {a!r} and {b!r} both set {b!r}, and one would silently "
+                                "win; give it in one of them")
     return data, grid
+
+
+def _sets(value: Any, parts: list[str]) -> bool:
+    """Whether the mapping `value` sets the field at the dotted path `parts`."""
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
+def _check_axes(grid: dict[str, list[Any]]) -> None:
+    """An axis without values would make a sweep of no cells that reports success."""
+    for key, values in grid.items():
+        if not values:
+            raise UserError(f"grid.{key}: the list is empty, so the sweep would have no cells; give it "
+                            "at least one value, or remove it from the grid")
 
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
@@ -304,6 +384,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         value = overrides.pop(key)
         list_field = all(isinstance(v, list) for v in grid[key])  # e.g. target.n_real: a list is one value
         grid[key] = value if isinstance(value, list) and not list_field else [value]
+    _check_axes(grid)
     base = apply_overrides(_validate(RunSpec, data), overrides)
     sweep = SweepSpec(base=base, grid=grid)
     sweep.cells()  # validate every cell now, so a bad grid value fails before anything runs

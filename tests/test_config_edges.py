@@ -1,0 +1,158 @@
+"""Unusual configs a researcher could write: odd YAML, odd grids, odd overrides, damaged files under a
+root. Bad input is one line on stderr and exit code 2; accepted input does what it says."""
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.config import RunSpec, apply_overrides, load_run, load_sweep
+from bench.run import COLUMNS
+from slurm.tracking import JobRef, cell_statuses, write_manifest
+
+BASE = """\
+synth: {n: 32}
+pretrain: {examples: 64}
+finetune: {examples: 64}
+target: {n_real: [20], test_size: 100}
+threads: 1
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def one_line_exit_2(capsys, argv: list[str], *needles: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def dry_run(tmp_path: Path, cfg: Path, *overrides: str) -> list[str]:
+    return ["sweep", str(cfg), "--root", str(tmp_path / "r"), "--dry-run", *overrides]
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("", ("empty", "{}")),                      # all defaults: a 20k-example run nobody asked for
+    ("# nothing yet\n", ("empty",)),
+    ("0\n", ("mapping", "int")),                # `or {}` read these as every default
+    ("false\n", ("mapping", "bool")),
+    ("[]\n", ("mapping", "list")),
+])
+def test_an_empty_or_falsy_file_is_refused(tmp_path, capsys, text, needles):
+    one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, text)), *needles)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_explicit_empty_mapping_is_every_default(tmp_path):
+    assert load_run(write(tmp_path, "{}\n")) == RunSpec()
+
+
+@pytest.mark.parametrize("text, needles", [
+    (BASE + "seed: 1\nseed: 2\n", ("'seed' is given twice", "lines 6 and 7")),
+    (BASE.replace("{n: 32}", "{n: 32, n: 64}"), ("'n' is given twice",)),
+    (BASE + "grid:\n  seed: [0, 1]\n  seed: [2]\n", ("'seed' is given twice",)),
+])
+def test_a_key_given_twice_is_refused(tmp_path, capsys, text, needles):
+    one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, text)), *needles)
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    # a key overriding a merged (`<<: *anchor`) value is YAML's own feature, not a duplicate
+    cfg = write(tmp_path, "pretrain: &s {examples: 64, lr: 0.1}\nfinetune: {<<: *s, lr: 0.2}\n")
+    spec = load_run(cfg)
+    assert spec.finetune.lr == 0.2 and spec.finetune.examples == 64
+
+
+def test_a_tab_says_where_and_what(tmp_path, capsys):
+    err = one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, "seed: 1\nsynth:\n\tn: 32\n")),
+                          "line 3 column 1", "tabs")
+    assert "while scanning" not in err
+
+
+@pytest.mark.parametrize("grid, needles", [
+    ("grid:\n  seed: []\n", ("grid.seed", "empty")),                 # was 0 cells and exit 0
+    ("grid:\n  seed: [0]\n  synth.n: []\n", ("grid.synth.n", "empty")),
+    ("grid:\n  1: [1, 2]\n", ("grid", "1")),                          # was a pydantic traceback
+    ("grid:\n  '': [1]\n", ("grid", "''")),
+    ("grid:\n  synth.n: [32]\n  synth: [{n: 64}]\n", ("'synth'", "'synth.n'")),  # one silently won
+])
+def test_bad_grids_are_refused(tmp_path, capsys, grid, needles):
+    one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, BASE + grid)), *needles)
+
+
+@pytest.mark.parametrize("override", ["synth.n=[ ]", "seed=[]"])
+def test_an_override_that_empties_a_grid_axis_is_refused(tmp_path, capsys, override):
+    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [0, 32]\n  seed: [0, 1]\n")
+    one_line_exit_2(capsys, dry_run(tmp_path, cfg, override), "empty")
+
+
+def test_a_grid_section_beside_a_dotted_key_it_does_not_set_is_fine(tmp_path):
+    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [32, 64]\n  synth: [{complexity: 2}]\n")
+    assert sorted(c.synth.n for c in load_sweep(cfg).cells()) == [32, 64]
+
+
+def test_an_empty_grid_section_is_the_base_run(tmp_path):
+    assert len(load_sweep(write(tmp_path, BASE + "grid:\n")).cells()) == 1
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("seed=-1", "seed"),                          # not "a random seed": it ran as seed -1
+    ("seed=100000000000000000000000", "seed"),    # torch's overflow traceback after planning
+    ("pretrain.lr=1e400", "pretrain.lr"),         # inf: NaN weights, blamed on finetune's lr
+    ("finetune.lr=.inf", "finetune.lr"),
+    ("pretrain.weight_decay=.inf", "pretrain.weight_decay"),
+])
+def test_bad_numbers_are_refused_before_any_folder(tmp_path, capsys, override, needle):
+    root = tmp_path / "r"
+    one_line_exit_2(capsys, ["run", str(write(tmp_path, BASE)), "--root", str(root), override], needle)
+    assert not root.exists()
+
+
+def test_real_sizes_in_any_order_are_one_run():
+    a = apply_overrides(RunSpec(), {"target.n_real": [40, 20]})
+    b = apply_overrides(RunSpec(), {"target.n_real": [20, 40]})
+    assert a.run_id == b.run_id and a.target.n_real == [20, 40]
+    # ids of single-size configs (every committed result) are as before
+    assert apply_overrides(RunSpec(), {"target.n_real": [100]}).target.n_real == [100]
+
+
+def _row(run_id: str) -> dict:
+    return {c: 0 for c in COLUMNS} | {"run_id": run_id, "generator": "shapes", "n_real": 20}
+
+
+def test_collect_names_the_rows_it_leaves_out(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for rid, text in [("aaaaaaaaaaaa", json.dumps([_row("aaaaaaaaaaaa")])), ("bbbbbbbbbbbb", '[{"trunc'),
+                      ("cccccccccccc", "{}")]:
+        (runs / rid).mkdir(parents=True)
+        (runs / rid / "row.json").write_text(text)
+    assert main(["collect", "--root", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 rows" in out
+    assert "2 runs/*/row.json unreadable" in err and "bbbbbbbbbbbb" in err and "cccccccccccc" in err
+    assert (runs / "bbbbbbbbbbbb" / "row.json").read_text() == '[{"trunc'  # nothing deleted
+
+
+def test_collect_with_only_damaged_rows_says_so(tmp_path, capsys):
+    (tmp_path / "runs" / "aaaaaaaaaaaa").mkdir(parents=True)
+    (tmp_path / "runs" / "aaaaaaaaaaaa" / "row.json").write_text("x")
+    one_line_exit_2(capsys, ["collect", "--root", str(tmp_path)], "no finished runs", "1 unreadable")
+
+
+def test_status_ignores_manifest_entries_that_are_not_run_ids(tmp_path):
+    outside = tmp_path / "outside"  # ROOT/runs/../../outside: a damaged manifest must not reach it
+    (outside / "row.json").parent.mkdir(parents=True)
+    (outside / "row.json").write_text(json.dumps([_row("x")]))
+    root = tmp_path / "root"
+    bad = [JobRef("../../outside", "local", "1", "n", str(tmp_path), 0.0),
+           JobRef("zz", "local", "1", "n", "f\0x", 0.0)]  # a NUL byte was a ValueError traceback
+    write_manifest(root, "sub1", bad, {"../x": "a", "ok": "b"}, submitting=False)
+    states = {s.run_id: s.state for s in cell_statuses(root)}
+    assert states == {"ok": "missing"}
