@@ -129,7 +129,7 @@ def check_names(spec: RunSpec) -> None:
     if min(spec.target.n_real) < 1:  # (the generalize protocol's n_real is [0])
         raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")
     t = spec.target
-    n_max = targets.split_sizes(t.name, t.data_root, t.download)[0]
+    n_max = targets.train_size(t.name, t.data_root, t.download)
     if max(t.n_real) > n_max:  # fine-tuning failed on it, after pre-training had run
         fit = ",".join(str(s) for s in [s for s in t.n_real if s <= n_max] or [n_max])
         raise UserError(f"target.n_real: {max(t.n_real)} is more than the {n_max} training images of target "

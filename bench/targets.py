@@ -242,8 +242,7 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     return out
 
 
-# root -> (training images, test images), once its every image header was read
-_FOLDERS_CHECKED: dict[str, tuple[int, int]] = {}
+_FOLDERS_CHECKED: dict[str, int] = {}  # root -> training images, once its every image header was read
 
 
 def _check_folder(data_root: Optional[str], download: bool) -> None:
@@ -268,7 +267,7 @@ def _check_folder(data_root: Optional[str], download: bool) -> None:
             raise UserError(f"target 'folder': all images must have one size, but {first[0]} is {w0}x{h0} "
                             f"and {path} is {w}x{h}; resize them to one size first (each run then "
                             "resizes that to synth.resolution)")
-    _FOLDERS_CHECKED[str(data_root)] = (len(files["train"]), len(files["test"]))
+    _FOLDERS_CHECKED[str(data_root)] = len(files["train"])
 
 
 @TARGETS.register("folder")
@@ -342,22 +341,16 @@ def _idx_len(path: Path) -> int:
     return int.from_bytes(head[4:8], "big")
 
 
-def split_sizes(name: str, data_root: Optional[str] = None, download: bool = False) -> tuple[int, int]:
-    """How many training and test images the target has: the largest target.n_real and
-    target.test_size it can give (stratified_subset draws without replacement). Cheap: IDX headers, a
-    folder tree's file counts (kept by the check), or the cached load of a target that ships with a
-    package."""
+def train_size(name: str, data_root: Optional[str] = None, download: bool = False) -> int:
+    """How many training images the target has: the largest target.n_real it can give
+    (stratified_subset draws without replacement). Cheap: an IDX header, a folder tree's file count
+    (kept by the check), or the cached load of a target that ships with a package."""
     if name == "fashion_mnist":
-        files = _fmnist_files(data_root, download)
-        return _idx_len(files[1]), _idx_len(files[3])  # train- and t10k-labels-idx1-ubyte
+        return _idx_len(_fmnist_files(data_root, download)[1])  # train-labels-idx1-ubyte
     if name == "folder":
         known = _FOLDERS_CHECKED.get(str(data_root))
-        if known is None:
-            files = _folder_files(data_root)
-            known = (len(files["train"]), len(files["test"]))
-        return known
-    data = load_target(name, data_root, download)
-    return len(data.train_y), len(data.test_y)
+        return known if known is not None else len(_folder_files(data_root)["train"])
+    return len(load_target(name, data_root, download).train_y)
 
 
 def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
-from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_column, label
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, label
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -76,7 +76,7 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
                  ) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
-    df = fit_rows(group_column(df, by), [x], [y], [by])
+    df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
     for key, g in curve_groups(df, x, by):

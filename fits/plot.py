@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError  # noqa: E402
-from fits.table import fit_rows, fmt_num, group_column  # noqa: E402
+from fits.table import fit_rows, fmt_num  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
 # what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
@@ -75,7 +75,7 @@ def legend_label(fits_json: dict[str, Any], key: str) -> str:
 def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -> list[Path]:
     """Log-log scaling plot of every group in `fits_json` over the runs in `df`; writes .png + .pdf."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
-    df = fit_rows(group_column(df, by), [x], [y], [by])
+    df = fit_rows(df, [x], [y], [by])
     group_rows = {key: _group_rows(df, by, g) for key, g in fits_json["groups"].items()}
     for key, g in fits_json["groups"].items():  # a fits file drawn over another table misleads
         n_rows = int((group_rows[key][x] > 0).sum())

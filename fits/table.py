@@ -66,8 +66,11 @@ def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
              others: Sequence[str | None] = ()) -> pd.DataFrame:
-    """The rows a table-reading command fits: the named columns exist, only finished runs, size
-    and value columns numeric, sizes >= 0 (0 = the scratch baseline). One-line errors otherwise."""
+    """The rows a table-reading command fits: the named columns exist (a group column "a,b" is made
+    by group_column), only finished runs, size and value columns numeric, sizes >= 0 (0 = the
+    scratch baseline). One-line errors otherwise."""
+    for c in others:
+        df = group_column(df, c)
     _check_columns(df, [*sizes, *values, *others])
     named = [c for c in [*sizes, *values, *others] if c is not None]
     twice = sorted({c for c in named if named.count(c) > 1})
@@ -235,7 +238,7 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     if get_law(law).n_inputs != 1:
         raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
-    df = fit_rows(group_column(df, by), [x], [y], [by])
+    df = fit_rows(df, [x], [y], [by])
     groups = {label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)}
               for k, g in curve_groups(df, x, by)}
     if groups and all("error" in g for g in groups.values()):

@@ -363,7 +363,7 @@ def test_k_shipped_targets_take_no_root_and_download_is_harmless(tmp_path, capsy
 
 
 def test_a_corrupt_idx_file_is_one_line_at_plan_time(tmp_path, capsys, fresh_targets):
-    """Reading the IDX header at plan time (split_sizes) made a bad .gz a BadGzipFile traceback."""
+    """Reading the IDX header at plan time (train_size) made a bad .gz a BadGzipFile traceback."""
     from bench.targets import IDX_STEMS
 
     bad = tmp_path / "fm"
