@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -43,9 +44,9 @@ def read_json(path: str | Path) -> dict:
 
 
 def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
-    """`path` as an output file: its folder created now, or a one-line FitInputError (a folder in
-    the way, a path that cannot be created or written, one of the `inputs`), before any work that
-    would be lost."""
+    """`path` as an output file: its folder created now (by out_dir: removed again if the command
+    fails before writing), or a one-line FitInputError (a folder in the way, a path that cannot be
+    created or written, one of the `inputs`), before any work that would be lost."""
     out = Path(path)
     if out.is_dir():
         raise FitInputError(f"output {out} is a folder; give a file path")
@@ -63,18 +64,55 @@ def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     return out
 
 
+_MADE: list[Path] = []  # folders out_dir created for the command now running, outermost first
+
+
 def out_dir(path: str | Path) -> Path:
-    """`path` as an output folder, created now and checked writable, or a one-line FitInputError."""
+    """`path` as an output folder, created now and checked writable, or a one-line FitInputError.
+    A folder created here is removed again if the command then fails before writing in it (see
+    keeps_no_empty_folder): a refused table leaves no empty output folder behind."""
     out = Path(path)
+    new = []
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        new.insert(0, folder)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FitInputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    _MADE.extend(new)
     try:  # a temporary file, gone when closed: a folder we cannot write in fails now, not after the work
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         raise FitInputError(f"cannot write in output folder {out}: {exc.strerror or exc}") from None
     return out
+
+
+def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The command `func`, run so that if it fails (a refused table, a failed fit, Ctrl-C) the
+    folders out_dir created for it are removed again while they are still empty. The output is
+    checked writable before the work, but a folder is only left behind with something in it."""
+    if getattr(func, "keeps_no_empty_folder", False):
+        return func
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        _MADE.clear()
+        try:
+            return func(args)
+        except BaseException:
+            for folder in reversed(_MADE):  # innermost first; one with a file in it is kept, so are its parents
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+            raise
+        finally:
+            _MADE.clear()
+
+    run.keeps_no_empty_folder = True  # type: ignore[attr-defined]
+    return run
 
 
 def write_text_report(out: Path, name: str, text: str, written: list[Path]) -> int:
@@ -122,6 +160,7 @@ def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the fits subcommands to a `synthscale`-style parser."""
+    before = set(subparsers.choices)
     p = subparsers.add_parser("fit", help="fit a scaling law per group -> fits.json",
                               description="Fit L(x) = law per group (x > 0 rows; x = 0 is the scratch "
                                           "baseline), with bootstrap intervals over seeds, a holdout "
@@ -144,6 +183,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bound.register(subparsers)
     bench.register(subparsers)
     paper.register(subparsers)
+    for name in set(subparsers.choices) - before:  # every fits command, wherever it is defined
+        p = subparsers.choices[name]
+        p.set_defaults(func=keeps_no_empty_folder(p.get_default("func")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -199,3 +199,39 @@ def test_an_existing_writable_output_needs_no_new_file_beside_it(tmp_path):
     # plot writes X.png and X.pdf only: -o f.json names the inputs' file but writes f.png/f.pdf
     assert main(["plot", str(runs), str(fits_json), "-o", str(fits_json)]) == 0
     assert (tmp_path / "f.png").exists() and (tmp_path / "f.pdf").exists()
+
+
+@pytest.mark.parametrize("cmd", [
+    ["bound", RUNS, "--s", "no_such_column", "-o", "{new}"],
+    ["compare", RUNS, "--by", "no_such_column", "-o", "{new}"],
+    ["fit", RUNS, "--by", "no_such_column", "-o", "{new}/f.json"],
+    ["plot", RUNS, RUNS, "-o", "{new}/s.png"],  # a runs table given as the fits file
+])
+def test_a_refused_input_leaves_no_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture, cmd: list) -> None:
+    # the output folder was created (to check it writable) before the table was read and checked,
+    # and a refused table left it behind, empty
+    new = tmp_path / "out" / "new"
+    assert main([str(a).replace("{new}", str(new)) for a in cmd]) == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (new / "keep").mkdir(parents=True)  # folders that were there before are kept, empty or not
+    assert main([str(a).replace("{new}", str(new / "keep")) for a in cmd]) == 2
+    assert (new / "keep").is_dir()
+
+
+def test_a_pooled_table_leaves_no_compare_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _fails(capsys, ["compare", _asg_both(tmp_path), "--by", "condition", "-o", tmp_path / "cmp"],
+           "pools runs that differ in 'target'")
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_an_interrupted_command_leaves_no_empty_output_folder(tmp_path: Path, monkeypatch) -> None:
+    import fits.bound
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fits.bound, "check_bound", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["bound", str(RUNS), "--x", "n_synth", "--s", "seed", "-o", str(tmp_path / "b")])
+    assert not (tmp_path / "b").exists()
