@@ -15,7 +15,6 @@ import copy
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -28,6 +27,7 @@ from bench.asg_run import asg_of, generator_of, heldout_scores, train_synthetic
 from bench.config import RunSpec, apply_overrides, load_run, parse_overrides
 from bench.models import pick_device
 from bench.run import check_names
+from synth.console import check_writable
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg_meta")
@@ -110,24 +110,14 @@ def cmd_meta(args: argparse.Namespace) -> int:
     spec = apply_overrides(spec, {**budget, "protocol": "generalize"})
     check_names(apply_overrides(spec, {"asg.lr_policy": "none"}))  # run's checks; no policy file is read
     spec = apply_overrides(spec, {"asg.lr_policy": "learned"})
-    _check_writable(args.out)
+    check_writable(args.out.parent, lambda why: f"--out {args.out}: cannot write to {args.out.parent} ({why}); "
+                   "choose a writable folder")  # before any episode
     if spec.threads:
         torch.set_num_threads(spec.threads)
     history = meta_train(spec, args.out, episodes=args.episodes, lr=args.lr, seed=args.seed)
     (args.out.with_suffix(".json")).write_text(json.dumps(history, indent=1) + "\n")
     print(f"saved policy -> {args.out} (history {args.out.with_suffix('.json')})")
     return 0
-
-
-def _check_writable(out: Path) -> None:
-    """Create --out's folder and write a probe file there, so a bad path fails before any episode."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out.parent):
-            pass
-    except OSError as err:
-        raise UserError(f"--out {out}: cannot write to {out.parent} ({err.strerror or err}); "
-                        "choose a writable folder") from None
 
 
 def register(sub: argparse._SubParsersAction, prog: Optional[str] = None) -> None:

@@ -31,6 +31,7 @@ from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_input, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
 from bench.train import evaluate, save_atomic, train
+from synth.console import check_writable
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.run")
@@ -59,13 +60,7 @@ def writable_root(root: Path, flag: str = "--root") -> Path:
     first = next((p for p in (root, *root.parents) if p.exists()), None)
     if first is not None and not first.is_dir():
         raise UserError(f"{flag} {str(root)!r}: {str(first)!r} is a file; pass a directory")
-    probe = root / f".write-test.{os.getpid()}"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UserError(f"{flag} {str(root)!r}: cannot write there ({err.strerror or err})") from None
+    check_writable(root, lambda why: f"{flag} {str(root)!r}: cannot write there ({why})")
     return root
 
 

@@ -7,7 +7,6 @@ import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
-from synth.console import parse_assignments
+from synth.console import check_writable, parse_assignments
 from synth.core import GENERATORS
 from synth.errors import UserError
 
@@ -43,25 +42,15 @@ def check_out_file(path: Path, flag: str) -> None:
     folder nothing can be written in is a UserError before the work, not a traceback after it."""
     if path.is_dir():
         raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            open(path, "ab").close()  # append mode: checks an existing file without changing it
-        else:
-            tempfile.TemporaryFile(dir=path.parent).close()  # gone when closed
-    except OSError as exc:
-        raise UserError(f"cannot write {flag} {str(path)!r}: {exc.strerror or exc}; give a writable path") from None
+    check_writable(path.parent, lambda why: f"cannot write {flag} {str(path)!r}: {why}; give a writable path",
+                   file=path)
 
 
 def check_out_dir(path: Path, flag: str) -> None:
     """`path` can be written as a folder (created now), or a UserError before the work."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {str(path)!r} is a file; give a folder path (it is created if missing)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as exc:
-        raise UserError(f"cannot write in {flag} {str(path)!r}: {exc.strerror or exc}; give a writable folder") from None
+    check_writable(path, lambda why: f"cannot write in {flag} {str(path)!r}: {why}; give a writable folder")
 
 
 def _bar(total: int, desc: str) -> tqdm:

@@ -5,7 +5,9 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Any, Sequence
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -36,6 +38,24 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
         except yaml.YAMLError:
             raise UserError(f"{what} {item!r}: the value is not valid YAML") from None
     return out
+
+
+def check_writable(folder: Path, cannot: Callable[[str], str], file: Path | None = None) -> None:
+    """Create `folder` (and its parents) and check that a file can be written in it, or in `file`
+    (in `folder`) if that exists: opened for append, its contents unchanged. Every output check of
+    the commands (synth's -o/--out, bench's --root and asg-policy's --out) does this before the work
+    whose result would be lost. An OSError (read-only or full file system, missing permission, a
+    file where a folder should be) is a UserError with the line `cannot(reason)`."""
+    from synth.errors import UserError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if file is not None and file.exists():
+            open(file, "ab").close()
+        else:
+            tempfile.TemporaryFile(dir=folder).close()  # gone when closed, even if we are killed
+    except OSError as exc:
+        raise UserError(cannot(str(exc.strerror or exc))) from None
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -127,3 +127,25 @@ def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(tmp_path: Path) -> No
     res = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{repo}"})
     assert res.returncode == 1 and res.stdout == "before\n" and "BrokenPipeError" in res.stderr, res
+
+
+@needs_proc
+def test_every_output_check_shares_one_probe_and_keeps_its_own_message(tmp_path: Path) -> None:
+    """synth's -o/--out, bench's --root and asg-policy's --out are checked by synth.console.check_writable;
+    each keeps its own wording. The probe leaves nothing behind and an existing file unchanged."""
+    from bench.run import writable_root
+    from synth.cli import check_out_dir, check_out_file
+    from synth.console import check_writable
+    from synth.errors import UserError
+
+    for check, needle in ((lambda p: check_out_file(p, "-o"), "cannot write -o '/proc/x/y': "),
+                          (lambda p: check_out_dir(p, "-o"), "cannot write in -o '/proc/x/y': "),
+                          (writable_root, "--root '/proc/x/y': cannot write there (")):
+        with pytest.raises(UserError, match="^" + needle.replace("(", r"\(")):
+            check(UNWRITABLE / "x" / "y")
+    kept = tmp_path / "a" / "kept.txt"
+    check_out_file(kept, "-o")
+    assert writable_root(tmp_path / "a") == tmp_path / "a" and list((tmp_path / "a").iterdir()) == []
+    kept.write_text("contents")
+    check_writable(kept.parent, str, file=kept)
+    assert kept.read_text() == "contents" and list((tmp_path / "a").iterdir()) == [kept]
