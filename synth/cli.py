@@ -157,16 +157,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_chunk_size(args.chunk_size)
     check_out_dir(args.output, "-o")
     manifest_file = args.output / "manifest.json"
-    before = manifest_file.stat().st_mtime_ns if manifest_file.exists() else None
     with _bar(args.n, f"export {args.generator}") as bar:
-        manifest = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
-                          chunk_size=args.chunk_size, progress=bar.update,
-                          resolution=args.resolution, complexity=args.complexity,
-                          channels=args.channels, **parse_knobs(args.knob))
-    if before is not None and manifest_file.stat().st_mtime_ns == before:  # the same export, finished
-        print(f"already complete: {len(manifest['files'])} files and {manifest_file} (nothing written)")
-    else:
+        manifest, wrote = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
+                                 chunk_size=args.chunk_size, progress=bar.update,
+                                 resolution=args.resolution, complexity=args.complexity,
+                                 channels=args.channels, **parse_knobs(args.knob))
+    if wrote:
         print(f"wrote {len(manifest['files'])} files and {manifest_file}")
+    else:  # the same export, finished before
+        print(f"already complete: {len(manifest['files'])} files and {manifest_file} (nothing written)")
     return 0
 
 

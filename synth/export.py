@@ -71,8 +71,10 @@ def check_chunk_size(chunk_size: object) -> None:
 
 
 def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chunk_size: int = 1000,
-           progress: Callable[[int], None] | None = None, **config) -> dict:
-    """Export `n` images of generator `name`; resumes an interrupted export of the same config."""
+           progress: Callable[[int], None] | None = None, **config) -> tuple[dict, bool]:
+    """Export `n` images of generator `name`; resumes an interrupted export of the same config.
+    Returns the manifest and whether this call wrote anything (False: the same export was
+    already complete in `out`, and nothing was touched)."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_chunk_size(chunk_size)
@@ -84,7 +86,7 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     done = _finished(out, header)
     if done is not None:
         shutil.rmtree(parts, ignore_errors=True)  # left by a process stopped right after the manifest
-        return done
+        return done, False
     parts.mkdir(exist_ok=True)
     head_file = parts / "header.json"
     if head_file.exists() and json.loads(head_file.read_text()) != header:
@@ -104,7 +106,7 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     manifest = {**header, "files": files}
     _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
     shutil.rmtree(parts)
-    return manifest
+    return manifest, True
 
 
 def _finished(out: Path, header: dict) -> dict | None:

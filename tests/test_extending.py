@@ -134,7 +134,7 @@ def test_a_png_export_is_an_image_folder(tmp_path):
     from torchvision.datasets import ImageFolder
 
     out = tmp_path / "set"
-    manifest = export(out, "deadleaves", 30, seed=1, chunk_size=7, resolution=16, complexity=0, channels=1)
+    manifest, _ = export(out, "deadleaves", 30, seed=1, chunk_size=7, resolution=16, complexity=0, channels=1)
     folder = ImageFolder(str(out))
     assert len(folder) == 30
     ds = synth.make_dataset("deadleaves", 30, seed=1, resolution=16, complexity=0, channels=1)

@@ -105,6 +105,41 @@ def test_export_rerun_of_a_finished_export_says_nothing_was_written(tmp_path: Pa
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "e").rglob("*") if p.is_file()}
 
 
+def test_export_says_what_it_did_whatever_the_file_times(tmp_path: Path, capsys, monkeypatch) -> None:
+    """"already complete" was decided by the manifest's mtime: on a file system whose timestamps did
+    not move (coarse clock, rewrite within its resolution) a rerun that rewrote a damaged manifest
+    and every image said "nothing written"; with a manifest stamped in the future, a finished
+    export must still say "already complete"."""
+    import os
+
+    import synth.export
+    from synth.cli import main as synth_main
+
+    out = tmp_path / "e"
+    args = ["export", "--generator", "shapes", "--n", "6", "--resolution", "16", "-o", str(out)]
+    assert synth_main(args) == 0
+    capsys.readouterr()
+    manifest = out / "manifest.json"
+    future = manifest.stat().st_mtime_ns + 10**12
+    os.utime(manifest, ns=(future, future))
+    assert synth_main(args) == 0
+    assert "already complete: 6 files" in capsys.readouterr().out and manifest.stat().st_mtime_ns == future
+
+    good = manifest.read_text()
+    manifest.write_text(good[: len(good) // 2])  # damaged: the export is redone
+    stamp = manifest.stat().st_mtime_ns
+    write = synth.export._atomic_write
+
+    def coarse_clock(path: Path, data: bytes) -> None:  # every file gets the same time stamp
+        write(path, data)
+        os.utime(path, ns=(stamp, stamp))
+
+    monkeypatch.setattr(synth.export, "_atomic_write", coarse_clock)
+    assert synth_main(args) == 0
+    assert capsys.readouterr().out.strip().endswith(f"wrote 6 files and {manifest}")
+    assert json.loads(manifest.read_text()) == json.loads(good)
+
+
 def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(tmp_path: Path) -> None:
     """Only a closed stdout ends quietly with 141: a BrokenPipeError from elsewhere (a child's pipe)
     stays an error, with its traceback, and stdout keeps working."""
