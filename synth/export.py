@@ -74,7 +74,7 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
            progress: Callable[[int], None] | None = None, **config) -> tuple[dict, bool]:
     """Export `n` images of generator `name`; resumes an interrupted export of the same config.
     Returns the manifest and whether this call wrote anything (False: the same export was
-    already complete in `out`, and nothing was touched)."""
+    already complete in `out`: no image and no manifest written)."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_chunk_size(chunk_size)
