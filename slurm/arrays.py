@@ -6,7 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import submitit
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
@@ -89,8 +89,8 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
 
 
 def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
-    """Wait for every job; call `on_end(spec, error_or_None)` as each ends. --fail-fast cancels
-    the tasks that have not started at the first failure (they end with 'not run')."""
+    """Wait for every job; call `on_end(spec, CellError_or_None)` as each ends. --fail-fast cancels
+    the tasks that have not started at the first cell that did not finish (they end with 'not run')."""
     pending = list(range(len(sub.jobs)))
     ended_at: dict[int, float] = {}
     cancelled = False
@@ -115,55 +115,62 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
 _RUNNING = object()
 
 
+@dataclass(frozen=True)
+class CellError:
+    """Why a cell's job ended without rows, in one line. `stopped`: a signal (scancel, kill) stopped
+    it after it saved a checkpoint (bench.train.Interrupted), so the next sweep resumes it."""
+
+    message: str
+    stopped: bool = False
+
+
 def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
-    """None (success), an error message, or _RUNNING."""
+    """None (success), a CellError, or _RUNNING."""
     # The queue first: a preempted job's `scontrol requeue` fails (Slurm is requeueing it already)
     # and submitit records that as an error, yet the job runs again and resumes.
     if state in LIVE:
         return _RUNNING
     if job.paths.result_pickle.exists():
         exc = job.exception()
-        return None if exc is None else error_message(exc)
+        return None if exc is None else cell_error(exc)
     # Ended (or unknown) without a result file: give the file system a moment, then report.
     first = ended_at.setdefault(i, time.monotonic())
     if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):
         return _RUNNING
     if state == "CANCELLED":
-        return "cancelled"
+        return CellError("cancelled")
     if not state:
-        return "left the queue without a result (cancelled while pending, or lost)"
-    return f"ended as {state} without a result"
+        return CellError("left the queue without a result (cancelled while pending, or lost)")
+    return CellError(f"ended as {state} without a result")
 
 
-def error_message(exc: BaseException) -> str:
+def cell_error(exc: BaseException) -> CellError:
     """A failed job's own error in one line: for submitit's errors, the exception that ends the
     traceback they wrap in dashes (a user mistake as its message alone, others with their type)."""
     if not isinstance(exc, submitit.core.utils.UncompletedJobError):  # raised in this process
         return _one_line(type(exc).__name__, str(exc))
     blocks = re.split(r"\n-{10,}\n", str(exc).strip())
-    return exception_line(blocks[1] if len(blocks) >= 3 else blocks[0]) or type(exc).__name__
+    return traceback_error(blocks[1] if len(blocks) >= 3 else blocks[0]) or CellError(type(exc).__name__)
 
 
-def exception_line(trace: str) -> str:
-    """The exception that ends a Python traceback in `trace`, as one line ('' if there is none)."""
+def traceback_error(trace: str) -> Optional[CellError]:
+    """The exception that ends a Python traceback in `trace`, as one line (None if there is none)."""
     lines = trace.strip().splitlines()
     frames = [i for i, ln in enumerate(lines) if ln.startswith("  File ")]
     if not frames:
-        return ""
+        return None
     rest = lines[frames[-1] + 1:]
     while rest and rest[0].startswith(" "):  # the frame's source line and its ^^^ markers
         rest = rest[1:]
     head, _, msg = " ".join(ln.strip() for ln in rest if ln.strip()).partition(": ")
     if not re.fullmatch(r"[\w.]+", head):
-        return ""
+        return None
     return _one_line(head.rsplit(".", 1)[-1], msg)
 
 
-STOPPED_BY_SIGNAL = "(stopped by a signal)"  # in the message of a cell that saved and stopped
-
-
-def _one_line(name: str, msg: str) -> str:
+def _one_line(name: str, msg: str) -> CellError:
     msg = " ".join(msg.split())
     if name == "Interrupted" and msg:  # bench.train.Interrupted: a signal (scancel, kill) stopped it
-        return f"{msg} {STOPPED_BY_SIGNAL}; the next sweep resumes it from that step"
-    return msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name
+        return CellError(f"{msg} (stopped by a signal); the next sweep resumes it from that step",
+                         stopped=True)
+    return CellError(msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name)

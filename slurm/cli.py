@@ -109,12 +109,12 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
     _, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
-    print(f"{len(result.finished)} cells finished now, {len(result.failed) - len(stopped)} failed"
+    print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed"
           + (f", {len(stopped)} stopped with a checkpoint" if stopped else "") + f"; rows in {out}")
-    for run_id, msg in result.failed.items():
-        print(f"  {'stopped' if run_id in stopped else 'failed'} {run_id}: {msg} "
+    for run_id, err in result.unfinished.items():  # in the order they ended
+        print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} "
               f"(log: {root / 'runs' / run_id / 'log.txt'})", file=sys.stderr)
-    return 1 if result.failed else 0
+    return 1 if result.unfinished else 0
 
 
 def _at_least_1(value: Optional[int], flag: str) -> None:

@@ -39,16 +39,34 @@ EXECUTORS = ("local", "debug", "slurm")
 
 @dataclass
 class SweepResult:
-    """What a sweep did: cells finished now, cells that failed (run id -> message)."""
+    """What a sweep did: cells finished now, and each cell that ended without rows (run id -> why,
+    in the order they ended): failed, or stopped by a signal after saving a checkpoint."""
 
     finished: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)  # includes the stopped ones
+    unfinished: dict[str, arrays.CellError] = field(default_factory=dict)  # failed and stopped
     attached: list[str] = field(default_factory=list)  # queued by an earlier sweep; waited for
 
     @property
+    def failed(self) -> dict[str, str]:
+        """The cells that failed (run id -> message); not those a signal stopped."""
+        return {k: e.message for k, e in self.unfinished.items() if not e.stopped}
+
+    @property
     def stopped(self) -> dict[str, str]:
-        """The failed cells that a signal stopped after saving a checkpoint (scancel, kill)."""
-        return {k: m for k, m in self.failed.items() if arrays.STOPPED_BY_SIGNAL in m}
+        """The cells that a signal stopped after saving a checkpoint (scancel, kill): the next
+        sweep resumes them (run id -> message)."""
+        return {k: e.message for k, e in self.unfinished.items() if e.stopped}
+
+    def ended(self, run_id: str, err: Optional[arrays.CellError]) -> None:
+        """Record how one cell's job ended (None: it finished) and log it if it did not finish."""
+        if err is None:
+            self.finished.append(run_id)
+            return
+        self.unfinished[run_id] = err
+        if err.stopped:
+            log.warning("cell %s stopped: %s", run_id, err.message)
+        else:
+            log.error("cell %s failed: %s", run_id, err.message)
 
 
 def submitit_folder(root: Path, submission_id: Optional[str] = None) -> Path:
@@ -148,12 +166,8 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         result.attached.append(rid)
     bar = _bar(len(sub.jobs))
 
-    def on_end(spec: RunSpec, err: Optional[str]) -> None:
-        if err is None:
-            result.finished.append(spec.run_id)
-        else:
-            result.failed[spec.run_id] = err
-            _log_end(spec.run_id, err)
+    def on_end(spec: RunSpec, err: Optional[arrays.CellError]) -> None:
+        result.ended(spec.run_id, err)
         _tick(bar, result, len(sub.jobs))
 
     arrays.wait(sub, fail_fast, on_end)
@@ -180,12 +194,12 @@ def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex
 def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: list, ex, root: str,
                cap: int, record, timeout_min: int, bar, total: int) -> None:
     while running or pending:
-        while pending and len(running) < cap and not (fail_fast and result.failed):
+        while pending and len(running) < cap and not (fail_fast and result.unfinished):
             spec, d = pending.pop(0)
             running.append((spec, _submit(ex, d, root)))
             if record is not None:
                 record(spec, running[-1][1])
-        if fail_fast and result.failed and pending:
+        if fail_fast and result.unfinished and pending:
             log.warning("--fail-fast: %d cells not submitted", len(pending))
             pending.clear()
         still = []
@@ -195,11 +209,7 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
                 still.append((spec, job))
                 continue
             exc = job.exception()
-            if exc is None:
-                result.finished.append(spec.run_id)
-            else:
-                result.failed[spec.run_id] = job_error(job, exc, timeout_min)
-                _log_end(spec.run_id, result.failed[spec.run_id])
+            result.ended(spec.run_id, None if exc is None else job_error(job, exc, timeout_min))
             _tick(bar, result, total)
         running[:] = still  # in place: the caller stops what still runs when interrupted
         if running:
@@ -241,23 +251,23 @@ def _stop_local_jobs(running: list) -> None:
 _STOP_GRACE_S = 60.0  # one training step and a checkpoint write take far less
 
 
-def job_error(job: Any, exc: BaseException, timeout_min: int) -> str:
+def job_error(job: Any, exc: BaseException, timeout_min: int) -> arrays.CellError:
     """Why a local or debug job failed, in one line: its own exception, else how its process ended."""
     if isinstance(exc, FailedJobError) or not isinstance(exc, UncompletedJobError):  # the job raised
-        msg = arrays.error_message(exc)
-        return _timed_out(timeout_min) if _TIMED_OUT in msg else msg
+        err = arrays.cell_error(exc)
+        return _timed_out(timeout_min) if _TIMED_OUT in err.message else err
     # No result file: the process died, or was killed at the time limit.
     stderr = job.stderr() or ""
     if "this job is timed-out" in stderr:
         return _timed_out(timeout_min)
     if job.state == "INTERRUPTED":  # submitit's word for a job process that a signal ended
-        return f"killed by a signal; logs: {job.paths.stderr}"
-    return (arrays.exception_line(stderr) or "its process died without a result or an error "
-            f"(killed? out of memory?); logs: {job.paths.stderr}")
+        return arrays.CellError(f"killed by a signal; logs: {job.paths.stderr}")
+    return (arrays.traceback_error(stderr) or arrays.CellError(
+        f"its process died without a result or an error (killed? out of memory?); logs: {job.paths.stderr}"))
 
 
-def _timed_out(timeout_min: int) -> str:
-    return f"timed out (limit {timeout_min} min): raise --timeout-min"
+def _timed_out(timeout_min: int) -> arrays.CellError:
+    return arrays.CellError(f"timed out (limit {timeout_min} min): raise --timeout-min")
 
 
 _TIMED_OUT = "not requeued because: timed-out"  # submitit's error when USR2 hits a plain function
@@ -271,17 +281,10 @@ def _bar(total: int):
     return None
 
 
-def _log_end(run_id: str, err: str) -> None:
-    if arrays.STOPPED_BY_SIGNAL in err:
-        log.warning("cell %s stopped: %s", run_id, err)
-    else:
-        log.error("cell %s failed: %s", run_id, err)
-
-
 def _tick(bar, result: SweepResult, total: int) -> None:
-    n = len(result.finished) + len(result.failed)
-    if bar is not None:
+    n = len(result.finished) + len(result.unfinished)
+    if bar is not None:  # "failed": every cell that did not finish, the stopped ones too
         bar.update(1)
-        bar.set_postfix(failed=len(result.failed), refresh=False)
+        bar.set_postfix(failed=len(result.unfinished), refresh=False)
     else:
-        log.info("sweep: %d/%d cells ended (%d failed)", n, total, len(result.failed))
+        log.info("sweep: %d/%d cells ended (%d failed)", n, total, len(result.unfinished))

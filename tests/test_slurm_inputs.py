@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_killed_and_timed_out_local_jobs_say_so(tmp_path):
     os.kill(_wait_for_worker(worker), signal.SIGKILL)
     jobs = (controller, worker, timed_out)
     with ThreadPoolExecutor(3) as pool:  # each job without a result waits 15 s for one
-        msgs = list(pool.map(lambda j: job_error(j, j.exception(), 1), jobs))
+        msgs = [e.message for e in pool.map(lambda j: job_error(j, j.exception(), 1), jobs)]
     assert msgs[0].startswith("killed by a signal; logs: ")
     assert msgs[1].startswith("its process died without a result or an error (killed? out of memory?)")
     assert msgs[2] == "timed out (limit 1 min): raise --timeout-min"
@@ -198,3 +199,49 @@ def test_demo_help_names_the_file_it_writes(capsys):
         main(["demo", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "PROVENANCE.md" in help_text and "README.md" not in help_text
+
+
+def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp_path, capsys,
+                                                                              monkeypatch):
+    """Only bench.train.Interrupted (a signal stopped the cell after saving a checkpoint) is
+    'stopped'; an error whose message merely contains the words is a failure. The summary counts
+    each once and the lines come in the order the cells ended."""
+    from bench.train import Interrupted
+    from slurm import sweep
+
+    def fake_cell(spec: dict, root: str) -> list:
+        if spec["seed"] == 0:
+            raise ValueError("disk said (stopped by a signal); the next sweep resumes it")
+        if spec["seed"] == 1:
+            raise Interrupted(12, Path(root) / "ckpt.pt")
+        return []
+
+    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    cfg, first = _broken_sweep(tmp_path)
+    root = tmp_path / "root"
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 1
+    out, err = capsys.readouterr()
+    assert f"1 cells finished now, 1 failed, 1 stopped with a checkpoint; rows in {root / 'runs.csv'}" in out
+    lines = [ln.split(" ")[2] for ln in err.splitlines() if ln.startswith(("  failed ", "  stopped "))]
+    assert lines == ["failed", "stopped"], err
+    assert f"  failed {first}: ValueError: disk said (stopped by a signal); the next sweep" in err
+    assert re.search(r"^  stopped \w+: stopped at step 12; checkpoint \S+ \(stopped by a signal\); the next "
+                     r"sweep resumes it from that step \(log: ", err, re.M), err
+
+
+def test_a_slurm_job_is_stopped_only_when_its_traceback_ends_in_interrupted():
+    """What a Slurm job's result holds (submitit wraps the job's traceback in dashes)."""
+    from submitit.core.utils import FailedJobError
+
+    from slurm.arrays import cell_error
+
+    def wrapped(last: str) -> FailedJobError:
+        trace = f'Traceback (most recent call last):\n  File "x.py", line 1, in f\n    g()\n{last}'
+        return FailedJobError(f"Job (task=0) failed during processing with trace:\n{'-' * 20}\n{trace}\n"
+                              f"{'-' * 20}\nYou can check full logs with 'job.stderr(0)'")
+
+    stopped = cell_error(wrapped("bench.train.Interrupted: stopped at step 7; checkpoint c.pt"))
+    assert stopped.stopped and stopped.message == ("stopped at step 7; checkpoint c.pt (stopped by a "
+                                                   "signal); the next sweep resumes it from that step")
+    failed = cell_error(wrapped("RuntimeError: step 7 (stopped by a signal)"))
+    assert not failed.stopped and failed.message == "RuntimeError: step 7 (stopped by a signal)"
