@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 import pandas as pd
 from filelock import FileLock
@@ -10,11 +12,39 @@ from filelock import FileLock
 from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
 
 
+@dataclass
+class Collected:
+    """What one pass over `runs/*/row.json` under a root found: the table of every finished run's
+    rows, and the row.json files it left out (truncated, not JSON, missing columns), sorted."""
+
+    table: pd.DataFrame
+    unreadable: list[Path]
+
+
+def gather(root: Path | str) -> Collected:
+    """Read every `runs/*/row.json` under `root` once: the table `collect` returns, and the files
+    that are not a finished run's rows (left out, which should not go unsaid)."""
+    rows, unreadable = [], []
+    for run_dir in sorted((Path(root) / "runs").glob("*/")):
+        got = read_rows(run_dir)
+        if got is not None:
+            rows.extend(got)
+        elif (run_dir / "row.json").is_file():
+            unreadable.append(run_dir / "row.json")
+    return Collected(_table(rows), unreadable)
+
+
+def has_row_files(root: Path | str) -> bool:
+    """Whether any `runs/*/row.json` file exists under `root` (without reading one)."""
+    return any((d / "row.json").is_file() for d in (Path(root) / "runs").glob("*/"))
+
+
 def collect(root: Path | str) -> pd.DataFrame:
     """One row per (run, real size) from every `runs/*/row.json` under `root`."""
-    rows = []
-    for run_dir in sorted((Path(root) / "runs").glob("*/")):
-        rows.extend(read_rows(run_dir) or [])
+    return gather(root).table
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -35,11 +65,15 @@ def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
     return path
 
 
-def collect_to_csv(root: Path | str, path: Path | str) -> tuple[pd.DataFrame, Path]:
-    """`collect(root)` written to `path`, both under a lock beside `path`: of two sweeps finishing
-    together, the one that collected first can no longer overwrite the other's newer table."""
+def collect_to_csv(root: Path | str, path: Path | str,
+                   check: Optional[Callable[[Collected], None]] = None) -> tuple[Collected, Path]:
+    """`gather(root)` with its table written to `path`, both under a lock beside `path`: of two
+    sweeps finishing together, the one that collected first can no longer overwrite the other's
+    newer table. `check(collected)` runs before the write; what it raises leaves `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path.with_name(f".{path.name}.lock"))):
-        df = collect(root)
-        return df, write_csv(df, path)
+        got = gather(root)
+        if check is not None:
+            check(got)
+        return got, write_csv(got.table, path)

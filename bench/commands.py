@@ -7,9 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
-from bench.collect import collect, collect_to_csv
+from bench.collect import Collected, collect_to_csv, gather, has_row_files
 from bench.config import load_run, parse_overrides
-from bench.run import check_names, read_rows, run, writable_root
+from bench.run import check_names, run, writable_root
 from bench.train import Interrupted, stop_on_signals
 from synth.errors import UserError
 
@@ -65,27 +65,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    """Entry point of `synthscale collect`."""
-    if collect(args.root).empty:
-        bad = unreadable_rows(args.root)
-        raise UserError(f"no finished runs under {args.root} (looked for runs/*/row.json" + (
-            f"; {len(bad)} unreadable or incomplete, e.g. {bad[0]}: rerun the sweep to redo them)" if bad else ")"))
+    """Entry point of `synthscale collect`: every row.json is read once, under the table's lock (a
+    sweep may be writing the table too)."""
+    if not has_row_files(args.root):  # nothing to read: no output folder or lock file is made
+        raise _no_rows(args.root, [])
     out = args.output or args.root / "runs.csv"
-    try:  # collected again under the table's lock: a sweep may be writing it too
-        df, out = collect_to_csv(args.root, out)
+    read: list[Collected] = []
+
+    def check(got: Collected) -> None:  # under the lock, before the table is written
+        read.append(got)
+        if got.table.empty:
+            raise _no_rows(args.root, got.unreadable)
+
+    try:
+        got, out = collect_to_csv(args.root, out, check)
     except OSError as err:  # a read-only or full file system, a folder in the way
+        if not read:  # it failed before reading (the lock): no rows at all is still the thing to say
+            first = gather(args.root)
+            if first.table.empty:
+                raise _no_rows(args.root, first.unreadable) from None
         raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
-    bad = unreadable_rows(args.root)
+    bad = got.unreadable
     if bad:  # left out, not deleted: a cell whose row.json is damaged is run again by the next sweep
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: {len(bad)} runs/*/row.json unreadable or incomplete, left out of the table "
               f"(rerun the sweep to redo them): {', '.join(str(p) for p in bad[:3])}{more}", file=sys.stderr)
-    print(f"{len(df)} rows -> {out}")
+    print(f"{len(got.table)} rows -> {out}")
     return 0
 
 
-def unreadable_rows(root: Path) -> list[Path]:
-    """The row.json files under `root` that are not a finished run's rows (truncated, not JSON,
-    missing columns): collect leaves them out, which should not go unsaid."""
-    return [d / "row.json" for d in sorted((root / "runs").glob("*/"))
-            if (d / "row.json").is_file() and read_rows(d) is None]
+def _no_rows(root: Path, bad: list[Path]) -> UserError:
+    """No finished run's rows under `root`, naming a row.json it could not read if any."""
+    return UserError(f"no finished runs under {root} (looked for runs/*/row.json" + (
+        f"; {len(bad)} unreadable or incomplete, e.g. {bad[0]}: rerun the sweep to redo them)" if bad else ")"))

@@ -1,0 +1,64 @@
+"""`synthscale collect`: every runs/*/row.json is read once, and what it leaves out is said."""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.cli import main
+from bench.run import COLUMNS
+
+collect_module = importlib.import_module("bench.collect")  # `bench.collect` is also the function
+
+
+def _row(run_id: str) -> dict:
+    return {c: 0 for c in COLUMNS} | {"run_id": run_id, "generator": "shapes", "n_real": 20}
+
+
+def _runs(root: Path, texts: dict[str, str]) -> None:
+    for rid, text in texts.items():
+        (root / "runs" / rid).mkdir(parents=True)
+        (root / "runs" / rid / "row.json").write_text(text)
+
+
+def test_collect_reads_each_row_file_once_and_names_the_ones_it_leaves_out(tmp_path, capsys, monkeypatch):
+    good = {f"g{i:011d}": json.dumps([_row(f"g{i:011d}")]) for i in range(2)}
+    bad = {f"b{i:011d}": text for i, text in enumerate(['[{"trunc', "{}", "[]", "x", json.dumps([{"a": 1}])])}
+    _runs(tmp_path, good | bad)
+    (tmp_path / "runs" / "unfinished0").mkdir()  # no row.json yet: neither a row nor left out
+    reads: list[str] = []
+    real = collect_module.read_rows
+    monkeypatch.setattr(collect_module, "read_rows", lambda d: reads.append(d.name) or real(d))
+
+    assert main(["collect", "--root", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert sorted(reads) == sorted([*good, *bad, "unfinished0"]), "each run folder read once"
+    assert out == f"2 rows -> {tmp_path / 'runs.csv'}\n"
+    shown = ", ".join(str(tmp_path / "runs" / rid / "row.json") for rid in sorted(bad)[:3])
+    assert err == (f"warning: 5 runs/*/row.json unreadable or incomplete, left out of the table (rerun the "
+                   f"sweep to redo them): {shown} and 2 more\n")
+    assert sorted(pd.read_csv(tmp_path / "runs.csv")["run_id"]) == sorted(good)
+
+
+def test_collect_with_no_rows_says_so_before_touching_the_output(tmp_path, capsys):
+    """No row.json at all: nothing is made (a mistyped root stays absent). Only damaged ones, and an
+    output that cannot be written: still 'no finished runs', naming a damaged file."""
+    missing = tmp_path / "typo"
+    assert main(["collect", "--root", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"synthscale: error: no finished runs under {missing} "
+                                               "(looked for runs/*/row.json)")
+    assert not missing.exists()
+
+    _runs(tmp_path, {"aaaaaaaaaaaa": '[{"trunc'})
+    (tmp_path / "file").write_text("")
+    assert main(["collect", "--root", str(tmp_path), "-o", str(tmp_path / "file" / "runs.csv")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"synthscale: error: no finished runs under {tmp_path} (looked for runs/*/row.json; 1 unreadable or "
+        f"incomplete, e.g. {tmp_path / 'runs' / 'aaaaaaaaaaaa' / 'row.json'}: rerun the sweep to redo them)")
+    assert not (tmp_path / "runs.csv").exists()
+
+    _runs(tmp_path, {"bbbbbbbbbbbb": json.dumps([_row("bbbbbbbbbbbb")])})
+    assert main(["collect", "--root", str(tmp_path), "-o", str(tmp_path / "file" / "runs.csv")]) == 2
+    assert "cannot write" in capsys.readouterr().err
