@@ -91,8 +91,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")
     groups = []
     for i, (key, fit) in enumerate(fits_.items()):
-        # each group its own random stream: with one seed for all, groups sharing seed ids
-        # resample the same seeds together and their differences get too-narrow intervals
+        # each group its own random stream: with one seed for all, groups with the same design
+        # draw the same resamples together and their differences get too-narrow intervals
         fit.bootstrap(seed=i)
         ci = fit.ci(LEVEL)
         n_max = float(np.max(fit.problem.x))

@@ -266,8 +266,9 @@ class Fit:
         return self.law(_new_x(x_new, self.law), self.params)
 
     def bootstrap(self, n_boot: int | None = None, seed: Any = None) -> np.ndarray:
-        """(n_boot, n_params) raw parameter samples: whole seeds resampled if groups were given,
-        else log-residuals resampled (fixed design). Cached per (n_boot, seed); None = the
+        """(n_boot, n_params) raw parameter samples from refits to resampled errors on the fixed
+        design: a per-seed offset plus within-seed residuals if groups were given, else log
+        residuals (fits.uncertainty). Cached per (n_boot, seed); None = the
         cached value, else N_BOOT refits from seed 0."""
         if n_boot is None:
             n_boot = N_BOOT if self._boot is None else len(self._boot)

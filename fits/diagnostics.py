@@ -11,11 +11,10 @@ if TYPE_CHECKING:
 
 CORR_LIMIT = 0.95     # |bootstrap correlation| above this: the data cannot separate the two
 BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log)
-MIN_SEEDS = 5         # fewer seeds than this make a seed bootstrap coarse
-MIN_REFIT_FRAC = 0.8  # fewer bootstrap resamples refitted than this: the intervals are too narrow
+MIN_SEEDS = 5         # fewer seeds than this: the seed-to-seed spread rests on few values
 FLOOR_PARAM = {"power_floor": "C", "bnsl": "a", "m4": "C", "transfer_bound": "gamma"}
 FLAG_NAMES = ("zero_errors", "too_few_sizes", "on_bound", "non_monotone", "too_flat",
-              "unidentifiable", "few_seeds", "few_refits")
+              "unidentifiable", "few_seeds")
 
 
 @dataclass(frozen=True)
@@ -190,19 +189,8 @@ def check(fit: "Fit") -> list[Flag]:
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct sizes for {k} free parameters: "
                                          "nothing is left over to test the law; measure more sizes"))
     if prob.groups is not None and 1 < len(np.unique(prob.groups)) < MIN_SEEDS:
-        out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: intervals from "
-                                     f"resampling seeds are coarse; {MIN_SEEDS}+ are better"))
-    return out + _refit_flags(fit) + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit)
+        out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "
+                                     "seed-to-seed spread rests on that few values and treats a seed "
+                                     f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
+    return out + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit)
 
-
-def _refit_flags(fit: "Fit") -> list[Flag]:
-    """A seed resample with fewer than 3 sizes cannot be refitted and is left out of the intervals;
-    when many are, the kept ones are the resamples most like the data and the intervals shrink
-    (3 sizes with one seed each: about 80 % left out, intervals of zero width)."""
-    samples = fit.bootstrap()
-    kept = int(np.all(np.isfinite(samples), axis=1).sum())
-    if kept >= MIN_REFIT_FRAC * len(samples):
-        return []
-    return [Flag("few_refits", f"only {kept} of {len(samples)} bootstrap resamples of the seeds had 3+ "
-                               "sizes to refit: the intervals are too narrow; measure each size with "
-                               "the same seeds")]

@@ -169,20 +169,31 @@ def test_grouping_by_several_columns_is_one_line() -> None:
         assert "name one column at a time, got ['gen', 'model']" in one_line(info)
 
 
-def _seed_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray, n_boot: int) -> np.ndarray:
-    """Whole-seed bootstrap written here: draw the seed names with replacement (numpy
-    default_rng(0), names in sorted order), keep every row of each drawn seed, refit from scratch."""
-    rng, names = np.random.default_rng(0), np.unique(seeds)
-    out = []
+def _two_level_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray, n_boot: int) -> np.ndarray:
+    """The two-level bootstrap written here: rows sorted by size, seed name, error; log residuals of
+    the fit split into seed means (centred, x sqrt(G / (G - 1))) and residuals around them
+    (centred, x sqrt(N / (N - G - 2))); per draw (numpy default_rng(0)) G seed offsets by seed in
+    sorted order, then N residuals; each resample refitted from scratch."""
+    codes = np.unique(seeds, return_inverse=True)[1]
+    rows = np.lexsort((y, codes, x))
+    x, y, codes = x[rows], y[rows], codes[rows]
+    pred = fits.fit_curve(x, y).predict(x)
+    r = np.log(y) - np.log(pred)
+    g, n = codes.max() + 1, len(y)
+    means = np.array([r[codes == k].mean() for k in range(g)])
+    within = r - means[codes]
+    within = (within - within.mean()) * np.sqrt(n / (n - g - 2))
+    offsets = (means - means.mean()) * np.sqrt(g / (g - 1))
+    rng, out = np.random.default_rng(0), []
     for _ in range(n_boot):
-        rows = np.concatenate([np.flatnonzero(seeds == s) for s in rng.choice(names, size=len(names))])
-        out.append(list(fits.fit_curve(x[rows], y[rows]).params.values()))
+        dev = rng.choice(offsets, size=g)[codes] + rng.choice(within, size=n)
+        out.append(list(fits.fit_curve(x, pred * np.exp(dev)).params.values()))
     return np.array(out)
 
 
-def test_ci_and_band_are_percentiles_of_whole_seed_resamples() -> None:
-    # seeds move whole curves (5 % offsets) and barely scatter within: resampling rows or residuals
-    # would mix seeds; resampling whole seeds must reproduce a by-hand seed bootstrap draw for draw
+def test_ci_and_band_are_percentiles_of_two_level_resamples() -> None:
+    # seeds move whole curves (5 % offsets) and barely scatter within: resampling rows or pooled
+    # residuals would mix the two; the draw must reproduce a by-hand two-level bootstrap draw for draw
     rng = np.random.default_rng(3)
     x, seed = np.repeat(SIZES, 6), np.tile(np.arange(6), 7)
     y = (2.0 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.05, 6)[seed] + rng.normal(0, 0.002, len(x)))
@@ -190,7 +201,7 @@ def test_ci_and_band_are_percentiles_of_whole_seed_resamples() -> None:
     x, y, names = x[order], y[order], np.array([f"seed{k}" for k in seed])[order]
     fit = fits.fit_curve(x, y, groups=pd.Series(names))
     draws = fit.bootstrap(40)
-    mine = _seed_resample_by_hand(x, y, names, 40)
+    mine = _two_level_resample_by_hand(x, y, names, 40)
     assert np.allclose(draws, mine, rtol=1e-4)
     for j, (k, (lo, hi)) in enumerate(fit.ci(0.9).items()):
         assert (lo, hi) == pytest.approx(tuple(np.percentile(mine[:, j], [5, 95])), rel=1e-4), k

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import fits
+import fits.simulate
 from fits.bound import check_bound
 from fits.compare import boot_p_value, compare_runs
 from fits.simulate import coverage
@@ -66,7 +67,7 @@ def test_clean_curve_raises_no_flag() -> None:
 
 
 @pytest.mark.parametrize("name", ["on_bound", "too_flat", "unidentifiable", "too_few_sizes",
-                                  "non_monotone", "zero_errors", "few_seeds", "few_refits"])
+                                  "non_monotone", "zero_errors", "few_seeds"])
 def test_each_diagnostic_fires_when_built_to(name: str) -> None:
     x, y, g = clean_curve()
     if name == "on_bound":        # a pure power law: the floor C sits at 0
@@ -84,9 +85,6 @@ def test_each_diagnostic_fires_when_built_to(name: str) -> None:
         y = np.where(x == SIZES[-1], 0.0, y)
     elif name == "few_seeds":
         keep = g < 2
-        x, y, g = x[keep], y[keep], g[keep]
-    elif name == "few_refits":    # each of 4 sizes measured by its own seed: a third of the seed
-        keep = (x <= SIZES[3]) & (g == np.searchsorted(SIZES, x))  # resamples hold < 3 sizes
         x, y, g = x[keep], y[keep], g[keep]
     fit = fits.fit_curve(x, y, groups=g)
     flags = fit.diagnostics
@@ -124,11 +122,31 @@ def test_intervals_cover_the_truth_in_simulation() -> None:
     assert res["alpha"] >= 0.8 and res["C"] >= 0.8, res
 
 
+def test_intervals_cover_the_truth_with_two_seeds() -> None:
+    # a sweep with 2 seeds (as the quickstart's): resampling whole seeds covered ~55 % (2 seeds
+    # give 3 distinct resamples); the two-level draw of fits.uncertainty ~93 %. >= 24 of 30 hits
+    # happens ~0.2 % of the time at 0.55 and ~97 % of the time at 0.93
+    res = coverage(n_repeats=30, n_boot=100, seed=0, n_seeds=2)
+    assert res["alpha"] >= 0.8 and res["C"] >= 0.8, res
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_intervals_do_not_depend_on_the_order_of_the_rows(seeded: bool) -> None:
+    rng = np.random.default_rng(3)
+    x, y, g = fits.simulate.simulate(rng, n_seeds=3)
+    perm = rng.permutation(len(x))
+    a = fits.fit_curve(x, y, groups=g if seeded else None)
+    b = fits.fit_curve(x[perm], y[perm], groups=g[perm] if seeded else None)
+    ca, cb = a.ci(), b.ci()
+    for k in ca:  # the refits are the same least-squares problems up to the order of their terms
+        assert ca[k] == pytest.approx(cb[k], rel=1e-6), (k, ca[k], cb[k])
+
+
 @pytest.mark.slow
 def test_interval_coverage_many_repeats() -> None:
     res = coverage(n_repeats=200, n_boot=200, seed=1)
-    # measured 0.89-0.90 with 100 repeats: 5-seed percentile intervals under-cover a little
-    assert res["alpha"] >= 0.85 and res["C"] >= 0.85, res
+    # 5 seeds: measured 0.92-0.94 with 200 repeats (whole-seed resampling: 0.80-0.89)
+    assert res["alpha"] >= 0.88 and res["C"] >= 0.88, res
 
 
 def test_select_prefers_the_law_that_extrapolates() -> None:
