@@ -62,8 +62,9 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     if abs(c[0]) < TINY:  # no floor fitted: a share of a zero gap means nothing
         return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} of error, and the fitted "
                 f"gap C = {fmt_ci(*c)} is 0 (no floor within the measured sizes): more data still pays.")
-    share = ("more than all of it" if ratio[1] > 1  # a share of a tiny gap runs to 1e7 %: say so instead
-             else f"{fmt_ci(*(100 * np.asarray(ratio, float)))} % of it")
+    # a share of a tiny gap runs to 1e7 %: above 100 % say so instead of the number
+    pct = [">100" if r > 1 else fmt_num(100 * r) for r in ratio]
+    share = "more than all of it" if ratio[1] > 1 else f"{pct[0]} [{pct[1]}, {pct[2]}] % of it"
     head = (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} "
             f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data removes ({share})")
     if ratio[2] < GAP_FRACTION:

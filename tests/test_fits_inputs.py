@@ -132,6 +132,8 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     nofloor = _table({1: (2.0, 0.5, 0.0)}, SIZES, noise=0.002)  # fitted C ~1e-4: gain / C ~ 66
     (sentence,) = compare_runs(nofloor)["groups"]["decision"]
     assert "removes (more than all of it): more data still pays" in sentence  # was "6.6e+03 [...] % of it"
+    wide = decision("condition=plain", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0))
+    assert "(0.22 [0.0018, >100] % of it): the interval straddles 10 %" in wide  # was "[..., 3.4e+05] %"
     zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
     assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
     assert "%" not in zero
