@@ -193,12 +193,80 @@ class SweepSpec(_Strict):
 
     def cells(self) -> list[RunSpec]:
         """Every grid cell as a run spec, deduplicated by run id (scratch cells collapse to one)."""
-        keys = list(self.grid)
         seen: dict[str, RunSpec] = {}
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            spec = apply_overrides(self.base, dict(zip(keys, values)), where="grid")
+        for _, spec in self._product():
             seen.setdefault(spec.run_id, spec)
         return list(seen.values())
+
+    def _product(self) -> list[tuple[tuple[int, ...], RunSpec]]:
+        """Every combination of the grid's values (as indices into each axis) with its run spec."""
+        keys = list(self.grid)
+        return [(idx, apply_overrides(self.base, {k: self.grid[k][i] for k, i in zip(keys, idx)},
+                                      where="grid"))
+                for idx in itertools.product(*(range(len(self.grid[k])) for k in keys))]
+
+    def check_identity_axes(self) -> None:
+        """Refuse an axis whose values differ only in fields outside a cell's identity (threads,
+        device, ...): every value would give the same run id, so the grid silently runs one of them.
+        (Scratch cells and knob values equal to their preset collapse on purpose: not refused.)"""
+        product = self._product()
+        for a, key in enumerate(self.grid):
+            slices: dict[tuple[int, ...], list[RunSpec]] = {}
+            for idx, spec in product:
+                slices.setdefault(idx[:a] + idx[a + 1:], []).append(spec)
+            reasons: dict[str, str] = {}
+            for specs in slices.values():
+                if len({s.run_id for s in specs}) > 1:
+                    break  # the axis makes distinct cells here
+                dumps = [s.model_dump() for s in specs]
+                paths = {p for d in dumps[1:] for p in _differing(dumps[0], d)}
+                why = {p: _outside_identity(p, specs[0]) for p in paths}
+                if paths and all(why.values()):
+                    reasons.update(why)
+            else:
+                if reasons:
+                    raise UserError(_collapsed_axis(key, self.grid[key], reasons))
+
+
+# Fields a grid could vary that never enter a cell's run id, and why.
+_NOT_IDENTITY = {
+    "name": "it is a label in the rows, not part of the result",
+    "threads": "it changes speed, not results",
+    "device": "it changes speed, not results",
+    "pretrain.ckpt_every_s": "it sets how often a checkpoint is saved, not the result",
+    "finetune.ckpt_every_s": "it sets how often a checkpoint is saved, not the result",
+    "target.download": "it only allows the files to be downloaded",
+}
+
+
+def _outside_identity(path: str, spec: RunSpec) -> str:
+    """Why the field at dotted `path` is not part of `spec`'s run id, or '' if it is."""
+    if path in _NOT_IDENTITY:
+        return _NOT_IDENTITY[path]
+    if path == "target.data_root" and spec.target.name != "folder":
+        return "only a folder target's root is; the other targets' files are the same data wherever they lie"
+    if (path.startswith("asg.") and path != "asg.proxy_lambda" and spec.protocol != "generalize"
+            and spec.asg is not None):
+        return "the transfer protocol reads only asg.proxy_lambda"
+    return ""
+
+
+def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the leaves where two dumped specs differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in {*a, *b} for p in _differing(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if a != b else []
+
+
+def _collapsed_axis(key: str, values: list[Any], reasons: dict[str, str]) -> str:
+    fields = sorted(reasons)
+    what = (f"{key} is not part of a cell's identity ({reasons[key]})" if fields == [key] else
+            f"the values of {key} differ only in {', '.join(fields)}, which a cell's identity leaves "
+            f"out ({'; '.join(dict.fromkeys(reasons[f] for f in fields))})")
+    example = yaml.safe_dump(values[0], default_flow_style=True, width=1_000_000).strip()
+    example = example.removesuffix("\n...").strip()
+    return (f"grid: {what}, so every value of it gives the same cell; set {key} once, outside the "
+            f"grid (e.g. {key}={example})")
 
 
 def _hash(obj: Any) -> str:
@@ -387,7 +455,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
     _check_axes(grid)
     base = apply_overrides(_validate(RunSpec, data), overrides)
     sweep = SweepSpec(base=base, grid=grid)
-    sweep.cells()  # validate every cell now, so a bad grid value fails before anything runs
+    sweep.check_identity_axes()  # also validates every cell, so a bad grid value fails before anything runs
     return sweep
 
 

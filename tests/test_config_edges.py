@@ -156,3 +156,38 @@ def test_status_ignores_manifest_entries_that_are_not_run_ids(tmp_path):
     write_manifest(root, "sub1", bad, {"../x": "a", "ok": "b"}, submitting=False)
     states = {s.run_id: s.state for s in cell_statuses(root)}
     assert states == {"ok": "missing"}
+
+
+@pytest.mark.parametrize("grid, needles", [
+    # threads was one cell per seed, run with threads 1 only, and exit 0
+    ("grid:\n  threads: [1, 2]\n  seed: [0, 1]\n", ("grid: threads is not part of a cell's identity",
+                                                   "speed, not results", "threads=1")),
+    ("grid:\n  device: [cpu, auto]\n", ("grid: device", "device=cpu")),
+    ("grid:\n  name: [a, b]\n", ("grid: name", "name=a")),
+    ("grid:\n  pretrain.ckpt_every_s: [1, 2]\n", ("grid: pretrain.ckpt_every_s", "checkpoint")),
+    ("grid:\n  finetune: [{ckpt_every_s: 1}, {ckpt_every_s: 2}]\n",
+     ("grid: the values of finetune differ only in finetune.ckpt_every_s",)),
+    ("grid:\n  target.download: [true, false]\n", ("grid: target.download",)),
+    ("grid:\n  target.data_root: [a, b]\n", ("grid: target.data_root", "folder target")),
+    ("grid:\n  asg.interval: [5, 10]\n", ("grid: asg.interval", "asg.proxy_lambda")),
+])
+def test_a_grid_over_a_field_outside_the_run_id_is_refused(tmp_path, capsys, grid, needles):
+    one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, BASE + grid)), *needles)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_override_that_makes_a_threads_axis_is_refused(tmp_path, capsys):
+    cfg = write(tmp_path, BASE + "grid:\n  threads: [1]\n  seed: [0, 1]\n")
+    assert len(load_sweep(cfg).cells()) == 2  # one value: fine
+    one_line_exit_2(capsys, dry_run(tmp_path, cfg, "threads=[1, 2]"), "grid: threads", "threads=1")
+    assert not (tmp_path / "r").exists()
+
+
+def test_axes_that_collapse_on_purpose_are_still_accepted(tmp_path):
+    # scratch cells share one id whatever the generator fields (and equal threads are one value);
+    # a folder target's data_root is its dataset, so part of the id
+    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [0]\n  synth.complexity: [1, 2]\n  threads: [1, 1]\n")
+    assert len(load_sweep(cfg).cells()) == 1
+    cfg = write(tmp_path, BASE.replace("target: {", "target: {name: folder, ")
+                + "grid:\n  target.data_root: [a, b]\n", "folder.yaml")
+    assert len(load_sweep(cfg).cells()) == 2
