@@ -341,12 +341,25 @@ def apply_overrides(spec: RunSpec, overrides: dict[str, Any], where: str = "") -
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """`['pretrain.lr=0.1', 'synth.n=500']` -> dict with YAML-typed values."""
-    return parse_assignments(items, "override", "synth.n=1000")
+    """`['pretrain.lr=0.1', 'synth.n=500']` -> dict with YAML-typed values. A key given twice inside
+    one value (`synth={n: 1, n: 2}`) is refused, as in a config file."""
+    out = parse_assignments(items, "override", "synth.n=1000")
+    for item in items:
+        text = item.partition("=")[2]
+        try:
+            yaml.load(text, Loader=_UniqueKeyLoader)
+        except _DuplicateKey as err:
+            lines = f" (lines {err.first} and {err.second})" if err.first != err.second else ""
+            raise UserError(f"override {item!r}: {err.key!r} is given twice{lines}; keep one of them") from None
+    return out
 
 
 class _DuplicateKey(yaml.YAMLError):
     """A mapping that gives one key twice (PyYAML keeps the last value without a word)."""
+
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(f"{key!r} is given twice (lines {first} and {second}); keep one of them")
+        self.key, self.first, self.second = key, first, second
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -364,8 +377,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class says so
                 break
             if first is not None:
-                raise _DuplicateKey(f"{key!r} is given twice (lines {first} and "
-                                    f"{key_node.start_mark.line + 1}); keep one of them")
+                raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
         return super().construct_mapping(node, deep=deep)
 
 

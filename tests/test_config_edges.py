@@ -191,3 +191,18 @@ def test_axes_that_collapse_on_purpose_are_still_accepted(tmp_path):
     cfg = write(tmp_path, BASE.replace("target: {", "target: {name: folder, ")
                 + "grid:\n  target.data_root: [a, b]\n", "folder.yaml")
     assert len(load_sweep(cfg).cells()) == 2
+
+
+@pytest.mark.parametrize("override, needles", [
+    ("synth={n: 32, n: 64}", ("override 'synth={n: 32, n: 64}'", "'n' is given twice")),  # n 64 ran
+    ("asg={proxy_lambda: 1, interval: 3, interval: 4}", ("'interval' is given twice",)),
+    ("synth.knobs={clutter: 1, clutter: 2}", ("'clutter' is given twice",)),
+])
+@pytest.mark.parametrize("command", ["sweep", "run"])
+def test_a_key_given_twice_in_an_override_is_refused(tmp_path, capsys, override, needles, command):
+    cfg = write(tmp_path, BASE + "grid:\n  seed: [0, 1]\n")
+    argv = dry_run(tmp_path, cfg, override) if command == "sweep" else \
+        ["run", str(cfg), "--root", str(tmp_path / "r"), override]
+    err = one_line_exit_2(capsys, argv, *needles)
+    assert "lines" not in err  # a one-line value has no lines to point at
+    assert not (tmp_path / "r").exists()
