@@ -283,8 +283,10 @@ def _bar(total: int):
 
 def _tick(bar, result: SweepResult, total: int) -> None:
     n = len(result.finished) + len(result.unfinished)
-    if bar is not None:  # "failed": every cell that did not finish, the stopped ones too
+    failed, stopped = len(result.failed), len(result.stopped)  # stopped: by a signal, with a checkpoint
+    if bar is not None:
         bar.update(1)
-        bar.set_postfix(failed=len(result.unfinished), refresh=False)
+        bar.set_postfix(failed=failed, **({"stopped": stopped} if stopped else {}), refresh=False)
     else:
-        log.info("sweep: %d/%d cells ended (%d failed)", n, total, len(result.unfinished))
+        log.info("sweep: %d/%d cells ended (%d failed%s)", n, total, failed,
+                 f", {stopped} stopped" if stopped else "")

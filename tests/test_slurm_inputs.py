@@ -229,6 +229,69 @@ def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp
                      r"sweep resumes it from that step \(log: ", err, re.M), err
 
 
+def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, monkeypatch):
+    """The progress log and bar say '(1 failed, 1 stopped)' / failed=1, stopped=1, not 2 failed;
+    stopped is left out while no cell was stopped."""
+    import logging
+
+    from bench.train import Interrupted
+    from slurm import sweep
+
+    def fake_cell(spec: dict, root: str) -> list:
+        if spec["seed"] == 1:
+            raise ValueError("broken")
+        if spec["seed"] == 2:
+            raise Interrupted(12, Path(root) / "ckpt.pt")
+        return []
+
+    class Bar:
+        postfixes: list[dict] = []
+
+        def update(self, n: int) -> None:
+            pass
+
+        def set_postfix(self, refresh: bool = True, **kw) -> None:
+            self.postfixes.append(kw)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    cfg, _ = _broken_sweep(tmp_path)
+    seeds = [s.seed for s in plan(load_sweep(cfg), tmp_path).todo]  # the debug executor's end order
+    caplog.set_level(logging.INFO, logger="synthscale.sweep")
+    assert main(["sweep", str(cfg), "--root", str(tmp_path / "root"), "--executor", "debug"]) == 1
+    ticks = [r.getMessage() for r in caplog.records if "cells ended" in r.getMessage()]
+    assert len(ticks) == 3, ticks
+    failed = stopped = 0
+    for i, (seed, line) in enumerate(zip(seeds, ticks)):
+        failed, stopped = failed + (seed == 1), stopped + (seed == 2)
+        counts = f"({failed} failed" + (f", {stopped} stopped" if stopped else "") + ")"
+        assert line == f"sweep: {i + 1}/3 cells ended {counts}", ticks
+    assert ticks[-1].endswith("(1 failed, 1 stopped)")
+
+    monkeypatch.setattr(sweep, "_bar", lambda total: Bar())
+    assert main(["sweep", str(cfg), "--root", str(tmp_path / "root2"), "--executor", "debug"]) == 1
+    assert Bar.postfixes[-1] == {"failed": 1, "stopped": 1}, Bar.postfixes
+    assert all("stopped" not in p for p in Bar.postfixes[:seeds.index(2)]), Bar.postfixes
+
+
+def test_fail_fast_still_stops_at_a_stopped_cell(tmp_path, monkeypatch):
+    from bench.train import Interrupted
+    from slurm import sweep
+
+    ran = []
+
+    def fake_cell(spec: dict, root: str) -> list:
+        ran.append(spec["seed"])
+        raise Interrupted(3, Path(root) / "ckpt.pt")
+
+    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    cfg, _ = _broken_sweep(tmp_path)
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "root"), "--executor", "debug", "--fail-fast"]
+    assert main(argv) == 1 and len(ran) == 1, ran
+
+
 def test_a_slurm_job_is_stopped_only_when_its_traceback_ends_in_interrupted():
     """What a Slurm job's result holds (submitit wraps the job's traceback in dashes)."""
     from submitit.core.utils import FailedJobError
