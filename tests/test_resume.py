@@ -118,9 +118,12 @@ def test_a_damaged_checkpoint_restarts_the_stage_instead_of_failing_every_rerun(
 
 
 def _start(args: list[str]) -> subprocess.Popen:
+    # SIGINT back to its default in the child: a test run launched in the background of a
+    # non-interactive shell (`make test &`) inherits SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored, so the simulated Ctrl-C would reach only the jobs, which set their own handler
     return subprocess.Popen([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_log(proc: subprocess.Popen, root: Path, text: str, timeout_s: float = 240) -> None:
