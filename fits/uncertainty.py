@@ -88,10 +88,10 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
 
 
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
-    """(n_boot, n_params) raw-unit parameter samples; rows that failed to refit are NaN."""
+    """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors."""
     rng = np.random.default_rng(seed)
     prob = _subproblem(fit.problem, canonical_order(fit.problem))
-    out = np.full((n_boot, len(prob.law.params)), np.nan)
+    out = np.empty((n_boot, len(prob.law.params)))
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
     seeds = seed_index(prob.groups)
     used = prob.weights > 0
