@@ -182,3 +182,14 @@ def test_boot_p_value_is_small_only_away_from_zero() -> None:
     rng = np.random.default_rng(0)
     assert boot_p_value(rng.normal(3, 1, 2000)) < 0.01
     assert boot_p_value(rng.normal(0, 1, 2000)) > 0.5
+
+
+def test_simulate_cli_prints_the_calibration_table_and_refuses_bad_flags(capsys) -> None:
+    assert fits.simulate.main(["--repeats", "3", "--seeds", "2", "--pairs", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| seeds | alpha_noise | D | alpha | C |") and len(out) == 4  # 2 settings
+    assert all(line.startswith("| 2 | 0") for line in out[2:])
+    for bad in (["--seeds", "1"], ["--seeds", "x"], ["--repeats", "0"], ["--pairs", "-1"]):
+        with pytest.raises(SystemExit) as exc:
+            fits.simulate.main(bad)
+        assert exc.value.code == 2, bad
