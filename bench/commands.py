@@ -70,20 +70,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if not has_row_files(args.root):  # nothing to read: no output folder or lock file is made
         raise _no_rows(args.root, [])
     out = args.output or args.root / "runs.csv"
-    read: list[Collected] = []
 
     def check(got: Collected) -> None:  # under the lock, before the table is written
-        read.append(got)
         if got.table.empty:
             raise _no_rows(args.root, got.unreadable)
 
     try:
         got, out = collect_to_csv(args.root, out, check)
     except OSError as err:  # a read-only or full file system, a folder in the way
-        if not read:  # it failed before reading (the lock): no rows at all is still the thing to say
-            first = gather(args.root)
-            if first.table.empty:
-                raise _no_rows(args.root, first.unreadable) from None
+        check(gather(args.root))  # (on this error path only) no rows at all is still the thing to say
         raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
     bad = got.unreadable
     if bad:  # left out, not deleted: a cell whose row.json is damaged is run again by the next sweep

@@ -93,9 +93,6 @@ def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable
     """The command `func`, run so that if it fails (a refused table, a failed fit, Ctrl-C) the
     folders out_dir created for it are removed again while they are still empty. The output is
     checked writable before the work, but a folder is only left behind with something in it."""
-    if getattr(func, "keeps_no_empty_folder", False):
-        return func
-
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
         _MADE.clear()
@@ -110,8 +107,6 @@ def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable
             raise
         finally:
             _MADE.clear()
-
-    run.keeps_no_empty_folder = True  # type: ignore[attr-defined]
     return run
 
 

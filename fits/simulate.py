@@ -1,6 +1,9 @@
 """Checking the bootstrap intervals by simulation: how often does the 95 % interval hold the truth?"""
 from __future__ import annotations
 
+import argparse
+import time
+
 import numpy as np
 
 from fits.core import fit_curve
@@ -65,8 +68,6 @@ def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
                 settings: tuple = SETTINGS) -> list[dict]:
     """Coverage of the 95 % intervals per (seeds, alpha_noise) setting: one row each, with the
     CPU seconds it took (2 % point noise, 1 % seed offsets, as in `coverage`)."""
-    import time
-
     rows = []
     for n_seeds, alpha_noise in settings:
         t0 = time.process_time()
@@ -79,8 +80,6 @@ def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits.simulate`: the calibration table of the intervals, and the false-positive
     rate of compare's p-values, as markdown."""
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m fits.simulate", description=main.__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=200, help="simulated sweeps per setting (default 200)")
     ap.add_argument("--seeds", default=",".join(str(s) for s in sorted({s for s, _ in SETTINGS})),
@@ -101,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {n_seeds} | {noise} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
                   f"{row['cpu_s']} |", flush=True)
     if args.pairs:
-        import time
-
         t0 = time.process_time()
         rej = null_rejections(args.pairs)
         print(f"\ncompare, {args.pairs} pairs of 5-seed groups from one law: p < 0.05 for "

@@ -43,16 +43,11 @@ def _refit(fit: "Fit", prob: Problem, y: np.ndarray) -> np.ndarray:
     return np.array([raw[k] for k in prob.law.params])
 
 
-def seed_index(groups: np.ndarray | None) -> np.ndarray | None:
-    """Each row's seed as 0..G-1 in sorted order of the seed labels (None without seeds)."""
-    return None if groups is None else np.unique(groups, return_inverse=True)[1].reshape(-1)
-
-
 def canonical_order(prob: Problem) -> np.ndarray:
-    """Row order by size (each column of x), seed, then error: the same for any order of the rows."""
+    """Row order by size (each column of x), seed, then error: the same for any order of the rows
+    (prob.groups are the seeds as codes 0..G-1 in sorted order of their labels: make_problem)."""
     cols = [prob.x] if prob.x.ndim == 1 else [prob.x[:, j] for j in range(prob.x.shape[1])]
-    seeds = seed_index(prob.groups)
-    keys = [prob.y, prob.weights] + ([] if seeds is None else [seeds]) + cols[::-1]
+    keys = [prob.y, prob.weights] + ([] if prob.groups is None else [prob.groups]) + cols[::-1]
     return np.lexsort(keys)
 
 
@@ -93,17 +88,17 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
     prob = _subproblem(fit.problem, canonical_order(fit.problem))
     out = np.empty((n_boot, len(prob.law.params)))
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
-    seeds = seed_index(prob.groups)
-    used = prob.weights > 0
+    seeds, used = prob.groups, prob.weights > 0
     # two levels need 2+ seeds and a seed with 2+ points (one point per seed: the seeds are the points)
     two_level = seeds is not None and 1 < len(np.unique(seeds[used])) < int(used.sum())
     if two_level:
         offsets, within = seed_parts(prob, pred, seeds)
+        n_seeds = int(seeds.max()) + 1
     else:
         resid = fitted_residuals(prob, pred)
     for b in range(n_boot):
         if two_level:
-            dev = rng.choice(offsets, size=int(seeds.max()) + 1)[seeds] + rng.choice(within, size=len(pred))
+            dev = rng.choice(offsets, size=n_seeds)[seeds] + rng.choice(within, size=len(pred))
         else:
             dev = rng.choice(resid, size=len(pred))
         out[b] = _refit(fit, prob, pred * np.exp(dev))

@@ -18,7 +18,6 @@ from fits.compare import compare_runs, decision
 from fits.datasets import shared_data_dir
 from fits.errors import FitInputError
 from fits.table import fit_runs
-from fits.uncertainty import seed_index
 
 needs_data = pytest.mark.skipif(not (shared_data_dir() / "cg_transfer_finetune_64k_pool.csv").exists(),
                                 reason="shared data not found (set SYNTHSCALE_SHARED_DATA)")
@@ -164,7 +163,7 @@ def test_missing_seed_ids_are_a_seed_of_their_own() -> None:
     g = np.tile([0.0, 1.0, np.nan], 7)
     y = (2.0 * x ** -0.5 + 0.1) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
     fit = fits.fit_curve(x, y, groups=g)
-    codes = seed_index(fit.problem.groups)
+    codes = fit.problem.groups  # seed codes, as the bootstrap draws them
     assert len(np.unique(codes)) == 3 and len(np.unique(codes[np.isnan(g)])) == 1  # NaN != NaN: not 7 seeds
     assert np.isfinite(fit.bootstrap(20)).all()
 

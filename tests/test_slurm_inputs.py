@@ -201,22 +201,29 @@ def test_demo_help_names_the_file_it_writes(capsys):
     assert "PROVENANCE.md" in help_text and "README.md" not in help_text
 
 
+def _cells_that(fail: int, stop: int, message: str = "broken"):
+    """A stand-in for slurm.sweep.run_cell: the cell of seed `fail` raises ValueError(message), the
+    cell of seed `stop` is stopped by a signal after a checkpoint at step 12, the others finish."""
+    from bench.train import Interrupted
+
+    def fake_cell(spec: dict, root: str) -> list:
+        if spec["seed"] == fail:
+            raise ValueError(message)
+        if spec["seed"] == stop:
+            raise Interrupted(12, Path(root) / "ckpt.pt")
+        return []
+    return fake_cell
+
+
 def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp_path, capsys,
                                                                               monkeypatch):
     """Only bench.train.Interrupted (a signal stopped the cell after saving a checkpoint) is
     'stopped'; an error whose message merely contains the words is a failure. The summary counts
     each once and the lines come in the order the cells ended."""
-    from bench.train import Interrupted
     from slurm import sweep
 
-    def fake_cell(spec: dict, root: str) -> list:
-        if spec["seed"] == 0:
-            raise ValueError("disk said (stopped by a signal); the next sweep resumes it")
-        if spec["seed"] == 1:
-            raise Interrupted(12, Path(root) / "ckpt.pt")
-        return []
-
-    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    monkeypatch.setattr(sweep, "run_cell", _cells_that(
+        fail=0, stop=1, message="disk said (stopped by a signal); the next sweep resumes it"))
     cfg, first = _broken_sweep(tmp_path)
     root = tmp_path / "root"
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 1
@@ -234,15 +241,7 @@ def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, 
     stopped is left out while no cell was stopped."""
     import logging
 
-    from bench.train import Interrupted
     from slurm import sweep
-
-    def fake_cell(spec: dict, root: str) -> list:
-        if spec["seed"] == 1:
-            raise ValueError("broken")
-        if spec["seed"] == 2:
-            raise Interrupted(12, Path(root) / "ckpt.pt")
-        return []
 
     class Bar:
         postfixes: list[dict] = []
@@ -256,7 +255,7 @@ def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, 
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    monkeypatch.setattr(sweep, "run_cell", _cells_that(fail=1, stop=2))
     cfg, _ = _broken_sweep(tmp_path)
     seeds = [s.seed for s in plan(load_sweep(cfg), tmp_path).todo]  # the debug executor's end order
     caplog.set_level(logging.INFO, logger="synthscale.sweep")
