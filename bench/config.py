@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, get_args
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -251,6 +251,12 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
     return ""
 
 
+def varying_fields(specs: list[RunSpec]) -> list[str]:
+    """The dotted fields whose values differ between some of `specs`, sorted."""
+    dumps = [s.model_dump() for s in specs]
+    return sorted({p for d in dumps[1:] for p in _differing(dumps[0], d)})
+
+
 def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
     """The dotted paths of the leaves where two dumped specs differ."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -430,12 +436,47 @@ def _read_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]
         if not isinstance(key, str) or not key.strip():
             raise UserError(f"{path}: grid: the key {key!r} is not a config field; keys are dotted "
                             "field names such as synth.n or seed")
-    for a in grid:  # `synth: [{n: 64}]` beside `synth.n: [32]`: one of the two would silently win
+    return data, grid
+
+
+def _check_overlaps(grid: dict[str, list[Any]], path: str | Path) -> None:
+    """`synth: [{n: 64}]` beside `synth.n: [32]`: one of the two would silently win."""
+    for a in grid:
         for b in (k for k in grid if k.startswith(a + ".")):
             if any(_sets(v, b[len(a) + 1:].split(".")) for v in grid[a]):
                 raise UserError(f"{path}: grid: {a!r} and {b!r} both set {b!r}, and one would silently "
                                 "win; give it in one of them")
-    return data, grid
+
+
+def _check_not_swept(key: str, value: Any, grid: dict[str, list[Any]]) -> None:
+    """An override of the base that a grid axis sets again in every cell would be silently lost."""
+    for axis, values in grid.items():
+        if axis.startswith(key + ".") and _sets(value, axis[len(key) + 1:].split(".")):
+            raise UserError(f"override {key}: it sets {axis}, which the grid sweeps, so the grid's values "
+                            f"would replace it; give {axis}=VALUE (or a list) to replace that axis")
+        if key.startswith(axis + ".") and any(_sets(v, key[len(axis) + 1:].split(".")) for v in values):
+            raise UserError(f"override {key}: the grid's {axis} entries set it, so they would replace it; "
+                            f"give {axis}=... to replace that axis, or change the entries in the config")
+
+
+def _is_list_field(key: str) -> bool | None:
+    """Whether the dotted `key` names a list-valued field (target.n_real), another field (False), or
+    no field (None). A key inside a free mapping (synth.knobs.NAME) holds one value."""
+    cls: type[BaseModel] = RunSpec
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        field = cls.model_fields.get(part)
+        if field is None:
+            return None
+        rest = parts[i + 1:]
+        if not rest:
+            return get_origin(field.annotation) is list
+        inner = [a for a in (field.annotation, *get_args(field.annotation))
+                 if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return False if get_origin(field.annotation) is dict and len(rest) == 1 else None
+        cls = inner[0]
+    return None
 
 
 def _sets(value: Any, parts: list[str]) -> bool:
@@ -453,19 +494,31 @@ def _check_axes(grid: dict[str, list[Any]]) -> None:
         if not values:
             raise UserError(f"grid.{key}: the list is empty, so the sweep would have no cells; give it "
                             "at least one value, or remove it from the grid")
+        for i, value in enumerate(values):  # `[4, 4.0]` too: one cell, run once, not two
+            if value in values[:i]:
+                raise UserError(f"grid.{key}: {_short(value)} is listed twice, so its cells would run "
+                                "once, not twice; give each value once (seeds are an axis of their own)")
 
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     """A sweep file: run fields at the top level plus an optional `grid`. An override of a grid key
-    replaces that axis (a list gives its values, a scalar one value); the others apply to the base."""
+    replaces that axis (a list gives its values, a scalar one value); a list for another
+    single-valued field (`model.name=[resnet10t, resnet18]`) adds an axis; the others apply to the
+    base, unless an axis would set them again in every cell (refused: the override would be lost)."""
     data, grid = _read_sweep(path)
-    overrides = dict(overrides or {})
-    for key in [k for k in overrides if k in grid]:
-        value = overrides.pop(key)
-        list_field = all(isinstance(v, list) for v in grid[key])  # e.g. target.n_real: a list is one value
-        grid[key] = value if isinstance(value, list) and not list_field else [value]
+    base_overrides: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if key in grid:
+            list_field = all(isinstance(v, list) for v in grid[key])  # e.g. target.n_real: a list is one value
+            grid[key] = value if isinstance(value, list) and not list_field else [value]
+        elif isinstance(value, list) and _is_list_field(key) is False:
+            grid[key] = value
+        else:
+            _check_not_swept(key, value, grid)
+            base_overrides[key] = value
+    _check_overlaps(grid, path)
     _check_axes(grid)
-    base = apply_overrides(_validate(RunSpec, data), overrides)
+    base = apply_overrides(_validate(RunSpec, data), base_overrides)
     sweep = SweepSpec(base=base, grid=grid)
     sweep.check_identity_axes()  # also validates every cell, so a bad grid value fails before anything runs
     return sweep

@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "`synthscale sweep status --root ROOT` shows what is done, running and failed.")
     p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the base config; a key the grid "
-                                                "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those)")
+                                                "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those); "
+                                                "a list for another one-valued key adds an axis "
+                                                "(model.name='[resnet10t, resnet18]')")
     p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
     p.add_argument("--executor", choices=EXECUTORS,
                    help="local (default): child processes here; debug: in this process; slurm: job arrays")

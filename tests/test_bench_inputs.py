@@ -77,6 +77,39 @@ def test_an_override_of_a_grid_key_replaces_its_axis():
     assert load_run(resolve_config("quickstart"), {"synth.n": 5}).synth.n == 5
 
 
+@pytest.mark.parametrize("overrides, needle", [
+    (["synth={n: 5}"], "it sets synth.n, which the grid sweeps"),  # the grid would replace it in every cell
+    (["synth.n=[32, 32]"], "32 is listed twice"),
+    (["synth.knobs.clutter=[0.5, 0.5]"], "0.5 is listed twice"),
+    (["threads=[1, 2]"], "threads is not part of a cell's identity"),
+])
+def test_overrides_that_one_value_would_silently_win_are_refused(tmp_path, capsys, overrides, needle):
+    one_line_exit_2(capsys, ["sweep", str(write(tmp_path)), "--root", str(tmp_path / "r"), "--dry-run",
+                             *overrides], needle)
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_override_of_a_field_a_grid_section_sets_is_refused():
+    with pytest.raises(UserError, match="the grid's asg entries set it"):
+        load_sweep(resolve_config("generalize"), {"asg.lr_policy": "handset"})
+
+
+def test_a_list_override_of_another_field_adds_an_axis(tmp_path, capsys):
+    cells = load_sweep(write(tmp_path), {"model.name": ["resnet10t", "resnet18"], "pretrain.lr": [0.1, 0.2]}).cells()
+    assert sorted((c.model.name, c.pretrain.lr) for c in cells if c.synth.n == 32) == [
+        ("resnet10t", 0.1), ("resnet10t", 0.2), ("resnet18", 0.1), ("resnet18", 0.2)]
+    # scratch does not pre-train, so the lr axis leaves one scratch cell per model
+    assert sorted(c.model.name for c in cells if c.synth.n == 0) == ["resnet10t", "resnet18"]
+    # a list-valued field takes the list as its one value
+    assert {tuple(c.target.n_real) for c in load_sweep(write(tmp_path), {"target.n_real": [5, 10]}).cells()} == {(5, 10)}
+    # the dry run shows the added axis, so no two lines read the same
+    assert main(["sweep", str(write(tmp_path)), "--root", str(tmp_path / "r"), "--dry-run", "synth.n=32",
+                 "synth.knobs.clutter=[0.1, 0.2]"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 2 and [ln.split()[-1] for ln in lines] == ["synth.knobs.clutter=0.1",
+                                                                     "synth.knobs.clutter=0.2"]
+
+
 def test_checkpoint_cadence_is_not_identity_and_ids_are_unchanged():
     spec = apply_overrides(RunSpec(), {"pretrain.ckpt_every_s": 5, "finetune.ckpt_every_s": 7})
     assert (spec.run_id, spec.pretrain_id) == (RunSpec().run_id, RunSpec().pretrain_id)

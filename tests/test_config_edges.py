@@ -184,9 +184,9 @@ def test_an_override_that_makes_a_threads_axis_is_refused(tmp_path, capsys):
 
 
 def test_axes_that_collapse_on_purpose_are_still_accepted(tmp_path):
-    # scratch cells share one id whatever the generator fields (and equal threads are one value);
-    # a folder target's data_root is its dataset, so part of the id
-    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [0]\n  synth.complexity: [1, 2]\n  threads: [1, 1]\n")
+    # scratch cells share one id whatever the generator fields (a value listed twice is refused:
+    # tests/test_bench_inputs.py); a folder target's data_root is its dataset, so part of the id
+    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [0]\n  synth.complexity: [1, 2]\n  threads: [1]\n")
     assert len(load_sweep(cfg).cells()) == 1
     cfg = write(tmp_path, BASE.replace("target: {", "target: {name: folder, ")
                 + "grid:\n  target.data_root: [a, b]\n", "folder.yaml")
