@@ -158,12 +158,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_out_dir(args.output, "-o")
     manifest_file = args.output / "manifest.json"
     with _bar(args.n, f"export {args.generator}") as bar:
-        manifest, wrote = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
+        manifest, new = export(args.output, args.generator, args.n, seed=args.seed, fmt=args.format,
                                  chunk_size=args.chunk_size, progress=bar.update,
                                  resolution=args.resolution, complexity=args.complexity,
                                  channels=args.channels, **parse_knobs(args.knob))
-    if wrote:
-        print(f"wrote {len(manifest['files'])} files and {manifest_file}")
+    if new is not None:
+        kept = len(manifest["files"]) - new
+        print(f"wrote {new} files and {manifest_file}" + (f" ({kept} more kept from the interrupted export)"
+                                                          if kept else ""))
     else:  # the same export, finished before
         print(f"already complete: {len(manifest['files'])} files and {manifest_file} (nothing written)")
     return 0

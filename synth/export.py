@@ -71,10 +71,10 @@ def check_chunk_size(chunk_size: object) -> None:
 
 
 def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chunk_size: int = 1000,
-           progress: Callable[[int], None] | None = None, **config) -> tuple[dict, bool]:
+           progress: Callable[[int], None] | None = None, **config) -> tuple[dict, int | None]:
     """Export `n` images of generator `name`; resumes an interrupted export of the same config.
-    Returns the manifest and whether this call wrote anything (False: the same export was
-    already complete in `out`: no image and no manifest written)."""
+    Returns the manifest and how many of its files this call wrote (the rest were kept from an
+    interrupted run), or None if the same export was already complete in `out` (nothing written)."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_chunk_size(chunk_size)
@@ -86,13 +86,14 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     done = _finished(out, header)
     if done is not None:
         shutil.rmtree(parts, ignore_errors=True)  # left by a process stopped right after the manifest
-        return done, False
+        return done, None
     parts.mkdir(exist_ok=True)
     head_file = parts / "header.json"
     if head_file.exists() and json.loads(head_file.read_text()) != header:
         _refuse(out, "an unfinished export", json.loads(head_file.read_text()), header)
     _atomic_write(head_file, json.dumps(header, sort_keys=True).encode())
     files: dict[str, str] = {}
+    new = 0
     for chunk, start in enumerate(range(0, n, chunk_size)):
         record = parts / f"chunk_{chunk:06d}.json"
         if not record.exists():
@@ -100,13 +101,14 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
             sample = ds.render_batch(idx)
             written = _write_chunk(out, fmt, chunk, idx, _uint8(sample.image), sample.label.tolist())
             _atomic_write(record, json.dumps(written, sort_keys=True).encode())
+            new += len(written)
         files.update(json.loads(record.read_text()))
         if progress:
             progress(min(n, start + chunk_size) - start)
     manifest = {**header, "files": files}
     _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
     shutil.rmtree(parts)
-    return manifest, True
+    return manifest, new
 
 
 def _finished(out: Path, header: dict) -> dict | None:

@@ -88,7 +88,7 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_export_png_manifest_and_resume(tmp_path):
+def test_export_png_manifest_and_resume(tmp_path, capsys):
     out = tmp_path / "set"
     args = ["export", "--generator", "shapes", "--n", "25", "--resolution", "16", "--complexity", "2",
             "--chunk-size", "10", "--seed", "4", "-o", str(out)]
@@ -120,7 +120,11 @@ def test_export_png_manifest_and_resume(tmp_path):
     assert not (again / "manifest.json").exists() and (again / ".chunks").is_dir()
     first = again / next(iter(manifest["files"]))
     stamp = first.stat().st_mtime_ns
+    capsys.readouterr()
     assert main(args[:-1] + [str(again)]) == 0
+    # it says what it wrote: the last chunk's 5 images, not all 25 (as it used to)
+    assert capsys.readouterr().out.strip().endswith(
+        f"wrote 5 files and {again / 'manifest.json'} (20 more kept from the interrupted export)")
     assert json.loads((again / "manifest.json").read_text()) == manifest
     assert first.stat().st_mtime_ns == stamp and not (again / ".chunks").exists()
     assert main(args) == 0                          # a finished export is done
