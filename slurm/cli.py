@@ -84,8 +84,12 @@ def cluster_profile(args: argparse.Namespace) -> Profile:
     profile = load_profile(args.profile)
     if args.sbatch:
         resources["sbatch"] = {**profile.resources.sbatch, **parse_sbatch_items(args.sbatch)}
-    return profile.with_overrides(resources,
-                                  array_parallelism=args.array_parallelism or args.max_parallel)
+    tasks, cells = args.array_parallelism, args.max_parallel  # one setting under two names on Slurm
+    _at_least_1(tasks, "--array-parallelism")
+    if tasks is not None and cells is not None and tasks != cells:
+        raise UserError(f"--max-parallel {cells} and --array-parallelism {tasks} set the same limit on "
+                        "Slurm (tasks of one array at once); give one of them")
+    return profile.with_overrides(resources, array_parallelism=cells if tasks is None else tasks)
 
 
 def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "local",
@@ -141,6 +145,9 @@ def cmd_status(root: Path) -> int:
     _check_root(root)
     if not root.is_dir():
         raise UserError(f"--root {str(root)!r} does not exist")
+    if not (root / "sweeps").is_dir() and not (root / "runs").is_dir():  # a run's folder, a results folder
+        raise UserError(f"--root {str(root)!r} holds no sweep (no sweeps/ or runs/ folder in it); give the "
+                        "--root the sweep was started with")
     statuses = cell_statuses(root)
     print(format_status(statuses))
     return 1 if any(s.state == "failed" for s in statuses) else 0

@@ -78,8 +78,9 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     parser = build_parser(modules, prog, description)
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may come after options (`run cfg.yaml --root r seed=1`), where argparse
-    # has already closed the positional list: collect them here, reject anything else.
-    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+    # has already closed the positional list: collect them here (a word without `=` is then refused
+    # as a malformed override, as it would be before the options), reject unknown options.
+    if extra and hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
         args.overrides = list(args.overrides or []) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -174,6 +174,36 @@ def test_cluster_flags_need_the_slurm_executor(tmp_path, capsys, executor):
                             f"(this sweep runs {runs})")
 
 
+@pytest.mark.parametrize("flags, want", [
+    (["--array-parallelism", "0"], "--array-parallelism: must be at least 1, got 0"),  # was the profile's 2
+    (["--max-parallel", "3", "--array-parallelism", "2"],  # was 2, silently
+     "--max-parallel 3 and --array-parallelism 2 set the same limit on Slurm (tasks of one array at once); "
+     "give one of them"),
+])
+def test_array_parallelism_is_checked_like_max_parallel(tmp_path, capsys, flags, want):
+    cfg, _ = _broken_sweep(tmp_path)
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "r"), "--executor", "slurm", "--profile", "local"]
+    assert main(argv + flags + ["--dry-run"]) == 2
+    _one_error_line(capsys, want)
+    assert main(argv + ["--array-parallelism", "3", "--dry-run"]) == 0
+    assert "#SBATCH --array=0-2%3" in capsys.readouterr().out
+
+
+def test_a_malformed_override_after_the_options_is_named(tmp_path, capsys):
+    # after the options it was argparse's usage block and "unrecognized arguments: noequals"
+    cfg, _ = _broken_sweep(tmp_path)
+    assert main(["sweep", str(cfg), "--root", str(tmp_path / "r"), "--dry-run", "noequals"]) == 2
+    _one_error_line(capsys, "override 'noequals': expected NAME=VALUE, e.g. synth.n=1000")
+
+
+def test_status_of_a_folder_that_holds_no_sweep_says_so(tmp_path, capsys):
+    # a run's own folder, a results folder: it printed "0 cells: ..." and exit 0
+    (tmp_path / "runs.csv").write_text("run_id\n")
+    assert main(["sweep", "status", "--root", str(tmp_path)]) == 2
+    _one_error_line(capsys, f"--root {str(tmp_path)!r} holds no sweep (no sweeps/ or runs/ folder in it); "
+                            "give the --root the sweep was started with")
+
+
 def test_root_that_is_a_file_is_one_line(tmp_path, capsys):
     cfg, _ = _broken_sweep(tmp_path)
     (tmp_path / "f").write_text("")
