@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -72,6 +73,9 @@ def collect_to_csv(root: Path | str, path: Path | str,
     newer table. `check(collected)` runs before the write; what it raises leaves `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # An OSError now if nothing can be written there: the lock would wait on it for ever (a lock
+    # file filelock cannot create reads to it as a lock held by another process).
+    tempfile.TemporaryFile(dir=path.parent).close()
     with FileLock(str(path.with_name(f".{path.name}.lock"))):
         got = gather(root)
         if check is not None:

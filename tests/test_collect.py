@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
 from bench.run import COLUMNS
@@ -47,9 +48,13 @@ def test_collect_with_no_rows_says_so_before_touching_the_output(tmp_path, capsy
     output that cannot be written: still 'no finished runs', naming a damaged file."""
     missing = tmp_path / "typo"
     assert main(["collect", "--root", str(missing)]) == 2
-    assert capsys.readouterr().err.strip() == (f"synthscale: error: no finished runs under {missing} "
-                                               "(looked for runs/*/row.json)")
+    assert capsys.readouterr().err.strip() == (f"synthscale: error: --root {str(missing)!r} does not exist; "
+                                               "give the --root of a sweep or run")
     assert not missing.exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["collect", "--root", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.strip() == (f"synthscale: error: no finished runs under {tmp_path / 'empty'} "
+                                               "(looked for runs/*/row.json)")
 
     _runs(tmp_path, {"aaaaaaaaaaaa": '[{"trunc'})
     (tmp_path / "file").write_text("")
@@ -62,3 +67,12 @@ def test_collect_with_no_rows_says_so_before_touching_the_output(tmp_path, capsy
     _runs(tmp_path, {"bbbbbbbbbbbb": json.dumps([_row("bbbbbbbbbbbb")])})
     assert main(["collect", "--root", str(tmp_path), "-o", str(tmp_path / "file" / "runs.csv")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_collect_into_a_folder_where_no_file_can_be_made_is_one_line_not_a_hang(tmp_path, capsys):
+    """/proc exists but takes no new file: filelock waited for ever on the lock it could not create."""
+    if not Path("/proc/self").exists():
+        pytest.skip("needs Linux /proc")
+    _runs(tmp_path, {"cccccccccccc": json.dumps([_row("cccccccccccc")])})
+    assert main(["collect", "--root", str(tmp_path), "-o", "/proc/x.csv"]) == 2
+    assert capsys.readouterr().err.strip().startswith("synthscale: error: cannot write '/proc/x.csv': ")
