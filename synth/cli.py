@@ -63,19 +63,20 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from synth.core import make_dataset
-    from synth.preview import parse_levels, write_preview
+    from synth.preview import check_grid_size, parse_levels, write_preview
 
     GENERATORS.get(args.generator)
     levels = parse_levels(args.complexity or f"0..{n_levels(args.generator) - 1}")
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples per level, got {args.n}")
+    make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=levels[0],
+                 channels=args.channels, **parse_knobs(args.knob))  # the generator's own checks
+    check_grid_size(len(levels), args.n, args.resolution)  # before -o's folder is created
     ext = args.output.suffix.lower()
     if args.output.is_dir() or Image.registered_extensions().get(ext) not in Image.SAVE:
         what = "is a directory" if args.output.is_dir() else f"has no known image extension ({ext or 'none'})"
         raise UserError(f"-o {str(args.output)!r} {what}; give an image file such as grid.png")
     check_out_file(args.output, "-o")
-    make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=levels[0],
-                 channels=args.channels, **parse_knobs(args.knob))  # the generator's own checks
     path = write_preview(args.output, args.generator, levels, n_per_level=args.n,
                          resolution=args.resolution, seed=args.seed, channels=args.channels,
                          **parse_knobs(args.knob))

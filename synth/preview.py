@@ -13,6 +13,11 @@ from synth.errors import UserError
 
 _ROW_HEAD = 56     # pixels of row label on the left
 _CAPTION = 12      # pixels of caption under each tile
+_SLICE = 16        # images rendered at a time: memory follows the grid, not n x annotations
+# A preview is for looking at: 16 megapixels (about 4000 x 4000, 48 MB of RGB) is 40x the largest
+# committed grid (results/previews/shapes.png, 584 x 640) and holds 8 levels x 8 images at 224 px
+# (3.6 MP). Without a cap `--n 100000` drew a 6.6-million-pixel-wide canvas and was OOM-killed.
+MAX_GRID_PIXELS = 16_000_000
 
 
 def parse_levels(spec: str) -> list[int]:
@@ -40,26 +45,43 @@ def _to_uint8(image: torch.Tensor, tile: int) -> np.ndarray:
     return (img.permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
 
 
+def grid_size(n_levels: int, n_per_level: int, resolution: int) -> tuple[int, int]:
+    """(width, height) in pixels of the grid `preview_grid` draws."""
+    tile = max(resolution, 64)
+    return _ROW_HEAD + n_per_level * (tile + 2), n_levels * (tile + _CAPTION + 2) + 16
+
+
+def check_grid_size(n_levels: int, n_per_level: int, resolution: int) -> None:
+    """A UserError, before anything is rendered, if the grid is too large to be a preview."""
+    width, height = grid_size(n_levels, n_per_level, resolution)
+    if width * height > MAX_GRID_PIXELS:
+        raise UserError(f"a preview of {n_levels} level{'s' * (n_levels != 1)} x {n_per_level} images at "
+                        f"{resolution} px would be a {width} x {height} px grid, {width * height / 1e6:.0f} "
+                        f"megapixels (a preview may have {MAX_GRID_PIXELS / 1e6:.0f}); lower --n, --resolution "
+                        "or the number of --complexity levels, or use `synth export` for many images")
+
+
 def preview_grid(name: str, levels: Sequence[int], n_per_level: int = 8, resolution: int = 64,
                  seed: int = 0, channels: int = 3, **knobs) -> Image.Image:
     """A PIL image: row = complexity level (labelled), tile caption = class label."""
     cls = GENERATORS.get(name)
+    check_grid_size(len(levels), n_per_level, resolution)
     tile = max(resolution, 64)
-    width = _ROW_HEAD + n_per_level * (tile + 2)
-    height = len(levels) * (tile + _CAPTION + 2) + 16
+    width, height = grid_size(len(levels), n_per_level, resolution)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 2), f"{name} @ {resolution}px, seed {seed}; caption = class label", fill=(0, 0, 0))
     for row, level in enumerate(levels):
         gen = cls(resolution=resolution, complexity=level, channels=channels, **knobs)
-        sample = gen.render(seed, torch.arange(n_per_level))
         top = 16 + row * (tile + _CAPTION + 2)
         draw.text((4, top + tile // 2 - 12), f"level {level}", fill=(0, 0, 0))
         draw.text((4, top + tile // 2), f"{gen.n_classes} cls", fill=(90, 90, 90))
-        for col in range(n_per_level):
-            left = _ROW_HEAD + col * (tile + 2)
-            canvas.paste(Image.fromarray(_to_uint8(sample.image[col], tile)), (left, top))
-            draw.text((left + 2, top + tile), str(int(sample.label[col])), fill=(0, 0, 0))
+        for start in range(0, n_per_level, _SLICE):  # image i is the same whatever batch renders it
+            sample = gen.render(seed, torch.arange(start, min(n_per_level, start + _SLICE)))
+            for k, col in enumerate(range(start, min(n_per_level, start + _SLICE))):
+                left = _ROW_HEAD + col * (tile + 2)
+                canvas.paste(Image.fromarray(_to_uint8(sample.image[k], tile)), (left, top))
+                draw.text((left + 2, top + tile), str(int(sample.label[k])), fill=(0, 0, 0))
     return canvas
 
 

@@ -184,3 +184,34 @@ def test_every_output_check_shares_one_probe_and_keeps_its_own_message(tmp_path:
     kept.write_text("contents")
     check_writable(kept.parent, str, file=kept)
     assert kept.read_text() == "contents" and list((tmp_path / "a").iterdir()) == [kept]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--complexity", "0", "--n", "100000"], "1 level x 100000 images at 64 px would be a 6600056 x 94 px grid"),
+    (["--resolution", "1024"], "8 levels x 8 images at 1024 px"),   # the grid's pixels count, not --n
+])
+def test_preview_refuses_a_grid_too_large_to_be_a_preview(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch, argv: list,
+                                                          needle: str) -> None:
+    """`--n 100000` grew to 24 GB and was OOM-killed: refused before anything is rendered."""
+    import synth.preview
+
+    monkeypatch.setattr(synth.preview, "preview_grid", lambda *a, **k: pytest.fail("rendered"))
+    out = tmp_path / "sub" / "grid.png"
+    assert main(["preview", "--generator", "shapes", *argv, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+    assert "or use `synth export` for many images" in err and not (tmp_path / "sub").exists()
+
+
+def test_every_documented_and_committed_preview_is_well_inside_the_cap() -> None:
+    from PIL import Image
+
+    from synth.preview import MAX_GRID_PIXELS, grid_size
+
+    repo = Path(__file__).resolve().parents[1]
+    committed = [Image.open(p).size for p in sorted((repo / "results" / "previews").glob("*.png"))]
+    assert committed and all(w * h * 10 < MAX_GRID_PIXELS for w, h in committed)
+    assert grid_size(8, 8, 64) in committed                  # the README's command for shapes
+    w, h = grid_size(8, 8, 224)                              # every level, 8 images, a 224 px model
+    assert w * h * 4 < MAX_GRID_PIXELS
