@@ -303,19 +303,27 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
     return _row(spec, s, acc, len(test_y), pre, res, count_params(net))
 
 
-def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str, Any]], res,
-         n_params: int) -> Row:
+def design_row(spec: RunSpec, s: int) -> Row:
+    """The columns of a run's row at real size `s` that say what was run (known before it runs)."""
     scratch = spec.synth.n == 0
     return {
         "run_id": spec.run_id, "pretrain_id": None if scratch else spec.pretrain_id, "name": spec.name,
         "generator": "none" if scratch else spec.synth.generator,
         "complexity": None if scratch else spec.synth.complexity,
         "n_synth": spec.synth.n, "resolution": spec.synth.resolution, "channels": spec.synth.channels,
-        "task": "none" if scratch else spec.task, "model": spec.model.name, "n_params": n_params,
+        "task": "none" if scratch else spec.task, "model": spec.model.name,
         "target": spec.target.name, "n_real": s, "seed": spec.seed,
-        "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "n_test": n_test,
         "pretrain_examples": 0 if scratch else spec.pretrain.examples,
-        "finetune_examples": spec.finetune.examples,
+        "finetune_examples": spec.finetune.examples, **_asg_columns(spec),
+    }
+
+
+def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str, Any]], res,
+         n_params: int) -> Row:
+    scratch = spec.synth.n == 0
+    return {  # (row.json is written with sorted keys: the order here is not the files')
+        **design_row(spec, s), "n_params": n_params,
+        "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "n_test": n_test,
         "pretrain_loss": None if scratch else round(pre["loss"], 5),
         "finetune_loss": round(res.final_loss, 5),
         "pretrain_wall_s": 0.0 if scratch else round(pre["wall_s"], 2),
@@ -323,7 +331,7 @@ def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str,
         # the pre-training cell's own resume (None for scratch and for cells saved before this column)
         "pretrain_resumed_from_step": pre.get("resumed_from") if pre else None,
         "knobs": json.dumps(pre["knobs"], sort_keys=True) if pre else "",
-        "status": "ok", "host": platform.node(), "torch": torch.__version__, **_asg_columns(spec),
+        "status": "ok", "host": platform.node(), "torch": torch.__version__,
     }
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -24,7 +25,33 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go")
     p.add_argument("--max-parallel", type=int, default=2, help="cells at once (1 torch thread each)")
     p.add_argument("--executor", default="local", choices=("local", "debug"))
+    p.add_argument("--by", default="complexity",
+                   help="runs-table column(s) whose values get one curve each, e.g. generator or "
+                        "complexity,generator (default: complexity); checked against the grid before it runs")
     p.set_defaults(func=cmd_demo)
+
+
+def check_grouping(config: str, by: str) -> None:
+    """Refuse, before anything runs, a `by` that is not a column saying what was run, or one that
+    would pool the grid's different experiments into one curve (the fit would refuse it after the
+    whole sweep). The planned cells' rows are known before they run, apart from their results."""
+    import pandas as pd
+
+    from bench.commands import resolve_config
+    from bench.config import load_sweep
+    from bench.run import design_row
+    from fits.table import curve_groups, group_column
+    from synth.errors import UserError
+
+    rows = [design_row(c, s) | {"knobs": json.dumps(c.identity()["synth"].get("knobs") or {}, sort_keys=True)}
+            for c in load_sweep(resolve_config(config)).cells() for s in c.target.n_real]
+    cols = [c.strip() for c in by.split(",")]
+    unknown = [c for c in cols if c not in rows[0]]
+    if unknown or len(set(cols)) < len(cols):
+        raise UserError(f"--by {by}: " + (f"{unknown[0]!r} is not a column that says what was run; choose "
+                                          f"from {', '.join(sorted(rows[0]))}" if unknown else
+                                          "a column is given twice"))
+    curve_groups(group_column(pd.DataFrame(rows), by), "n_synth", by)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -34,11 +61,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
+    check_grouping(args.config, args.by)
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
     df = collect(args.root)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(df, args.out / "runs.csv")
-    fit = fits.fit_runs(df, x="n_synth", y="test_err", by="complexity")
+    fit = fits.fit_runs(df, x="n_synth", y="test_err", by=args.by)
     write_fits_json(fit, args.out / "fits.json")
     figures = fits.plot_scaling(df, fit, args.out / "scaling.png")
     wall_s = time.time() - t0

@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import submitit
 
@@ -229,6 +230,39 @@ def test_demo_help_names_the_file_it_writes(capsys):
         main(["demo", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "PROVENANCE.md" in help_text and "README.md" not in help_text
+
+
+@pytest.mark.parametrize("by, want", [
+    # complexity (the default) would pool the two generators into one curve: that was refused
+    # only by the fit, after the whole sweep had run, with advice (--by) demo did not take
+    ("complexity", "group complexity=1 pools runs that differ in 'generator' (deadleaves, shapes) at the "
+                   "same n_synth, as if they were seeds of one curve; fit one generator at a time (a table "
+                   "with one value of it), or group by both: --by complexity,generator"),
+    ("complexity,genrator", "--by complexity,genrator: 'genrator' is not a column that says what was run"),
+])
+def test_demo_checks_its_grouping_before_the_sweep(tmp_path, capsys, by, want):
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(TINY.replace("n: 0,", "n: 32,").replace("  seed: [0, 1, 2]",
+                                                           "  seed: [0]\n  synth.generator: [shapes, deadleaves]"))
+    root, out = tmp_path / "r", tmp_path / "o"
+    assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out), "--by", by]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"synthscale: error: {want}") and len(err.splitlines()) == 1, err
+    assert not root.exists() and not out.exists()
+
+
+def test_demo_fits_one_curve_per_by_value(tmp_path, capsys):
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1, 2]", "  seed: [0]\n  synth.n: [0, 32, 64, 128]\n"
+                                "  synth.generator: [shapes, deadleaves]").replace("n_real: [20], test_size: 100",
+                                                                                  "n_real: [10], test_size: 50")
+                + "pretrain: {examples: 32, batch_size: 32}\n")
+    out = tmp_path / "o"
+    assert main(["demo", "--config", str(cfg), "--root", str(tmp_path / "r"), "--out", str(out), "--executor",
+                 "debug", "--by", "complexity,generator"]) == 0
+    fitted = json.loads((out / "fits.json").read_text())
+    assert fitted["by"] == "complexity,generator" and sorted(fitted["groups"]) == ["1/deadleaves", "1/shapes"]
+    assert len(pd.read_csv(out / "runs.csv")) == 7 and (out / "scaling.png").is_file()
 
 
 def _cells_that(fail: int, stop: int, message: str = "broken"):
