@@ -5,6 +5,10 @@ atomically, under DIR/.chunks/. An interrupted export therefore resumes at the f
 a record, and `manifest.json` (config, seed, every file's checksum) is assembled at the end. Then
 DIR/.chunks/ is removed: a finished PNG export is a plain ImageFolder tree (torchvision's
 ImageFolder, and the `folder` target, take every sub-folder for a class, hidden ones included).
+
+An export holds a lock on DIR (the empty file DIR/.lock, left in place as bench's run locks are:
+a file, not a class folder) while it works, so a second export of the same folder fails at once
+instead of racing the first for its chunk records.
 """
 from __future__ import annotations
 
@@ -13,17 +17,20 @@ import io
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from PIL import Image
 
-from synth.core import make_dataset
+from synth.core import SynthDataset, make_dataset
 from synth.errors import UserError
 
 FORMATS = ("png", "shards")
+LOCK_NAME = ".lock"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -82,6 +89,14 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     header = {"generator": name, "n": n, "seed": seed, "format": fmt, "chunk_size": chunk_size,
               "config": ds.generator.knobs(), "n_classes": ds.n_classes}
     out.mkdir(parents=True, exist_ok=True)
+    with _holding(out):
+        return _export_locked(out, ds, header, progress)
+
+
+def _export_locked(out: Path, ds: SynthDataset, header: dict,
+                   progress: Callable[[int], None] | None) -> tuple[dict, int | None]:
+    """`export`'s work, done while this process holds the lock on `out`."""
+    n, fmt, chunk_size = header["n"], header["format"], header["chunk_size"]
     parts = out / ".chunks"
     done = _finished(out, header)
     if done is not None:
@@ -109,6 +124,21 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
     shutil.rmtree(parts)
     return manifest, new
+
+
+@contextmanager
+def _holding(out: Path) -> Iterator[None]:
+    """This process's lock on the export folder `out`; a UserError at once if another holds it."""
+    lock = FileLock(str(out / LOCK_NAME))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"{out} is being written by another export (lock {out / LOCK_NAME}); wait for it "
+                        "or pick another -o") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _finished(out: Path, header: dict) -> dict | None:

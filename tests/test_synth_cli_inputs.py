@@ -215,3 +215,26 @@ def test_every_documented_and_committed_preview_is_well_inside_the_cap() -> None
     assert grid_size(8, 8, 64) in committed                  # the README's command for shapes
     w, h = grid_size(8, 8, 224)                              # every level, 8 images, a 224 px model
     assert w * h * 4 < MAX_GRID_PIXELS
+
+
+def test_a_second_export_of_the_same_folder_fails_at_once(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Two exports to one -o raced for the chunk records (a FileNotFoundError traceback on
+    .chunks/.chunk_000039.json.tmpNNN); now the one that finds the folder locked stops in one line."""
+    from filelock import FileLock
+
+    import synth.export
+
+    out = tmp_path / "ex"
+    args = ["export", "--n", "6", "--resolution", "16", "--chunk-size", "2", "-o", str(out)]
+
+    def stop_after_one(n_done: int) -> None:   # the first export, part-way through its work
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synth.export.export(out, "shapes", 6, chunk_size=2, progress=stop_after_one, resolution=16)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with FileLock(str(out / ".lock")):       # ... and still running
+        _fails(capsys, args, f"{out} is being written by another export (lock {out / '.lock'}); wait for it "
+                             "or pick another -o")
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    assert main(args) == 0 and "(2 more kept from the interrupted export)" in capsys.readouterr().out
