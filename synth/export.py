@@ -8,7 +8,8 @@ ImageFolder, and the `folder` target, take every sub-folder for a class, hidden 
 
 An export holds a lock on DIR (the empty file DIR/.lock, left in place as bench's run locks are:
 a file, not a class folder) while it works, so a second export of the same folder fails at once
-instead of racing the first for its chunk records.
+instead of racing the first for its chunk records. A folder holding other files and no export
+(neither manifest.json nor .chunks/) is refused rather than mixed with class folders.
 """
 from __future__ import annotations
 
@@ -89,6 +90,7 @@ def export(out: Path, name: str, n: int, *, seed: int = 0, fmt: str = "png", chu
     header = {"generator": name, "n": n, "seed": seed, "format": fmt, "chunk_size": chunk_size,
               "config": ds.generator.knobs(), "n_classes": ds.n_classes}
     out.mkdir(parents=True, exist_ok=True)
+    _check_no_other_files(out)  # before the lock, whose file is the one thing it would leave there
     with _holding(out):
         return _export_locked(out, ds, header, progress)
 
@@ -139,6 +141,18 @@ def _holding(out: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _check_no_other_files(out: Path) -> None:
+    """A UserError if `out` holds files but neither a finished export (manifest.json) nor an
+    unfinished one (.chunks/): an export would mix its class folders and manifest into them."""
+    if (out / "manifest.json").exists() or (out / ".chunks").exists():
+        return
+    found = sorted(p.name + "/" * p.is_dir() for p in out.iterdir() if p.name != LOCK_NAME)
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise UserError(f"{out} holds files that are not an export ({shown}), which its class folders and "
+                        "manifest.json would mix with; give a new or empty -o folder")
 
 
 def _finished(out: Path, header: dict) -> dict | None:

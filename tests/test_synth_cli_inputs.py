@@ -238,3 +238,14 @@ def test_a_second_export_of_the_same_folder_fails_at_once(tmp_path: Path, capsys
                              "or pick another -o")
         assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
     assert main(args) == 0 and "(2 more kept from the interrupted export)" in capsys.readouterr().out
+
+
+def test_export_refuses_a_folder_holding_other_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An export into a results folder went ahead and mixed class folders and a manifest into it."""
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for name in ("runs.csv", "fits.json", "notes.md", "z.png"):
+        (results / name).write_text("x")
+    _fails(capsys, ["export", "--n", "4", "--resolution", "16", "-o", results],
+           f"{results} holds files that are not an export (fits.json, notes.md, runs.csv and 2 more), which")
+    assert sorted(p.name for p in results.iterdir()) == ["fits.json", "notes.md", "runs", "runs.csv", "z.png"]
