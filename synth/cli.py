@@ -146,6 +146,16 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
                         f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
 
 
+def export_level(text: str | int) -> int:
+    """export's --complexity: one integer level; a range or list is a UserError (argparse's own
+    type error printed the whole usage block)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"synth export takes one --complexity level, an integer such as 3, got {text!r}; "
+                        "export each level into its own -o folder (preview takes ranges)") from None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write n images as PNG folders or shards with a checksummed manifest (resumable)."""
     from synth.core import make_dataset
@@ -153,6 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
+    args.complexity = export_level(args.complexity)
     make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=args.complexity,
                  channels=args.channels, **parse_knobs(args.knob))  # its own checks, before -o is created
     check_chunk_size(args.chunk_size)
@@ -218,7 +229,9 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=cmd_bench)
     e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards")
     _common(e)
-    e.add_argument("--complexity", type=int, default=0)
+    e.add_argument("--complexity", default="0", metavar="LEVEL",
+                   help="one complexity level, an integer (default: %(default)s); preview takes ranges such "
+                        "as 0..3, export writes one level per -o folder")
     e.add_argument("--n", type=int, required=True, help="number of images (indices 0..n-1)")
     e.add_argument("--format", default="png", help="png (ImageFolder) or shards (.npz)")
     e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard")

@@ -249,3 +249,14 @@ def test_export_refuses_a_folder_holding_other_files(tmp_path: Path, capsys: pyt
     _fails(capsys, ["export", "--n", "4", "--resolution", "16", "-o", results],
            f"{results} holds files that are not an export (fits.json, notes.md, runs.csv and 2 more), which")
     assert sorted(p.name for p in results.iterdir()) == ["fits.json", "notes.md", "runs", "runs.csv", "z.png"]
+
+
+def test_export_complexity_is_one_documented_level(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """export's --complexity had no help; `--complexity 0..2` printed argparse's whole usage block."""
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--complexity LEVEL one complexity level, an integer (default: 0); preview takes ranges" in text
+    _fails(capsys, ["export", "--n", "3", "--complexity", "0..2", "-o", tmp_path / "ex"],
+           "synth export takes one --complexity level, an integer such as 3, got '0..2'")
+    assert not (tmp_path / "ex").exists()
