@@ -248,16 +248,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m synth") -> int:
-    """`python -m synth COMMAND ...`: the synth commands without the group prefix."""
-    from synth.console import user_errors
+    """`python -m synth COMMAND ...`: the synth commands without the group prefix, run by the same
+    front end as `synthscale` (user errors, Ctrl-C and a closed stdout such as `| head` alike)."""
+    from synth.console import run_cli
 
-    parser = argparse.ArgumentParser(prog=prog, description="Procedural image generators.")
-    register_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.command_line = " ".join([prog, *(shlex.quote(a) for a in argv)])
-    try:
-        return int(args.func(args) or 0)
-    except user_errors() as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    command_line = " ".join([prog, *(shlex.quote(a) for a in argv)])  # for the bench table
+    return run_cli(("synth.cli:register_commands",), prog, argv, "Procedural image generators.",
+                   defaults={"command_line": command_line})

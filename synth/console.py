@@ -73,9 +73,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None,
-            description: str = "") -> int:
-    """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2."""
+            description: str = "", defaults: dict[str, Any] | None = None) -> int:
+    """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2.
+    `defaults` are set on the parsed arguments unless a subcommand sets the same name."""
     parser = build_parser(modules, prog, description)
+    parser.set_defaults(**(defaults or {}))
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may come after options (`run cfg.yaml --root r seed=1`), where argparse
     # has already closed the positional list: collect them here (a word without `=` is then refused

@@ -75,7 +75,9 @@ def test_bench_checks_its_numbers_and_output_before_measuring(capsys: pytest.Cap
     assert "round 1/1" not in _fails(capsys, [*BENCH, "--out", "-", *extra], needle)
 
 
-@pytest.mark.parametrize("argv", [["synth", "list"], ["fit", "results/quickstart/runs.csv", "-o", "{tmp}/q.json"]])
+@pytest.mark.parametrize("argv", [["bench.cli", "synth", "list"],
+                                  ["bench.cli", "fit", "results/quickstart/runs.csv", "-o", "{tmp}/q.json"],
+                                  ["synth", "list"]])   # `python -m synth list | head -1` was a traceback too
 def test_every_command_into_a_closed_pipe_exits_quietly(tmp_path, argv):
     """`synthscale synth list | head -1` was a BrokenPipeError traceback (only `sweep` handled it)."""
     import os
@@ -83,7 +85,7 @@ def test_every_command_into_a_closed_pipe_exits_quietly(tmp_path, argv):
     import sys
 
     repo = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "bench.cli", *[a.format(tmp=tmp_path) for a in argv]]
+    cmd = [sys.executable, "-m", *[a.format(tmp=tmp_path) for a in argv]]
     proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     proc.stdout.close()  # like `| head -1` that has already gone
