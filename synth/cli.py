@@ -66,7 +66,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from synth.preview import check_grid_size, parse_levels, write_preview
 
     GENERATORS.get(args.generator)
-    levels = parse_levels(args.complexity or f"0..{n_levels(args.generator) - 1}")
+    top = n_levels(args.generator)
+    levels = parse_levels(f"0..{top - 1}" if args.complexity is None else args.complexity, top, args.generator)
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples per level, got {args.n}")
     make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=levels[0],

@@ -20,19 +20,29 @@ _SLICE = 16        # images rendered at a time: memory follows the grid, not n x
 MAX_GRID_PIXELS = 16_000_000
 
 
-def parse_levels(spec: str) -> list[int]:
-    """'0..3' -> [0, 1, 2, 3]; '1,5' -> [1, 5]; '2' -> [2]."""
+def parse_levels(spec: str, n_levels: int | None = None, family: str = "the generator") -> list[int]:
+    """'0..3' -> [0, 1, 2, 3]; '1,5' -> [1, 5]; '2' -> [2]. An empty spec, a level given twice and
+    (with `n_levels`) a level outside 0..n_levels-1 are UserErrors, checked before a range is built."""
+    if not spec.strip():  # "" used to mean every level, like leaving the flag out
+        raise UserError(f"--complexity {spec!r} is empty; give levels such as 0..3, 1,5 or 2, or leave the flag out "
+                        "for every level")
     try:
         if ".." in spec:
-            lo, hi = spec.split("..")
-            levels = list(range(int(lo), int(hi) + 1))
+            lo, hi = (int(p) for p in spec.split(".."))
+            asked = [lo, hi] if lo <= hi else []
         else:
-            levels = [int(p) for p in spec.split(",") if p.strip()]
+            asked = [int(p) for p in spec.split(",") if p.strip()]
     except ValueError:
         raise UserError(f"--complexity must look like 0..3, 1,5 or 2, got {spec!r}") from None
-    if not levels:
+    if not asked:
         raise UserError(f"--complexity {spec!r} selects no level; use e.g. 0..3")
-    return levels
+    bad = [level for level in asked if n_levels is not None and not 0 <= level < n_levels]
+    if bad:
+        raise UserError(f"--complexity {spec!r} asks for level {bad[0]}; {family} has levels 0..{n_levels - 1}")
+    twice = [level for k, level in enumerate(asked) if level in asked[:k]]
+    if twice:  # "1,1" drew the same row twice
+        raise UserError(f"--complexity {spec!r} gives level {twice[0]} twice; give each level once")
+    return list(range(asked[0], asked[1] + 1)) if ".." in spec else asked
 
 
 def _to_uint8(image: torch.Tensor, tile: int) -> np.ndarray:

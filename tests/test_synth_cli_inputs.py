@@ -262,3 +262,19 @@ def test_export_complexity_is_one_documented_level(tmp_path: Path, capsys: pytes
     _fails(capsys, ["export", "--n", "3", "--complexity", "0..2", "-o", tmp_path / "ex"],
            "synth export takes one --complexity level, an integer such as 3, got '0..2'")
     assert not (tmp_path / "ex").exists()
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("", "--complexity '' is empty; give levels such as 0..3"),          # was every level
+    ("1,1", "--complexity '1,1' gives level 1 twice; give each level once"),   # drew row 1 twice
+    ("0,2,0", "gives level 0 twice"),
+    ("0..9", "--complexity '0..9' asks for level 9; shapes has levels 0..7"),  # found after rendering 0..7
+])
+def test_preview_refuses_an_empty_or_repeated_level(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch, spec: str, needle: str) -> None:
+    import synth.preview
+
+    monkeypatch.setattr(synth.preview, "preview_grid", lambda *a, **k: pytest.fail("rendered"))
+    _fails(capsys, ["preview", "--generator", "shapes", "--complexity", spec, "--n", "1", "-o", tmp_path / "g.png"],
+           needle)
+    assert not (tmp_path / "g.png").exists()
