@@ -27,7 +27,7 @@ PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_o
 def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
               seed: str | None = "seed") -> Fit:
     """Joint fit of `transfer_bound` over all rows with n > 0 (several s needed)."""
-    df = fit_rows(df, [n, s], [y])
+    df = fit_rows(df, [n, s], [y], seed=seed)
     pos = df[df[n] > 0]
     if not (pos[s] > 0).all():
         raise FitInputError(f"column {s!r} must be > 0 on every row with {n} > 0 (it is the fine-tuning "
@@ -54,7 +54,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     """Joint bound fit, per-s fits (alpha shared), and the two checks: C/D vs gamma, slopes vs beta.
 
     intervals=False skips every bootstrap (no CIs, no gamma-inside check): for quick looks."""
-    df = fit_rows(df, [n, s], [y])
+    df = fit_rows(df, [n, s], [y], seed=seed)
     check_not_pooled(df, [n, s])  # one experiment over (n, s): not two targets or models mixed
     joint = fit_bound(df, n, s, y, seed)
     jp = joint.params

@@ -20,6 +20,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FitInputError(f"cannot read runs table {path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # an image or a file saved in another encoding
+        raise FitInputError(f"cannot read runs table {path}: it is not UTF-8 text (it has byte "
+                            f"{exc.object[exc.start]:#x}); give a CSV file saved as UTF-8") from None
     if df.empty:
         raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)")
@@ -132,12 +135,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
-    from fits.plot import plot_scaling
+    from fits.plot import figure_paths, plot_scaling
 
-    png = Path(args.output).with_suffix(".png")  # the figure's two files: .png and the .pdf beside it
-    for out in (png, png.with_suffix(".pdf")):
+    figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
+    for out in figure:
         out_file(out, inputs=[args.runs, args.fits])
-    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), png)
+    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), figure[0])
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -167,10 +170,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("plot", help="log-log scaling plot from runs.csv + fits.json",
                               description="Points by seed, fitted curve with 95 % band per group, "
-                                          "scratch baseline as a horizontal line; writes .png and .pdf.")
+                                          "scratch baseline as a horizontal line; writes the -o figure and "
+                                          "a .pdf beside it.")
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")
-    p.add_argument("-o", "--output", default="scaling.png", help="output .png (a .pdf goes beside it)")
+    p.add_argument("-o", "--output", default="scaling.png",
+                   help="output figure, .png (default), .jpg, .svg, ... (a .pdf goes beside it)")
     p.set_defaults(func=cmd_plot)
     from fits import bench, bound, compare, paper  # imported here: they import this module's helpers
 

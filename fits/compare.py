@@ -20,6 +20,8 @@ PARAMS = ("alpha", "C", "D")
 # A doubling that removes under a tenth of the gap C means even three more doublings (8x the
 # data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
 GAP_FRACTION = 0.1
+PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
+                            (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", "")))]
 
 
 def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -45,7 +47,8 @@ def doubling_gain(fit: Fit, n: float) -> np.ndarray:
 
 def fmt_size(n: float) -> str:
     """A size as users write it: 10,000 for counts, 0.32 for fractions."""
-    return f"{n:,.0f}" if n >= 100 and float(n).is_integer() else fmt_num(n, 3)
+    # 1e+20, not 21 digits with commas: a count beyond any dataset is shown as a magnitude
+    return f"{n:,.0f}" if 100 <= n < 1e15 and float(n).is_integer() else fmt_num(n, 3)
 
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
@@ -122,7 +125,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
         pairs.append(row)
-    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pd.DataFrame(pairs), "errors": errors}
+    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pd.DataFrame(pairs, columns=PAIR_COLUMNS),
+            "errors": errors}  # one group: a pairs table with its header and no rows, readable by read_csv
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -136,8 +140,9 @@ def report(res: dict[str, Any]) -> str:
     g, p = res["groups"], res["pairs"]
     fmt = lambda r, k: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"])  # noqa: E731
     head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
-    rows = [[f"{res['by']}={r[res['by']]}", *[fmt(r, k) for k in PARAMS], r["diagnostics"] or "-"]
-            for _, r in g.iterrows()]
+    # each flag name once (on_bound fires per parameter; compare_groups.csv keeps every one)
+    flags = lambda r: ";".join(dict.fromkeys(r["diagnostics"].split(";"))) or "-"  # noqa: E731
+    rows = [[f"{res['by']}={r[res['by']]}", *[fmt(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "d_C [95 %]", "p"]

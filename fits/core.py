@@ -24,6 +24,11 @@ F_SCALE = 0.1  # Huber scale in log units: residuals above ~10 % are down-weight
 TOL = 1e-6     # least_squares tolerances: 1e-6 in log units is far below any measurement noise
 N_BOOT = 200   # bootstrap refits behind .ci() and .band()
 TAIL_HALVING = 0.5  # tail_weights: each smaller size weighs this much of the next; chosen on LCDB
+# Sizes and errors a fit can take: beyond these its arithmetic leaves the floats (an error of 1e300
+# made least_squares' first residuals infinite, a size of 1e308 an infinite plotting grid, a positive
+# error of 5e-324 a floor of 0 whose log is -inf). Real sizes and error rates are far inside.
+MAX_VALUE = 1e100
+MIN_POSITIVE_ERROR = 1e-100
 
 
 @dataclass
@@ -108,6 +113,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
         raise FitInputError(f"y has negative values (min {ya.min():.4g}); errors must be >= 0")
     if np.any(xa <= 0):
         raise FitInputError("x must be > 0 (drop the scratch rows with x = 0 before fitting a law)")
+    _check_magnitudes(xa, ya)
     n_sizes = len(np.unique(xa if lw.n_inputs == 1 else xa[:, 0]))
     if n_sizes < 3:
         raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
@@ -126,6 +132,21 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
     _check_fixed_in_box(prob)
     return prob
+
+
+def _check_magnitudes(xa: np.ndarray, ya: np.ndarray) -> None:
+    """Sizes and errors below MAX_VALUE, positive errors at least MIN_POSITIVE_ERROR: beyond them the
+    fit overflows or underflows (see MAX_VALUE)."""
+    if np.any(xa >= MAX_VALUE):
+        raise FitInputError(f"x has sizes too large to fit (max {xa.max():.4g}); sizes must be below "
+                            f"{MAX_VALUE:.0e}: repair or drop those rows")
+    if np.any(ya >= MAX_VALUE):
+        raise FitInputError(f"y has errors too large to fit (max {ya.max():.4g}); errors must be below "
+                            f"{MAX_VALUE:.0e}: repair or drop those rows")
+    tiny = (ya > 0) & (ya < MIN_POSITIVE_ERROR)
+    if np.any(tiny):
+        raise FitInputError(f"y has errors too small to fit (min {ya[tiny].min():.4g}); an error must be 0 or "
+                            f"at least {MIN_POSITIVE_ERROR:.0e}: repair or drop those rows")
 
 
 def _weights(weights: Any, sizes: np.ndarray) -> np.ndarray:

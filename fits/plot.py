@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -19,15 +20,29 @@ MARKERS = "os^Dv<>pPX*h"
 LEGEND_PARAMS = {"power": ("alpha",), "power_floor": ("alpha", "C"), "bnsl": ("c0", "a"), "m4": ("c", "C")}
 
 
+def figure_paths(out: str | Path) -> list[Path]:
+    """The files a figure named `out` goes to: `out` in the format of its suffix (.png when it has
+    none) and the .pdf beside it (one file for a .pdf); a suffix matplotlib cannot write is a
+    one-line FitInputError that lists those it can."""
+    path = Path(out)
+    path = path if path.suffix else path.with_suffix(".png")
+    kinds = FigureCanvasAgg.get_supported_filetypes()  # {"png": "Portable Network Graphics", ...}
+    if path.suffix[1:].lower() not in kinds:
+        raise FitInputError(f"cannot write a figure as {path.name}: give a suffix matplotlib writes "
+                            f"({', '.join('.' + k for k in sorted(kinds))}); a .pdf is written beside it")
+    return list(dict.fromkeys([path, path.with_suffix(".pdf")]))
+
+
 def save(fig: plt.Figure, out: str | Path) -> list[Path]:
-    """Write `fig` to `out` (.png) and the .pdf beside it; returns both paths."""
-    png = Path(out).with_suffix(".png")
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=150, bbox_inches="tight")
-    pdf = png.with_suffix(".pdf")
-    fig.savefig(pdf, bbox_inches="tight")
-    plt.close(fig)
-    return [png, pdf]
+    """Write `fig` to `out` (its suffix's format, .png without one) and the .pdf beside it; returns the paths."""
+    paths = figure_paths(out)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for path in paths:
+            fig.savefig(path, bbox_inches="tight", **({} if path.suffix.lower() == ".pdf" else {"dpi": 150}))
+    finally:
+        plt.close(fig)
+    return paths
 
 
 def err_lengths(est: Any, lo: Any, hi: Any) -> list[np.ndarray]:

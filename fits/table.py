@@ -8,7 +8,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fits.core import Fit, fit_curve, make_problem
+from fits.core import MAX_VALUE, Fit, fit_curve, make_problem
 from fits.diagnostics import size_stats
 from fits.errors import FitInputError
 from fits.laws import get_law
@@ -64,11 +64,19 @@ def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[ok]
 
 
+def _where(row: Any) -> str:
+    """'row 5 (line 7 of a CSV with a header)': a row label as a user finds it in the file."""
+    line = f" (line {row + 2} of a CSV with a header)" if isinstance(row, (int, np.integer)) else ""
+    return f"row {row!r}{line}"
+
+
 def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
-             others: Sequence[str | None] = ()) -> pd.DataFrame:
+             others: Sequence[str | None] = (), seed: str | None = "seed") -> pd.DataFrame:
     """The rows a table-reading command fits: the named columns exist (a group column "a,b" is made
-    by group_column), only finished runs, size and value columns numeric, sizes >= 0 (0 = the
-    scratch baseline). One-line errors otherwise."""
+    by group_column), only finished runs, size and value columns numeric and finite, sizes >= 0
+    (0 = the scratch baseline; a second size is the fine-tuning size, > 0) and below MAX_VALUE,
+    no missing `seed` (a column the caller uses for seeds, when the table has it) and no row
+    repeated (check_repeats). One-line errors otherwise."""
     for c in others:
         df = group_column(df, c)
     _check_columns(df, [*sizes, *values, *others])
@@ -89,15 +97,72 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
         bad = ~np.isfinite(df[c].to_numpy(float))
         if bad.any():
             first = df.index[bad][0]
-            where = f"row {first!r}" + (f" (line {first + 2} of a CSV with a header)"
-                                        if isinstance(first, (int, np.integer)) else "")
             raise FitInputError(f"column {c!r} has {int(bad.sum())} missing or infinite value(s), the first "
-                                f"{df[c][first]} at {where}; repair or drop those rows")
-    for c in sizes:
+                                f"{df[c][first]} at {_where(first)}; repair or drop those rows")
+    for i, c in enumerate(sizes):
         if (df[c] < 0).any():
-            raise FitInputError(f"column {c!r} has negative sizes (min {df[c].min():g}); "
-                                "sizes must be >= 0 (0 = the scratch baseline)")
+            rule = ("sizes must be >= 0 (0 = the scratch baseline)" if i == 0 else
+                    f"{c} must be > 0 (it is the fine-tuning size)")
+            raise FitInputError(f"column {c!r} has negative sizes (min {df[c].min():g}); {rule}")
+        huge = df[c] >= MAX_VALUE
+        if huge.any():  # the fit's arithmetic would overflow (fits.core.MAX_VALUE)
+            raise FitInputError(f"column {c!r} has sizes too large to fit, the first {df[c][huge].iloc[0]:.4g} at "
+                                f"{_where(df.index[huge][0])}; sizes must be below {MAX_VALUE:.0e}: repair or "
+                                "drop those rows")
+    if seed is not None and seed in df.columns:
+        _check_seeds(df, seed)
+    check_repeats(df, [c for c in [*others, *sizes] if c is not None], seed if seed in df.columns else None)
     return df
+
+
+def _check_seeds(df: pd.DataFrame, seed: str) -> None:
+    """Every row names its seed: a missing one (NaN, an empty cell) would be fitted as a seed of its
+    own and change the intervals. Text seeds are labels and are kept."""
+    col = df[seed]
+    bad = col.isna() | (col.astype(str).str.strip() == "")
+    if bad.any():
+        raise FitInputError(f"column {seed!r} has {int(bad.sum())} missing value(s), the first at "
+                            f"{_where(df.index[bad][0])}; give every run its seed, or drop those rows")
+
+
+def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[Any, Any] | None:
+    """(first row, its repeat) of the first pair of rows equal in every column of `key`, or None."""
+    again = df.duplicated(key, keep="first")
+    if not again.any():
+        return None
+    code = df.groupby(key, dropna=False, sort=False).ngroup().to_numpy()  # one code per distinct key
+    second = int(np.argmax(again.to_numpy()))
+    return df.index[np.argmax(code == code[second])], df.index[second]
+
+
+def _lines(rows: tuple[Any, Any]) -> str:
+    if all(isinstance(r, (int, np.integer)) for r in rows):
+        return f"rows {rows[0]} and {rows[1]} (lines {rows[0] + 2} and {rows[1] + 2} of a CSV with a header)"
+    return f"rows {rows[0]!r} and {rows[1]!r}"
+
+
+def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> None:
+    """Refuse a row that repeats another: the same run_id (and n_real: a run has one row per real
+    size), or, with seeds, the same seed at the same `keys` (group and sizes) and design (a table
+    concatenated with itself counts every run twice and narrows the intervals). Tables without
+    run_id and seed columns may repeat a size: those are replicates."""
+    if "run_id" in df.columns:
+        key = ["run_id", *(["n_real"] if "n_real" in df.columns else [])]
+        rows = _repeat(df[df["run_id"].notna()], key)
+        if rows:
+            what = ", ".join(f"{c} {label(df.loc[rows[1], c])}" for c in key)
+            raise FitInputError(f"{what} appears twice, at {_lines(rows)}: a runs table has one row per "
+                                f"{' and '.join(key)} (a table concatenated or collected twice?); drop the "
+                                f"repeated rows, e.g. df.drop_duplicates({key})")
+    if seed is None:
+        return
+    key = list(dict.fromkeys([*keys, seed, *(c for c in DESIGN_COLUMNS if c in df.columns)]))
+    rows = _repeat(df, key)
+    if rows:
+        what = ", ".join(f"{c}={label(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
+        raise FitInputError(f"{_lines(rows)} repeat one measurement ({what}, same design): each seed counts "
+                            "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
+                            "row, or give a second measurement its own seed")
 
 
 # Columns of a runs table (bench.run's rows) that say what was run. Rows of one curve that differ in
@@ -124,6 +189,10 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
         return df
     if by not in df.columns and "," in by:
         cols = [c.strip() for c in by.split(",")]
+        twice = sorted({c for c in cols if cols.count(c) > 1})
+        if twice:  # complexity,complexity used to label every group "1/1"
+            raise FitInputError(f"--by {by} names column {twice[0]!r} twice; name each column once "
+                                f"(--by {','.join(dict.fromkeys(cols))})")
         _check_columns(df, cols)
         df = df.copy()
         df[by] = ["/".join(map(label, vals)) for vals in zip(*(df[c] for c in cols))]
@@ -296,9 +365,10 @@ def summary_table(fits_json: dict[str, Any]) -> str:
         hold = g.get("holdout")
         sc = g.get("scratch") or fits_json.get("scratch")
         lines.append([key, *[_fmt_ci(g, n) for n in names],
-                      f"{hold['rel_err']:.3f}" if hold else "-",
-                      f"{sc['mean']:.3f}" if sc else "-",
-                      ",".join(d["name"] for d in g["diagnostics"]) or "-"])
+                      fmt_num(hold["rel_err"]) if hold else "-",
+                      fmt_num(sc["mean"]) if sc else "-",
+                      # each name once: on_bound fires per parameter (fits.json keeps every message)
+                      ",".join(dict.fromkeys(d["name"] for d in g["diagnostics"])) or "-"])
     widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     level = int(round(100 * fits_json.get("level", LEVEL)))

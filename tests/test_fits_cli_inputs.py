@@ -179,7 +179,9 @@ def test_pooling_is_refused_whichever_size_is_the_x_axis():
 def test_group_values_that_print_alike_are_refused_not_merged():
     import fits
 
-    df = pd.DataFrame({"g": ["1"] * 8 + [1.0] * 8, "n_synth": [100, 200, 400, 800] * 4, "seed": 0,
+    # two seeds per group: one seed twice at a size would be refused as a repeated measurement
+    df = pd.DataFrame({"g": ["1"] * 8 + [1.0] * 8, "n_synth": [100, 200, 400, 800] * 4,
+                       "seed": ([0] * 4 + [1] * 4) * 2,
                        "test_err": [0.5, 0.4, 0.35, 0.33] * 4})
     with pytest.raises(fits.FitInputError, match="several values that print as '1'"):
         fits.fit_runs(df, by="g")
@@ -196,9 +198,10 @@ def test_an_existing_writable_output_needs_no_new_file_beside_it(tmp_path):
     runs = Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv"
     fits_json = tmp_path / "f.json"
     assert main(["fit", str(runs), "-o", str(fits_json)]) == 0
-    # plot writes X.png and X.pdf only: -o f.json names the inputs' file but writes f.png/f.pdf
-    assert main(["plot", str(runs), str(fits_json), "-o", str(fits_json)]) == 0
-    assert (tmp_path / "f.png").exists() and (tmp_path / "f.pdf").exists()
+    # plot honours the suffix of -o: f.json is no figure format, so it is refused and the fits file kept
+    before = fits_json.read_text()
+    assert main(["plot", str(runs), str(fits_json), "-o", str(fits_json)]) == 2
+    assert fits_json.read_text() == before and not (tmp_path / "f.png").exists()
 
 
 @pytest.mark.parametrize("cmd", [
@@ -235,3 +238,103 @@ def test_an_interrupted_command_leaves_no_empty_output_folder(tmp_path: Path, mo
     with pytest.raises(KeyboardInterrupt):
         main(["bound", str(RUNS), "--x", "n_synth", "--s", "seed", "-o", str(tmp_path / "b")])
     assert not (tmp_path / "b").exists()
+
+
+# An exploratory tester's findings: each used to be a traceback, a silent change of the numbers or an
+# unreadable output.
+
+@pytest.mark.parametrize("cmd", [["fit"], ["compare"], ["bound"], ["plot", RUNS.parent / "fits.json"]])
+def test_a_binary_or_non_utf8_runs_table_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     cmd: list) -> None:
+    # a PNG or a CSV with byte 0xff used to be a UnicodeDecodeError traceback (exit 1)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(RUNS.read_bytes().replace(b"fashion_mnist", b"fashion\xffmnist", 1))
+    png = Path(__file__).resolve().parents[1] / "results" / "previews" / "shapes.png"
+    for runs, byte in ((latin, "0xff"), (png, "0x89")):
+        _fails(capsys, [cmd[0], runs, *cmd[1:], "-o", tmp_path / "out.png"],
+               f"cannot read runs table {runs}: it is not UTF-8 text (it has byte {byte})")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_an_error_too_large_to_fit_leaves_its_group_unfitted(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # test_err = 1e300 used to crash fit and compare with scipy's "Residuals are not finite in the initial point"
+    df = pd.read_csv(RUNS)
+    df.loc[5, "test_err"] = 1e300  # complexity 1
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["fit", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "f.json")]) == 0
+    groups = json.loads((tmp_path / "f.json").read_text())["groups"]
+    assert "errors must be below 1e+100" in groups["1"]["error"] and "params" in groups["3"]
+    assert "not fitted: y has errors too large to fit (max 1e+300)" in capsys.readouterr().out
+    df[df["complexity"] != 3].to_csv(tmp_path / "one.csv", index=False)  # no group left: exit 2, fast
+    _fails(capsys, ["compare", tmp_path / "one.csv", "-o", tmp_path / "c"], "errors too large to fit")
+
+
+@pytest.mark.parametrize("cmd", [["fit", "--x", "n_synth"], ["compare", "--x", "n_synth"], ["bound", "--s", "n_real"]])
+def test_a_size_too_large_to_fit_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture, cmd: list) -> None:
+    # n_synth = 1e308 gave overflow warnings and a "sizes to predict at" message in fit, and compare
+    # exited 0 with a 300-digit size in its decision sentence
+    df = pd.read_csv(RUNS).astype({"n_synth": float, "n_real": float})
+    df.loc[13, cmd[2]] = 1e308
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    _fails(capsys, [cmd[0], tmp_path / "runs.csv", *cmd[1:], "-o", tmp_path / "out"],
+           f"column {cmd[2]!r} has sizes too large to fit, the first 1e+308 at row 13 (line 15 of a CSV")
+
+
+@pytest.mark.parametrize("table, needle", [
+    (lambda d: pd.concat([d, d]), "run_id 314e3a98e4c4, n_real 100 appears twice, at rows 0 and 26 (lines 2 and 28"),
+    (lambda d: pd.concat([d, d]).drop(columns="n_real"), "run_id 314e3a98e4c4 appears twice"),
+    (lambda d: pd.concat([d, d.iloc[[7]].assign(run_id="again")]).drop(columns="n_real"),
+     "rows 7 and 26 (lines 9 and 28 of a CSV with a header) repeat one measurement (complexity=1, n_synth=320, "
+     "seed=1, same design)"),
+    (lambda d: pd.concat([d, d]).drop(columns="run_id"), "rows 0 and 26 (lines 2 and 28"),
+])
+def test_a_repeated_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture, table, needle: str) -> None:
+    # the table concatenated with itself used to fit, with narrower intervals (each run counted twice)
+    table(pd.read_csv(RUNS)).to_csv(tmp_path / "runs.csv", index=False)
+    for cmd in (["fit", "-o", tmp_path / "f.json"], ["compare", "-o", tmp_path / "c"]):
+        _fails(capsys, [cmd[0], tmp_path / "runs.csv", *cmd[1:]], needle)
+
+
+@pytest.mark.parametrize("value", [np.nan, " "])
+def test_a_missing_seed_is_refused_with_its_line(tmp_path: Path, capsys: pytest.CaptureFixture, value) -> None:
+    # a NaN or empty seed was fitted as a seed of its own and changed the intervals, exit 0
+    df = pd.read_csv(RUNS).astype({"seed": object})
+    df.loc[5, "seed"] = value
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    _fails(capsys, ["fit", tmp_path / "runs.csv", "-o", tmp_path / "f.json"],
+           "column 'seed' has 1 missing value(s), the first at row 5 (line 7 of a CSV with a header)")
+
+
+def test_a_column_named_twice_in_by_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # --by complexity,complexity used to fit groups labelled "1/1" and "3/3"
+    _fails(capsys, ["fit", RUNS, "--by", "complexity,complexity", "-o", tmp_path / "f.json"],
+           "--by complexity,complexity names column 'complexity' twice")
+
+
+def test_plot_honours_the_figure_suffix_or_lists_those_it_can_write(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    # -o p.jpg used to write p.png and p.pdf, without a word about the .jpg
+    fits_json = RUNS.parent / "fits.json"
+    assert main(["plot", str(RUNS), str(fits_json), "-o", str(tmp_path / "p.jpg")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg", "p.pdf"]
+    assert (tmp_path / "p.jpg").read_bytes()[:2] == b"\xff\xd8"  # a JPEG, not a PNG under another name
+    _fails(capsys, ["plot", RUNS, fits_json, "-o", tmp_path / "p.xyz"], "cannot write a figure as p.xyz: give a suffix")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jpg", "p.pdf"]
+
+
+def test_compare_with_one_group_writes_a_pairs_table_with_its_header(tmp_path: Path) -> None:
+    # compare_pairs.csv was a 0-byte file that pd.read_csv cannot read
+    df = pd.read_csv(RUNS)
+    df[df["complexity"] != 3].to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["compare", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "c")]) == 0
+    pairs = pd.read_csv(tmp_path / "c" / "compare_pairs.csv")
+    assert pairs.empty and list(pairs.columns[:4]) == ["a", "b", "d_alpha", "d_alpha_lo"]
+
+
+def test_bound_says_a_negative_fine_tuning_size_must_be_above_0(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # said "sizes must be >= 0 (0 = the scratch baseline)", then refused 0 as the fine-tuning size
+    df = pd.read_csv(RUNS)
+    df.loc[3, "n_real"] = -5
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    _fails(capsys, ["bound", tmp_path / "runs.csv", "-o", tmp_path / "b"],
+           "column 'n_real' has negative sizes (min -5); n_real must be > 0 (it is the fine-tuning size)")

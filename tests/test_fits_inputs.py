@@ -4,6 +4,7 @@ groups that share seed ids, fractions as sizes, other laws in the plot, rising c
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,61 @@ def test_fit_bench_on_the_sample_does_not_claim_its_curves_were_untuned(tmp_path
     text = out.read_text()
     assert "not separable here" in text and "the 80-curve LCDB sample, the first 4 curves only" in text
     assert "more on the paper's curves below" in text and "nan" not in text.split("## The paper")[1]
+
+
+@pytest.mark.parametrize("x, y, needle", [
+    (SIZES, np.r_[1e300, np.full(6, 0.3)], "y has errors too large to fit (max 1e+300)"),
+    (SIZES, np.r_[5e-324, np.full(6, 0.3)], "y has errors too small to fit"),
+    (np.r_[SIZES[:-1], 1e308], np.linspace(0.5, 0.2, 7), "x has sizes too large to fit"),
+])
+def test_values_whose_fit_overflows_are_refused(x: np.ndarray, y: np.ndarray, needle: str) -> None:
+    # used to be scipy's ValueError "Residuals are not finite in the initial point" (a floor of 0
+    # for 5e-324) or an infinite plotting grid (1e308)
+    with pytest.raises(FitInputError, match=re.escape(needle)):
+        fits.fit_curve(x, y)
+
+
+def test_sizes_near_the_limit_still_fit_and_print_as_magnitudes() -> None:
+    from fits.compare import fmt_size
+
+    fit = fits.fit_curve(SIZES * 1e90, 2.0 * SIZES ** -0.5 + 0.1)  # finite throughout
+    assert np.isfinite(list(fit.params.values())).all() and fit.params["alpha"] == pytest.approx(0.5, rel=1e-3)
+    assert fmt_size(1e99) == "1e+99" and fmt_size(10000.0) == "10,000"  # was 100 digits with commas
+
+
+def test_replicates_without_seed_or_run_id_are_kept_and_text_seeds_are_labels() -> None:
+    from fits.table import fit_rows
+
+    df = _table({1: (2.0, 0.5, 0.1)}, SIZES, n_seeds=2)
+    twice = pd.concat([df, df], ignore_index=True)
+    assert len(fit_rows(twice.drop(columns="seed"), ["n_synth"], ["test_err"], ["complexity"])) == len(twice)
+    labelled = df.assign(seed=df["seed"].map({0: "a", 1: "b"}))
+    assert len(fit_rows(labelled, ["n_synth"], ["test_err"], ["complexity"])) == len(df)
+    with pytest.raises(FitInputError, match="repeat one measurement"):
+        fit_rows(pd.concat([labelled, labelled], ignore_index=True), ["n_synth"], ["test_err"], ["complexity"])
+    runs = df.assign(run_id=[f"r{i}" for i in range(len(df))])  # failed runs do not count
+    assert len(fit_rows(pd.concat([runs, runs.head(1).assign(status="failed", seed=7)]),
+                        ["n_synth"], ["test_err"], ["complexity"])) == len(df)
+
+
+def _summary_doc(flags: list[str], rel_err: float, scratch: float) -> dict:
+    return {"x": "n_synth", "y": "test_err", "by": "complexity", "law": "power_floor", "level": 0.95,
+            "groups": {"1": {"value": 1, "params": {"D": 2.0, "alpha": 0.5, "C": 0.1},
+                             "ci": {"D": [1.0, 3.0], "alpha": [0.4, 0.6], "C": [0.05, 0.15]},
+                             "diagnostics": [{"name": f, "message": f"{f} {i}"} for i, f in enumerate(flags)],
+                             "holdout": {"rel_err": rel_err}, "scratch": {"mean": scratch}}}}
+
+
+def test_summary_lists_each_flag_once_and_formats_numbers_by_significant_figures() -> None:
+    from fits.compare import report
+    from fits.table import summary_table
+
+    doc = _summary_doc(["few_seeds", "on_bound", "on_bound", "on_bound"], 3.21e290, 1.234e-4)
+    row = summary_table(doc).splitlines()[-1]
+    # was few_seeds,on_bound,on_bound,on_bound, a 291-digit holdout_rel and a scratch of 0.000
+    assert row.split()[-3:] == ["3.21e+290", "0.000123", "few_seeds,on_bound"], row
+    params = {f"{k}{e}": 0.5 for k in ("alpha", "C", "D") for e in ("", "_lo", "_hi")}
+    groups = pd.DataFrame([{"complexity": "1", **params,
+                            "diagnostics": "few_seeds;on_bound;on_bound", "decision": "complexity=1: ..."}])
+    text = report({"by": "complexity", "groups": groups, "pairs": pd.DataFrame(), "errors": {}})
+    assert text.splitlines()[1].endswith("few_seeds;on_bound"), text
