@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits.core import Fit, fit_curve
+from fits.core import N_BOOT, Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, label
+from fits.uncertainty import bootstrap_params
 
 LEVEL = 0.95
 PARAMS = ("alpha", "C", "D")
@@ -94,11 +95,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         first = next(iter(errors.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")
     groups = []
-    for i, (key, fit) in enumerate(fits_.items()):
-        # each group its own random stream: with one seed for all, groups with the same design
-        # draw the same resamples together and their differences get too-narrow intervals
-        fit.bootstrap(seed=i)
-        ci = fit.ci(LEVEL)
+    for key, fit in fits_.items():
+        ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         n_max = float(np.max(fit.problem.x))
         gain = doubling_gain(fit, n_max)
         p = fit.params
@@ -115,12 +113,16 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    float(fit.predict([n_max])[0]) if is_flat(fit) else None, x)
         groups.append(row)
     pairs = []
+    # Differences need each group's draws on its own random stream: on one stream, groups with the
+    # same design draw the same resamples together and their differences get too-narrow intervals.
+    draws = {k: bootstrap_params(f, N_BOOT, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
+             } if len(fits_) > 1 else {}
     for a, b in itertools.combinations(fits_, 2):
-        sa, sb = fits_[a].bootstrap(), fits_[b].bootstrap()
+        sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
             j = list(fits_[a].law.params).index(k)
-            diff = sa[:, j] - sb[:, j]  # independent streams (seed=i above): index-wise pairing is fine
+            diff = sa[:, j] - sb[:, j]  # independent streams: index-wise pairing is fine
             lo, hi = _interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})

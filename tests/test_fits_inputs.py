@@ -294,3 +294,15 @@ def test_summary_lists_each_flag_once_and_formats_numbers_by_significant_figures
                             "diagnostics": "few_seeds;on_bound;on_bound", "decision": "complexity=1: ..."}])
     text = report({"by": "complexity", "groups": groups, "pairs": pd.DataFrame(), "errors": {}})
     assert text.splitlines()[1].endswith("few_seeds;on_bound"), text
+
+
+def test_compare_reports_the_intervals_fit_reports() -> None:
+    # compare drew the second group's intervals from another random stream than `synthscale fit`,
+    # so the two commands printed different intervals for the same group of the same table
+    from fits.table import fit_runs
+
+    df = pd.concat([_table({1: (2.0, 0.5, 0.1)}, SIZES, n_seeds=3), _table({3: (1.0, 0.3, 0.2)}, SIZES, n_seeds=3)])
+    fitted, compared = fit_runs(df)["groups"], compare_runs(df)["groups"].set_index("complexity")
+    for key in ("1", "3"):
+        for name in ("D", "alpha", "C"):
+            assert fitted[key]["ci"][name] == [compared.loc[key, f"{name}_lo"], compared.loc[key, f"{name}_hi"]]
