@@ -95,6 +95,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     names = args.generator or GENERATORS.names()
     for name in names:
         GENERATORS.get(name)
+    if args.complexity is not None:
+        args.complexity = one_level(args.complexity, "bench", "run it once per level, each with its own --out")
     _check_partial_bench(args, names)
     cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
              for name in names for res in args.resolution]
@@ -147,14 +149,14 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
                         f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
 
 
-def export_level(text: str | int) -> int:
-    """export's --complexity: one integer level; a range or list is a UserError (argparse's own
-    type error printed the whole usage block)."""
+def one_level(text: str | int, command: str, each: str) -> int:
+    """export's and bench's --complexity: one integer level; a range or list is a UserError
+    (argparse's own type error printed the whole usage block). `each` says how to do several."""
     try:
         return int(text)
     except ValueError:
-        raise UserError(f"synth export takes one --complexity level, an integer such as 3, got {text!r}; "
-                        "export each level into its own -o folder (preview takes ranges)") from None
+        raise UserError(f"synth {command} takes one --complexity level, an integer such as 3, got {text!r}; "
+                        f"{each} (preview takes ranges)") from None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -164,7 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
-    args.complexity = export_level(args.complexity)
+    args.complexity = one_level(args.complexity, "export", "export each level into its own -o folder")
     make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=args.complexity,
                  channels=args.channels, **parse_knobs(args.knob))  # its own checks, before -o is created
     check_chunk_size(args.chunk_size)
@@ -219,7 +221,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
     b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
     b.add_argument("--resolution", type=int, nargs="+", default=list(BENCH_RESOLUTIONS))
-    b.add_argument("--complexity", type=int, help="level (default: each family's highest)")
+    b.add_argument("--complexity", metavar="LEVEL", help="one level, an integer (default: each family's highest)")
     b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
     b.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds over all cells; the table reports their median")

@@ -264,6 +264,13 @@ def test_export_complexity_is_one_documented_level(tmp_path: Path, capsys: pytes
     assert not (tmp_path / "ex").exists()
 
 
+def test_bench_complexity_is_one_level(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a range printed argparse's whole usage block, like export's did
+    _fails(capsys, [*BENCH, "--complexity", "0..2", "--out", tmp_path / "b.md"],
+           "synth bench takes one --complexity level, an integer such as 3, got '0..2'; run it once per level")
+    assert not (tmp_path / "b.md").exists()
+
+
 @pytest.mark.parametrize("spec, needle", [
     ("", "--complexity '' is empty; give levels such as 0..3"),          # was every level
     ("1,1", "--complexity '1,1' gives level 1 twice; give each level once"),   # drew row 1 twice
