@@ -39,8 +39,8 @@ def parse_levels(spec: str, n_levels: int | None = None, family: str = "the gene
     bad = [level for level in asked if n_levels is not None and not 0 <= level < n_levels]
     if bad:
         raise UserError(f"--complexity {spec!r} asks for level {bad[0]}; {family} has levels 0..{n_levels - 1}")
-    twice = [level for k, level in enumerate(asked) if level in asked[:k]]
-    if twice:  # "1,1" drew the same row twice
+    twice = [level for k, level in enumerate(asked) if level in asked[:k] and ".." not in spec]
+    if twice:  # "1,1" drew the same row twice ("2..2" is the one level 2)
         raise UserError(f"--complexity {spec!r} gives level {twice[0]} twice; give each level once")
     return list(range(asked[0], asked[1] + 1)) if ".." in spec else asked
 

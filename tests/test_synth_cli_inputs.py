@@ -271,6 +271,14 @@ def test_bench_complexity_is_one_level(tmp_path: Path, capsys: pytest.CaptureFix
     assert not (tmp_path / "b.md").exists()
 
 
+def test_level_specs_still_read_as_before() -> None:
+    from synth.preview import parse_levels
+
+    # "2..2" is level 2 alone: the repeated-level check must not take a range's two ends for a repeat
+    assert parse_levels("2..2", 8) == [2] and parse_levels("0..3", 8) == [0, 1, 2, 3]
+    assert parse_levels("1,5", 8) == [1, 5] and parse_levels("3") == [3]
+
+
 @pytest.mark.parametrize("spec, needle", [
     ("", "--complexity '' is empty; give levels such as 0..3"),          # was every level
     ("1,1", "--complexity '1,1' gives level 1 twice; give each level once"),   # drew row 1 twice
