@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import N_BOOT, Fit, fit_curve
 from fits.errors import FitInputError
 from fits.diagnostics import is_flat
-from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, label
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
 from fits.uncertainty import bootstrap_params
 
 LEVEL = 0.95
@@ -81,6 +81,7 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
                  ) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
+    by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}

@@ -57,22 +57,41 @@ class Problem:
 
 
 def _floats(v: Any, what: str) -> np.ndarray:
+    """`v` as a float array; ragged, complex, date/time or non-numeric values are a FitInputError
+    (a date fitted as nanoseconds since 1970, or a complex error with its imaginary part dropped,
+    would be a silent wrong fit)."""
     try:
-        return np.asarray(v, dtype=float)
+        arr = np.asarray(v)
+    except ValueError:
+        raise FitInputError(f"{what} must be a flat list of numbers; its rows differ in length") from None
+    if arr.dtype.kind in "cmM":
+        kind = {"c": "complex numbers", "m": "time spans", "M": "dates"}[arr.dtype.kind]
+        raise FitInputError(f"{what} must be real numbers (sizes and errors); got {kind}: convert them first")
+    try:
+        return arr.astype(float)
     except (TypeError, ValueError):
-        raise FitInputError(f"{what} must be numbers; got {np.asarray(v).reshape(-1)[:3].tolist()}...") from None
+        raise FitInputError(f"{what} must be numbers; got {arr.reshape(-1)[:3].tolist()}...") from None
 
 
 def _as_x(x: Any, law: Law) -> np.ndarray:
     arr = _floats(x, "x")
     if law.n_inputs == 1:
-        if arr.ndim == 2 and arr.shape[1] > 1:
-            raise FitInputError(f"law {law.name!r} takes one size per point, got x of shape {arr.shape}; "
-                                "the two-input law is 'transfer_bound'")
+        if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[1] > 1):
+            two = "; the two-input law is 'transfer_bound'" if arr.ndim == 2 else ""
+            raise FitInputError(f"law {law.name!r} takes one size per point, got x of shape {arr.shape}{two}")
         return arr.reshape(-1)
     if arr.ndim != 2 or arr.shape[1] != law.n_inputs:
         raise FitInputError(f"law {law.name!r} needs x of shape (N, {law.n_inputs}), got {arr.shape}")
     return arr
+
+
+def _as_y(y: Any) -> np.ndarray:
+    """y as one error per point: a column (N, 1) is fine, a table (N, 3) is not flattened."""
+    arr = _floats(y, "y")
+    if sum(d > 1 for d in arr.shape) > 1:
+        raise FitInputError(f"y must be one error per point, got shape {arr.shape}; pass one column (or "
+                            "fit each column on its own)")
+    return arr.reshape(-1)
 
 
 def _new_x(x_new: Any, law: Law) -> np.ndarray:
@@ -104,7 +123,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
                  bounds: Mapping[str, tuple[float, float]] | None = None) -> Problem:
     """Validate the inputs of `fit_curve`; every user mistake is a one-line FitInputError."""
     lw = get_law(law)
-    xa, ya = _as_x(x, lw), _floats(y, "y").reshape(-1)
+    xa, ya = _as_x(x, lw), _as_y(y)
     if len(xa) != len(ya):
         raise FitInputError(f"x and y differ in length ({len(xa)} vs {len(ya)})")
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
@@ -117,6 +136,9 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     n_sizes = len(np.unique(xa if lw.n_inputs == 1 else xa[:, 0]))
     if n_sizes < 3:
         raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
+    if lw.n_inputs == 2 and len(np.unique(xa[:, 1])) < 2:
+        raise FitInputError(f"{lw.name!r} needs at least 2 distinct fine-tuning sizes (x[:, 1]) to fit its "
+                            f"exponent beta, got only {xa[0, 1]:g}; fit one s with 'power_floor'")
     fixed, box = _fixed_values(lw, fixed), _caller_box(lw, bounds)
     w = _weights(weights, xa if lw.n_inputs == 1 else xa[:, 0])
     g = None if groups is None else np.asarray(groups).reshape(-1)
@@ -151,7 +173,10 @@ def _check_magnitudes(xa: np.ndarray, ya: np.ndarray) -> None:
 
 def _weights(weights: Any, sizes: np.ndarray) -> np.ndarray:
     """One finite weight >= 0 per point, with weight on at least 3 distinct sizes (a point of
-    weight 0 is left out of the fit, so fewer would leave the law undetermined)."""
+    weight 0 is left out of the fit, so fewer would leave the law undetermined), divided by the
+    largest: only relative weights matter. (Huber's scale F_SCALE applies to the weighted
+    residual, so weights of 1e4 or 1e-8 would otherwise move the line between inlier and outlier,
+    or stall the optimiser; the most trusted points get F_SCALE.)"""
     if weights is None:
         return np.ones(len(sizes))
     w = _floats(weights, "weights").reshape(-1)
@@ -161,7 +186,7 @@ def _weights(weights: Any, sizes: np.ndarray) -> np.ndarray:
     n_weighted = len(np.unique(sizes[w > 0]))
     if n_weighted < 3:
         raise FitInputError(f"weights are > 0 at {n_weighted} distinct size(s); a law needs weight on at least 3")
-    return w
+    return w / w.max()
 
 
 def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:
@@ -297,13 +322,16 @@ class Fit:
             seed = 0 if self._boot is None else self._boot_seed
         if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
             raise FitInputError(f"n_boot must be a whole number >= 1, got {n_boot!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise FitInputError(f"seed must be a whole number >= 0, got {seed!r}")
         if self._boot is None or len(self._boot) != n_boot or seed != self._boot_seed:
             from fits.uncertainty import bootstrap_params
             self._boot, self._boot_seed = bootstrap_params(self, n_boot, seed), seed
         return self._boot
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
-        """name -> (lo, hi) percentile bootstrap interval at `level` (a fraction in (0, 1))."""
+        """name -> (lo, hi) percentile bootstrap interval at `level` (a fraction in (0, 1)), from
+        the samples of the last `bootstrap()` call (N_BOOT refits from seed 0 if none was made)."""
         q = 50 * (1 - _level(level))
         samples = self.bootstrap()
         out = {}
@@ -313,7 +341,8 @@ class Fit:
         return out
 
     def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new`."""
+        """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new` (the samples
+        of the last `bootstrap()` call, as `ci`)."""
         xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
         preds = np.array([self.law(xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
         return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
@@ -326,6 +355,7 @@ class Fit:
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """A JSON-able summary: law, parameters, intervals, diagnostics, data size."""
         xs = self.problem.x if self.law.n_inputs == 1 else self.problem.x[:, 0]
+        level = _level(level)  # stored as a plain float: np.float32(0.9) or "0.9" are not JSON floats
         return {"law": self.law.name, "params": dict(self.params),
                 "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
                 "fixed": dict(self.problem.fixed),

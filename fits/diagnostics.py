@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from fits.core import Fit
 
 CORR_LIMIT = 0.95     # |bootstrap correlation| above this: the data cannot separate the two
-BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log)
+BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log; at most 3)
 MIN_SEEDS = 5         # fewer seeds than this: the seed-to-seed spread rests on few values
 FLOOR_PARAM = {"power_floor": "C", "bnsl": "a", "m4": "C", "transfer_bound": "gamma"}
 FLAG_NAMES = ("zero_errors", "too_few_sizes", "on_bound", "non_monotone", "too_flat",
@@ -60,7 +60,9 @@ def _bound_flags(fit: "Fit") -> list[Flag]:
         lo, hi, v = bnd[name][0], bnd[name][1], fit.scaled[name]
         if name in law.log_params:
             lo, hi, v = np.log(max(lo, 1e-300)), np.log(hi), np.log(max(v, 1e-300))
-        tol = BOUND_TOL * (hi - lo)
+        # linear boxes count as at most 3 wide (alpha's [0, 3]): transfer_bound's gamma may lie in
+        # [0, 1000], and 1e-3 of that flagged any gamma below 1 (0.05 recovered exactly)
+        tol = BOUND_TOL * (hi - lo if name in law.log_params else min(hi - lo, 3.0))
         side = "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
         if side:
             out.append(Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
@@ -184,7 +186,7 @@ def check(fit: "Fit") -> list[Flag]:
         out.append(Flag("zero_errors", f"{n_zero} error(s) of exactly 0 treated as {prob.floor:.3g} "
                                        "(half the smallest positive error) in the log loss"))
     x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
-    n_sizes, k = len(np.unique(x)), len(prob.free)
+    n_sizes, k = len(np.unique(x[prob.weights > 0])), len(prob.free)  # a point of weight 0 is not fitted
     if n_sizes < k + 2:
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct sizes for {k} free parameters: "
                                          "nothing is left over to test the law; measure more sizes"))

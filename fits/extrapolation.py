@@ -74,6 +74,9 @@ class Choice:
 def curve_and_targets(x: Any, y: Any, x_new: Any, law: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, x_new) as float arrays; one-line FitInputError on bad input, whichever candidate wins."""
     prob = make_problem(x, y, law)
+    if prob.law.n_inputs != 1:  # the last value and the size split are defined along one size
+        raise FitInputError(f"extrapolate predicts along one size; {law!r} takes two (n and s): use "
+                            "fits.fit_curve(x, y, law) and its predict")
     xn = _floats(x_new, "x_new").reshape(-1)
     if not len(xn):
         raise FitInputError("x_new is empty; give the size(s) to predict at")

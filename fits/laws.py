@@ -52,6 +52,13 @@ class LawTable(dict):
 LAWS = LawTable()
 
 
+def lowest_scale(y_max: float) -> float:
+    """Lower bound of a scale parameter (D, b, delta): 1e-9, or a millionth of the largest error
+    when errors are below 1e-3, so the bound stays far under the data at any scale (a fixed 1e-9
+    fitted errors of ~1e-10 as a flat line 9x too high)."""
+    return min(1e-9, 1e-6 * y_max)
+
+
 def loglinear(x: Array, y: Array, floor: float) -> tuple[float, float]:
     """(D, alpha) of the least-squares line log(y - floor) = log D - alpha log x (points above floor)."""
     keep = y > floor
@@ -71,10 +78,11 @@ def _floor_grid(x: Array, y: Array, n_best: int = 3) -> list[Params]:
         c = frac * y_min
         d, a = loglinear(x, y, c)
         pred = d * x ** -a + c
-        loss = float(np.sum((np.log(np.maximum(pred, 1e-12)) - np.log(np.maximum(y, 1e-12))) ** 2))
+        loss = float(np.sum((np.log(np.maximum(pred, 1e-300)) - np.log(np.maximum(y, 1e-300))) ** 2))
         cands.append((loss, {"D": d, "alpha": max(a, 0.02), "C": c}))
     cands.sort(key=lambda t: t[0])
-    return [p for _, p in cands[:n_best]] + [{"D": max(np.ptp(y), 1e-6), "alpha": 0.5, "C": 0.5 * y_min}]
+    d_min = 1e3 * lowest_scale(float(np.max(y)))  # 1e-6 for errors of 1e-3 and above
+    return [p for _, p in cands[:n_best]] + [{"D": max(np.ptp(y), d_min), "alpha": 0.5, "C": 0.5 * y_min}]
 
 
 def _scale_d(p: Params, x0: Array, key: str = "D", exp: str = "alpha") -> Params:
@@ -100,15 +108,16 @@ def unit_room(x: Array, exponent: float = 3.0) -> float:
     fits.core.make_problem), where D = D_scaled x0^alpha: at n ~ 1e5 a true D of 1.6e3 would hit a
     cap of 600. So the cap grows by x0^exponent (exponent = the largest allowed power) when the
     geometric mean x0 exceeds 1; for rescaled x (x0 = 1) it is 1 and nothing changes."""
-    log_x0 = float(np.mean(np.log(x)))
-    return float(np.exp(exponent * log_x0)) if log_x0 > 1e-9 else 1.0
+    log_x0 = float(np.mean(np.log(x)))  # capped at 1e100 so that products of two stay finite
+    return float(np.exp(min(exponent * log_x0, np.log(1e100)))) if log_x0 > 1e-9 else 1.0
 
 
 def _pf_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
     # C may not exceed the largest error (a floor above every observation explains nothing);
     # alpha up to 3 covers every LCDB curve we saw while keeping D finite in raw units.
     y_max = float(np.max(y))
-    return {"D": (1e-9, 1e3 * max(y_max, 1e-6) * unit_room(x)), "alpha": (0.0, 3.0), "C": (0.0, y_max)}
+    return {"D": (lowest_scale(y_max), 1e3 * max(y_max, 1e-6) * unit_room(x)), "alpha": (0.0, 3.0),
+            "C": (0.0, y_max)}
 
 
 LAWS.register(Law(
@@ -134,7 +143,7 @@ def _bnsl(x: Array, p: Params) -> Array:
 
 def _bnsl_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
     y_max = float(np.max(y))
-    return {"a": (0.0, y_max), "b": (1e-9, 1e3 * max(y_max, 1e-6) * unit_room(x)), "c0": (0.0, 3.0),
+    return {"a": (0.0, y_max), "b": (lowest_scale(y_max), 1e3 * max(y_max, 1e-6) * unit_room(x)), "c0": (0.0, 3.0),
             "c1": (-1.0, 3.0), "d1": (float(np.min(x)), float(np.max(x))), "f1": (0.05, 5.0)}
 
 
@@ -224,7 +233,7 @@ def _bound_unscale(p: Params, x0: Array) -> Params:
 
 LAWS.register(Law(
     name="transfer_bound", params=("delta", "gamma", "alpha", "beta"), func=_bound,
-    bounds=lambda x, y: {"delta": (1e-9, 1e6 * unit_room(x[:, 0]) * unit_room(x[:, 1])),
+    bounds=lambda x, y: {"delta": (lowest_scale(float(np.max(y))), 1e6 * unit_room(x[:, 0]) * unit_room(x[:, 1])),
                          "gamma": (0.0, 1e3 * unit_room(1 / x[:, 0])), "alpha": (0.0, 3.0),
                          "beta": (-1.0, 3.0)},
     starts=_bound_starts, unscale=_bound_unscale, log_params=frozenset({"delta"}), n_inputs=2,
@@ -233,4 +242,6 @@ LAWS.register(Law(
 
 def get_law(name: str) -> Law:
     """The law called `name`, or a FitInputError listing the valid ones."""
+    if not isinstance(name, str):
+        raise FitInputError(f"law must be one name, e.g. 'power_floor', got {name!r}; valid: {', '.join(sorted(LAWS))}")
     return LAWS[name]

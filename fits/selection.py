@@ -66,6 +66,8 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
                f"sizes from the rest ({ranked})")
     else:
         chosen = DEFAULT if DEFAULT in laws else laws[0]
-        msg = f"chose {chosen} by default: {n_sizes} sizes are too few to test any law on held-out sizes"
+        n_weighted = len(np.unique(xa[prob.weights > 0]))
+        some = f" ({n_weighted} of weight > 0)" if n_weighted < n_sizes else ""
+        msg = f"chose {chosen} by default: {n_sizes} sizes{some} are too few to test any law on held-out sizes"
     fit = fit_curve(xa, ya, chosen, groups=groups, weights=weights)
     return Selection(chosen, fit, scores, msg)

@@ -21,9 +21,13 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
                   groups: Any = None, fixed: dict | None = None, weights: Any = None) -> dict[str, Any] | None:
     """Fit all but the `n_holdout` largest sizes, predict those: mean abs and relative error.
 
-    None when fewer than 3 sizes would remain (a law cannot be tested without spare sizes)."""
+    None when fewer than 3 sizes (of weight > 0) would remain: a law cannot be tested without
+    spare sizes. Laws of one size only (transfer_bound: fits.bound)."""
     if isinstance(n_holdout, bool) or not isinstance(n_holdout, (int, np.integer)) or n_holdout < 1:
         raise FitInputError(f"n_holdout must be a whole number >= 1 (sizes held out), got {n_holdout!r}")
+    if get_law(law).n_inputs != 1:
+        raise FitInputError(f"holdout_score holds out sizes of one-size laws; {law!r} takes two "
+                            "(n and s): check it with fits.bound.check_bound")
     prob = make_problem(x, y, law, groups, weights, fixed)  # bad input: one line, before any split
     xa, ya = prob.x, prob.y
     sizes = np.unique(xa)
@@ -31,6 +35,8 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
         return None
     cut = sizes[-n_holdout]
     train = xa < cut
+    if len(np.unique(xa[train & (prob.weights > 0)])) < 3:  # weight 0 leaves a size out of the fit
+        return None
     g = None if groups is None else np.asarray(groups).reshape(-1)[train]
     w = None if weights is None else prob.weights[train]
     fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
@@ -45,8 +51,8 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
 def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
     several = [c for c in cols if not isinstance(c, Hashable)]
     if several:
-        raise FitInputError(f"name one column at a time, got {several[0]!r}; to group by several, join them "
-                            "into one column first (df['key'] = df['a'].astype(str) + '_' + df['b'].astype(str))")
+        raise FitInputError(f"name one column for each size and error, got {several[0]!r} (only the grouping "
+                            "may name several: by=['a', 'b'] or by='a,b')")
     missing = [c for c in cols if c is not None and c not in df.columns]
     if missing:
         raise FitInputError(f"column(s) {missing} not in the table; it has {list(df.columns)}")
@@ -77,6 +83,9 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     (0 = the scratch baseline; a second size is the fine-tuning size, > 0) and below MAX_VALUE,
     no missing `seed` (a column the caller uses for seeds, when the table has it) and no row
     repeated (check_repeats). One-line errors otherwise."""
+    if not isinstance(df, pd.DataFrame):
+        raise FitInputError(f"the runs table must be a pandas DataFrame (e.g. pd.read_csv('runs.csv')), "
+                            f"got a {type(df).__name__}; wrap it: pd.DataFrame(...)")
     for c in others:
         df = group_column(df, c)
     _check_columns(df, [*sizes, *values, *others])
@@ -90,9 +99,12 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     df = usable_rows(df)
     for c in [*sizes, *values]:
         if not pd.api.types.is_numeric_dtype(df[c]):
-            bad = df[c][pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()]
-            raise FitInputError(f"column {c!r} must hold numbers, but has {bad.iloc[0]!r}; "
-                                "name a numeric column or repair those rows")
+            num = pd.to_numeric(df[c], errors="coerce")
+            bad = df[c][num.isna() & df[c].notna()]
+            if len(bad):
+                raise FitInputError(f"column {c!r} must hold numbers, but has {bad.iloc[0]!r}; "
+                                    "name a numeric column or repair those rows")
+            df = df.assign(**{c: num})  # numbers stored as text or objects (read with dtype=str, JSON)
     for c in [*sizes, *values]:
         bad = ~np.isfinite(df[c].to_numpy(float))
         if bad.any():
@@ -179,6 +191,16 @@ def label(v: Any) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)
+
+
+def group_key(by: Any) -> Any:
+    """`by` as the key the fitting functions take: a list or tuple of column names means the same
+    as their "a,b" string (one group per combination); a single name, or None, as given."""
+    if not isinstance(by, (list, tuple)):
+        return by
+    if not by or not all(isinstance(c, str) for c in by):
+        raise FitInputError(f"by must name one column or a list of column names, got {by!r}")
+    return ",".join(by)
 
 
 def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
@@ -307,6 +329,7 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     if get_law(law).n_inputs != 1:
         raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
+    by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
     groups = {label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)}
               for k, g in curve_groups(df, x, by)}
@@ -322,7 +345,7 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
     res = fit_runs(df, x, y, by, law)
     rows = []
     for key, g in res["groups"].items():
-        row: dict[str, Any] = {by or "group": g["value"], "law": law}
+        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": law}
         for name in get_law(law).params:
             ci = g.get("ci", {}).get(name, [np.nan, np.nan])
             row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
@@ -356,7 +379,7 @@ def _fmt_ci(g: dict, name: str) -> str:
 def summary_table(fits_json: dict[str, Any]) -> str:
     """A short plain-text table of the fitted parameters per group, for the terminal."""
     names = get_law(fits_json["law"]).params
-    head = [fits_json["by"] or "group", *names, "holdout_rel", "scratch", "flags"]
+    head = ["group" if fits_json["by"] is None else str(fits_json["by"]), *names, "holdout_rel", "scratch", "flags"]
     lines = []
     for key, g in fits_json["groups"].items():
         if "error" in g:

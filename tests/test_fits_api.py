@@ -157,16 +157,21 @@ def test_select_takes_one_law_name_as_that_law() -> None:
     assert sel.law == "power" and list(sel.scores) == ["power"]
 
 
-def test_grouping_by_several_columns_is_one_line() -> None:
+def test_grouping_by_a_list_of_columns_is_the_comma_string() -> None:
     from fits.compare import compare_runs
 
-    df = pd.DataFrame({"n": np.tile(SIZES, 2), "err": np.tile(CLEAN, 2), "gen": "shapes",
+    df = pd.DataFrame({"n": np.tile(SIZES, 2), "err": np.r_[CLEAN, 1.1 * CLEAN], "gen": "shapes",
                        "model": np.repeat(["a", "b"], 7)})
-    for call in (lambda: fits.fit_table(df, "n", "err", ["gen", "model"]),
-                 lambda: compare_runs(df, "n", "err", ["gen", "model"])):
-        with pytest.raises(FitInputError) as info:  # was TypeError: unhashable type: 'list'
-            call()
-        assert "name one column at a time, got ['gen', 'model']" in one_line(info)
+    joined = fits.fit_table(df, "n", "err", "gen,model")
+    for by in (["gen", "model"], ("gen", "model")):  # a list was refused, a tuple "not in the table"
+        pd.testing.assert_frame_equal(fits.fit_table(df, "n", "err", by), joined)
+        assert compare_runs(df, "n", "err", by)["groups"]["gen,model"].tolist() == ["shapes/a", "shapes/b"]
+    one = fits.fit_table(df, "n", "err", ["model"])
+    pd.testing.assert_frame_equal(one, fits.fit_table(df, "n", "err", "model"))
+    for bad in ([], ["gen", 3]):
+        with pytest.raises(FitInputError) as info:
+            fits.fit_table(df, "n", "err", bad)
+        assert "by must name one column or a list of column names" in one_line(info)
 
 
 def _two_level_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray, n_boot: int) -> np.ndarray:
@@ -251,3 +256,124 @@ def test_compare_doubling_gain_and_its_interval_match_the_formula() -> None:
         assert (row["doubling_gain_lo"], row["doubling_gain_hi"]) == pytest.approx((lo, hi), rel=1e-9)
     pair = res["pairs"].iloc[0]
     assert pair["p_alpha"] < 0.02 and pair["p_C"] < 0.02 and pair["d_C_hi"] < 0
+
+
+# --- from an exploratory API pass (2026-12-03); each failed on the code before it ---
+
+NOISY = CLEAN * np.exp(np.random.default_rng(0).normal(0, 0.02, 7))
+
+
+def test_only_relative_weights_matter() -> None:
+    # Huber's scale applied to the weighted residual: weights of 1e-8 left the optimiser at its
+    # start (D 1.86 vs 2.54), 1e4 moved the inlier/outlier line; one bad point made it visible
+    bad = NOISY.copy()
+    bad[3] *= 1.5
+    for y in (NOISY, bad):
+        ref = fits.fit_curve(SIZES, y, weights=np.ones(7))
+        assert ref.params == fits.fit_curve(SIZES, y).params
+        for c in (1e-8, 1e4):
+            other = fits.fit_curve(SIZES, y, weights=np.full(7, c))
+            assert other.params == pytest.approx(ref.params, rel=1e-9)
+    w = fits.tail_weights(SIZES)
+    assert fits.fit_curve(SIZES, bad, weights=3 * w).params == pytest.approx(
+        fits.fit_curve(SIZES, bad, weights=w).params, rel=1e-9)
+
+
+@pytest.mark.parametrize("law", ["power", "power_floor", "bnsl"])
+def test_tiny_errors_fit_like_ordinary_ones(law: str) -> None:
+    # D's lower bound was a fixed 1e-9: errors of 1e-10 were fitted as a flat line 93x too high
+    ref = fits.fit_curve(SIZES, NOISY, law).predict(1e5)[0]
+    for scale in (1e-10, 1e-30):
+        got = fits.fit_curve(SIZES, NOISY * scale, law).predict(1e5)[0] / scale
+        assert got == pytest.approx(ref, rel=0.02)
+    f = fits.fit_curve(SIZES, NOISY * 1e-10)
+    assert f.params["alpha"] == pytest.approx(fits.fit_curve(SIZES, NOISY).params["alpha"], rel=1e-3)
+    assert "on_bound" not in [d.name for d in f.diagnostics]
+
+
+def _bound_grid(gamma: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    n = 1e3 * 2.0 ** np.arange(7)
+    nn, ss = (a.ravel() for a in np.meshgrid(n, [100.0, 1000.0, 10000.0]))
+    return np.c_[nn, ss], 0.5 * (gamma + nn ** -0.3) * ss ** -0.2
+
+
+def test_a_small_gamma_is_not_on_its_bound() -> None:
+    # gamma's box is [0, 1000]: 1e-3 of its width flagged any gamma below 1 as "on its bound"
+    x, y = _bound_grid()
+    f = fits.fit_curve(x, y * np.exp(np.random.default_rng(1).normal(0, 0.02, len(y))), "transfer_bound")
+    assert f.params["gamma"] == pytest.approx(0.05, rel=0.2)
+    assert "on_bound" not in [d.name for d in f.diagnostics]
+    pinned = fits.fit_curve(x, _bound_grid(gamma=0.0)[1], "transfer_bound")
+    assert any(d.name == "on_bound" and d.message.startswith("gamma") for d in pinned.diagnostics)
+
+
+def test_the_bound_with_one_fine_tuning_size_is_refused() -> None:
+    # beta came back as its start value with a zero-width interval and no flag
+    x, y = _bound_grid()
+    one_s = x[:, 1] == 1000
+    with pytest.raises(FitInputError) as info:
+        fits.fit_curve(x[one_s], y[one_s], "transfer_bound")
+    assert "needs at least 2 distinct fine-tuning sizes" in one_line(info)
+
+
+def test_points_of_weight_zero_do_not_count_as_sizes() -> None:
+    # 3 weighted sizes of 7: zero-width "95 %" intervals and no too_few_sizes flag
+    f = fits.fit_curve(SIZES, NOISY, weights=[0, 0, 0, 0, 1, 1, 1])
+    assert "too_few_sizes" in [d.name for d in f.diagnostics]
+    assert "3 distinct sizes" in next(d.message for d in f.diagnostics if d.name == "too_few_sizes")
+    # select and holdout_score: the training split has 2 weighted sizes -> untested, not an error
+    assert fits.holdout_score(SIZES, NOISY, weights=[1, 1, 0, 0, 0, 0, 1]) is None
+    sel = fits.select(SIZES, NOISY, laws=("power", "power_floor"), weights=[1, 1, 0, 0, 0, 0, 1])
+    assert sel.law == "power_floor" and "7 sizes (3 of weight > 0) are too few" in sel.message
+
+
+@pytest.mark.parametrize("call, needle", [
+    (lambda: fits.fit_curve(SIZES, CLEAN, law=["power"]), "law must be one name, e.g. 'power_floor', got ['power']"),
+    (lambda: fits.fit_curve([[1, 2], [3]], [0.1, 0.2]), "x must be a flat list of numbers; its rows differ"),
+    (lambda: fits.fit_curve(SIZES, CLEAN + 1j), "y must be real numbers (sizes and errors); got complex"),
+    (lambda: fits.fit_curve(pd.date_range("2020", periods=7), CLEAN), "x must be real numbers (sizes and errors); got dates"),
+    (lambda: fits.fit_curve(SIZES[:6], CLEAN[:6].reshape(2, 3)), "y must be one error per point, got shape (2, 3)"),
+    (lambda: fits.fit_curve(SIZES[:6].reshape(3, 2, 1), CLEAN[:6]), "takes one size per point, got x of shape (3, 2, 1)"),
+    (lambda: fits.fit_curve(SIZES, CLEAN).bootstrap(seed="a"), "seed must be a whole number >= 0, got 'a'"),
+    (lambda: fits.fit_table({"n": [1]}, "n", "e", None), "the runs table must be a pandas DataFrame"),
+    (lambda: fits.holdout_score(np.c_[SIZES, SIZES], CLEAN, "transfer_bound", 1), "holdout_score holds out sizes of one-size laws"),
+    (lambda: fits.extrapolate(np.c_[SIZES, SIZES], CLEAN, [[1e5, 1e5]], law="transfer_bound"),
+     "extrapolate predicts along one size; 'transfer_bound' takes two"),
+])
+def test_more_bad_inputs_are_one_line(call, needle: str) -> None:
+    # were TypeError / ValueError / AttributeError / IndexError tracebacks, or silent fits
+    with pytest.raises(FitInputError) as info:
+        call()
+    assert needle in one_line(info)
+
+
+def test_a_column_vector_of_errors_is_still_fine() -> None:
+    assert fits.fit_curve(SIZES, CLEAN.reshape(-1, 1)).params == fits.fit_curve(SIZES, CLEAN).params
+
+
+def test_numbers_stored_as_text_are_fitted() -> None:
+    # an object or str column of numbers raised pandas' IndexError
+    df = pd.DataFrame({"n": np.tile(SIZES, 2), "err": np.r_[NOISY, 1.01 * NOISY], "seed": np.repeat([0, 1], 7)})
+    ref = fits.fit_table(df, "n", "err", None)
+    for kind in ({"err": object}, {"n": str}):
+        pd.testing.assert_frame_equal(fits.fit_table(df.astype(kind), "n", "err", None), ref)
+    text = df.astype({"err": object})
+    text.loc[3, "err"] = "n/a"
+    with pytest.raises(FitInputError) as info:
+        fits.fit_table(text, "n", "err", None)
+    assert "column 'err' must hold numbers, but has 'n/a'" in one_line(info)
+
+
+def test_integer_column_names_keep_their_name() -> None:
+    # pd.read_csv(header=None) names columns 0, 1, ...: the group column came back as "group"
+    df = pd.DataFrame({0: np.repeat(["a", "b"], 7), 1: np.tile(SIZES, 2), 2: np.r_[NOISY, 1.01 * NOISY]})
+    assert list(fits.fit_table(df, 1, 2, 0).columns[:2]) == [0, "law"]
+
+
+def test_to_dict_level_is_a_plain_float() -> None:
+    import json
+
+    f = fits.fit_curve(SIZES, NOISY)
+    for level in (np.float32(0.9), "0.9"):
+        d = json.loads(json.dumps(f.to_dict(level)))  # float32 was not JSON-serialisable
+        assert d["level"] == pytest.approx(0.9) and isinstance(d["level"], float)
