@@ -17,7 +17,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve
 from fits.errors import FitInputError
-from fits.table import check_not_pooled, fit_rows, strict_json
+from fits.table import check_not_pooled, fit_rows, label, strict_json
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
@@ -149,21 +149,59 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     return "\n".join(lines)
 
 
-def cmd_bound(args: argparse.Namespace) -> int:
-    """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot."""
+def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.Namespace) -> list[Path]:
+    """bound.json, bound_per_s.csv and the figure of one bound fit, in `out`."""
     import json
 
-    from fits.cli import out_dir, read_runs, write_text_report
-
-    out = out_dir(args.output)
-    df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y])
-    res = check_bound(df, n=args.x, s=args.s, y=args.y, seed="seed" if "seed" in df.columns else None)
     files = [out / "bound.json", out / "bound_per_s.csv"]
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
     res["per_s"].to_csv(files[1], index=False)
-    files += plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
-    return write_text_report(out, "bound.txt", summary(res, args.s), files)
+    return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
+
+
+def _folder_name(text: str) -> str:
+    """A group as a folder name: 'condition,target=plain/mnist5k' -> 'condition_target=plain_mnist5k'."""
+    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in text)
+
+
+def cmd_bound(args: argparse.Namespace) -> int:
+    """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot;
+    with --by, one bound per group in a subfolder of -o each."""
+    from fits.cli import out_dir, read_runs, write_text_report
+
+    out = out_dir(args.output)
+    df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y], [args.by])
+    seed = "seed" if "seed" in df.columns else None
+    if args.by is None:
+        res = check_bound(df, n=args.x, s=args.s, y=args.y, seed=seed)
+        return write_text_report(out, "bound.txt", summary(res, args.s), _write_one(df, res, out, args))
+    texts, files, errors = [], [], {}
+    # groups as fits.table.curve_groups, minus its pooling check on n alone (n_real varies here by design;
+    # check_bound checks each group over (n, s))
+    groups = [(k, g) for k, g in df.groupby(args.by, sort=True, dropna=False) if not (g[args.x] == 0).all()]
+    if not groups:
+        raise FitInputError(f"no rows with {args.x} > 0 to fit (rows with {args.x} = 0 are the scratch baseline)")
+    names = [_folder_name(f"{args.by}={label(k)}") for k, _ in groups]
+    if len(set(names)) < len(names):
+        raise FitInputError(f"--by {args.by}: two groups would share the folder name "
+                            f"{next(n for n in names if names.count(n) > 1)!r}; recode the column")
+    for (key, g), name in zip(groups, names):
+        head = f"== {args.by}={label(key)} =="
+        try:
+            res = check_bound(g, n=args.x, s=args.s, y=args.y, seed=seed)
+        except FitInputError as exc:  # this group cannot carry a bound (e.g. one s): say so, fit the rest
+            errors[label(key)] = str(exc)
+            texts.append(f"{head}\nnot fitted: {exc}")
+            continue
+        sub = out / name  # e.g. complexity=1
+        sub.mkdir(exist_ok=True)
+        files += _write_one(g, res, sub, args)
+        texts.append(f"{head}\n{summary(res, args.s)}")
+    if len(errors) == len(groups):
+        first = next(iter(errors.items()))
+        raise FitInputError(f"no group could be fitted ({args.by}={first[0]}: {first[1]})")
+    return write_text_report(out, "bound.txt", "\n\n".join(texts), files)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -176,6 +214,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from fits.cli import add_table_args
 
     add_table_args(p, by=False)  # runs (several fine-tuning sizes, e.g. a sweep over target.n_real), --x, --y
+    p.add_argument("--by", default=None,
+                   help="group column: one bound per value, each in its own subfolder of -o (default: none, "
+                        "the table is one experiment); a,b groups by both")
     p.add_argument("--s", default="n_real", help="fine-tuning size column (default n_real)")
     p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
     p.set_defaults(func=cmd_bound)

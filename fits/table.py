@@ -247,7 +247,7 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
             vals = sorted(map(label, pos[c].dropna().drop_duplicates()))
             shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
             where = f"group {by}={label(key)}" if by else "the table"
-            fix = f", or group by both: --by {by},{c}" if by else ""
+            fix = f", or group by both: --by {by},{c}" if by else f", or one curve per value: --by {c}"
             raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
                                 f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
                                 f"time (a table with one value of it){fix}")

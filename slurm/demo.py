@@ -87,10 +87,12 @@ def _machine() -> str:
 
 def _write_provenance(args: argparse.Namespace, wall_s: float, df) -> None:
     cmd = " ".join(shlex.quote(a) for a in ["synthscale"] + sys.argv[1:])
+    # `make demo` runs `synthscale demo` with no options; any option makes it the user's own command
+    what = " (what `make demo` runs after set-up)" if sys.argv[1:] == ["demo"] else ""
     cpu_s = float(df["cpu_s"].sum()) if "cpu_s" in df else float("nan")
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     text = (f"# Provenance of these outputs\n\n"
-            f"- command: `{cmd}` (what `make demo` runs after set-up)\n"
+            f"- command: `{cmd}`{what}\n"
             f"- config: `{args.config}`\n- machine: {_machine()}\n"
             f"- wall time of the sweep, fit and plot: {wall_s:.0f} s ({len(df)} rows; cells already "
             f"finished under the root are not rerun)\n"

@@ -142,6 +142,41 @@ def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "nope" in bad.stderr
 
 
+def test_cli_bound_by_fits_one_bound_per_group(tmp_path: Path) -> None:
+    # a sweep over target.n_real on quickstart's grid holds two complexities: bound refused it with
+    # advice to fit one at a time, and had no --by (fit and compare do)
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n, s, seed = (a.ravel() for a in np.meshgrid(1000.0 * 2.0 ** np.arange(6), [100.0, 400.0, 1600.0], [0, 1]))
+    parts = []
+    for level, beta in ((1, 0.3), (3, 0.1)):
+        y = 3.0 * (0.2 + n ** -0.5) * s ** -beta * np.exp(rng.normal(0, 0.01, len(n)))
+        parts.append(pd.DataFrame({"complexity": level, "n_synth": n, "n_real": s, "seed": seed, "test_err": y}))
+    scratch = pd.DataFrame({"complexity": [np.nan], "n_synth": 0.0, "n_real": [100.0], "seed": 0, "test_err": 0.9})
+    pd.concat([*parts, scratch]).to_csv(tmp_path / "runs.csv", index=False)
+    bad = _cli("bound", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "b0"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "differ in 'complexity' (1, 3)" in bad.stderr and "one curve per value: --by complexity" in bad.stderr
+    out = _cli("bound", str(tmp_path / "runs.csv"), "--by", "complexity", "-o", str(tmp_path / "b"))
+    assert out.returncode == 0, out.stderr
+    for level, beta in ((1, 0.3), (3, 0.1)):
+        sub = tmp_path / "b" / f"complexity={level}"
+        assert sorted(p.name for p in sub.iterdir()) == ["bound.json", "bound.pdf", "bound.png", "bound_per_s.csv"]
+        res = json.loads((sub / "bound.json").read_text())
+        assert res["joint"]["params"]["beta"] == pytest.approx(beta, abs=0.03)
+        assert f"== complexity={level} ==" in out.stdout
+    assert (tmp_path / "b" / "bound.txt").read_text().strip() == out.stdout.split("\nwrote ")[0].strip()
+    # a group that cannot carry a bound (one real size) is reported, the others are fitted
+    one_s = pd.read_csv(tmp_path / "runs.csv")
+    one_s = one_s[(one_s["complexity"] != 3) | (one_s["n_real"] == 100.0)]
+    one_s.to_csv(tmp_path / "one.csv", index=False)
+    out = _cli("bound", str(tmp_path / "one.csv"), "--by", "complexity", "-o", str(tmp_path / "b2"))
+    assert out.returncode == 0, out.stderr
+    assert "== complexity=3 ==\nnot fitted: the bound needs at least 2 distinct n_real values" in out.stdout
+    assert not (tmp_path / "b2" / "complexity=3").exists() and (tmp_path / "b2" / "complexity=1" / "bound.json").exists()
+
+
 def test_plot_matches_fits_groups_to_csv_rows_and_refuses_a_foreign_table(tmp_path: Path) -> None:
     import pandas as pd
     from fits.plot import _group_rows, plot_scaling

@@ -251,18 +251,23 @@ def test_demo_checks_its_grouping_before_the_sweep(tmp_path, capsys, by, want):
     assert not root.exists() and not out.exists()
 
 
-def test_demo_fits_one_curve_per_by_value(tmp_path, capsys):
+def test_demo_fits_one_curve_per_by_value(tmp_path, capsys, monkeypatch):
     cfg = tmp_path / "two.yaml"
     cfg.write_text(TINY.replace("  seed: [0, 1, 2]", "  seed: [0]\n  synth.n: [0, 32, 64, 128]\n"
                                 "  synth.generator: [shapes, deadleaves]").replace("n_real: [20], test_size: 100",
                                                                                   "n_real: [10], test_size: 50")
                 + "pretrain: {examples: 32, batch_size: 32}\n")
     out = tmp_path / "o"
-    assert main(["demo", "--config", str(cfg), "--root", str(tmp_path / "r"), "--out", str(out), "--executor",
-                 "debug", "--by", "complexity,generator"]) == 0
+    argv = ["demo", "--config", str(cfg), "--root", str(tmp_path / "r"), "--out", str(out), "--executor",
+            "debug", "--by", "complexity,generator"]
+    monkeypatch.setattr(sys, "argv", ["synthscale", *argv])  # what the console script sees
+    assert main(argv) == 0
     fitted = json.loads((out / "fits.json").read_text())
     assert fitted["by"] == "complexity,generator" and sorted(fitted["groups"]) == ["1/deadleaves", "1/shapes"]
     assert len(pd.read_csv(out / "runs.csv")) == 7 and (out / "scaling.png").is_file()
+    # the user's own demo is not "what make demo runs" (PROVENANCE.md said so of every demo)
+    command = next(line for line in (out / "PROVENANCE.md").read_text().splitlines() if line.startswith("- command:"))
+    assert f"--config {cfg}" in command and "make demo" not in command
 
 
 def _cells_that(fail: int, stop: int, message: str = "broken"):
