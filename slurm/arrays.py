@@ -1,20 +1,24 @@
 """Slurm submission: one job array per resource shape, its exact sbatch text, and waiting on it."""
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import submitit
+from submitit.core.utils import FailedJobError
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
 from bench.config import RunSpec
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import LIVE, JobRef, cancel_pending, slurm_states
+from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
 _NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its result file is visible
@@ -71,13 +75,22 @@ class Submitted:
 
 
 def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str,
-           folder: Path) -> Submitted:
-    """Submit one array per shape; each task runs a checkpointable CellJob."""
+           folder: Path, on_array: Optional[Callable[[Submitted], None]] = None) -> Submitted:
+    """Submit one array per shape; each task runs a checkpointable CellJob. `on_array(so_far)` is
+    called after each array is queued, so its job ids are recorded before the next sbatch can
+    fail. An array sbatch refuses is one UserError line naming the shape and sbatch's reason; the
+    arrays queued before it keep running (recorded, so `sweep status` and the next sweep see them)."""
     out = Submitted([], [], [])
     name = job_name(submission_id)
-    for res, cells in group_by_shape(todo, profile):
+    groups = group_by_shape(todo, profile)
+    for i, (res, cells) in enumerate(groups, 1):
         ex = slurm_executor(folder, res, profile, name)
-        jobs = ex.map_array(CellJob(), [c.model_dump() for c in cells], [str(root)] * len(cells))
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr
+                jobs = ex.map_array(CellJob(), [c.model_dump() for c in cells],
+                                    [str(root)] * len(cells))
+        except FailedJobError as err:
+            raise UserError(_refused(err, i, len(groups), res, out)) from None
         log.info("submitted %d cells as %s (%s)", len(cells), jobs[0].job_id.split("_")[0],
                  res.describe())
         for spec, job in zip(cells, jobs):
@@ -85,7 +98,25 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
                                    cell_label(spec)))
             out.jobs.append(job)
             out.specs.append(spec)
+        if on_array is not None:
+            on_array(out)
     return out
+
+
+def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted) -> str:
+    """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs."""
+    said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
+    reason = "; ".join(dict.fromkeys(said)) or "no reason given"
+    which = f"array {i} of {n} " if n > 1 else "the array "
+    line = (f"sbatch refused {which}({res.describe()}): {reason}; fix the flag or the profile "
+            f"entry it names (--partition, --mem-gb, --cpus-per-job, --gpus-per-job, --constraint, "
+            f"--sbatch, or a shapes rule) and run the same command again")
+    if queued.refs:
+        arrays = sorted({r.job_id.split("_")[0] for r in queued.refs})
+        cells = f"{len(queued.refs)} cell" + ("s" if len(queued.refs) > 1 else "")
+        line += (f"; the {cells} already queued (job {', '.join(arrays)}) run on and the next "
+                 f"sweep waits for them")
+    return line
 
 
 def wait(sub: Submitted, fail_fast: bool, on_end) -> None:

@@ -152,9 +152,18 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         sub = arrays.Submitted([], [], [])
         if todo:
             sid = new_submission_id()
-            write_manifest(root, sid, [], planned(todo))  # cells it fails to submit count as missing
-            sub = arrays.submit(todo, root, profile, sid, submitit_folder(root, sid))
-            write_manifest(root, sid, sub.refs, planned(todo), submitting=False)
+            cells = planned(todo)
+            write_manifest(root, sid, [], cells)  # cells it fails to submit count as missing
+            queued: list[JobRef] = []
+
+            def record(so_far: arrays.Submitted) -> None:  # each array's ids as soon as it is queued
+                queued[:] = so_far.refs
+                write_manifest(root, sid, queued, cells)
+
+            try:
+                sub = arrays.submit(todo, root, profile, sid, submitit_folder(root, sid), record)
+            finally:
+                write_manifest(root, sid, queued, cells, submitting=False)
     if flying:
         log.info("%d cells already queued or running from an earlier sweep: waiting for them",
                  len(flying))

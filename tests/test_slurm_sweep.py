@@ -225,3 +225,33 @@ def test_killed_sweep_then_two_concurrent_sweeps_submit_nothing_twice(tmp_path):
     assert all("waiting for them" in err for _, err in outs)
     df = collect(root)
     assert len(df) == 3 and not df.duplicated(["run_id", "n_real"]).any()
+
+
+def test_an_array_sbatch_refuses_is_one_line_and_the_arrays_before_it_stay_recorded(tmp_path):
+    """Two shapes, the second with a partition that does not exist: sbatch queues array 1 and
+    refuses array 2. One line, exit 2; array 1's cells are recorded at once (status: queued or
+    running, not missing) and the corrected command waits for them instead of submitting twice."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1]", n_real="[20]", ft=4000)
+    good = prof.read_text()
+    prof.write_text(good + "shapes:\n  - when: {seed: 1}\n    set: {partition: nosuchpart}\n")
+    res = _sweep(_cmd(cfg, prof, root))
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    errors = [ln for ln in res.stderr.splitlines() if "error" in ln.lower()]
+    assert len(errors) == 1 and ": error: sbatch refused array 2 of 2 (partition=nosuchpart" in errors[0], \
+        res.stderr
+    assert "invalid partition" in errors[0].lower() and "run on and the next sweep waits" in errors[0], errors[0]
+    first = latest_jobs(root)
+    seed0 = {s.run_id for s in load_sweep(cfg).cells() if s.seed == 0}
+    assert set(first) == seed0, first  # array 1's cell is in the manifest, array 2's is not
+    states = {s.run_id: s.state for s in cell_statuses(root)}
+    assert all(states[r] in ("pending", "running", "done") for r in seed0), states
+    assert [st for r, st in states.items() if r not in seed0] == ["missing"], states
+
+    prof.write_text(good)
+    res = _sweep(_cmd(cfg, prof, root))
+    assert res.returncode == 0, res.stderr[-3000:]
+    df = collect(root)
+    assert len(df) == 2 and not df.duplicated(["run_id", "n_real"]).any()
+    again = latest_jobs(root)
+    assert all(again[r].job_id == first[r].job_id for r in seed0), "seed 0 was submitted twice"
