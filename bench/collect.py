@@ -1,6 +1,7 @@
 """Gather the rows of every finished run under a root into one tidy table."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -8,8 +9,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import pandas as pd
+import yaml
 from filelock import FileLock
 
+from bench.config import RunSpec, identity_leaves, varying_identity
 from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
 
 
@@ -25,14 +28,52 @@ class Collected:
 def gather(root: Path | str) -> Collected:
     """Read every `runs/*/row.json` under `root` once: the table `collect` returns, and the files
     that are not a finished run's rows (left out, which should not go unsaid)."""
-    rows, unreadable = [], []
+    rows, unreadable, specs = [], [], {}
     for run_dir in sorted((Path(root) / "runs").glob("*/")):
         got = read_rows(run_dir)
         if got is not None:
             rows.extend(got)
+            spec = _run_spec(run_dir / "config.yaml")
+            if spec is not None:
+                specs[run_dir.name] = spec
         elif (run_dir / "row.json").is_file():
             unreadable.append(run_dir / "row.json")
+    _add_config_columns(rows, specs)
     return Collected(_table(rows), unreadable)
+
+
+# Identity fields that every row records already (bench.run.design_row, the ASG columns; n_test
+# for target.test_size; one row per real size). Any other field the runs of one table differ in
+# (finetune.lr, model.drop_rate, synth.seed, ...) gets a column named by the field, so the runs
+# can be told apart, grouped (`fit --by finetune.lr`) and are not taken for repeats of each other.
+IN_ROW = frozenset({"synth.generator", "synth.complexity", "synth.n", "synth.resolution",
+                    "synth.channels", "task", "model.name", "target.name", "target.n_real",
+                    "target.test_size", "seed", "pretrain.examples", "finetune.examples",
+                    "protocol", "asg.proxy_lambda", "asg.lr_policy", "asg.policy", "asg.interval",
+                    "asg.n_groups"})
+
+
+def _run_spec(path: Path) -> Optional[RunSpec]:
+    """The run's resolved config as written beside it, or None if it is missing or unreadable."""
+    try:
+        return RunSpec.model_validate(yaml.safe_load(path.read_text()))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _add_config_columns(rows: list[dict], specs: dict[str, RunSpec]) -> None:
+    """Give every row a column for each identity field, beyond IN_ROW, whose value differs between
+    the runs (a run without the field, e.g. pre-training settings of a scratch run, leaves it empty)."""
+    fields = [f for f in varying_identity(list(specs.values()))
+              if f not in IN_ROW and not f.startswith("synth.knobs")]  # knobs: a column already
+    if not fields:
+        return
+    leaves = {rid: identity_leaves(spec) for rid, spec in specs.items()}
+    for row in rows:
+        mine = leaves.get(row["run_id"], {})
+        for f in fields:
+            v = mine.get(f)
+            row[f] = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
 
 
 def has_row_files(root: Path | str) -> bool:

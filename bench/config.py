@@ -257,6 +257,34 @@ def varying_fields(specs: list[RunSpec]) -> list[str]:
     return sorted({p for d in dumps[1:] for p in _differing(dumps[0], d)})
 
 
+def identity_leaves(spec: RunSpec) -> dict[str, Any]:
+    """The run's identity as dotted field -> value (a list stays one value); a scratch run has no
+    generator or pre-training fields."""
+    out: dict[str, Any] = {}
+
+    def walk(d: Any, prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                walk(v, f"{prefix}{k}.")
+            elif v is not None:
+                out[f"{prefix}{k}"] = v
+    walk(spec.identity(), "")
+    return out
+
+
+def varying_identity(specs: list[RunSpec]) -> list[str]:
+    """The identity fields (dotted) with more than one value among the `specs` that have them,
+    sorted: what tells these runs apart (a scratch run's missing pre-training fields are not a
+    second value)."""
+    seen: dict[str, list[Any]] = {}
+    for spec in specs:
+        for key, value in identity_leaves(spec).items():
+            vals = seen.setdefault(key, [])
+            if value not in vals:
+                vals.append(value)
+    return sorted(k for k, v in seen.items() if len(v) > 1)
+
+
 def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
     """The dotted paths of the leaves where two dumped specs differ."""
     if isinstance(a, dict) and isinstance(b, dict):

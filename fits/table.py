@@ -168,7 +168,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
                                 f"repeated rows, e.g. df.drop_duplicates({key})")
     if seed is None:
         return
-    key = list(dict.fromkeys([*keys, seed, *(c for c in DESIGN_COLUMNS if c in df.columns)]))
+    key = list(dict.fromkeys([*keys, seed, *design_columns(df)]))
     rows = _repeat(df, key)
     if rows:
         what = ", ".join(f"{c}={label(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
@@ -182,6 +182,17 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
 DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_synth", "n_real", "resolution",
                   "channels", "pretrain_examples", "finetune_examples", "protocol", "condition",
                   "proxy_lambda", "lr_policy", "policy", "asg_interval", "asg_n_groups")
+
+
+# A runs table also has a column per config field its runs differ in beyond those (bench.collect:
+# `finetune.lr`, `model.drop_rate`, ...), named by the field's dotted path.
+CONFIG_PREFIXES = ("synth.", "model.", "pretrain.", "finetune.", "target.", "asg.")
+
+
+def design_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of `df` that say what was run: DESIGN_COLUMNS and config-field columns."""
+    return [c for c in DESIGN_COLUMNS if c in df.columns] + [
+        c for c in df.columns if isinstance(c, str) and c.startswith(CONFIG_PREFIXES)]
 
 
 def label(v: Any) -> str:
@@ -239,8 +250,8 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
     fitted as if they were seeds). Rows with a first size of 0 (scratch) are the shared baseline."""
     pos = g[g[sizes[0]] > 0]
     grouped = {*sizes, *(by.split(",") if isinstance(by, str) else [])}
-    for c in DESIGN_COLUMNS:
-        if c in grouped or c not in pos.columns:
+    for c in design_columns(pos):
+        if c in grouped:
             continue
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():

@@ -14,7 +14,7 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
-from bench.config import RunSpec
+from bench.config import RunSpec, identity_leaves, varying_identity
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import LIVE, JobRef, cancel_pending, slurm_states
@@ -24,11 +24,23 @@ log = logging.getLogger("synthscale.sweep")
 _NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its result file is visible
 
 
-def cell_label(spec: RunSpec) -> str:
-    """What a cell is, in a few words (for status lines and logs)."""
+def cell_label(spec: RunSpec, extra: tuple[str, ...] = ()) -> str:
+    """What a cell is, in a few words (for status lines and logs), with the `extra` fields' values."""
     s = spec.synth
     what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-    return f"{what} {spec.model.name} seed={spec.seed}"
+    leaves = identity_leaves(spec)
+    more = "".join(f" {f}={leaves[f]}" for f in extra if f in leaves)
+    return f"{what} {spec.model.name} seed={spec.seed}{more}"
+
+
+_IN_LABEL = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"}
+
+
+def cell_labels(specs: list[RunSpec]) -> dict[str, str]:
+    """Run id -> label of each cell, naming any identity field the cells differ in beyond those a
+    label shows (finetune.lr=0.01, ...), so that no two cells read the same."""
+    extra = tuple(f for f in varying_identity(specs) if f not in _IN_LABEL)
+    return {s.run_id: cell_label(s, extra) for s in specs}
 
 
 def job_name(submission_id: str) -> str:
@@ -56,11 +68,12 @@ def sbatch_text(folder: Path, res: Resources, profile: Profile, name: str, n_cel
 def preview(todo: list[RunSpec], root: Path, profile: Profile) -> str:
     """What `--dry-run` prints for Slurm: each array's shape, cells and exact sbatch options."""
     groups = group_by_shape(todo, profile)
+    labels = cell_labels(todo)
     folder = root.absolute() / "submitit" / "<submission>"
     lines = [f"{len(groups)} job array(s), one per resource shape:"]
     for i, (res, cells) in enumerate(groups, 1):
         lines.append(f"array {i}: {len(cells)} cells; {res.describe()}")
-        lines += [f"  {c.run_id}  {cell_label(c)}" for c in cells]
+        lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
     return "\n".join(lines)
 
@@ -83,6 +96,7 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
     out = Submitted([], [], [])
     name = job_name(submission_id)
     groups = group_by_shape(todo, profile)
+    labels = cell_labels(todo)
     for i, (res, cells) in enumerate(groups, 1):
         ex = slurm_executor(folder, res, profile, name)
         try:
@@ -95,7 +109,7 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
                  res.describe())
         for spec, job in zip(cells, jobs):
             out.refs.append(JobRef(spec.run_id, "slurm", job.job_id, name, str(folder), time.time(),
-                                   cell_label(spec)))
+                                   labels[spec.run_id]))
             out.jobs.append(job)
             out.specs.append(spec)
         if on_array is not None:

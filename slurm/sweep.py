@@ -118,7 +118,7 @@ def execute(plan: Plan, executor: str = "local", *, max_parallel: int = 1, fail_
 
 def planned(todo: list[RunSpec]) -> dict[str, str]:
     """What a manifest records before anything is submitted: run id -> label of every cell."""
-    return {s.run_id: arrays.cell_label(s) for s in todo}
+    return arrays.cell_labels(todo)
 
 
 class _Recorder:
@@ -132,7 +132,7 @@ class _Recorder:
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
         self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
-                                str(self.folder), time.time(), arrays.cell_label(spec)))
+                                str(self.folder), time.time(), self.planned[spec.run_id]))
         write_manifest(self.root, self.sid, self.refs, self.planned)
 
     def close(self) -> None:

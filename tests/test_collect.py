@@ -76,3 +76,55 @@ def test_collect_into_a_folder_where_no_file_can_be_made_is_one_line_not_a_hang(
     _runs(tmp_path, {"cccccccccccc": json.dumps([_row("cccccccccccc")])})
     assert main(["collect", "--root", str(tmp_path), "-o", "/proc/x.csv"]) == 2
     assert capsys.readouterr().err.strip().startswith("synthscale: error: cannot write '/proc/x.csv': ")
+
+
+def _written_run(root: Path, spec, s: int, err: float) -> None:
+    """A finished run as bench.run leaves it: its resolved config and its row (measured columns
+    filled with the given error)."""
+    from bench.config import dump_yaml
+    from bench.run import design_row
+
+    d = root / "runs" / spec.run_id
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(dump_yaml(spec))
+    row = {c: 0 for c in COLUMNS} | design_row(spec, s) | {"test_err": err, "test_acc": 1 - err, "status": "ok"}
+    (d / "row.json").write_text(json.dumps([row]))
+
+
+def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp_path):
+    """A grid over finetune.lr (or two submissions with different overrides to one root): the rows
+    had no column for it, so fit took the two rates for repeated measurements. Now each such field
+    is a column named by its path; a scratch run has no pre-training fields (left empty), and the
+    fields all runs share get none."""
+    from bench.config import RunSpec
+    from fits import fit_runs
+    from fits.core import FitInputError
+
+    specs = []
+    for lr in (0.01, 0.02):
+        for n in (0, 100, 300, 1000):
+            for seed in (0, 1):
+                specs.append(RunSpec.model_validate({
+                    "synth": {"n": n, "complexity": 1}, "seed": seed,
+                    "pretrain": {"lr": 0.05 if n < 1000 else 0.1}, "finetune": {"lr": lr},
+                    "target": {"n_real": [20]}}))
+    for i, spec in enumerate(specs):
+        _written_run(tmp_path, spec, 20, 0.5 + 0.1 / (1 + spec.synth.n) + 0.01 * i % 3)
+    df = collect_module.collect(tmp_path)
+    added = [c for c in df.columns if "." in c]
+    assert added == ["finetune.lr", "pretrain.lr"], df.columns.tolist()
+    assert sorted(df["finetune.lr"].unique()) == [0.01, 0.02]
+    assert df.loc[df["n_synth"] == 0, "pretrain.lr"].isna().all()
+    assert set(df.loc[df["n_synth"] > 0, "pretrain.lr"]) == {0.05, 0.1}
+
+    with pytest.raises(FitInputError, match=r"differ in 'finetune.lr' \(0.01, 0.02\).*--by complexity,finetune.lr"):
+        fit_runs(df)
+    fits = fit_runs(df, by="finetune.lr")
+    assert list(fits["groups"]) == ["0.01", "0.02"] and all("params" in g for g in fits["groups"].values())
+
+    from slurm.arrays import cell_labels  # status lines: no two cells read the same
+
+    labels = cell_labels(specs)
+    assert len(set(labels.values())) == len(specs)
+    assert labels[specs[2].run_id].endswith("seed=0 finetune.lr=0.01 pretrain.lr=0.05")
+    assert labels[specs[0].run_id] == "scratch resnet10t seed=0 finetune.lr=0.01"
