@@ -17,7 +17,8 @@ from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will r
 from bench.config import RunSpec, identity_leaves, varying_identity
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
-from slurm.tracking import LIVE, JobRef, cancel_pending, slurm_states
+from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, JobRef, cancel_pending, cannot_start, pending_detail,
+                            slurm_states)
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
@@ -139,8 +140,11 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
     pending = list(range(len(sub.jobs)))
     ended_at: dict[int, float] = {}
     cancelled = False
+    warned: set[str] = set()
     while pending:
-        states = slurm_states([sub.refs[i] for i in pending])
+        reasons: dict[str, str] = {}
+        states = slurm_states([sub.refs[i] for i in pending], reasons)
+        _warn_cannot_start(reasons, warned)
         still = []
         for i in pending:
             err = _outcome(sub.jobs[i], states.get(sub.refs[i].job_id, ""), ended_at, i)
@@ -160,6 +164,16 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
 _RUNNING = object()
 
 
+def _warn_cannot_start(reasons: dict[str, str], warned: set[str]) -> None:
+    """Once per array: say so when its tasks pend for a reason no running job will clear."""
+    for job_id, reason in sorted(reasons.items()):
+        array = job_id.split("_")[0]
+        if cannot_start(reason) and array not in warned:
+            warned.add(array)
+            log.warning("job %s %s (the sweep goes on waiting: Ctrl-C leaves it queued)", array,
+                        pending_detail(reason))
+
+
 @dataclass(frozen=True)
 class CellError:
     """Why a cell's job ended without rows, in one line. `stopped`: a signal (scancel, kill) stopped
@@ -177,6 +191,9 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
         return _RUNNING
     if job.paths.result_pickle.exists():
         exc = job.exception()
+        if exc is not None and TIMED_OUT_TOO_OFTEN in str(exc):
+            return CellError("timed out again after as many requeues as max_requeues allows: rerun "
+                             "with a larger --timeout-min (it resumes from its checkpoint)")
         return None if exc is None else cell_error(exc)
     # Ended (or unknown) without a result file: give the file system a moment, then report.
     first = ended_at.setdefault(i, time.monotonic())

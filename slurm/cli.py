@@ -103,7 +103,9 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _check_root(root)
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
     if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder
-        writable_root(root)
+        for folder in (root, root / "runs"):  # jobs write each cell under runs/
+            if folder == root or folder.is_dir():
+                writable_root(folder)
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
         if executor == "slurm":
@@ -118,8 +120,11 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed"
           + (f", {len(stopped)} stopped with a checkpoint" if stopped else "") + f"; rows in {out}")
     for run_id, err in result.unfinished.items():  # in the order they ended
-        print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} "
-              f"(log: {root / 'runs' / run_id / 'log.txt'})", file=sys.stderr)
+        log_file = root / "runs" / run_id / "log.txt"
+        where = (f"log: {log_file}" if log_file.is_file() else
+                 f"no run log: the job's own logs are under {root / 'submitit'}")
+        print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} ({where})",
+              file=sys.stderr)
     return 1 if result.unfinished else 0
 
 

@@ -117,9 +117,14 @@ def _run_id(spec: dict[str, Any]) -> str:
 def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[str]) -> None:
     """Append one line to the run's interrupt log (only the job holding the cell writes it)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    env = os.environ
+    # The id squeue, sacct and `sweep status` use: 27_0 for an array task (SLURM_JOB_ID is the
+    # task's own number), else the job id.
+    task = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+            if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID") else env.get("SLURM_JOB_ID"))
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "checkpoint": checkpoint,
-             "job_id": os.environ.get("SLURM_JOB_ID"),
-             "array_task": os.environ.get("SLURM_ARRAY_TASK_ID")}
+             "job_id": task, "slurm_job_id": env.get("SLURM_JOB_ID"),
+             "array_task": env.get("SLURM_ARRAY_TASK_ID")}
     with (run_dir / INTERRUPTS_FILE).open("a") as fh:
         fh.write(json.dumps(entry) + "\n")
         fh.flush()

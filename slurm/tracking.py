@@ -158,17 +158,24 @@ def _run(cmd: list[str]) -> str:
     return res.stdout if res.returncode == 0 else ""
 
 
-def slurm_states(refs: list[JobRef]) -> dict[str, str]:
-    """Raw Slurm state per job id of `refs` ('' when Slurm does not know the job any more)."""
+def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> dict[str, str]:
+    """Raw Slurm state per job id of `refs` ('' when Slurm does not know the job any more). A
+    `reasons` dict receives squeue's reason of each pending job (job id -> e.g. 'Resources')."""
     if not refs:
         return {}
     names = sorted({r.job_name for r in refs})
     seen: dict[tuple[str, str], str] = {}
+    why: dict[tuple[str, str], str] = {}
     # -r lists each array task on its own line; filtering by our unique job names means a job
     # id that a newer cluster gave to someone else's job is never mistaken for ours.
-    for line in _run(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%j"]).splitlines():
-        job_id, state, name = line.split("|", 2)
+    for line in _run(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%r|%j"]).splitlines():
+        job_id, state, reason, name = line.split("|", 3)
         seen[(job_id, name)] = state
+        if state == "PENDING" and reason not in ("", "None"):
+            why[(job_id, name)] = reason
+    if reasons is not None:
+        reasons.update({r.job_id: why[(r.job_id, r.job_name)] for r in refs
+                        if (r.job_id, r.job_name) in why})
     masters = sorted({r.job_id.split("_")[0] for r in refs})
     for line in _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State,JobName",
                       "-j", ",".join(masters)]).splitlines():
@@ -204,9 +211,30 @@ def local_state(ref: JobRef) -> str:
     return "RUNNING" if b"submitit" in cmdline and os.path.exists(f"/proc/{pid}") else ""
 
 
-def job_states(refs: list[JobRef]) -> dict[str, str]:
-    """Raw state per job id ('' = unknown to the scheduler: finished long ago, or lost)."""
-    out = slurm_states([r for r in refs if r.executor == "slurm"])
+# squeue reasons of a pending job that waits for something no running job will free: the
+# partition, its limits or an account/QOS limit per job cannot give what the job asks for.
+CANNOT_START = ("PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
+                "InvalidQOS", "InvalidAccount")
+
+
+def cannot_start(reason: str) -> bool:
+    """Whether squeue's pending reason says the job cannot start as it asks (see CANNOT_START)."""
+    return reason.startswith(CANNOT_START) or "PerJob" in reason
+
+
+def pending_detail(reason: str) -> str:
+    """What status shows after PENDING: squeue's reason, with what to do when the job cannot start."""
+    if not cannot_start(reason):
+        return f"PENDING: {reason}"
+    return (f"PENDING: {reason}: Slurm cannot start this job as it asks; scancel it and rerun with "
+            "resources the partition has (--cpus-per-job, --mem-gb, --timeout-min, --partition, "
+            "--constraint)")
+
+
+def job_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> dict[str, str]:
+    """Raw state per job id ('' = unknown to the scheduler: finished long ago, or lost); `reasons`
+    receives the pending reason of Slurm jobs (slurm_states)."""
+    out = slurm_states([r for r in refs if r.executor == "slurm"], reasons)
     out.update({r.job_id: local_state(r) for r in refs if r.executor != "slurm"})
     return out
 
@@ -217,6 +245,7 @@ def cancel_pending(array_ids: list[str]) -> None:
         subprocess.run(["scancel", "--state=PENDING", *array_ids], capture_output=True, timeout=60)
 
 
+TIMED_OUT_TOO_OFTEN = "timed-out too many times"  # submitit's reason for not requeueing again
 STATES = ("done", "running", "pending", "stopped", "failed", "missing")
 _TAIL_LINES = 3
 
@@ -229,7 +258,7 @@ class CellStatus:
     state: str
     job: JobRef | None = None
     detail: str = ""
-    n_interrupts: int = 0
+    n_interrupts: int = 0  # USR2 checkpoints of the job shown (timeouts, signalled preemptions)
     log_tail: list[str] = field(default_factory=list)
     label: str = ""
 
@@ -239,9 +268,13 @@ def cell_statuses(root: Path) -> list[CellStatus]:
     jobs, planned = read_manifests(root)
     run_ids = set(jobs) | set(planned)
     run_ids |= {p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists()}
-    states = job_states(list(jobs.values()))
+    reasons: dict[str, str] = {}
+    states = job_states(list(jobs.values()), reasons)
     statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id))
                 for run_id in sorted(run_ids)]
+    for s in statuses:  # a pending job's reason (Priority, Resources, PartitionConfig, ...)
+        if s.state == "pending" and s.job is not None and s.job.job_id in reasons:
+            s.detail = pending_detail(reasons[s.job.job_id])
     for s in statuses:  # what the cell is: from its job, else from the sweep's plan
         s.label = s.job.label if s.job else planned.get(s.run_id, ("", False))[0]
     return statuses
@@ -250,7 +283,8 @@ def cell_statuses(root: Path) -> list[CellStatus]:
 def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
             planned: tuple[str, bool] | None) -> CellStatus:
     run_dir = root / "runs" / run_id
-    n_int = len(read_interrupts(run_dir))
+    # The interruptions of the job shown (the file belongs to the cell and outlives its jobs)
+    n_int = sum(e.get("job_id") == job.job_id for e in read_interrupts(run_dir)) if job else 0
     if read_rows(run_dir) is not None:
         return CellStatus(run_id, "done", job, n_interrupts=n_int)
     if job is None and planned and planned[1]:
@@ -270,7 +304,11 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
         why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
         return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
-    return CellStatus(run_id, "failed", job, detail, n_int, _tail(job, run_dir))
+    tail = _tail(job, run_dir)
+    if any(TIMED_OUT_TOO_OFTEN in ln for ln in tail):
+        detail = (f"TIMEOUT: {raw + ', ' if raw else ''}requeued after a timeout as often as "
+                  "max_requeues allows; rerun with a larger --timeout-min (it resumes from its checkpoint)")
+    return CellStatus(run_id, "failed", job, detail, n_int, tail)
 
 
 def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
@@ -296,7 +334,7 @@ def format_status(statuses: list[CellStatus]) -> str:
     lines = []
     for s in statuses:
         job = f"job {s.job.job_id} ({s.job.executor})" if s.job else "no job"
-        extra = f" requeued {s.n_interrupts}x" if s.n_interrupts else ""
+        extra = f" interrupted {s.n_interrupts}x" if s.n_interrupts else ""
         label = f" {s.label}" if s.label else ""
         lines.append(f"{s.run_id}  {s.state:<8} {job}{extra}{label}"
                      + (f"  [{s.detail}]" if s.detail and s.state != "done" else ""))

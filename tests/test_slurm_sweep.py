@@ -200,6 +200,10 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
     assert ran + cancelled == 3 and 1 <= ran <= 2 and cancelled >= 1, res.stderr[-2000:]
+    for ln in failed:  # the log each line names exists (a cancelled task never wrote one)
+        named = re.search(r"\(log: (\S+)\)$", ln)
+        assert (Path(named[1]).is_file() if named else "(no run log: the job's own logs are under "
+                in ln), ln
     assert not list(root.glob("runs/*/row.json"))
     assert pd.read_csv(root / "runs.csv").empty
 
@@ -255,3 +259,55 @@ def test_an_array_sbatch_refuses_is_one_line_and_the_arrays_before_it_stay_recor
     assert len(df) == 2 and not df.duplicated(["run_id", "n_real"]).any()
     again = latest_jobs(root)
     assert all(again[r].job_id == first[r].job_id for r in seed0), "seed 0 was submitted twice"
+
+
+def test_a_job_that_cannot_start_shows_squeue_s_reason_and_what_to_do(tmp_path):
+    """More CPUs per job than the node has: Slurm keeps the job pending (PartitionConfig) for ever.
+    Status showed a bare [PENDING]; it now gives the reason and the fix, and the waiting sweep says
+    so once."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", n_real="[20]")
+    sweep = subprocess.Popen(_cmd(cfg, prof, root, "--cpus-per-job", "64"), env=_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ref = None
+    try:
+        _wait_for(lambda: len(latest_jobs(root)) == 1, "the submission manifest")
+        (ref,) = latest_jobs(root).values()
+        _wait_for(lambda: "PartitionConfig" in (cell_statuses(root)[0].detail or ""), "the pending reason")
+        (st,) = cell_statuses(root)
+        assert st.state == "pending", st
+        assert st.detail.startswith("PENDING: PartitionConfig: Slurm cannot start this job as it asks; "
+                                    "scancel it"), st.detail
+        status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
+                                env=_env(), capture_output=True, text=True, timeout=60)
+        assert "[PENDING: PartitionConfig: Slurm cannot start" in status.stdout, status.stdout
+        time.sleep(3)  # the sweep polls once a second
+    finally:
+        sweep.terminate()
+        _, err = sweep.communicate(timeout=60)
+        if ref is not None:
+            subprocess.run(["scancel", ref.job_id.split("_")[0]], capture_output=True, timeout=60)
+    warnings = [ln for ln in err.splitlines() if "cannot start this job" in ln]
+    assert len(warnings) == 1 and f"job {ref.job_id.split('_')[0]} PENDING: PartitionConfig" in warnings[0], err[-2000:]
+
+
+def test_a_cell_that_times_out_more_often_than_allowed_says_timeout_and_counts_its_own_job(tmp_path):
+    """max_requeues 0 and a 1-minute limit: the first timeout signal checkpoints each array task and
+    submitit does not requeue it. The cells fail as timeouts (status showed [FAILED] and the sweep
+    an UncompletedJobError), and each is 'interrupted 1x' by its own array task, whose id
+    (27_0, as squeue and status write it) is what interrupts.jsonl records (it held SLURM_JOB_ID)."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1]", ft=57600, n_real="[40]", time_min=1)
+    prof.write_text(prof.read_text().replace("max_requeues: 10", "max_requeues: 0"))
+    res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=600)
+    assert res.returncode == 1, res.stderr[-2000:]
+    failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
+    assert len(failed) == 2 and all("timed out again after as many requeues as max_requeues allows"
+                                    in ln for ln in failed), res.stderr[-2000:]
+    jobs = latest_jobs(root)
+    assert all("_" in ref.job_id for ref in jobs.values()), jobs  # one array of two tasks
+    for st in cell_statuses(root):
+        (entry,) = read_interrupts(root / "runs" / st.run_id)
+        assert entry["job_id"] == jobs[st.run_id].job_id, entry
+        assert st.state == "failed" and st.detail.startswith("TIMEOUT: ") and st.n_interrupts == 1, st
+    status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
+                            env=_env(), capture_output=True, text=True, timeout=60).stdout
+    assert status.count(" interrupted 1x ") == 2 and status.count("[TIMEOUT: ") == 2, status
