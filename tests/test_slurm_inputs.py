@@ -302,7 +302,7 @@ def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp
     assert lines == ["failed", "stopped"], err
     assert f"  failed {first}: ValueError: disk said (stopped by a signal); the next sweep" in err
     assert re.search(r"^  stopped \w+: stopped at step 12; checkpoint \S+ \(stopped by a signal\); the next "
-                     r"sweep resumes it from that step \(log: ", err, re.M), err
+                     r"sweep resumes it from that step \(no run log: ", err, re.M), err  # a stand-in cell: no log
 
 
 def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, monkeypatch):
