@@ -30,7 +30,7 @@ from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_input, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
-from bench.train import evaluate, save_atomic, train
+from bench.train import TrainResult, evaluate, save_atomic, train
 from synth.console import check_writable
 from synth.errors import UserError
 
@@ -39,7 +39,9 @@ Row = dict[str, Any]
 # The columns every row has and every consumer may rely on (bench.collect puts them first). Time:
 # wall_s / cpu_s (CPU of all threads) cover the work done for that row only: its fine-tune and test,
 # plus for the first row a process computes in a run, the run's set-up (loading the target and
-# pre-training, or loading the shared pre-trained cell). A run's rows sum to its cost.
+# pre-training, or loading the shared pre-trained cell). A run's rows sum to its cost. A resumed
+# stage adds the training time its earlier processes spent up to the checkpoint it resumed from
+# (saved in the checkpoint; work done after that checkpoint was lost and is not counted).
 COLUMNS = ["run_id", "generator", "complexity", "n_synth", "model", "task", "target", "n_real", "seed",
            "test_err", "test_acc", "pretrain_examples", "finetune_examples", "wall_s", "status"]
 
@@ -208,9 +210,16 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
             continue
         if part.is_file():
             log.warning(f"{part}: unreadable or incomplete; fine-tuning s={s} again")
-        row = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
-        row["wall_s"] = round(time.time() - t0, 2)
-        row["cpu_s"] = round(time.process_time() - cpu0, 2)  # all threads; load-independent cost
+        row, res = _finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
+        # A resumed stage adds the training time its earlier processes spent up to the checkpoint
+        # (work after that checkpoint was lost and is not counted); pre-training's only in the
+        # row whose process trained it.
+        wall, cpu = res.earlier_wall_s, res.earlier_cpu_s
+        if pre is not None and pre.get("trained_now"):
+            wall, cpu = wall + pre.get("earlier_wall_s", 0.0), cpu + pre.get("earlier_cpu_s", 0.0)
+            pre = {**pre, "trained_now": False}
+        row["wall_s"] = round(time.time() - t0 + wall, 2)
+        row["cpu_s"] = round(time.process_time() - cpu0 + cpu, 2)  # all threads; load-independent cost
         t0, cpu0 = time.time(), time.process_time()  # the next row counts its own work only (COLUMNS)
         write_json_atomic(row, part)
         rows.append(row)
@@ -254,7 +263,7 @@ def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str
         result = train_cell(cell / "ckpt.pt")
         save_atomic(result, final)
         (cell / "ckpt.pt").unlink(missing_ok=True)
-    return result
+    return {**result, "trained_now": True}  # by this process (its time is in this run's first row)
 
 
 def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
@@ -273,13 +282,21 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
     backbone = task.backbone(net).to("cpu", memory_format=torch.contiguous_format)
     return {"backbone": backbone.state_dict(), "n_classes": ds.n_classes, "knobs": ds.generator.knobs(),
             "loss": res.final_loss, "wall_s": res.wall_s, "steps": res.steps,
-            "resumed_from": res.resumed_from}
+            "resumed_from": res.resumed_from, "earlier_wall_s": res.earlier_wall_s,
+            "earlier_cpu_s": res.earlier_cpu_s}
 
 
 def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
              test_x: torch.Tensor, test_y: torch.Tensor, device: torch.device, run_dir: Path,
              stop: Optional[threading.Event] = None) -> Row:
     """Fine-tune on a stratified subset of `s` real training images; evaluate; return the row."""
+    return _finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)[0]
+
+
+def _finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
+              test_x: torch.Tensor, test_y: torch.Tensor, device: torch.device, run_dir: Path,
+              stop: Optional[threading.Event] = None) -> tuple[Row, TrainResult]:
+    """finetune(), and its training result (for the time of a resumed run)."""
     idx = targets.stratified_subset(data.train_y, s, seed=spec.seed)
     train_set = synth.Sample(image=real_images(data.train_x[idx], spec.synth.resolution, spec.synth.channels),
                              label=data.train_y[idx])
@@ -300,7 +317,7 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
                 ckpt_path=run_dir / f"ft-s{s}.ckpt", stop=stop, desc=f"finetune s={s}")
     acc = evaluate(net, test_x, test_y, device=device)
     (run_dir / f"ft-s{s}.ckpt").unlink(missing_ok=True)
-    return _row(spec, s, acc, len(test_y), pre, res, count_params(net))
+    return _row(spec, s, acc, len(test_y), pre, res, count_params(net)), res
 
 
 def design_row(spec: RunSpec, s: int) -> Row:

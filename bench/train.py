@@ -54,8 +54,10 @@ class TrainResult:
     steps: int
     resumed_from: int
     final_loss: float
-    wall_s: float
+    wall_s: float  # the stage's training time, the earlier processes' up to the checkpoint included
     losses: list[float] = field(default_factory=list)
+    earlier_wall_s: float = 0.0  # of wall_s: spent by the processes before the checkpoint resumed
+    earlier_cpu_s: float = 0.0  # their CPU seconds (all threads), saved in the checkpoint
 
 
 def schedule(step: int, total: int, warmup: int) -> float:
@@ -151,13 +153,18 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         net.to(memory_format=torch.channels_last)
     opt = make_optimizer(net, stage, param_groups)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    start, losses = _maybe_resume(net, opt, ckpt_path, device)
+    start, losses, (earlier_wall, earlier_cpu) = _maybe_resume(net, opt, ckpt_path, device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     bar, t0, last_ckpt = _progress(total, desc, start), time.time(), time.time()
+    cpu0 = time.process_time()
+
+    def spent() -> tuple[float, float]:  # training time so far, earlier processes' included
+        return earlier_wall + time.time() - t0, earlier_cpu + time.process_time() - cpu0
+
     net.train()
     for step in range(start, total):
         if stop is not None and stop.is_set():
-            _save(ckpt_path, net, opt, step, losses)
+            _save(ckpt_path, net, opt, step, losses, spent())
             raise Interrupted(step, ckpt_path)  # type: ignore[arg-type]
         mult = schedule(step, total, warmup)
         for g, lr in zip(opt.param_groups, base_lrs):
@@ -180,12 +187,12 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         elif (step + 1) % max(1, total // 5) == 0:
             log.info("%s step %d/%d loss %.4f", desc, step + 1, total, losses[-1])
         if ckpt_path is not None and time.time() - last_ckpt > stage.ckpt_every_s:
-            _save(ckpt_path, net, opt, step + 1, losses)
+            _save(ckpt_path, net, opt, step + 1, losses, spent())
             last_ckpt = time.time()
     if bar is not None:
         bar.close()
     tail = losses[-max(1, len(losses) // 10):] if losses else [float("nan")]
-    return TrainResult(total, start, sum(tail) / len(tail), time.time() - t0, losses)
+    return TrainResult(total, start, sum(tail) / len(tail), spent()[0], losses, earlier_wall, earlier_cpu)
 
 
 class _null:
@@ -197,24 +204,28 @@ class _null:
 
 
 def _save(path: Optional[Path], net: nn.Module, opt: torch.optim.Optimizer, step: int,
-          losses: list[float]) -> None:
+          losses: list[float], spent: tuple[float, float]) -> None:
     if path is None:
         return
     state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "losses": losses, "torch_rng": torch.get_rng_state()}
+             "losses": losses, "torch_rng": torch.get_rng_state(),
+             "wall_s": spent[0], "cpu_s": spent[1]}  # training time up to this step
     save_atomic(state, path)
     log.info("checkpoint at step %d -> %s", step, path)
 
 
 def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Path],
-                  device: torch.device) -> tuple[int, list[float]]:
+                  device: torch.device) -> tuple[int, list[float], tuple[float, float]]:
+    """(step, losses, (wall s, CPU s) of training up to the step) of the checkpoint, if any."""
     if path is None or not path.is_file():
-        return 0, []
+        return 0, [], (0.0, 0.0)
     # A load that fails half-way may have copied some tensors already: keep the fresh state to go back to.
     fresh_net, fresh_opt = copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
     try:
         state = torch.load(path, map_location=device, weights_only=False)
         step, losses = int(state["step"]), [float(x) for x in state["losses"]]
+        # checkpoints written before these keys existed: their earlier time is unknown, counted as 0
+        spent = (float(state.get("wall_s", 0.0)), float(state.get("cpu_s", 0.0)))
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -225,9 +236,9 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
                     path, type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "")
         net.load_state_dict(fresh_net)
         opt.load_state_dict(fresh_opt)
-        return 0, []
+        return 0, [], (0.0, 0.0)
     log.info("resumed from %s at step %d", path, step)
-    return step, losses
+    return step, losses, spent
 
 
 @torch.no_grad()

@@ -73,7 +73,7 @@ def test_read_only_root_is_one_line_and_exit_2(tmp_path, argv):
     assert list(ro.iterdir()) == []
 
 
-def _tiny_train(ckpt: Path | None = None, n_classes: int = 4):
+def _tiny_train(ckpt: Path | None = None, n_classes: int = 4, **kw):
     import torch
 
     from bench.config import ModelSpec, StageSpec
@@ -90,8 +90,31 @@ def _tiny_train(ckpt: Path | None = None, n_classes: int = 4):
     net = build_model(ModelSpec(name="resnet10t", small_input=False), n_classes, 1)
     stage = StageSpec(examples=16 * 6, batch_size=16, lr=0.05, ckpt_every_s=1e9)
     res = train(net, make_loader(data, 48, 16, 7, True, cpu), TASKS.get("classification").loss, stage,
-                device=cpu, ckpt_path=ckpt)
+                device=cpu, ckpt_path=ckpt, **kw)
     return net, res
+
+
+def test_a_resumed_stage_counts_the_training_time_of_the_process_before_it(tmp_path):
+    """The checkpoint keeps the training time spent up to its step; the resumed stage reports it
+    (earlier_wall_s / earlier_cpu_s) and includes it in wall_s, so a resumed run's wall_s, cpu_s,
+    pretrain_wall_s and finetune_wall_s are no longer only its last process's share."""
+    import threading
+
+    import torch
+
+    from bench.train import Interrupted
+
+    ckpt, stop = tmp_path / "ckpt.pt", threading.Event()
+    with pytest.raises(Interrupted):
+        _tiny_train(ckpt, stop=stop, on_step=lambda step, loss, opt: step == 2 and stop.set())
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["step"] == 3 and saved["wall_s"] > 0 and saved["cpu_s"] > 0, saved.keys()
+    _, res = _tiny_train(ckpt)
+    assert res.resumed_from == 3
+    assert (res.earlier_wall_s, res.earlier_cpu_s) == (saved["wall_s"], saved["cpu_s"])
+    assert res.wall_s > res.earlier_wall_s
+    _, fresh = _tiny_train(tmp_path / "none.pt")
+    assert (fresh.earlier_wall_s, fresh.earlier_cpu_s) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other_model"])
