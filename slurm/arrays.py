@@ -17,8 +17,8 @@ from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will r
 from bench.config import RunSpec, identity_leaves, varying_identity
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
-from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, JobRef, cancel_pending, cannot_start, pending_detail,
-                            slurm_states)
+from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
+                            cannot_start, pending_detail, slurm_states)
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
@@ -145,6 +145,13 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
         reasons: dict[str, str] = {}
         states = slurm_states([sub.refs[i] for i in pending], reasons)
         _warn_cannot_start(reasons, warned)
+        no_answer = next((v for v in reasons.values() if isinstance(v, NoAnswer)), None)
+        if no_answer is not None and "unreachable" not in warned:
+            warned.add("unreachable")
+            log.warning("Slurm does not answer (%s): waiting for it; a job is judged ended only when "
+                        "sacct says so", no_answer)
+        elif no_answer is None:
+            warned.discard("unreachable")
         still = []
         for i in pending:
             err = _outcome(sub.jobs[i], states.get(sub.refs[i].job_id, ""), ended_at, i)
@@ -168,7 +175,7 @@ def _warn_cannot_start(reasons: dict[str, str], warned: set[str]) -> None:
     """Once per array: say so when its tasks pend for a reason no running job will clear."""
     for job_id, reason in sorted(reasons.items()):
         array = job_id.split("_")[0]
-        if cannot_start(reason) and array not in warned:
+        if not isinstance(reason, NoAnswer) and cannot_start(reason) and array not in warned:
             warned.add(array)
             log.warning("job %s %s (the sweep goes on waiting: Ctrl-C leaves it queued)", array,
                         pending_detail(reason))
@@ -189,6 +196,10 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     # and submitit records that as an error, yet the job runs again and resumes.
     if state in LIVE:
         return _RUNNING
+    if state == UNREACHABLE:  # Slurm did not answer: only a success is sure (a preempted job's
+        ended_at.pop(i, None)  # error may be followed by its requeue), else wait for Slurm
+        done = job.paths.result_pickle.exists() and job.exception() is None
+        return None if done else _RUNNING
     if job.paths.result_pickle.exists():
         exc = job.exception()
         if exc is not None and TIMED_OUT_TOO_OFTEN in str(exc):

@@ -152,15 +152,36 @@ ENDED_PREEMPTED = "PREEMPTED (not requeued)"  # sacct's PREEMPTED for a job sque
 
 
 def _run(cmd: list[str]) -> str:
+    out = _query(cmd)
+    return "" if isinstance(out, NoAnswer) else out
+
+
+class NoAnswer(str):
+    """Why a Slurm command gave no answer (not installed, controller down, timed out)."""
+
+
+def _query(cmd: list[str]) -> str | NoAnswer:
+    """The command's stdout, or a NoAnswer saying why there is none."""
     if shutil.which(cmd[0]) is None:
-        return ""
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    return res.stdout if res.returncode == 0 else ""
+        return NoAnswer(f"{cmd[0]} is not installed here")
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return NoAnswer(f"{cmd[0]} did not answer within 60 s")
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+        return NoAnswer(f"{cmd[0]}: {last}")
+    return res.stdout
+
+
+# The state given to a Slurm job while squeue does not answer: neither queued nor ended.
+UNREACHABLE = "UNREACHABLE"
 
 
 def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> dict[str, str]:
     """Raw Slurm state per job id of `refs` ('' when Slurm does not know the job any more). A
-    `reasons` dict receives squeue's reason of each pending job (job id -> e.g. 'Resources')."""
+    `reasons` dict receives squeue's reason of each pending job (job id -> e.g. 'Resources'), or
+    for every job, when squeue did not answer, a NoAnswer saying why."""
     if not refs:
         return {}
     names = sorted({r.job_name for r in refs})
@@ -168,7 +189,8 @@ def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> d
     why: dict[tuple[str, str], str] = {}
     # -r lists each array task on its own line; filtering by our unique job names means a job
     # id that a newer cluster gave to someone else's job is never mistaken for ours.
-    for line in _run(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%r|%j"]).splitlines():
+    queue = _query(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%r|%j"])
+    for line in ("" if isinstance(queue, NoAnswer) else queue).splitlines():
         job_id, state, reason, name = line.split("|", 3)
         seen[(job_id, name)] = state
         if state == "PENDING" and reason not in ("", "None"):
@@ -182,9 +204,14 @@ def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> d
         job_id, state, name = line.split("|", 2)
         state = state.split()[0]  # "CANCELLED by 0" -> CANCELLED
         if state == "PREEMPTED":  # and no longer queued (squeue comes first): ended, not requeued
-            state = ENDED_PREEMPTED  # (PreemptMode=CANCEL); a requeued job is listed by squeue
+            # (PreemptMode=CANCEL); a requeued job is listed by squeue, if squeue answered
+            state = UNREACHABLE if isinstance(queue, NoAnswer) else ENDED_PREEMPTED
         for one in expand_array_id(job_id):
             seen.setdefault((one, name), state)
+    if isinstance(queue, NoAnswer):  # the controller is down or busy: a job sacct does not place
+        if reasons is not None:  # is not judged ended (it may be queued or running)
+            reasons.update({r.job_id: queue for r in refs})
+        return {r.job_id: seen.get((r.job_id, r.job_name)) or UNREACHABLE for r in refs}
     return {r.job_id: seen.get((r.job_id, r.job_name), "") for r in refs}
 
 
@@ -273,8 +300,11 @@ def cell_statuses(root: Path) -> list[CellStatus]:
     statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id))
                 for run_id in sorted(run_ids)]
     for s in statuses:  # a pending job's reason (Priority, Resources, PartitionConfig, ...)
-        if s.state == "pending" and s.job is not None and s.job.job_id in reasons:
-            s.detail = pending_detail(reasons[s.job.job_id])
+        why = reasons.get(s.job.job_id) if s.job is not None else None
+        if s.state == "pending" and why is not None and not isinstance(why, NoAnswer):
+            s.detail = pending_detail(why)
+        elif s.state == "unknown":
+            s.detail = f"Slurm did not answer ({why or 'squeue failed'}); ask again later"
     for s in statuses:  # what the cell is: from its job, else from the sweep's plan
         s.label = s.job.label if s.job else planned.get(s.run_id, ("", False))[0]
     return statuses
@@ -295,6 +325,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     raw = states.get(job.job_id, "")
     if raw in LIVE:
         return CellStatus(run_id, LIVE[raw], job, raw, n_int)
+    if raw == UNREACHABLE:
+        return CellStatus(run_id, "unknown", job, "Slurm did not answer", n_int)
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
     # Ctrl-C or kill of a local sweep, or a SIGTERM'd Slurm job (scancel): Slurm's own lines
     # (srun's "task 0: Exited ...") may follow the traceback, so look further back than the tail
@@ -325,8 +357,8 @@ def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
 
 def in_flight(root: Path) -> dict[str, JobRef]:
     """Cells whose latest job is queued or running: a new sweep must not submit them again."""
-    return {s.run_id: s.job for s in cell_statuses(root)
-            if s.state in ("running", "pending") and s.job is not None}
+    return {s.run_id: s.job for s in cell_statuses(root)  # unknown: maybe queued, never resubmit
+            if s.state in ("running", "pending", "unknown") and s.job is not None}
 
 
 def format_status(statuses: list[CellStatus]) -> str:
@@ -340,5 +372,6 @@ def format_status(statuses: list[CellStatus]) -> str:
                      + (f"  [{s.detail}]" if s.detail and s.state != "done" else ""))
         lines += [f"    | {ln}" for ln in s.log_tail]
     counts = Counter(s.state for s in statuses)
-    lines.append(f"{len(statuses)} cells: " + ", ".join(f"{counts[k]} {k}" for k in STATES))
+    shown = STATES + (("unknown",) if counts["unknown"] else ())  # unknown: Slurm did not answer
+    lines.append(f"{len(statuses)} cells: " + ", ".join(f"{counts[k]} {k}" for k in shown))
     return "\n".join(lines)

@@ -311,3 +311,45 @@ def test_a_cell_that_times_out_more_often_than_allowed_says_timeout_and_counts_i
     status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
                             env=_env(), capture_output=True, text=True, timeout=60).stdout
     assert status.count(" interrupted 1x ") == 2 and status.count("[TIMEOUT: ") == 2, status
+
+
+def test_while_slurm_does_not_answer_status_says_unknown_and_the_sweep_waits(tmp_path, slurm_cluster):
+    """Neither the controller nor the accounting daemon answers (down, restarting, stopped):
+    squeue and sacct printed nothing, so status called the running cell failed ('ended without a
+    row'). Now status says unknown (exit 0). A sweep waiting while both daemons are stopped says
+    that Slurm does not answer, waits, and ends with the cell's row."""
+    import signal as sig
+    import socket
+
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", n_real="[20]", ft=32000)
+    sweep = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    daemons = [slurm_cluster.pids()[d] for d in ("slurmctld", "slurmdbd")]
+    assert all(daemons), "the test cluster's controller or accounting daemon is not running"
+    stopped = False
+    try:
+        _wait_for(lambda: [s.state for s in cell_statuses(root)] == ["running"], "the cell to run")
+        with socket.socket() as s:  # a port nothing listens on: neither daemon can be reached
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        conf = tmp_path / "unreachable.conf"
+        conf.write_text(re.sub(r"(?m)^(SlurmctldPort|AccountingStoragePort)=\d+", rf"\g<1>={port}",
+                               Path(os.environ["SLURM_CONF"]).read_text()))
+        status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
+                                env=dict(_env(), SLURM_CONF=str(conf)), capture_output=True, text=True,
+                                timeout=300)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert " unknown  job " in status.stdout and "Slurm did not answer (squeue: " in status.stdout, status.stdout
+        assert status.stdout.splitlines()[-1].endswith("0 failed, 0 missing, 1 unknown"), status.stdout
+        for pid in daemons:  # the waiting sweep's squeue and sacct now time out, for over 20 s
+            os.kill(pid, sig.SIGSTOP)
+        stopped = True
+        time.sleep(40)
+    finally:
+        if stopped:
+            for pid in daemons:
+                os.kill(pid, sig.SIGCONT)
+    out, err = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, err[-3000:]
+    assert "Slurm does not answer (" in err, err[-3000:]
+    assert len(collect(root)) == 1
