@@ -210,7 +210,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
             continue
         if part.is_file():
             log.warning(f"{part}: unreadable or incomplete; fine-tuning s={s} again")
-        row, res = _finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
+        row, res = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
         # A resumed stage adds the training time its earlier processes spent up to the checkpoint
         # (work after that checkpoint was lost and is not counted); pre-training's only in the
         # row whose process trained it.
@@ -288,15 +288,9 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
 
 def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
              test_x: torch.Tensor, test_y: torch.Tensor, device: torch.device, run_dir: Path,
-             stop: Optional[threading.Event] = None) -> Row:
-    """Fine-tune on a stratified subset of `s` real training images; evaluate; return the row."""
-    return _finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)[0]
-
-
-def _finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets.RealData,
-              test_x: torch.Tensor, test_y: torch.Tensor, device: torch.device, run_dir: Path,
-              stop: Optional[threading.Event] = None) -> tuple[Row, TrainResult]:
-    """finetune(), and its training result (for the time of a resumed run)."""
+             stop: Optional[threading.Event] = None) -> tuple[Row, TrainResult]:
+    """Fine-tune on a stratified subset of `s` real training images; evaluate; return the row and
+    the training result (its earlier_wall_s/cpu_s: a resumed stage's time before this process)."""
     idx = targets.stratified_subset(data.train_y, s, seed=spec.seed)
     train_set = synth.Sample(image=real_images(data.train_x[idx], spec.synth.resolution, spec.synth.channels),
                              label=data.train_y[idx])
