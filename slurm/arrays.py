@@ -140,18 +140,17 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
     pending = list(range(len(sub.jobs)))
     ended_at: dict[int, float] = {}
     cancelled = False
-    warned: set[str] = set()
+    warned: set[str] = set()  # arrays already said to be unable to start
+    said_no_answer = False
     while pending:
         reasons: dict[str, str] = {}
         states = slurm_states([sub.refs[i] for i in pending], reasons)
         _warn_cannot_start(reasons, warned)
         no_answer = next((v for v in reasons.values() if isinstance(v, NoAnswer)), None)
-        if no_answer is not None and "unreachable" not in warned:
-            warned.add("unreachable")
+        if no_answer is not None and not said_no_answer:
             log.warning("Slurm does not answer (%s): waiting for it; a job is judged ended only when "
                         "sacct says so", no_answer)
-        elif no_answer is None:
-            warned.discard("unreachable")
+        said_no_answer = no_answer is not None
         still = []
         for i in pending:
             err = _outcome(sub.jobs[i], states.get(sub.refs[i].job_id, ""), ended_at, i)

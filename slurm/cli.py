@@ -103,9 +103,9 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _check_root(root)
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
     if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder
-        for folder in (root, root / "runs"):  # jobs write each cell under runs/
-            if folder == root or folder.is_dir():
-                writable_root(folder)
+        writable_root(root)
+        if (root / "runs").is_dir():  # jobs write each cell under runs/
+            writable_root(root / "runs")
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
         if executor == "slurm":
