@@ -205,6 +205,7 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
         net.to("cpu", memory_format=torch.contiguous_format)
         return {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
                 "steps": res.steps, "resumed_from": res.resumed_from,
+                "earlier_wall_s": res.earlier_wall_s, "earlier_cpu_s": res.earlier_cpu_s,
                 "multipliers": hook.history if hook else [], "knobs": gen.knobs(), **policy,
                 **heldout_scores(spec, net, reference)}
 
@@ -231,7 +232,7 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
                        stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
     """Train on synthetic images (or reuse the cell), test on the real target's test split."""
 
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     device = pick_device(spec.device)
     data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
     cell = synthetic_cell(spec, root, device, stop)
@@ -240,7 +241,12 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     test_x, test_y = real_test_split(spec, data)
     acc, mca = scores(predict(net, test_x), test_y, data.n_classes)
     row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
-    row["wall_s"] = round(time.time() - t0, 2)
+    # as a transfer row's (bench.run): a cell trained by this process, resumed from a checkpoint,
+    # adds the training time its earlier processes spent up to that checkpoint
+    wall, cpu = ((cell.get("earlier_wall_s", 0.0), cell.get("earlier_cpu_s", 0.0)) if cell.get("trained_now")
+                 else (0.0, 0.0))
+    row["wall_s"] = round(time.time() - t0 + wall, 2)
+    row["cpu_s"] = round(time.process_time() - cpu0 + cpu, 2)  # all threads, as in transfer rows
     return [row]
 
 

@@ -80,3 +80,39 @@ def test_meta_training_saves_a_policy_that_runs(tmp_path):
     assert row["condition"] == "learned" and row["policy"].startswith("policy.pt:")
     assert len(json.loads(row["mean_multipliers"])) == spec.asg.n_groups
     assert torch.load(tmp_path / "policy.pt", weights_only=True)["meta"]["episodes"] == 2
+
+
+def test_a_resumed_generalize_cell_counts_its_earlier_training_time(tmp_path):
+    """A generalize run stopped mid-training and rerun: its row's wall_s and cpu_s include the time
+    the first process spent up to the checkpoint, as a transfer row's do (they counted only the
+    last process: a cell resumed near its end looked almost free)."""
+    import logging
+    import threading
+
+    from bench.train import Interrupted
+
+    spec = _gen(**{"pretrain.examples": 640})  # 40 steps, logged every 8th
+    stop = threading.Event()
+
+    class StopAtStep8(logging.Handler):
+        def emit(self, record):
+            if "step 8/40" in record.getMessage():
+                stop.set()
+
+    handler = StopAtStep8()
+    logging.getLogger("synthscale.train").addHandler(handler)
+    try:
+        with pytest.raises(Interrupted):
+            run(spec, tmp_path, stop=stop)
+    finally:
+        logging.getLogger("synthscale.train").removeHandler(handler)
+    ckpt = tmp_path / "pretrain" / spec.pretrain_id / "ckpt.pt"
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["step"] == 8
+    # what a long first job would have stored (the real one took a second or so)
+    saved["wall_s"], saved["cpu_s"] = 1000.0, 900.0
+    torch.save(saved, ckpt)
+    (row,) = run(spec, tmp_path)
+    assert row["resumed_from_step"] == 8
+    assert 1000 < row["pretrain_wall_s"] <= row["wall_s"] < 1000 + 600, row
+    assert 900 < row["cpu_s"] < 900 + 1200, row
