@@ -96,7 +96,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
 def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = "n_synth",
                s: str = "n_real", y: str = "test_err") -> list[Path]:
     """Per-s measurements (points), per-s fits (dashed) and the joint bound (solid); .png + .pdf."""
-    from fits.plot import plt, save
+    from fits.plot import log_axes, plt, save
 
     joint: Fit = res["fit"]
     pos = df[df[n] > 0]
@@ -114,8 +114,7 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
         if float(s_val) in per_s.index:  # an s with too few sizes has no per-s fit
             r = per_s.loc[float(s_val)]
             ax.plot(grid, r["D"] * grid ** -joint.params["alpha"] + r["C"], color=color, linestyle=":")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    log_axes(ax)
     ax.set_xlabel(n)
     ax.set_ylabel(y)
     p = joint.params

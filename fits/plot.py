@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -18,6 +19,40 @@ from fits.table import fit_rows, fmt_num  # noqa: E402
 MARKERS = "os^Dv<>pPX*h"
 # what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
 LEGEND_PARAMS = {"power": ("alpha",), "power_floor": ("alpha", "C"), "bnsl": ("c0", "a"), "m4": ("c", "C")}
+
+
+def _tick_text(v: float) -> str:
+    """A log axis's tick as a plain number: 30, 0.85, and sizes as 2k, 64k, 1.3M."""
+    if v <= 0:
+        return ""
+    for unit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if unit <= v < 1e3 * unit:
+            return f"{v / unit:g}{suffix}"
+    if 1e-4 <= v < 1e3:
+        return f"{v:g}"
+    k = np.log10(v)
+    return f"$10^{{{int(round(k))}}}$" if abs(k - round(k)) < 1e-9 else f"{v:.0e}"
+
+
+def _minor_tick_text(axis: Any, v: float) -> str:
+    """Minor ticks are labelled on short axes only, fewer the longer the axis: all of them within a
+    decade, 2, 3 and 5 times a power of ten up to two decades, 2 and 5 up to three, none beyond
+    (matplotlib's default wrote 3x10^1 over 4x10^1 on a grid of 30..600)."""
+    lo, hi = sorted(axis.get_view_interval())
+    if lo <= 0 or v <= 0:
+        return ""
+    decades = np.log10(hi / lo)
+    lead = round(v / 10 ** np.floor(np.log10(v) + 1e-9))
+    keep = decades <= 1 or (decades <= 2 and lead in (2, 3, 5)) or (decades <= 3 and lead in (2, 5))
+    return _tick_text(v) if keep else ""
+
+
+def log_axes(ax: plt.Axes) -> None:
+    """Both axes logarithmic, labelled with plain numbers that do not overlap."""
+    for axis, set_scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
+        set_scale("log")
+        axis.set_major_formatter(FuncFormatter(lambda v, _: _tick_text(v)))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _, axis=axis: _minor_tick_text(axis, v)))
 
 
 def figure_paths(out: str | Path) -> list[Path]:
@@ -119,8 +154,7 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
             overall_drawn = True
     if any(g.get("scratch") for g in fits_json["groups"].values()):
         ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), per group")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    log_axes(ax)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     level = int(round(100 * fits_json.get("level", 0.95)))

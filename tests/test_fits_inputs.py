@@ -306,3 +306,32 @@ def test_compare_reports_the_intervals_fit_reports() -> None:
     for key in ("1", "3"):
         for name in ("D", "alpha", "C"):
             assert fitted[key]["ci"][name] == [compared.loc[key, f"{name}_lo"], compared.loc[key, f"{name}_hi"]]
+
+
+@pytest.mark.parametrize("lo, hi, want", [
+    (30, 600, ["30", "50", "100", "200", "300", "500"]),  # wrote 3x10^1 over 4x10^1 before
+    (0.83, 0.94, None),  # a short error axis: plain decimals
+    (700, 2e5, ["1k", "2k", "5k", "10k", "20k", "50k", "100k", "200k"]),  # wrote 20000 over 30000
+    (1e3, 1e7, ["1k", "10k", "100k", "1M", "10M"]),  # long: decades only
+])
+def test_log_axis_labels_are_plain_numbers_that_do_not_overlap(lo: float, hi: float, want: list | None) -> None:
+    from fits.plot import log_axes, plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.plot([lo, hi], [lo, hi])
+    log_axes(ax)
+    fig.canvas.draw()
+    for axis in (ax.xaxis, ax.yaxis):
+        labels = [t for t in axis.get_ticklabels(minor=False) + axis.get_ticklabels(minor=True)
+                  if t.get_text() and t.get_visible()]
+        lo_v, hi_v = axis.get_view_interval()
+        labels = [t for t in labels if lo_v <= (t.get_position()[0] if axis is ax.xaxis else t.get_position()[1]) <= hi_v]
+        texts = [t.get_text() for t in sorted(labels, key=lambda t: t.get_position()[axis is ax.yaxis])]
+        if want is not None:
+            assert texts == want, texts
+        else:
+            assert len(texts) >= 3 and all(re.fullmatch(r"0\.\d+", t) for t in texts), texts
+        boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: (b.x0, b.y0))
+        for a, b in zip(boxes, boxes[1:]):
+            assert not a.overlaps(b), (texts, a, b)
+    plt.close(fig)
