@@ -251,12 +251,6 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
     return ""
 
 
-def varying_fields(specs: list[RunSpec]) -> list[str]:
-    """The dotted fields whose values differ between some of `specs`, sorted."""
-    dumps = [s.model_dump() for s in specs]
-    return sorted({p for d in dumps[1:] for p in _differing(dumps[0], d)})
-
-
 def identity_leaves(spec: RunSpec) -> dict[str, Any]:
     """The run's identity as dotted field -> value (a list stays one value); a scratch run has no
     generator or pre-training fields."""

@@ -39,12 +39,14 @@ LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 class Interrupted(Exception):
     """Training stopped at a step boundary on request; its state is in the checkpoint."""
 
-    # how `sweep status` finds the step in a stopped job's log (slurm.tracking)
-    LOG_PATTERN = re.compile(r"stopped at step (\d+); checkpoint ")
+    # how `sweep status` finds the step (and the stage, in logs written since it was added) in a
+    # stopped job's log (slurm.tracking)
+    LOG_PATTERN = re.compile(r"stopped at step (\d+)(?:/\d+ of ([^;]+))?; checkpoint ")
 
-    def __init__(self, step: int, path: Path) -> None:
-        super().__init__(f"stopped at step {step}; checkpoint {path}")
-        self.step, self.path = step, path
+    def __init__(self, step: int, path: Path, total: Optional[int] = None, desc: str = "") -> None:
+        where = f"/{total} of {desc}" if total is not None and desc else ""
+        super().__init__(f"stopped at step {step}{where}; checkpoint {path}")
+        self.step, self.path, self.desc = step, path, desc
 
 
 @dataclass
@@ -165,7 +167,7 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
     for step in range(start, total):
         if stop is not None and stop.is_set():
             _save(ckpt_path, net, opt, step, losses, spent())
-            raise Interrupted(step, ckpt_path)  # type: ignore[arg-type]
+            raise Interrupted(step, ckpt_path, total, desc)  # type: ignore[arg-type]
         mult = schedule(step, total, warmup)
         for g, lr in zip(opt.param_groups, base_lrs):
             g["lr"] = lr * mult * g.get("lr_mult", 1.0)

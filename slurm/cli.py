@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Expand CONFIG's grid into cells, skip the cells that already have a "
                        "row under --root, submit the rest through submitit, wait, and write ROOT/runs.csv. "
                        "Interrupt it at any time: the same command finishes the sweep. "
-                       "`synthscale sweep status --root ROOT` shows what is done, running and failed.")
+                       "`synthscale sweep status --root ROOT` shows what is done, running and failed.",
+                       add_help=False)
+    p.add_argument("-h", "--help", action=_Help, help="show this help message and exit (after `status`: "
+                                                      "the help of `sweep status`)")
     p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the base config; a key the grid "
                                                 "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those); "
@@ -53,6 +56,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     from slurm.demo import register_demo  # demo builds on sweep_to_csv below
 
     register_demo(sub)
+
+
+STATUS_HELP = """usage: synthscale sweep status --root ROOT
+
+One line per cell under ROOT (the cells of every sweep submitted there): done, running, pending,
+stopped (with a checkpoint: the next sweep resumes it), failed (with the last lines of its log),
+missing or unknown (Slurm did not answer), and a count of each. Exit code 1 if any cell failed.
+It takes no other option: the cells' jobs are read from ROOT/sweeps/.
+
+options:
+  -h, --help   show this help message and exit
+  --root ROOT  the --root the sweeps were given
+"""
+
+
+class _Help(argparse.Action):
+    """-h of `sweep`; after `status` (`synthscale sweep status -h`) the help of the status command,
+    which takes only --root, instead of every sweep and cluster flag."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: object) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kw)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, "config", None) == "status":
+            sys.stdout.write(STATUS_HELP)
+        else:
+            parser.print_help()
+        parser.exit()
 
 
 CLUSTER_FLAGS = ("profile", "partition", "account", "qos", "gpus_per_job", "cpus_per_job", "mem_gb",

@@ -78,8 +78,8 @@ class CellJob(submitit.helpers.Checkpointable):
             raise self._outcome["error"]
         if "interrupted" in self._outcome:  # a SIGTERM stopped it (checkpoint() requeues and exits)
             exc = self._outcome["interrupted"]
-            log.warning("SIGTERM: stopped at step %s with a checkpoint and not requeued; the next sweep "
-                        "resumes this cell from there", exc.step)
+            log.warning("SIGTERM: stopped at step %s%s with a checkpoint and not requeued; the next sweep "
+                        "resumes this cell from there", exc.step, f" of {exc.desc}" if exc.desc else "")
             raise exc
         return self._outcome["rows"]
 
@@ -106,7 +106,7 @@ class CellJob(submitit.helpers.Checkpointable):
             self._worker.join(timeout=_JOIN_TIMEOUT_S)
         exc = self._outcome.get("interrupted")
         record_interrupt(Path(root) / "runs" / _run_id(spec), exc.step if exc else None,
-                         str(exc.path) if exc else None)
+                         str(exc.path) if exc else None, exc.desc if exc else None)
         return submitit.helpers.DelayedSubmission(CellJob(), spec, root)
 
 
@@ -114,22 +114,25 @@ def _run_id(spec: dict[str, Any]) -> str:
     return RunSpec.model_validate(spec).run_id
 
 
-def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[str]) -> None:
-    """Append one line to the run's interrupt log (only the job holding the cell writes it)."""
+def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[str],
+                     stage: Optional[str] = None) -> None:
+    """Append one line to the run's interrupt log (only the job holding the cell writes it); `stage`
+    is the training stage the step belongs to ("pretrain n=32", "finetune s=20")."""
     run_dir.mkdir(parents=True, exist_ok=True)
     env = os.environ
     # The id squeue, sacct and `sweep status` use: 27_0 for an array task (SLURM_JOB_ID is the
     # task's own number), else the job id.
     task = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
             if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID") else env.get("SLURM_JOB_ID"))
-    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "checkpoint": checkpoint,
+    entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "stage": stage, "checkpoint": checkpoint,
              "job_id": task, "slurm_job_id": env.get("SLURM_JOB_ID"),
              "array_task": env.get("SLURM_ARRAY_TASK_ID")}
     with (run_dir / INTERRUPTS_FILE).open("a") as fh:
         fh.write(json.dumps(entry) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    log.warning("interrupted at step %s; checkpoint %s; requeueing", step, checkpoint)
+    log.warning("interrupted at step %s%s; checkpoint %s; requeueing", step, f" of {stage}" if stage else "",
+                checkpoint)
 
 
 def read_interrupts(run_dir: Path) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import RunSpec, SweepSpec, varying_fields
+from bench.config import RunSpec, SweepSpec, identity_leaves, varying_identity
 from bench.run import check_names, read_rows
 
 
@@ -24,26 +24,21 @@ class Plan:
     def describe(self) -> str:
         """One line per cell to run, and a count."""
         lines = [f"{len(self.cells)} cells: {len(self.done)} done, {len(self.todo)} to run (root {self.root})"]
-        # Fields the grid varies beyond the ones every line shows (pretrain.lr, synth.knobs.clutter,
-        # ...), so that two cells never print the same line.
-        extra = [f for f in varying_fields(self.todo) if f not in _SHOWN]
+        # Identity fields the grid varies beyond the ones every line shows (pretrain.lr,
+        # synth.knobs.clutter, ...), so that two cells never print the same line; as in `sweep
+        # status` labels (slurm.arrays.cell_labels), a scratch cell shows no pre-training field.
+        extra = [f for f in varying_identity(self.todo) if f not in _SHOWN]
         for spec in self.todo:
             s = spec.synth
             what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-            more = "".join(f" {f}={_value(spec, f)}" for f in extra)
+            leaves = identity_leaves(spec)
+            more = "".join(f" {f}={leaves[f]}" for f in extra if f in leaves)
             lines.append(f"  {spec.run_id}  {what:<28} model={spec.model.name} seed={spec.seed} "
                          f"n_real={spec.target.n_real}{more}")
         return "\n".join(lines)
 
 
 _SHOWN = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed", "target.n_real"}
-
-
-def _value(spec: RunSpec, field: str) -> object:
-    value: object = spec.model_dump()
-    for part in field.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def plan(sweep: SweepSpec, root: Path | str) -> Plan:

@@ -334,7 +334,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
                     if m), None)
     if stopped:
         why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
-        return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]} with a checkpoint; "
+        stage = f" of {stopped[2]}" if stopped[2] else ""
+        return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]}{stage} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
     tail = _tail(job, run_dir)
     if any(TIMED_OUT_TOO_OFTEN in ln for ln in tail):

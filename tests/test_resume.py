@@ -225,7 +225,9 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr  # not a failure: it resumes
-    assert re.search(r"stopped .*\[at step \d+ with a checkpoint; the next sweep resumes it", status.stdout)
+    # the stage the step belongs to is named (the sweep is stopped while pre-training)
+    assert re.search(r"stopped .*\[at step \d+ of pretrain n=32 with a checkpoint; the next sweep resumes it",
+                     status.stdout), status.stdout
     assert status.stdout.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 0 missing"
     again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
                            capture_output=True, text=True, timeout=300)
@@ -250,7 +252,7 @@ def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err[-2000:]
     assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint; rows in" in out, out
-    assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+; checkpoint \S+ \(stopped by a "
+    assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+/64 of pretrain n=32; checkpoint \S+ \(stopped by a "
                      r"signal\); the next sweep resumes it from that step", err, re.M), err[-2000:]
     assert "Traceback" not in err and f"cell {job.run_id} failed" not in err, err[-2000:]
     again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),

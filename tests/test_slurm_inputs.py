@@ -376,3 +376,37 @@ def test_a_slurm_job_is_stopped_only_when_its_traceback_ends_in_interrupted():
                                                    "signal); the next sweep resumes it from that step")
     failed = cell_error(wrapped("RuntimeError: step 7 (stopped by a signal)"))
     assert not failed.stopped and failed.message == "RuntimeError: step 7 (stopped by a signal)"
+
+
+def test_a_stopped_job_s_log_names_the_stage_of_its_step_and_old_logs_still_read(tmp_path):
+    """Status read only the step from a stopped job's log ("at step 26"), which did not say whether
+    it was a pre-training or a fine-tuning step; the stop now names its stage. A log written before
+    still reads as a stop, without a stage."""
+    from bench.train import Interrupted
+    from slurm.tracking import JobRef, _status
+
+    exc = Interrupted(26, tmp_path / "ckpt.pt", 64, "pretrain n=32")
+    assert str(exc) == f"stopped at step 26/64 of pretrain n=32; checkpoint {tmp_path / 'ckpt.pt'}"
+    for line, want in [(f"bench.train.Interrupted: {exc}", "at step 26 of pretrain n=32 with a checkpoint"),
+                       ("bench.train.Interrupted: stopped at step 7; checkpoint c.pt", "at step 7 with a checkpoint")]:
+        run_dir = tmp_path / "runs" / want.split()[2]
+        run_dir.mkdir(parents=True)
+        (run_dir / "log.txt").write_text(f"Traceback (most recent call last):\n{line}\n")
+        job = JobRef(run_dir.name, "local", "1", "t", str(tmp_path / "no_folder"), 0.0)
+        st = _status(tmp_path, run_dir.name, job, {}, None)
+        assert st.state == "stopped" and st.detail.startswith(want), st
+
+
+@pytest.mark.parametrize("argv, status_help", [(["sweep", "status", "--help"], True),
+                                               (["sweep", "status", "-h", "--root", "r"], True),
+                                               (["sweep", "--help"], False),
+                                               (["sweep", "quickstart", "-h"], False)])
+def test_sweep_status_help_is_the_status_command_s_own(argv, status_help, capsys):
+    """`sweep status --help` printed the whole help of `sweep` (every Slurm flag, none of which
+    status takes); it now prints the status command's usage. `sweep --help` is unchanged."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert out.startswith("usage: synthscale sweep status --root ROOT") == status_help, out[:300]
+    assert ("--partition" in out) != status_help, out[:300]

@@ -100,3 +100,18 @@ def test_a_job_that_died_while_writing_its_row_is_failed_not_done(tmp_path):
     assert cell_statuses(root)[0].state == "failed"
     (run_dir / "row.json").write_text(json.dumps([{**dict.fromkeys(COLUMNS, 0), "run_id": spec.run_id}]))
     assert cell_statuses(root)[0].state == "done"
+
+
+def test_dry_run_lines_name_the_identity_fields_the_grid_varies_and_not_for_scratch(tmp_path, capsys):
+    """A grid over pretrain.lr with a scratch cell: each pre-trained cell's line names its lr, the
+    scratch cell's line does not (it has no pre-training: it printed pretrain.lr=0.1 as if it had),
+    as `sweep status` labels do."""
+    cfg = tmp_path / "lr.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1]\n", "  pretrain.lr: [0.1, 0.05]\n"))
+    assert main(["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "local", "--dry-run"]) == 0
+    cells = [ln for ln in capsys.readouterr().out.splitlines() if re.match(r"  [0-9a-f]{12}  ", ln)]
+    scratch = [ln for ln in cells if " scratch " in ln]
+    trained = [ln for ln in cells if " scratch " not in ln]
+    assert len(scratch) == 1 and "pretrain.lr" not in scratch[0], cells
+    assert len(trained) == 4 and sorted(ln.rsplit(" ", 1)[1] for ln in trained) == \
+        ["pretrain.lr=0.05"] * 2 + ["pretrain.lr=0.1"] * 2, cells

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -94,8 +95,9 @@ def test_array_sweep_scancel_saves_a_checkpoint_and_the_next_sweep_resumes_it(tm
     Slurm's KillWait (5 s here), `sweep status` calls it stopped at that step, and the next sweep
     resubmits it and resumes from the saved step (before: submitit ignored SIGTERM, the job died at
     KillWait, status said failed and the rerun started fine-tuning again from step 0)."""
-    # Three cells sharing one pre-training cell (trained once); the last one is long enough (tens of seconds even on an idle machine) to cancel.
-    cfg, prof, root = _setup(tmp_path, "synth.n: [32]\n  finetune.examples: [64, 96, 40000]",
+    # Three cells sharing one pre-training cell (trained once); the last one (400 steps, logged every
+    # 80) is cancelled at its first logged step, with 320 steps (over 15 s on an idle machine) to go.
+    cfg, prof, root = _setup(tmp_path, "synth.n: [32]\n  finetune.examples: [64, 96, 12800]",
                              n_real="[20]")
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -103,21 +105,21 @@ def test_array_sweep_scancel_saves_a_checkpoint_and_the_next_sweep_resumes_it(tm
     jobs = latest_jobs(root)
     assert len({j.job_id.split("_")[0] for j in jobs.values()}) == 1, "one array for one shape"
     # Cancel a running task (a pending task cancelled alone leaves no trace in sacct at all).
-    long_cell = next(c for c in load_sweep(cfg).cells() if c.finetune.examples == 40000)
+    long_cell = next(c for c in load_sweep(cfg).cells() if c.finetune.examples == 12800)
     victim = jobs[long_cell.run_id]
     run_dir = root / "runs" / victim.run_id
-    _wait_for(lambda: _trained_steps(run_dir) >= 25, "fine-tuning")
+    _wait_for(lambda: _trained_steps(run_dir) >= 80, "fine-tuning")
     subprocess.run(["scancel", victim.job_id], check=True)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err[-2000:]
-    assert re.search(r"^  stopped \w+: stopped at step \d+; checkpoint \S+ \(stopped by a signal\); the next "
+    assert re.search(r"^  stopped \w+: stopped at step \d+/\d+ of finetune s=20; checkpoint \S+ \(stopped by a signal\); the next "
                      r"sweep resumes it from that step", err, re.M), err[-2000:]
     states = {s.run_id: s for s in cell_statuses(root)}
     stopped = states[victim.run_id]
     assert stopped.state == "stopped", (stopped, Path(victim.stderr).read_text()[-2000:])
-    step = int(re.fullmatch(r"CANCELLED, at step (\d+) with a checkpoint; the next sweep resumes it "
+    step = int(re.fullmatch(r"CANCELLED, at step (\d+) of finetune s=20 with a checkpoint; the next sweep resumes it "
                             r"from there", stopped.detail)[1])
-    assert step >= 25 and read_interrupts(run_dir) == [], "a stop, not a requeue"
+    assert 80 <= step < 400 and read_interrupts(run_dir) == [], "a stop, not a requeue"
     assert sorted(s.state for s in states.values()) == ["done", "done", "stopped"]
     status = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--root", str(root)],
                             env=_env(), capture_output=True, text=True)
@@ -146,6 +148,11 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=14400, n_real="[40]")
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
+    # The uninterrupted reference trains on the other core meanwhile (one torch thread, as in the
+    # job; the interrupts are placed by step counts, so its load cannot make them miss)
+    plain: list[dict] = []
+    ref = threading.Thread(target=lambda: plain.extend(run(spec, tmp_path / "uninterrupted")))
+    ref.start()
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: _trained_steps(run_dir) >= 60, "60 training steps")
@@ -162,7 +169,8 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     log = (run_dir / "log.txt").read_text()
     assert f"at step {first['step']}" in log and f"at step {second['step']}" in log
     assert cell_statuses(root)[0].n_interrupts == 2
-    (plain,) = run(spec, tmp_path / "uninterrupted")  # one torch thread, as in the job
+    ref.join(timeout=300)
+    (plain,) = plain
     # Measured: identical to every stored digit (test_err to 1e-6, loss to 1e-5) on this CPU.
     assert (row["test_err"], row["finetune_loss"]) == (plain["test_err"], plain["finetune_loss"])
 
