@@ -5,10 +5,13 @@ import contextlib
 import io
 import logging
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import submitit
 from submitit.core.utils import FailedJobError
@@ -58,25 +61,95 @@ def slurm_executor(folder: Path, res: Resources, profile: Profile, name: str) ->
     return ex
 
 
+@contextlib.contextmanager
+def _srun_optional() -> Iterator[None]:
+    """submitit refuses to build a Slurm executor where `srun` is missing. Writing the sbatch text
+    needs no Slurm (a dry run on a laptop), so within this block it may be built anyway."""
+    if shutil.which("srun") is not None:
+        yield
+        return
+    before = submitit.SlurmExecutor.__dict__["affinity"]
+    submitit.SlurmExecutor.affinity = classmethod(lambda cls: 1)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        submitit.SlurmExecutor.affinity = before  # type: ignore[method-assign]
+
+
+def _script(folder: Path, res: Resources, profile: Profile, name: str, n_cells: int, command: str) -> str:
+    """The sbatch script submitit writes for an array of `n_cells` (a single job if one)."""
+    with _srun_optional():
+        ex = slurm_executor(folder, res, profile, name)
+    return _make_sbatch_string(command=command, folder=ex._executor.folder,
+                               map_count=n_cells if n_cells > 1 else None, **ex._executor.parameters)
+
+
 def sbatch_text(folder: Path, res: Resources, profile: Profile, name: str, n_cells: int) -> str:
     """The `#SBATCH` lines submitit writes for an array of `n_cells` (a single job if one)."""
-    ex = slurm_executor(folder, res, profile, name)
-    text = _make_sbatch_string(command="<command>", folder=ex._executor.folder,
-                               map_count=n_cells if n_cells > 1 else None, **ex._executor.parameters)
+    text = _script(folder, res, profile, name, n_cells, "<command>")
     return "\n".join(line for line in text.splitlines() if line.startswith("#SBATCH"))
 
 
-def preview(todo: list[RunSpec], root: Path, profile: Profile) -> str:
-    """What `--dry-run` prints for Slurm: each array's shape, cells and exact sbatch options."""
+FIX_HINT = ("fix the flag or the profile entry it names (--partition, --mem-gb, --cpus-per-job, --gpus-per-job, "
+            "--constraint, --sbatch, or a shapes rule)")
+# Reasons sbatch gives when it could not ask the controller at all (no verdict on the options)
+_NO_CONTROLLER = re.compile(r"unable to contact|could not establish|configuration file|connection refused|"
+                            r"socket timed out|zero bytes were transmitted|ClusterName", re.I)
+TEST_ONLY_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """What `sbatch --test-only` said about one array: accepted, refused, or could not be asked."""
+
+    verdict: str  # ok | refused | unchecked
+    said: str
+
+    def line(self) -> str:
+        return {"ok": "sbatch --test-only accepts it", "refused": "sbatch --test-only REFUSES it",
+                "unchecked": "not checked"}[self.verdict] + f": {self.said}"
+
+
+def ask_sbatch(folder: Path, res: Resources, profile: Profile, name: str, n_cells: int) -> Check:
+    """Ask the cluster's sbatch whether it would queue this array as written (`sbatch --test-only`:
+    nothing is submitted). `unchecked` when sbatch is not here, or cannot reach its controller."""
+    if shutil.which("sbatch") is None:
+        return Check("unchecked", "no sbatch on this machine's PATH")
+    text = _script(folder, res, profile, name, n_cells, "true")
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="synthscale-test-only-") as script:
+        script.write(text)
+        script.flush()
+        try:
+            proc = subprocess.run(["sbatch", "--test-only", script.name], capture_output=True, text=True,
+                                  timeout=TEST_ONLY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return Check("unchecked", f"sbatch did not answer within {TEST_ONLY_TIMEOUT_S:g} s")
+    said = [ln.split("error:", 1)[-1].split("failure:", 1)[-1].strip()
+            for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+    if proc.returncode == 0:
+        start = next((s for s in said if " to start at " in s), "; ".join(said))  # "Job 36 to start at ..."
+        return Check("ok", re.sub(r"^(sbatch: )?Job \d+ to start", "it would start", start) or "no message")
+    reason = "; ".join(dict.fromkeys(s for s in said if not s.startswith("retrying"))) or f"exit {proc.returncode}"
+    return Check("unchecked" if _NO_CONTROLLER.search(reason) else "refused", reason)
+
+
+def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, list[str]]:
+    """What `--dry-run` prints for Slurm: each array's shape, cells, exact sbatch options and what
+    `sbatch --test-only` says of them; and one line per array sbatch refuses (empty: none)."""
     groups = group_by_shape(todo, profile)
     labels = cell_labels(todo)
     folder = root.absolute() / "submitit" / "<submission>"
-    lines = [f"{len(groups)} job array(s), one per resource shape:"]
+    lines, refused = [f"{len(groups)} job array(s), one per resource shape:"], []
     for i, (res, cells) in enumerate(groups, 1):
         lines.append(f"array {i}: {len(cells)} cells; {res.describe()}")
         lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
-    return "\n".join(lines)
+        check = ask_sbatch(folder, res, profile, job_name("<submission>"), len(cells))
+        lines.append(f"array {i}: {check.line()}")
+        if check.verdict == "refused":
+            which = f"array {i} of {len(groups)} " if len(groups) > 1 else "the array "
+            refused.append(f"sbatch --test-only refuses {which}({res.describe()}): {check.said}")
+    return "\n".join(lines), refused
 
 
 @dataclass
@@ -123,9 +196,7 @@ def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submit
     said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
     reason = "; ".join(dict.fromkeys(said)) or "no reason given"
     which = f"array {i} of {n} " if n > 1 else "the array "
-    line = (f"sbatch refused {which}({res.describe()}): {reason}; fix the flag or the profile "
-            f"entry it names (--partition, --mem-gb, --cpus-per-job, --gpus-per-job, --constraint, "
-            f"--sbatch, or a shapes rule) and run the same command again")
+    line = f"sbatch refused {which}({res.describe()}): {reason}; {FIX_HINT} and run the same command again"
     if queued.refs:
         arrays = sorted({r.job_id.split("_")[0] for r in queued.refs})
         cells = f"{len(queued.refs)} cell" + ("s" if len(queued.refs) > 1 else "")

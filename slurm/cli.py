@@ -141,9 +141,13 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
     if dry_run:
         if executor == "slurm":
-            from slurm.arrays import preview
+            from slurm.arrays import FIX_HINT, preview
 
-            print(preview(the_plan.todo, root, profile or Profile()))
+            text, refused = preview(the_plan.todo, root, profile or Profile())
+            print(text, flush=True)
+            if refused:
+                more = f" ({len(refused) - 1} more array(s) refused, above)" if len(refused) > 1 else ""
+                raise UserError(f"{refused[0]}; {FIX_HINT}{more}")
         return 0
     result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)

@@ -181,7 +181,8 @@ def test_cluster_flags_need_the_slurm_executor(tmp_path, capsys, executor):
      "--max-parallel 3 and --array-parallelism 2 set the same limit on Slurm (tasks of one array at once); "
      "give one of them"),
 ])
-def test_array_parallelism_is_checked_like_max_parallel(tmp_path, capsys, flags, want):
+def test_array_parallelism_is_checked_like_max_parallel(tmp_path, capsys, monkeypatch, flags, want):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch to ask (it may wait for a controller that is down)
     cfg, _ = _broken_sweep(tmp_path)
     argv = ["sweep", str(cfg), "--root", str(tmp_path / "r"), "--executor", "slurm", "--profile", "local"]
     assert main(argv + flags + ["--dry-run"]) == 2

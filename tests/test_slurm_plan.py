@@ -44,8 +44,10 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "tiny.yaml", tmp_path / "site.yaml"
 
 
-def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys):
-    """Golden: two shapes -> two arrays; command-line flags override the profile."""
+def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys, monkeypatch):
+    """Golden: two shapes -> two arrays; command-line flags override the profile. Without an sbatch
+    to ask (PATH emptied: the same text on every machine), each array says it was not checked."""
+    monkeypatch.setenv("PATH", str(tmp_path))
     cfg, prof = _files(tmp_path)
     root = tmp_path / "runs"
     argv = ["sweep", str(cfg), "--root", str(root), "--executor", "slurm", "--dry-run",

@@ -269,6 +269,29 @@ def test_an_array_sbatch_refuses_is_one_line_and_the_arrays_before_it_stay_recor
     assert all(again[r].job_id == first[r].job_id for r in seed0), "seed 0 was submitted twice"
 
 
+def test_dry_run_asks_sbatch_test_only_and_a_refused_array_is_one_line(tmp_path):
+    """--dry-run asks the cluster's `sbatch --test-only` about each array: the local profile is
+    accepted (exit 0); a partition that does not exist, or more CPUs than the node has (which a
+    real sbatch queues to pend for ever), is one error line naming the array and sbatch's reason,
+    exit 2. Nothing is queued and no root is made (before: exit 0, and the bad option surfaced only
+    when the real submission failed or sat pending)."""
+    cfg, prof, root = _setup(tmp_path, "seed: [0, 1]", n_real="[20]")
+    ok = _sweep(_cmd(cfg, prof, root, "--dry-run"), timeout_s=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert re.search(r"^array 1: sbatch --test-only accepts it: it would start at \S+ using 1 processors on "
+                     r"nodes \S+ in partition low$", ok.stdout, re.M), ok.stdout[-2000:]
+    for flags, reason in [(["--partition", "nosuchpart"], "invalid partition specified: nosuchpart"),
+                          (["--cpus-per-job", "64"], "Requested node configuration is not available")]:
+        bad = _sweep(_cmd(cfg, prof, root, "--dry-run", *flags), timeout_s=120)
+        assert bad.returncode == 2, bad.stdout[-1000:] + bad.stderr[-2000:]
+        (err,) = bad.stderr.strip().splitlines()
+        assert ": error: sbatch --test-only refuses the array (" in err and reason in err, err
+        assert "array 1: sbatch --test-only REFUSES it: " in bad.stdout, bad.stdout[-2000:]
+    assert not root.exists(), "a dry run must not create anything"
+    queued = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, check=True).stdout
+    assert "synthscale-<submission>" not in queued and "synthscale" not in queued, queued
+
+
 def test_a_job_that_cannot_start_shows_squeue_s_reason_and_what_to_do(tmp_path):
     """More CPUs per job than the node has: Slurm keeps the job pending (PartitionConfig) for ever.
     Status showed a bare [PENDING]; it now gives the reason and the fix, and the waiting sweep says
