@@ -140,11 +140,13 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
     labels = cell_labels(todo)
     folder = root.absolute() / "submitit" / "<submission>"
     lines, refused = [f"{len(groups)} job array(s), one per resource shape:"], []
+    unchecked: Optional[Check] = None  # sbatch missing or its controller silent: not asked again
     for i, (res, cells) in enumerate(groups, 1):
         lines.append(f"array {i}: {len(cells)} cells; {res.describe()}")
         lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
-        check = ask_sbatch(folder, res, profile, job_name("<submission>"), len(cells))
+        check = unchecked or ask_sbatch(folder, res, profile, job_name("<submission>"), len(cells))
+        unchecked = check if check.verdict == "unchecked" else None
         lines.append(f"array {i}: {check.line()}")
         if check.verdict == "refused":
             which = f"array {i} of {len(groups)} " if len(groups) > 1 else "the array "
