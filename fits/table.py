@@ -153,6 +153,12 @@ def _lines(rows: tuple[Any, Any]) -> str:
     return f"rows {rows[0]!r} and {rows[1]!r}"
 
 
+def _shown(v: Any) -> str:
+    """A cell's value in a message: "(empty)" for a missing one (a scratch row's complexity)."""
+    missing = v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v))
+    return "(empty)" if missing else label(v)
+
+
 def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> None:
     """Refuse a row that repeats another: the same run_id (and n_real: a run has one row per real
     size), or, with seeds, the same seed at the same `keys` (group and sizes) and design (a table
@@ -171,7 +177,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
     key = list(dict.fromkeys([*keys, seed, *design_columns(df)]))
     rows = _repeat(df, key)
     if rows:
-        what = ", ".join(f"{c}={label(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
+        what = ", ".join(f"{c}={_shown(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
         raise FitInputError(f"{_lines(rows)} repeat one measurement ({what}, same design): each seed counts "
                             "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
                             "row, or give a second measurement its own seed")

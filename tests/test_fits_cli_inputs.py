@@ -287,6 +287,10 @@ def test_a_size_too_large_to_fit_is_refused(tmp_path: Path, capsys: pytest.Captu
      "rows 7 and 26 (lines 9 and 28 of a CSV with a header) repeat one measurement (complexity=1, n_synth=320, "
      "seed=1, same design)"),
     (lambda d: pd.concat([d, d]).drop(columns="run_id"), "rows 0 and 26 (lines 2 and 28"),
+    # a scratch row has no complexity: the message said complexity=nan
+    (lambda d: pd.concat([d, d.iloc[[1]].assign(run_id="again")]).drop(columns="n_real"),
+     "rows 1 and 26 (lines 3 and 28 of a CSV with a header) repeat one measurement (complexity=(empty), "
+     "n_synth=0, seed=1, same design)"),
 ])
 def test_a_repeated_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture, table, needle: str) -> None:
     # the table concatenated with itself used to fit, with narrower intervals (each run counted twice)
