@@ -27,7 +27,7 @@ from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
 # imports this module lazily, so there is no import cycle
-from bench.run import real_test_split, shared_cell
+from bench.run import earlier_time, real_test_split, shared_cell
 from bench.train import train
 from synth.errors import UserError
 
@@ -243,8 +243,7 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
     # as a transfer row's (bench.run): a cell trained by this process, resumed from a checkpoint,
     # adds the training time its earlier processes spent up to that checkpoint
-    wall, cpu = ((cell.get("earlier_wall_s", 0.0), cell.get("earlier_cpu_s", 0.0)) if cell.get("trained_now")
-                 else (0.0, 0.0))
+    wall, cpu = earlier_time(cell)
     row["wall_s"] = round(time.time() - t0 + wall, 2)
     row["cpu_s"] = round(time.process_time() - cpu0 + cpu, 2)  # all threads, as in transfer rows
     return [row]

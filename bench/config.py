@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Sequence, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -264,6 +264,13 @@ def identity_leaves(spec: RunSpec) -> dict[str, Any]:
                 out[f"{prefix}{k}"] = v
     walk(spec.identity(), "")
     return out
+
+
+def identity_suffix(spec: RunSpec, fields: Sequence[str]) -> str:
+    """" f=value" for each of `fields` the run's identity has (a scratch run has no pre-training
+    fields), to tell apart cells that print alike (status labels, dry-run lines)."""
+    leaves = identity_leaves(spec)
+    return "".join(f" {f}={leaves[f]}" for f in fields if f in leaves)
 
 
 def varying_identity(specs: list[RunSpec]) -> list[str]:

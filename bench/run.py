@@ -214,9 +214,9 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         # A resumed stage adds the training time its earlier processes spent up to the checkpoint
         # (work after that checkpoint was lost and is not counted); pre-training's only in the
         # row whose process trained it.
-        wall, cpu = res.earlier_wall_s, res.earlier_cpu_s
-        if pre is not None and pre.get("trained_now"):
-            wall, cpu = wall + pre.get("earlier_wall_s", 0.0), cpu + pre.get("earlier_cpu_s", 0.0)
+        pre_wall, pre_cpu = earlier_time(pre)
+        wall, cpu = res.earlier_wall_s + pre_wall, res.earlier_cpu_s + pre_cpu
+        if pre is not None and pre.get("trained_now"):  # counted once, in this first row
             pre = {**pre, "trained_now": False}
         row["wall_s"] = round(time.time() - t0 + wall, 2)
         row["cpu_s"] = round(time.process_time() - cpu0 + cpu, 2)  # all threads; load-independent cost
@@ -242,6 +242,14 @@ def pretrain(spec: RunSpec, root: Path, device: torch.device,
     if spec.synth.n == 0:
         return None
     return shared_cell(spec, root, lambda ckpt: _pretrain_cell(spec, device, ckpt, stop))
+
+
+def earlier_time(cell: Optional[dict[str, Any]]) -> tuple[float, float]:
+    """(wall, CPU) seconds the earlier processes of a shared cell's training spent up to the
+    checkpoint this process resumed from; (0, 0) unless this process trained the cell."""
+    if cell is None or not cell.get("trained_now"):
+        return 0.0, 0.0
+    return cell.get("earlier_wall_s", 0.0), cell.get("earlier_cpu_s", 0.0)
 
 
 def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:

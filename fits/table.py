@@ -155,8 +155,7 @@ def _lines(rows: tuple[Any, Any]) -> str:
 
 def _shown(v: Any) -> str:
     """A cell's value in a message: "(empty)" for a missing one (a scratch row's complexity)."""
-    missing = v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v))
-    return "(empty)" if missing else label(v)
+    return "(empty)" if _missing(v) else label(v)
 
 
 def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> None:
@@ -201,9 +200,13 @@ def design_columns(df: pd.DataFrame) -> list[str]:
         c for c in df.columns if isinstance(c, str) and c.startswith(CONFIG_PREFIXES)]
 
 
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and bool(np.isnan(v)))
+
+
 def label(v: Any) -> str:
     """A group value as text: 1 for 1.0 (a CSV's integers with blanks read as floats), nan if missing."""
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+    if _missing(v):
         return "nan"
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))

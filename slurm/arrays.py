@@ -17,7 +17,7 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
-from bench.config import RunSpec, identity_leaves, varying_identity
+from bench.config import RunSpec, identity_suffix, varying_identity
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
@@ -32,9 +32,7 @@ def cell_label(spec: RunSpec, extra: tuple[str, ...] = ()) -> str:
     """What a cell is, in a few words (for status lines and logs), with the `extra` fields' values."""
     s = spec.synth
     what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-    leaves = identity_leaves(spec)
-    more = "".join(f" {f}={leaves[f]}" for f in extra if f in leaves)
-    return f"{what} {spec.model.name} seed={spec.seed}{more}"
+    return f"{what} {spec.model.name} seed={spec.seed}{identity_suffix(spec, extra)}"
 
 
 _IN_LABEL = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"}

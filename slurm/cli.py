@@ -58,17 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_demo(sub)
 
 
-STATUS_HELP = """usage: synthscale sweep status --root ROOT
-
-One line per cell under ROOT (the cells of every sweep submitted there): done, running, pending,
-stopped (with a checkpoint: the next sweep resumes it), failed (with the last lines of its log),
-missing or unknown (Slurm did not answer), and a count of each. Exit code 1 if any cell failed.
-It takes no other option: the cells' jobs are read from ROOT/sweeps/.
-
-options:
-  -h, --help   show this help message and exit
-  --root ROOT  the --root the sweeps were given
-"""
+def status_parser() -> argparse.ArgumentParser:
+    """The status command's own arguments, for its help (it is parsed as `sweep` with config `status`)."""
+    p = argparse.ArgumentParser(
+        prog="synthscale sweep status",
+        description="One line per cell under ROOT (the cells of every sweep submitted there): done, running, "
+                    "pending, stopped (with a checkpoint: the next sweep resumes it), failed (with the last lines "
+                    "of its log), missing or unknown (Slurm did not answer), and a count of each. Exit code 1 if "
+                    "any cell failed. It takes no other option: the cells' jobs are read from ROOT/sweeps/.")
+    p.add_argument("--root", required=True, type=Path, help="the --root the sweeps were given")
+    return p
 
 
 class _Help(argparse.Action):
@@ -81,7 +80,7 @@ class _Help(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
         if getattr(namespace, "config", None) == "status":
-            sys.stdout.write(STATUS_HELP)
+            status_parser().print_help()
         else:
             parser.print_help()
         parser.exit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import RunSpec, SweepSpec, identity_leaves, varying_identity
+from bench.config import RunSpec, SweepSpec, identity_suffix, varying_identity
 from bench.run import check_names, read_rows
 
 
@@ -31,10 +31,8 @@ class Plan:
         for spec in self.todo:
             s = spec.synth
             what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-            leaves = identity_leaves(spec)
-            more = "".join(f" {f}={leaves[f]}" for f in extra if f in leaves)
             lines.append(f"  {spec.run_id}  {what:<28} model={spec.model.name} seed={spec.seed} "
-                         f"n_real={spec.target.n_real}{more}")
+                         f"n_real={spec.target.n_real}{identity_suffix(spec, extra)}")
         return "\n".join(lines)
 
 

@@ -388,9 +388,10 @@ def test_a_stopped_job_s_log_names_the_stage_of_its_step_and_old_logs_still_read
 
     exc = Interrupted(26, tmp_path / "ckpt.pt", 64, "pretrain n=32")
     assert str(exc) == f"stopped at step 26/64 of pretrain n=32; checkpoint {tmp_path / 'ckpt.pt'}"
-    for line, want in [(f"bench.train.Interrupted: {exc}", "at step 26 of pretrain n=32 with a checkpoint"),
-                       ("bench.train.Interrupted: stopped at step 7; checkpoint c.pt", "at step 7 with a checkpoint")]:
-        run_dir = tmp_path / "runs" / want.split()[2]
+    for i, (line, want) in enumerate([
+            (f"bench.train.Interrupted: {exc}", "at step 26 of pretrain n=32 with a checkpoint"),
+            ("bench.train.Interrupted: stopped at step 7; checkpoint c.pt", "at step 7 with a checkpoint")]):
+        run_dir = tmp_path / "runs" / f"cell{i}"
         run_dir.mkdir(parents=True)
         (run_dir / "log.txt").write_text(f"Traceback (most recent call last):\n{line}\n")
         job = JobRef(run_dir.name, "local", "1", "t", str(tmp_path / "no_folder"), 0.0)
@@ -409,5 +410,5 @@ def test_sweep_status_help_is_the_status_command_s_own(argv, status_help, capsys
         main(argv)
     out = capsys.readouterr().out
     assert exc.value.code == 0
-    assert out.startswith("usage: synthscale sweep status --root ROOT") == status_help, out[:300]
+    assert out.startswith("usage: synthscale sweep status [-h] --root ROOT") == status_help, out[:300]
     assert ("--partition" in out) != status_help, out[:300]

@@ -6,8 +6,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -149,10 +149,9 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
     # The uninterrupted reference trains on the other core meanwhile (one torch thread, as in the
-    # job; the interrupts are placed by step counts, so its load cannot make them miss)
-    plain: list[dict] = []
-    ref = threading.Thread(target=lambda: plain.extend(run(spec, tmp_path / "uninterrupted")))
-    ref.start()
+    # job; the interrupts are placed by step counts, so its load cannot make them miss);
+    # .result() below re-raises the reference run's own error
+    plain = ThreadPoolExecutor(1).submit(run, spec, tmp_path / "uninterrupted")
     proc = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: _trained_steps(run_dir) >= 60, "60 training steps")
@@ -169,8 +168,7 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     log = (run_dir / "log.txt").read_text()
     assert f"at step {first['step']}" in log and f"at step {second['step']}" in log
     assert cell_statuses(root)[0].n_interrupts == 2
-    ref.join(timeout=300)
-    (plain,) = plain
+    (plain,) = plain.result(timeout=300)
     # Measured: identical to every stored digit (test_err to 1e-6, loss to 1e-5) on this CPU.
     assert (row["test_err"], row["finetune_loss"]) == (plain["test_err"], plain["finetune_loss"])
 
