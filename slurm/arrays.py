@@ -213,15 +213,20 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
     cancelled = False
     warned: set[str] = set()  # arrays already said to be unable to start
     said_no_answer = False
+
+    def no_answer(why: NoAnswer) -> None:  # said once per spell of silence, as soon as squeue fails
+        nonlocal said_no_answer
+        if not said_no_answer:
+            log.warning("Slurm does not answer (%s): waiting for it; a job is judged ended only when "
+                        "sacct says so", why)
+        said_no_answer = True
+
     while pending:
         reasons: dict[str, str] = {}
-        states = slurm_states([sub.refs[i] for i in pending], reasons)
+        states = slurm_states([sub.refs[i] for i in pending], reasons, no_answer)
         _warn_cannot_start(reasons, warned)
-        no_answer = next((v for v in reasons.values() if isinstance(v, NoAnswer)), None)
-        if no_answer is not None and not said_no_answer:
-            log.warning("Slurm does not answer (%s): waiting for it; a job is judged ended only when "
-                        "sacct says so", no_answer)
-        said_no_answer = no_answer is not None
+        if not any(isinstance(v, NoAnswer) for v in reasons.values()):
+            said_no_answer = False
         still = []
         for i in pending:
             err = _outcome(sub.jobs[i], states.get(sub.refs[i].job_id, ""), ended_at, i)

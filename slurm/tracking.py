@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from bench.run import read_rows, write_json_atomic
 from bench.train import Interrupted
@@ -178,10 +179,13 @@ def _query(cmd: list[str]) -> str | NoAnswer:
 UNREACHABLE = "UNREACHABLE"
 
 
-def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> dict[str, str]:
+def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None,
+                 on_no_answer: Callable[[NoAnswer], None] | None = None) -> dict[str, str]:
     """Raw Slurm state per job id of `refs` ('' when Slurm does not know the job any more). A
     `reasons` dict receives squeue's reason of each pending job (job id -> e.g. 'Resources'), or
-    for every job, when squeue did not answer, a NoAnswer saying why."""
+    for every job, when squeue did not answer, a NoAnswer saying why. `on_no_answer` hears that
+    NoAnswer as soon as squeue fails, before sacct is asked (a stopped accounting daemon keeps
+    sacct waiting 45 s more)."""
     if not refs:
         return {}
     names = sorted({r.job_name for r in refs})
@@ -190,6 +194,8 @@ def slurm_states(refs: list[JobRef], reasons: dict[str, str] | None = None) -> d
     # -r lists each array task on its own line; filtering by our unique job names means a job
     # id that a newer cluster gave to someone else's job is never mistaken for ours.
     queue = _query(["squeue", "-h", "-r", "-n", ",".join(names), "-o", "%i|%T|%r|%j"])
+    if isinstance(queue, NoAnswer) and on_no_answer is not None:
+        on_no_answer(queue)
     for line in ("" if isinstance(queue, NoAnswer) else queue).splitlines():
         job_id, state, reason, name = line.split("|", 3)
         seen[(job_id, name)] = state

@@ -346,18 +346,26 @@ def test_while_slurm_does_not_answer_status_says_unknown_and_the_sweep_waits(tmp
     """Neither the controller nor the accounting daemon answers (down, restarting, stopped):
     squeue and sacct printed nothing, so status called the running cell failed ('ended without a
     row'). Now status says unknown (exit 0). A sweep waiting while both daemons are stopped says
-    that Slurm does not answer, waits, and ends with the cell's row."""
+    that Slurm does not answer as soon as squeue fails, waits, and ends with the cell's row."""
     import signal as sig
     import socket
 
-    cfg, prof, root = _setup(tmp_path, "seed: [0]", n_real="[20]", ft=16000)
-    sweep = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", n_real="[20]", ft=32000)
+    err_path = tmp_path / "sweep.err"
+    with err_path.open("w") as err_file:
+        sweep = subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
+                                 stderr=err_file, text=True)
     daemons = [slurm_cluster.pids()[d] for d in ("slurmctld", "slurmdbd")]
     assert all(daemons), "the test cluster's controller or accounting daemon is not running"
     stopped = False
     try:
         _wait_for(lambda: [s.state for s in cell_statuses(root)] == ["running"], "the cell to run")
+        # The controller first: a sacct already asked finishes, and the sweep's next squeue times
+        # out after 10 s. Then the accounting daemon, before the sweep's next sacct.
+        stopped = True
+        os.kill(daemons[0], sig.SIGSTOP)
+        time.sleep(1)
+        os.kill(daemons[1], sig.SIGSTOP)
         with socket.socket() as s:  # a port nothing listens on: neither daemon can be reached
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -370,15 +378,18 @@ def test_while_slurm_does_not_answer_status_says_unknown_and_the_sweep_waits(tmp
         assert status.returncode == 0, status.stdout + status.stderr
         assert " unknown  job " in status.stdout and "Slurm did not answer (squeue: " in status.stdout, status.stdout
         assert status.stdout.splitlines()[-1].endswith("0 failed, 0 missing, 1 unknown"), status.stdout
-        for pid in daemons:  # the waiting sweep's squeue now times out (after 10 s)
-            os.kill(pid, sig.SIGSTOP)
-        stopped = True
-        time.sleep(15)
+        # The daemons stay stopped until the sweep has said so, within about 10 s (its squeue's
+        # timeout; it used to wait for sacct's 45 s as well). The cell must still be training then:
+        # its row would end the sweep before it had said anything.
+        _wait_for(lambda: "Slurm does not answer (" in err_path.read_text() or sweep.poll() is not None,
+                  "the sweep to say that Slurm does not answer", timeout_s=90)
+        assert len(collect(root)) == 0, "the cell ended before the sweep said so: give it more examples"
     finally:
         if stopped:
             for pid in daemons:
                 os.kill(pid, sig.SIGCONT)
-    out, err = sweep.communicate(timeout=600)
+    out, _ = sweep.communicate(timeout=600)
+    err = err_path.read_text()
     assert sweep.returncode == 0, err[-3000:]
     assert "Slurm does not answer (" in err, err[-3000:]
     assert len(collect(root)) == 1
