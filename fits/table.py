@@ -1,6 +1,7 @@
 """Fitting a runs table group by group: holdout scores, fits.json, the terminal summary."""
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any, Hashable, Sequence
@@ -55,7 +56,10 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
                             "may name several: by=['a', 'b'] or by='a,b')")
     missing = [c for c in cols if c is not None and c not in df.columns]
     if missing:
-        raise FitInputError(f"column(s) {missing} not in the table; it has {list(df.columns)}")
+        names = [str(c) for c in df.columns]
+        close = [m for c in missing for m in difflib.get_close_matches(str(c), names, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise FitInputError(f"column(s) {missing} not in the table{hint}; it has {list(df.columns)}")
 
 
 def usable_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -342,3 +342,11 @@ def test_bound_says_a_negative_fine_tuning_size_must_be_above_0(tmp_path: Path, 
     df.to_csv(tmp_path / "runs.csv", index=False)
     _fails(capsys, ["bound", tmp_path / "runs.csv", "-o", tmp_path / "b"],
            "column 'n_real' has negative sizes (min -5); n_real must be > 0 (it is the fine-tuning size)")
+
+
+def test_a_mistyped_column_names_the_one_it_resembles(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # the line listed all 37 columns of the quickstart table and left the reader to spot test_err
+    _fails(capsys, ["fit", RUNS, "--y", "test_eror", "-o", tmp_path / "f.json"],
+           "column(s) ['test_eror'] not in the table (did you mean 'test_err'?); it has ['run_id'")
+    _fails(capsys, ["compare", RUNS, "--by", "complexty", "-o", tmp_path / "cmp"], "(did you mean 'complexity'?)")
+    _fails(capsys, ["fit", RUNS, "--by", "zzzz", "-o", tmp_path / "f.json"], "['zzzz'] not in the table; it has")
