@@ -266,6 +266,12 @@ def identity_leaves(spec: RunSpec) -> dict[str, Any]:
     return out
 
 
+def synth_label(spec: RunSpec) -> str:
+    """The run's synthetic data in a few words: 'scratch', or 'shapes c=3 n=1000'."""
+    s = spec.synth
+    return "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
+
+
 def identity_suffix(spec: RunSpec, fields: Sequence[str]) -> str:
     """" f=value" for each of `fields` the run's identity has (a scratch run has no pre-training
     fields), to tell apart cells that print alike (status labels, dry-run lines)."""

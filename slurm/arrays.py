@@ -17,7 +17,7 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
-from bench.config import RunSpec, identity_suffix, varying_identity
+from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
@@ -30,9 +30,7 @@ _NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its resul
 
 def cell_label(spec: RunSpec, extra: tuple[str, ...] = ()) -> str:
     """What a cell is, in a few words (for status lines and logs), with the `extra` fields' values."""
-    s = spec.synth
-    what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-    return f"{what} {spec.model.name} seed={spec.seed}{identity_suffix(spec, extra)}"
+    return f"{synth_label(spec)} {spec.model.name} seed={spec.seed}{identity_suffix(spec, extra)}"
 
 
 _IN_LABEL = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"}
@@ -147,8 +145,7 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
         unchecked = check if check.verdict == "unchecked" else None
         lines.append(f"array {i}: {check.line()}")
         if check.verdict == "refused":
-            which = f"array {i} of {len(groups)} " if len(groups) > 1 else "the array "
-            refused.append(f"sbatch --test-only refuses {which}({res.describe()}): {check.said}")
+            refused.append(f"sbatch --test-only refuses {_which(i, len(groups))}({res.describe()}): {check.said}")
     return "\n".join(lines), refused
 
 
@@ -191,12 +188,16 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
     return out
 
 
+def _which(i: int, n: int) -> str:
+    """How a message names array i of n: 'the array ' when it is the only one."""
+    return f"array {i} of {n} " if n > 1 else "the array "
+
+
 def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted) -> str:
     """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs."""
     said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
     reason = "; ".join(dict.fromkeys(said)) or "no reason given"
-    which = f"array {i} of {n} " if n > 1 else "the array "
-    line = f"sbatch refused {which}({res.describe()}): {reason}; {FIX_HINT} and run the same command again"
+    line = f"sbatch refused {_which(i, n)}({res.describe()}): {reason}; {FIX_HINT} and run the same command again"
     if queued.refs:
         arrays = sorted({r.job_id.split("_")[0] for r in queued.refs})
         cells = f"{len(queued.refs)} cell" + ("s" if len(queued.refs) > 1 else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import RunSpec, SweepSpec, identity_suffix, varying_identity
+from bench.config import RunSpec, SweepSpec, identity_suffix, synth_label, varying_identity
 from bench.run import check_names, read_rows
 
 
@@ -29,9 +29,7 @@ class Plan:
         # status` labels (slurm.arrays.cell_labels), a scratch cell shows no pre-training field.
         extra = [f for f in varying_identity(self.todo) if f not in _SHOWN]
         for spec in self.todo:
-            s = spec.synth
-            what = "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
-            lines.append(f"  {spec.run_id}  {what:<28} model={spec.model.name} seed={spec.seed} "
+            lines.append(f"  {spec.run_id}  {synth_label(spec):<28} model={spec.model.name} seed={spec.seed} "
                          f"n_real={spec.target.n_real}{identity_suffix(spec, extra)}")
         return "\n".join(lines)
 

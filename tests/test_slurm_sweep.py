@@ -388,7 +388,7 @@ def test_while_slurm_does_not_answer_status_says_unknown_and_the_sweep_waits(tmp
         if stopped:
             for pid in daemons:
                 os.kill(pid, sig.SIGCONT)
-    out, _ = sweep.communicate(timeout=600)
+    sweep.communicate(timeout=600)
     err = err_path.read_text()
     assert sweep.returncode == 0, err[-3000:]
     assert "Slurm does not answer (" in err, err[-3000:]
