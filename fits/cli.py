@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from fits.errors import FitInputError
-from fits.laws import LAWS
+from fits.laws import AUTO, LAWS
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:
@@ -164,7 +164,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "baseline), with bootstrap intervals over seeds, a holdout "
                                           "score and diagnostics.")
     add_table_args(p)
-    p.add_argument("--law", default="power_floor", choices=sorted(LAWS), help="law (default power_floor)")
+    p.add_argument("--law", default="power_floor", choices=[*sorted(LAWS), AUTO],
+                   help=f"law (default power_floor; {AUTO}: per group, the law that best predicts its "
+                        "largest sizes from the rest, fits.select)")
     p.add_argument("-o", "--output", default="fits.json", help="output JSON (default fits.json)")
     p.set_defaults(func=cmd_fit)
 
@@ -197,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # `python -m fits fit ... | head`: the reader has gone, the files are written
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
+        return 141  # what a shell reports for a process ended by SIGPIPE
     except FitInputError as exc:
         print(f"fits: error: {exc}", file=sys.stderr)
         return 2

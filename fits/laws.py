@@ -50,6 +50,7 @@ class LawTable(dict):
 
 
 LAWS = LawTable()
+AUTO = "auto"  # not a law: fit_runs / `synthscale fit --law auto` choose one per group (fits.select)
 
 
 def lowest_scale(y_max: float) -> float:

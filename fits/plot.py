@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError  # noqa: E402
+from fits.laws import AUTO  # noqa: E402
 from fits.table import fit_rows, fmt_num  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
@@ -118,7 +119,9 @@ def legend_label(fits_json: dict[str, Any], key: str) -> str:
     if "params" not in g:
         return label
     p = g["params"]
-    names = LEGEND_PARAMS.get(fits_json["law"], tuple(p)[:2])
+    law = g.get("law", fits_json["law"])  # fits.json of `fit --law auto`: each group has its own
+    names = LEGEND_PARAMS.get(law, tuple(p)[:2])
+    label += f" ({law})" if law != fits_json["law"] else ""
     return label + ": " + ", ".join(f"{k}={fmt_num(p[k])}" for k in names if k in p)
 
 
@@ -158,7 +161,8 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     level = int(round(100 * fits_json.get("level", 0.95)))
-    ax.set_title(f"{y} vs {x}: points = seeds, line = {fits_json['law']} fit, band = {level} %",
+    law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
+    ax.set_title(f"{y} vs {x}: points = seeds, line = {law} fit, band = {level} %",
                  fontsize=9)
     if n_zero:
         ax.text(0.01, 0.01, f"{n_zero} point(s) at {y} = 0 not shown (log axis)", transform=ax.transAxes,

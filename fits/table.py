@@ -12,7 +12,7 @@ import pandas as pd
 from fits.core import MAX_VALUE, Fit, fit_curve, make_problem
 from fits.diagnostics import size_stats
 from fits.errors import FitInputError
-from fits.laws import get_law
+from fits.laws import AUTO, LAWS, get_law
 
 LEVEL = 0.95
 N_GRID = 60  # points of the stored curve and band, per group
@@ -332,12 +332,21 @@ def _curve(fit: Fit, x: np.ndarray) -> dict[str, list[float]]:
 
 
 def fit_group(g: pd.DataFrame, x: str, y: str, law: str) -> dict[str, Any]:
-    """fits.json entry of one group: params, CIs, holdout, diagnostics, curve + band, scratch."""
+    """fits.json entry of one group: params, CIs, holdout, diagnostics, curve + band, scratch; with
+    law AUTO, the law fits.select chooses for this group and why ("selection")."""
+    from fits.selection import select  # fits.selection imports holdout_score from here
+
     pos = g[g[x] > 0]
     seeds = pos["seed"].to_numpy() if "seed" in pos.columns else None
     entry: dict[str, Any] = {"scratch": scratch_stats(g.loc[g[x] == 0, y])}
+    xs, ys = pos[x].to_numpy(float), pos[y].to_numpy(float)
     try:
-        fit = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), law, groups=seeds)
+        if law == AUTO:
+            sel = select(xs, ys, groups=seeds)
+            fit, law = sel.fit, sel.law
+            entry["selection"] = {"message": sel.message, "holdout_rel_err": sel.scores}
+        else:
+            fit = fit_curve(xs, ys, law, groups=seeds)
     except FitInputError as exc:
         return {**entry, "error": str(exc)}
     hold = holdout_score(pos[x], pos[y], law, groups=seeds)
@@ -349,8 +358,11 @@ def fit_group(g: pd.DataFrame, x: str, y: str, law: str) -> dict[str, Any]:
 
 def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str | None = "complexity",
              law: str = "power_floor") -> dict[str, Any]:
-    """What `synthscale fit` writes to fits.json: one fitted curve per group, plus scratch baselines."""
-    if get_law(law).n_inputs != 1:
+    """What `synthscale fit` writes to fits.json: one fitted curve per group, plus scratch baselines.
+    law AUTO fits each group with the law fits.select chooses for it (its entry's "law")."""
+    if isinstance(law, str) and law not in LAWS and law != AUTO:
+        raise FitInputError(f"unknown law {law!r}; valid: {', '.join(sorted(LAWS))}, or {AUTO} (chosen per group)")
+    if law != AUTO and get_law(law).n_inputs != 1:
         raise FitInputError(f"{law!r} is fitted over two sizes (pre-training n and fine-tuning s): "
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
     by = group_key(by)
@@ -369,8 +381,8 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
     res = fit_runs(df, x, y, by, law)
     rows = []
     for key, g in res["groups"].items():
-        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": law}
-        for name in get_law(law).params:
+        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": g.get("law", law)}
+        for name in get_law(row["law"]).params if row["law"] != AUTO else ():  # AUTO: a group not fitted
             ci = g.get("ci", {}).get(name, [np.nan, np.nan])
             row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
         hold = g.get("holdout") or {}
@@ -401,17 +413,22 @@ def _fmt_ci(g: dict, name: str) -> str:
 
 
 def summary_table(fits_json: dict[str, Any]) -> str:
-    """A short plain-text table of the fitted parameters per group, for the terminal."""
-    names = get_law(fits_json["law"]).params
-    head = ["group" if fits_json["by"] is None else str(fits_json["by"]), *names, "holdout_rel", "scratch", "flags"]
+    """A short plain-text table of the fitted parameters per group, for the terminal; with law AUTO
+    a law column, every chosen law's parameters, and one line per group on why its law was chosen."""
+    auto = fits_json["law"] == AUTO
+    laws = dict.fromkeys(g["law"] for g in fits_json["groups"].values() if "law" in g) if auto else [fits_json["law"]]
+    names = list(dict.fromkeys(n for law in laws for n in get_law(law).params))
+    head = ["group" if fits_json["by"] is None else str(fits_json["by"]), *(["law"] if auto else []), *names,
+            "holdout_rel", "scratch", "flags"]
     lines = []
     for key, g in fits_json["groups"].items():
+        law_cell = [g.get("law", "-")] if auto else []
         if "error" in g:
-            lines.append([key, *["-"] * len(names), "-", "-", "not fitted: " + g["error"]])
+            lines.append([key, *law_cell, *["-"] * len(names), "-", "-", "not fitted: " + g["error"]])
             continue
         hold = g.get("holdout")
         sc = g.get("scratch") or fits_json.get("scratch")
-        lines.append([key, *[_fmt_ci(g, n) for n in names],
+        lines.append([key, *law_cell, *[_fmt_ci(g, n) for n in names],
                       fmt_num(hold["rel_err"]) if hold else "-",
                       fmt_num(sc["mean"]) if sc else "-",
                       # each name once: on_bound fires per parameter (fits.json keeps every message)
@@ -419,5 +436,7 @@ def summary_table(fits_json: dict[str, Any]) -> str:
     widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     level = int(round(100 * fits_json.get("level", LEVEL)))
-    title = f"{fits_json['y']} = {fits_json['law']}({fits_json['x']}), [{level} % interval]"
-    return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines)])
+    title = (f"{fits_json['y']} vs {fits_json['x']}, law chosen per group by held-out error" if auto
+             else f"{fits_json['y']} = {fits_json['law']}({fits_json['x']})") + f", [{level} % interval]"
+    why = [f"{key}: {g['selection']['message']}" for key, g in fits_json["groups"].items() if "selection" in g]
+    return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines), *why])
