@@ -222,6 +222,14 @@ def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
     text = (tmp_path / "b.md").read_text()
     assert "ours (fits.extrapolate)" in text and "paper notebook" in text and "0 exceptions" in text
     assert "Candidates `fits.extrapolate` chose" in text
+    # the paper's curves at both horizons, each with its paired intervals; M4 paired on its sample
+    one, two = text.split("## The paper's 64k-pool curves: hold out n = 64k")[1].split(
+        "## The paper's curves at a longer horizon: hold out n = 32k and 64k")
+    for part, n_fit in ((one, 6), (two, 5)):
+        assert "| curve_fit | 4 |" in part and "- vs m4 (ours, unweighted): " in part
+        assert f"each curve's own {n_fit} fitting sizes" in part
+    assert text.count("- vs m4 (ours, unweighted): ") == 3 + 2  # LCDB protocols on the sample + paper
+    assert text.count("bootstrap interval over the fixed sample's curves") == 3
 
 
 def test_plot_draws_a_group_without_a_group_value(tmp_path: Path) -> None:
