@@ -17,6 +17,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from fits.core import fit_curve, tail_weights
 from fits.extrapolation import extrapolate
+from fits.selection import select
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -76,6 +77,7 @@ def law_predictor(law: str, weighted: bool) -> Predictor:
 
 
 OURS = "ours (fits.extrapolate)"  # tail-weighted power_floor or last value, chosen per curve
+SELECT = "law chosen per curve (fit --law auto)"  # fits.select: the law with the lowest inner holdout error
 METHODS: dict[str, Predictor] = {
     "last value": last_value,
     "log-log line": loglog_line,
@@ -84,10 +86,12 @@ METHODS: dict[str, Predictor] = {
     "power_floor unweighted": law_predictor("power_floor", False),
     "power_floor tail-weighted": law_predictor("power_floor", True),
     OURS: lambda x, y, x_new: extrapolate(x, y, x_new),
+    SELECT: lambda x, y, x_new: select(x, y).fit.predict(x_new),
 }
-# run on a fixed sample of curves only: M4 costs about a second per curve; the unweighted fit is
-# there to show what the weighting does, which the sample shows as well as every curve would
-SLOW = {"m4 (ours, unweighted)", "power_floor unweighted"}
+# run on a fixed sample of curves only: M4 costs about a second per curve, select fits it too; the
+# unweighted fit is there to show what the weighting does, which the sample shows as well as every
+# curve would
+SLOW = {"m4 (ours, unweighted)", "power_floor unweighted", SELECT}
 
 
 def rel_err(pred: np.ndarray, obs: np.ndarray) -> float:

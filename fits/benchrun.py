@@ -223,6 +223,9 @@ NOTES = """Methods, all fitted on exactly the same points per curve:
   so it runs on a fixed random sample of curves (numpy default_rng(1)), where every other method
   is scored too.
 - **power_floor unweighted**: `fits.fit_curve(x, y)`, the library default (sample only).
+- **law chosen per curve (fit --law auto)**: `fits.select(x, y).fit`, what `synthscale fit --law auto`
+  fits: among power, power_floor, bnsl and M4, the law that best predicts the curve's largest
+  fitting sizes from the rest, refitted on all (sample only: it fits M4 too).
 - **power_floor tail-weighted**: `fits.fit_curve(x, y, weights=fits.tail_weights(x))`, our
   previous predictor: each size weighs half as much as the next larger one (on LCDB's sqrt(2)
   grid that is (n / n_max)^2), because the sizes nearest the horizon say most about it and small

@@ -230,6 +230,7 @@ def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
         assert f"each curve's own {n_fit} fitting sizes" in part
     assert text.count("- vs m4 (ours, unweighted): ") == 3 + 2  # LCDB protocols on the sample + paper
     assert text.count("bootstrap interval over the fixed sample's curves") == 3
+    assert text.count("- vs law chosen per curve (fit --law auto): ") == 3 + 2
 
 
 def test_plot_draws_a_group_without_a_group_value(tmp_path: Path) -> None:
