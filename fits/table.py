@@ -381,8 +381,9 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
     res = fit_runs(df, x, y, by, law)
     rows = []
     for key, g in res["groups"].items():
-        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": g.get("law", law)}
-        for name in get_law(row["law"]).params if row["law"] != AUTO else ():  # AUTO: a group not fitted
+        group_law = g.get("law", law)  # with AUTO, each fitted group's own; AUTO itself: not fitted
+        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": group_law}
+        for name in () if group_law == AUTO else get_law(group_law).params:
             ci = g.get("ci", {}).get(name, [np.nan, np.nan])
             row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
         hold = g.get("holdout") or {}

@@ -20,11 +20,11 @@ CURVES = {"floor": lambda n: 3.0 * n ** -0.6 + 0.3,   # flat well before the lar
           "pure": lambda n: 2.0 * n ** -0.3}           # no floor at all
 
 
-def two_curves(seed: int = 0) -> pd.DataFrame:
+def two_curves(seed: int = 0, sizes: list[int] = SIZES) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = [{"generator": name, "n_synth": n, "seed": s,  # n = 0: one scratch run per group
              "test_err": 0.9 if n == 0 else float(law(n) * np.exp(rng.normal(0, 0.01)))}
-            for name, law in CURVES.items() for n in [0, *SIZES] for s in range(2) if n or s == 0]
+            for name, law in CURVES.items() for n in [0, *sizes] for s in range(2) if n or s == 0]
     return pd.DataFrame(rows)
 
 
