@@ -11,8 +11,10 @@ curves are one study too): the study candidates pool the fitting points of the o
 
 The decision rule, fixed before the first sweep was scored: a candidate replaces fits.extrapolate
 only if, on the paper's protocol, its median absolute error is lower with a paired 95 % bootstrap
-interval (over curves) that excludes 0, and it is no worse on the other protocol. It never reads
-the paper's curves.
+interval (over curves) that excludes 0, and it is no worse on the other protocol; with some 30
+candidates one may pass by chance, so it must then pass again on a second sweep (other seeds and
+complexity levels: `results/fits_tuning_sweep/config_confirm.yaml`). It never reads the paper's
+curves.
 """
 from __future__ import annotations
 
@@ -27,13 +29,14 @@ import pandas as pd
 from fits.bench import law_predictor, rel_err
 from fits.benchrun import paired_medians
 from fits.selection import select
-from fits.study_tuning import Curve, curve_predictions, study_predictions
+from fits.study_tuning import FLAT_BINS, Curve, curve_predictions, study_predictions
 
 OURS = "fits.extrapolate"
 # columns that vary within one sweep but do not name a curve (outcomes, timings, provenance)
 NOT_KEYS = {"run_id", "n_synth", "test_err", "test_acc", "wall_s", "status", "cpu_s", "finetune_loss",
             "finetune_wall_s", "host", "knobs", "pretrain_id", "pretrain_loss", "pretrain_wall_s",
             "resumed_from_step", "torch", "n_params", "n_test"}
+FLAT_COLUMNS = ("last value", "tail fit", OURS, "curve_fit", "study choice (majority of the curves' own choices)")
 SLOW = {"m4 (unweighted)": law_predictor("m4", False),
         "power_floor unweighted": law_predictor("power_floor", False),
         "law chosen per curve (fit --law auto)": lambda x, y, xn: select(x, y).fit.predict(xn)}
@@ -70,8 +73,20 @@ def scores(curves: list[Curve], slow: bool = True) -> pd.DataFrame:
         for (name, _, y, _, y_new), p in zip(curves, plist):
             p = np.where(np.isfinite(p), np.asarray(p, float), np.inf)
             rows.append({"curve": name, "method": method, "abs_err": float(np.mean(np.abs(p - y_new))),
-                         "rel_err": rel_err(p, y_new)})
+                         "rel_err": rel_err(p, y_new), "rel_range": float(np.ptp(y) / np.mean(y))})
     return pd.DataFrame(rows)
+
+
+def by_flatness(df: pd.DataFrame) -> str:
+    """Median abs_err (x 1000) of the main candidates by the relative range of the fitting errors
+    (ptp / mean; the paper's curves: median 0.013), as a fenced table."""
+    keep = [c for c in FLAT_COLUMNS if c in set(df["method"])]
+    sub = df[df["method"].isin(keep)].assign(flatness=lambda d: pd.cut(d["rel_range"], FLAT_BINS))
+    flat = sub.pivot_table(index="flatness", columns="method", values="abs_err", aggfunc="median", observed=True)
+    counts = sub[sub["method"] == keep[0]].groupby("flatness", observed=True).size()
+    flat = (1000 * flat[keep]).assign(curves=counts)
+    return ("Median abs_err (x 1000) by relative range of the fitting errors (ptp / mean):\n\n```\n"
+            + flat.to_string(float_format=lambda v: f"{v:.2f}") + "\n```\n")
 
 
 def report(curves: list[tuple[str, np.ndarray, np.ndarray]], slow: bool = True) -> str:
@@ -88,7 +103,7 @@ def report(curves: list[tuple[str, np.ndarray, np.ndarray]], slow: bool = True) 
                      f"({len(curves)} curves, fit the {n_fit} smallest sizes; "
                      f"{time.process_time() - t0:.0f} CPU-s)\n\n```\n"
                      + table.to_string(float_format=lambda v: f"{v:.5f}") + "\n```\n\n"
-                     + paired_medians(df, OURS, "abs_err"))
+                     + paired_medians(df, OURS, "abs_err") + "\n" + by_flatness(df))
     return "\n".join(parts)
 
 
