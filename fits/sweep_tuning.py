@@ -89,9 +89,18 @@ def by_flatness(df: pd.DataFrame) -> str:
             + flat.to_string(float_format=lambda v: f"{v:.2f}") + "\n```\n")
 
 
+def curves_table(curves: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
+    """Every curve's errors by size, and the relative range of its six smallest sizes' errors."""
+    table = pd.DataFrame({name: pd.Series(y, index=x.astype(int)) for name, x, y in curves}).T
+    table["rel_range (6 smallest)"] = [np.ptp(y[:6]) / np.mean(y[:6]) for _, _, y in curves]
+    return ("## The curves (error by pre-training size n)\n\n```\n"
+            + table.to_string(float_format=lambda v: f"{v:.4f}") + "\n```\n")
+
+
 def report(curves: list[tuple[str, np.ndarray, np.ndarray]], slow: bool = True) -> str:
-    """Markdown: per protocol, the median errors of every candidate and paired intervals vs ours."""
-    parts = []
+    """Markdown: the curves, then per protocol the median errors of every candidate and paired
+    intervals vs ours."""
+    parts = [curves_table(curves)]
     for hold in (1, 2):
         t0 = time.process_time()
         df = scores(held_out(curves, hold), slow)

@@ -62,6 +62,8 @@ def test_report_gives_both_protocols_with_paired_intervals(tmp_path: Path) -> No
     assert "## Hold out the 2 largest sizes (4 curves, fit the 5 smallest sizes" in text
     assert text.count("Median abs_err of fits.extrapolate minus each other method's") == 2
     assert "- vs last value: " in text
+    table = text.split("## The curves (error by pre-training size n)")[1].split("## Hold out")[0]
+    assert len([ln for ln in table.splitlines() if ln.startswith("sweep/generator=")]) == 4
     assert text.count("Median abs_err (x 1000) by relative range of the fitting errors") == 2
 
 
