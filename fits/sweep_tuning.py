@@ -90,9 +90,10 @@ def by_flatness(df: pd.DataFrame) -> str:
 
 
 def curves_table(curves: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
-    """Every curve's errors by size, and the relative range of its six smallest sizes' errors."""
+    """Every curve's errors by size, and the relative range of its errors below the largest size
+    (the fitting points of the paper's protocol)."""
     table = pd.DataFrame({name: pd.Series(y, index=x.astype(int)) for name, x, y in curves}).T
-    table["rel_range (6 smallest)"] = [np.ptp(y[:6]) / np.mean(y[:6]) for _, _, y in curves]
+    table["rel_range (all but the largest)"] = [np.ptp(y[:-1]) / np.mean(y[:-1]) for _, _, y in curves]
     return ("## The curves (error by pre-training size n)\n\n```\n"
             + table.to_string(float_format=lambda v: f"{v:.4f}") + "\n```\n")
 
