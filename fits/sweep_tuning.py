@@ -47,6 +47,9 @@ def sweep_curves(paths: list[Path], min_sizes: int = 6) -> list[tuple[str, np.nd
     out = []
     for path in paths:
         df = pd.read_csv(path)
+        lacking = [c for c in ("n_synth", "test_err") if c not in df.columns]
+        if lacking:
+            raise ValueError(f"{path} has no column {', '.join(lacking)}; give the runs.csv a sweep wrote")
         df = df[(df.get("status", "ok") == "ok") & (df["n_synth"] > 0) & df["test_err"].notna()]
         keys = [c for c in df.columns if c not in NOT_KEYS and df[c].nunique(dropna=False) > 1]
         for key, g in df.groupby(keys, dropna=False) if keys else [((), df)]:
@@ -128,11 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fits.sweep_tuning: error: no such runs.csv: {', '.join(missing)}; give the runs.csv a "
               "sweep wrote under its --root", file=sys.stderr)
         return 2
-    curves = sweep_curves(args.runs)
-    lengths = {len(x) for _, x, _ in curves}
-    if not curves or len(lengths) != 1:
-        print(f"fits.sweep_tuning: error: need curves of one grid with >= 6 sizes each; found "
-              f"{len(curves)} curve(s) with size counts {sorted(lengths)}", file=sys.stderr)
+    try:
+        curves = sweep_curves(args.runs)
+    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        print(f"fits.sweep_tuning: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    grids = {tuple(x) for _, x, _ in curves}
+    if not curves or len(grids) != 1:
+        print(f"fits.sweep_tuning: error: need curves of one grid of >= 6 sizes; found {len(curves)} "
+              f"curve(s) on {len(grids)} grid(s); give runs.csv files of sweeps over the same n",
+              file=sys.stderr)
         return 2
     print(report(curves, slow=not args.fast))
     return 0

@@ -67,15 +67,25 @@ def test_report_gives_both_protocols_with_paired_intervals(tmp_path: Path) -> No
     assert text.count("Median abs_err (x 1000) by relative range of the fitting errors") == 2
 
 
-@pytest.mark.parametrize("case", ["missing", "short"])
+@pytest.mark.parametrize("case", ["missing", "short", "no_column", "two_grids"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, case: str) -> None:
     if case == "missing":
         args, want = [str(tmp_path / "nope.csv")], "no such runs.csv"
+    elif case == "no_column":
+        path = sweep_csv(tmp_path)
+        pd.read_csv(path).drop(columns="test_err").to_csv(path, index=False)
+        args, want = [str(path)], "has no column test_err; give the runs.csv a sweep wrote"
+    elif case == "two_grids":
+        path = sweep_csv(tmp_path)
+        df = pd.read_csv(path)
+        df.loc[(df["generator"] == "digits") & (df["n_synth"] > 0), "n_synth"] *= 3  # another grid
+        df.to_csv(path, index=False)
+        args, want = [str(path)], "found 4 curve(s) on 2 grid(s); give runs.csv files of sweeps over the same n"
     else:
         path = sweep_csv(tmp_path)
         df = pd.read_csv(path)
         df[df["n_synth"] <= 400].to_csv(path, index=False)  # 4 sizes per curve
-        args, want = [str(path)], "need curves of one grid with >= 6 sizes each; found 0 curve(s)"
+        args, want = [str(path)], "need curves of one grid of >= 6 sizes; found 0 curve(s) on 0 grid(s)"
     assert st.main(args) == 2
     err = capsys.readouterr().err
     assert want in err and len(err.strip().splitlines()) == 1
