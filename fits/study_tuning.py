@@ -115,18 +115,33 @@ def curve_predictions(curves: list[Curve]) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def score(sets: dict[int, list[Curve]], part: str) -> pd.DataFrame:
+def prediction_rows(curves: list[Curve], preds: dict[str, list[np.ndarray]]) -> list[dict]:
     """One row per (curve, candidate): relative and absolute error, relative range of the fit points."""
     rows = []
-    for oid, curves in sets.items():
-        preds = study_predictions(curves) if part == "study" else curve_predictions(curves)
-        for m, plist in preds.items():
-            for (name, _, y, _, y_new), p in zip(curves, plist):
-                p = np.where(np.isfinite(p), p, np.inf)
-                rows.append({"curve": name, "candidate": m, "rel_err": rel_err(p, y_new),
-                             "abs_err": float(np.mean(np.abs(p - y_new))),
-                             "rel_range": float(np.ptp(y) / np.mean(y)) if np.mean(y) > 0 else np.inf})
+    for m, plist in preds.items():
+        for (name, _, y, _, y_new), p in zip(curves, plist):
+            p = np.where(np.isfinite(p), np.asarray(p, float), np.inf)
+            rows.append({"curve": name, "candidate": m, "rel_err": rel_err(p, y_new),
+                         "abs_err": float(np.mean(np.abs(p - y_new))),
+                         "rel_range": float(np.ptp(y) / np.mean(y)) if np.mean(y) > 0 else np.inf})
+    return rows
+
+
+def score(sets: dict[int, list[Curve]], part: str) -> pd.DataFrame:
+    """prediction_rows of every study's curves, for the study or the weights part."""
+    rows = []
+    for curves in sets.values():
+        rows += prediction_rows(curves, study_predictions(curves) if part == "study" else curve_predictions(curves))
     return pd.DataFrame(rows)
+
+
+def flatness_table(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Median abs_err (x 1000) of the `columns` candidates by bins of rel_range, with curve counts."""
+    keep = [c for c in columns if c in set(df["candidate"])]
+    sub = df[df["candidate"].isin(keep)].assign(flatness=pd.cut(df["rel_range"], FLAT_BINS))
+    flat = sub.pivot_table(index="flatness", columns="candidate", values="abs_err", aggfunc="median", observed=True)
+    counts = sub[sub["candidate"] == keep[0]].groupby("flatness", observed=True).size()
+    return (1000 * flat[keep]).assign(curves=counts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +163,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.process_time() - t0:.0f} CPU-s)\n")
         print(table.to_string(float_format=lambda v: f"{v:.5f}"))
         if proto == SINGLE:
-            df["flatness"] = pd.cut(df["rel_range"], FLAT_BINS)
-            keep = [c for c in FLAT_COLUMNS if c in set(df["candidate"])]
-            flat = df[df["candidate"].isin(keep)].pivot_table(index="flatness", columns="candidate",
-                                                              values="abs_err", aggfunc="median", observed=True)
-            counts = df[df["candidate"] == keep[0]].groupby("flatness", observed=True).size()
-            flat = (1000 * flat[keep]).assign(curves=counts)
             print("\nmedian abs_err (x 1000) by relative range of the fitting errors:\n")
-            print(flat.to_string(float_format=lambda v: f"{v:.2f}"))
+            print(flatness_table(df, FLAT_COLUMNS).to_string(float_format=lambda v: f"{v:.2f}"))
     return 0
 
 

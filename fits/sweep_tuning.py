@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fits.bench import law_predictor, rel_err
+from fits.bench import law_predictor
 from fits.benchrun import paired_medians
+from fits.cli import read_runs
+from fits.errors import FitInputError
 from fits.selection import select
-from fits.study_tuning import FLAT_BINS, Curve, curve_predictions, study_predictions
+from fits.study_tuning import Curve, curve_predictions, flatness_table, prediction_rows, study_predictions
 
 OURS = "fits.extrapolate"
 # columns that vary within one sweep but do not name a curve (outcomes, timings, provenance)
@@ -46,10 +48,10 @@ def sweep_curves(paths: list[Path], min_sizes: int = 6) -> list[tuple[str, np.nd
     """(name, sizes, errors) of every curve in the runs.csv files: one row per n > 0 (status ok)."""
     out = []
     for path in paths:
-        df = pd.read_csv(path)
+        df = read_runs(path)
         lacking = [c for c in ("n_synth", "test_err") if c not in df.columns]
         if lacking:
-            raise ValueError(f"{path} has no column {', '.join(lacking)}; give the runs.csv a sweep wrote")
+            raise FitInputError(f"{path} has no column {', '.join(lacking)}; give the runs.csv a sweep wrote")
         df = df[(df.get("status", "ok") == "ok") & (df["n_synth"] > 0) & df["test_err"].notna()]
         keys = [c for c in df.columns if c not in NOT_KEYS and df[c].nunique(dropna=False) > 1]
         for key, g in df.groupby(keys, dropna=False) if keys else [((), df)]:
@@ -66,28 +68,19 @@ def held_out(curves: list[tuple[str, np.ndarray, np.ndarray]], hold: int) -> lis
 
 
 def scores(curves: list[Curve], slow: bool = True) -> pd.DataFrame:
-    """One row per (curve, candidate): absolute and relative error at the held-out sizes."""
+    """One row per (curve, method): absolute and relative error at the held-out sizes, and the
+    relative range of the fitting errors (fits.study_tuning.prediction_rows)."""
     preds = {**study_predictions(curves), **curve_predictions(curves)}
     if slow:
         for name, fn in SLOW.items():
             preds[name] = [fn(x, y, xn) for _, x, y, xn, _ in curves]
-    rows = []
-    for method, plist in preds.items():
-        for (name, _, y, _, y_new), p in zip(curves, plist):
-            p = np.where(np.isfinite(p), np.asarray(p, float), np.inf)
-            rows.append({"curve": name, "method": method, "abs_err": float(np.mean(np.abs(p - y_new))),
-                         "rel_err": rel_err(p, y_new), "rel_range": float(np.ptp(y) / np.mean(y))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(prediction_rows(curves, preds)).rename(columns={"candidate": "method"})
 
 
 def by_flatness(df: pd.DataFrame) -> str:
     """Median abs_err (x 1000) of the main candidates by the relative range of the fitting errors
     (ptp / mean; the paper's curves: median 0.013), as a fenced table."""
-    keep = [c for c in FLAT_COLUMNS if c in set(df["method"])]
-    sub = df[df["method"].isin(keep)].assign(flatness=lambda d: pd.cut(d["rel_range"], FLAT_BINS))
-    flat = sub.pivot_table(index="flatness", columns="method", values="abs_err", aggfunc="median", observed=True)
-    counts = sub[sub["method"] == keep[0]].groupby("flatness", observed=True).size()
-    flat = (1000 * flat[keep]).assign(curves=counts)
+    flat = flatness_table(df.rename(columns={"method": "candidate"}), FLAT_COLUMNS).rename_axis(columns="method")
     return ("Median abs_err (x 1000) by relative range of the fitting errors (ptp / mean):\n\n```\n"
             + flat.to_string(float_format=lambda v: f"{v:.2f}") + "\n```\n")
 
@@ -126,15 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="runs.csv of one or more synthscale sweeps")
     ap.add_argument("--fast", action="store_true", help="skip M4, the unweighted fit and fits.select")
     args = ap.parse_args(argv)
-    missing = [str(p) for p in args.runs if not p.is_file()]
-    if missing:
-        print(f"fits.sweep_tuning: error: no such runs.csv: {', '.join(missing)}; give the runs.csv a "
-              "sweep wrote under its --root", file=sys.stderr)
-        return 2
     try:
         curves = sweep_curves(args.runs)
-    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
-        print(f"fits.sweep_tuning: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+    except FitInputError as exc:  # fits.cli.read_runs: missing or unreadable file, no rows
+        print(f"fits.sweep_tuning: error: {exc}", file=sys.stderr)
         return 2
     grids = {tuple(x) for _, x, _ in curves}
     if not curves or len(grids) != 1:

@@ -70,7 +70,7 @@ def test_report_gives_both_protocols_with_paired_intervals(tmp_path: Path) -> No
 @pytest.mark.parametrize("case", ["missing", "short", "no_column", "two_grids"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, case: str) -> None:
     if case == "missing":
-        args, want = [str(tmp_path / "nope.csv")], "no such runs.csv"
+        args, want = [str(tmp_path / "nope.csv")], f"cannot read runs table {tmp_path / 'nope.csv'}"
     elif case == "no_column":
         path = sweep_csv(tmp_path)
         pd.read_csv(path).drop(columns="test_err").to_csv(path, index=False)
