@@ -208,10 +208,13 @@ def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submit
 
 def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
     """Wait for every job; call `on_end(spec, CellError_or_None)` as each ends. --fail-fast cancels
-    the tasks that have not started at the first cell that did not finish (they end with 'not run')."""
+    the tasks that have not started at the first cell that did not finish; they end with
+    FAIL_FAST_CANCELLED (what the sweep did, not what sacct remembers of a pending task: often
+    nothing)."""
     pending = list(range(len(sub.jobs)))
     ended_at: dict[int, float] = {}
     cancelled = False
+    not_started: set[int] = set()  # the cells pending when --fail-fast cancelled them
     warned: set[str] = set()  # arrays already said to be unable to start
     said_no_answer = False
 
@@ -234,9 +237,13 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
             if err is _RUNNING:
                 still.append(i)
                 continue
+            if i in not_started and err is not None and not sub.jobs[i].paths.result_pickle.exists():
+                err = CellError(FAIL_FAST_CANCELLED)  # (one that started after all has a result)
             on_end(sub.specs[i], err)
             if err is not None and fail_fast and not cancelled:
                 cancelled = True
+                not_started = {j for j in pending if j != i and
+                               LIVE.get(states.get(sub.refs[j].job_id, "")) == "pending"}
                 cancel_pending(sorted({sub.refs[j].job_id.split("_")[0] for j in pending}))
                 log.warning("--fail-fast: cancelled the cells that had not started")
         pending = still
@@ -245,6 +252,7 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
 
 
 _RUNNING = object()
+FAIL_FAST_CANCELLED = "cancelled by --fail-fast before it started; the next sweep runs it"
 
 
 def _warn_cannot_start(reasons: dict[str, str], warned: set[str]) -> None:

@@ -17,6 +17,7 @@ import pytest
 from bench.collect import collect
 from bench.config import load_sweep
 from bench.run import read_rows, run
+from slurm.arrays import FAIL_FAST_CANCELLED
 from slurm.jobs import read_interrupts
 from slurm.tracking import cell_statuses, latest_jobs
 
@@ -92,7 +93,7 @@ def _one_cell(cfg: Path):
 
 def test_array_sweep_scancel_saves_a_checkpoint_and_the_next_sweep_resumes_it(tmp_path):
     """A plain `scancel` (SIGTERM) of a running cell: it saves a checkpoint at the next step within
-    Slurm's KillWait (5 s here), `sweep status` calls it stopped at that step, and the next sweep
+    Slurm's KillWait (30 s here), `sweep status` calls it stopped at that step, and the next sweep
     resubmits it and resumes from the saved step (before: submitit ignored SIGTERM, the job died at
     KillWait, status said failed and the rerun started fine-tuning again from step 0)."""
     # Three cells sharing one pre-training cell (trained once); the last one (400 steps, logged every
@@ -161,7 +162,11 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
                     "--wrap", "sleep 1"], check=True, capture_output=True)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
-    first, second = read_interrupts(run_dir)
+    interrupts = read_interrupts(run_dir)
+    job_log = Path(latest_jobs(root)[spec.run_id].stderr)
+    assert len(interrupts) == 2, (interrupts, _log(run_dir)[-3000:],
+                                  job_log.read_text()[-3000:] if job_log.is_file() else "no job log")
+    first, second = interrupts
     assert 60 <= first["step"] < second["step"] < 450
     (row,) = read_rows(run_dir)
     assert row["resumed_from_step"] == second["step"]
@@ -202,7 +207,9 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
     assert len(failed) == 3, res.stdout + res.stderr[-3000:]
     ran = sum("the training loss is " in ln for ln in failed)  # nan or inf
-    cancelled = sum(ln.split(": ", 1)[1].startswith("cancelled") for ln in failed)
+    # What the sweep did, whatever sacct says of a task cancelled while pending (once: nothing, so
+    # these cells read "left the queue without a result (cancelled while pending, or lost)")
+    cancelled = sum(ln.split(": ", 1)[1].startswith(FAIL_FAST_CANCELLED) for ln in failed)
     # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
     assert ran + cancelled == 3 and 1 <= ran <= 2 and cancelled >= 1, res.stderr[-2000:]
