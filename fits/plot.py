@@ -112,21 +112,39 @@ def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -
     return int((pos[y] <= 0).sum())
 
 
-def legend_label(fits_json: dict[str, Any], key: str) -> str:
-    """'complexity=1: alpha=0.51, C=0.102' with the law's own exponent and floor (LEGEND_PARAMS)."""
-    by, g = fits_json["by"], fits_json["groups"][key]
-    label = f"{by}={key}" if by else key
+def _params_text(fits_json: dict[str, Any], key: str) -> tuple[str, str]:
+    """('', 'alpha=0.51, C=0.102'): the law's own exponent and floor (LEGEND_PARAMS), with the
+    group's law first when it is not the file's (`fit --law auto`); ('', '') if it was not fitted."""
+    g = fits_json["groups"][key]
     if "params" not in g:
-        return label
+        return "", ""
     p = g["params"]
     law = g.get("law", fits_json["law"])  # fits.json of `fit --law auto`: each group has its own
     names = LEGEND_PARAMS.get(law, tuple(p)[:2])
-    label += f" ({law})" if law != fits_json["law"] else ""
-    return label + ": " + ", ".join(f"{k}={fmt_num(p[k])}" for k in names if k in p)
+    return (law if law != fits_json["law"] else ""), ", ".join(f"{k}={fmt_num(p[k])}" for k in names if k in p)
+
+
+def legend_label(fits_json: dict[str, Any], key: str) -> str:
+    """'complexity=1: alpha=0.51, C=0.102' with the law's own exponent and floor (LEGEND_PARAMS)."""
+    by = fits_json["by"]
+    law, params = _params_text(fits_json, key)
+    label = (f"{by}={key}" if by else key) + (f" ({law})" if law else "")
+    return label + ": " + params if params else label
+
+
+MAX_OVERLAID = 6  # more groups than this get one panel each: colours repeat and the legend hides the data
 
 
 def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -> list[Path]:
-    """Log-log scaling plot of every group in `fits_json` over the runs in `df`; writes .png + .pdf."""
+    """Log-log scaling plot of every group in `fits_json` over the runs in `df` (scaling_figure);
+    writes `out` (.png without a suffix) and the .pdf beside it; returns the paths."""
+    figure_paths(out)  # a suffix matplotlib cannot write is refused before the drawing
+    return save(scaling_figure(df, fits_json), out)
+
+
+def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
+    """The scaling plot. Up to MAX_OVERLAID groups share one axes; more are drawn as small
+    multiples (one panel per group on shared axes, the group and its parameters above each)."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
     df = fit_rows(df, [x], [y], [by])
     group_rows = {key: _group_rows(df, by, g) for key, g in fits_json["groups"].items()}
@@ -135,38 +153,87 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
         if "n_points" in g and n_rows != g["n_points"]:
             raise FitInputError(f"the runs table and the fits file disagree: {by}={key} has {n_rows} rows with "
                                 f"{x} > 0 here, its fit used {g['n_points']}; plot the runs the fit was made from")
+    level = int(round(100 * fits_json.get("level", 0.95)))
+    law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
+    title = f"{y} vs {x}: points = seeds, line = {law} fit, band = {level} %"
+    if len(fits_json["groups"]) > MAX_OVERLAID:
+        return _small_multiples(fits_json, group_rows, title)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     overall_drawn = False
     n_zero = 0
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
-        n_zero += _draw_points(ax, group_rows[key], x, y, color)
-        label = legend_label(fits_json, key)
-        if "curve" in g:
-            c = g["curve"]
-            ax.plot(c["x"], c["fit"], color=color, label=label)
-            ax.fill_between(c["x"], c["lo"], c["hi"], color=color, alpha=0.18, linewidth=0)
-        else:
-            ax.plot([], [], color=color, label=label + " (not fitted)")
-        if g.get("scratch"):
-            ax.axhline(g["scratch"]["mean"], color=color, linestyle="--", linewidth=1)
-        elif fits_json.get("scratch") and not overall_drawn:
+        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key))
+        if not g.get("scratch") and fits_json.get("scratch") and not overall_drawn:
             ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1,
                        label=f"scratch ({x} = 0)")
             overall_drawn = True
     if any(g.get("scratch") for g in fits_json["groups"].values()):
         ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), per group")
-    log_axes(ax)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    level = int(round(100 * fits_json.get("level", 0.95)))
-    law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
-    ax.set_title(f"{y} vs {x}: points = seeds, line = {law} fit, band = {level} %",
-                 fontsize=9)
+    _finish_axes(ax, x, y)
+    ax.set_title(title, fontsize=9)
     if n_zero:
         ax.text(0.01, 0.01, f"{n_zero} point(s) at {y} = 0 not shown (log axis)", transform=ax.transAxes,
                 fontsize=7, va="bottom")
     ax.legend(fontsize=7)
+    return fig
+
+
+def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: dict[str, Any],
+                color: Any, label: str | None) -> int:
+    """One group's points, fitted curve and band, and its own scratch line; returns how many of
+    its points sit at y = 0 (off the log axis)."""
+    n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color)
+    if "curve" in g:
+        c = g["curve"]
+        ax.plot(c["x"], c["fit"], color=color, label=label)
+        ax.fill_between(c["x"], c["lo"], c["hi"], color=color, alpha=0.18, linewidth=0)
+    elif label is not None:
+        ax.plot([], [], color=color, label=label + " (not fitted)")
+    if g.get("scratch"):
+        ax.axhline(g["scratch"]["mean"], color=color, linestyle="--", linewidth=1)
+    return n_zero
+
+
+def _finish_axes(ax: plt.Axes, x: str | None, y: str | None) -> None:
+    log_axes(ax)
+    if x:
+        ax.set_xlabel(x)
+    if y:
+        ax.set_ylabel(y)
     ax.grid(True, which="both", alpha=0.25)
-    return save(fig, out)
+
+
+def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFrame], title: str) -> plt.Figure:
+    """One panel per group on shared log axes, at most 4 across."""
+    x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
+    keys = list(fits_json["groups"])
+    ncols = min(4, int(np.ceil(np.sqrt(len(keys)))))
+    nrows = int(np.ceil(len(keys) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows + 0.6), sharex=True,
+                             sharey=True, squeeze=False)
+    color = plt.rcParams["axes.prop_cycle"].by_key()["color"][0]
+    n_zero = 0
+    for i, key in enumerate(keys):
+        ax = axes.flat[i]
+        g = fits_json["groups"][key]
+        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, None)
+        if not g.get("scratch") and fits_json.get("scratch"):
+            ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1)
+        law, params = _params_text(fits_json, key)
+        params = f"{law}: {params}" if law else params or ("" if "curve" in g else "not fitted")
+        ax.set_title(f"{key}\n{params}" if params else key, fontsize=7)
+        bottom = i + ncols >= len(keys)  # nothing drawn below it
+        _finish_axes(ax, x if bottom else None, y if i % ncols == 0 else None)
+        ax.tick_params(labelsize=7, which="both")
+        if bottom:  # sharex hid the tick labels of every row but the last; an empty slot is below
+            ax.xaxis.set_tick_params(which="both", labelbottom=True)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    scratch = f"; dashed = scratch ({x} = 0)" if fits_json.get("scratch") or any(
+        g.get("scratch") for g in fits_json["groups"].values()) else ""
+    zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
+    fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}", fontsize=9)
+    fig.tight_layout()
+    return fig

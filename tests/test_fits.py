@@ -140,6 +140,49 @@ def test_plot_writes_png_and_pdf(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_many_groups_are_drawn_one_panel_each_few_share_one_axes() -> None:
+    """`fit --by generator,complexity` on a big sweep drew every group in one axes: colours repeated
+    after ten groups and the legend covered the points. Past MAX_OVERLAID groups each group gets
+    its own panel (its key and parameters above it); up to it, one axes with a legend as before."""
+    import matplotlib.pyplot as plt
+
+    from fits.plot import MAX_OVERLAID, scaling_figure
+
+    tables = [runs_table(seed=i).assign(generator=gen) for i, gen in enumerate("abcd")]
+    df = pd.concat([t.assign(run_id=gen + t["run_id"]) for gen, t in zip("abcd", tables)], ignore_index=True)
+    res = fits.fit_runs(df, by="generator,complexity")
+    keys = list(res["groups"])
+    assert len(keys) == 8 > MAX_OVERLAID
+    fig = scaling_figure(df, res)
+    try:
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(panels) == 8 and len(fig.axes) == 9  # a 3 x 3 grid, its last slot hidden
+        for ax, key in zip(panels, keys):
+            p = res["groups"][key]["params"]
+            assert ax.get_title().split("\n") == [key, f"alpha={fits.table.fmt_num(p['alpha'])}, "
+                                                       f"C={fits.table.fmt_num(p['C'])}"]
+            fitted = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]  # not the scratch line
+            assert len(fitted) == 1
+            assert np.allclose(fitted[0].get_xdata(), res["groups"][key]["curve"]["x"])
+            n_points = sum(len(c.get_offsets()) for c in ax.collections[:-1] if len(c.get_offsets()))
+            assert n_points >= res["groups"][key]["n_points"]  # its own points (plus the size means)
+        assert all(ax.get_xscale() == ax.get_yscale() == "log" for ax in panels)
+        # the panel above the hidden slot keeps its x tick labels (sharex hides all but the last row's)
+        above_empty = panels[5]
+        assert any(t.get_visible() and t.get_text() for t in above_empty.get_xticklabels(which="both"))
+    finally:
+        plt.close(fig)
+    few = df[df["generator"].isin(["a", "b"])]
+    res = fits.fit_runs(few, by="generator,complexity")
+    fig = scaling_figure(few, res)
+    try:
+        (ax,) = fig.axes
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert [lb.split(":")[0] for lb in labels[:4]] == [f"generator,complexity={k}" for k in res["groups"]]
+    finally:
+        plt.close(fig)
+
+
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fits", *args], capture_output=True, text=True, timeout=120)
 
