@@ -17,12 +17,13 @@ from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key,
 from fits.uncertainty import bootstrap_params
 
 LEVEL = 0.95
+MIN_BOOT = 20  # fewer draws give no usable interval or p-value
 PARAMS = ("alpha", "C", "D")
 # A doubling that removes under a tenth of the gap C means even three more doublings (8x the
 # data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
 GAP_FRACTION = 0.1
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
-                            (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", "")))]
+                            (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm")))]
 
 
 def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -36,6 +37,30 @@ def boot_p_value(diff: np.ndarray) -> float:
     d = diff[np.isfinite(diff)]
     below, above = np.sum(d <= 0), np.sum(d >= 0)
     return float(min(1.0, 2 * (min(below, above) + 1) / (len(d) + 1)))
+
+
+def holm(p: Any) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (the family-wise error stays at the
+    level however many pairs are compared); NaN stays NaN and does not count in the family."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
+
+
+def check_boot(n_boot: Any) -> None:
+    """A one-line FitInputError unless n_boot is a whole number of draws >= MIN_BOOT."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < MIN_BOOT:
+        raise FitInputError(f"--boot (n_boot) must be a whole number of bootstrap draws >= {MIN_BOOT}, "
+                            f"got {n_boot!r}")
+
+
+def p_floor(n_boot: int) -> float:
+    """The smallest p-value boot_p_value gives from n_boot draws."""
+    return 2 / (n_boot + 1)
 
 
 def doubling_gain(fit: Fit, n: float) -> np.ndarray:
@@ -78,9 +103,12 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, more seeds would settle it."
 
 
-def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity"
-                 ) -> dict[str, Any]:
-    """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals."""
+def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
+                 n_boot: int = N_BOOT) -> dict[str, Any]:
+    """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals,
+    bootstrap p-values and Holm-adjusted ones; `n_boot` draws per group behind the differences
+    (the groups' own intervals are drawn as `fit` draws them, whatever n_boot)."""
+    check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
@@ -116,7 +144,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the
     # same design draw the same resamples together and their differences get too-narrow intervals.
-    draws = {k: bootstrap_params(f, N_BOOT, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
+    draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
     for a, b in itertools.combinations(fits_, 2):
         sa, sb = draws[a], draws[b]
@@ -128,8 +156,10 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
         pairs.append(row)
-    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pd.DataFrame(pairs, columns=PAIR_COLUMNS),
-            "errors": errors}  # one group: a pairs table with its header and no rows, readable by read_csv
+    pairs = pd.DataFrame(pairs, columns=PAIR_COLUMNS)  # one group: its header alone, readable by read_csv
+    for k in ("alpha", "C"):  # one family per parameter
+        pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
+    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -148,14 +178,28 @@ def report(res: dict[str, Any]) -> str:
     rows = [[f"{res['by']}={r[res['by']]}", *[fmt(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
-        head = ["a - b", "d_alpha [95 %]", "p", "d_C [95 %]", "p"]
-        rows = [[f"{r['a']} - {r['b']}", fmt(r, "d_alpha"), f"{r['p_alpha']:.3f}", fmt(r, "d_C"), f"{r['p_C']:.3f}"]
+        head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
+        rows = [[f"{r['a']} - {r['b']}", *(v for k in ("alpha", "C") for v in (
+                    fmt(r, f"d_{k}"), f"{r[f'p_{k}']:.3f}", f"{r[f'p_{k}_holm']:.3f}"))]
                 for _, r in p.iterrows()]
-        lines += ["", *_columns(head, rows)]
+        lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
     lines.append("")
     lines.extend(g["decision"])
     lines.extend(f"{res['by']}={k}: not fitted: {e}" for k, e in res["errors"].items())
     return "\n".join(lines)
+
+
+def pairs_note(m: int, n_boot: int) -> str:
+    """How to read the pairs table's p-values, and whether its draws let a Holm p reach 0.05."""
+    floor = p_floor(n_boot)
+    note = (f"p: one pair's two-sided bootstrap p-value ({n_boot} draws per group, so none is below "
+            f"{floor:.3g}); p Holm: adjusted for the {m} pair{'s' if m > 1 else ''} compared, per parameter "
+            f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
+    if m * floor >= 0.05:
+        need = int(np.ceil(2 * m / 0.05))  # m * 2 / (n + 1) < 0.05
+        note += (f" With {m} pairs and {n_boot} draws no Holm p can fall below {min(1.0, m * floor):.2g}: "
+                 f"rerun with --boot {need} or more to let one fall below 0.05, or compare fewer groups.")
+    return note
 
 
 def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
@@ -178,8 +222,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
     from fits.cli import out_dir, read_runs, write_text_report
 
+    check_boot(args.boot)  # before the output folder is made
     out = out_dir(args.output)
-    res = compare_runs(read_runs(args.runs), args.x, args.y, args.by)
+    res = compare_runs(read_runs(args.runs), args.x, args.y, args.by, args.boot)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     res["groups"].to_csv(tables[0], index=False)
     res["pairs"].to_csv(tables[1], index=False)
@@ -195,5 +240,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "differences of alpha and C with bootstrap p-values, a forest "
                                           "plot, and whether more data or a better generator pays.")
     add_table_args(p)
+    p.add_argument("--boot", type=int, default=N_BOOT, metavar="N",
+                   help=f"bootstrap draws per group behind the pairwise differences and p-values "
+                        f"(default {N_BOOT}; the smallest p is 2/(N+1), so scanning many pairs with "
+                        f"Holm's adjustment needs more: the report says how many)")
     p.add_argument("-o", "--output", default="compare", help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)

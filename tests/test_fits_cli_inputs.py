@@ -228,6 +228,12 @@ def test_a_pooled_table_leaves_no_compare_folder(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "cmp").exists()
 
 
+def test_compare_refuses_too_few_boot_draws_before_making_its_folder(tmp_path: Path, capsys) -> None:
+    _fails(capsys, ["compare", RUNS, "--by", "complexity", "--boot", "5", "-o", tmp_path / "cmp"],
+           "--boot (n_boot) must be a whole number of bootstrap draws >= 20, got 5")
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_an_interrupted_command_leaves_no_empty_output_folder(tmp_path: Path, monkeypatch) -> None:
     import fits.bound
 

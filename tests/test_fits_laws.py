@@ -178,6 +178,43 @@ def test_compare_finds_a_real_gap_difference_and_not_a_fake_one() -> None:
         compare_runs(_two_groups(0.1), by="colour")
 
 
+def test_holm_adjusts_a_family_step_down_and_leaves_nan_out() -> None:
+    from fits.compare import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    assert np.allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    out = holm([np.nan, 0.01, 0.02])  # a family of 2
+    assert np.isnan(out[0]) and np.allclose(out[1:], [0.02, 0.02])
+    assert np.allclose(holm([0.5, 0.6]), [1.0, 1.0]) and holm([]).shape == (0,)
+
+
+def test_compare_adds_holm_p_values_and_says_when_its_draws_cannot_reach_005() -> None:
+    """With many pairs the per-pair p-values alone invite false discoveries; the report gives Holm's
+    adjustment per parameter, and says when the draws per group are too few for any adjusted p to
+    fall below 0.05 (the bootstrap p-value has a floor of 2 / (draws + 1))."""
+    from fits.compare import p_floor, report
+
+    one = compare_runs(_two_groups(0.10))
+    pair = one["pairs"].iloc[0]
+    assert pair["p_C_holm"] == pair["p_C"] and pair["p_alpha_holm"] == pair["p_alpha"]  # a family of 1
+    df = pd.concat([_two_groups(0.10), _two_groups(0.05).assign(complexity=lambda d: d["complexity"] + "2")],
+                   ignore_index=True)
+    few = compare_runs(df, n_boot=50)  # 4 groups, 6 pairs
+    pairs = few["pairs"]
+    assert len(pairs) == 6 and (pairs["p_C_holm"] >= pairs["p_C"]).all()
+    assert np.allclose(pairs["p_C_holm"], fits.compare.holm(pairs["p_C"]))
+    assert pairs["p_C"].min() >= p_floor(50) - 1e-12
+    text = report(few)
+    assert "p Holm" in text.splitlines()[len(few["groups"]) + 2]
+    assert "(50 draws per group" in text and "no Holm p can fall below 0.24: rerun with --boot 240 or more" in text
+    # a real gap difference (a: 0.05 vs b: 0.10) survives the adjustment with enough draws
+    many = compare_runs(df, n_boot=400)
+    real = many["pairs"].set_index(["a", "b"]).loc[("a", "b")]
+    assert real["p_C_holm"] < 0.05 and "rerun with --boot" not in report(many)
+    with pytest.raises(fits.FitInputError, match="--boot"):
+        compare_runs(df, n_boot=5)
+
+
 def test_boot_p_value_is_small_only_away_from_zero() -> None:
     rng = np.random.default_rng(0)
     assert boot_p_value(rng.normal(3, 1, 2000)) < 0.01

@@ -112,8 +112,8 @@ def test_compare_report_columns_stay_apart_for_long_labels() -> None:
     text = report(compare_runs(runs, by="condition"))   # labels like condition=proxy0.1 (18 chars)
     table = text.split("\n\n")[0].splitlines()
     assert len(table) == 5 and all(len(re.split(r"\s{2,}", line)) == 5 for line in table), table
-    pairs = text.split("\n\n")[1].splitlines()
-    assert all(len(re.split(r"\s{2,}", line)) == 5 for line in pairs), pairs
+    pairs = text.split("\n\n")[1].splitlines()  # a - b, then d, p and p Holm of alpha and of C
+    assert all(len(re.split(r"\s{2,}", line)) == 7 for line in pairs), pairs
 
 
 def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
