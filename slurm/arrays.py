@@ -238,7 +238,7 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
                 still.append(i)
                 continue
             if i in not_started and err is not None and not sub.jobs[i].paths.result_pickle.exists():
-                err = CellError(FAIL_FAST_CANCELLED)  # (one that started after all has a result)
+                err = CellError(FAIL_FAST_CANCELLED, not_run=True)  # (one that started has a result)
             on_end(sub.specs[i], err)
             if err is not None and fail_fast and not cancelled:
                 cancelled = True
@@ -253,6 +253,7 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
 
 _RUNNING = object()
 FAIL_FAST_CANCELLED = "cancelled by --fail-fast before it started; the next sweep runs it"
+FAIL_FAST_NOT_SUBMITTED = "not submitted: --fail-fast stopped the sweep at its first failure; the next sweep runs it"
 
 
 def _warn_cannot_start(reasons: dict[str, str], warned: set[str]) -> None:
@@ -272,6 +273,7 @@ class CellError:
 
     message: str
     stopped: bool = False
+    not_run: bool = False  # --fail-fast kept it from starting: the next sweep runs it
 
 
 def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:

@@ -152,9 +152,14 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
     _, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
+    not_run = result.not_run  # kept from starting by --fail-fast: one count, not a line per cell
     print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed"
-          + (f", {len(stopped)} stopped with a checkpoint" if stopped else "") + f"; rows in {out}")
+          + (f", {len(stopped)} stopped with a checkpoint" if stopped else "")
+          + (f", {len(not_run)} not run (--fail-fast; the next sweep runs them)" if not_run else "")
+          + f"; rows in {out}")
     for run_id, err in result.unfinished.items():  # in the order they ended
+        if err.not_run:
+            continue
         log_file = root / "runs" / run_id / "log.txt"
         where = (f"log: {log_file}" if log_file.is_file() else
                  f"no run log: the job's own logs are under {root / 'submitit'}")

@@ -40,7 +40,8 @@ EXECUTORS = ("local", "debug", "slurm")
 @dataclass
 class SweepResult:
     """What a sweep did: cells finished now, and each cell that ended without rows (run id -> why,
-    in the order they ended): failed, or stopped by a signal after saving a checkpoint."""
+    in the order they ended): failed, stopped by a signal after saving a checkpoint, or not run
+    (--fail-fast kept it from starting)."""
 
     finished: list[str] = field(default_factory=list)
     unfinished: dict[str, arrays.CellError] = field(default_factory=dict)  # failed and stopped
@@ -49,7 +50,7 @@ class SweepResult:
     @property
     def failed(self) -> dict[str, str]:
         """The cells that failed (run id -> message); not those a signal stopped."""
-        return {k: e.message for k, e in self.unfinished.items() if not e.stopped}
+        return {k: e.message for k, e in self.unfinished.items() if not (e.stopped or e.not_run)}
 
     @property
     def stopped(self) -> dict[str, str]:
@@ -57,12 +58,19 @@ class SweepResult:
         sweep resumes them (run id -> message)."""
         return {k: e.message for k, e in self.unfinished.items() if e.stopped}
 
+    @property
+    def not_run(self) -> list[str]:
+        """The cells --fail-fast kept from starting (not submitted, or cancelled while pending)."""
+        return [k for k, e in self.unfinished.items() if e.not_run]
+
     def ended(self, run_id: str, err: Optional[arrays.CellError]) -> None:
-        """Record how one cell's job ended (None: it finished) and log it if it did not finish."""
+        """Record how one cell's job ended (None: it finished) and log it if it failed or stopped."""
         if err is None:
             self.finished.append(run_id)
             return
         self.unfinished[run_id] = err
+        if err.not_run:  # the sweep says once that --fail-fast kept them from starting
+            return
         if err.stopped:
             log.warning("cell %s stopped: %s", run_id, err.message)
         else:
@@ -210,6 +218,8 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
                 record(spec, running[-1][1])
         if fail_fast and result.unfinished and pending:
             log.warning("--fail-fast: %d cells not submitted", len(pending))
+            for spec, _ in pending:
+                result.ended(spec.run_id, arrays.CellError(arrays.FAIL_FAST_NOT_SUBMITTED, not_run=True))
             pending.clear()
         still = []
         for spec, job in running:
@@ -293,9 +303,11 @@ def _bar(total: int):
 def _tick(bar, result: SweepResult, total: int) -> None:
     n = len(result.finished) + len(result.unfinished)
     failed, stopped = len(result.failed), len(result.stopped)  # stopped: by a signal, with a checkpoint
+    not_run = len(result.not_run)
     if bar is not None:
         bar.update(1)
-        bar.set_postfix(failed=failed, **({"stopped": stopped} if stopped else {}), refresh=False)
+        bar.set_postfix(failed=failed, **({"stopped": stopped} if stopped else {}),
+                        **({"not_run": not_run} if not_run else {}), refresh=False)
     else:
-        log.info("sweep: %d/%d cells ended (%d failed%s)", n, total, failed,
-                 f", {stopped} stopped" if stopped else "")
+        log.info("sweep: %d/%d cells ended (%d failed%s%s)", n, total, failed,
+                 f", {stopped} stopped" if stopped else "", f", {not_run} not run" if not_run else "")

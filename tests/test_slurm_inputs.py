@@ -61,7 +61,12 @@ def test_failed_local_job_reports_its_error_and_status_counts_unsubmitted_cells(
     for executor in ("debug", "local"):
         _break(tmp_path / executor, first)
         assert main(["sweep", str(cfg), "--root", executor, "--executor", executor, "--fail-fast"]) == 1
-        lines[executor] = _error_line(capsys.readouterr().err)
+        out, err = capsys.readouterr()
+        lines[executor] = _error_line(err)
+        # the two cells never submitted are counted as not run, not as failures, and get no line each
+        assert ("0 cells finished now, 1 failed, 2 not run (--fail-fast; the next sweep runs them); rows in "
+                in out), out
+        assert sum(ln.startswith("  failed ") for ln in err.splitlines()) == 1, err
     assert f"failed {first}: IsADirectoryError: [Errno 21] Is a directory: " in lines["local"]
     assert lines["local"] == lines["debug"].replace("debug", "local")
 

@@ -205,14 +205,17 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     res = _sweep(_cmd(cfg, prof, root, "--fail-fast", "--array-parallelism", "1"))
     assert res.returncode == 1
     failed = [ln for ln in res.stderr.splitlines() if ln.startswith("  failed ")]
-    assert len(failed) == 3, res.stdout + res.stderr[-3000:]
     ran = sum("the training loss is " in ln for ln in failed)  # nan or inf
-    # What the sweep did, whatever sacct says of a task cancelled while pending (once: nothing, so
-    # these cells read "left the queue without a result (cancelled while pending, or lost)")
-    cancelled = sum(ln.split(": ", 1)[1].startswith(FAIL_FAST_CANCELLED) for ln in failed)
+    # The cancelled cells count as not run, from what the sweep did, whatever sacct says of a task
+    # cancelled while pending (once: nothing, so they read "left the queue without a result")
+    counts = re.search(r"0 cells finished now, (\d+) failed, (\d+) not run \(--fail-fast; the next sweep runs "
+                       r"them\)", res.stdout)
+    assert counts, res.stdout + res.stderr[-3000:]
+    cancelled = int(counts[2])
     # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
-    assert ran + cancelled == 3 and 1 <= ran <= 2 and cancelled >= 1, res.stderr[-2000:]
+    assert ran == len(failed) == int(counts[1]) and 1 <= ran <= 2 and ran + cancelled == 3, res.stderr[-2000:]
+    assert FAIL_FAST_CANCELLED not in res.stderr  # a count, not a line per cancelled cell
     for ln in failed:  # the log each line names exists (a cancelled task never wrote one)
         named = re.search(r"\(log: (\S+)\)$", ln)
         assert (Path(named[1]).is_file() if named else "(no run log: the job's own logs are under "
