@@ -44,7 +44,7 @@ class SweepResult:
     (--fail-fast kept it from starting)."""
 
     finished: list[str] = field(default_factory=list)
-    unfinished: dict[str, arrays.CellError] = field(default_factory=dict)  # failed and stopped
+    unfinished: dict[str, arrays.CellError] = field(default_factory=dict)  # failed, stopped, not run
     attached: list[str] = field(default_factory=list)  # queued by an earlier sweep; waited for
 
     @property
