@@ -220,6 +220,7 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
             log.warning("--fail-fast: %d cells not submitted", len(pending))
             for spec, _ in pending:
                 result.ended(spec.run_id, arrays.CellError(arrays.FAIL_FAST_NOT_SUBMITTED, not_run=True))
+            _tick(bar, result, total, len(pending))  # one update for them all
             pending.clear()
         still = []
         for spec, job in running:
@@ -300,12 +301,13 @@ def _bar(total: int):
     return None
 
 
-def _tick(bar, result: SweepResult, total: int) -> None:
+def _tick(bar, result: SweepResult, total: int, ended: int = 1) -> None:
+    """Count `ended` more cells as ended: the bar on a terminal, else one log line."""
     n = len(result.finished) + len(result.unfinished)
     failed, stopped = len(result.failed), len(result.stopped)  # stopped: by a signal, with a checkpoint
     not_run = len(result.not_run)
     if bar is not None:
-        bar.update(1)
+        bar.update(ended)
         bar.set_postfix(failed=failed, **({"stopped": stopped} if stopped else {}),
                         **({"not_run": not_run} if not_run else {}), refresh=False)
     else:

@@ -350,6 +350,39 @@ def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, 
     assert all("stopped" not in p for p in Bar.postfixes[:seeds.index(2)]), Bar.postfixes
 
 
+def test_fail_fast_counts_the_cells_it_did_not_submit_in_the_progress(tmp_path, caplog, monkeypatch):
+    """The cells --fail-fast keeps from starting end in the progress too, in one update: the log
+    line says '(1 failed, 2 not run)' and the bar reaches the total (it stopped at 1 of 3)."""
+    import logging
+
+    from slurm import sweep
+
+    class Bar:
+        updates: list[int] = []
+        postfixes: list[dict] = []
+
+        def update(self, n: int) -> None:
+            self.updates.append(n)
+
+        def set_postfix(self, refresh: bool = True, **kw) -> None:
+            self.postfixes.append(kw)
+
+        def close(self) -> None:
+            pass
+
+    cfg, _ = _broken_sweep(tmp_path)
+    first_seed = plan(load_sweep(cfg), tmp_path).todo[0].seed  # the debug executor runs in plan order
+    monkeypatch.setattr(sweep, "run_cell", _cells_that(fail=first_seed, stop=-1))
+    caplog.set_level(logging.INFO, logger="synthscale.sweep")
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "root"), "--executor", "debug", "--fail-fast"]
+    assert main(argv) == 1
+    ticks = [r.getMessage() for r in caplog.records if "cells ended" in r.getMessage()]
+    assert ticks == ["sweep: 1/3 cells ended (1 failed)", "sweep: 3/3 cells ended (1 failed, 2 not run)"]
+    monkeypatch.setattr(sweep, "_bar", lambda total: Bar())
+    assert main([*argv[:3], str(tmp_path / "root2"), *argv[4:]]) == 1
+    assert Bar.updates == [1, 2] and Bar.postfixes[-1] == {"failed": 1, "not_run": 2}, (Bar.updates, Bar.postfixes)
+
+
 def test_fail_fast_still_stops_at_a_stopped_cell(tmp_path, monkeypatch):
     from bench.train import Interrupted
     from slurm import sweep
