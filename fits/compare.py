@@ -203,8 +203,16 @@ def pairs_note(m: int, n_boot: int) -> str:
 
 
 def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
-    """alpha and C per group with 95 % intervals, side by side; writes .png and .pdf."""
-    from fits.plot import err_lengths, plt, save
+    """The forest figure (forest_figure) written to `out` and the .pdf beside it."""
+    from fits.plot import save
+
+    return save(forest_figure(res), out)
+
+
+def forest_figure(res: dict[str, Any]) -> Any:
+    """alpha and C per group with 95 % intervals, side by side; the groups' values label the rows
+    and the group column names the axis once."""
+    from fits.plot import err_lengths, plt
 
     g = res["groups"]
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
@@ -214,8 +222,9 @@ def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels([f"{res['by']}={v}" for v in g[res["by"]]])
-    return save(fig, out)
+    axes[0].set_yticklabels([label(v) for v in g[res["by"]]])  # the column once, as the axis label
+    axes[0].set_ylabel(res["by"])
+    return fig
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

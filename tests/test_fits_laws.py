@@ -215,6 +215,25 @@ def test_compare_adds_holm_p_values_and_says_when_its_draws_cannot_reach_005() -
         compare_runs(df, n_boot=5)
 
 
+def test_forest_rows_are_labelled_by_value_and_the_axis_by_the_group_column() -> None:
+    """The rows read 'a', 'b', not 'complexity=a' repeated on every row (with --by a,b,c the
+    repeated prefix took half the figure's width)."""
+    import matplotlib.pyplot as plt
+
+    from fits.compare import forest_figure
+
+    res = compare_runs(_two_groups(0.10))
+    fig = forest_figure(res)
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+        assert ax.get_ylabel() == "complexity"
+        tops = [ax.get_yticks()[0], ax.get_yticks()[1]]
+        assert tops[0] > tops[1]  # the first group on top
+    finally:
+        plt.close(fig)
+
+
 def test_boot_p_value_is_small_only_away_from_zero() -> None:
     rng = np.random.default_rng(0)
     assert boot_p_value(rng.normal(3, 1, 2000)) < 0.01
