@@ -343,6 +343,11 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
         stage = f" of {stopped[2]}" if stopped[2] else ""
         return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]}{stage} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
+    if (job.executor == "slurm" and raw in ("CANCELLED", "") and not job.stderr.exists()
+            and not (run_dir / "log.txt").exists()):  # Slurm opens the job's log as it starts: never ran
+        return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
+                          "(cancelled while pending: --fail-fast or scancel; or lost by the cluster); the next "
+                          "sweep runs it", n_int)
     tail = _tail(job, run_dir)
     if any(TIMED_OUT_TOO_OFTEN in ln for ln in tail):
         detail = (f"TIMEOUT: {raw + ', ' if raw else ''}requeued after a timeout as often as "

@@ -417,6 +417,26 @@ def test_a_slurm_job_is_stopped_only_when_its_traceback_ends_in_interrupted():
     assert not failed.stopped and failed.message == "RuntimeError: step 7 (stopped by a signal)"
 
 
+def test_a_job_cancelled_before_it_started_leaves_its_cell_missing_not_failed(tmp_path):
+    """A Slurm task cancelled while pending (--fail-fast, scancel) never ran the cell: status said
+    'failed [CANCELLED]' with nothing to read (or '[ended without a row]' when sacct kept no record);
+    it now says missing and why. A job that started (it wrote its log) is still failed."""
+    from slurm.tracking import JobRef, _status
+
+    folder = tmp_path / "submitit"
+    folder.mkdir()
+    for i, raw in enumerate(["CANCELLED", ""]):
+        job = JobRef(f"cell{i}", "slurm", f"7_{i}", "t", str(folder), 0.0)
+        st = _status(tmp_path, job.run_id, job, {job.job_id: raw} if raw else {}, ("seed=2", False))
+        assert st.state == "missing" and st.detail == (
+            f"{raw or 'no record'}: its job ended before it started (cancelled while pending: --fail-fast or "
+            "scancel; or lost by the cluster); the next sweep runs it"), st
+    started = JobRef("cell2", "slurm", "7_2", "t", str(folder), 0.0)
+    started.stderr.write_text("Traceback (most recent call last):\nValueError: broken\n")
+    st = _status(tmp_path, started.run_id, started, {"7_2": "CANCELLED"}, None)
+    assert st.state == "failed" and st.detail == "CANCELLED" and st.log_tail[-1] == "ValueError: broken", st
+
+
 def test_a_stopped_job_s_log_names_the_stage_of_its_step_and_old_logs_still_read(tmp_path):
     """Status read only the step from a stopped job's log ("at step 26"), which did not say whether
     it was a pre-training or a fine-tuning step; the stop now names its stage. A log written before

@@ -216,6 +216,10 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
     assert ran == len(failed) == int(counts[1]) and 1 <= ran <= 2 and ran + cancelled == 3, res.stderr[-2000:]
     assert FAIL_FAST_CANCELLED not in res.stderr  # a count, not a line per cancelled cell
+    # status agrees: the cancelled cells never ran (missing, the next sweep runs them), not failed
+    states = sorted(st.state for st in cell_statuses(root))
+    assert states == sorted(["failed"] * ran + ["missing"] * cancelled), [
+        (st.state, st.detail) for st in cell_statuses(root)]
     for ln in failed:  # the log each line names exists (a cancelled task never wrote one)
         named = re.search(r"\(log: (\S+)\)$", ln)
         assert (Path(named[1]).is_file() if named else "(no run log: the job's own logs are under "
