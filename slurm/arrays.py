@@ -208,9 +208,8 @@ def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submit
 
 def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
     """Wait for every job; call `on_end(spec, CellError_or_None)` as each ends. --fail-fast cancels
-    the tasks that have not started at the first cell that did not finish; they end with
-    FAIL_FAST_CANCELLED (what the sweep did, not what sacct remembers of a pending task: often
-    nothing)."""
+    the tasks that have not started at the first cell that did not finish; they end with NOT_RUN
+    (what the sweep did, not what sacct remembers of a pending task: often nothing)."""
     pending = list(range(len(sub.jobs)))
     ended_at: dict[int, float] = {}
     cancelled = False
@@ -238,7 +237,7 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
                 still.append(i)
                 continue
             if i in not_started and err is not None and not sub.jobs[i].paths.result_pickle.exists():
-                err = CellError(FAIL_FAST_CANCELLED, not_run=True)  # (one that started has a result)
+                err = NOT_RUN  # (one that started after all has a result)
             on_end(sub.specs[i], err)
             if err is not None and fail_fast and not cancelled:
                 cancelled = True
@@ -252,8 +251,6 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
 
 
 _RUNNING = object()
-FAIL_FAST_CANCELLED = "cancelled by --fail-fast before it started; the next sweep runs it"
-FAIL_FAST_NOT_SUBMITTED = "not submitted: --fail-fast stopped the sweep at its first failure; the next sweep runs it"
 
 
 def _warn_cannot_start(reasons: dict[str, str], warned: set[str]) -> None:
@@ -274,6 +271,11 @@ class CellError:
     message: str
     stopped: bool = False
     not_run: bool = False  # --fail-fast kept it from starting: the next sweep runs it
+
+
+# How a cell --fail-fast kept from starting ends, on every executor: counted, not listed
+NOT_RUN = CellError("kept from starting by --fail-fast (not submitted, or cancelled while pending); the "
+                    "next sweep runs it", not_run=True)
 
 
 def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:

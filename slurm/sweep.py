@@ -219,7 +219,7 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
         if fail_fast and result.unfinished and pending:
             log.warning("--fail-fast: %d cells not submitted", len(pending))
             for spec, _ in pending:
-                result.ended(spec.run_id, arrays.CellError(arrays.FAIL_FAST_NOT_SUBMITTED, not_run=True))
+                result.ended(spec.run_id, arrays.NOT_RUN)
             _tick(bar, result, total, len(pending))  # one update for them all
             pending.clear()
         still = []

@@ -17,7 +17,7 @@ import pytest
 from bench.collect import collect
 from bench.config import load_sweep
 from bench.run import read_rows, run
-from slurm.arrays import FAIL_FAST_CANCELLED
+from slurm.arrays import NOT_RUN
 from slurm.jobs import read_interrupts
 from slurm.tracking import cell_statuses, latest_jobs
 
@@ -215,7 +215,7 @@ def test_fail_fast_cancels_the_cells_that_have_not_started(tmp_path):
     # Slurm starts task 1 the moment task 0 ends, before the sweep can see the failure, so
     # task 1 may already run (running tasks are left to finish); task 2 is surely still pending.
     assert ran == len(failed) == int(counts[1]) and 1 <= ran <= 2 and ran + cancelled == 3, res.stderr[-2000:]
-    assert FAIL_FAST_CANCELLED not in res.stderr  # a count, not a line per cancelled cell
+    assert NOT_RUN.message not in res.stderr  # a count, not a line per cancelled cell
     # status agrees: the cancelled cells never ran (missing, the next sweep runs them), not failed
     states = sorted(st.state for st in cell_statuses(root))
     assert states == sorted(["failed"] * ran + ["missing"] * cancelled), [
