@@ -318,6 +318,35 @@ def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
+# What a scratch run (x = 0) has none of: the synthetic pre-training. A curve's baseline is the
+# scratch runs that agree with it on every other design column (n_real, target, model, finetune.lr).
+PRETRAIN_SIDE = ("generator", "complexity", "knobs", "task", "pretrain_examples")
+PRETRAIN_PREFIXES = ("synth.", "pretrain.")
+
+
+def _outside_pretraining(df: pd.DataFrame, x: str) -> list[str]:
+    return [c for c in design_columns(df)
+            if c != x and c not in PRETRAIN_SIDE and not c.startswith(PRETRAIN_PREFIXES)]
+
+
+def _differ_outside_pretraining(rows: pd.DataFrame, x: str) -> bool:
+    """Whether `rows` differ in a design column other than the pre-training's (blanks aside)."""
+    return any(rows[c].nunique(dropna=True) > 1 for c in _outside_pretraining(rows, x))
+
+
+def scratch_rows(df: pd.DataFrame, g: pd.DataFrame, x: str) -> pd.DataFrame:
+    """The scratch rows (x == 0) that are the baseline of the curve `g`: its own if it has some
+    (a `by` column the scratch runs share), else the table's; of those, the ones that agree with
+    the curve's runs on every design column outside the pre-training (a blank matches anything)."""
+    own = g[g[x] == 0]
+    rows, pos = (own if len(own) else df[df[x] == 0]), g[g[x] > 0]
+    for c in _outside_pretraining(df, x):
+        want = pos[c].dropna().unique()
+        if len(want):
+            rows = rows[rows[c].isna() | rows[c].isin(want)]
+    return rows
+
+
 def scratch_stats(y: pd.Series) -> dict[str, float] | None:
     """Mean, seed-to-seed std and count of the scratch (x == 0) errors; None if there are none."""
     if len(y) == 0:
@@ -331,14 +360,15 @@ def _curve(fit: Fit, x: np.ndarray) -> dict[str, list[float]]:
     return {"x": grid.tolist(), "fit": fit.predict(grid).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
-def fit_group(g: pd.DataFrame, x: str, y: str, law: str) -> dict[str, Any]:
-    """fits.json entry of one group: params, CIs, holdout, diagnostics, curve + band, scratch; with
-    law AUTO, the law fits.select chooses for this group and why ("selection")."""
+def fit_group(g: pd.DataFrame, x: str, y: str, law: str, scratch: pd.DataFrame | None = None) -> dict[str, Any]:
+    """fits.json entry of one group: params, CIs, holdout, diagnostics, curve + band, and the
+    statistics of `scratch` (its baseline rows, or None: the table's shared one); with law AUTO, the
+    law fits.select chooses for this group and why ("selection")."""
     from fits.selection import select  # fits.selection imports holdout_score from here
 
     pos = g[g[x] > 0]
     seeds = pos["seed"].to_numpy() if "seed" in pos.columns else None
-    entry: dict[str, Any] = {"scratch": scratch_stats(g.loc[g[x] == 0, y])}
+    entry: dict[str, Any] = {"scratch": scratch_stats(scratch[y]) if scratch is not None else None}
     xs, ys = pos[x].to_numpy(float), pos[y].to_numpy(float)
     try:
         if law == AUTO:
@@ -367,13 +397,21 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
                             f"use `synthscale bound runs.csv --x {x} --s n_real`")
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
-    groups = {label(k): {"value": _jsonable(k), **fit_group(g, x, y, law)}
-              for k, g in curve_groups(df, x, by)}
+    curves = curve_groups(df, x, by)
+    base = {label(k): scratch_rows(df, g, x) for k, g in curves}
+    everyone = df[df[x] == 0]
+    # One baseline for the table only when its scratch runs are one experiment (not two real sizes,
+    # targets or learning rates) that every curve shares; else each curve gets its own, or none
+    shared = (not everyone.empty and not _differ_outside_pretraining(everyone, x)
+              and all(len(b) for b in base.values()))
+    groups = {label(k): {"value": _jsonable(k), **fit_group(
+                  g, x, y, law, None if shared and len(base[label(k)]) == len(everyone) else base[label(k)])}
+              for k, g in curves}
     if groups and all("error" in g for g in groups.values()):
         first = next(iter(groups.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")
     return {"x": x, "y": y, "by": by, "law": law, "level": LEVEL, "groups": groups,
-            "scratch": scratch_stats(df.loc[df[x] == 0, y])}
+            "scratch": scratch_stats(everyone[y]) if shared else None}
 
 
 def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "power_floor") -> pd.DataFrame:

@@ -41,6 +41,33 @@ def runs_table(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_each_curve_gets_the_scratch_baseline_of_its_own_real_size_not_the_pooled_one() -> None:
+    """Scratch runs (no generator, no complexity) at two real sizes: a curve at n_real = 1000 is
+    compared with scratch at 1000, never with the mean of both sizes."""
+    rows = []
+    for n_real, scratch_err in ((100, 0.72), (1000, 0.30)):
+        for s in range(2):
+            rows.append({"generator": "none", "complexity": np.nan, "n_synth": 0, "n_real": n_real, "seed": s,
+                         "test_err": scratch_err + 0.01 * s, "status": "ok"})
+            for n in SIZES:
+                rows.append({"generator": "shapes", "complexity": 1, "n_synth": n, "n_real": n_real, "seed": s,
+                             "test_err": scratch_err / 2 + n ** -0.5 + 0.002 * s, "status": "ok"})
+    df = pd.DataFrame(rows)
+    res = fits.fit_runs(df, by="complexity,n_real")
+    assert res["scratch"] is None  # two experiments' scratch runs: no single baseline
+    assert res["groups"]["1/100"]["scratch"]["mean"] == pytest.approx(0.725)
+    assert res["groups"]["1/1000"]["scratch"]["mean"] == pytest.approx(0.305)
+    assert "0.305" in fits.summary_table(res) and "0.515" not in fits.summary_table(res)
+    # a curve whose real size has no scratch run gets no baseline at all
+    only_100 = df[(df["n_synth"] > 0) | (df["n_real"] == 100)]
+    res = fits.fit_runs(only_100, by="complexity,n_real")
+    assert res["scratch"] is None and res["groups"]["1/1000"]["scratch"] is None
+    assert res["groups"]["1/100"]["scratch"]["n"] == 2
+    # one experiment's scratch runs shared by every curve: one baseline, as before
+    res = fits.fit_runs(df[df["n_real"] == 100], by="complexity")
+    assert res["scratch"]["mean"] == pytest.approx(0.725) and res["groups"]["1"]["scratch"] is None
+
+
 def test_recovers_known_parameters_with_seeds() -> None:
     x, y, g = law_data()
     fit = fits.fit_curve(x, y, groups=g)
