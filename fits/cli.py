@@ -26,7 +26,13 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)")
-    return df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
+    df = df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
+    names = list(df.columns)
+    twice = next((c for c in names if names.count(c) > 1), None)
+    if twice is not None:  # "x" and "x " become one name: every column lookup would be ambiguous
+        raise FitInputError(f"runs table {path} has the column {twice!r} twice (after trimming spaces from the "
+                            "header); rename or drop one of them")
+    return df
 
 
 FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json

@@ -61,6 +61,8 @@ def figure_paths(out: str | Path) -> list[Path]:
     none) and the .pdf beside it (one file for a .pdf); a suffix matplotlib cannot write is a
     one-line FitInputError that lists those it can."""
     path = Path(out)
+    if str(out).endswith(("/", "\\")) or path.is_dir():
+        raise FitInputError(f"{out} is a folder: give the figure's file name, e.g. {path / 'scaling.png'}")
     path = path if path.suffix else path.with_suffix(".png")
     kinds = FigureCanvasAgg.get_supported_filetypes()  # {"png": "Portable Network Graphics", ...}
     if path.suffix[1:].lower() not in kinds:

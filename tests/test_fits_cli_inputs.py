@@ -356,3 +356,21 @@ def test_a_mistyped_column_names_the_one_it_resembles(tmp_path: Path, capsys: py
            "column(s) ['test_eror'] not in the table (did you mean 'test_err'?); it has ['run_id'")
     _fails(capsys, ["compare", RUNS, "--by", "complexty", "-o", tmp_path / "cmp"], "(did you mean 'complexity'?)")
     _fails(capsys, ["fit", RUNS, "--by", "zzzz", "-o", tmp_path / "f.json"], "['zzzz'] not in the table; it has")
+
+
+def test_a_header_named_twice_after_trimming_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # "complexity" and "complexity " used to end in a pandas traceback (Grouper not 1-dimensional), exit 1
+    df = pd.read_csv(RUNS)
+    df.insert(len(df.columns), "complexity ", df["complexity"])
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    for cmd in (["fit", "-o", tmp_path / "f.json"], ["compare", "-o", tmp_path / "c"], ["bound", "-o", tmp_path / "b"]):
+        _fails(capsys, [cmd[0], tmp_path / "runs.csv", *cmd[1:]], "has the column 'complexity' twice")
+
+
+def test_plot_to_a_folder_is_refused_not_written_beside_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # `plot -o figs/` used to write figs.png and figs.pdf next to the folder
+    assert main(["fit", str(RUNS), "-o", str(tmp_path / "fits.json")]) == 0
+    (tmp_path / "figs").mkdir()
+    for out in (f"{tmp_path / 'figs'}/", str(tmp_path / "figs"), f"{tmp_path / 'new'}/"):
+        _fails(capsys, ["plot", RUNS, tmp_path / "fits.json", "-o", out], "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "fits.json"]
