@@ -434,13 +434,22 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{problem}{where}{tab}"
 
 
+def yaml_text(path: Path) -> str:
+    """The text of a YAML file, or a UserError when it is not UTF-8 (an image, a latin-1 file)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#x} at offset {exc.start}); "
+                        "give a YAML file saved as UTF-8") from None
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML file, or a UserError naming the file and the problem."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config {str(p)!r} not found; pass a YAML file such as bench/configs/quickstart.yaml")
     try:
-        data = yaml.load(p.read_text(), Loader=_UniqueKeyLoader)
+        data = yaml.load(yaml_text(p), Loader=_UniqueKeyLoader)
     except _DuplicateKey as err:
         raise UserError(f"{p}: {err}") from None
     except yaml.YAMLError as err:

@@ -206,3 +206,16 @@ def test_a_key_given_twice_in_an_override_is_refused(tmp_path, capsys, override,
     err = one_line_exit_2(capsys, argv, *needles)
     assert "lines" not in err  # a one-line value has no lines to point at
     assert not (tmp_path / "r").exists()
+
+
+def test_a_config_or_profile_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    # a latin-1 comment (or an image given as the config) used to be a UnicodeDecodeError traceback
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("# r\u00e9sum\u00e9\n".encode("latin-1") + BASE.encode())
+    for argv in (["run", str(latin1), "--root", str(tmp_path / "r")], dry_run(tmp_path, latin1)):
+        one_line_exit_2(capsys, argv, "latin1.yaml: not UTF-8 text (byte 0xe9")
+    profile = tmp_path / "site.yaml"
+    profile.write_bytes("partition: caf\u00e9\n".encode("latin-1"))
+    one_line_exit_2(capsys, [*dry_run(tmp_path, write(tmp_path, BASE)), "--executor", "slurm", "--profile",
+                             str(profile)], "site.yaml: not UTF-8 text")
+    assert not (tmp_path / "r").exists()
