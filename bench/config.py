@@ -60,7 +60,7 @@ class StageSpec(_Strict):
     """One training stage; the budget is in examples seen, so curves over n are comparable."""
 
     examples: int = Field(20000, gt=0, strict=True)
-    batch_size: int = Field(128, gt=0, strict=True)
+    batch_size: int = Field(128, ge=2, strict=True)  # batch norm cannot train on one example
     lr: float = Field(0.05, gt=0.0, allow_inf_nan=False)  # inf trained to NaN weights
     weight_decay: float = Field(5e-4, ge=0.0, allow_inf_nan=False)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)

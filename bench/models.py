@@ -100,14 +100,23 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def check_device_name(name: str) -> None:
+    """A UserError for a device name torch does not know (`device=foo`), checked when a sweep is
+    planned; whether the device is present is checked where the run runs (a login node planning a
+    Slurm sweep may have no GPU)."""
+    if name != "auto":
+        try:
+            torch.device(name)
+        except RuntimeError:
+            raise UserError(f"device: unknown device {name!r}; use auto, cpu or cuda") from None
+
+
 def pick_device(name: str) -> torch.device:
     """`auto` -> cuda when present, else cpu."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"device: unknown device {name!r}; use auto, cpu or cuda") from None
+    check_device_name(name)
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device: {name!r} asked for, but this machine has no usable CUDA device; "
                         "use device=auto (cuda where present) or device=cpu")

@@ -28,7 +28,7 @@ import synth
 from bench import targets
 from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
-from bench.models import build_model, check_input, count_params, pick_device, transfer_weights
+from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
 from bench.train import TrainResult, evaluate, save_atomic, train
 from synth.console import check_writable
@@ -106,6 +106,7 @@ def check_names(spec: RunSpec) -> None:
     target with fewer test images is tested on all of them, as the row's n_test says.)"""
     import timm
 
+    check_device_name(spec.device)
     if spec.synth.n > 0:
         s = spec.synth
         try:  # an empty dataset runs the generator's own checks (level, channels, knobs, seed)

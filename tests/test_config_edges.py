@@ -219,3 +219,20 @@ def test_a_config_or_profile_that_is_not_utf8_is_one_line(tmp_path, capsys):
     one_line_exit_2(capsys, [*dry_run(tmp_path, write(tmp_path, BASE)), "--executor", "slurm", "--profile",
                              str(profile)], "site.yaml: not UTF-8 text")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_batch_of_one_is_refused_before_training(tmp_path, capsys):
+    # finetune.batch_size=1 used to pre-train first, then end in batch norm's ValueError traceback
+    cfg = write(tmp_path, BASE)
+    for key in ("pretrain.batch_size=1", "finetune.batch_size=1"):
+        one_line_exit_2(capsys, ["run", str(cfg), key, "--root", str(tmp_path / "r")], key.split("=")[0],
+                        "greater than or equal to 2")
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_unknown_device_is_refused_when_the_sweep_is_planned(tmp_path, capsys):
+    # device=foo used to pass --dry-run and fail every cell of the sweep (on Slurm: after queueing)
+    cfg = write(tmp_path, BASE)
+    one_line_exit_2(capsys, [*dry_run(tmp_path, cfg), "device=foo"], "unknown device 'foo'")
+    assert main(dry_run(tmp_path, cfg, "device=cuda")) == 0  # present or not: the node that runs it decides
+    assert not (tmp_path / "r").exists()
