@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.collect import collect, write_csv
 from slurm.cli import sweep_to_csv
+from synth.cli import check_out_dir
 
 
 def register_demo(sub: argparse._SubParsersAction) -> None:
@@ -31,10 +32,11 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def check_grouping(config: str, by: str) -> None:
+def check_grouping(config: str, by: str) -> set[str]:
     """Refuse, before anything runs, a `by` that is not a column saying what was run, or one that
     would pool the grid's different experiments into one curve (the fit would refuse it after the
-    whole sweep). The planned cells' rows are known before they run, apart from their results."""
+    whole sweep). The planned cells' rows are known before they run, apart from their results.
+    Returns the run ids of the config's cells: what the demo fits, whatever else the root holds."""
     import pandas as pd
 
     from bench.commands import resolve_config
@@ -43,8 +45,9 @@ def check_grouping(config: str, by: str) -> None:
     from fits.table import curve_groups, group_column
     from synth.errors import UserError
 
+    cells = load_sweep(resolve_config(config)).cells()
     rows = [design_row(c, s) | {"knobs": json.dumps(c.identity()["synth"].get("knobs") or {}, sort_keys=True)}
-            for c in load_sweep(resolve_config(config)).cells() for s in c.target.n_real]
+            for c in cells for s in c.target.n_real]
     cols = [c.strip() for c in by.split(",")]
     unknown = [c for c in cols if c not in rows[0]]
     if unknown or len(set(cols)) < len(cols):
@@ -52,6 +55,7 @@ def check_grouping(config: str, by: str) -> None:
                                           f"from {', '.join(sorted(rows[0]))}" if unknown else
                                           "a column is given twice"))
     curve_groups(group_column(pd.DataFrame(rows), by), "n_synth", by)
+    return {c.run_id for c in cells}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,10 +65,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
-    check_grouping(args.config, args.by)
+    planned = check_grouping(args.config, args.by)
+    check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
-    df = collect(args.root)
-    args.out.mkdir(parents=True, exist_ok=True)
+    df = collect(args.root)  # the root may hold other configs' runs (the default root is shared)
+    df = df[df["run_id"].isin(planned)].reset_index(drop=True)
     write_csv(df, args.out / "runs.csv")
     fit = fits.fit_runs(df, x="n_synth", y="test_err", by=args.by)
     write_fits_json(fit, args.out / "fits.json")

@@ -274,6 +274,24 @@ def test_demo_fits_one_curve_per_by_value(tmp_path, capsys, monkeypatch):
     # the user's own demo is not "what make demo runs" (PROVENANCE.md said so of every demo)
     command = next(line for line in (out / "PROVENANCE.md").read_text().splitlines() if line.startswith("- command:"))
     assert f"--config {cfg}" in command and "make demo" not in command
+    # another config on the same root (the default root is shared): its demo fits its own cells only,
+    # here a subset that is all done already (it used to fit and tabulate every run under the root)
+    one = tmp_path / "one.yaml"
+    one.write_text(cfg.read_text().replace("[shapes, deadleaves]", "[shapes]"))
+    argv = ["demo", "--config", str(one), "--root", str(tmp_path / "r"), "--out", str(tmp_path / "o1"),
+            "--executor", "debug", "--by", "complexity,generator"]
+    assert main(argv) == 0
+    assert sorted(json.loads((tmp_path / "o1" / "fits.json").read_text())["groups"]) == ["1/shapes"]
+    assert len(pd.read_csv(tmp_path / "o1" / "runs.csv")) == 4
+
+
+def test_demo_refuses_an_out_that_is_a_file_before_the_sweep(tmp_path, capsys):
+    # used to run the whole sweep, then end in a FileExistsError traceback
+    (tmp_path / "o").write_text("not a folder")
+    assert main(["demo", "--config", "quickstart", "--root", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out" in err and "is a file" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
 
 
 def _cells_that(fail: int, stop: int, message: str = "broken"):
