@@ -21,7 +21,8 @@ from fits.table import check_not_pooled, fit_rows, label, strict_json
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
-                 "gamma_inside"]
+                 "gamma_inside", "flags"]
+FLAT_ALPHA = 1e-6  # a joint alpha below this is on its bound 0: n^-alpha is 1, so D_s and C_s trade off
 
 
 def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = "test_err",
@@ -81,7 +82,9 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "C": f.params["C"], "C_lo": ci["C"][0], "C_hi": ci["C"][1],
                      "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
                      "C_over_D_hi": float(rhi),
-                     "gamma_inside": bool(rlo <= jp["gamma"] <= rhi)})
+                     "gamma_inside": bool(rlo <= jp["gamma"] <= rhi),
+                     # e.g. D_s on its bound: its C_s/D_s then says nothing about gamma
+                     "flags": ",".join(dict.fromkeys(d.name for d in f.diagnostics))})
     per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
     sv = per_s["s"].to_numpy()
     return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},
@@ -137,14 +140,25 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     for _, r in res["per_s"].iterrows():
         lines.append(f"  {s}={r['s']:g}: D_s = {fmt_ci(r['D'], r['D_lo'], r['D_hi'])}, "
                      f"C_s = {fmt_ci(r['C'], r['C_lo'], r['C_hi'])}, "
-                     f"C_s/D_s = {fmt_ci(r['C_over_D'], r['C_over_D_lo'], r['C_over_D_hi'])}")
+                     f"C_s/D_s = {fmt_ci(r['C_over_D'], r['C_over_D_lo'], r['C_over_D_hi'])}"
+                     + (f" [{r['flags']}]" if r["flags"] else ""))
     lines += [f"  {s}={k:g}: not fitted: {e}" for k, e in res["skipped"].items()]
+    if len(res["per_s"]) == 0:  # (each s needs 3 or more pre-training sizes: the skipped lines say why)
+        lines.append(f"checks 1 and 2 need a per-{s} fit: none could be made, so neither is made")
+        return "\n".join(lines)
+    void = (f" (not to be read: the joint alpha is {jp['alpha']:.2g}, so D_s and C_s are not told apart)"
+            if jp["alpha"] < FLAT_ALPHA else "")
     inside = res["gamma_inside_fraction"]
+    verdict = "" if void or inside >= 0.5 else ": the bound's shape does not hold"
     lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
-                 f"{inside:.0%} of the per-{s} intervals" + ("" if inside >= 0.5 else ": the bound's shape does not hold"))
+                 f"{inside:.0%} of the per-{s} intervals{verdict}{void}")
+    if len(res["per_s"]) < 2:
+        lines.append(f"check 2, D_s and C_s fall as {s}^-beta: needs per-{s} fits at 2 or more values of {s} "
+                     f"(1 here): not made")
+        return "\n".join(lines)
     lines.append(f"check 2, D_s and C_s fall as {s}^-beta: the beta each implies (minus its log-log slope "
                  f"over {s}) is {res['beta_from_C']:.3g} from C_s and {res['beta_from_D']:.3g} from D_s, "
-                 f"against the joint beta = {jp['beta']:.3g}")
+                 f"against the joint beta = {jp['beta']:.3g}{void}")
     return "\n".join(lines)
 
 

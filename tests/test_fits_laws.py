@@ -249,3 +249,24 @@ def test_simulate_cli_prints_the_calibration_table_and_refuses_bad_flags(capsys)
         with pytest.raises(SystemExit) as exc:
             fits.simulate.main(bad)
         assert exc.value.code == 2, bad
+
+
+def test_bound_checks_are_not_made_without_per_s_fits_nor_read_when_alpha_is_zero() -> None:
+    from fits.bound import summary
+
+    true = {"delta": 4.0, "gamma": 0.2, "alpha": 0.4, "beta": 0.3}
+    # two pre-training sizes per s: the joint fit runs, no per-s fit can (used to print "nan%")
+    x = np.array([[100.0, 100], [1000, 100], [300, 300], [3000, 300], [100, 1000], [3000, 1000]])
+    df = pd.DataFrame({"n_synth": x[:, 0], "n_real": x[:, 1],
+                       "test_err": noisy(fits.LAWS["transfer_bound"](x, true), 0.005, 3)})
+    text = summary(check_bound(df, seed=None))
+    assert "none could be made, so neither is made" in text and "nan" not in text and "does not hold" not in text
+    # flat in n (alpha on its bound 0): D_s and C_s trade off, the checks are printed but not to be read
+    n, s = np.meshgrid(SIZES, [100.0, 300.0, 1000.0])
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"n_synth": n.ravel(), "n_real": s.ravel(),
+                       "test_err": 2.0 * s.ravel() ** -0.3 * (1 + rng.normal(0, 0.002, s.size))})
+    res = check_bound(df, seed=None)
+    assert res["joint"]["params"]["alpha"] < 1e-6 and len(res["per_s"]) == 3
+    text = summary(res)
+    assert text.count("not to be read: the joint alpha is") == 2 and "does not hold" not in text
