@@ -35,6 +35,25 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     return df
 
 
+DEFAULT_BY = "complexity"
+
+
+def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
+    """read_runs(args.runs), refusing in one line a table without the default --by column (a table
+    not written by synthscale): it says how to name the grouping, or to fit one curve."""
+    df = read_runs(args.runs)
+    if args.by == DEFAULT_BY and DEFAULT_BY not in df.columns:
+        raise FitInputError(f"column {DEFAULT_BY!r} (the default --by) is not in {args.runs}: name the column "
+                            "whose values get one curve each with --by COLUMN, or give --by '' for one curve "
+                            "over the whole table")
+    return df
+
+
+def _by_arg(text: str) -> str | None:
+    """--by as given; empty means no grouping (one curve over the whole table)."""
+    return text.strip() or None
+
+
 FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json
 
 
@@ -132,7 +151,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from fits.table import fit_runs, summary_table, write_fits_json
 
     out = out_file(args.output, inputs=[args.runs])
-    res = fit_runs(read_runs(args.runs), args.x, args.y, args.by, args.law)
+    res = fit_runs(read_grouped(args), args.x, args.y, args.by, args.law)
     write_fits_json(res, out)
     print(summary_table(res))
     print(f"wrote {out}")
@@ -157,9 +176,10 @@ def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
     p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default="test_err", help="error column (default test_err)")
     if by:
-        p.add_argument("--by", default="complexity",
-                       help="group column, one curve per value (default complexity); a,b groups by both "
-                            "(e.g. condition,target); a group mixing other design columns is refused")
+        p.add_argument("--by", default=DEFAULT_BY, type=_by_arg,
+                       help=f"group column, one curve per value (default {DEFAULT_BY}); a,b groups by both "
+                            "(e.g. condition,target); '' fits one curve over the whole table; a group mixing "
+                            "other design columns is refused")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

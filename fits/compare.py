@@ -137,7 +137,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = _interval(gain / c_s)
-        row["decision"] = decision(f"{by}={key}", n_max, (g_point, *_interval(gain)),
+        row["decision"] = decision(_group_name(by, key), n_max, (g_point, *_interval(gain)),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    float(fit.predict([n_max])[0]) if is_flat(fit) else None, x)
         groups.append(row)
@@ -168,6 +168,11 @@ def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
 
 
+def _group_name(by: str | None, key: Any) -> str:
+    """'complexity=3'; the whole table (no --by) is 'all'."""
+    return "all" if by is None else f"{by}={key}"
+
+
 def report(res: dict[str, Any]) -> str:
     """Plain-text tables and the decision sentences."""
     g, p = res["groups"], res["pairs"]
@@ -175,7 +180,7 @@ def report(res: dict[str, Any]) -> str:
     head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
     # each flag name once (on_bound fires per parameter; compare_groups.csv keeps every one)
     flags = lambda r: ";".join(dict.fromkeys(r["diagnostics"].split(";"))) or "-"  # noqa: E731
-    rows = [[f"{res['by']}={r[res['by']]}", *[fmt(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
+    rows = [[_group_name(res["by"], r[res["by"]]), *[fmt(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
@@ -223,17 +228,17 @@ def forest_figure(res: dict[str, Any]) -> Any:
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)
     axes[0].set_yticklabels([label(v) for v in g[res["by"]]])  # the column once, as the axis label
-    axes[0].set_ylabel(res["by"])
+    axes[0].set_ylabel(res["by"] or "whole table")
     return fig
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
-    from fits.cli import out_dir, read_runs, write_text_report
+    from fits.cli import out_dir, read_grouped, write_text_report
 
     check_boot(args.boot)  # before the output folder is made
     out = out_dir(args.output)
-    res = compare_runs(read_runs(args.runs), args.x, args.y, args.by, args.boot)
+    res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     res["groups"].to_csv(tables[0], index=False)
     res["pairs"].to_csv(tables[1], index=False)

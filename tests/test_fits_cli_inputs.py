@@ -374,3 +374,16 @@ def test_plot_to_a_folder_is_refused_not_written_beside_it(tmp_path: Path, capsy
     for out in (f"{tmp_path / 'figs'}/", str(tmp_path / "figs"), f"{tmp_path / 'new'}/"):
         _fails(capsys, ["plot", RUNS, tmp_path / "fits.json", "-o", out], "is a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "fits.json"]
+
+
+def test_a_table_without_the_default_group_column_says_how_to_fit_it(tmp_path: Path, capsys) -> None:
+    # a table of one curve (no complexity column) used to get "column(s) ['complexity'] not in the
+    # table" with no way to say "no grouping": --by '' used to be "column(s) [''] not in the table"
+    rows = pd.DataFrame({"n_synth": [10, 20, 40, 80, 160], "test_err": [0.5, 0.4, 0.35, 0.33, 0.32]})
+    rows.to_csv(tmp_path / "one.csv", index=False)
+    for cmd in (["fit", "-o", tmp_path / "f.json"], ["compare", "-o", tmp_path / "c"]):
+        _fails(capsys, [cmd[0], tmp_path / "one.csv", *cmd[1:]], "(the default --by) is not in")
+        assert main([str(a) for a in [cmd[0], tmp_path / "one.csv", "--by", "", *cmd[1:]]]) == 0
+    out = capsys.readouterr().out
+    assert "\nall " in out and "None" not in out
+    assert list(json.loads((tmp_path / "f.json").read_text())["groups"]) == ["all"]
