@@ -68,7 +68,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     """Entry point of `synthscale collect`: every row.json is read once, under the table's lock (a
     sweep may be writing the table too)."""
     if not args.root.is_dir():
-        raise UserError(f"--root {str(args.root)!r} does not exist; give the --root of a sweep or run")
+        what = "is a file, not a folder" if args.root.exists() else "does not exist"
+        raise UserError(f"--root {str(args.root)!r} {what}; give the --root of a sweep or run")
     if not has_row_files(args.root):  # nothing to read: no output folder or lock file is made
         raise _no_rows(args.root, [])
     out = args.output or args.root / "runs.csv"

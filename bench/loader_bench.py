@@ -28,6 +28,7 @@ from bench.models import build_model
 from bench.tasks import TASKS
 from bench.train import train
 from synth.benchmark import machine
+from synth.cli import check_out_file
 from synth.errors import UserError
 
 SEED = 0
@@ -167,6 +168,8 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
     if args.steps < 2 or args.repeats < 1 or args.batch_size < 1 or args.threads < 1:
         raise UserError("--steps must be >= 2 and --repeats, --batch-size, --threads >= 1")
     synth.GENERATORS.get(args.generator)
+    if str(args.out) != "-":  # before the measurement, not a traceback after it
+        check_out_file(args.out, "--out")
     torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     timings = run_bench(args.generator, args.complexity, args.resolution, args.channels, args.model,

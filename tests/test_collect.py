@@ -51,6 +51,9 @@ def test_collect_with_no_rows_says_so_before_touching_the_output(tmp_path, capsy
     assert capsys.readouterr().err.strip() == (f"synthscale: error: --root {str(missing)!r} does not exist; "
                                                "give the --root of a sweep or run")
     assert not missing.exists()
+    (tmp_path / "a_file").write_text("")  # used to say "does not exist" of it
+    assert main(["collect", "--root", str(tmp_path / "a_file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["collect", "--root", str(tmp_path / "empty")]) == 2
     assert capsys.readouterr().err.strip() == (f"synthscale: error: no finished runs under {tmp_path / 'empty'} "

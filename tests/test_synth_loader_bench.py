@@ -26,3 +26,9 @@ def test_cli_writes_the_report_and_rejects_bad_options(tmp_path, capsys):
     assert main(["bench-loader", "--steps", "1", "--out", "-"]) == 2
     assert "--steps must be >= 2" in capsys.readouterr().err
     assert main(["bench-loader", "--generator", "nope", "--out", "-"]) == 2
+    capsys.readouterr()
+    # an --out that cannot be written is refused before the measurement (was a traceback after it)
+    (tmp_path / "a_file").write_text("")
+    assert main(["bench-loader", "--steps", "500", "--out", str(tmp_path / "a_file" / "x.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "a_file' is a file, not a folder" in err and len(err.splitlines()) == 1, err
