@@ -240,7 +240,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = out_dir(args.output)
     res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
-    res["groups"].to_csv(tables[0], index=False)
+    unfitted = pd.DataFrame([{res["by"]: k, "error": e} for k, e in res["errors"].items()])
+    groups = res["groups"].assign(error="")  # a group that could not be fitted is a row too, with why
+    (pd.concat([groups, unfitted], ignore_index=True) if len(unfitted) else groups).to_csv(tables[0], index=False)
     res["pairs"].to_csv(tables[1], index=False)
     return write_text_report(out, "compare.txt", report(res), [*tables, *forest_plot(res, out / "forest.png")])
 

@@ -387,3 +387,15 @@ def test_a_table_without_the_default_group_column_says_how_to_fit_it(tmp_path: P
     out = capsys.readouterr().out
     assert "\nall " in out and "None" not in out
     assert list(json.loads((tmp_path / "f.json").read_text())["groups"]) == ["all"]
+
+
+def test_compare_groups_csv_keeps_a_group_that_could_not_be_fitted(tmp_path: Path, capsys) -> None:
+    # the report said "complexity=3: not fitted", the CSV silently had complexity 1 only
+    df = pd.read_csv(RUNS)
+    df = df[(df["complexity"] != 3) | (df["n_synth"] == df.loc[df["complexity"] == 3, "n_synth"].max())]
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["compare", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "c")]) == 0
+    groups = pd.read_csv(tmp_path / "c" / "compare_groups.csv")
+    assert groups["complexity"].tolist() == [1, 3]
+    assert groups["error"].isna().tolist() == [True, False] and "3 distinct sizes" in groups["error"][1]
+    assert np.isnan(groups["alpha"][1]) and np.isfinite(groups["alpha"][0])
