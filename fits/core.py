@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -148,7 +148,8 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
         g = pd.factorize(g, sort=True, use_na_sentinel=False)[0]
     cols = xa.reshape(len(xa), -1)
     # parameters pinned or boxed in the caller's units rule out rescaling x
-    x0 = np.exp(np.mean(np.log(cols), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])
+    # (summed in sorted order: the same last bit for any row order; a flat curve's D-C split hangs on it)
+    x0 = np.exp(np.mean(np.sort(np.log(cols), axis=0), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])
     pos = ya[ya > 0]
     floor = 0.5 * float(pos.min()) if len(pos) else 1e-6
     prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
@@ -380,6 +381,19 @@ def grid_starts(prob: Problem, y_fit: np.ndarray) -> list[Params]:
     return [_from_theta(law, names, np.array(t)) for t in itertools.product(*axes)]
 
 
+def subproblem(prob: Problem, rows: np.ndarray) -> Problem:
+    return replace(prob, x=prob.x[rows], y=prob.y[rows], weights=prob.weights[rows],
+                   groups=None if prob.groups is None else prob.groups[rows])
+
+
+def canonical_order(prob: Problem) -> np.ndarray:
+    """Row order by size (each column of x), seed, then error: the same for any order of the rows
+    (prob.groups are the seeds as codes 0..G-1 in sorted order of their labels: make_problem)."""
+    cols = [prob.x] if prob.x.ndim == 1 else [prob.x[:, j] for j in range(prob.x.shape[1])]
+    keys = [prob.y, prob.weights] + ([] if prob.groups is None else [prob.groups]) + cols[::-1]
+    return np.lexsort(keys)
+
+
 def fit_curve(x: Any, y: Any, law: str = "power_floor", *, groups: Any = None,
               weights: Any = None, fixed: Mapping[str, float] | None = None,
               bounds: Mapping[str, tuple[float, float]] | None = None) -> Fit:
@@ -388,6 +402,7 @@ def fit_curve(x: Any, y: Any, law: str = "power_floor", *, groups: Any = None,
     `weights` scale each point's log residual (squared); `fixed` pins parameters; `bounds`
     replaces the law's box for the named parameters (raw units, e.g. {"alpha": (0.1, 1.5)})."""
     prob = make_problem(x, y, law, groups, weights, fixed, bounds)
+    prob = subproblem(prob, canonical_order(prob))  # the fit is one of the points, not of their order
     y_fit = np.maximum(prob.y, prob.floor)
     starts = prob.law.starts(prob.xs, y_fit)
     if prob.fixed or prob.box:

@@ -19,12 +19,11 @@ rows. Each refit starts from the point estimate only, which is what makes 200 re
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fits.core import Problem, solve
+from fits.core import Problem, canonical_order, solve, subproblem
 
 if TYPE_CHECKING:
     from fits.core import Fit
@@ -32,23 +31,10 @@ if TYPE_CHECKING:
 MAX_NFEV = 200  # a refit from the estimate converges in far fewer evaluations
 
 
-def _subproblem(prob: Problem, rows: np.ndarray) -> Problem:
-    return replace(prob, x=prob.x[rows], y=prob.y[rows], weights=prob.weights[rows],
-                   groups=None if prob.groups is None else prob.groups[rows])
-
-
 def _refit(fit: "Fit", prob: Problem, y: np.ndarray) -> np.ndarray:
     scaled, _ = solve(prob, y, [fit.scaled], max_nfev=MAX_NFEV)
     raw = prob.law.unscale(scaled, prob.x0)
     return np.array([raw[k] for k in prob.law.params])
-
-
-def canonical_order(prob: Problem) -> np.ndarray:
-    """Row order by size (each column of x), seed, then error: the same for any order of the rows
-    (prob.groups are the seeds as codes 0..G-1 in sorted order of their labels: make_problem)."""
-    cols = [prob.x] if prob.x.ndim == 1 else [prob.x[:, j] for j in range(prob.x.shape[1])]
-    keys = [prob.y, prob.weights] + ([] if prob.groups is None else [prob.groups]) + cols[::-1]
-    return np.lexsort(keys)
 
 
 def log_residuals(prob: Problem, pred: np.ndarray) -> np.ndarray:
@@ -85,7 +71,7 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors."""
     rng = np.random.default_rng(seed)
-    prob = _subproblem(fit.problem, canonical_order(fit.problem))
+    prob = subproblem(fit.problem, canonical_order(fit.problem))  # (fit_curve's Fits are in it already)
     out = np.empty((n_boot, len(prob.law.params)))
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
     seeds, used = prob.groups, prob.weights > 0
