@@ -7,10 +7,10 @@ scratch cells). Cells with equal resources form one *shape* and go to Slurm as o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from bench.config import RunSpec, yaml_text
 from synth.errors import UserError
@@ -33,7 +33,8 @@ class Resources(_Strict):
     mem_gb: Optional[float] = Field(None, gt=0)
     time_min: int = Field(120, ge=1)
     constraint: Optional[str] = None
-    sbatch: dict[str, str] = Field(default_factory=dict)  # extra `#SBATCH --key=value` lines
+    # extra `#SBATCH --key=value` lines (a number as written: `nice: 10`)
+    sbatch: dict[str, Union[StrictStr, StrictInt, StrictFloat]] = Field(default_factory=dict)
 
     def describe(self) -> str:
         """A short human label such as `partition=gpu gpus=1 cpus=8 mem=32G time=120m`."""
@@ -136,6 +137,40 @@ def load_profile(name_or_path: Optional[str]) -> Profile:
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     return _validate(Profile, data, str(path))
+
+
+_OWN_FIELD = "set it with the resources field (or command-line flag) of that name"
+# sbatch options the suite writes itself: a profile's or --sbatch's copy would silently undo what
+# relies on them (checkpoint on USR2, job logs where `sweep status` reads them, jobs found by name)
+MANAGED_SBATCH = {
+    "time": "the time limit is --timeout-min (or the profile's time_min)",
+    "signal": "the suite asks for USR2 signal_delay_s before the limit, which makes jobs checkpoint; "
+              "set the profile's signal_delay_s instead",
+    "output": "each job's log goes under ROOT/submitit, where `sweep status` reads it",
+    "error": "each job's log goes under ROOT/submitit, where `sweep status` reads it",
+    "job-name": "`sweep status` and the next sweep find a submission's jobs by their name",
+    "array": "the sweep makes one job array per resource shape",
+    **{k: _OWN_FIELD for k in ("partition", "account", "qos", "constraint", "mem", "cpus-per-task",
+                                "gpus-per-node")},
+}
+SBATCH_SHORT = {"t": "time", "o": "output", "e": "error", "J": "job-name", "a": "array", "p": "partition",
+                "A": "account", "q": "qos", "C": "constraint", "c": "cpus-per-task"}
+
+
+def check_shape(res: Resources, signal_delay_s: int) -> None:
+    """A UserError for a job shape Slurm would accept but the suite could not run as meant: an
+    extra sbatch option it manages itself, or a time limit no longer than the checkpoint signal's
+    lead (each job would be told to checkpoint and requeue as it starts, until max_requeues)."""
+    for key in res.sbatch:
+        name = SBATCH_SHORT.get(key, key)
+        if name in MANAGED_SBATCH:
+            raise UserError(f"sbatch option {key!r}: {MANAGED_SBATCH[name]}; drop it from --sbatch and the "
+                            "profile's sbatch")
+    if res.time_min * 60 <= signal_delay_s:
+        raise UserError(f"a time limit of {res.time_min} min is not longer than the profile's signal_delay_s "
+                        f"({signal_delay_s} s), the checkpoint signal's lead: each job would be stopped as it "
+                        f"starts; give --timeout-min {signal_delay_s // 60 + 2} or more, or a smaller "
+                        "signal_delay_s")
 
 
 def parse_sbatch_items(items: list[str]) -> dict[str, str]:

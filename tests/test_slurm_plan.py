@@ -117,3 +117,31 @@ def test_dry_run_lines_name_the_identity_fields_the_grid_varies_and_not_for_scra
     assert len(scratch) == 1 and "pretrain.lr" not in scratch[0], cells
     assert len(trained) == 4 and sorted(ln.rsplit(" ", 1)[1] for ln in trained) == \
         ["pretrain.lr=0.05"] * 2 + ["pretrain.lr=0.1"] * 2, cells
+
+
+@pytest.mark.parametrize("extra, needle", [
+    # each used to be written into the script: a second --time or --job-name line, a signal that
+    # replaced the checkpoint's USR2, logs moved away from where `sweep status` reads them
+    (["--sbatch", "time=5"], "sbatch option 'time': the time limit is --timeout-min"),
+    (["--sbatch", "J=mine"], "sbatch option 'J': `sweep status`"),
+    (["--sbatch", "signal=USR1@10"], "sbatch option 'signal'"),
+    (["--sbatch", "output=/tmp/x.out"], "sbatch option 'output'"),
+    # USR2 180 s before a 2-minute limit: every job told to checkpoint as it starts
+    (["--timeout-min", "2"], "a time limit of 2 min is not longer than the profile's signal_delay_s (180 s)"),
+])
+def test_job_shapes_the_suite_could_not_run_are_refused_before_the_plan_is_printed(tmp_path, capsys, monkeypatch,
+                                                                                    extra, needle):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch to ask: the refusal must not depend on one
+    cfg, prof = _files(tmp_path)
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "slurm", "--dry-run",
+            "--profile", str(prof), *extra]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert needle in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert captured.out == "" and not (tmp_path / "runs").exists()
+
+
+def test_a_number_in_a_profiles_sbatch_is_written_as_given(tmp_path):
+    # `sbatch: {nice: 10}` used to be refused: "input should be a valid string"
+    (tmp_path / "p.yaml").write_text("resources: {sbatch: {nice: 10, exclude: node7}}\n")
+    assert load_profile(str(tmp_path / "p.yaml")).resources.sbatch == {"nice": 10, "exclude": "node7"}
