@@ -49,8 +49,13 @@ def _lcdb_sdist(folder: Path) -> Path:
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                    f"lcdb=={LCDB_VERSION}", "-d", str(folder)], check=True)
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                          f"lcdb=={LCDB_VERSION}", "-d", str(folder)], capture_output=True, text=True)
+    if got.returncode != 0:  # offline, or no registry: pip's own report is many lines
+        said = [ln.strip() for ln in got.stderr.splitlines() if ln.strip().startswith("ERROR")]
+        raise FitInputError(f"could not fetch LCDB 1.0 (pip download lcdb=={LCDB_VERSION}: "
+                            f"{said[-1] if said else 'exit ' + str(got.returncode)}); put lcdb-{LCDB_VERSION}.tar.gz "
+                            f"in {folder}, or use --lcdb sample (the 80 curves that ship)")
     return folder / f"lcdb-{LCDB_VERSION}.tar.gz"
 
 

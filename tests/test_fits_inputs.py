@@ -347,3 +347,16 @@ def test_the_point_fit_does_not_depend_on_the_order_of_the_rows() -> None:
     for f in fits_[1:]:
         assert f.params == fits_[0].params
         assert f.ci() == fits_[0].ci()
+
+
+def test_lcdb_that_cannot_be_fetched_is_one_line_naming_the_ways_out(tmp_path: Path, monkeypatch) -> None:
+    # without a registry, fit-bench --lcdb full ended in pip's report and a CalledProcessError traceback
+    from fits.datasets import _lcdb_sdist
+
+    for key, value in {"PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+                       "PIP_FIND_LINKS": "", "PIP_RETRIES": "0", "PIP_TIMEOUT": "1"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(FitInputError) as err:
+        _lcdb_sdist(tmp_path)
+    text = str(err.value)
+    assert len(text.splitlines()) == 1 and "could not fetch LCDB 1.0" in text and "--lcdb sample" in text, text
