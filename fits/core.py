@@ -382,6 +382,7 @@ def grid_starts(prob: Problem, y_fit: np.ndarray) -> list[Params]:
 
 
 def subproblem(prob: Problem, rows: np.ndarray) -> Problem:
+    """`prob` with its rows (x, y, weights, seeds together) taken in the order `rows` gives."""
     return replace(prob, x=prob.x[rows], y=prob.y[rows], weights=prob.weights[rows],
                    groups=None if prob.groups is None else prob.groups[rows])
 

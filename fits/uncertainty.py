@@ -14,7 +14,7 @@ intervals held the truth in about 55 % of sweeps with 2 seeds, 73 % with 3 and 8
 the two-level draw gives 93-94 %, 91-92 % and 92-94 % on the same sweeps (docs/fits.md). The
 price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
 covered less well (docs/fits.md gives the figures).
-Rows are put in a fixed order first, so the samples do not depend on the order of the table's
+Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend on the order of the table's
 rows. Each refit starts from the point estimate only, which is what makes 200 refits affordable.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fits.core import Problem, canonical_order, solve, subproblem
+from fits.core import Problem, solve
 
 if TYPE_CHECKING:
     from fits.core import Fit
@@ -71,7 +71,7 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors."""
     rng = np.random.default_rng(seed)
-    prob = subproblem(fit.problem, canonical_order(fit.problem))  # (fit_curve's Fits are in it already)
+    prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     out = np.empty((n_boot, len(prob.law.params)))
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
     seeds, used = prob.groups, prob.weights > 0

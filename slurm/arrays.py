@@ -19,7 +19,7 @@ from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will r
 
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from slurm.jobs import CellJob
-from slurm.profiles import Profile, Resources, check_shape, group_by_shape
+from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
                             cannot_start, pending_detail, slurm_states)
 from synth.errors import UserError
@@ -49,8 +49,7 @@ def job_name(submission_id: str) -> str:
 
 
 def slurm_executor(folder: Path, res: Resources, profile: Profile, name: str) -> submitit.AutoExecutor:
-    """An AutoExecutor for Slurm with exactly these resources (checked first: profiles.check_shape)."""
-    check_shape(res, profile.signal_delay_s)
+    """An AutoExecutor for Slurm with exactly these resources."""
     ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm",
                                slurm_max_num_timeout=profile.max_requeues)
     ex.update_parameters(name=name, slurm_array_parallelism=profile.array_parallelism,

@@ -79,11 +79,13 @@ class Profile(_Strict):
     shapes: list[ShapeRule] = Field(default_factory=list)
 
     def resources_for(self, spec: RunSpec) -> Resources:
-        """The resources of one cell: the defaults with every matching rule applied in order."""
+        """The resources of one cell: the defaults with every matching rule applied in order; a
+        shape the suite could not run as meant is a UserError (check_shape)."""
         res = self.resources
         for rule in self.shapes:
             if all(_matches(_dotted(spec, key), want) for key, want in rule.when.items()):
                 res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
+        check_shape(res, self.signal_delay_s)
         return res
 
     def with_overrides(self, resources: dict[str, Any], **fields: Any) -> "Profile":

@@ -144,4 +144,5 @@ def test_job_shapes_the_suite_could_not_run_are_refused_before_the_plan_is_print
 def test_a_number_in_a_profiles_sbatch_is_written_as_given(tmp_path):
     # `sbatch: {nice: 10}` used to be refused: "input should be a valid string"
     (tmp_path / "p.yaml").write_text("resources: {sbatch: {nice: 10, exclude: node7}}\n")
-    assert load_profile(str(tmp_path / "p.yaml")).resources.sbatch == {"nice": 10, "exclude": "node7"}
+    res = load_profile(str(tmp_path / "p.yaml")).resources
+    assert res.sbatch == {"nice": 10, "exclude": "node7"} and "--exclude=node7 --nice=10" in res.describe()
