@@ -14,8 +14,8 @@ intervals held the truth in about 55 % of sweeps with 2 seeds, 73 % with 3 and 8
 the two-level draw gives 93-94 %, 91-92 % and 92-94 % on the same sweeps (docs/fits.md). The
 price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
 covered less well (docs/fits.md gives the figures).
-Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend on the order of the table's
-rows. Each refit starts from the point estimate only, which is what makes 200 refits affordable.
+Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend
+on the order of the table's rows. Each refit starts from the point estimate only, which is what makes 200 refits affordable.
 """
 from __future__ import annotations
 
