@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional, Sequence, get_args, get_or
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synth.console import parse_assignments
+from synth.console import YamlLoader, parse_assignments
 from synth.errors import UserError
 
 
@@ -216,6 +216,7 @@ class SweepSpec(_Strict):
                 slices.setdefault(idx[:a] + idx[a + 1:], []).append(spec)
             reasons: dict[str, str] = {}
             for specs in slices.values():
+                _check_distinct(key, self.grid[key], specs)
                 if len({s.run_id for s in specs}) > 1:
                     break  # the axis makes distinct cells here
                 dumps = [s.model_dump() for s in specs]
@@ -226,6 +227,20 @@ class SweepSpec(_Strict):
             else:
                 if reasons:
                     raise UserError(_collapsed_axis(key, self.grid[key], reasons))
+
+
+def _check_distinct(key: str, values: list[Any], specs: list[RunSpec]) -> None:
+    """Refuse two values of one axis that read as the same config (`[0.001, '0.001']`, `[4, '4']`):
+    the cell would run once where the grid lists it twice. `specs` are one slice of the axis, in the
+    order of `values`."""
+    dumps: list[dict[str, Any]] = []
+    for value, spec in zip(values, specs):
+        dump = spec.model_dump()
+        if dump in dumps:
+            first = values[dumps.index(dump)]
+            raise UserError(f"grid.{key}: {_short(first)} and {_short(value)} are the same value once "
+                            "read, so their cells would run once, not twice; give each value once")
+        dumps.append(dump)
 
 
 # Fields a grid could vary that never enter a cell's run id, and why.
@@ -403,8 +418,8 @@ class _DuplicateKey(yaml.YAMLError):
         self.key, self.first, self.second = key, first, second
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but a key given twice in one mapping is an error, not the last value."""
+class _UniqueKeyLoader(YamlLoader):
+    """The suite's YAML loader, but a key given twice in one mapping is an error, not the last value."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from bench.config import RunSpec, yaml_text
+from synth.console import load_yaml
 from synth.errors import UserError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -135,7 +136,7 @@ def load_profile(name_or_path: Optional[str]) -> Profile:
         raise UserError(f"profile {name_or_path!r} not found: pass a YAML path or one of "
                         f"{', '.join(profile_names()) or '(none packaged)'}")
     try:
-        data = yaml.safe_load(yaml_text(path)) or {}
+        data = load_yaml(yaml_text(path)) or {}
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     return _validate(Profile, data, str(path))

@@ -4,12 +4,29 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import yaml
+
+
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-3` and `2E5` as numbers, as YAML 1.2 does: YAML 1.1 (what
+    PyYAML implements) needs a dot and a signed exponent (`1.0e-3`), so `lr: 1e-3` was the string
+    '1e-3' and `[1e-3, 0.001]` two different values that a float field then reads as one."""
+
+
+YamlLoader.add_implicit_resolver(  # copies the base's table first: yaml.SafeLoader itself is unchanged
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
+def load_yaml(text: str) -> Any:
+    """The value of a YAML document, read with `YamlLoader`."""
+    return yaml.load(text, Loader=YamlLoader)
 
 
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
@@ -34,7 +51,7 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
         if not sep or not key.strip():
             raise UserError(f"{what} {item!r}: expected NAME=VALUE, e.g. {example}")
         try:
-            out[key.strip()] = yaml.safe_load(text) if text else None
+            out[key.strip()] = load_yaml(text) if text else None
         except yaml.YAMLError:
             raise UserError(f"{what} {item!r}: the value is not valid YAML") from None
     return out

@@ -81,6 +81,8 @@ def test_an_override_of_a_grid_key_replaces_its_axis():
     (["synth={n: 5}"], "it sets synth.n, which the grid sweeps"),  # the grid would replace it in every cell
     (["synth.n=[32, 32]"], "32 is listed twice"),
     (["synth.knobs.clutter=[0.5, 0.5]"], "0.5 is listed twice"),
+    (["finetune.lr=[1e-3, 0.001]"], "0.001 is listed twice"),  # YAML 1.2 numbers: 1e-3 is 0.001
+    (["finetune.lr=[0.001, '0.001']"], "0.001 and '0.001' are the same value once read"),
     (["threads=[1, 2]"], "threads is not part of a cell's identity"),
 ])
 def test_overrides_that_one_value_would_silently_win_are_refused(tmp_path, capsys, overrides, needle):

@@ -64,7 +64,7 @@ def test_bad_config_one_line(tmp_path, text, needle):
 
 def test_override_parsing():
     assert parse_overrides(["synth.n=500", "pretrain.lr=1e-2", "target.n_real=[10, 20]"]) == {
-        "synth.n": 500, "pretrain.lr": "1e-2", "target.n_real": [10, 20]}
+        "synth.n": 500, "pretrain.lr": 0.01, "target.n_real": [10, 20]}
     assert apply_overrides(RunSpec(), {"pretrain.lr": "1e-2"}).pretrain.lr == 0.01
     with pytest.raises(UserError):
         parse_overrides(["nonsense"])

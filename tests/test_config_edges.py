@@ -4,11 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.cli import main
 from bench.config import RunSpec, apply_overrides, load_run, load_sweep
 from bench.run import COLUMNS
 from slurm.tracking import JobRef, cell_statuses, write_manifest
+from synth.console import load_yaml
 
 BASE = """\
 synth: {n: 32}
@@ -68,6 +70,15 @@ def test_yaml_merge_keys_may_still_override(tmp_path):
     cfg = write(tmp_path, "pretrain: &s {examples: 64, lr: 0.1}\nfinetune: {<<: *s, lr: 0.2}\n")
     spec = load_run(cfg)
     assert spec.finetune.lr == 0.2 and spec.finetune.examples == 64
+
+
+def test_exponent_numbers_read_as_numbers_as_in_yaml_1_2(tmp_path):
+    # PyYAML's YAML 1.1 read `1e-3` as a string; the float fields hid it, a free mapping did not
+    cfg = write(tmp_path, "finetune: {lr: 1e-3}\nsynth: {knobs: {clutter: 5E-1}}\n")
+    spec = load_run(cfg)
+    assert spec.finetune.lr == 0.001 and spec.synth.knobs == {"clutter": 0.5}
+    assert load_yaml("[.5e1, -2e+2, 1.e3, 1e, e5, 10, 1_0]") == [5.0, -200.0, 1000.0, "1e", "e5", 10, 10]
+    assert yaml.safe_load("1e-3") == "1e-3"  # PyYAML's own loader is left as it was
 
 
 def test_a_tab_says_where_and_what(tmp_path, capsys):
