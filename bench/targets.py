@@ -128,7 +128,7 @@ def _download_fmnist(dest: Path) -> None:
         reason = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "")
         raise UserError(f"target.download: could not download Fashion-MNIST into {dest / 'FashionMNIST' / 'raw'} "
                         f"({reason}); downloads need internet. Without it, put its four IDX files in a "
-                        "folder and set target.data_root=DIR (synthscale run also takes --data-root DIR), "
+                        "folder and set target.data_root=DIR (run and sweep also take --data-root DIR), "
                         "or install the Debian package dataset-fashion-mnist (make data)") from None
 
 
@@ -155,8 +155,8 @@ def _fmnist_files(data_root: Optional[str], download: bool = False) -> list[Path
                         "at the folder with all four, or leave it unset to use the system copy")
     raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
                     "; install the Debian package dataset-fashion-mnist (make data), "
-                    "set target.data_root=DIR to a folder with its IDX files (synthscale run also "
-                    "takes --data-root DIR), or set target.download=true")
+                    "set target.data_root=DIR to a folder with its IDX files (run and sweep also "
+                    "take --data-root DIR), or set target.download=true")
 
 
 def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
@@ -213,7 +213,7 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     class folders; a missing split, an empty class or classes that differ between the splits (their
     labels would not match) is a UserError naming the folder."""
     if not data_root:
-        raise UserError("target 'folder' needs target.data_root=DIR (synthscale run also takes --data-root "
+        raise UserError("target 'folder' needs target.data_root=DIR (run and sweep also take --data-root "
                         "DIR), a folder with train/<class>/ and test/<class>/ image folders")
     root = Path(data_root)
     missing = [f"{split}/" for split in ("train", "test") if not (root / split).is_dir()]

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "a list for another one-valued key adds an axis "
                                                 "(model.name='[resnet10t, resnet18]')")
     p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
+    p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.add_argument("--executor", choices=EXECUTORS,
                    help="local (default): child processes here; debug: in this process; slurm: job arrays")
     p.add_argument("--max-parallel", type=int, default=None,
@@ -88,7 +89,7 @@ class _Help(argparse.Action):
 
 CLUSTER_FLAGS = ("profile", "partition", "account", "qos", "gpus_per_job", "cpus_per_job", "mem_gb",
                  "constraint", "sbatch", "array_parallelism")
-SWEEP_FLAGS = ("executor", "max_parallel", "timeout_min", "fail_fast", "dry_run") + CLUSTER_FLAGS
+SWEEP_FLAGS = ("data_root", "executor", "max_parallel", "timeout_min", "fail_fast", "dry_run") + CLUSTER_FLAGS
 
 
 def _cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -231,6 +232,9 @@ def _sweep_or_status(args: argparse.Namespace) -> int:
                         f"(this sweep runs {executor})")
     _at_least_1(args.timeout_min, "--timeout-min")
     profile = cluster_profile(args) if executor == "slurm" else None
-    return sweep_to_csv(args.config, args.root, parse_overrides(args.overrides), executor=executor,
+    overrides = parse_overrides(args.overrides)
+    if args.data_root:  # as `synthscale run --data-root`, which the targets' messages name
+        overrides["target.data_root"] = args.data_root
+    return sweep_to_csv(args.config, args.root, overrides, executor=executor,
                         max_parallel=args.max_parallel, timeout_min=args.timeout_min,
                         fail_fast=args.fail_fast, dry_run=args.dry_run, profile=profile)

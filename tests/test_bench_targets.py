@@ -194,7 +194,7 @@ def test_d_an_unreadable_image_is_one_line(tmp_path, capsys, fresh_targets):
     one_line_exit_2(capsys, folder_run(tmp_path, data), "test/a/0.png is not a readable image")
 
 
-# H. The hint names a setting both commands take: sweep has no --data-root.
+# H. The hint names settings both commands take: target.data_root, and --data-root (sweep has it too).
 
 @pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
 def test_h_missing_data_hints_work_for_run_and_sweep(tmp_path, capsys, monkeypatch, fresh_targets, command):
@@ -202,8 +202,20 @@ def test_h_missing_data_hints_work_for_run_and_sweep(tmp_path, capsys, monkeypat
     monkeypatch.delenv(fresh_targets.ENV_ROOT, raising=False)
     argv = [command[0], "quickstart", *T, "--root", str(tmp_path / "r"), *command[1:]]
     for over, needle in (([], "Fashion-MNIST not found"), (["target.name=folder"], "target 'folder' needs")):
-        err = one_line_exit_2(capsys, argv + over, needle, "target.data_root=DIR", "run also takes --data-root DIR")
+        err = one_line_exit_2(capsys, argv + over, needle, "target.data_root=DIR",
+                              "run and sweep also take --data-root DIR")
         assert "pass --data-root" not in err
+    one_line_exit_2(capsys, argv + ["--data-root", str(tmp_path / "nowhere")],
+                    f"target.data_root (--data-root) '{tmp_path / 'nowhere'}' is not a directory")
+
+
+def test_h_sweep_data_root_sets_the_targets_root(tmp_path, capsys, fresh_targets):
+    data = tmp_path / "fm"
+    data.mkdir()
+    argv = ["sweep", "quickstart", *T, "--root", str(tmp_path / "r"), "--dry-run", "--data-root", str(data)]
+    one_line_exit_2(capsys, argv, f"target.data_root {str(data)!r} holds no Fashion-MNIST")
+    assert main(["sweep", "status", "--root", str(tmp_path / "r"), "--data-root", str(data)]) == 2
+    assert "sweep status takes only --root; remove --data-root" in capsys.readouterr().err
 
 
 # C. A download that cannot reach the internet is one line; downloaded files are found offline.
