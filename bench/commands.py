@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.collect import Collected, collect_to_csv, gather, has_row_files
 from bench.config import load_run, parse_overrides
-from bench.run import check_names, run, writable_root
+from bench.run import check_names, read_rows, run, writable_root
 from bench.train import Interrupted, stop_on_signals
 from synth.errors import UserError
 
@@ -53,6 +53,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_run(resolve_config(args.config), overrides)
     check_names(spec)  # a config mistake is reported first, and creates no folder
     root = writable_root(args.root)
+    if read_rows(root / "runs" / spec.run_id) is not None:
+        print(f"run {spec.run_id} is already done (its row.json is in {root / 'runs' / spec.run_id}); its "
+              "result follows. Remove that folder to run it again.", file=sys.stderr)
     try:
         with stop_on_signals(threading.Event()) as stop:  # Ctrl-C: checkpoint at the next step
             rows = run(spec, root, stop=stop)

@@ -167,6 +167,7 @@ def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None)
     done = read_rows(run_dir)
     if done is not None:
         return done
+    pick_device(spec.device)  # here, where it runs: a device this machine lacks leaves no run folder
     run_dir.mkdir(parents=True, exist_ok=True)
     # One process per run at a time: a second sweep over the same root waits, then finds it done.
     with FileLock(str(run_dir / ".lock")):

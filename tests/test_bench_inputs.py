@@ -182,6 +182,17 @@ def test_an_unknown_key_suggests_the_close_one_and_lists_the_keys(tmp_path, caps
 def test_cuda_on_a_machine_without_it_is_one_line(tmp_path, capsys):
     one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.n=0",
                              "device=cuda"], "no usable CUDA device")
+    assert not list((tmp_path / "r").glob("runs/*"))  # no run folder, which status read as a missing cell
+
+
+def test_a_finished_run_says_it_is_not_redone(tmp_path, capsys):
+    argv = ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.n=0", "target.n_real=[20]"]
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    assert "already done" not in first.err
+    assert main(argv) == 0
+    again = capsys.readouterr()
+    assert again.out == first.out and "is already done" in again.err and "Remove that folder" in again.err
 
 
 def test_a_fixed_size_model_is_built_for_the_run_resolution():
