@@ -33,7 +33,7 @@ def gather(root: Path | str) -> Collected:
         got = read_rows(run_dir)
         if got is not None:
             rows.extend(got)
-            spec = _run_spec(run_dir / "config.yaml")
+            spec = read_run_spec(run_dir / "config.yaml")
             if spec is not None:
                 specs[run_dir.name] = spec
         elif (run_dir / "row.json").is_file():
@@ -53,7 +53,7 @@ IN_ROW = frozenset({"synth.generator", "synth.complexity", "synth.n", "synth.res
                     "asg.n_groups"})
 
 
-def _run_spec(path: Path) -> Optional[RunSpec]:
+def read_run_spec(path: Path) -> Optional[RunSpec]:
     """The run's resolved config as written beside it, or None if it is missing or unreadable."""
     try:
         return RunSpec.model_validate(yaml.safe_load(path.read_text()))

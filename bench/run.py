@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import logging
+import sys
 import os
 import pickle
 import platform
@@ -87,6 +88,8 @@ def read_rows(run_dir: Path) -> Optional[list[Row]]:
 
 @contextmanager
 def _run_logging(path: Path) -> Iterator[None]:
+    """The suite's log lines go to the run's own log.txt too, and so does the traceback of an error
+    that ends the run (there only: the console has its own report), where `sweep status` reads it."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     root = logging.getLogger("synthscale")
@@ -94,6 +97,10 @@ def _run_logging(path: Path) -> Iterator[None]:
     root.setLevel(logging.INFO)
     try:
         yield
+    except Exception:
+        handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "the run ended without a row",
+                                      None, sys.exc_info()))
+        raise
     finally:
         root.removeHandler(handler)
         handler.close()

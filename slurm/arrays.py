@@ -17,30 +17,15 @@ import submitit
 from submitit.core.utils import FailedJobError
 from submitit.slurm.slurm import _make_sbatch_string  # the text submitit will really submit
 
-from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
+from bench.config import RunSpec
 from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
-                            cannot_start, pending_detail, slurm_states)
+                            cannot_start, cell_labels, pending_detail, slurm_states)
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
 _NO_PICKLE_GRACE_S = 20.0  # a job that ended may need a moment before its result file is visible
-
-
-def cell_label(spec: RunSpec, extra: tuple[str, ...] = ()) -> str:
-    """What a cell is, in a few words (for status lines and logs), with the `extra` fields' values."""
-    return f"{synth_label(spec)} {spec.model.name} seed={spec.seed}{identity_suffix(spec, extra)}"
-
-
-_IN_LABEL = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"}
-
-
-def cell_labels(specs: list[RunSpec]) -> dict[str, str]:
-    """Run id -> label of each cell, naming any identity field the cells differ in beyond those a
-    label shows (finetune.lr=0.01, ...), so that no two cells read the same."""
-    extra = tuple(f for f in varying_identity(specs) if f not in _IN_LABEL)
-    return {s.run_id: cell_label(s, extra) for s in specs}
 
 
 def job_name(submission_id: str) -> str:

@@ -26,7 +26,7 @@ class Plan:
         lines = [f"{len(self.cells)} cells: {len(self.done)} done, {len(self.todo)} to run (root {self.root})"]
         # Identity fields the grid varies beyond the ones every line shows (pretrain.lr,
         # synth.knobs.clutter, ...), so that two cells never print the same line; as in `sweep
-        # status` labels (slurm.arrays.cell_labels), a scratch cell shows no pre-training field.
+        # status` labels (slurm.tracking.cell_labels), a scratch cell shows no pre-training field.
         extra = [f for f in varying_identity(self.todo) if f not in _SHOWN]
         for spec in self.todo:
             lines.append(f"  {spec.run_id}  {synth_label(spec):<28} model={spec.model.name} seed={spec.seed} "

@@ -31,7 +31,7 @@ from slurm import arrays
 from slurm.jobs import run_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
-from slurm.tracking import JobRef, in_flight, new_submission_id, write_manifest
+from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, write_manifest
 
 log = logging.getLogger("synthscale.sweep")
 EXECUTORS = ("local", "debug", "slurm")
@@ -126,7 +126,7 @@ def execute(plan: Plan, executor: str = "local", *, max_parallel: int = 1, fail_
 
 def planned(todo: list[RunSpec]) -> dict[str, str]:
     """What a manifest records before anything is submitted: run id -> label of every cell."""
-    return arrays.cell_labels(todo)
+    return cell_labels(todo)
 
 
 class _Recorder:

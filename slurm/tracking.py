@@ -10,6 +10,7 @@ is stopped, any other end without rows failed.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from bench.collect import read_run_spec
+from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from bench.run import read_rows, write_json_atomic
 from bench.train import Interrupted
 from slurm.jobs import read_interrupts
@@ -52,6 +55,21 @@ class JobRef:
     def result_pickle(self) -> Path:
         """submitit's result file; present once the job has finished, well or badly."""
         return Path(self.folder) / f"{self.job_id}_0_result.pkl"
+
+
+def cell_label(spec: RunSpec, extra: tuple[str, ...] = ()) -> str:
+    """What a cell is, in a few words (for status lines and logs), with the `extra` fields' values."""
+    return f"{synth_label(spec)} {spec.model.name} seed={spec.seed}{identity_suffix(spec, extra)}"
+
+
+_IN_LABEL = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"}
+
+
+def cell_labels(specs: list[RunSpec]) -> dict[str, str]:
+    """Run id -> label of each cell, naming any identity field the cells differ in beyond those a
+    label shows (finetune.lr=0.01, ...), so that no two cells read the same."""
+    extra = tuple(f for f in varying_identity(specs) if f not in _IN_LABEL)
+    return {s.run_id: cell_label(s, extra) for s in specs}
 
 
 def new_submission_id() -> str:
@@ -311,8 +329,12 @@ def cell_statuses(root: Path) -> list[CellStatus]:
             s.detail = pending_detail(why)
         elif s.state == "unknown":
             s.detail = f"Slurm did not answer ({why or 'squeue failed'}); ask again later"
-    for s in statuses:  # what the cell is: from its job, else from the sweep's plan
-        s.label = s.job.label if s.job else planned.get(s.run_id, ("", False))[0]
+    # What each cell is: from the config of every cell that started here, so that cells of different
+    # sweeps (finetune.lr=0.01 in one, the default in the other) read apart; else from its job or plan.
+    specs = [spec for rid in run_ids if (spec := read_run_spec(root / "runs" / rid / "config.yaml"))]
+    labels = cell_labels(specs)
+    for s in statuses:
+        s.label = labels.get(s.run_id) or (s.job.label if s.job else planned.get(s.run_id, ("", False))[0])
     return statuses
 
 
@@ -325,6 +347,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
         return CellStatus(run_id, "done", job, n_interrupts=n_int)
     if job is None and planned and planned[1]:
         return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
+    if job is None and (run_dir / "log.txt").exists():
+        return _untracked(run_id, run_dir, n_int)
     if job is None:
         why = "its sweep stopped before submitting it" if planned else "never submitted by a sweep"
         return CellStatus(run_id, "missing", None, why, n_int)
@@ -355,9 +379,45 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     return CellStatus(run_id, "failed", job, detail, n_int, tail)
 
 
+def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
+    """A cell that started outside a sweep's recorded jobs (`synthscale run`, `--executor debug`):
+    running while its run holds the run's lock, else stopped or failed, as its own log says."""
+    outside = "outside a sweep's jobs (synthscale run, or --executor debug)"
+    if _locked(run_dir / ".lock"):
+        return CellStatus(run_id, "running", None, f"started {outside}", n_int)
+    tail = _log_tail([run_dir / "log.txt"], 20)
+    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(tail)) if m), None)
+    if stopped:
+        stage = f" of {stopped[2]}" if stopped[2] else ""
+        return CellStatus(run_id, "stopped", None, f"at step {stopped[1]}{stage} with a checkpoint, {outside}; "
+                          "the next sweep or run resumes it from there", n_int)
+    return CellStatus(run_id, "failed", None, f"ended without a row, {outside}", n_int, tail[-_TAIL_LINES:])
+
+
+def _locked(path: Path) -> bool:
+    """Whether a process holds the lock file at `path` (bench.run holds its run's lock while it runs;
+    filelock takes it with flock). Only asks: a shared lock that is free is let go at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file: nothing ever held it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing the file lets go of a lock taken through it
+
+
 def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
     """The last lines of the job's stderr (the traceback), else of the run's own log."""
-    for path in (job.stderr, run_dir / "log.txt"):
+    return _log_tail([job.stderr, run_dir / "log.txt"], n_lines)
+
+
+def _log_tail(paths: list[Path], n_lines: int) -> list[str]:
+    """The last non-blank lines of the first of `paths` that has any."""
+    for path in paths:
         try:
             lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
         except OSError:

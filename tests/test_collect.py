@@ -125,7 +125,7 @@ def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp
     fits = fit_runs(df, by="finetune.lr")
     assert list(fits["groups"]) == ["0.01", "0.02"] and all("params" in g for g in fits["groups"].values())
 
-    from slurm.arrays import cell_labels  # status lines: no two cells read the same
+    from slurm.tracking import cell_labels  # status lines: no two cells read the same
 
     labels = cell_labels(specs)
     assert len(set(labels.values())) == len(specs)

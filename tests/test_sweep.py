@@ -129,3 +129,60 @@ def test_runs_csv_is_collected_and_written_under_one_lock(tmp_path):
     assert not writer.is_alive()
     written = pd.read_csv(out)
     assert len(written) == len(rows) and set(written["run_id"]) == set(ids)
+
+
+def _status(capsys, root: Path) -> tuple[int, str]:
+    code = main(["sweep", "status", "--root", str(root)])
+    return code, capsys.readouterr().out
+
+
+def test_status_reads_cells_run_outside_a_sweeps_jobs(tmp_path, capsys):
+    """`synthscale run` and `--executor debug` record no job: their cells were 'missing, never
+    submitted by a sweep' whatever happened. Now: failed with the run log's tail, running while
+    the run holds its lock, stopped when it saved a checkpoint on request."""
+    import threading
+
+    from filelock import FileLock
+
+    from bench.config import load_run
+    from bench.run import run
+    from bench.train import Interrupted
+
+    cfg, root = tiny_config(tmp_path), tmp_path / "r"
+    root.mkdir()
+    (root / "pretrain").write_text("a file where the pre-training folder goes")
+    with pytest.raises(NotADirectoryError):  # fails inside the run, after its log has started
+        main(["run", str(cfg), "--root", str(root), "synth.n=32"])
+    capsys.readouterr()
+    code, out = _status(capsys, root)
+    (line, *tail, summary) = out.splitlines()
+    assert code == 1 and "failed   no job shapes c=1 n=32 resnet10t seed=0  [ended without a row, outside " \
+                         "a sweep's jobs (synthscale run, or --executor debug)]" in line, out
+    assert tail[-1].startswith("    | NotADirectoryError: [Errno 20] Not a directory") and len(tail) == 3
+    assert summary.endswith("1 failed, 0 missing")
+
+    run_id = line.split()[0]
+    with FileLock(str(root / "runs" / run_id / ".lock")):  # as bench.run holds it while it runs
+        code, out = _status(capsys, root)
+    assert code == 0 and f"{run_id}  running  no job" in out and "[started outside a sweep's jobs" in out
+
+    (root / "pretrain").unlink()
+    stop = threading.Event()
+    stop.set()  # as Ctrl-C does: the run saves a checkpoint at its first step and stops
+    with pytest.raises(Interrupted):
+        run(load_run(cfg, {"synth.n": 32}), root, stop=stop)
+    code, out = _status(capsys, root)
+    assert code == 0 and f"{run_id}  stopped  no job" in out and "with a checkpoint, outside a sweep's" in out
+
+
+def test_status_labels_tell_apart_cells_of_different_sweeps(tmp_path, capsys):
+    """Two sweeps into one root that differ only in an override: each manifest's labels name only
+    what varied inside it, so the cells read alike; status labels them from all the cells' configs."""
+    cfg, root = tiny_config(tmp_path, sizes="[0]"), tmp_path / "r"
+    for lr in ("0.02", "0.05"):
+        assert main(["sweep", str(cfg), "--root", str(root), "--executor", "local", f"finetune.lr={lr}"]) == 0
+    capsys.readouterr()
+    code, out = _status(capsys, root)
+    labels = sorted(ln.split("(local) ")[-1] for ln in out.splitlines()[:-1])
+    assert code == 0 and labels == ["scratch resnet10t seed=0 finetune.lr=0.02",
+                                    "scratch resnet10t seed=0 finetune.lr=0.05"], out
