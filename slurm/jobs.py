@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -46,12 +47,27 @@ def run_cell(spec: dict[str, Any], root: str,
 def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
     """`run_cell` for the local executor's job process: a SIGINT (the terminal's Ctrl-C) or SIGTERM
     (the sweep stopping) saves a checkpoint at the next training step and ends the job with
-    Interrupted, so the next sweep resumes from that step (bench.train.stop_on_signals)."""
+    Interrupted, so the next sweep resumes from that step (bench.train.stop_on_signals). So does
+    the USR2 that submitit's local controller sends 30 s before the job's time limit (--timeout-min):
+    the job used to end there with submitit's "timed-out and not checkpointable", nothing saved."""
     with stop_on_signals(threading.Event()) as stop:
-        return run_cell(spec, root, stop=stop)
+        def near_limit(signum: int, frame: Optional[FrameType]) -> None:
+            if not stop.is_set():
+                stop.set()
+                log.warning(TIME_LIMIT_NEAR)  # the run's log.txt
+                print(TIME_LIMIT_NEAR, file=sys.stderr, flush=True)  # the job's log, which the sweep reads
+        before = signal.signal(signal.SIGUSR2, near_limit)
+        try:
+            return run_cell(spec, root, stop=stop)
+        finally:
+            signal.signal(signal.SIGUSR2, before)
 
 
 log = logging.getLogger("synthscale.checkpoint")
+# In the job's log when its time limit is near; the sweep and `sweep status` look for it
+TIME_LIMIT_NEAR = ("USR2: the job's time limit (--timeout-min) is near: saving a checkpoint at the next "
+                   "training step, then stopping")
+
 INTERRUPTS_FILE = "interrupts.jsonl"  # one line per requeue, beside the run's row.json
 _JOIN_TIMEOUT_S = 60.0  # a step is far shorter; Slurm's KillWait follows the signal delay anyway
 

@@ -28,7 +28,7 @@ from submitit.local.local import LocalJob
 
 from bench.config import RunSpec
 from slurm import arrays
-from slurm.jobs import run_cell, run_local_cell
+from slurm.jobs import TIME_LIMIT_NEAR, run_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
 from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, write_manifest
@@ -275,6 +275,9 @@ def job_error(job: Any, exc: BaseException, timeout_min: int) -> arrays.CellErro
     """Why a local or debug job failed, in one line: its own exception, else how its process ended."""
     if isinstance(exc, FailedJobError) or not isinstance(exc, UncompletedJobError):  # the job raised
         err = arrays.cell_error(exc)
+        if err.stopped and isinstance(job, LocalJob) and TIME_LIMIT_NEAR in (job.stderr() or ""):
+            return arrays.CellError(err.message.replace(  # slurm.jobs.run_local_cell saved its step
+                "(stopped by a signal)", f"(at its time limit, {timeout_min} min; raise --timeout-min)"), stopped=True)
         return _timed_out(timeout_min) if _TIMED_OUT in err.message else err
     # No result file: the process died, or was killed at the time limit.
     stderr = job.stderr() or ""

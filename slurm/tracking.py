@@ -28,7 +28,7 @@ from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from bench.run import read_rows, write_json_atomic
 from bench.train import Interrupted
-from slurm.jobs import read_interrupts
+from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts
 
 MANIFEST_DIR = "sweeps"
 log = logging.getLogger("synthscale.sweep")
@@ -364,6 +364,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
                     if m), None)
     if stopped:
         why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
+        if _says(TIME_LIMIT_NEAR, job.stderr, run_dir / "log.txt"):  # a local job at --timeout-min
+            why = "at its time limit (raise --timeout-min), "
         stage = f" of {stopped[2]}" if stopped[2] else ""
         return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]}{stage} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
@@ -408,6 +410,17 @@ def _locked(path: Path) -> bool:
         return True
     finally:
         os.close(fd)  # closing the file lets go of a lock taken through it
+
+
+def _says(text: str, *paths: Path) -> bool:
+    """Whether any of the files at `paths` holds `text`."""
+    for path in paths:
+        try:
+            if text in path.read_text(errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:

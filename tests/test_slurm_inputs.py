@@ -98,6 +98,32 @@ def test_killed_and_timed_out_local_jobs_say_so(tmp_path):
     assert msgs[2] == "timed out (limit 1 min): raise --timeout-min"
 
 
+def test_a_local_cell_at_its_time_limit_saves_its_step(tmp_path, capsys, monkeypatch):
+    """submitit's local controller sends USR2 `signal_delay_s` before the time limit: the cell saves
+    a checkpoint and stops, where it ended with "timed-out and not checkpointable" and nothing saved.
+    The sweep and `sweep status` say it was the time limit; the next sweep resumes the step."""
+    from slurm import sweep
+
+    def near_limit_after_15_s(*args, **kwargs):
+        ex = make_executor_before(*args, **kwargs)
+        ex._executor.update_parameters(signal_delay_s=45)  # of the 1 min limit: USR2 after 15 s, not 30
+        return ex
+    make_executor_before = sweep.make_executor
+    monkeypatch.setattr(sweep, "make_executor", near_limit_after_15_s)
+    cfg = tmp_path / "long.yaml"
+    cfg.write_text(TINY.replace("examples: 64", "examples: 2000000").replace("  seed: [0, 1, 2]", "  seed: [0]"))
+    root = tmp_path / "root"
+    assert main(["sweep", str(cfg), "--root", str(root), "--timeout-min", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint" in out
+    assert re.search(r"^  stopped \w+: stopped at step \d+/62500 of finetune s=20; checkpoint \S+ \(at its "
+                     r"time limit, 1 min; raise --timeout-min\); the next sweep resumes it", err, re.M), err
+    assert len(list(root.glob("runs/*/ft-s20.ckpt"))) == 1
+    (status,) = cell_statuses(root)
+    assert status.state == "stopped" and status.detail.startswith("at its time limit (raise --timeout-min), "
+                                                                  "at step "), status
+
+
 def _wait_for_worker(job) -> int:
     """The pid of the Python process that runs a local job (the job id is its controller's)."""
     pid = int(job.job_id)
