@@ -38,7 +38,7 @@ def gather(root: Path | str) -> Collected:
                 specs[run_dir.name] = spec
         elif (run_dir / "row.json").is_file():
             unreadable.append(run_dir / "row.json")
-    _add_config_columns(rows, specs)
+    add_config_columns(rows, specs)
     return Collected(_table(rows), unreadable)
 
 
@@ -61,7 +61,7 @@ def read_run_spec(path: Path) -> Optional[RunSpec]:
         return None
 
 
-def _add_config_columns(rows: list[dict], specs: dict[str, RunSpec]) -> None:
+def add_config_columns(rows: list[dict], specs: dict[str, RunSpec]) -> None:
     """Give every row a column for each identity field, beyond IN_ROW, whose value differs between
     the runs (a run without the field, e.g. pre-training settings of a scratch run, leaves it empty)."""
     fields = [f for f in varying_identity(list(specs.values()))

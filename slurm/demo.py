@@ -39,6 +39,7 @@ def check_grouping(config: str, by: str) -> set[str]:
     Returns the run ids of the config's cells: what the demo fits, whatever else the root holds."""
     import pandas as pd
 
+    from bench.collect import add_config_columns
     from bench.commands import resolve_config
     from bench.config import load_sweep
     from bench.run import design_row
@@ -48,6 +49,7 @@ def check_grouping(config: str, by: str) -> set[str]:
     cells = load_sweep(resolve_config(config)).cells()
     rows = [design_row(c, s) | {"knobs": json.dumps(c.identity()["synth"].get("knobs") or {}, sort_keys=True)}
             for c in cells for s in c.target.n_real]
+    add_config_columns(rows, {c.run_id: c for c in cells})  # finetune.lr, ...: as `collect` adds them
     cols = [c.strip() for c in by.split(",")]
     unknown = [c for c in cols if c not in rows[0]]
     if unknown or len(set(cols)) < len(cols):

@@ -311,6 +311,26 @@ def test_demo_fits_one_curve_per_by_value(tmp_path, capsys, monkeypatch):
     assert len(pd.read_csv(tmp_path / "o1" / "runs.csv")) == 4
 
 
+def test_demo_groups_by_a_config_field_the_grid_sweeps(tmp_path, capsys):
+    """`collect` gives a grid's config fields (finetune.lr) a column; demo's up-front check did not
+    know them, so it refused `--by finetune.lr`, and let `--by complexity` pool the two rates, which
+    the fit then refused after the whole sweep."""
+    cfg = tmp_path / "lr.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1, 2]", "  seed: [0]\n  synth.n: [0, 32, 64, 128]\n"
+                                "  finetune.lr: [0.01, 0.02]").replace("n_real: [20], test_size: 100",
+                                                                        "n_real: [10], test_size: 50")
+                   + "pretrain: {examples: 32, batch_size: 32}\n")
+    argv = ["demo", "--config", str(cfg), "--root", str(tmp_path / "r"), "--executor", "debug"]
+    assert main([*argv, "--out", str(tmp_path / "o0")]) == 2  # the default --by complexity
+    err = capsys.readouterr().err.strip()
+    assert "pools runs that differ in 'finetune.lr' (0.01, 0.02)" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+    assert main([*argv, "--out", str(tmp_path / "o"), "--by", "finetune.lr"]) == 0
+    fitted = json.loads((tmp_path / "o" / "fits.json").read_text())
+    assert fitted["by"] == "finetune.lr" and sorted(fitted["groups"]) == ["0.01", "0.02"]
+    assert (tmp_path / "o" / "scaling.png").is_file()
+
+
 def test_demo_refuses_an_out_that_is_a_file_before_the_sweep(tmp_path, capsys):
     # used to run the whole sweep, then end in a FileExistsError traceback
     (tmp_path / "o").write_text("not a folder")
