@@ -232,6 +232,9 @@ def _caller_box(law: Law, bounds: Any) -> dict[str, tuple[float, float]]:
     inf = sorted(k for k, (lo, hi) in box.items() if not (np.isfinite(lo) and np.isfinite(hi)))
     if inf:
         raise FitInputError(f"bounds for {inf} must be finite; leave a parameter out of bounds to keep the law's own box")
+    nonpos = sorted(k for k, (lo, hi) in box.items() if k in law.log_params and hi <= 0)
+    if nonpos:  # fitted as log(p): the box must hold positive values (a lower end <= 0 reads as 1e-300)
+        raise FitInputError(f"bounds for {nonpos} must reach above 0: {', '.join(nonpos)} > 0 in law {law.name!r}")
     return box
 
 
@@ -244,8 +247,10 @@ def _check_fixed_in_box(prob: Problem) -> None:
     box = {**prob.law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}
     for k, v in prob.fixed.items():
         lo, hi = box[k]
-        slack = 1e-9 * max(abs(lo), abs(hi), 1.0)  # an estimate from another fit may sit on a bound
-        if not lo - slack <= v <= hi + slack:
+        # an estimate from another fit may sit on a bound; a log parameter's (D in [1e-9, 5e10]) is
+        # relative: 1e-9 of the upper end let every positive D through the lower one
+        slack = (1e-9 * max(abs(lo), abs(hi), 1.0),) * 2 if k not in prob.law.log_params else (1e-9 * lo, 1e-9 * hi)
+        if not lo - slack[0] <= v <= hi + slack[1]:
             raise FitInputError(f"fixed {k} = {v:g} is outside the range of {k} in law {prob.law.name!r} on this data, "
                                 f"[{lo:.4g}, {hi:.4g}]; pin a value inside it (or widen it with bounds={{{k!r}: (lo, hi)}})")
 

@@ -50,24 +50,24 @@ def noise_level(x: np.ndarray, y: np.ndarray, pred: np.ndarray) -> tuple[float, 
     return float(1.4826 * np.median(np.abs(resid - np.median(resid)))), "residual spread"
 
 
+def _bound_side(fit: "Fit", name: str) -> str | None:
+    """'lower' or 'upper' if the free parameter `name` sits on that end of its box, else None."""
+    lo, hi = _box_theta(fit, name)
+    v = fit.scaled[name]
+    if name in fit.law.log_params:
+        v = np.log(max(v, 1e-300))
+    # linear boxes count as at most 3 wide (alpha's [0, 3]): transfer_bound's gamma may lie in
+    # [0, 1000], and 1e-3 of that flagged any gamma below 1 (0.05 recovered exactly)
+    tol = BOUND_TOL * (hi - lo if name in fit.law.log_params else min(hi - lo, 3.0))
+    return "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
+
+
 def _bound_flags(fit: "Fit") -> list[Flag]:
     from fits.table import fmt_num  # here: fits.table imports fits.core, which imports this module
 
-    prob, law = fit.problem, fit.law
-    bnd = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}
-    out = []
-    for name in prob.free:
-        lo, hi, v = bnd[name][0], bnd[name][1], fit.scaled[name]
-        if name in law.log_params:
-            lo, hi, v = np.log(max(lo, 1e-300)), np.log(hi), np.log(max(v, 1e-300))
-        # linear boxes count as at most 3 wide (alpha's [0, 3]): transfer_bound's gamma may lie in
-        # [0, 1000], and 1e-3 of that flagged any gamma below 1 (0.05 recovered exactly)
-        tol = BOUND_TOL * (hi - lo if name in law.log_params else min(hi - lo, 3.0))
-        side = "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
-        if side:
-            out.append(Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
-                                        "the data do not pin it down, read it as a limit, not a value"))
-    return out
+    return [Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
+                             "the data do not pin it down, read it as a limit, not a value")
+            for name in fit.problem.free if (side := _bound_side(fit, name))]
 
 
 def _curve_flags(x: np.ndarray, y: np.ndarray, pred: np.ndarray, where: str = "") -> list[Flag]:
@@ -177,6 +177,63 @@ def _corr_flags(fit: "Fit") -> list[Flag]:
                                    "the data fix a combination of them, not each one")]
 
 
+SPAN_LIMIT = 0.9   # a 95 % interval covering this share of its parameter's box: nothing pins it down
+N_PROBE = 9        # points across a parameter's box (theta scale) at which its effect is probed
+
+
+def _box_theta(fit: "Fit", name: str) -> tuple[float, float]:
+    """A free parameter's box for this data, on the optimiser's scale (log for log parameters)."""
+    prob, law = fit.problem, fit.law
+    lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}[name]
+    return (np.log(max(lo, 1e-300)), np.log(hi)) if name in law.log_params else (lo, hi)
+
+
+def _no_effect(fit: "Fit", name: str, tol: float) -> bool:
+    """Moving `name` anywhere in its box (the others held) changes no fitted error by more than `tol`."""
+    prob, law = fit.problem, fit.law
+    base = law.func(prob.xs, fit.scaled)
+    lo, hi = _box_theta(fit, name)
+    for t in np.linspace(lo, hi, N_PROBE):
+        with np.errstate(all="ignore"):
+            moved = law.func(prob.xs, {**fit.scaled, name: float(np.exp(t)) if name in law.log_params else t})
+        if not np.all(np.abs(moved - base) <= tol):  # NaN or inf: an effect too
+            return False
+    return True
+
+
+def _range_flags(fit: "Fit") -> list[Flag]:
+    """A free parameter the data do not pin down where no bound or pair shows it: one that changes
+    no fitted error anywhere in its box (with D pinned near 0, alpha; its bootstrap refits do not move
+    it either, so its interval has no width), or one whose interval spans most of its box (a flat
+    curve with one run per size: alpha anywhere in [0, 3])."""
+    prob, law = fit.problem, fit.law
+    if is_flat(fit):  # the flat-split flag says it: only the level is identified
+        return []
+    noise, _ = noise_level(prob.x if prob.x.ndim == 1 else prob.x[:, 0], prob.y, fit.predict(prob.x))
+    tol = max(0.1 * noise, 1e-9 * float(np.max(np.abs(prob.y))))
+    free = [k for k in prob.free if _bound_side(fit, k) is None]  # on a bound: on_bound says it
+    dead = [k for k in free if _no_effect(fit, k, tol)]
+    out = [Flag("unidentifiable", f"{k} changes no fitted error anywhere in its range: the data (with the "
+                                  "fixed values) say nothing about it; read its value and interval as arbitrary")
+           for k in dead]
+    samples = fit.bootstrap()
+    names = list(law.params)
+    for k in free:
+        same_units = np.isclose(fit.params[k], fit.scaled[k], rtol=1e-12, atol=0)  # not rescaled by x0
+        if k in dead or k in law.log_params or not same_units:
+            continue
+        v = samples[:, names.index(k)]
+        v = v[np.isfinite(v)]
+        lo, hi = _box_theta(fit, k)
+        if len(v) >= 10 and hi > lo:
+            q_lo, q_hi = np.percentile(v, [2.5, 97.5])
+            if q_hi - q_lo >= SPAN_LIMIT * (hi - lo):
+                out.append(Flag("unidentifiable", f"{k}'s 95 % interval [{q_lo:.3g}, {q_hi:.3g}] spans "
+                                                  f"{100 * (q_hi - q_lo) / (hi - lo):.0f} % of its range "
+                                                  f"[{lo:.3g}, {hi:.3g}]: the data do not pin it down"))
+    return out
+
+
 def check(fit: "Fit") -> list[Flag]:
     """Every diagnostic that applies to `fit` (runs its bootstrap for the correlation check)."""
     prob = fit.problem
@@ -194,5 +251,5 @@ def check(fit: "Fit") -> list[Flag]:
         out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "
                                      "seed-to-seed spread rests on that few values and treats a seed "
                                      f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
-    return out + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit)
+    return out + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit) + _range_flags(fit)
 

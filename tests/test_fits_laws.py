@@ -105,6 +105,26 @@ def test_a_flat_or_rising_curve_says_only_its_level_is_identified() -> None:
     assert "unidentifiable" not in {f.name for f in clean.diagnostics}
 
 
+def test_a_parameter_the_data_cannot_pin_is_flagged_where_no_bound_or_pair_shows_it() -> None:
+    # D pinned near 0: alpha moves no fitted error, the bootstrap does not move it either, and its
+    # interval had no width, with no flag
+    n = np.array([100, 200, 400, 800, 1600, 3200], float)
+    fit = fits.fit_curve(n, 2 * n ** -0.5 + 0.1, fixed={"D": 1e-9})
+    (flag,) = fit.diagnostics
+    assert flag.name == "unidentifiable" and flag.message.startswith("alpha changes no fitted error")
+    # a flat curve from the paper (ResNet-50, ImageNet 1/16, one run per size): alpha's interval is
+    # its whole box [0, 3], and no other flag said so
+    n = 1000.0 * 2 ** np.arange(7)
+    y = np.array([0.39542, 0.39390, 0.39804, 0.39544, 0.39720, 0.39630, 0.39404])
+    fit = fits.fit_curve(n, y)
+    flags = [f.message for f in fit.diagnostics if f.name == "unidentifiable"]
+    assert any(m.startswith("alpha's 95 % interval") and "of its range [0, 3]" in m for m in flags), flags
+    with pytest.raises(fits.FitInputError, match=r"fixed D = 1e-50 is outside"):  # the slack let it in
+        fits.fit_curve(n, y, fixed={"D": 1e-50})
+    with pytest.raises(fits.FitInputError, match=r"bounds for \['D'\] must reach above 0"):  # scipy's error
+        fits.fit_curve(n, y, bounds={"D": (-1, 0)})
+
+
 def test_a_fixed_parameter_fit_finds_the_better_basin() -> None:
     # the paper's ResNet-18 / ImageNet-1 % curve (last evaluations): with D = 0.48 fixed, starts
     # taken from a free fit led to alpha 0.31, C 0.85; alpha 0.026, C 0.505 fits ~4x better
