@@ -224,12 +224,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "pre-training size n and the fine-tuning size s, fit each s on its "
                                           "own (alpha shared) and check the bound's two predictions: C_s/D_s = "
                                           "gamma for every s, and D_s, C_s falling as s^-beta.")
-    from fits.cli import add_table_args
+    from fits.cli import add_table_args, by_arg
 
     add_table_args(p, by=False)  # runs (several fine-tuning sizes, e.g. a sweep over target.n_real), --x, --y
-    p.add_argument("--by", default=None,
+    p.add_argument("--by", default=None, type=by_arg,
                    help="group column: one bound per value, each in its own subfolder of -o (default: none, "
-                        "the table is one experiment); a,b groups by both")
+                        "the table is one experiment, as with ''); a,b groups by both")
     p.add_argument("--s", default="n_real", help="fine-tuning size column (default n_real)")
     p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
     p.set_defaults(func=cmd_bound)

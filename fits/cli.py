@@ -26,6 +26,13 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)")
+    if not df.index.equals(pd.RangeIndex(len(df))):  # pandas makes the first column the index then
+        raise FitInputError(f"runs table {path}: its rows have more fields than its header has names (a comma "
+                            "at the end of each row?); remove the extra fields or name them in the header")
+    seps = [name for sep, name in (("\t", "tabs"), (";", "semicolons")) if sep in str(df.columns[0])]
+    if len(df.columns) == 1 and seps:
+        raise FitInputError(f"runs table {path} reads as one column: it is separated by {seps[0]}, not commas; "
+                            "save it as CSV (comma-separated)")
     df = df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
     names = list(df.columns)
     twice = next((c for c in names if names.count(c) > 1), None)
@@ -49,9 +56,15 @@ def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
     return df
 
 
-def _by_arg(text: str) -> str | None:
-    """--by as given; empty means no grouping (one curve over the whole table)."""
-    return text.strip() or None
+def by_arg(text: str) -> str | None:
+    """--by as given; empty means no grouping (one curve over the whole table). An empty name in a
+    list (`a,`, `,`) is refused: it named column '' twice, or a column that no table has."""
+    if not text.strip():
+        return None
+    if any(not c.strip() for c in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty column name; name each column (a,b), "
+                                         "or give '' for one curve over the whole table")
+    return text.strip()
 
 
 FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json
@@ -76,8 +89,8 @@ def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
     fails before writing), or a one-line FitInputError (a folder in the way, a path that cannot be
     created or written, one of the `inputs`), before any work that would be lost."""
     out = Path(path)
-    if out.is_dir():
-        raise FitInputError(f"output {out} is a folder; give a file path")
+    if out.is_dir() or str(path).endswith(("/", "\\")):  # `-o new/` wrote a file named new
+        raise FitInputError(f"output {path} is a folder; give a file path, e.g. {out / 'fits.json'}")
     for src in inputs:
         if out.exists() and Path(src).exists() and out.samefile(src):
             raise FitInputError(f"output {out} is also an input; writing it would destroy that input: "
@@ -103,6 +116,8 @@ def out_dir(path: str | Path) -> Path:
     new = []
     for folder in (out, *out.parents):
         if folder.exists():
+            if not folder.is_dir():  # mkdir would say only "File exists"
+                raise FitInputError(f"cannot create output folder {out}: {folder} is a file, not a folder")
             break
         new.insert(0, folder)
     try:
@@ -176,7 +191,7 @@ def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
     p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default="test_err", help="error column (default test_err)")
     if by:
-        p.add_argument("--by", default=DEFAULT_BY, type=_by_arg,
+        p.add_argument("--by", default=DEFAULT_BY, type=by_arg,
                        help=f"group column, one curve per value (default {DEFAULT_BY}); a,b groups by both "
                             "(e.g. condition,target); '' fits one curve over the whole table; a group mixing "
                             "other design columns is refused")

@@ -78,24 +78,26 @@ def fmt_size(n: float) -> str:
 
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
-             x: str = "n") -> str:
+             x: str = "n", scale: float = 1.0) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
     flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
-    x: the size column's name, as the user called it."""
+    x: the size column's name, as the user called it.
+    scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num)."""
     if flat_level is not None:
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
                 "acts as the gap: improve the generator (or its pre-training budget) rather than buy more data.")
-    if abs(c[0]) < TINY:  # no floor fitted: a share of a zero gap means nothing
-        return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} of error, and the fitted "
-                f"gap C = {fmt_ci(*c)} is 0 (no floor within the measured sizes): more data still pays.")
+    if abs(c[0]) < TINY * scale:  # no floor fitted: a share of a zero gap means nothing
+        return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} of error, and "
+                f"the fitted gap C = {fmt_ci(*c, scale=scale)} is 0 (no floor within the measured sizes): more "
+                "data still pays.")
     # a share of a tiny gap runs to 1e7 %: above 100 % say so instead of the number
     pct = [">100" if r > 1 else fmt_num(100 * r) for r in ratio]
     share = "more than all of it" if ratio[1] > 1 else f"{pct[0]} [{pct[1]}, {pct[2]}] % of it"
-    head = (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain)} "
-            f"of error vs a gap C = {fmt_ci(*c)} that no amount of this data removes ({share})")
+    head = (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} "
+            f"of error vs a gap C = {fmt_ci(*c, scale=scale)} that no amount of this data removes ({share})")
     if ratio[2] < GAP_FRACTION:
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
@@ -123,14 +125,15 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     if len(fits_) < 1:
         first = next(iter(errors.items()))
         raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")
-    groups = []
+    groups, scales = [], {}
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         n_max = float(np.max(fit.problem.x))
         gain = doubling_gain(fit, n_max)
+        scale = scales[label(key)] = min(1.0, float(np.max(fit.problem.y)))  # errors of 1e-10 print as of 0.1
         p = fit.params
         g_point = p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2)
-        row = {by: key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
+        row = {key_column(by): key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
                **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "doubling_gain": g_point,
                "doubling_gain_lo": _interval(gain)[0], "doubling_gain_hi": _interval(gain)[1],
                "diagnostics": ";".join(f.name for f in fit.diagnostics)}
@@ -139,7 +142,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             ratio = _interval(gain / c_s)
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *_interval(gain)),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
-                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x)
+                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale)
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the
@@ -159,13 +162,20 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     pairs = pd.DataFrame(pairs, columns=PAIR_COLUMNS)  # one group: its header alone, readable by read_csv
     for k in ("alpha", "C"):  # one family per parameter
         pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
-    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot}
+    return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
+            "scales": scales}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
     """Left-aligned text columns, each as wide as its widest cell plus two spaces."""
     widths = [max(len(x) for x in col) + 2 for col in zip(head, *rows)]
     return ["".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+
+
+def key_column(by: str | None) -> str:
+    """The groups table's first column: the --by column, or "group" for one curve over the whole
+    table (fits.table's name for it; the CSV's header was empty)."""
+    return "group" if by is None else by
 
 
 def _group_name(by: str | None, key: Any) -> str:
@@ -176,16 +186,20 @@ def _group_name(by: str | None, key: Any) -> str:
 def report(res: dict[str, Any]) -> str:
     """Plain-text tables and the decision sentences."""
     g, p = res["groups"], res["pairs"]
-    fmt = lambda r, k: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"])  # noqa: E731
+    scales = res.get("scales", {})
+    fmt = lambda r, k, sc=1.0: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"], scale=sc)  # noqa: E731
     head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
     # each flag name once (on_bound fires per parameter; compare_groups.csv keeps every one)
     flags = lambda r: ";".join(dict.fromkeys(r["diagnostics"].split(";"))) or "-"  # noqa: E731
-    rows = [[_group_name(res["by"], r[res["by"]]), *[fmt(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
+    col = key_column(res["by"])
+    rows = [[_group_name(res["by"], r[col]), *[fmt(r, k, scales.get(label(r[col]), 1.0)) for k in PARAMS], flags(r)]
+            for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
         rows = [[f"{r['a']} - {r['b']}", *(v for k in ("alpha", "C") for v in (
-                    fmt(r, f"d_{k}"), f"{r[f'p_{k}']:.3f}", f"{r[f'p_{k}_holm']:.3f}"))]
+                    fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0))),
+                    f"{r[f'p_{k}']:.3f}", f"{r[f'p_{k}_holm']:.3f}"))]
                 for _, r in p.iterrows()]
         lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
     lines.append("")
@@ -227,7 +241,7 @@ def forest_figure(res: dict[str, Any]) -> Any:
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels([label(v) for v in g[res["by"]]])  # the column once, as the axis label
+    axes[0].set_yticklabels([label(v) for v in g[key_column(res["by"])]])  # the column once, as the axis label
     axes[0].set_ylabel(res["by"] or "whole table")
     return fig
 
@@ -240,7 +254,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = out_dir(args.output)
     res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
-    unfitted = pd.DataFrame([{res["by"]: k, "error": e} for k, e in res["errors"].items()])
+    unfitted = pd.DataFrame([{key_column(res["by"]): k, "error": e} for k, e in res["errors"].items()])
     groups = res["groups"].assign(error="")  # a group that could not be fitted is a row too, with why
     (pd.concat([groups, unfitted], ignore_index=True) if len(unfitted) else groups).to_csv(tables[0], index=False)
     res["pairs"].to_csv(tables[1], index=False)

@@ -242,10 +242,11 @@ def check(fit: "Fit") -> list[Flag]:
     if n_zero:
         out.append(Flag("zero_errors", f"{n_zero} error(s) of exactly 0 treated as {prob.floor:.3g} "
                                        "(half the smallest positive error) in the log loss"))
-    x = prob.x if prob.x.ndim == 1 else prob.x[:, 0]
-    n_sizes, k = len(np.unique(x[prob.weights > 0])), len(prob.free)  # a point of weight 0 is not fitted
+    # distinct sizes, or (n, s) cells for the two-input bound; a point of weight 0 is not fitted
+    n_sizes, k = len(np.unique(prob.x[prob.weights > 0], axis=0)), len(prob.free)
+    what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
-        out.append(Flag("too_few_sizes", f"{n_sizes} distinct sizes for {k} free parameters: "
+        out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
                                          "nothing is left over to test the law; measure more sizes"))
     if prob.groups is not None and 1 < len(np.unique(prob.groups)) < MIN_SEEDS:
         out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "

@@ -62,8 +62,14 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
     if tested:
         chosen = min(tested, key=tested.get)
         ranked = ", ".join(f"{k} {v:.3g}" for k, v in sorted(tested.items(), key=lambda kv: kv[1]))
-        msg = (f"chose {chosen}: lowest relative error predicting the {hold} largest of {n_sizes} "
-               f"sizes from the rest ({ranked})")
+        untested = [k for k in laws if k not in tested]
+        if len(tested) == 1 and untested:  # nothing was compared: say so, not "lowest"
+            msg = (f"chose {chosen}: the only law {n_sizes} sizes can test on held-out sizes (relative error "
+                   f"{tested[chosen]:.3g} predicting the {hold} largest from the rest); {', '.join(untested)} "
+                   "need more sizes")
+        else:
+            msg = (f"chose {chosen}: lowest relative error predicting the {hold} largest of {n_sizes} "
+                   f"sizes from the rest ({ranked})")
     else:
         chosen = DEFAULT if DEFAULT in laws else laws[0]
         n_weighted = len(np.unique(xa[prob.weights > 0]))

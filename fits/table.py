@@ -435,20 +435,23 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
 TINY = 1e-9  # printed as 0: an optimiser's "0" on a bound comes back as 1e-23 or so
 
 
-def fmt_num(v: float, digits: int = 3) -> str:
-    """`digits` significant digits; magnitudes below TINY (a parameter on its bound at 0) as 0."""
-    return "0" if abs(v) < TINY else f"{v:.{digits}g}"
+def fmt_num(v: float, digits: int = 3, scale: float = 1.0) -> str:
+    """`digits` significant digits; magnitudes below TINY * `scale` (a parameter on its bound at 0;
+    `scale`: the size of the errors, so that errors of 1e-10 print as errors of 0.1 do) as 0."""
+    return "0" if abs(v) < TINY * scale else f"{v:.{digits}g}"
 
 
-def fmt_ci(est: float, lo: float, hi: float) -> str:
+def fmt_ci(est: float, lo: float, hi: float, scale: float = 1.0) -> str:
     """'estimate [lo, hi]' with fmt_num."""
-    return f"{fmt_num(est)} [{fmt_num(lo)}, {fmt_num(hi)}]"
+    return f"{fmt_num(est, scale=scale)} [{fmt_num(lo, scale=scale)}, {fmt_num(hi, scale=scale)}]"
 
 
 def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
-    return fmt_ci(g["params"][name], *g["ci"][name])
+    curve = g.get("curve") or {}
+    scale = min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
+    return fmt_ci(g["params"][name], *g["ci"][name], scale=scale)
 
 
 def summary_table(fits_json: dict[str, Any]) -> str:

@@ -377,3 +377,26 @@ def test_to_dict_level_is_a_plain_float() -> None:
     for level in (np.float32(0.9), "0.9"):
         d = json.loads(json.dumps(f.to_dict(level)))  # float32 was not JSON-serialisable
         assert d["level"] == pytest.approx(0.9) and isinstance(d["level"], float)
+
+
+def test_select_says_when_only_one_law_could_be_tested() -> None:
+    # 4 sizes: only `power` has a size to spare; "lowest relative error ... (power 0.0431)" compared nothing
+    sel = fits.select([100, 200, 400, 800] * 2, [0.3188, 0.2615, 0.2257, 0.1951, 0.3210, 0.2650, 0.2262, 0.1990],
+                      groups=[0] * 4 + [1] * 4)
+    assert sel.law == "power" and "the only law 4 sizes can test" in sel.message
+    assert "power_floor, bnsl, m4 need more sizes" in sel.message
+
+
+def test_the_bounds_too_few_sizes_counts_n_s_cells() -> None:
+    # 5 sizes n at 2 sizes s are 10 cells for 4 parameters: it said "5 distinct sizes ... nothing left over"
+    n, s = np.meshgrid([100.0, 200.0, 400.0, 800.0, 1600.0], [50.0, 200.0])
+    x = np.c_[n.ravel(), s.ravel()]
+    y = fits.LAWS["transfer_bound"](x, {"delta": 2.0, "gamma": 0.2, "alpha": 0.5, "beta": 0.3})
+    y = y * np.exp(np.random.default_rng(0).normal(0, 0.01, len(y)))
+    fit = fits.fit_curve(x, y, "transfer_bound")
+    assert "too_few_sizes" not in {f.name for f in fit.diagnostics}
+    few = fits.fit_curve(x[:8], y[:8], "transfer_bound")  # 5 cells at s=50, 3 at s=200: 8 >= 4 + 2
+    assert "too_few_sizes" not in {f.name for f in few.diagnostics}
+    fewer = fits.fit_curve(x[[0, 1, 2, 5, 6]], y[[0, 1, 2, 5, 6]], "transfer_bound")
+    flags = {f.name: f.message for f in fewer.diagnostics}
+    assert "5 distinct (n, s) cells for 4 free parameters" in flags["too_few_sizes"]

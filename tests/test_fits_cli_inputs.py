@@ -399,3 +399,51 @@ def test_compare_groups_csv_keeps_a_group_that_could_not_be_fitted(tmp_path: Pat
     assert groups["complexity"].tolist() == [1, 3]
     assert groups["error"].isna().tolist() == [True, False] and "3 distinct sizes" in groups["error"][1]
     assert np.isnan(groups["alpha"][1]) and np.isfinite(groups["alpha"][0])
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("n_synth\ttest_err\n100\t0.3\n", "reads as one column: it is separated by tabs, not commas"),
+    ("n_synth;test_err\n100;0.3\n", "reads as one column: it is separated by semicolons, not commas"),
+    # a trailing comma: pandas took the sizes for the index and said the errors were missing
+    ("n_synth,test_err\n100,0.3,\n200,0.2,\n400,0.1,\n", "its rows have more fields than its header has names"),
+])
+def test_a_table_that_is_not_plain_csv_says_what_it_is(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       text: str, needle: str) -> None:
+    (tmp_path / "t.csv").write_text(text)
+    _fails(capsys, ["fit", tmp_path / "t.csv", "--by", "", "-o", tmp_path / "f.json"], needle)
+
+
+def test_fit_outputs_that_name_a_folder_or_lie_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # `-o new/` wrote a file named new; under a file, mkdir's "File exists"
+    _fails(capsys, ["fit", RUNS, "-o", f"{tmp_path / 'new'}/"], "is a folder; give a file path")
+    assert not (tmp_path / "new").exists()
+    _fails(capsys, ["fit", RUNS, "-o", RUNS.parent / "runs.csv" / "f.json"], "runs.csv is a file, not a folder")
+
+
+@pytest.mark.parametrize("by", [",", "complexity,"])
+def test_by_with_an_empty_column_name_is_refused(capsys: pytest.CaptureFixture, by: str) -> None:
+    with pytest.raises(SystemExit) as exc:  # argparse's one line; it said "names column '' twice"
+        main(["fit", str(RUNS), "--by", by])
+    assert exc.value.code == 2 and "has an empty column name" in capsys.readouterr().err
+
+
+def test_bound_and_compare_take_by_empty_as_one_curve(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    df = pd.read_csv(RUNS)
+    one = df[df.complexity.isna() | (df.complexity == 1)]
+    one.to_csv(tmp_path / "one.csv", index=False)
+    assert main(["compare", str(tmp_path / "one.csv"), "--by", "", "-o", str(tmp_path / "c")]) == 0
+    assert pd.read_csv(tmp_path / "c" / "compare_groups.csv").columns[0] == "group"  # was an empty header
+    # bound said "column(s) [''] not in the table"; now it fits the whole table (and needs 2+ sizes s)
+    _fails(capsys, ["bound", tmp_path / "one.csv", "--by", "", "-o", tmp_path / "b"], "at least 2 distinct n_real")
+
+
+def test_the_decision_reads_the_same_at_any_scale_of_the_errors(tmp_path: Path) -> None:
+    # errors of 1e-10: every D and C printed as 0, and the decision said "C = 0 [0, 0] is 0 (no floor)"
+    from fits.compare import compare_runs, report
+
+    df = pd.read_csv(RUNS)
+    tiny = df.assign(test_err=df.test_err * 1e-10)
+    normal, scaled = compare_runs(df), compare_runs(tiny)
+    tail = lambda d: [s.rsplit(": ", 1)[-1] for s in d["groups"]["decision"]]  # noqa: E731
+    assert tail(normal) == tail(scaled)
+    assert "C = 0 [0, 0]" not in report(scaled)
