@@ -180,7 +180,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:
         out_file(out, inputs=[args.runs, args.fits])
-    paths = plot_scaling(read_runs(args.runs), read_json(args.fits), figure[0])
+    runs, doc = read_runs(args.runs), read_json(args.fits)
+    try:
+        paths = plot_scaling(runs, doc, figure[0])
+    except (KeyError, TypeError, ValueError) as exc:  # a fits.json edited by hand: a field gone or of another type
+        raise FitInputError(f"{args.fits}: a field is missing or not as `fit` writes it ({type(exc).__name__}: "
+                            f"{exc}); write it again with `synthscale fit`") from None
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

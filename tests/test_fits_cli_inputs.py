@@ -447,3 +447,17 @@ def test_the_decision_reads_the_same_at_any_scale_of_the_errors(tmp_path: Path) 
     tail = lambda d: [s.rsplit(": ", 1)[-1] for s in d["groups"]["decision"]]  # noqa: E731
     assert tail(normal) == tail(scaled)
     assert "C = 0 [0, 0]" not in report(scaled)
+
+
+@pytest.mark.parametrize("edit, needle", [("level", "TypeError"), ("lo", "KeyError: 'lo'")])
+def test_plot_of_a_hand_edited_fits_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                     edit: str, needle: str) -> None:
+    assert main(["fit", str(RUNS), "-o", str(tmp_path / "f.json")]) == 0
+    doc = json.loads((tmp_path / "f.json").read_text())
+    if edit == "level":
+        doc["level"] = "95%"
+    else:
+        del next(iter(doc["groups"].values()))["curve"]["lo"]
+    (tmp_path / "f.json").write_text(json.dumps(doc))
+    capsys.readouterr()
+    _fails(capsys, ["plot", RUNS, tmp_path / "f.json", "-o", tmp_path / "p.png"], needle)
