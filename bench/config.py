@@ -246,8 +246,9 @@ def _check_distinct(key: str, values: list[Any], specs: list[RunSpec]) -> None:
 # Fields a grid could vary that never enter a cell's run id, and why.
 _NOT_IDENTITY = {
     "name": "it is a label in the rows, not part of the result",
-    "threads": "it changes speed, not results",
-    "device": "it changes speed, not results",
+    "threads": "it changes speed, and results only through float rounding (the order of sums), which "
+               "training can grow to the size of seed noise; each row records torch_threads",
+    "device": "it changes speed, and results only through float rounding, as another machine would",
     "pretrain.ckpt_every_s": "it sets how often a checkpoint is saved, not the result",
     "finetune.ckpt_every_s": "it sets how often a checkpoint is saved, not the result",
     "target.download": "it only allows the files to be downloaded",

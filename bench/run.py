@@ -360,6 +360,7 @@ def _row(spec: RunSpec, s: int, acc: float, n_test: int, pre: Optional[dict[str,
         "pretrain_resumed_from_step": pre.get("resumed_from") if pre else None,
         "knobs": json.dumps(pre["knobs"], sort_keys=True) if pre else "",
         "status": "ok", "host": platform.node(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),  # reduction order: the last bits, not the run id
     }
 
 

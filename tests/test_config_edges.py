@@ -172,7 +172,7 @@ def test_status_ignores_manifest_entries_that_are_not_run_ids(tmp_path):
 @pytest.mark.parametrize("grid, needles", [
     # threads was one cell per seed, run with threads 1 only, and exit 0
     ("grid:\n  threads: [1, 2]\n  seed: [0, 1]\n", ("grid: threads is not part of a cell's identity",
-                                                   "speed, not results", "threads=1")),
+                                                   "each row records torch_threads", "threads=1")),
     ("grid:\n  device: [cpu, auto]\n", ("grid: device", "device=cpu")),
     ("grid:\n  name: [a, b]\n", ("grid: name", "name=a")),
     ("grid:\n  pretrain.ckpt_every_s: [1, 2]\n", ("grid: pretrain.ckpt_every_s", "checkpoint")),

@@ -46,6 +46,7 @@ def test_local_sweep_produces_valid_rows(tmp_path, capsys):
     assert (df.loc[df.n_synth == 0, "generator"] == "none").all()
     assert (df.loc[df.n_synth == 0, "pretrain_examples"] == 0).all()
     assert (df["status"] == "ok").all()
+    assert (df["torch_threads"] == 1).all()  # two cells at once: one thread each, recorded in the row
     # A second identical sweep has nothing to do and changes nothing.
     before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 0
