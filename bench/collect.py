@@ -14,6 +14,7 @@ from filelock import FileLock
 
 from bench.config import RunSpec, identity_leaves, varying_identity
 from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
+from synth.errors import UserError
 
 
 @dataclass
@@ -97,13 +98,32 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return df[COLUMNS + rest].sort_values(order, na_position="first").reset_index(drop=True)
 
 
+def check_table_path(path: Path | str, what: str = "-o") -> Path:
+    """`path` as the file a table goes to, or a one-line UserError when it names a folder ('', '.',
+    '..', 'new/', a folder that exists) or lies under a file: checked before the work whose table it
+    is (a sweep ended in a traceback after all its cells when ROOT/runs.csv was a folder)."""
+    text, p = str(path), Path(path)
+    if not text.strip() or text.endswith(("/", "\\")) or p.name in ("", ".", "..") or p.is_dir():
+        fix = (f"give the table's file name, e.g. {p / 'runs.csv'}" if what.startswith("-")
+               else "move that folder away: the table is written there")
+        raise UserError(f"{what} {text!r} is a folder; {fix}")
+    first = next((q for q in p.parents if q.exists()), None)
+    if first is not None and not first.is_dir():
+        raise UserError(f"{what} {text!r}: {str(first)!r} is a file, not a folder")
+    return p
+
+
 def write_csv(df: pd.DataFrame, path: Path | str) -> Path:
-    """Write the table atomically (temporary file, then rename)."""
+    """Write the table atomically (temporary file, then rename; the temporary file is removed if
+    either fails)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bench.collect import Collected, collect_to_csv, gather, has_row_files
+from bench.collect import Collected, check_table_path, collect_to_csv, gather, has_row_files
 from bench.config import load_run, parse_overrides
 from bench.run import check_names, read_rows, run, writable_root
 from bench.train import Interrupted, stop_on_signals
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
     c = sub.add_parser("collect", help="gather finished rows under a root into one CSV")
     c.add_argument("--root", required=True, type=Path)
-    c.add_argument("-o", "--output", type=Path, help="CSV path (default ROOT/runs.csv)")
+    c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv)")
     c.set_defaults(func=cmd_collect)
 
 
@@ -75,12 +75,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise UserError(f"--root {str(args.root)!r} {what}; give the --root of a sweep or run")
     if not has_row_files(args.root):  # nothing to read: no output folder or lock file is made
         raise _no_rows(args.root, [])
-    out = args.output or args.root / "runs.csv"
-
     def check(got: Collected) -> None:  # under the lock, before the table is written
         if got.table.empty:
             raise _no_rows(args.root, got.unreadable)
 
+    out = args.output or args.root / "runs.csv"
+    try:
+        check_table_path(out, "-o" if args.output else "ROOT/runs.csv")
+    except UserError:
+        check(gather(args.root))  # (on this error path only) no rows at all is still the thing to say
+        raise
     try:
         got, out = collect_to_csv(args.root, out, check)
     except OSError as err:  # a read-only or full file system, a folder in the way

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from bench.collect import collect_to_csv
+from bench.collect import check_table_path, collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from bench.run import writable_root
@@ -133,6 +133,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _at_least_1(max_parallel, "--max-parallel")
     _at_least_1(timeout_min, "--timeout-min")
     _check_root(root)
+    check_table_path(root / "runs.csv", "ROOT/runs.csv")  # written at the end: a folder there is said now
     the_plan = plan(load_sweep(resolve_config(config), overrides), root)
     if executor == "slurm":  # every job shape (profile rules, extra sbatch options) before any output
         group_by_shape(the_plan.todo, profile or Profile())

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.collect import collect, write_csv
+from bench.collect import check_table_path, collect, write_csv
 from slurm.cli import sweep_to_csv
 from synth.cli import check_out_dir
 
@@ -69,6 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.time()
     planned = check_grouping(args.config, args.by)
     check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
+    check_table_path(args.out / "runs.csv", "--out's runs.csv")
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
     df = collect(args.root)  # the root may hold other configs' runs (the default root is shared)
     df = df[df["run_id"].isin(planned)].reset_index(drop=True)
@@ -80,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _write_provenance(args, wall_s, df)
     print(fits.summary_table(fit))
     print(f"\n{len(df)} rows in {wall_s / 60:.1f} min. Results: {args.out}/runs.csv, fits.json, "
-          + ", ".join(p.name for p in figures))
+          + ", ".join(p.name for p in figures) + ", PROVENANCE.md")
     return rc
 
 

@@ -69,7 +69,7 @@ def test_collect_with_no_rows_says_so_before_touching_the_output(tmp_path, capsy
 
     _runs(tmp_path, {"bbbbbbbbbbbb": json.dumps([_row("bbbbbbbbbbbb")])})
     assert main(["collect", "--root", str(tmp_path), "-o", str(tmp_path / "file" / "runs.csv")]) == 2
-    assert "cannot write" in capsys.readouterr().err
+    assert "file' is a file, not a folder" in capsys.readouterr().err  # was "cannot write ...: Not a directory"
 
 
 def test_collect_into_a_folder_where_no_file_can_be_made_is_one_line_not_a_hang(tmp_path, capsys):
@@ -131,3 +131,34 @@ def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp
     assert len(set(labels.values())) == len(specs)
     assert labels[specs[2].run_id].endswith("seed=0 finetune.lr=0.01 pretrain.lr=0.05")
     assert labels[specs[0].run_id] == "scratch resnet10t seed=0 finetune.lr=0.01"
+
+
+@pytest.mark.parametrize("out, needle", [
+    (".", "-o '.' is a folder; give the table's file name"),     # was ValueError: ... has an empty name
+    ("new/", "-o 'new/' is a folder"),                             # wrote a file named new
+    ("afile/x.csv", "-o 'afile/x.csv': 'afile' is a file, not a folder"),  # said "File exists"
+])
+def test_collect_output_that_names_a_folder_or_lies_under_a_file(tmp_path, capsys, monkeypatch, out, needle):
+    _runs(tmp_path / "r", {"a": json.dumps([_row("a")])})
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["collect", "--root", "r", "-o", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "new").exists() and not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_sweep_whose_table_path_is_a_folder_says_so_before_it_runs(tmp_path, capsys):
+    # every cell ran, then the table's rename ended in an IsADirectoryError traceback
+    (tmp_path / "r" / "runs.csv").mkdir(parents=True)
+    assert main(["sweep", "quickstart", "--root", str(tmp_path / "r"), "--executor", "debug"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ROOT/runs.csv" in err and "is a folder" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "r" / "runs" ).exists()
+
+
+def test_write_csv_leaves_no_temporary_file_when_the_rename_fails(tmp_path):
+    (tmp_path / "t.csv").mkdir()
+    with pytest.raises(IsADirectoryError):
+        collect_module.write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
