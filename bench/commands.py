@@ -25,6 +25,9 @@ def resolve_config(name: str) -> Path:
     if packaged.is_file():
         return packaged
     known = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
+    if p.is_dir():  # it said "not found" of a folder that is there
+        raise UserError(f"config {name!r} is a folder: pass a YAML file in it, or one of the packaged configs "
+                        f"({known})")
     raise UserError(f"config {name!r} not found: pass a YAML file or one of the packaged configs ({known})")
 
 

@@ -300,12 +300,18 @@ def varying_identity(specs: list[RunSpec]) -> list[str]:
     sorted: what tells these runs apart (a scratch run's missing pre-training fields are not a
     second value)."""
     seen: dict[str, list[Any]] = {}
+    knobs: dict[str, int] = {}  # pre-trained cells that set each knob
     for spec in specs:
         for key, value in identity_leaves(spec).items():
             vals = seen.setdefault(key, [])
             if value not in vals:
                 vals.append(value)
-    return sorted(k for k, v in seen.items() if len(v) > 1)
+            if key.startswith("synth.knobs.") and spec.synth.n > 0:
+                knobs[key] = knobs.get(key, 0) + 1
+    # a knob at its level's preset is dropped from the identity (_canonical_knobs): a pre-trained cell
+    # without it has another value of it (a grid [{n_categories: 5}, {n_categories: 10}] printed alike)
+    n_pretrained = sum(spec.synth.n > 0 for spec in specs)
+    return sorted(k for k, v in seen.items() if len(v) > 1 or 0 < knobs.get(k, n_pretrained) < n_pretrained)
 
 
 def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -556,8 +562,9 @@ def _check_axes(grid: dict[str, list[Any]]) -> None:
                             "at least one value, or remove it from the grid")
         for i, value in enumerate(values):  # `[4, 4.0]` too: one cell, run once, not two
             if value in values[:i]:
+                seeds = " (seeds are an axis of their own)" if key != "seed" else ""  # for repeats
                 raise UserError(f"grid.{key}: {_short(value)} is listed twice, so its cells would run "
-                                "once, not twice; give each value once (seeds are an axis of their own)")
+                                f"once, not twice; give each value once{seeds}")
 
 
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:

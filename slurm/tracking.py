@@ -345,6 +345,10 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     n_int = sum(e.get("job_id") == job.job_id for e in read_interrupts(run_dir)) if job else 0
     if read_rows(run_dir) is not None:
         return CellStatus(run_id, "done", job, n_interrupts=n_int)
+    live = job is not None and states.get(job.job_id, "") in LIVE
+    if (run_dir / "row.json").exists() and not live:  # written last: the run ended, but the file is damaged
+        return CellStatus(run_id, "failed", job, "its row.json is unreadable or incomplete; the next sweep "
+                          "rebuilds it (from rows/, rerunning any size without one)", n_int)
     if job is None and planned and planned[1]:
         return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
     if job is None and (run_dir / "log.txt").exists():

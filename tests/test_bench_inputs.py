@@ -185,6 +185,11 @@ def test_cuda_on_a_machine_without_it_is_one_line(tmp_path, capsys):
     assert not list((tmp_path / "r").glob("runs/*"))  # no run folder, which status read as a missing cell
 
 
+def test_a_config_that_is_a_folder_says_so(tmp_path, capsys):
+    (tmp_path / "dir.yaml").mkdir()  # it said "config 'dir.yaml' not found"
+    one_line_exit_2(capsys, ["run", str(tmp_path / "dir.yaml"), "--root", str(tmp_path / "r")], "is a folder")
+
+
 def test_a_finished_run_says_it_is_not_redone(tmp_path, capsys):
     argv = ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.n=0", "target.n_real=[20]"]
     assert main(argv) == 0

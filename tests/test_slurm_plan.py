@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import RunSpec
+from bench.config import RunSpec, load_sweep
 from bench.run import COLUMNS
+from slurm.plan import plan
 from slurm.profiles import load_profile, parse_sbatch_items
 from slurm.tracking import JobRef, cell_statuses, write_manifest
 from synth.errors import UserError
@@ -99,7 +100,8 @@ def test_a_job_that_died_while_writing_its_row_is_failed_not_done(tmp_path):
     (status,) = cell_statuses(root)
     assert status.state == "failed" and status.detail == "ended without a row"
     (run_dir / "row.json").write_text('[{"run_id": "x", "te')  # torn by hand: still not done
-    assert cell_statuses(root)[0].state == "failed"
+    (status,) = cell_statuses(root)  # it said "ended without a row" and showed a log whose training ended
+    assert status.state == "failed" and status.detail.startswith("its row.json is unreadable or incomplete")
     (run_dir / "row.json").write_text(json.dumps([{**dict.fromkeys(COLUMNS, 0), "run_id": spec.run_id}]))
     assert cell_statuses(root)[0].state == "done"
 
@@ -146,3 +148,13 @@ def test_a_number_in_a_profiles_sbatch_is_written_as_given(tmp_path):
     (tmp_path / "p.yaml").write_text("resources: {sbatch: {nice: 10, exclude: node7}}\n")
     res = load_profile(str(tmp_path / "p.yaml")).resources
     assert res.sbatch == {"nice": 10, "exclude": "node7"} and "--exclude=node7 --nice=10" in res.describe()
+
+
+def test_dry_run_lines_tell_apart_a_knob_grid_whose_value_is_the_preset(tmp_path, capsys):
+    # {n_categories: 10} is complexity 1's preset, so the identity drops it: both lines read alike
+    cfg = tmp_path / "knobs.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1]\n", "  synth.knobs: [{n_categories: 5}, {n_categories: 10}]\n"))
+    the_plan = plan(load_sweep(cfg), tmp_path / "r")
+    lines = the_plan.describe().splitlines()[1:]
+    assert len(lines) == len(set(line.split("  ", 2)[2] for line in lines)) == len(the_plan.todo)
+    assert sum("synth.knobs.n_categories=5" in line for line in lines) == 2  # at n = 32 and 64
