@@ -44,11 +44,13 @@ def gather(root: Path | str) -> Collected:
 
 
 # Identity fields that every row records already (bench.run.design_row, the ASG columns; n_test
-# for target.test_size; one row per real size). Any other field the runs of one table differ in
-# (finetune.lr, model.drop_rate, synth.seed, ...) gets a column named by the field, so the runs
-# can be told apart, grouped (`fit --by finetune.lr`) and are not taken for repeats of each other.
+# for target.test_size). Any other field the runs of one table differ in (finetune.lr,
+# model.drop_rate, synth.seed, ...) gets a column named by the field, so the runs can be told
+# apart, grouped (`fit --by finetune.lr`) and are not taken for repeats of each other. So does
+# target.n_real: a row records its one real size, not the run's list, and runs of [20] and of
+# [20, 40] give two rows at n_real = 20 that nothing else tells apart.
 IN_ROW = frozenset({"synth.generator", "synth.complexity", "synth.n", "synth.resolution",
-                    "synth.channels", "task", "model.name", "target.name", "target.n_real",
+                    "synth.channels", "task", "model.name", "target.name",
                     "target.test_size", "seed", "pretrain.examples", "finetune.examples",
                     "protocol", "asg.proxy_lambda", "asg.lr_policy", "asg.policy", "asg.interval",
                     "asg.n_groups"})

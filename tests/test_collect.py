@@ -162,3 +162,15 @@ def test_write_csv_leaves_no_temporary_file_when_the_rename_fails(tmp_path):
     with pytest.raises(IsADirectoryError):
         collect_module.write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_runs_with_different_real_size_lists_get_a_target_n_real_column(tmp_path):
+    # a second sweep with target.n_real=[20, 40] after one with [20]: two rows at n_real = 20 that no
+    # column told apart (the README says such a field gets a column of its own)
+    from bench.config import RunSpec
+
+    one, two = (RunSpec.model_validate({"synth": {"n": 100}, "target": {"n_real": lst}}) for lst in ([20], [20, 40]))
+    _written_run(tmp_path, one, 20, 0.5)
+    _written_run(tmp_path, two, 20, 0.5)
+    df = collect_module.collect(tmp_path)
+    assert sorted(df["target.n_real"]) == ["[20, 40]", "[20]"]
