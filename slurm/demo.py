@@ -43,7 +43,7 @@ def check_grouping(config: str, by: str) -> set[str]:
     from bench.commands import resolve_config
     from bench.config import load_sweep
     from bench.run import design_row
-    from fits.table import curve_groups, group_column
+    from fits.table import curve_groups, group_column, label
     from synth.errors import UserError
 
     cells = load_sweep(resolve_config(config)).cells()
@@ -56,7 +56,12 @@ def check_grouping(config: str, by: str) -> set[str]:
         raise UserError(f"--by {by}: " + (f"{unknown[0]!r} is not a column that says what was run; choose "
                                           f"from {', '.join(sorted(rows[0]))}" if unknown else
                                           "a column is given twice"))
-    curve_groups(group_column(pd.DataFrame(rows), by), "n_synth", by)
+    groups = curve_groups(group_column(pd.DataFrame(rows), by), "n_synth", by)
+    sizes = {label(k): g.loc[g["n_synth"] > 0, "n_synth"].nunique() for k, g in groups}
+    if sizes and max(sizes.values()) < 3:  # the fit refused it after the whole sweep had run
+        key, n = min(sizes.items(), key=lambda kv: kv[1])
+        raise UserError(f"--config {config}: the curve {key} has {n} synthetic size(s) n > 0 and a fit needs at "
+                        "least 3 (no curve has more); give synth.n more values in the grid")
     return {c.run_id for c in cells}
 
 

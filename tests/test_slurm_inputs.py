@@ -311,6 +311,17 @@ def test_demo_fits_one_curve_per_by_value(tmp_path, capsys, monkeypatch):
     assert len(pd.read_csv(tmp_path / "o1" / "runs.csv")) == 4
 
 
+def test_demo_refuses_a_grid_too_small_to_fit_before_the_sweep(tmp_path, capsys):
+    # one synthetic size: the fit refused it ("need at least 3 distinct sizes") after the whole sweep
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1, 2]", "  seed: [0]\n  synth.n: [0, 64]"))
+    root, out = tmp_path / "r", tmp_path / "o"
+    assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has 1 synthetic size(s) n > 0 and a fit needs at least 3" in err and len(err.splitlines()) == 1, err
+    assert not root.exists()
+
+
 def test_demo_groups_by_a_config_field_the_grid_sweeps(tmp_path, capsys):
     """`collect` gives a grid's config fields (finetune.lr) a column; demo's up-front check did not
     know them, so it refused `--by finetune.lr`, and let `--by complexity` pool the two rates, which
