@@ -11,6 +11,7 @@ from bench.collect import Collected, check_table_path, collect_to_csv, gather, h
 from bench.config import load_run, parse_overrides
 from bench.run import check_names, read_rows, run, writable_root
 from bench.train import Interrupted, stop_on_signals
+from synth.console import folder_arg
 from synth.errors import UserError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -38,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "KEY=VALUE overrides, e.g. `synth.n=2000 seed=1`. A finished run is not redone.")
     p.add_argument("config", help="run or sweep YAML, or a packaged config name (quickstart)")
     p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides")
-    p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
+    p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.set_defaults(func=cmd_run)
     c = sub.add_parser("collect", help="gather finished rows under a root into one CSV")
-    c.add_argument("--root", required=True, type=Path)
+    c.add_argument("--root", required=True, type=folder_arg)
     c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv)")
     c.set_defaults(func=cmd_collect)
 

@@ -16,6 +16,7 @@ from bench.collect import check_table_path, collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from bench.run import writable_root
+from synth.console import folder_arg
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those); "
                                                 "a list for another one-valued key adds an axis "
                                                 "(model.name='[resnet10t, resnet18]')")
-    p.add_argument("--root", required=True, type=Path, help="directory for runs, checkpoints and logs")
+    p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.add_argument("--executor", choices=EXECUTORS,
                    help="local (default): child processes here; debug: in this process; slurm: job arrays")
@@ -67,7 +68,7 @@ def status_parser() -> argparse.ArgumentParser:
                     "pending, stopped (with a checkpoint: the next sweep resumes it), failed (with the last lines "
                     "of its log), missing or unknown (Slurm did not answer), and a count of each. Exit code 1 if "
                     "any cell failed. It takes no other option: the cells' jobs are read from ROOT/sweeps/.")
-    p.add_argument("--root", required=True, type=Path, help="the --root the sweeps were given")
+    p.add_argument("--root", required=True, type=folder_arg, help="the --root the sweeps were given")
     return p
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.collect import check_table_path, collect, write_csv
 from slurm.cli import sweep_to_csv
 from synth.cli import check_out_dir
+from synth.console import folder_arg
 
 
 def register_demo(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
                        description="Runs the packaged quickstart sweep (or --config) with the local "
                        "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md.")
     p.add_argument("--config", default="quickstart", help="sweep config (default: quickstart)")
-    p.add_argument("--root", type=Path, default=Path("runs/quickstart"), help="runs and checkpoints")
+    p.add_argument("--root", type=folder_arg, default=Path("runs/quickstart"), help="runs and checkpoints")
     p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go")
     p.add_argument("--max-parallel", type=int, default=2, help="cells at once (1 torch thread each)")
     p.add_argument("--executor", default="local", choices=("local", "debug"))

@@ -57,6 +57,14 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
     return out
 
 
+def folder_arg(text: str) -> Path:
+    """An argparse type for a folder option (--root): a Path, refusing '' (it read as the current
+    folder, where runs/ and pretrain/ then went without a word)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a folder, e.g. runs/mine (or . for this one)")
+    return Path(text)
+
+
 def check_writable(folder: Path, cannot: Callable[[str], str], file: Path | None = None) -> None:
     """Create `folder` (and its parents) and check that a file can be written in it, or in `file`
     (in `folder`) if that exists: opened for append, its contents unchanged. Every output check of

@@ -218,3 +218,12 @@ def test_a_diverging_transfer_run_is_one_line_and_writes_no_row(tmp_path, capsys
     one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root), "synth.n=0", "finetune.lr=1e30"],
                     "finetune s=20: the training loss is nan")
     assert not list(root.glob("runs/*/row.json")) and not list(root.glob("runs/*/rows/*.json"))
+
+
+@pytest.mark.parametrize("command", [["run", "quickstart"], ["sweep", "quickstart"], ["collect"]])
+def test_an_empty_root_is_refused(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # '' read as the current folder: runs/ and pretrain/ went there
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--root", "", *(["--dry-run"] if command[0] == "sweep" else [])])
+    assert exc.value.code == 2 and "argument --root: empty; give a folder" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
