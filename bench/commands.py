@@ -79,6 +79,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise UserError(f"--root {str(args.root)!r} {what}; give the --root of a sweep or run")
     if not has_row_files(args.root):  # nothing to read: no output folder or lock file is made
         raise _no_rows(args.root, [])
+
     def check(got: Collected) -> None:  # under the lock, before the table is written
         if got.table.empty:
             raise _no_rows(args.root, got.unreadable)

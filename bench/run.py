@@ -12,10 +12,10 @@ import dataclasses
 import functools
 import json
 import logging
-import sys
 import os
 import pickle
 import platform
+import sys
 import threading
 import time
 from contextlib import contextmanager

@@ -78,13 +78,14 @@ def fmt_size(n: float) -> str:
 
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
-             x: str = "n", scale: float = 1.0) -> str:
+             x: str = "n", scale: float = 1.0, seeds: bool = True) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
     flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
     x: the size column's name, as the user called it.
-    scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num)."""
+    scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
+    seeds: whether the table has a seed column (without one: more runs per size, not more seeds)."""
     if flat_level is not None:
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
@@ -102,7 +103,8 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
         return head + ": more data still pays."
-    return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, more seeds would settle it."
+    more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
+    return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, {more} would settle it."
 
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
@@ -142,7 +144,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             ratio = _interval(gain / c_s)
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *_interval(gain)),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
-                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale)
+                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale,
+                                   seeds="seed" in df.columns)
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the

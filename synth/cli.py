@@ -166,7 +166,7 @@ def one_level(text: str | int, command: str, each: str) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write n images as PNG folders or shards with a checksummed manifest (resumable)."""
     from synth.core import make_dataset
-    from synth.export import check_chunk_size, export
+    from synth.export import FORMATS, check_chunk_size, export
 
     if args.n <= 0:
         raise UserError(f"--n must be a positive number of images, got {args.n}")
@@ -174,6 +174,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=args.complexity,
                  channels=args.channels, **parse_knobs(args.knob))  # its own checks, before -o is created
     check_chunk_size(args.chunk_size)
+    if args.format not in FORMATS:  # before -o is created: it left an empty folder
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
     check_out_dir(args.output, "-o")
     manifest_file = args.output / "manifest.json"
     with _bar(args.n, f"export {args.generator}") as bar:

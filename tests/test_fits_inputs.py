@@ -134,6 +134,10 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     assert "removes (more than all of it): more data still pays" in sentence  # was "6.6e+03 [...] % of it"
     wide = decision("condition=plain", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0))
     assert "(0.22 [0.0018, >100] % of it): the interval straddles 10 %" in wide  # was "[..., 3.4e+05] %"
+    assert wide.endswith("more seeds would settle it.")
+    one_run = decision("fratio=16", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0),
+                       seeds=False)  # a table without seeds (the paper's curves) was told "more seeds" too
+    assert one_run.endswith("more runs per size (a seed column to tell them apart) would settle it.")
     zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
     assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
     assert "%" not in zero

@@ -144,4 +144,5 @@ def test_export_shards(tmp_path):
     data = np.load(out / "shard_000002.npz")
     assert data["images"].shape == (2, 16, 16, 1) and data["indices"].tolist() == [10, 11]
     assert main(["export", "--n", "3", "--format", "tar", "-o", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()  # refused before -o is made (it left an empty folder)
     shutil.rmtree(out)
