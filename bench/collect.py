@@ -14,6 +14,7 @@ from filelock import FileLock
 
 from bench.config import RunSpec, identity_leaves, varying_identity
 from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
+from synth.console import file_in_the_way
 from synth.errors import UserError
 
 
@@ -109,9 +110,9 @@ def check_table_path(path: Path | str, what: str = "-o") -> Path:
         fix = (f"give the table's file name, e.g. {p / 'runs.csv'}" if what.startswith("-")
                else "move that folder away: the table is written there")
         raise UserError(f"{what} {text!r} is a folder; {fix}")
-    first = next((q for q in p.parents if q.exists()), None)
-    if first is not None and not first.is_dir():
-        raise UserError(f"{what} {text!r}: {str(first)!r} is a file, not a folder")
+    above = file_in_the_way(p)
+    if above is not None:
+        raise UserError(f"{what} {text!r}: {str(above)!r} is a file, not a folder")
     return p
 
 

@@ -16,7 +16,7 @@ from bench.collect import check_table_path, collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from bench.run import writable_root
-from synth.console import folder_arg
+from synth.console import file_in_the_way, folder_arg
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
@@ -180,8 +180,8 @@ def _at_least_1(value: Optional[int], flag: str) -> None:
 
 def _check_root(root: Path) -> None:
     """--root is a directory or is created as one: a file in its place is a mistake, not a traceback."""
-    first = next((p for p in (root, *root.parents) if p.exists()), None)
-    if first is not None and not first.is_dir():
+    first = root if root.exists() and not root.is_dir() else file_in_the_way(root)
+    if first is not None:
         raise UserError(f"--root {str(root)!r}: {str(first)!r} is a file; pass a directory")
 
 

@@ -364,14 +364,12 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
     # Ctrl-C or kill of a local sweep, or a SIGTERM'd Slurm job (scancel): Slurm's own lines
     # (srun's "task 0: Exited ...") may follow the traceback, so look further back than the tail
-    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(_tail(job, run_dir, 20)))
-                    if m), None)
+    stopped = _stopped_at(_tail(job, run_dir, 20))
     if stopped:
         why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
         if _says(TIME_LIMIT_NEAR, job.stderr, run_dir / "log.txt"):  # a local job at --timeout-min
             why = "at its time limit (raise --timeout-min), "
-        stage = f" of {stopped[2]}" if stopped[2] else ""
-        return CellStatus(run_id, "stopped", job, f"{why}at step {stopped[1]}{stage} with a checkpoint; "
+        return CellStatus(run_id, "stopped", job, f"{why}{stopped} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
     if (job.executor == "slurm" and raw in ("CANCELLED", "") and not job.stderr.exists()
             and not (run_dir / "log.txt").exists()):  # Slurm opens the job's log as it starts: never ran
@@ -392,12 +390,20 @@ def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
     if _locked(run_dir / ".lock"):
         return CellStatus(run_id, "running", None, f"started {outside}", n_int)
     tail = _log_tail([run_dir / "log.txt"], 20)
-    stopped = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(tail)) if m), None)
+    stopped = _stopped_at(tail)
     if stopped:
-        stage = f" of {stopped[2]}" if stopped[2] else ""
-        return CellStatus(run_id, "stopped", None, f"at step {stopped[1]}{stage} with a checkpoint, {outside}; "
+        return CellStatus(run_id, "stopped", None, f"{stopped} with a checkpoint, {outside}; "
                           "the next sweep or run resumes it from there", n_int)
     return CellStatus(run_id, "failed", None, f"ended without a row, {outside}", n_int, tail[-_TAIL_LINES:])
+
+
+def _stopped_at(tail: list[str]) -> str:
+    """'at step N of <stage>' from the last line in `tail` that says a run stopped with a checkpoint
+    (bench.train.Interrupted), or '' if none does."""
+    m = next((m for m in map(Interrupted.LOG_PATTERN.search, reversed(tail)) if m), None)
+    if m is None:
+        return ""
+    return f"at step {m[1]}" + (f" of {m[2]}" if m[2] else "")
 
 
 def _locked(path: Path) -> bool:

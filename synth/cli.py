@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
-from synth.console import check_writable, parse_assignments
+from synth.console import check_writable, file_in_the_way, parse_assignments
 from synth.core import GENERATORS
 from synth.errors import UserError
 
@@ -42,8 +42,8 @@ def check_out_file(path: Path, flag: str) -> None:
     folder nothing can be written in is a UserError before the work, not a traceback after it."""
     if path.is_dir():
         raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
-    above = next((q for q in path.parents if q.exists()), None)  # (else the OS says "File exists")
-    if above is not None and not above.is_dir():
+    above = file_in_the_way(path)
+    if above is not None:
         raise UserError(f"cannot write {flag} {str(path)!r}: {str(above)!r} is a file, not a folder; give a "
                         "path in a folder")
     check_writable(path.parent, lambda why: f"cannot write {flag} {str(path)!r}: {why}; give a writable path",

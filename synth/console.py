@@ -65,6 +65,13 @@ def folder_arg(text: str) -> Path:
     return Path(text)
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing one of `path`'s parents if it is a file (so no folder can be made
+    there, and the OS would say only "File exists" or "Not a directory"), else None."""
+    above = next((q for q in path.parents if q.exists()), None)
+    return above if above is not None and not above.is_dir() else None
+
+
 def check_writable(folder: Path, cannot: Callable[[str], str], file: Path | None = None) -> None:
     """Create `folder` (and its parents) and check that a file can be written in it, or in `file`
     (in `folder`) if that exists: opened for append, its contents unchanged. Every output check of
