@@ -290,16 +290,21 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     return CellError(f"ended as {state} without a result")
 
 
-def cell_error(exc: BaseException) -> CellError:
+STOPPED_BY_SIGNAL = "stopped by a signal"
+
+
+def cell_error(exc: BaseException, stop_reason: str = STOPPED_BY_SIGNAL) -> CellError:
     """A failed job's own error in one line: for submitit's errors, the exception that ends the
-    traceback they wrap in dashes (a user mistake as its message alone, others with their type)."""
+    traceback they wrap in dashes (a user mistake as its message alone, others with their type).
+    `stop_reason` says why a run that saved its step and stopped (bench.train.Interrupted) did."""
     if not isinstance(exc, submitit.core.utils.UncompletedJobError):  # raised in this process
-        return _one_line(type(exc).__name__, str(exc))
+        return _one_line(type(exc).__name__, str(exc), stop_reason)
     blocks = re.split(r"\n-{10,}\n", str(exc).strip())
-    return traceback_error(blocks[1] if len(blocks) >= 3 else blocks[0]) or CellError(type(exc).__name__)
+    return (traceback_error(blocks[1] if len(blocks) >= 3 else blocks[0], stop_reason)
+            or CellError(type(exc).__name__))
 
 
-def traceback_error(trace: str) -> Optional[CellError]:
+def traceback_error(trace: str, stop_reason: str = STOPPED_BY_SIGNAL) -> Optional[CellError]:
     """The exception that ends a Python traceback in `trace`, as one line (None if there is none)."""
     lines = trace.strip().splitlines()
     frames = [i for i, ln in enumerate(lines) if ln.startswith("  File ")]
@@ -311,12 +316,12 @@ def traceback_error(trace: str) -> Optional[CellError]:
     head, _, msg = " ".join(ln.strip() for ln in rest if ln.strip()).partition(": ")
     if not re.fullmatch(r"[\w.]+", head):
         return None
-    return _one_line(head.rsplit(".", 1)[-1], msg)
+    return _one_line(head.rsplit(".", 1)[-1], msg, stop_reason)
 
 
-def _one_line(name: str, msg: str) -> CellError:
+def _one_line(name: str, msg: str, stop_reason: str = STOPPED_BY_SIGNAL) -> CellError:
     msg = " ".join(msg.split())
     if name == "Interrupted" and msg:  # bench.train.Interrupted: a signal (scancel, kill) stopped it
-        return CellError(f"{msg} (stopped by a signal); the next sweep resumes it from that step",
+        return CellError(f"{msg} ({stop_reason}); the next sweep resumes it from that step",
                          stopped=True)
     return CellError(msg if name == "UserError" and msg else f"{name}: {msg}" if msg else name)

@@ -276,8 +276,8 @@ def job_error(job: Any, exc: BaseException, timeout_min: int) -> arrays.CellErro
     if isinstance(exc, FailedJobError) or not isinstance(exc, UncompletedJobError):  # the job raised
         err = arrays.cell_error(exc)
         if err.stopped and isinstance(job, LocalJob) and TIME_LIMIT_NEAR in (job.stderr() or ""):
-            why = f"(at its time limit, {timeout_min} min; raise --timeout-min)"  # run_local_cell saved its step
-            return arrays.CellError(err.message.replace("(stopped by a signal)", why), stopped=True)
+            # run_local_cell saved its step when the time limit neared
+            return arrays.cell_error(exc, f"at its time limit, {timeout_min} min; raise --timeout-min")
         return _timed_out(timeout_min) if _TIMED_OUT in err.message else err
     # No result file: the process died, or was killed at the time limit.
     stderr = job.stderr() or ""
