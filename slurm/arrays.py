@@ -22,6 +22,7 @@ from slurm.jobs import CellJob
 from slurm.profiles import Profile, Resources, group_by_shape
 from slurm.tracking import (LIVE, TIMED_OUT_TOO_OFTEN, UNREACHABLE, JobRef, NoAnswer, cancel_pending,
                             cannot_start, cell_labels, pending_detail, slurm_states)
+from synth.console import counted
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
@@ -123,7 +124,7 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
     lines, refused = [f"{len(groups)} job array(s), one per resource shape:"], []
     unchecked: Optional[Check] = None  # sbatch missing or its controller silent: not asked again
     for i, (res, cells) in enumerate(groups, 1):
-        lines.append(f"array {i}: {len(cells)} cells; {res.describe()}")
+        lines.append(f"array {i}: {counted(len(cells), 'cell')}; {res.describe()}")
         lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
         check = unchecked or ask_sbatch(folder, res, profile, job_name("<submission>"), len(cells))

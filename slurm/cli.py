@@ -16,7 +16,7 @@ from bench.collect import check_table_path, collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
 from bench.run import writable_root
-from synth.console import file_in_the_way, folder_arg
+from synth.console import counted, file_in_the_way, folder_arg
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
@@ -158,7 +158,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
     not_run = result.not_run  # kept from starting by --fail-fast: one count, not a line per cell
-    print(f"{len(result.finished)} cells finished now, {len(result.failed)} failed"
+    print(f"{counted(len(result.finished), 'cell')} finished now, {len(result.failed)} failed"
           + (f", {len(stopped)} stopped with a checkpoint" if stopped else "")
           + (f", {len(not_run)} not run (--fail-fast; the next sweep runs them)" if not_run else "")
           + f"; rows in {out}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.config import RunSpec, SweepSpec, identity_suffix, synth_label, varying_identity
 from bench.run import check_names, read_rows
+from synth.console import counted
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Plan:
 
     def describe(self) -> str:
         """One line per cell to run, and a count."""
-        lines = [f"{len(self.cells)} cells: {len(self.done)} done, {len(self.todo)} to run (root {self.root})"]
+        lines = [f"{counted(len(self.cells), 'cell')}: {len(self.done)} done, {len(self.todo)} to run (root {self.root})"]
         # Identity fields the grid varies beyond the ones every line shows (pretrain.lr,
         # synth.knobs.clutter, ...), so that two cells never print the same line; as in `sweep
         # status` labels (slurm.tracking.cell_labels), a scratch cell shows no pre-training field.

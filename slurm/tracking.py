@@ -29,6 +29,7 @@ from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from bench.run import read_rows, write_json_atomic
 from bench.train import Interrupted
 from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts
+from synth.console import counted
 
 MANIFEST_DIR = "sweeps"
 log = logging.getLogger("synthscale.sweep")
@@ -468,5 +469,5 @@ def format_status(statuses: list[CellStatus]) -> str:
         lines += [f"    | {ln}" for ln in s.log_tail]
     counts = Counter(s.state for s in statuses)
     shown = STATES + (("unknown",) if counts["unknown"] else ())  # unknown: Slurm did not answer
-    lines.append(f"{len(statuses)} cells: " + ", ".join(f"{counts[k]} {k}" for k in shown))
+    lines.append(f"{counted(len(statuses), 'cell')}: " + ", ".join(f"{counts[k]} {k}" for k in shown))
     return "\n".join(lines)

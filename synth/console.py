@@ -65,6 +65,11 @@ def folder_arg(text: str) -> Path:
     return Path(text)
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 cell', '2 cells': a count with its noun, plural by adding an s."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def file_in_the_way(path: Path) -> Path | None:
     """The nearest existing one of `path`'s parents if it is a file (so no folder can be made
     there, and the OS would say only "File exists" or "Not a directory"), else None."""

@@ -228,7 +228,7 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     # the stage the step belongs to is named (the sweep is stopped while pre-training)
     assert re.search(r"stopped .*\[at step \d+ of pretrain n=32 with a checkpoint; the next sweep resumes it",
                      status.stdout), status.stdout
-    assert status.stdout.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 0 missing"
+    assert status.stdout.splitlines()[-1] == "1 cell: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 0 missing"
     again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]

@@ -156,7 +156,7 @@ def test_corrupted_manifest_entries_are_skipped_with_one_warning(tmp_path, capsy
     path.write_text(json.dumps(data))
     (root / "sweeps" / "sub2.json").write_text("{not json")
     assert main(["sweep", "status", "--root", str(root)]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == "1 cells: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
+    assert capsys.readouterr().out.splitlines()[-1] == "1 cell: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [f"warning: {path}: 3 unreadable job entries ignored (their cells count as missing)",
                         f"warning: {root / 'sweeps' / 'sub2.json'} is not a sweep manifest; ignored"]
@@ -378,7 +378,7 @@ def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp
     root = tmp_path / "root"
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 1
     out, err = capsys.readouterr()
-    assert f"1 cells finished now, 1 failed, 1 stopped with a checkpoint; rows in {root / 'runs.csv'}" in out
+    assert f"1 cell finished now, 1 failed, 1 stopped with a checkpoint; rows in {root / 'runs.csv'}" in out
     lines = [ln.split(" ")[2] for ln in err.splitlines() if ln.startswith(("  failed ", "  stopped "))]
     assert lines == ["failed", "stopped"], err
     assert f"  failed {first}: ValueError: disk said (stopped by a signal); the next sweep" in err
