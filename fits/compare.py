@@ -27,16 +27,20 @@ PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
 
 
 def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The percentile interval; 'inverted_cdf' takes draws themselves, as boot_p_value counts them."""
     q = 50 * (1 - level)
-    lo, hi = np.nanpercentile(samples, [q, 100 - q])
+    lo, hi = np.nanpercentile(samples, [q, 100 - q], method="inverted_cdf")
     return float(lo), float(hi)
 
 
 def boot_p_value(diff: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of 'no difference': twice the smaller tail mass at 0."""
+    """Two-sided bootstrap p-value of 'no difference': twice the smaller share of draws on the
+    other side of 0, the share the 95 % percentile interval leaves out on each side, so that p <= 0.05
+    exactly when that interval leaves 0 out. No draw beyond 0 counts as one: with n draws p cannot
+    fall below 2 / n (with (k + 1) / (n + 1) instead, an interval that excluded 0 sat beside p 0.06)."""
     d = diff[np.isfinite(diff)]
     below, above = np.sum(d <= 0), np.sum(d >= 0)
-    return float(min(1.0, 2 * (min(below, above) + 1) / (len(d) + 1)))
+    return float(min(1.0, 2 * max(min(below, above), 1) / len(d)))
 
 
 def holm(p: Any) -> np.ndarray:
@@ -60,7 +64,7 @@ def check_boot(n_boot: Any) -> None:
 
 def p_floor(n_boot: int) -> float:
     """The smallest p-value boot_p_value gives from n_boot draws."""
-    return 2 / (n_boot + 1)
+    return 2 / n_boot
 
 
 def doubling_gain(fit: Fit, n: float) -> np.ndarray:
@@ -218,7 +222,7 @@ def pairs_note(m: int, n_boot: int) -> str:
             f"{floor:.3g}); p Holm: adjusted for the {m} pair{'s' if m > 1 else ''} compared, per parameter "
             f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
     if m * floor >= 0.05:
-        need = int(np.ceil(2 * m / 0.05))  # m * 2 / (n + 1) < 0.05
+        need = int(np.floor(2 * m / 0.05)) + 1  # m * 2 / n < 0.05
         note += (f" With {m} pairs and {n_boot} draws no Holm p can fall below {min(1.0, m * floor):.2g}: "
                  f"rerun with --boot {need} or more to let one fall below 0.05, or compare fewer groups.")
     return note

@@ -226,7 +226,7 @@ def test_compare_adds_holm_p_values_and_says_when_its_draws_cannot_reach_005() -
     assert pairs["p_C"].min() >= p_floor(50) - 1e-12
     text = report(few)
     assert "p Holm" in text.splitlines()[len(few["groups"]) + 2]
-    assert "(50 draws per group" in text and "no Holm p can fall below 0.24: rerun with --boot 240 or more" in text
+    assert "(50 draws per group" in text and "no Holm p can fall below 0.24: rerun with --boot 241 or more" in text
     # a real gap difference (a: 0.05 vs b: 0.10) survives the adjustment with enough draws
     many = compare_runs(df, n_boot=400)
     real = many["pairs"].set_index(["a", "b"]).loc[("a", "b")]
@@ -258,6 +258,22 @@ def test_boot_p_value_is_small_only_away_from_zero() -> None:
     rng = np.random.default_rng(0)
     assert boot_p_value(rng.normal(3, 1, 2000)) < 0.01
     assert boot_p_value(rng.normal(0, 1, 2000)) > 0.5
+
+
+def test_a_pairs_p_value_and_its_interval_agree_about_zero() -> None:
+    """compare printed d_alpha -0.126 [-0.223, -0.00884] beside p 0.060: the interval left 0 out and
+    the p-value, counted as (k + 1) / (n + 1), did not reach 0.05. Now p < 0.05 means the interval
+    leaves 0 out, and an interval that leaves 0 out means p <= 0.05, for any number of draws."""
+    from fits.compare import _interval
+
+    rng = np.random.default_rng(3)
+    for n in (50, 200, 201, 999):
+        for shift in np.linspace(1.2, 2.6, 15):  # around the 5 % edge
+            d = rng.normal(shift, 1, n)
+            p, (lo, hi) = boot_p_value(d), _interval(d)
+            excludes = lo > 0 or hi < 0
+            assert (p > 0.05 or excludes) and (not excludes or p <= 0.05), (n, shift, p, lo, hi)
+    assert boot_p_value(np.full(200, 1.0)) == 2 / 200  # no draw beyond 0: the floor, not 0
 
 
 def test_simulate_cli_prints_the_calibration_table_and_refuses_bad_flags(capsys) -> None:
