@@ -26,10 +26,11 @@ PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
                             (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm")))]
 
 
-def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """The percentile interval; 'inverted_cdf' takes draws themselves, as boot_p_value counts them."""
+def _interval(samples: np.ndarray, level: float = LEVEL, method: str = "linear") -> tuple[float, float]:
+    """The percentile interval (as Fit.ci draws it); a pair's difference takes 'inverted_cdf', the
+    draws themselves, as boot_p_value counts them."""
     q = 50 * (1 - level)
-    lo, hi = np.nanpercentile(samples, [q, 100 - q], method="inverted_cdf")
+    lo, hi = np.nanpercentile(samples, [q, 100 - q], method=method)
     return float(lo), float(hi)
 
 
@@ -162,7 +163,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         for k in ("alpha", "C"):
             j = list(fits_[a].law.params).index(k)
             diff = sa[:, j] - sb[:, j]  # independent streams: index-wise pairing is fine
-            lo, hi = _interval(diff)
+            lo, hi = _interval(diff, method="inverted_cdf")
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
         pairs.append(row)

@@ -52,6 +52,17 @@ def test_bound_across_r50_fractions_gap_falls_as_s_to_minus_028(paper_runs) -> N
 
 
 @needs_data
+def test_the_joint_bound_over_r50_fractions_says_its_scale_is_not_pinned(paper_runs) -> None:
+    """delta's interval runs from 0.025 to 1,400 (gamma's and alpha's are as wide): no flag said so,
+    since the interval-width check skipped log parameters and rescaled ones."""
+    sel = paper_runs[(paper_runs["ptask"] == "mulclass") & (paper_runs["fdata"] == "imagenet")
+                     & (paper_runs["model"] == "r50") & (paper_runs["pdata"] == "bop")]
+    fit = fits.fit_curve(sel[["n", "fratio"]].to_numpy(float), sel["err"].to_numpy(float), "transfer_bound")
+    msgs = [f.message for f in fit.diagnostics if f.name == "unidentifiable"]
+    assert any(m.startswith("delta's 95 % interval") and "orders of magnitude" in m for m in msgs), msgs
+
+
+@needs_data
 def test_every_lcdb_sample_curve_fits_without_exception_or_nan() -> None:
     curves = datasets.curves(datasets.lcdb_sample())
     assert len(curves) == 80
