@@ -63,6 +63,17 @@ def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
             signal.signal(signal.SIGUSR2, before)
 
 
+def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
+    """`run_cell` for --executor debug, which runs each cell inside the sweep's own process: a Ctrl-C
+    saves a checkpoint at the next training step, then stops the sweep (KeyboardInterrupt), as in
+    `synthscale run`. Without this the Ctrl-C ended the cell wherever it was, nothing saved."""
+    with stop_on_signals(threading.Event()) as stop:
+        try:
+            return run_cell(spec, root, stop=stop)
+        except Interrupted:
+            raise KeyboardInterrupt from None
+
+
 log = logging.getLogger("synthscale.checkpoint")
 # In the job's log when its time limit is near; the sweep and `sweep status` look for it
 TIME_LIMIT_NEAR = ("USR2: the job's time limit (--timeout-min) is near: saving a checkpoint at the next "

@@ -28,7 +28,7 @@ from submitit.local.local import LocalJob
 
 from bench.config import RunSpec
 from slurm import arrays
-from slurm.jobs import TIME_LIMIT_NEAR, run_cell, run_local_cell
+from slurm.jobs import TIME_LIMIT_NEAR, run_cell, run_debug_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
 from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, write_manifest
@@ -240,9 +240,12 @@ def _submit(ex: submitit.AutoExecutor, spec: dict[str, Any], root: str) -> Any:
     """Submit one cell. A local job starts with SIGINT ignored, so a terminal's Ctrl-C does not hit
     submitit's controller process (it printed a traceback into the sweep's terminal and killed the
     job a second later, before it could save a checkpoint); the job's own process handles SIGINT
-    and SIGTERM (slurm.jobs.run_local_cell)."""
-    if ex.cluster != "local" or threading.current_thread() is not threading.main_thread():
+    and SIGTERM (slurm.jobs.run_local_cell). A debug cell handles them in this process
+    (slurm.jobs.run_debug_cell)."""
+    if threading.current_thread() is not threading.main_thread():
         return ex.submit(run_cell, spec, root)
+    if ex.cluster == "debug":  # runs later, in this process, when the sweep asks for its result
+        return ex.submit(run_debug_cell, spec, root)
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the processes it starts
     try:
         return ex.submit(run_local_cell, spec, root)

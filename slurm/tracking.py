@@ -372,6 +372,10 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
             why = "at its time limit (raise --timeout-min), "
         return CellStatus(run_id, "stopped", job, f"{why}{stopped} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
+    unstarted = _stopped_unstarted(_tail(job, run_dir)) if job.executor == "local" and not raw else ""
+    if unstarted:
+        return CellStatus(run_id, "missing", job, f"{unstarted}, before its first training step: no step "
+                          "to save; the next sweep runs it", n_int)
     if (job.executor == "slurm" and raw in ("CANCELLED", "") and not job.stderr.exists()
             and not (run_dir / "log.txt").exists()):  # Slurm opens the job's log as it starts: never ran
         return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
@@ -382,6 +386,15 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
         detail = (f"TIMEOUT: {raw + ', ' if raw else ''}requeued after a timeout as often as "
                   "max_requeues allows; rerun with a larger --timeout-min (it resumes from its checkpoint)")
     return CellStatus(run_id, "failed", job, detail, n_int, tail)
+
+
+def _stopped_unstarted(tail: list[str]) -> str:
+    """How a local job ended before its run could save a step, or '': with nothing in its logs (the
+    sweep's SIGTERM, or a kill, while it started up), or with a bare KeyboardInterrupt (Ctrl-C before
+    it handled signals itself). Such a cell was reported failed, though nothing had gone wrong."""
+    if not tail:
+        return "its job ended while starting up and left no log (the sweep stopped it, or it was killed)"
+    return "its job was stopped by Ctrl-C while starting up" if tail[-1].strip() == "KeyboardInterrupt" else ""
 
 
 def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:

@@ -236,6 +236,22 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     assert len(json.loads(next(root.glob("runs/*/row.json")).read_text())) == 1
 
 
+@pytest.mark.slow  # about 25 s here
+def test_ctrl_c_in_a_debug_sweep_saves_the_step_too(tmp_path):
+    """--executor debug runs each cell inside the sweep's process: a Ctrl-C there ended the cell
+    wherever it was, no checkpoint saved, though the README says a Ctrl-C saves each running cell's
+    step, and `sweep status` then called the cell failed."""
+    cfg, root = tiny_config(tmp_path, sizes="[32]", pre=2048), tmp_path / "runs"
+    proc = _start(["sweep", str(cfg), "--root", str(root), "--executor", "debug"])
+    _wait_for_log(proc, root, "step 24/64")
+    os.killpg(proc.pid, signal.SIGINT)
+    _interrupted_cleanly(proc, root)
+    status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
+                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and re.search(r"stopped .*\[at step \d+ of pretrain n=32 with a checkpoint",
+                                                status.stdout), status.stdout + status.stderr
+
+
 @pytest.mark.slow  # about 30 s here
 def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
     """`kill PID` of one local job (not the sweep): the job saves its step and ends; the sweep goes on

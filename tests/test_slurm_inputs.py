@@ -147,9 +147,27 @@ def test_status_of_an_old_manifest_with_a_relative_folder_shows_the_tail(tmp_pat
     assert status.state == "failed" and status.log_tail[-1] == "ValueError: the real cause"
 
 
+def test_a_local_cell_stopped_while_starting_up_is_missing_not_failed(tmp_path):
+    """A Ctrl-C (or the sweep's SIGTERM) that reaches a local job before its run handles signals
+    leaves no checkpoint, and nothing went wrong: `sweep status` called such a cell failed (exit 1)."""
+    root, folder = tmp_path / "root", tmp_path / "sub"
+    folder.mkdir()
+    (folder / "999999991_0_log.err").write_text("Traceback (most recent call last):\n  File \"x\"\nKeyboardInterrupt\n")
+    (folder / "999999992_0_log.err").write_text("Traceback (most recent call last):\n  File \"x\"\nValueError: boom\n")
+    jobs = [JobRef(rid, "local", jid, "synthscale", str(folder), 0.0)
+            for rid, jid in (("quiet", "999999990"), ("ctrlc", "999999991"), ("broken", "999999992"))]
+    write_manifest(root, "sub1", jobs, submitting=False)
+    got = {st.run_id: st for st in cell_statuses(root)}
+    assert got["quiet"].state == "missing" and "left no log" in got["quiet"].detail
+    assert got["ctrlc"].state == "missing" and got["ctrlc"].detail.startswith("its job was stopped by Ctrl-C")
+    assert got["ctrlc"].detail.endswith("the next sweep runs it")
+    assert got["broken"].state == "failed" and got["broken"].log_tail[-1] == "ValueError: boom"
+
+
 def test_corrupted_manifest_entries_are_skipped_with_one_warning(tmp_path, capsys, caplog):
     root = tmp_path / "root"
     good = JobRef("good", "local", "999999999", "synthscale", str(tmp_path), 0.0)
+    (tmp_path / "999999999_0_log.err").write_text("ValueError: its own failure\n")
     path = write_manifest(root, "sub1", [good])
     data = json.loads(path.read_text())
     data["jobs"] += [{**data["jobs"][0], "run_id": "bad", "colour": "red"}, "junk", {"run_id": "x"}]
