@@ -163,10 +163,22 @@ def _command(args: argparse.Namespace) -> str:
                      "synthscale bench-loader", *opts, *flag])
 
 
+REPORT = Path("results/loader_bench.md")
+# The setup results/loader_bench.md measures; the options' defaults, so that the bare command
+# reproduces it (the default --complexity was 1 while the committed table is of level 3).
+COMMITTED = {"generator": "shapes", "complexity": 3, "resolution": 32, "channels": 1, "model": "resnet10t",
+             "small_input": False, "steps": 40, "batch_size": 128, "repeats": 2, "threads": 1}
+
+
 def cmd_bench_loader(args: argparse.Namespace) -> int:
     """Entry point of `synthscale bench-loader`."""
     if args.steps < 2 or args.repeats < 1 or args.batch_size < 1 or args.threads < 1:
         raise UserError("--steps must be >= 2 and --repeats, --batch-size, --threads >= 1")
+    changed = [k for k, v in COMMITTED.items() if getattr(args, k) != v]
+    if changed and args.out == REPORT:  # a trial run silently replaced the committed report
+        opts = ", ".join("--" + k.replace("_", "-") for k in changed)
+        raise UserError(f"bench-loader with {opts} changed measures another setup than {REPORT} and would "
+                        "overwrite it: pass --out FILE (or --out -)")
     synth.GENERATORS.get(args.generator)
     if str(args.out) != "-":  # before the measurement, not a traceback after it
         check_out_file(args.out, "--out")
@@ -191,17 +203,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench-loader", help="pre-training images/s: streamed vs pre-rendered synthetic",
                        description="Time the same pre-training steps (same model, same batches) "
                        "on a synthetic set rendered on the fly and pre-rendered in memory.")
-    p.add_argument("--generator", default="shapes")
-    p.add_argument("--complexity", type=int, default=1)
-    p.add_argument("--resolution", type=int, default=32)
-    p.add_argument("--channels", type=int, default=1)
-    p.add_argument("--model", default="resnet10t", help="timm model name")
+    c = COMMITTED
+    p.add_argument("--generator", default=c["generator"])
+    p.add_argument("--complexity", type=int, default=c["complexity"])
+    p.add_argument("--resolution", type=int, default=c["resolution"])
+    p.add_argument("--channels", type=int, default=c["channels"])
+    p.add_argument("--model", default=c["model"], help="timm model name")
     p.add_argument("--small-input", action="store_true",
                    help="drop the stem's max-pool (the quickstart does not)")
-    p.add_argument("--steps", type=int, default=40, help="timed training steps per run")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=2, help="timed runs per mode, alternating")
-    p.add_argument("--threads", type=int, default=1, help="torch threads of the training loop")
-    p.add_argument("--out", type=Path, default=Path("results/loader_bench.md"),
-                   help="markdown report path ('-' for none)")
+    p.add_argument("--steps", type=int, default=c["steps"], help="timed training steps per run")
+    p.add_argument("--batch-size", type=int, default=c["batch_size"])
+    p.add_argument("--repeats", type=int, default=c["repeats"], help="timed runs per mode, alternating")
+    p.add_argument("--threads", type=int, default=c["threads"], help="torch threads of the training loop")
+    p.add_argument("--out", type=Path, default=REPORT,
+                   help=f"markdown report path ('-' for none; another setup than the defaults needs one: "
+                   f"{REPORT} is the committed report of the defaults)")
     p.set_defaults(func=cmd_bench_loader)

@@ -1,6 +1,8 @@
 """`synthscale bench-loader`: both modes train on the same batches; the report carries its provenance."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.cli import main
 from bench.loader_bench import run_bench, same_batches, summary
 
@@ -32,3 +34,19 @@ def test_cli_writes_the_report_and_rejects_bad_options(tmp_path, capsys):
     assert main(["bench-loader", "--steps", "500", "--out", str(tmp_path / "a_file" / "x.md")]) == 2
     err = capsys.readouterr().err.strip()
     assert "a_file' is a file, not a folder" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_trial_run_does_not_overwrite_the_committed_report(tmp_path, capsys, monkeypatch):
+    """`synthscale bench-loader --steps 2 --repeats 1` replaced results/loader_bench.md (a 40-step,
+    complexity-3 table) with a 2-step, complexity-1 one: the bare command's defaults were not the
+    committed setup, and another setup wrote over it all the same."""
+    from bench.loader_bench import COMMITTED, REPORT
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench-loader", "--steps", "2", "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--steps, --repeats changed" in err and "pass --out FILE" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "results").exists()
+    committed = (Path(__file__).resolve().parents[1] / REPORT).read_text()
+    assert "synthscale bench-loader " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in COMMITTED.items() if k != "small_input") in committed
