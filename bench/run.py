@@ -175,6 +175,7 @@ def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None)
     if done is not None:
         return done
     pick_device(spec.device)  # here, where it runs: a device this machine lacks leaves no run folder
+    fresh = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     # One process per run at a time: a second sweep over the same root waits, then finds it done.
     with FileLock(str(run_dir / ".lock")):
@@ -182,10 +183,31 @@ def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None)
         if done is not None:
             return done
         (run_dir / "config.yaml").write_text(dump_yaml(spec))
-        with _run_logging(run_dir / "log.txt"), _threads(spec.threads):
-            rows = _execute(spec, Path(root), run_dir, stop)
+        try:
+            with _run_logging(run_dir / "log.txt"), _threads(spec.threads):
+                rows = _execute(spec, Path(root), run_dir, stop)
+        except UserError:
+            if fresh:
+                _drop_unstarted(run_dir)
+            raise
         write_json_atomic(rows, run_dir / "row.json")
     return rows
+
+
+_BOOKKEEPING = {"config.yaml", "log.txt", ".lock", "rows"}
+
+
+def _drop_unstarted(run_dir: Path) -> None:
+    """Remove the folder of a run this call created when a mistake in its input (UserError: ImageNet
+    weights not available offline, a changed policy file) ended it before it saved anything of its
+    own: left behind, it was a failed cell in `sweep status` until removed by hand. A run with a
+    saved row or checkpoint keeps its folder; shared pre-training cells live elsewhere."""
+    entries = list(run_dir.iterdir())
+    if any(p.name not in _BOOKKEEPING or (p.is_dir() and any(p.iterdir())) for p in entries):
+        return
+    for p in entries:
+        p.rmdir() if p.is_dir() else p.unlink()
+    run_dir.rmdir()
 
 
 @contextmanager

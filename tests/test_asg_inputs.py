@@ -59,7 +59,9 @@ def test_a_changed_policy_file_is_not_passed_off_as_the_one_that_trained_the_cel
     with pytest.raises(UserError, match="changed since cell") as err:
         run(other, tmp_path / "root")
     assert "new path" in _one_line(err.value)
-    assert not (tmp_path / "root" / "runs" / other.run_id / "row.json").exists()
+    # nothing of the refused run is left: its folder was a failed cell in `sweep status` for good
+    assert not (tmp_path / "root" / "runs" / other.run_id).exists()
+    assert (tmp_path / "root" / "runs" / spec.run_id / "row.json").exists()  # the finished run stays
     _policy(path, seed=0)  # the original file back: the cell is reused and its hash recorded
     again = run(other, tmp_path / "root")[0]
     assert again["policy"] == row["policy"] and again["pretrain_loss"] == row["pretrain_loss"]
