@@ -34,6 +34,18 @@ def _n_holdout(n_sizes: int) -> int:
     return max(1, n_sizes // 4)
 
 
+TIE_RTOL = 1e-3  # held-out errors this close (they print alike to 3 digits) are a tie
+
+
+def _simplest_of_best(tested: dict[str, float]) -> str:
+    """The law with the lowest held-out error; among those within TIE_RTOL of it, the one with the
+    fewest parameters. M4 (5 parameters) fitted to a power law with a floor can reduce to it and tie
+    to the 5th digit; 'lowest' alone then chose M4 by rounding."""
+    best = min(tested.values())
+    tied = [k for k, v in tested.items() if v <= best * (1 + TIE_RTOL)]
+    return min(tied, key=lambda k: (len(get_law(k).params), tested[k]))
+
+
 def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = None,
            weights: Any = None) -> Selection:
     """Fit each law on the smaller sizes, keep the one that best predicts the largest (relative error)."""
@@ -60,7 +72,7 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
         scores[name] = None if res is None else res["rel_err"]
     tested = {k: v for k, v in scores.items() if v is not None and np.isfinite(v)}
     if tested:
-        chosen = min(tested, key=tested.get)
+        chosen = _simplest_of_best(tested)
         ranked = ", ".join(f"{k} {v:.3g}" for k, v in sorted(tested.items(), key=lambda kv: kv[1]))
         untested = [k for k in laws if k not in tested]
         if len(tested) == 1 and untested:  # nothing was compared: say so, not "lowest"
@@ -68,7 +80,9 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
                    f"{tested[chosen]:.3g} predicting the {hold} largest from the rest); {', '.join(untested)} "
                    "need more sizes")
         else:
-            msg = (f"chose {chosen}: lowest relative error predicting the {hold} largest of {n_sizes} "
+            why = ("lowest relative error" if tested[chosen] == min(tested.values()) else
+                   f"fewest parameters of the laws tied (within {TIE_RTOL:.1%}) for the lowest relative error")
+            msg = (f"chose {chosen}: {why} predicting the {hold} largest of {n_sizes} "
                    f"sizes from the rest ({ranked})")
     else:
         chosen = DEFAULT if DEFAULT in laws else laws[0]

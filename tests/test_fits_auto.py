@@ -98,3 +98,15 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_with_its_file_written(
     assert proc.wait(timeout=300) == 141, err
     assert "Traceback" not in err and err == ""
     assert json.loads((tmp_path / "f.json").read_text())["law"] == "power_floor"
+
+
+def test_a_tie_in_held_out_error_goes_to_the_law_with_fewer_parameters() -> None:
+    """M4 fitted to a power law with a floor reduced to it and scored 0.0156692 against power_floor's
+    0.0156692 (a 4e-6 relative difference): select chose the 5-parameter law by rounding. Laws within
+    0.1 % of the best count as tied; a real difference still wins."""
+    from fits.selection import _simplest_of_best
+
+    assert _simplest_of_best({"power": 0.0783, "power_floor": 0.0156692327, "m4": 0.0156691658}) == "power_floor"
+    assert _simplest_of_best({"power": 0.0104854, "power_floor": 0.0104853}) == "power"
+    assert _simplest_of_best({"power_floor": 0.00607, "m4": 0.00121}) == "m4"
+    assert _simplest_of_best({"power_floor": 0.0100, "m4": 0.00998}) == "m4"  # 0.2 % better: not a tie
