@@ -195,6 +195,7 @@ class SweepSpec(_Strict):
         """Every grid cell as a run spec, deduplicated by run id (scratch cells collapse to one)."""
         seen: dict[str, RunSpec] = {}
         for _, spec in self._product():
+            spec = _scratch_unguided(spec)
             seen.setdefault(spec.run_id, spec)
         return list(seen.values())
 
@@ -227,6 +228,15 @@ class SweepSpec(_Strict):
             else:
                 if reasons:
                     raise UserError(_collapsed_axis(key, self.grid[key], reasons))
+
+
+def _scratch_unguided(spec: RunSpec) -> RunSpec:
+    """A grid's scratch cell without proxy guidance, which needs a pre-trained model: an axis
+    asg.proxy_lambda=[0, 0.5] over synth.n=[0, ...] was refused for its scratch cells, as a single
+    run that asks for both still is; as with pre-training settings, they collapse into one."""
+    if spec.synth.n or spec.asg is None or spec.asg.proxy_lambda == 0 or spec.protocol == "generalize":
+        return spec
+    return spec.model_copy(update={"asg": spec.asg.model_copy(update={"proxy_lambda": 0.0})})
 
 
 def _check_distinct(key: str, values: list[Any], specs: list[RunSpec]) -> None:
@@ -269,14 +279,15 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
 
 def identity_leaves(spec: RunSpec) -> dict[str, Any]:
     """The run's identity as dotted field -> value (a list stays one value); a scratch run has no
-    generator or pre-training fields."""
+    generator or pre-training fields. A field left at None is a value like any other (target.test_size
+    None against 100 is what tells two runs apart: dropping it printed their labels alike)."""
     out: dict[str, Any] = {}
 
     def walk(d: Any, prefix: str) -> None:
         for k, v in d.items():
             if isinstance(v, dict) and v:
                 walk(v, f"{prefix}{k}.")
-            elif v is not None:
+            elif v is not None or prefix:  # a top-level None: a section a scratch run drops
                 out[f"{prefix}{k}"] = v
     walk(spec.identity(), "")
     return out
@@ -572,6 +583,11 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
     replaces that axis (a list gives its values, a scalar one value); a list for another
     single-valued field (`model.name=[resnet10t, resnet18]`) adds an axis; the others apply to the
     base, unless an axis would set them again in every cell (refused: the override would be lost)."""
+    for key in overrides or {}:
+        if key == "grid" or key.startswith("grid."):  # it read as an unknown run field "grid"
+            field = key.partition(".")[2] or "synth.n"
+            raise UserError(f"override {key!r}: name the field itself, a list of values makes or replaces "
+                            f"its grid axis (e.g. {field}='[0, 32]')")
     data, grid = _read_sweep(path)
     base_overrides: dict[str, Any] = {}
     for key, value in (overrides or {}).items():

@@ -8,7 +8,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import yaml
 
@@ -29,10 +29,19 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=YamlLoader)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser with its errors in one line (a missing or malformed option printed the whole
+    usage block, 10-15 lines, before the line that says what is wrong); --help is unchanged.
+    Subcommands' parsers are of this class too (add_subparsers makes them of its parser's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
     """A parser whose subcommands come from `register(subparsers)` of each module in `modules`
     ("module:function" names another function than `register`)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:
         module, _, func = name.partition(":")

@@ -8,9 +8,10 @@ import yaml
 
 from bench.cli import main
 from bench.config import RunSpec, apply_overrides, load_run, load_sweep
-from bench.run import COLUMNS
+from bench.run import COLUMNS, check_names
 from slurm.tracking import JobRef, cell_statuses, write_manifest
 from synth.console import load_yaml
+from synth.errors import UserError
 
 BASE = """\
 synth: {n: 32}
@@ -134,6 +135,37 @@ def test_real_sizes_in_any_order_are_one_run():
     assert apply_overrides(RunSpec(), {"target.n_real": [100]}).target.n_real == [100]
 
 
+def test_a_field_at_none_against_a_value_tells_cells_apart():
+    """Two generalize runs differing only in target.test_size (None, the default, against 100) read
+    alike in `sweep status` and the dry run: a None field was dropped as if absent. A scratch run's
+    missing pre-training fields are still no second value."""
+    from bench.commands import resolve_config
+    from bench.config import identity_suffix, varying_identity
+
+    base = load_run(resolve_config("generalize"), {"synth.n": 32})
+    other = apply_overrides(base, {"target.test_size": 100})
+    assert base.run_id != other.run_id
+    assert varying_identity([base, other]) == ["target.test_size"]
+    assert identity_suffix(base, ["target.test_size"]) != identity_suffix(other, ["target.test_size"])
+    scratch = apply_overrides(RunSpec(), {"synth.n": 0})
+    assert varying_identity([RunSpec(), scratch]) == ["synth.n"]
+
+
+def test_a_proxy_axis_over_a_grid_with_scratch_collapses_its_scratch_cells():
+    """`sweep quickstart "asg.proxy_lambda=[0, 0.5]"` was refused outright (proxy guidance needs a
+    pre-trained model) for its scratch cells, where a pretrain.lr axis collapses them."""
+    from bench.commands import resolve_config
+
+    cells = load_sweep(resolve_config("quickstart"), {"asg.proxy_lambda": [0, 0.5]}).cells()
+    plain = load_sweep(resolve_config("quickstart")).cells()
+    scratch = [c for c in cells if c.synth.n == 0]
+    assert len(cells) == 2 * len(plain) - len(scratch) and len(scratch) == 2  # one per seed
+    assert all(c.asg is None or c.asg.proxy_lambda == 0 for c in scratch)
+    assert {c.run_id for c in scratch} <= {c.run_id for c in plain}  # the same scratch runs as before
+    with pytest.raises(UserError, match="proxy guidance needs a pre-trained model"):
+        check_names(apply_overrides(RunSpec(), {"synth.n": 0, "asg.proxy_lambda": 0.5}))  # asked for alone
+
+
 def _row(run_id: str) -> dict:
     return {c: 0 for c in COLUMNS} | {"run_id": run_id, "generator": "shapes", "n_real": 20}
 
@@ -247,3 +279,21 @@ def test_an_unknown_device_is_refused_when_the_sweep_is_planned(tmp_path, capsys
     one_line_exit_2(capsys, [*dry_run(tmp_path, cfg), "device=foo"], "unknown device 'foo'")
     assert main(dry_run(tmp_path, cfg, "device=cuda")) == 0  # present or not: the node that runs it decides
     assert not (tmp_path / "r").exists()
+
+
+def test_a_grid_dotted_override_names_the_fix(tmp_path, capsys):
+    """`grid.synth.n=[0,32]` said "grid: unknown key (keys here: ...)", which neither named the key
+    nor said that an override of synth.n itself makes the axis."""
+    assert main(["sweep", "quickstart", "grid.synth.n=[0,32]", "--root", str(tmp_path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "override 'grid.synth.n'" in err and "synth.n='[0, 32]'" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv", [["sweep", "status"], ["sweep", "quickstart", "--root", ""],
+                                  ["demo", "--executor", "slurm"], ["fit", "runs.csv", "--law", "powr"]])
+def test_an_option_argparse_refuses_is_one_line(argv, capsys):
+    """argparse printed its whole usage block (10-15 lines) before the line that says what is wrong."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "--help)" in err, err
