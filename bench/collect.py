@@ -106,7 +106,9 @@ def check_table_path(path: Path | str, what: str = "-o") -> Path:
     '..', 'new/', a folder that exists) or lies under a file: checked before the work whose table it
     is (a sweep ended in a traceback after all its cells when ROOT/runs.csv was a folder)."""
     text, p = str(path), Path(path)
-    if not text.strip() or text.endswith(("/", "\\")) or p.name in ("", ".", "..") or p.is_dir():
+    if not text.strip():
+        raise UserError(f"{what} is empty; give the table's file name, e.g. runs.csv")
+    if text.endswith(("/", "\\")) or p.name in ("", ".", "..") or p.is_dir():
         fix = (f"give the table's file name, e.g. {p / 'runs.csv'}" if what.startswith("-")
                else "move that folder away: the table is written there")
         raise UserError(f"{what} {text!r} is a folder; {fix}")

@@ -84,9 +84,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
         if got.table.empty:
             raise _no_rows(args.root, got.unreadable)
 
-    out = args.output or args.root / "runs.csv"
+    given = args.output is not None  # -o '' is a mistake to name, not a request for the default
+    out = args.output if given else args.root / "runs.csv"
     try:
-        check_table_path(out, "-o" if args.output else "ROOT/runs.csv")
+        check_table_path(out, "-o" if given else "ROOT/runs.csv")
     except UserError:
         check(gather(args.root))  # (on this error path only) no rows at all is still the thing to say
         raise

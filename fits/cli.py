@@ -18,7 +18,10 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table at `path`, or a one-line FitInputError."""
     try:
         df = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
+        raise FitInputError(f"runs table {path} is empty; give the table of finished runs "
+                            "(`synthscale collect --root ROOT -o runs.csv` writes one)") from None
+    except (OSError, pd.errors.ParserError) as exc:
         raise FitInputError(f"cannot read runs table {path}: {exc}") from None
     except UnicodeDecodeError as exc:  # an image or a file saved in another encoding
         raise FitInputError(f"cannot read runs table {path}: it is not UTF-8 text (it has byte "
@@ -183,6 +186,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     runs, doc = read_runs(args.runs), read_json(args.fits)
     try:
         paths = plot_scaling(runs, doc, figure[0])
+    except FitInputError:  # its own one line (a table that is not the fit's), not "write it again"
+        raise
     except (KeyError, TypeError, ValueError) as exc:  # a fits.json edited by hand: a field gone or of another type
         raise FitInputError(f"{args.fits}: a field is missing or not as `fit` writes it ({type(exc).__name__}: "
                             f"{exc}); write it again with `synthscale fit`") from None

@@ -180,8 +180,12 @@ def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
     split does not change the fit, so they stay there."""
     if not is_flat(fit):
         return []
+    from fits.table import fmt_num  # here: fits.table imports fits.core, which imports this module
+
     other = "D" if "D" in fit.law.params else "delta"
-    return [Flag("unidentifiable", f"alpha = 0 (on its bound): the fitted curve is flat, so only its level is "
+    alpha = fmt_num(fit.params["alpha"], 3)  # printed as it is: a 0.000577 beside "alpha = 0" read as a slip
+    at = "on its bound" if alpha == "0" else "at its bound 0"
+    return [Flag("unidentifiable", f"alpha = {alpha} ({at}): the fitted curve is flat, so only its level is "
                                    f"identified, not how it splits into {other} and {floor}; read {floor} as "
                                    "the level minus an arbitrary share")]
 

@@ -137,6 +137,7 @@ def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp
     (".", "-o '.' is a folder; give the table's file name"),     # was ValueError: ... has an empty name
     ("new/", "-o 'new/' is a folder"),                             # wrote a file named new
     ("afile/x.csv", "-o 'afile/x.csv': 'afile' is a file, not a folder"),  # said "File exists"
+    ("", "-o is empty; give the table's file name"),               # wrote r/runs.csv instead
 ])
 def test_collect_output_that_names_a_folder_or_lies_under_a_file(tmp_path, capsys, monkeypatch, out, needle):
     _runs(tmp_path / "r", {"a": json.dumps([_row("a")])})

@@ -30,6 +30,9 @@ def test_a_header_only_table_says_it_has_no_rows(tmp_path: Path, capsys: pytest.
     # used to say "the status column has no 'ok' rows (it has )"
     (tmp_path / "runs.csv").write_text(RUNS.read_text().splitlines()[0] + "\n")
     _fails(capsys, ["fit", tmp_path / "runs.csv", "-o", tmp_path / "f.json"], "has a header but no rows")
+    # an empty file said pandas' "No columns to parse from file", with no word of what to give
+    (tmp_path / "empty.csv").write_text("")
+    _fails(capsys, ["fit", tmp_path / "empty.csv", "-o", tmp_path / "f.json"], "is empty; give the table")
 
 
 @pytest.mark.parametrize("column, value", [("n_synth", np.nan), ("n_synth", np.inf), ("test_err", np.nan),
@@ -461,3 +464,21 @@ def test_plot_of_a_hand_edited_fits_json_is_one_line(tmp_path: Path, capsys: pyt
     (tmp_path / "f.json").write_text(json.dumps(doc))
     capsys.readouterr()
     _fails(capsys, ["plot", RUNS, tmp_path / "f.json", "-o", tmp_path / "p.png"], needle)
+
+
+def test_plot_of_another_table_says_so_not_write_the_fits_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The right message ("the runs table and the fits file disagree") came wrapped in "a field is
+    missing or not as `fit` writes it ...; write it again", pointing at the wrong file."""
+    asg = RUNS.parents[1] / "asg" / "mnist5k" / "runs.csv"
+    assert main(["plot", str(asg), str(RUNS.parent / "fits.json"), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fits: error: the runs table and the fits file disagree"), err
+    assert "write it again" not in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_of_a_hand_edited_fits_file_still_says_write_it_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    doc = json.loads((RUNS.parent / "fits.json").read_text())
+    doc["groups"]["1"]["curve"] = "gone"
+    (tmp_path / "f.json").write_text(json.dumps(doc))
+    _fails(capsys, ["plot", RUNS, tmp_path / "f.json", "-o", tmp_path / "x.png"], "write it again with")
