@@ -372,7 +372,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
             why = "at its time limit (raise --timeout-min), "
         return CellStatus(run_id, "stopped", job, f"{why}{stopped} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
-    unstarted = _stopped_unstarted(_tail(job, run_dir)) if job.executor == "local" and not raw else ""
+    unstarted = (_stopped_unstarted(_tail(job, run_dir), (run_dir / "config.yaml").exists())
+                 if job.executor == "local" and not raw else "")
     if unstarted:
         return CellStatus(run_id, "missing", job, f"{unstarted}, before its first training step: no step "
                           "to save; the next sweep runs it", n_int)
@@ -388,13 +389,16 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     return CellStatus(run_id, "failed", job, detail, n_int, tail)
 
 
-def _stopped_unstarted(tail: list[str]) -> str:
-    """How a local job ended before its run could save a step, or '': with nothing in its logs (the
-    sweep's SIGTERM, or a kill, while it started up), or with a bare KeyboardInterrupt (Ctrl-C before
-    it handled signals itself). Such a cell was reported failed, though nothing had gone wrong."""
-    if not tail:
+def _stopped_unstarted(tail: list[str], run_began: bool) -> str:
+    """How a local job ended before its run could save a step, or '': with nothing in its logs and no
+    run begun (the sweep's SIGTERM, or a kill, while it started up), or with a bare KeyboardInterrupt
+    (Ctrl-C before it handled signals itself). Such a cell was reported failed, though nothing had
+    gone wrong. (A run that began and left no log, such as a node dying mid-write, stays failed.)"""
+    if not tail and not run_began:
         return "its job ended while starting up and left no log (the sweep stopped it, or it was killed)"
-    return "its job was stopped by Ctrl-C while starting up" if tail[-1].strip() == "KeyboardInterrupt" else ""
+    if tail and tail[-1].strip() == "KeyboardInterrupt":
+        return "its job was stopped by Ctrl-C while starting up"
+    return ""
 
 
 def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
