@@ -1,4 +1,4 @@
-"""`python -m bench run|collect|demo ...`."""
+"""`python -m bench run|collect ...` (`synthscale` has every command: `python -m bench.cli`)."""
 import sys
 
 from synth.console import run_cli

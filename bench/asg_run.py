@@ -86,8 +86,9 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError("asg.policy: lr_policy learned needs a saved policy (python -m bench.asg_meta)")
     path = policy_path(a)
     if path is None:
-        raise UserError(f"asg.policy: {a.policy} not found in {Path.cwd()} or {REPO_ROOT}; "
-                        "train one with `python -m bench.asg_meta`")
+        where = ("" if Path(a.policy).is_absolute() else
+                 f" in {' or '.join(dict.fromkeys(str(p) for p in (Path.cwd(), REPO_ROOT)))}")
+        raise UserError(f"asg.policy: {a.policy} not found{where}; train one with `python -m bench.asg_meta`")
     trained_for = load_policy(path).n_groups  # a corrupt file is a UserError here
     if trained_for != a.n_groups:
         raise UserError(f"asg.n_groups: the policy {a.policy} was trained for {trained_for} layer groups, "

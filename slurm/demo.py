@@ -23,10 +23,10 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
                        description="Runs the packaged quickstart sweep (or --config) with the local "
                        "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md.")
     p.add_argument("--config", default="quickstart", help="sweep config (default: quickstart)")
-    p.add_argument("--root", type=folder_arg, default=Path("runs/quickstart"), help="runs and checkpoints")
-    p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go")
-    p.add_argument("--max-parallel", type=int, default=2, help="cells at once (1 torch thread each)")
-    p.add_argument("--executor", default="local", choices=("local", "debug"))
+    p.add_argument("--root", type=folder_arg, default=Path("runs/quickstart"), help="runs and checkpoints (default: runs/quickstart)")
+    p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go (default: results/quickstart)")
+    p.add_argument("--max-parallel", type=int, default=2, help="cells at once, 1 torch thread each (default: 2)")
+    p.add_argument("--executor", default="local", choices=("local", "debug"), help="default: local")
     p.add_argument("--by", default="complexity",
                    help="runs-table column(s) whose values get one curve each, e.g. generator or "
                         "complexity,generator (default: complexity); checked against the grid before it runs")

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import torch
 from tqdm import tqdm
 
-from synth.console import check_writable, file_in_the_way, parse_assignments
+from synth.console import check_writable, counted, file_in_the_way, parse_assignments
 from synth.core import GENERATORS
 from synth.errors import UserError
 
@@ -185,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                  channels=args.channels, **parse_knobs(args.knob))
     if new is not None:
         kept = len(manifest["files"]) - new
-        print(f"wrote {new} files and {manifest_file}" + (f" ({kept} more kept from the interrupted export)"
+        print(f"wrote {counted(new, 'file')} and {manifest_file}" + (f" ({kept} more kept from the interrupted export)"
                                                           if kept else ""))
     else:  # the same export, finished before
         print(f"already complete: {len(manifest['files'])} files and {manifest_file} (nothing written)")
