@@ -71,7 +71,9 @@ def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
         try:
             return run_cell(spec, root, stop=stop)
         except Interrupted:
-            raise KeyboardInterrupt from None
+            if stop.is_set():  # a signal here: the sweep stops too
+                raise KeyboardInterrupt from None
+            raise
 
 
 log = logging.getLogger("synthscale.checkpoint")

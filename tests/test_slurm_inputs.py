@@ -370,14 +370,17 @@ def test_demo_refuses_an_out_that_is_a_file_before_the_sweep(tmp_path, capsys):
 
 
 def _cells_that(fail: int, stop: int, message: str = "broken"):
-    """A stand-in for slurm.sweep.run_cell: the cell of seed `fail` raises ValueError(message), the
-    cell of seed `stop` is stopped by a signal after a checkpoint at step 12, the others finish."""
+    """A stand-in for slurm.jobs.run_cell (a debug sweep's cells call it): the cell of seed `fail`
+    raises ValueError(message), the cell of seed `stop` is stopped by a signal after a checkpoint at
+    step 12, the others finish."""
     from bench.train import Interrupted
 
-    def fake_cell(spec: dict, root: str) -> list:
+    stop_seed = stop  # the fake's own `stop` is the event run_debug_cell passes
+
+    def fake_cell(spec: dict, root: str, stop=None) -> list:
         if spec["seed"] == fail:
             raise ValueError(message)
-        if spec["seed"] == stop:
+        if spec["seed"] == stop_seed:
             raise Interrupted(12, Path(root) / "ckpt.pt")
         return []
     return fake_cell
@@ -388,9 +391,8 @@ def test_a_cell_is_stopped_by_its_exception_type_not_by_words_in_its_message(tmp
     """Only bench.train.Interrupted (a signal stopped the cell after saving a checkpoint) is
     'stopped'; an error whose message merely contains the words is a failure. The summary counts
     each once and the lines come in the order the cells ended."""
-    from slurm import sweep
 
-    monkeypatch.setattr(sweep, "run_cell", _cells_that(
+    monkeypatch.setattr("slurm.jobs.run_cell", _cells_that(
         fail=0, stop=1, message="disk said (stopped by a signal); the next sweep resumes it"))
     cfg, first = _broken_sweep(tmp_path)
     root = tmp_path / "root"
@@ -423,7 +425,7 @@ def test_progress_counts_stopped_cells_apart_from_failed_ones(tmp_path, caplog, 
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(sweep, "run_cell", _cells_that(fail=1, stop=2))
+    monkeypatch.setattr("slurm.jobs.run_cell", _cells_that(fail=1, stop=2))
     cfg, _ = _broken_sweep(tmp_path)
     seeds = [s.seed for s in plan(load_sweep(cfg), tmp_path).todo]  # the debug executor's end order
     caplog.set_level(logging.INFO, logger="synthscale.sweep")
@@ -465,7 +467,7 @@ def test_fail_fast_counts_the_cells_it_did_not_submit_in_the_progress(tmp_path, 
 
     cfg, _ = _broken_sweep(tmp_path)
     first_seed = plan(load_sweep(cfg), tmp_path).todo[0].seed  # the debug executor runs in plan order
-    monkeypatch.setattr(sweep, "run_cell", _cells_that(fail=first_seed, stop=-1))
+    monkeypatch.setattr("slurm.jobs.run_cell", _cells_that(fail=first_seed, stop=-1))
     caplog.set_level(logging.INFO, logger="synthscale.sweep")
     argv = ["sweep", str(cfg), "--root", str(tmp_path / "root"), "--executor", "debug", "--fail-fast"]
     assert main(argv) == 1
@@ -478,15 +480,14 @@ def test_fail_fast_counts_the_cells_it_did_not_submit_in_the_progress(tmp_path, 
 
 def test_fail_fast_still_stops_at_a_stopped_cell(tmp_path, monkeypatch):
     from bench.train import Interrupted
-    from slurm import sweep
 
     ran = []
 
-    def fake_cell(spec: dict, root: str) -> list:
+    def fake_cell(spec: dict, root: str, stop=None) -> list:
         ran.append(spec["seed"])
         raise Interrupted(3, Path(root) / "ckpt.pt")
 
-    monkeypatch.setattr(sweep, "run_cell", fake_cell)
+    monkeypatch.setattr("slurm.jobs.run_cell", fake_cell)
     cfg, _ = _broken_sweep(tmp_path)
     argv = ["sweep", str(cfg), "--root", str(tmp_path / "root"), "--executor", "debug", "--fail-fast"]
     assert main(argv) == 1 and len(ran) == 1, ran
