@@ -194,8 +194,10 @@ class SweepSpec(_Strict):
     def cells(self) -> list[RunSpec]:
         """Every grid cell as a run spec, deduplicated by run id (scratch cells collapse to one)."""
         seen: dict[str, RunSpec] = {}
-        for _, spec in self._product():
-            spec = _scratch_unguided(spec)
+        product = [spec for _, spec in self._product()]
+        mixed = any(spec.synth.n > 0 for spec in product)  # scratch cells beside pre-trained ones
+        for spec in product:
+            spec = _scratch_unguided(spec) if mixed else spec
             seen.setdefault(spec.run_id, spec)
         return list(seen.values())
 
@@ -232,8 +234,9 @@ class SweepSpec(_Strict):
 
 def _scratch_unguided(spec: RunSpec) -> RunSpec:
     """A grid's scratch cell without proxy guidance, which needs a pre-trained model: an axis
-    asg.proxy_lambda=[0, 0.5] over synth.n=[0, ...] was refused for its scratch cells, as a single
-    run that asks for both still is; as with pre-training settings, they collapse into one."""
+    asg.proxy_lambda=[0, 0.5] over synth.n=[0, ...] was refused for its scratch cells; as with
+    pre-training settings, they collapse into one. (Only beside pre-trained cells: a grid of scratch
+    cells alone that asks for guidance is refused, as a single run that asks for both is.)"""
     if spec.synth.n or spec.asg is None or spec.asg.proxy_lambda == 0 or spec.protocol == "generalize":
         return spec
     return spec.model_copy(update={"asg": spec.asg.model_copy(update={"proxy_lambda": 0.0})})
@@ -586,8 +589,9 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
     for key in overrides or {}:
         if key == "grid" or key.startswith("grid."):  # it read as an unknown run field "grid"
             field = key.partition(".")[2] or "synth.n"
+            values = "[0, 32]" if field == "synth.n" else "[A, B]"
             raise UserError(f"override {key!r}: name the field itself, a list of values makes or replaces "
-                            f"its grid axis (e.g. {field}='[0, 32]')")
+                            f"its grid axis (e.g. {field}='{values}')")
     data, grid = _read_sweep(path)
     base_overrides: dict[str, Any] = {}
     for key, value in (overrides or {}).items():

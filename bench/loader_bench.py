@@ -175,7 +175,8 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
     if args.steps < 2 or args.repeats < 1 or args.batch_size < 1 or args.threads < 1:
         raise UserError("--steps must be >= 2 and --repeats, --batch-size, --threads >= 1")
     changed = [k for k, v in COMMITTED.items() if getattr(args, k) != v]
-    if changed and args.out == REPORT:  # a trial run silently replaced the committed report
+    # a trial run silently replaced the committed report (given by its path too, not only by default)
+    if changed and str(args.out) != "-" and args.out.resolve() == REPORT.resolve():
         opts = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UserError(f"bench-loader with {opts} changed measures another setup than {REPORT} and would "
                         "overwrite it: pass --out FILE (or --out -)")

@@ -198,16 +198,16 @@ _BOOKKEEPING = {"config.yaml", "log.txt", ".lock", "rows"}
 
 
 def _drop_unstarted(run_dir: Path) -> None:
-    """Remove the folder of a run this call created when a mistake in its input (UserError: ImageNet
+    """Clear the folder of a run this call created when a mistake in its input (UserError: ImageNet
     weights not available offline, a changed policy file) ended it before it saved anything of its
-    own: left behind, it was a failed cell in `sweep status` until removed by hand. A run with a
-    saved row or checkpoint keeps its folder; shared pre-training cells live elsewhere."""
+    own: left behind, it was a failed cell in `sweep status` until removed by hand. Its config.yaml
+    and log go (status lists a cell by them); the folder and its .lock stay, for another process that
+    may be waiting on that lock. A run with a saved row or checkpoint keeps everything."""
     entries = list(run_dir.iterdir())
     if any(p.name not in _BOOKKEEPING or (p.is_dir() and any(p.iterdir())) for p in entries):
         return
-    for p in entries:
-        p.rmdir() if p.is_dir() else p.unlink()
-    run_dir.rmdir()
+    for name in ("config.yaml", "log.txt"):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 @contextmanager

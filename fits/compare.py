@@ -26,20 +26,32 @@ PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
                             (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm")))]
 
 
-def _interval(samples: np.ndarray, level: float = LEVEL, method: str = "linear") -> tuple[float, float]:
-    """The percentile interval (as Fit.ci draws it); a pair's difference takes 'inverted_cdf', the
-    draws themselves, as boot_p_value counts them."""
+def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The percentile interval, as Fit.ci draws it."""
     q = 50 * (1 - level)
-    lo, hi = np.nanpercentile(samples, [q, 100 - q], method=method)
+    lo, hi = np.nanpercentile(samples, [q, 100 - q])
     return float(lo), float(hi)
+
+
+def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """A pair's interval as boot_p_value counts: of n finite draws, the (m+1)-th smallest and largest,
+    m = floor(n (1 - level) / 2), so that it leaves 0 out exactly when at most m draws lie past 0, i.e.
+    when p <= 1 - level (for n >= 40, where p can go that low)."""
+    d = np.sort(diff[np.isfinite(diff)])
+    if not len(d):
+        return float("nan"), float("nan")
+    m = int(np.floor(len(d) * (1 - level) / 2 + 1e-9))
+    return float(d[m]), float(d[len(d) - 1 - m])
 
 
 def boot_p_value(diff: np.ndarray) -> float:
     """Two-sided bootstrap p-value of 'no difference': twice the smaller share of draws on the
-    other side of 0, the share the 95 % percentile interval leaves out on each side, so that p <= 0.05
-    exactly when that interval leaves 0 out. No draw beyond 0 counts as one: with n draws p cannot
+    other side of 0, the share the 95 % interval (pair_interval) leaves out on each side, so that
+    p <= 0.05 exactly when that interval leaves 0 out. No draw beyond 0 counts as one: with n draws p cannot
     fall below 2 / n (with (k + 1) / (n + 1) instead, an interval that excluded 0 sat beside p 0.06)."""
     d = diff[np.isfinite(diff)]
+    if not len(d):  # every draw failed: nothing to test
+        return float("nan")
     below, above = np.sum(d <= 0), np.sum(d >= 0)
     return float(min(1.0, 2 * max(min(below, above), 1) / len(d)))
 
@@ -163,7 +175,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         for k in ("alpha", "C"):
             j = list(fits_[a].law.params).index(k)
             diff = sa[:, j] - sb[:, j]  # independent streams: index-wise pairing is fine
-            lo, hi = _interval(diff, method="inverted_cdf")
+            lo, hi = pair_interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
         pairs.append(row)

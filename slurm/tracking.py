@@ -375,8 +375,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     unstarted = (_stopped_unstarted(_tail(job, run_dir), (run_dir / "config.yaml").exists())
                  if job.executor == "local" and not raw else "")
     if unstarted:
-        return CellStatus(run_id, "missing", job, f"{unstarted}, before its first training step: no step "
-                          "to save; the next sweep runs it", n_int)
+        return CellStatus(run_id, "missing", job, f"{unstarted}, with no step to save then; the next sweep "
+                          "runs it (from its last checkpoint, if it has one)", n_int)
     if (job.executor == "slurm" and raw in ("CANCELLED", "") and not job.stderr.exists()
             and not (run_dir / "log.txt").exists()):  # Slurm opens the job's log as it starts: never ran
         return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
@@ -396,8 +396,9 @@ def _stopped_unstarted(tail: list[str], run_began: bool) -> str:
     gone wrong. (A run that began and left no log, such as a node dying mid-write, stays failed.)"""
     if not tail and not run_began:
         return "its job ended while starting up and left no log (the sweep stopped it, or it was killed)"
-    if tail and tail[-1].strip() == "KeyboardInterrupt":
-        return "its job was stopped by Ctrl-C while starting up"
+    if tail and tail[-1].strip() == "KeyboardInterrupt":  # a signal outside a training step
+        return ("its job was stopped by Ctrl-C or the sweep " +
+                ("between training steps (data, evaluation)" if run_began else "while starting up"))
     return ""
 
 

@@ -16,6 +16,7 @@ from bench.cli import main
 from bench.commands import resolve_config
 from bench.config import apply_overrides, load_run
 from bench.run import check_names, run
+from slurm.tracking import cell_statuses
 from synth.console import run_cli
 from synth.errors import UserError
 
@@ -59,8 +60,11 @@ def test_a_changed_policy_file_is_not_passed_off_as_the_one_that_trained_the_cel
     with pytest.raises(UserError, match="changed since cell") as err:
         run(other, tmp_path / "root")
     assert "new path" in _one_line(err.value)
-    # nothing of the refused run is left: its folder was a failed cell in `sweep status` for good
-    assert not (tmp_path / "root" / "runs" / other.run_id).exists()
+    # nothing of the refused run is left but its lock: its folder was a failed cell in `sweep status`
+    # for good (the folder and .lock stay for a process that may be waiting on that lock)
+    left = tmp_path / "root" / "runs" / other.run_id
+    assert sorted(p.name for p in left.iterdir()) == [".lock"]
+    assert other.run_id not in {st.run_id for st in cell_statuses(tmp_path / "root")}
     assert (tmp_path / "root" / "runs" / spec.run_id / "row.json").exists()  # the finished run stays
     _policy(path, seed=0)  # the original file back: the cell is reused and its hash recorded
     again = run(other, tmp_path / "root")[0]

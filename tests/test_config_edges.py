@@ -164,6 +164,10 @@ def test_a_proxy_axis_over_a_grid_with_scratch_collapses_its_scratch_cells():
     assert {c.run_id for c in scratch} <= {c.run_id for c in plain}  # the same scratch runs as before
     with pytest.raises(UserError, match="proxy guidance needs a pre-trained model"):
         check_names(apply_overrides(RunSpec(), {"synth.n": 0, "asg.proxy_lambda": 0.5}))  # asked for alone
+    only_scratch = load_sweep(resolve_config("quickstart"), {"synth.n": [0], "asg.proxy_lambda": [0.1, 0.5]})
+    with pytest.raises(UserError, match="proxy guidance needs a pre-trained model"):  # nothing to guide at all
+        for cell in only_scratch.cells():
+            check_names(cell)
 
 
 def _row(run_id: str) -> dict:

@@ -267,16 +267,18 @@ def test_a_pairs_p_value_and_its_interval_agree_about_zero() -> None:
     """compare printed d_alpha -0.126 [-0.223, -0.00884] beside p 0.060: the interval left 0 out and
     the p-value, counted as (k + 1) / (n + 1), did not reach 0.05. Now p < 0.05 means the interval
     leaves 0 out, and an interval that leaves 0 out means p <= 0.05, for any number of draws."""
-    from fits.compare import _interval
+    from fits.compare import pair_interval
 
     rng = np.random.default_rng(3)
-    for n in (50, 200, 201, 999):
+    for n in (40, 50, 200, 201, 999):
         for shift in np.linspace(1.2, 2.6, 15):  # around the 5 % edge
-            d = rng.normal(shift, 1, n)
-            p, (lo, hi) = boot_p_value(d), _interval(d, method="inverted_cdf")
-            excludes = lo > 0 or hi < 0
-            assert (p > 0.05 or excludes) and (not excludes or p <= 0.05), (n, shift, p, lo, hi)
+            for d in (rng.normal(shift, 1, n), -rng.normal(shift, 1, n)):
+                p, (lo, hi) = boot_p_value(d), pair_interval(d)
+                assert (lo > 0 or hi < 0) == (p <= 0.05), (n, shift, p, lo, hi)
+    d = np.r_[-np.ones(5), np.ones(195)]  # 5 of 200 below 0: p = 0.05, and the interval leaves 0 out
+    assert boot_p_value(d) == 0.05 and pair_interval(d)[0] > 0
     assert boot_p_value(np.full(200, 1.0)) == 2 / 200  # no draw beyond 0: the floor, not 0
+    assert np.isnan(boot_p_value(np.full(50, np.nan)))  # every draw failed (was a ZeroDivisionError)
 
 
 def test_simulate_cli_prints_the_calibration_table_and_refuses_bad_flags(capsys) -> None:

@@ -160,7 +160,7 @@ def test_a_local_cell_stopped_while_starting_up_is_missing_not_failed(tmp_path):
     got = {st.run_id: st for st in cell_statuses(root)}
     assert got["quiet"].state == "missing" and "left no log" in got["quiet"].detail
     assert got["ctrlc"].state == "missing" and got["ctrlc"].detail.startswith("its job was stopped by Ctrl-C")
-    assert got["ctrlc"].detail.endswith("the next sweep runs it")
+    assert got["ctrlc"].detail.endswith("the next sweep runs it (from its last checkpoint, if it has one)")
     assert got["broken"].state == "failed" and got["broken"].log_tail[-1] == "ValueError: boom"
 
 

@@ -47,6 +47,9 @@ def test_a_trial_run_does_not_overwrite_the_committed_report(tmp_path, capsys, m
     err = capsys.readouterr().err.strip()
     assert "--steps, --repeats changed" in err and "pass --out FILE" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "results").exists()
+    (tmp_path / "results").mkdir()  # the committed report named by its absolute path: refused too
+    assert main(["bench-loader", "--steps", "2", "--out", str(tmp_path / REPORT)]) == 2
+    assert "would overwrite it" in capsys.readouterr().err
     committed = (Path(__file__).resolve().parents[1] / REPORT).read_text()
     assert "synthscale bench-loader " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in COMMITTED.items() if k != "small_input") in committed
