@@ -85,6 +85,10 @@ INTERRUPTS_FILE = "interrupts.jsonl"  # one line per requeue, beside the run's r
 _JOIN_TIMEOUT_S = 60.0  # a step is far shorter; Slurm's KillWait follows the signal delay anyway
 
 
+def _ignore_signal(signum: int, frame: Optional[FrameType]) -> None:
+    """A handler that does nothing (SIG_IGN would be inherited by processes the job starts)."""
+
+
 class CellJob(submitit.helpers.Checkpointable):
     """Run one cell (`slurm.jobs.run_cell`) so that a USR2 checkpoints it and requeues it."""
 
@@ -97,12 +101,18 @@ class CellJob(submitit.helpers.Checkpointable):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, args=(spec, root), name="cell")
         before = signal.signal(signal.SIGTERM, self._terminate)  # in place of submitit's "bypass"
+        # submitit's SIGCONT "bypass" logs a warning. Slurm sends SIGCONT beside the USR2 of the time
+        # limit; a USR2 handled while that warning was being written raised submitit's "timed-out too
+        # many times" inside logging, which swallowed it (a "Logging error"), so the cell read as
+        # stopped by SIGTERM instead of timed out (seen once in CI). Here SIGCONT does nothing.
+        cont = signal.signal(signal.SIGCONT, _ignore_signal)
         try:
             self._worker.start()
             while self._worker.is_alive():  # short joins keep the main thread free for signals
                 self._worker.join(timeout=0.5)
         finally:
             signal.signal(signal.SIGTERM, before)
+            signal.signal(signal.SIGCONT, cont)
         if "error" in self._outcome:
             raise self._outcome["error"]
         if "interrupted" in self._outcome:  # a SIGTERM stopped it (checkpoint() requeues and exits)
