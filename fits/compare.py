@@ -47,8 +47,9 @@ def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]
 def boot_p_value(diff: np.ndarray) -> float:
     """Two-sided bootstrap p-value of 'no difference': twice the smaller share of draws on the
     other side of 0, the share the 95 % interval (pair_interval) leaves out on each side, so that
-    p <= 0.05 exactly when that interval leaves 0 out. No draw beyond 0 counts as one: with n draws p cannot
-    fall below 2 / n (with (k + 1) / (n + 1) instead, an interval that excluded 0 sat beside p 0.06)."""
+    p <= 0.05 exactly when that interval leaves 0 out. No draw beyond 0 counts as one: with n draws p
+    cannot fall below 2 / n (with (k + 1) / (n + 1) instead, an interval that excluded 0 sat beside
+    p 0.06)."""
     d = diff[np.isfinite(diff)]
     if not len(d):  # every draw failed: nothing to test
         return float("nan")

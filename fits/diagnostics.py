@@ -80,17 +80,14 @@ FAMILY_P = 0.05  # the chance that a curve with no such feature is flagged anywa
 def _curve_flags(x: np.ndarray, y: np.ndarray, pred: np.ndarray, where: str = "",
                  n_free: int = 0, groups: np.ndarray | None = None) -> list[Flag]:
     sizes, mean, _, counts = size_stats(x, y)
-    repeats = bool(np.any(counts > 1))
-    if repeats:  # the noise of a size mean, with each seed's offset taken out (see _within_seed)
+    if np.any(counts > 1):  # the noise of a size mean, with each seed's offset taken out (_within_seed)
         noise, dof, what = _within_seed(x, y, groups)
-    else:
-        noise, what = noise_level(x, y, pred, n_free)
-        dof = len(y) - n_free
-    out = []
-    if repeats:
         z, source = _trend_z(sizes, mean, noise / np.sqrt(counts)), f"the {what} {noise:.3g}"
     else:  # one run per size: from the scatter about the line (a law's residuals also hold its misfit)
+        noise, _ = noise_level(x, y, pred, n_free)
+        dof = len(y) - n_free
         z, source = _line_t(sizes, mean), "the scatter about that line"
+    out = []
     if abs(z) <= 2:
         out.append(Flag("too_flat", f"{where}the curve moves {float(np.ptp(mean)):.3g} over its sizes and a "
                                     f"line through it in log size is {abs(z):.1f} standard errors from level "
