@@ -113,14 +113,14 @@ def execute(plan: Plan, executor: str = "local", *, max_parallel: int = 1, fail_
     ex = make_executor(executor, root, timeout_min=timeout_min, folder=folder)
     threads = 1 if (executor == "local" and max_parallel > 1) else None
     pending = [(s, _with_threads(s, threads)) for s in plan.todo]
-    # The local executor's jobs are recorded like Slurm's, so `sweep status` can see them.
-    record = _Recorder(root, sid, folder, executor, plan.todo) if executor == "local" else None
+    # The local executor's jobs are recorded like Slurm's, so `sweep status` can see them; a debug
+    # sweep has no jobs, but records its plan, so status lists the cells it has not started yet.
+    record = _Recorder(root, sid, folder, executor, plan.todo)
     try:
         _wait([], result, fail_fast, pending=pending, ex=ex, root=str(root),
               cap=1 if executor == "debug" else max_parallel, record=record, timeout_min=timeout_min)
     finally:
-        if record is not None:
-            record.close()
+        record.close()
     return result
 
 
@@ -139,6 +139,8 @@ class _Recorder:
         write_manifest(root, sid, [], self.planned)
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
+        if self.executor == "debug":  # runs in this process, under the run's lock: no job to follow
+            return
         self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
                                 str(self.folder), time.time(), self.planned[spec.run_id]))
         write_manifest(self.root, self.sid, self.refs, self.planned)

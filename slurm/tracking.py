@@ -350,7 +350,7 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if (run_dir / "row.json").exists() and not live:  # written last: the run ended, but the file is damaged
         return CellStatus(run_id, "failed", job, "its row.json is unreadable or incomplete; the next sweep "
                           "rebuilds it (from rows/, rerunning any size without one)", n_int)
-    if job is None and planned and planned[1]:
+    if job is None and planned and planned[1] and not _locked(run_dir / ".lock"):  # locked: a debug cell
         return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
     if job is None and (run_dir / "log.txt").exists():
         return _untracked(run_id, run_dir, n_int)

@@ -240,16 +240,26 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
 def test_ctrl_c_in_a_debug_sweep_saves_the_step_too(tmp_path):
     """--executor debug runs each cell inside the sweep's process: a Ctrl-C there ended the cell
     wherever it was, no checkpoint saved, though the README says a Ctrl-C saves each running cell's
-    step, and `sweep status` then called the cell failed."""
-    cfg, root = tiny_config(tmp_path, sizes="[32]", pre=2048), tmp_path / "runs"
-    proc = _start(["sweep", str(cfg), "--root", str(root), "--executor", "debug"])
-    _wait_for_log(proc, root, "step 24/64")
+    step, and `sweep status` then called the cell failed. A debug sweep also records its plan:
+    status did not list the cells it had not started (while it ran, or after it stopped)."""
+    cfg, root = tiny_config(tmp_path, sizes="[32, 48]", pre=65536), tmp_path / "runs"  # long: still running
+    proc = _start(["sweep", str(cfg), "--root", str(root), "--executor", "debug"])  # while status looks
+    _wait_for_log(proc, root, "step 409/2048")
+
+    def status() -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
+                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout.splitlines()
+
+    during = status()
+    assert during[-1] == "2 cells: 0 done, 1 running, 1 pending, 0 stopped, 0 failed, 0 missing", during
     os.killpg(proc.pid, signal.SIGINT)
     _interrupted_cleanly(proc, root)
-    status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
-                            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
-    assert status.returncode == 0 and re.search(r"stopped .*\[at step \d+ of pretrain n=32 with a checkpoint",
-                                                status.stdout), status.stdout + status.stderr
+    after = status()
+    assert after[-1] == "2 cells: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 1 missing", after
+    assert any(re.search(r"stopped .*\[at step \d+ of pretrain n=\d+ with a checkpoint", ln) for ln in after)
+    assert any("missing" in ln and "[its sweep stopped before submitting it]" in ln for ln in after), after
 
 
 @pytest.mark.slow  # about 30 s here
