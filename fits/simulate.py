@@ -80,7 +80,7 @@ def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits.simulate`: the calibration table of the intervals, and the false-positive
     rate of compare's p-values, as markdown."""
-    ap = argparse.ArgumentParser(prog="python -m fits.simulate", description=main.__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m fits.simulate", description=" ".join(main.__doc__.split()))
     ap.add_argument("--repeats", type=int, default=200, help="simulated sweeps per setting (default 200)")
     ap.add_argument("--seeds", default=",".join(str(s) for s in sorted({s for s, _ in SETTINGS})),
                     help="numbers of seeds to simulate, comma-separated (default 2,3,5,10)")
