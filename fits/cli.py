@@ -241,11 +241,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=keeps_no_empty_folder(p.get_default("func")))
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors in one line, as synthscale's (synth.console, which fits may not
+    import): the usage block came first, 10-15 lines before the one that says what is wrong."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits`: the same subcommands without the rest of synthscale."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m fits", description="Fit, plot and compare scaling laws.")
+    parser = _OneLineParser(prog="python -m fits", description="Fit, plot and compare scaling laws.")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args = parser.parse_args(argv)
     try:

@@ -482,3 +482,13 @@ def test_plot_of_a_hand_edited_fits_file_still_says_write_it_again(tmp_path: Pat
     doc["groups"]["1"]["curve"] = "gone"
     (tmp_path / "f.json").write_text(json.dumps(doc))
     _fails(capsys, ["plot", RUNS, tmp_path / "f.json", "-o", tmp_path / "x.png"], "write it again with")
+
+
+@pytest.mark.parametrize("argv", [["fitt"], ["fit", "--law", "nope", "runs.csv"], ["compare"]])
+def test_python_m_fits_says_a_bad_option_in_one_line(capsys: pytest.CaptureFixture, argv: list) -> None:
+    # argparse printed its usage block first, 10-15 lines before the one that says what is wrong
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("python -m fits") and "error:" in err and "--help)" in err, err
