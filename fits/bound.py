@@ -84,7 +84,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "C_over_D_hi": float(rhi),
                      "gamma_inside": bool(rlo <= jp["gamma"] <= rhi),
                      # e.g. D_s on its bound: its C_s/D_s then says nothing about gamma
-                     "flags": ",".join(dict.fromkeys(d.name for d in f.diagnostics)) if intervals else ""})
+                     "flags": ";".join(dict.fromkeys(d.name for d in f.diagnostics)) if intervals else ""})
     per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
     sv = per_s["s"].to_numpy()
     return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},

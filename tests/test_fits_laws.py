@@ -309,6 +309,8 @@ def test_bound_checks_are_not_made_without_per_s_fits_nor_read_when_alpha_is_zer
                        "test_err": 2.0 * s.ravel() ** -0.3 * (1 + rng.normal(0, 0.002, s.size))})
     res = check_bound(df, seed=None)
     assert res["joint"]["params"]["alpha"] < 1e-6 and len(res["per_s"]) == 3
+    # the per-s flags joined as in fit's and compare's tables (a comma, quoted in the CSV, before)
+    assert "on_bound;too_flat" in set(res["per_s"]["flags"]), res["per_s"]["flags"]
     text = summary(res)
     assert text.count("not to be read: the joint alpha is") == 2 and "does not hold" not in text
 
