@@ -188,7 +188,9 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
 
 # Columns of a runs table (bench.run's rows) that say what was run. Rows of one curve that differ in
 # one of them at the same size are different experiments pooled into one fit.
-DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_synth", "n_real", "resolution",
+# n_test: a target's test subset (target.test_size); collect records it there, not as a config column.
+DESIGN_COLUMNS = ("generator", "complexity", "knobs", "task", "model", "target", "n_synth", "n_real", "n_test",
+                  "resolution",
                   "channels", "pretrain_examples", "finetune_examples", "protocol", "condition",
                   "proxy_lambda", "lr_policy", "policy", "asg_interval", "asg_n_groups")
 

@@ -492,3 +492,15 @@ def test_python_m_fits_says_a_bad_option_in_one_line(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert exc.value.code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("python -m fits") and "error:" in err and "--help)" in err, err
+
+
+def test_runs_on_two_test_subsets_are_not_pooled_as_seeds() -> None:
+    # collect records target.test_size as n_test only; fits pooled seeds tested on 2000 and 10000
+    # images into one curve, without a word
+    import fits
+
+    df = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
+    assert df["seed"].nunique() == 2 and df["n_test"].nunique() == 1
+    df.loc[df["seed"] == df["seed"].max(), "n_test"] = 10000
+    with pytest.raises(fits.FitInputError, match=r"pools runs that differ in .n_test' \(10000, 2000\)"):
+        fits.fit_runs(df, by="complexity")
