@@ -23,7 +23,10 @@ def sweep_csv(path: Path, noise: float = 0.0) -> Path:
             for n in SIZES:
                 err = (d * n ** -a + c) * np.exp(rng.normal(0, noise))
                 rows.append({"run_id": f"{gen}{n}{seed}", "generator": gen, "n_synth": n, "seed": seed,
-                             "n_real": 100, "test_err": err, "status": "ok", "cpu_s": 30.0 + seed, "host": "vm"})
+                             "n_real": 100, "test_err": err, "status": "ok", "cpu_s": 30.0 + seed, "host": "vm",
+                             # provenance: a cell resumed once, another run on 1 thread (a busy sweep)
+                             "pretrain_resumed_from_step": 12 if n == SIZES[3] else 0,
+                             "torch_threads": 1 if n == SIZES[2] else 2})
     rows.append({"run_id": "x", "generator": "shapes", "n_synth": 6400, "seed": 0, "n_real": 100,
                  "test_err": np.nan, "status": "failed", "cpu_s": 1.0, "host": "vm"})
     out = path / "sweep" / "runs.csv"
@@ -34,7 +37,7 @@ def sweep_csv(path: Path, noise: float = 0.0) -> Path:
 
 def test_curves_are_the_sweeps_conditions_over_n(tmp_path: Path) -> None:
     curves = st.sweep_curves([sweep_csv(tmp_path)])
-    # one curve per generator x seed (n_real, host and the timings do not name a curve); the scratch
+    # one curve per generator x seed (n_real, host, timings, resume steps and threads do not name a curve); the scratch
     # rows (n = 0) and the failed cell are not points of any curve
     assert sorted(name for name, _, _ in curves) == [
         f"sweep/generator={g},seed={s}" for g in ("digits", "shapes") for s in (0, 1)]
