@@ -200,6 +200,7 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
         s = spec.synth
         policy = {} if now is None else {"policy": f"{path.name}:{now[:8]}", "policy_sha256": now}
         gen = generator_of(spec)
+        torch.manual_seed(spec.seed)  # the new head's initial weights: the seed's, not the process's
         net = build_reference(spec.model.name, gen.n_classes)
         reference = frozen_copy(net)
         res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=ckpt, stop=stop)
@@ -278,11 +279,14 @@ def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, 
         "n_test": n_test, "pretrain_examples": spec.pretrain.examples, "finetune_examples": 0,
         "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,
         "pretrain_wall_s": round(cell["wall_s"], 2), "finetune_wall_s": 0.0,
-        "resumed_from_step": cell["resumed_from"], "knobs": json.dumps(cell["knobs"], sort_keys=True),
+        # the synthetic training is this protocol's pre-training; there is no fine-tuning stage
+        "pretrain_resumed_from_step": cell["resumed_from"], "resumed_from_step": None,
+        "knobs": json.dumps(cell["knobs"], sort_keys=True),
         "synth_val_acc": round(cell["synth_val_acc"], 6), "proxy_agree": round(cell["proxy_agree"], 6),
         "mean_multipliers": json.dumps(_mean_multipliers(cell["multipliers"])),
         **asg_columns(spec, cell.get("policy", "")),  # the policy that trained the cell
         "status": "ok", "host": platform.node(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
     }
 
 

@@ -36,6 +36,21 @@ def test_generalize_run_trains_once_per_cell_and_records_asg(tmp_path):
     assert cell.stat().st_mtime_ns == stamp  # the second target reused the trained cell
     assert other["pretrain_loss"] == r["pretrain_loss"]
     assert len(list((tmp_path / "pretrain").iterdir())) == 1
+    # the columns of a transfer row (bench.run): the threads, and where the (synthetic) training resumed
+    assert r["torch_threads"] == 1 and r["pretrain_resumed_from_step"] == 0 and r["resumed_from_step"] is None
+
+
+def test_a_generalize_cell_is_a_function_of_its_seed_not_of_the_process(tmp_path):
+    # the new classifier head was built before anything set a seed: torch's default generator, random
+    # per process, chose its initial weights, and the same cell gave test_acc 0.156 in one process,
+    # 0.068 in another
+    spec = _gen()
+    torch.manual_seed(12345)  # what another process's start would have left
+    first = run(spec, tmp_path / "a")[0]
+    torch.manual_seed(678)
+    again = run(spec, tmp_path / "b")[0]
+    keys = ("test_acc", "pretrain_loss", "synth_val_acc", "proxy_agree")
+    assert [first[k] for k in keys] == [again[k] for k in keys]
 
 
 @pytest.mark.parametrize("over,msg", [
@@ -113,6 +128,6 @@ def test_a_resumed_generalize_cell_counts_its_earlier_training_time(tmp_path):
     saved["wall_s"], saved["cpu_s"] = 1000.0, 900.0
     torch.save(saved, ckpt)
     (row,) = run(spec, tmp_path)
-    assert row["resumed_from_step"] == 8
+    assert row["pretrain_resumed_from_step"] == 8 and row["resumed_from_step"] is None  # no fine-tuning
     assert 1000 < row["pretrain_wall_s"] <= row["wall_s"] < 1000 + 600, row
     assert 900 < row["cpu_s"] < 900 + 1200, row
