@@ -166,7 +166,7 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
     net.train()
     for step in range(start, total):
         if stop is not None and stop.is_set():
-            _save(ckpt_path, net, opt, step, losses, spent())
+            _save(ckpt_path, net, opt, step, losses, spent(), device)
             raise Interrupted(step, ckpt_path, total, desc)  # type: ignore[arg-type]
         mult = schedule(step, total, warmup)
         for g, lr in zip(opt.param_groups, base_lrs):
@@ -189,7 +189,7 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         elif (step + 1) % max(1, total // 5) == 0:
             log.info("%s step %d/%d loss %.4f", desc, step + 1, total, losses[-1])
         if ckpt_path is not None and time.time() - last_ckpt > stage.ckpt_every_s:
-            _save(ckpt_path, net, opt, step + 1, losses, spent())
+            _save(ckpt_path, net, opt, step + 1, losses, spent(), device)
             last_ckpt = time.time()
     if bar is not None:
         bar.close()
@@ -206,12 +206,14 @@ class _null:
 
 
 def _save(path: Optional[Path], net: nn.Module, opt: torch.optim.Optimizer, step: int,
-          losses: list[float], spent: tuple[float, float]) -> None:
+          losses: list[float], spent: tuple[float, float], device: torch.device) -> None:
     if path is None:
         return
     state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
              "losses": losses, "torch_rng": torch.get_rng_state(),
              "wall_s": spent[0], "cpu_s": spent[1]}  # training time up to this step
+    if device.type == "cuda":  # dropout and other random ops on the GPU draw from its own generator
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
     save_atomic(state, path)
     log.info("checkpoint at step %d -> %s", step, path)
 
@@ -224,13 +226,17 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
     # A load that fails half-way may have copied some tensors already: keep the fresh state to go back to.
     fresh_net, fresh_opt = copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        # to the CPU: the RNG states must stay there (mapped to a GPU, set_rng_state raised TypeError and
+        # every GPU resume started again from step 0); load_state_dict copies to the parameters' device
+        state = torch.load(path, map_location="cpu", weights_only=False)
         step, losses = int(state["step"]), [float(x) for x in state["losses"]]
         # checkpoints written before these keys existed: their earlier time is unknown, counted as 0
         spent = (float(state.get("wall_s", 0.0)), float(state.get("cpu_s", 0.0)))
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
     except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, ValueError, KeyError, TypeError) as err:
         # Damaged (a copied or truncated file) or from another model: every later attempt would fail
         # the same way, so the stage starts again instead.

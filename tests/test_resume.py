@@ -302,3 +302,29 @@ def test_a_checkpoint_write_cut_short_by_a_kill_leaves_no_file_behind(tmp_path):
     save_atomic({"step": 3}, path)
     assert torch.load(path)["step"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [".final.pt.999999.tmp", "ckpt.pt"]
+
+
+def test_a_checkpoint_resumes_whatever_the_device_it_is_read_for(tmp_path):
+    """The checkpoint was loaded straight onto the training device: on a GPU its saved CPU RNG state
+    landed there too, set_rng_state raised TypeError, and the resume was taken for a damaged file, so
+    every GPU run restarted from step 0. Read for a CUDA device on this CPU-only machine, the old load
+    failed the same way (no CUDA to map to); a load to the CPU resumes at the saved step."""
+    import torch
+
+    from bench.train import _maybe_resume, _save
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    ckpt = tmp_path / "ckpt.pt"
+    _save(ckpt, net, opt, 5, [0.5] * 5, (10.0, 9.0), torch.device("cpu"))
+    rng = torch.get_rng_state()
+    torch.manual_seed(1)
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    step, losses, spent = _maybe_resume(fresh, fresh_opt, ckpt, torch.device("cuda"))
+    assert (step, losses, spent) == (5, [0.5] * 5, (10.0, 9.0))
+    assert torch.equal(fresh.weight, net.weight) and torch.equal(torch.get_rng_state(), rng)
+    assert fresh_opt.state_dict()["state"][0]["momentum_buffer"].device.type == "cpu"
