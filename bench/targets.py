@@ -353,20 +353,28 @@ def train_size(name: str, data_root: Optional[str] = None, download: bool = Fals
     return len(load_target(name, data_root, download).train_y)
 
 
-def stratified_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """Indices of `n` examples with classes as balanced as possible, chosen by `seed` (sorted)."""
+def stratified_subset(labels: torch.Tensor, n: int, seed: int, proportional: bool = False) -> torch.Tensor:
+    """Indices of `n` examples chosen by `seed` (sorted): classes as balanced as possible (a fine-tuning
+    subset), or, `proportional`, each class keeping its share of `labels` (a test subset, whose error
+    then estimates the whole split's; the two agree when the classes are balanced)."""
     if n > len(labels):
         raise UserError(f"target.n_real: asked for {n} images but the training split has {len(labels)}")
     g = torch.Generator().manual_seed(seed)
     classes = torch.unique(labels)
     per_class = [(labels == c).nonzero().flatten() for c in classes]
     per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
-    # Round-robin over classes in a seeded order, so n need not be a multiple of the class count.
-    order = torch.randperm(len(classes), generator=g)
-    picked: list[int] = []
+    # Classes in a seeded order: it decides who gets the images left over when n does not divide
+    order = torch.randperm(len(classes), generator=g).tolist()
+    if proportional:  # largest remainder: each class its floor share, then one more by fraction, ties by order
+        share = [n * len(idx) / len(labels) for idx in per_class]
+        quota = [int(q) for q in share]
+        extra = sorted(order, key=lambda c: (-(share[c] - quota[c]), order.index(c)))[:n - sum(quota)]
+        picked = [int(i) for c in range(len(classes)) for i in per_class[c][:quota[c] + (c in extra)]]
+        return torch.tensor(sorted(picked), dtype=torch.long)
+    picked = []  # round-robin over the classes, so n need not be a multiple of the class count
     depth = 0
     while len(picked) < n:
-        for c in order.tolist():
+        for c in order:
             if depth < len(per_class[c]) and len(picked) < n:
                 picked.append(int(per_class[c][depth]))
         depth += 1

@@ -385,3 +385,25 @@ def test_a_corrupt_idx_file_is_one_line_at_plan_time(tmp_path, capsys, fresh_tar
     one_line_exit_2(capsys, ["run", "quickstart", *T, "--data-root", str(bad), "target.n_real=[20]",
                              "--root", str(tmp_path / "r")], "cannot read it as an IDX file", "replace the file")
     assert not (tmp_path / "r").exists()
+
+
+def test_k_a_test_subset_keeps_each_class_share_and_fine_tuning_stays_balanced():
+    """target.test_size drew a class-balanced subset: on an imbalanced split (a folder target) the
+    subset's error was a balanced error, the whole split's (test_size at or above it) a weighted one,
+    so changing test_size changed what was measured. Now each class keeps its share; on the shipped,
+    balanced targets the subset is the one drawn before (the committed results keep their test set)."""
+    import torch
+
+    from bench.run import real_test_split
+
+    y = torch.tensor([0] * 900 + [1] * 100)
+    data = targets.RealData("imbalanced", torch.zeros(20, 1, 8, 8, dtype=torch.uint8), y[::50],
+                            torch.zeros(1000, 1, 8, 8, dtype=torch.uint8), y, 2)
+    spec = load_run(resolve_config("quickstart"), {"target.test_size": 203})
+    _, test_y = real_test_split(spec, data)
+    assert torch.bincount(test_y).tolist() == [183, 20]  # 182.7 and 20.3 of 203, rounded by remainder
+    assert torch.bincount(y[targets.stratified_subset(y, 200, seed=3)]).tolist() == [100, 100]
+    fashion = targets.load_target("fashion_mnist", None, False).test_y
+    for n in (100, 105, 2000):
+        assert torch.equal(targets.stratified_subset(fashion, n, 0, proportional=True),
+                           targets.stratified_subset(fashion, n, 0))
