@@ -57,7 +57,9 @@ class ModelSpec(_Strict):
 
 
 class StageSpec(_Strict):
-    """One training stage; the budget is in examples seen, so curves over n are comparable."""
+    """One training stage; the budget is in examples seen, so curves over n are comparable. It runs
+    ceil(examples / batch_size) steps of full batches, so up to batch_size - 1 examples more than
+    `examples` (which the rows record) are seen: 40 steps of 128 = 5120 for the default 5000."""
 
     examples: int = Field(20000, gt=0, strict=True)
     batch_size: int = Field(128, ge=2, strict=True)  # batch norm cannot train on one example
