@@ -84,7 +84,7 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
 
 # A curve must be one experiment: a group whose rows differ in a design column at one size pools
 # several experiments as if they were seeds (the two ASG targets' tables concatenated: `--by condition`
-# gave proxy0.1 C = 1.5e-09 where the per-target fits give 0.201 and 0.455, exit 0).
+# gave proxy0.1 C = 1.5e-09 where the per-target fits gave 0.201 and 0.455, exit 0, on the first sweep).
 
 def _asg_both(tmp_path: Path) -> Path:
     results = Path(__file__).resolve().parents[1] / "results" / "asg"
