@@ -31,7 +31,7 @@ from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.tasks import TASKS
-from bench.train import TrainResult, evaluate, save_atomic, train
+from bench.train import Diverged, TrainResult, evaluate, save_atomic, train
 from synth.console import check_writable
 from synth.errors import UserError
 
@@ -186,8 +186,8 @@ def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None)
         try:
             with _run_logging(run_dir / "log.txt"), _threads(spec.threads):
                 rows = _execute(spec, Path(root), run_dir, stop)
-        except UserError:
-            if fresh:
+        except UserError as exc:
+            if fresh and not isinstance(exc, Diverged):  # it trained: a failed cell, with its log
                 _drop_unstarted(run_dir)
             raise
         write_json_atomic(rows, run_dir / "row.json")

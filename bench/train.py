@@ -36,6 +36,11 @@ Batch = Any  # whatever get_batch returns and loss_fn consumes
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 
 
+class Diverged(UserError):
+    """A stage whose loss became NaN or inf: the run's settings are to blame, but it failed while
+    training, so it is a failed cell with its log (bench.run keeps its config.yaml and log.txt)."""
+
+
 class Interrupted(Exception):
     """Training stopped at a step boundary on request; its state is in the checkpoint."""
 
@@ -179,8 +184,8 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         opt.step()
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]):  # a diverged network must not become a checkpoint or an "ok" row
-            raise UserError(f"{desc}: the training loss is {losses[-1]} at step {step + 1}/{total}; "
-                            + (diverged_hint or f"lower this stage's lr ({stage.lr:g})"))
+            raise Diverged(f"{desc}: the training loss is {losses[-1]} at step {step + 1}/{total}; "
+                           + (diverged_hint or f"lower this stage's lr ({stage.lr:g})"))
         if on_step is not None:
             on_step(step, losses[-1], opt)
         if bar is not None:

@@ -218,6 +218,13 @@ def test_a_diverging_transfer_run_is_one_line_and_writes_no_row(tmp_path, capsys
     one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root), "synth.n=0", "finetune.lr=1e30"],
                     "finetune s=20: the training loss is nan")
     assert not list(root.glob("runs/*/row.json")) and not list(root.glob("runs/*/rows/*.json"))
+    # it failed while training: a failed cell with its config and log, not a folder cleared as if
+    # its input had been refused before any work (then status had no log to show, and no label)
+    (run_dir,) = root.glob("runs/*")
+    assert (run_dir / "config.yaml").is_file() and "the training loss is nan" in (run_dir / "log.txt").read_text()
+    assert main(["sweep", "status", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "failed   no job scratch resnet10t seed=0" in out and "the training loss is nan" in out, out
 
 
 @pytest.mark.parametrize("command", [["run", "quickstart"], ["sweep", "quickstart"], ["collect"]])
