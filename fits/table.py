@@ -56,10 +56,11 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
                             "may name several: by=['a', 'b'] or by='a,b')")
     missing = [c for c in cols if c is not None and c not in df.columns]
     if missing:
-        names = [str(c) for c in df.columns]
+        has = [c for c in df.columns if c not in df.attrs.get("made_columns", ())]  # not "a,b" of --by
+        names = [str(c) for c in has]
         close = [m for c in missing for m in difflib.get_close_matches(str(c), names, n=1)]
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise FitInputError(f"column(s) {missing} not in the table{hint}; it has {list(df.columns)}")
+        raise FitInputError(f"column(s) {missing} not in the table{hint}; it has {has}")
 
 
 def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -244,6 +245,7 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
         _check_columns(df, cols)
         df = df.copy()
         df[by] = ["/".join(map(label, vals)) for vals in zip(*(df[c] for c in cols))]
+        df.attrs["made_columns"] = (*df.attrs.get("made_columns", ()), by)  # not the user's
         return df
     if by in df.columns and pd.api.types.is_float_dtype(df[by]):
         vals = df[by].dropna().to_numpy(float)

@@ -19,11 +19,12 @@ UNWRITABLE = Path("/proc")  # nothing can be created there, even by root
 needs_proc = pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
 
 
-def _fails(capsys: pytest.CaptureFixture, argv: list[str], needle: str) -> None:
-    """main(argv) exits 2 with exactly one stderr line that contains `needle`."""
+def _fails(capsys: pytest.CaptureFixture, argv: list[str], needle: str) -> str:
+    """main(argv) exits 2 with exactly one stderr line that contains `needle`; the line."""
     assert main([str(a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1, err
+    return err
 
 
 def test_a_header_only_table_says_it_has_no_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -359,6 +360,10 @@ def test_a_mistyped_column_names_the_one_it_resembles(tmp_path: Path, capsys: py
            "column(s) ['test_eror'] not in the table (did you mean 'test_err'?); it has ['run_id'")
     _fails(capsys, ["compare", RUNS, "--by", "complexty", "-o", tmp_path / "cmp"], "(did you mean 'complexity'?)")
     _fails(capsys, ["fit", RUNS, "--by", "zzzz", "-o", tmp_path / "f.json"], "['zzzz'] not in the table; it has")
+    # the list named the column --by a,b is joined into, which the table does not have
+    err = _fails(capsys, ["fit", RUNS, "--by", "complexity,n_real", "--x", "n_synt", "-o", tmp_path / "f.json"],
+                 "(did you mean 'n_synth'?)")
+    assert "'complexity,n_real'" not in err and "'torch_threads']" in err, err
 
 
 def test_a_header_named_twice_after_trimming_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
