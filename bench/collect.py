@@ -115,7 +115,19 @@ def check_table_path(path: Path | str, what: str = "-o") -> Path:
     above = file_in_the_way(p)
     if above is not None:
         raise UserError(f"{what} {text!r}: {str(above)!r} is a file, not a folder")
+    if p.is_file() and p.stat().st_size and not _a_runs_table(p):  # `-o config.yaml` replaced the config
+        raise UserError(f"{what} {text!r} is a file that is not a runs table (no run_id column in its first "
+                        "line), which the table would replace: give another path, or move that file away")
     return p
+
+
+def _a_runs_table(path: Path) -> bool:
+    """Whether the file's first line names a run_id column, as every table collect writes does."""
+    try:
+        with open(path, "rb") as f:
+            return b"run_id" in f.readline(1 << 16)
+    except OSError:  # unreadable: the write will say why
+        return True
 
 
 def write_csv(df: pd.DataFrame, path: Path | str) -> Path:

@@ -169,6 +169,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from fits.table import fit_runs, summary_table, write_fits_json
 
     out = out_file(args.output, inputs=[args.runs])
+    if out.is_file() and out.stat().st_size:  # `-o keep.csv` replaced another runs table with JSON
+        try:
+            read_json(out)
+        except FitInputError:
+            raise FitInputError(f"output {out} exists and is not a fits file written by `fit`, which would "
+                                "replace it: give another path (e.g. fits.json), or move that file away") from None
     res = fit_runs(read_grouped(args), args.x, args.y, args.by, args.law)
     write_fits_json(res, out)
     print(summary_table(res))

@@ -149,6 +149,21 @@ def test_collect_output_that_names_a_folder_or_lies_under_a_file(tmp_path, capsy
     assert not (tmp_path / "new").exists() and not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_collect_replaces_a_runs_table_but_not_another_file(tmp_path, capsys):
+    # `collect -o q.yaml` replaced the sweep's config with the table, exit 0
+    _runs(tmp_path / "r", {"a": json.dumps([_row("a")])})
+    config = tmp_path / "q.yaml"
+    config.write_text("name: q\n")
+    assert main(["collect", "--root", str(tmp_path / "r"), "-o", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a file that is not a runs table" in err and len(err.splitlines()) == 1, err
+    assert config.read_text() == "name: q\n"
+    table = tmp_path / "old_runs.csv"  # a table collect wrote before: replaced, as a rerun should
+    pd.DataFrame([_row("b")]).to_csv(table, index=False)
+    assert main(["collect", "--root", str(tmp_path / "r"), "-o", str(table)]) == 0
+    assert list(pd.read_csv(table)["run_id"]) == ["a"]
+
+
 def test_a_sweep_whose_table_path_is_a_folder_says_so_before_it_runs(tmp_path, capsys):
     # every cell ran, then the table's rename ended in an IsADirectoryError traceback
     (tmp_path / "r" / "runs.csv").mkdir(parents=True)

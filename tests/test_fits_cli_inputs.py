@@ -509,3 +509,15 @@ def test_runs_on_two_test_subsets_are_not_pooled_as_seeds() -> None:
     df.loc[df["seed"] == df["seed"].max(), "n_test"] = 10000
     with pytest.raises(fits.FitInputError, match=r"pools runs that differ in .n_test' \(10000, 2000\)"):
         fits.fit_runs(df, by="complexity")
+
+
+def test_fit_replaces_a_fits_file_but_not_another_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # `fit runs.csv -o keep.csv` replaced another runs table with JSON, exit 0
+    keep = tmp_path / "keep.csv"
+    keep.write_bytes(Path(RUNS).read_bytes())
+    _fails(capsys, ["fit", RUNS, "--by", "complexity", "-o", keep], "exists and is not a fits file written by `fit`")
+    assert keep.read_bytes() == Path(RUNS).read_bytes()
+    out = tmp_path / "fits.json"
+    assert main(["fit", str(RUNS), "--by", "complexity", "-o", str(out)]) == 0
+    assert main(["fit", str(RUNS), "--by", "complexity", "--law", "power", "-o", str(out)]) == 0  # its own: replaced
+    assert json.loads(out.read_text())["law"] == "power"
