@@ -16,12 +16,18 @@ from fits.laws import AUTO, LAWS
 
 def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table at `path`, or a one-line FitInputError."""
+    if _starts_like_json(path):  # `plot fits.json runs.csv`: pandas' tokenizing error, or a wrong hint
+        raise FitInputError(f"{path} is a JSON file (a fits.json?), not a runs table: give the CSV that "
+                            "`synthscale collect` writes (plot takes RUNS.csv, then FITS.json)")
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
         raise FitInputError(f"runs table {path} is empty; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)") from None
-    except (OSError, pd.errors.ParserError) as exc:
+    except pd.errors.ParserError as exc:
+        raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (pandas: "
+                            f"{' '.join(str(exc).split())})") from None
+    except OSError as exc:
         raise FitInputError(f"cannot read runs table {path}: {exc}") from None
     except UnicodeDecodeError as exc:  # an image or a file saved in another encoding
         raise FitInputError(f"cannot read runs table {path}: it is not UTF-8 text (it has byte "
@@ -29,6 +35,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)")
+    if not any(sep in _head(path).split(b"\n")[0] for sep in (b",", b"\t", b";")):  # a YAML, a text file
+        raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (its first line has "
+                            "no commas); give the CSV that `synthscale collect` writes")
     if not df.index.equals(pd.RangeIndex(len(df))):  # pandas makes the first column the index then
         raise FitInputError(f"runs table {path}: its rows have more fields than its header has names (a comma "
                             "at the end of each row?); remove the extra fields or name them in the header")
@@ -68,6 +77,20 @@ def by_arg(text: str) -> str | None:
         raise argparse.ArgumentTypeError(f"{text!r} has an empty column name; name each column (a,b), "
                                          "or give '' for one curve over the whole table")
     return text.strip()
+
+
+def _head(path: str | Path) -> bytes:
+    """The file's first 64 KiB, leading blanks stripped (b'' if unreadable: pandas says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 16).lstrip()
+    except OSError:
+        return b""
+
+
+def _starts_like_json(path: str | Path) -> bool:
+    """Whether the file's first non-blank character opens a JSON object or list."""
+    return _head(path)[:1] in (b"{", b"[")
 
 
 FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json

@@ -521,3 +521,21 @@ def test_fit_replaces_a_fits_file_but_not_another_file(tmp_path: Path, capsys: p
     assert main(["fit", str(RUNS), "--by", "complexity", "-o", str(out)]) == 0
     assert main(["fit", str(RUNS), "--by", "complexity", "--law", "power", "-o", str(out)]) == 0  # its own: replaced
     assert json.loads(out.read_text())["law"] == "power"
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"x": "n_synth", "groups": {}}\n', "is a JSON file (a fits.json?), not a runs table"),
+    ("name: q\nsynth: {generator: shapes, n: 64}\n", "not a CSV table of runs (its first line has no commas)"),
+    ("# Notes\n\nrun a, then b\nand c, d, e\n", "not a CSV table of runs"),
+])
+def test_a_file_that_is_not_a_runs_table_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                             content: str, needle: str) -> None:
+    # plot's two files swapped gave pandas' "Error tokenizing data ..." on two lines; a fits.json or a
+    # YAML given to compare was "its rows have more fields than its header (a comma at the end ...?)"
+    bad = tmp_path / "not_runs.txt"
+    bad.write_text(content)
+    for argv in (["fit", bad, "-o", tmp_path / "f.json"], ["compare", bad, "-o", tmp_path / "c"],
+                 ["plot", bad, RUNS.parent / "fits.json", "-o", tmp_path / "p.png"]):
+        err = _fails(capsys, argv, needle)
+        assert "more fields than its header" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not_runs.txt"]
