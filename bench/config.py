@@ -367,13 +367,16 @@ def _section(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return cls
 
 
-def _format_error(err: ValidationError, prefix: str = "", cls: type[BaseModel] | None = None) -> str:
-    """One line: `pretrain.lr: expected a number, got 'fast'` (plus a count of further errors)."""
+def format_validation_error(err: ValidationError, prefix: str = "", cls: type[BaseModel] | None = None,
+                  top_keys: tuple[str, ...] = ()) -> str:
+    """One line: `pretrain.lr: expected a number, got 'fast'` (plus a count of further errors);
+    `top_keys`: keys the file may also have at its top level (a sweep's `grid`)."""
     first = err.errors()[0]
     path = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
     if first["type"] == "extra_forbidden":
         section = _section(cls, first["loc"][:-1]) if cls is not None else None
         names = list(section.model_fields) if section is not None else []
+        names += list(top_keys) if len(first["loc"]) == 1 else []
         close = difflib.get_close_matches(str(first["loc"][-1]), names, n=1)
         msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + (
             f" (keys here: {', '.join(names)})" if names else " (check the spelling)")
@@ -383,11 +386,11 @@ def _format_error(err: ValidationError, prefix: str = "", cls: type[BaseModel] |
     return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
 
 
-def _validate(cls: type[_Strict], data: Any, where: str = "") -> Any:
+def _validate(cls: type[_Strict], data: Any, where: str = "", top_keys: tuple[str, ...] = ()) -> Any:
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        raise UserError(_format_error(err, where, cls)) from None
+        raise UserError(format_validation_error(err, where, cls, top_keys)) from None
 
 
 def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
@@ -607,7 +610,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
             base_overrides[key] = value
     _check_overlaps(grid, path)
     _check_axes(grid)
-    base = apply_overrides(_validate(RunSpec, data), base_overrides)
+    base = apply_overrides(_validate(RunSpec, data, top_keys=("grid",)), base_overrides)
     sweep = SweepSpec(base=base, grid=grid)
     sweep.check_identity_axes()  # also validates every cell, so a bad grid value fails before anything runs
     return sweep
@@ -615,7 +618,7 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
 
 def load_run(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
     """One run from a run or sweep file (its grid is ignored), with dotted-key overrides."""
-    return apply_overrides(_validate(RunSpec, _read_sweep(path)[0]), overrides or {})
+    return apply_overrides(_validate(RunSpec, _read_sweep(path)[0], top_keys=("grid",)), overrides or {})
 
 
 def dump_yaml(spec: BaseModel) -> str:

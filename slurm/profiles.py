@@ -12,7 +12,7 @@ from typing import Any, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from bench.config import RunSpec, yaml_text
+from bench.config import RunSpec, format_validation_error, yaml_text
 from synth.console import load_yaml
 from synth.errors import UserError
 
@@ -114,10 +114,8 @@ def _matches(value: Any, want: Any) -> bool:
 def _validate(cls: type[BaseModel], data: Any, where: str) -> Any:
     try:
         return cls.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        path = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"{where}: {path}: {first['msg'].lower()}") from None
+    except ValidationError as err:  # worded as a run config's: "unknown key; did you mean ...?"
+        raise UserError(f"{where}: {format_validation_error(err, cls=cls)}") from None
 
 
 def profile_names() -> list[str]:

@@ -33,10 +33,11 @@ def write(tmp_path: Path, text: str = TINY, name: str = "c.yaml") -> Path:
     return p
 
 
-def one_line_exit_2(capsys, argv: list[str], needle: str) -> None:
+def one_line_exit_2(capsys, argv: list[str], needle: str) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1, err
+    return err
 
 
 @pytest.mark.parametrize("override, needle", [
@@ -176,6 +177,11 @@ def test_an_unknown_key_suggests_the_close_one_and_lists_the_keys(tmp_path, caps
     # the hint used to point at `synthscale run --help`, which lists no keys
     one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.complexty=3"],
                     "synth.complexty: unknown key; did you mean 'complexity'? (keys here: generator, n, complexity")
+    # a sweep file's top level has a grid too: the list left it out, and `grd:` had no suggestion
+    (tmp_path / "s.yaml").write_text("name: t\ngrd:\n  seed: [0, 1]\n")
+    err = one_line_exit_2(capsys, ["sweep", str(tmp_path / "s.yaml"), "--root", str(tmp_path / "r"), "--dry-run"],
+                          "grd: unknown key; did you mean 'grid'? (keys here: name, synth")
+    assert err.rstrip().endswith(", grid)"), err
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")

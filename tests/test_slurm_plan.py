@@ -66,8 +66,12 @@ def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys, monkeypatch):
 
 def test_profile_errors_are_one_line(tmp_path):
     (tmp_path / "bad.yaml").write_text("resources: {partition: gpu, gpu: 1}\n")
-    with pytest.raises(UserError, match=r"resources\.gpu: extra inputs"):
+    # worded as a run config's key errors (it was pydantic's "extra inputs are not permitted")
+    with pytest.raises(UserError, match=r"resources\.gpu: unknown key \(keys here: partition, account"):
         load_profile(str(tmp_path / "bad.yaml"))
+    (tmp_path / "typo.yaml").write_text("resources: {partiton: gpu}\n")
+    with pytest.raises(UserError, match=r"resources\.partiton: unknown key; did you mean 'partition'\?"):
+        load_profile(str(tmp_path / "typo.yaml"))
     with pytest.raises(UserError, match="profile 'nope' not found.*local"):
         load_profile("nope")
     with pytest.raises(UserError, match="expected KEY=VALUE"):
