@@ -170,7 +170,7 @@ def check_shape(res: Resources, signal_delay_s: int) -> None:
     if res.time_min * 60 <= signal_delay_s:
         raise UserError(f"a time limit of {res.time_min} min is not longer than the profile's signal_delay_s "
                         f"({signal_delay_s} s), the checkpoint signal's lead: each job would be stopped as it "
-                        f"starts; give --timeout-min {signal_delay_s // 60 + 2} or more, or a smaller "
+                        f"starts; give --timeout-min {signal_delay_s // 60 + 1} or more, or a smaller "
                         "signal_delay_s")
 
 

@@ -134,6 +134,7 @@ def test_dry_run_lines_name_the_identity_fields_the_grid_varies_and_not_for_scra
     (["--sbatch", "output=/tmp/x.out"], "sbatch option 'output'"),
     # USR2 180 s before a 2-minute limit: every job told to checkpoint as it starts
     (["--timeout-min", "2"], "a time limit of 2 min is not longer than the profile's signal_delay_s (180 s)"),
+    (["--timeout-min", "3"], "give --timeout-min 4 or more"),  # the least it takes (it said 5)
 ])
 def test_job_shapes_the_suite_could_not_run_are_refused_before_the_plan_is_printed(tmp_path, capsys, monkeypatch,
                                                                                     extra, needle):
