@@ -111,8 +111,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         if not stop.is_set():
             stop.set()
-            log.warning("%s: saving a checkpoint at the next step, then stopping (Ctrl-C again: "
-                        "stop at once)", signal.Signals(signum).name)
+            log.warning("%s: saving a checkpoint at the next step, then stopping%s", signal.Signals(signum).name,
+                        " (Ctrl-C again: stop at once)" if signum == signal.SIGINT else "")
 
     before = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -222,6 +222,10 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     else:
         os.kill(proc.pid, signal.SIGTERM)
     _interrupted_cleanly(proc, root)
+    log_text = next(root.glob("runs/*/log.txt")).read_text()
+    signame = "SIGINT" if how == "ctrl-c" else "SIGTERM"  # a kill's log offered a second Ctrl-C
+    assert f"{signame}: saving a checkpoint at the next step" in log_text, log_text
+    assert ("Ctrl-C again" in log_text) == (how == "ctrl-c"), log_text
     status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr  # not a failure: it resumes
