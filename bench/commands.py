@@ -42,8 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.set_defaults(func=cmd_run)
-    c = sub.add_parser("collect", help="gather finished rows under a root into one CSV")
-    c.add_argument("--root", required=True, type=folder_arg)
+    c = sub.add_parser("collect", help="gather finished rows under a root into one CSV",
+                       description="Read every finished run's row.json under ROOT/runs into one runs table "
+                       "(one row per run and real size), the input of fit, plot, compare and bound. A sweep "
+                       "writes ROOT/runs.csv itself as it ends; collect rebuilds it, or writes it elsewhere.")
+    c.add_argument("--root", required=True, type=folder_arg, help="the --root of a sweep or run")
     c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv)")
     c.set_defaults(func=cmd_collect)
 

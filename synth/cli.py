@@ -246,7 +246,9 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard")
     e.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     e.set_defaults(func=cmd_export)
-    ls = sub.add_parser("list", help="registered generators, their levels and knobs")
+    ls = sub.add_parser("list", help="registered generators, their levels and knobs",
+                        description="Print each registered generator with its complexity levels and the knobs "
+                        "each level sets (a config's synth.knobs overrides them).")
     ls.set_defaults(func=cmd_list)
 
 
