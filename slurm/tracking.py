@@ -88,6 +88,7 @@ def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
     pid = os.getpid() if submitting else None
     write_json_atomic({"submission": submission_id, "pid": pid,
                        "pid_start": process_start(pid) if pid else "", "planned": planned or {},
+                       "order": list(planned or {}),  # the plan's order: the file's keys are sorted
                        "jobs": [asdict(r) for r in refs]}, path)
     return path
 
@@ -148,7 +149,10 @@ def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, 
         pid, start = data.get("pid"), data.get("pid_start")
         alive = isinstance(pid, int) and bool(start) and process_start(pid) == start
         if isinstance(data.get("planned"), dict):
-            cells = {rid: label for rid, label in data["planned"].items() if _plain_name(rid)}
+            order = data.get("order") if isinstance(data.get("order"), list) else []
+            ranked = [rid for rid in order if isinstance(rid, str) and rid in data["planned"]]
+            cells = {rid: data["planned"][rid] for rid in dict.fromkeys([*ranked, *data["planned"]])
+                     if _plain_name(rid)}
             if len(cells) < len(data["planned"]):
                 log.warning("warning: %s: %d planned cells that are not run ids ignored", path,
                             len(data["planned"]) - len(cells))
@@ -318,12 +322,13 @@ class CellStatus:
 def cell_statuses(root: Path) -> list[CellStatus]:
     """Every cell that was ever planned, submitted or started under `root`."""
     jobs, planned = read_manifests(root)
-    run_ids = set(jobs) | set(planned)
-    run_ids |= {p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists()}
+    started = sorted(p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists())
+    # in the order the sweeps planned them (as their dry runs list them, oldest sweep first; it was by
+    # run id, which interleaved a grid's cells), then cells with a job but no plan, then other cells
+    run_ids = list(dict.fromkeys([*planned, *jobs, *started]))
     reasons: dict[str, str] = {}
     states = job_states(list(jobs.values()), reasons)
-    statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id))
-                for run_id in sorted(run_ids)]
+    statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id)) for run_id in run_ids]
     for s in statuses:  # a pending job's reason (Priority, Resources, PartitionConfig, ...)
         why = reasons.get(s.job.job_id) if s.job is not None else None
         if s.state == "pending" and why is not None and not isinstance(why, NoAnswer):

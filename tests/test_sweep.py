@@ -47,6 +47,13 @@ def test_local_sweep_produces_valid_rows(tmp_path, capsys):
     assert (df.loc[df.n_synth == 0, "pretrain_examples"] == 0).all()
     assert (df["status"] == "ok").all()
     assert (df["torch_threads"] == 1).all()  # two cells at once: one thread each, recorded in the row
+    # status lists the cells in the plan's order, as the dry run does (it sorted them by run id, which
+    # interleaved a grid's cells): longest first, then the grid's order
+    capsys.readouterr()
+    assert main(["sweep", "status", "--root", str(root)]) == 0
+    labels = [ln.split("(local) ")[1] for ln in capsys.readouterr().out.splitlines()[:-1]]
+    assert labels == ["shapes c=1 n=32 resnet10t seed=0", "shapes c=1 n=64 resnet10t seed=0",
+                      "scratch resnet10t seed=0"], labels
     # A second identical sweep has nothing to do and changes nothing.
     before = {p: p.stat().st_mtime_ns for p in root.glob("runs/*/row.json")}
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 0
