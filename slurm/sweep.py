@@ -135,19 +135,21 @@ class _Recorder:
     def __init__(self, root: Path, sid: str, folder: Path, executor: str, todo: list[RunSpec]) -> None:
         self.root, self.sid, self.folder, self.executor = root, sid, folder, executor
         self.refs: list[JobRef] = []
+        self.started: list[str] = []  # debug cells, which run in this process: no job to follow
         self.planned = planned(todo)
         write_manifest(root, sid, [], self.planned)
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
-        if self.executor == "debug":  # runs in this process, under the run's lock: no job to follow
-            return
-        self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
-                                str(self.folder), time.time(), self.planned[spec.run_id]))
-        write_manifest(self.root, self.sid, self.refs, self.planned)
+        if self.executor == "debug":  # status reads a started one from its run folder (running, failed ...)
+            self.started.append(spec.run_id)
+        else:
+            self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
+                                    str(self.folder), time.time(), self.planned[spec.run_id]))
+        write_manifest(self.root, self.sid, self.refs, self.planned, started=self.started)
 
     def close(self) -> None:
         """No more submissions: cells still without a job are missing, not pending."""
-        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=False)
+        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=False, started=self.started)
 
 
 def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepResult) -> SweepResult:

@@ -79,9 +79,11 @@ def new_submission_id() -> str:
 
 
 def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
-                   planned: dict[str, str] | None = None, submitting: bool = True) -> Path:
-    """Record one submission: the cells it plans (run id -> label), their jobs so far and, while it
-    is `submitting`, this process (atomic: a reader never sees half a manifest)."""
+                   planned: dict[str, str] | None = None, submitting: bool = True,
+                   started: list[str] = ()) -> Path:
+    """Record one submission: the cells it plans (run id -> label), their jobs so far, the cells it
+    started without a job (a debug sweep's) and, while it is `submitting`, this process (atomic: a
+    reader never sees half a manifest)."""
     folder = root / MANIFEST_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{submission_id}.json"
@@ -89,7 +91,7 @@ def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
     write_json_atomic({"submission": submission_id, "pid": pid,
                        "pid_start": process_start(pid) if pid else "", "planned": planned or {},
                        "order": list(planned or {}),  # the plan's order: the file's keys are sorted
-                       "jobs": [asdict(r) for r in refs]}, path)
+                       "started": list(started), "jobs": [asdict(r) for r in refs]}, path)
     return path
 
 
@@ -156,7 +158,9 @@ def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, 
             if len(cells) < len(data["planned"]):
                 log.warning("warning: %s: %d planned cells that are not run ids ignored", path,
                             len(data["planned"]) - len(cells))
-            planned.update({rid: (str(label), alive) for rid, label in cells.items()})
+            listed = data.get("started") if isinstance(data.get("started"), list) else []
+            started = {rid for rid in listed if isinstance(rid, str)}  # debug cells: read from their folders
+            planned.update({rid: (str(label), alive and rid not in started) for rid, label in cells.items()})
     return latest, planned
 
 
@@ -355,7 +359,7 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if (run_dir / "row.json").exists() and not live:  # written last: the run ended, but the file is damaged
         return CellStatus(run_id, "failed", job, "its row.json is unreadable or incomplete; the next sweep "
                           "rebuilds it (from rows/, rerunning any size without one)", n_int)
-    if job is None and planned and planned[1] and not _locked(run_dir / ".lock"):  # locked: a debug cell
+    if job is None and planned and planned[1]:
         return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
     if job is None and (run_dir / "log.txt").exists():
         return _untracked(run_id, run_dir, n_int)

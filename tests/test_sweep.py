@@ -183,6 +183,27 @@ def test_status_reads_cells_run_outside_a_sweeps_jobs(tmp_path, capsys):
     assert code == 0 and f"{run_id}  stopped  no job" in out and "with a checkpoint, outside a sweep's" in out
 
 
+def test_a_debug_sweeps_failed_cell_reads_failed_while_the_sweep_goes_on(tmp_path, capsys):
+    """A debug sweep records its plan, but no job: a cell that had failed read 'pending, not submitted
+    yet' until the sweep ended. The manifest now lists the cells it started."""
+    from slurm.tracking import write_manifest
+
+    cfg, root = tiny_config(tmp_path), tmp_path / "r"
+    root.mkdir()
+    (root / "pretrain").write_text("a file where the pre-training folder goes")
+    with pytest.raises(NotADirectoryError):  # fails inside the run, after its log has started
+        main(["run", str(cfg), "--root", str(root), "synth.n=32"])
+    (failed,) = [p.name for p in (root / "runs").iterdir()]
+    later = "0123456789ab"
+    # what a debug sweep still running (this process) writes after starting its first cell
+    write_manifest(root, "20261204-000000-1-debug0", [], {failed: "first", later: "second"}, started=[failed])
+    capsys.readouterr()
+    code, out = _status(capsys, root)
+    lines = out.splitlines()
+    assert code == 1 and lines[0].startswith(f"{failed}  failed   no job") and "ended without a row" in lines[0]
+    assert f"{later}  pending  no job second  [not submitted yet]" in out, out
+
+
 def test_status_labels_tell_apart_cells_of_different_sweeps(tmp_path, capsys):
     """Two sweeps into one root that differ only in an override: each manifest's labels name only
     what varied inside it, so the cells read alike; status labels them from all the cells' configs."""
