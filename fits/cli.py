@@ -17,8 +17,8 @@ from fits.laws import AUTO, LAWS
 def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table at `path`, or a one-line FitInputError."""
     if _starts_like_json(path):  # `plot fits.json runs.csv`: pandas' tokenizing error, or a wrong hint
-        raise FitInputError(f"{path} is a JSON file (a fits.json?), not a runs table: give the CSV that "
-                            "`synthscale collect` writes (plot takes RUNS.csv, then FITS.json)")
+        raise FitInputError(f"{path} is a JSON file, not a runs table: give the CSV that `synthscale collect` "
+                            "writes (plot takes the runs table first, then the fits.json)")
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
@@ -32,12 +32,13 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:  # an image or a file saved in another encoding
         raise FitInputError(f"cannot read runs table {path}: it is not UTF-8 text (it has byte "
                             f"{exc.object[exc.start]:#x}); give a CSV file saved as UTF-8") from None
+    header = str(df.columns[0]) if len(df.columns) == 1 else ","  # one name: its first line has no comma
+    if not any(sep in header for sep in ",\t;"):  # a YAML or a text file (a runs table has 2+ columns)
+        raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (its first line has "
+                            "no commas); give the CSV that `synthscale collect` writes")
     if df.empty:
         raise FitInputError(f"runs table {path} has a header but no rows; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)")
-    if not any(sep in _head(path).split(b"\n")[0] for sep in (b",", b"\t", b";")):  # a YAML, a text file
-        raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (its first line has "
-                            "no commas); give the CSV that `synthscale collect` writes")
     if not df.index.equals(pd.RangeIndex(len(df))):  # pandas makes the first column the index then
         raise FitInputError(f"runs table {path}: its rows have more fields than its header has names (a comma "
                             "at the end of each row?); remove the extra fields or name them in the header")
@@ -192,12 +193,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from fits.table import fit_runs, summary_table, write_fits_json
 
     out = out_file(args.output, inputs=[args.runs])
-    if out.is_file() and out.stat().st_size:  # `-o keep.csv` replaced another runs table with JSON
-        try:
-            read_json(out)
-        except FitInputError:
-            raise FitInputError(f"output {out} exists and is not a fits file written by `fit`, which would "
-                                "replace it: give another path (e.g. fits.json), or move that file away") from None
+    # `-o keep.csv` replaced another runs table with JSON; a damaged fits.json is for `fit` to rewrite
+    if out.is_file() and out.stat().st_size and out.suffix.lower() != ".json" and not _starts_like_json(out):
+        raise FitInputError(f"output {out} exists and is not JSON, which `fit` would replace with its fits "
+                            "file: give a path ending in .json, or move that file away")
     res = fit_runs(read_grouped(args), args.x, args.y, args.by, args.law)
     write_fits_json(res, out)
     print(summary_table(res))

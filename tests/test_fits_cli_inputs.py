@@ -515,17 +515,19 @@ def test_fit_replaces_a_fits_file_but_not_another_file(tmp_path: Path, capsys: p
     # `fit runs.csv -o keep.csv` replaced another runs table with JSON, exit 0
     keep = tmp_path / "keep.csv"
     keep.write_bytes(Path(RUNS).read_bytes())
-    _fails(capsys, ["fit", RUNS, "--by", "complexity", "-o", keep], "exists and is not a fits file written by `fit`")
+    _fails(capsys, ["fit", RUNS, "--by", "complexity", "-o", keep], "exists and is not JSON")
     assert keep.read_bytes() == Path(RUNS).read_bytes()
     out = tmp_path / "fits.json"
+    out.write_text('{"x": "n_synth", "gro')  # a fits file cut short: what the messages say to rewrite
     assert main(["fit", str(RUNS), "--by", "complexity", "-o", str(out)]) == 0
     assert main(["fit", str(RUNS), "--by", "complexity", "--law", "power", "-o", str(out)]) == 0  # its own: replaced
     assert json.loads(out.read_text())["law"] == "power"
 
 
 @pytest.mark.parametrize("content, needle", [
-    ('{"x": "n_synth", "groups": {}}\n', "is a JSON file (a fits.json?), not a runs table"),
+    ('{"x": "n_synth", "groups": {}}\n', "is a JSON file, not a runs table"),
     ("name: q\nsynth: {generator: shapes, n: 64}\n", "not a CSV table of runs (its first line has no commas)"),
+    ("name: q\n", "not a CSV table of runs"),  # was "has a header but no rows"
     ("# Notes\n\nrun a, then b\nand c, d, e\n", "not a CSV table of runs"),
 ])
 def test_a_file_that_is_not_a_runs_table_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -539,3 +541,12 @@ def test_a_file_that_is_not_a_runs_table_says_so_in_one_line(tmp_path: Path, cap
         err = _fails(capsys, argv, needle)
         assert "more fields than its header" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["not_runs.txt"]
+
+
+def test_a_compressed_runs_table_is_read(tmp_path: Path) -> None:
+    # pandas reads runs.csv.gz by its name; a check of the raw bytes' first line refused most of them
+    import gzip
+
+    gz = tmp_path / "runs.csv.gz"
+    gz.write_bytes(gzip.compress(Path(RUNS).read_bytes(), mtime=39))
+    assert main(["fit", str(gz), "--by", "complexity", "-o", str(tmp_path / "f.json")]) == 0
