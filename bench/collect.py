@@ -116,8 +116,9 @@ def check_table_path(path: Path | str, what: str = "-o") -> Path:
     if above is not None:
         raise UserError(f"{what} {text!r}: {str(above)!r} is a file, not a folder")
     if p.is_file() and p.stat().st_size and not _a_runs_table(p):  # `-o config.yaml` replaced the config
+        fix = "give another path, or move that file away" if what.startswith("-") else "move that file away"
         raise UserError(f"{what} {text!r} is a file that is not a runs table (no run_id column in its first "
-                        "line), which the table would replace: give another path, or move that file away")
+                        f"line), which the table would replace: {fix}")
     return p
 
 

@@ -59,7 +59,7 @@ class ModelSpec(_Strict):
 class StageSpec(_Strict):
     """One training stage; the budget is in examples seen, so curves over n are comparable. It runs
     ceil(examples / batch_size) steps of full batches, so up to batch_size - 1 examples more than
-    `examples` (which the rows record) are seen: 40 steps of 128 = 5120 for the default 5000."""
+    `examples` (which the rows record) are seen: 40 steps of 128 = 5120 for fine-tuning's default 5000."""
 
     examples: int = Field(20000, gt=0, strict=True)
     batch_size: int = Field(128, ge=2, strict=True)  # batch norm cannot train on one example
@@ -356,6 +356,8 @@ def _hash(obj: Any) -> str:
 def _section(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     """The schema model at `loc` (e.g. ('synth',) -> SynthSpec), or None below a plain field."""
     for part in loc:
+        if isinstance(part, int):  # an item of a list of sections (a profile's shapes[0])
+            continue
         field = cls.model_fields.get(str(part))
         if field is None:
             return None
@@ -368,10 +370,11 @@ def _section(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 
 
 def format_validation_error(err: ValidationError, prefix: str = "", cls: type[BaseModel] | None = None,
-                  top_keys: tuple[str, ...] = ()) -> str:
+                            top_keys: tuple[str, ...] = ()) -> str:
     """One line: `pretrain.lr: expected a number, got 'fast'` (plus a count of further errors);
     `top_keys`: keys the file may also have at its top level (a sweep's `grid`)."""
-    first = err.errors()[0]
+    errors = err.errors()  # a misspelt key first: it explains the required one "missing" beside it
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     path = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
     if first["type"] == "extra_forbidden":
         section = _section(cls, first["loc"][:-1]) if cls is not None else None
@@ -380,9 +383,11 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
         close = difflib.get_close_matches(str(first["loc"][-1]), names, n=1)
         msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "") + (
             f" (keys here: {', '.join(names)})" if names else " (check the spelling)")
+    elif first["type"] == "missing":  # its input is the whole section around the missing key
+        msg = "missing: this key is required here"
     else:
         msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
-    more = len(err.errors()) - 1
+    more = len(errors) - 1
     return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
 
 

@@ -260,7 +260,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
 def real_test_split(spec: RunSpec, data: targets.RealData) -> tuple[torch.Tensor, torch.Tensor]:
     """The target's test images (at the run's resolution and channels) and labels: all of them, or a
     stratified subset of `target.test_size` drawn with a fixed seed, the same for every run (each
-    class keeps its share of the split: the subset's error estimates the split's)"""
+    class keeps its share of the split: the subset's error estimates the split's)."""
     idx = torch.arange(len(data.test_y))
     if spec.target.test_size and spec.target.test_size < len(idx):
         # the same for every run: seed 0

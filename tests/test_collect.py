@@ -157,7 +157,12 @@ def test_collect_replaces_a_runs_table_but_not_another_file(tmp_path, capsys):
     assert main(["collect", "--root", str(tmp_path / "r"), "-o", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is a file that is not a runs table" in err and len(err.splitlines()) == 1, err
+    assert err.endswith("give another path, or move that file away"), err
     assert config.read_text() == "name: q\n"
+    (tmp_path / "r" / "runs.csv").write_text("notes\n")  # where a sweep writes its table: no other path to give
+    assert main(["sweep", "quickstart", "--root", str(tmp_path / "r"), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ROOT/runs.csv" in err and err.endswith("which the table would replace: move that file away"), err
     table = tmp_path / "old_runs.csv"  # a table collect wrote before: replaced, as a rerun should
     pd.DataFrame([_row("b")]).to_csv(table, index=False)
     assert main(["collect", "--root", str(tmp_path / "r"), "-o", str(table)]) == 0

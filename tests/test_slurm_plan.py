@@ -72,6 +72,14 @@ def test_profile_errors_are_one_line(tmp_path):
     (tmp_path / "typo.yaml").write_text("resources: {partiton: gpu}\n")
     with pytest.raises(UserError, match=r"resources\.partiton: unknown key; did you mean 'partition'\?"):
         load_profile(str(tmp_path / "typo.yaml"))
+    # in a list item too, named before the required key it leaves missing (which printed its whole section)
+    (tmp_path / "rule.yaml").write_text("shapes:\n  - when: {model.name: resnet10t}\n    sett: {mem_gb: 4}\n")
+    with pytest.raises(UserError, match=r"shapes\.0\.sett: unknown key; did you mean 'set'\? \(keys here: when, "
+                                        r"set\) \(and 1 more error\)$"):
+        load_profile(str(tmp_path / "rule.yaml"))
+    (tmp_path / "rule.yaml").write_text("shapes:\n  - when: {model.name: resnet10t}\n")
+    with pytest.raises(UserError, match=r"shapes\.0\.set: missing: this key is required here$"):
+        load_profile(str(tmp_path / "rule.yaml"))
     with pytest.raises(UserError, match="profile 'nope' not found.*local"):
         load_profile("nope")
     with pytest.raises(UserError, match="expected KEY=VALUE"):
