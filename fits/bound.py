@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import Fit, fit_curve
-from fits.errors import FitInputError
+from fits.errors import FitInputError, none_fitted
 from fits.table import check_not_pooled, fit_rows, label, strict_json
 
 LEVEL = 0.95
@@ -212,8 +212,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
         files += _write_one(g, res, sub, args)
         texts.append(f"{head}\n{summary(res, args.s)}")
     if len(errors) == len(groups):
-        first = next(iter(errors.items()))
-        raise FitInputError(f"no group could be fitted ({args.by}={first[0]}: {first[1]})")
+        raise none_fitted(args.by, errors)
     return write_text_report(out, "bound.txt", "\n\n".join(texts), files)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import N_BOOT, Fit, fit_curve
-from fits.errors import FitInputError
+from fits.errors import FitInputError, none_fitted
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
 from fits.uncertainty import bootstrap_params
@@ -143,8 +143,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         except FitInputError as exc:
             errors[label(key)] = str(exc)
     if len(fits_) < 1:
-        first = next(iter(errors.items()))
-        raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]})")
+        raise none_fitted(by, errors)
     groups, scales = [], {}
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fits.core import MAX_VALUE, Fit, fit_curve, make_problem
 from fits.diagnostics import size_stats
-from fits.errors import FitInputError
+from fits.errors import FitInputError, none_fitted
 from fits.laws import AUTO, LAWS, get_law
 
 LEVEL = 0.95
@@ -412,8 +412,7 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
                   g, x, y, law, None if shared and len(base[label(k)]) == len(everyone) else base[label(k)])}
               for k, g in curves}
     if groups and all("error" in g for g in groups.values()):
-        first = next(iter(groups.items()))
-        raise FitInputError(f"no group could be fitted ({by}={first[0]}: {first[1]['error']})")
+        raise none_fitted(by, {k: g["error"] for k, g in groups.items()})
     return {"x": x, "y": y, "by": by, "law": law, "level": LEVEL, "groups": groups,
             "scratch": scratch_stats(everyone[y]) if shared else None}
 

@@ -137,14 +137,25 @@ def test_two_complexity_levels_under_one_generator_are_refused_in_the_api():
     assert list(fits.fit_runs(runs, by="complexity")["groups"]) == ["1", "3"]  # as `synthscale demo` writes
 
 
-def test_compare_with_no_fittable_group_names_the_first_reason_in_one_line(tmp_path):
-    df = pd.DataFrame({"complexity": 1, "n_synth": [100, 200], "seed": 0, "test_err": [0.5, 0.4]})
+def test_compare_with_no_fittable_group_names_each_reason_in_one_line(tmp_path):
+    df = pd.DataFrame({"complexity": [1, 1, 3, 3], "n_synth": [100, 200] * 2, "seed": 0,
+                       "test_err": [0.5, 0.4, 0.6, 0.5]})
     csv = tmp_path / "two.csv"
     df.to_csv(csv, index=False)
     res = subprocess.run([sys.executable, "-m", "fits", "compare", str(csv), "-o", str(tmp_path / "c")],
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
-    assert "no group could be fitted (complexity=1: " in res.stderr and "{" not in res.stderr
+    # every group, each reason once (it named the first group only)
+    assert "no group could be fitted (complexity=1, complexity=3: " in res.stderr and "{" not in res.stderr
+
+
+def test_a_reason_shared_by_many_groups_is_given_once() -> None:
+    from fits.errors import none_fitted
+
+    text = str(none_fitted("c", {str(i): f"reason {i % 5}" for i in range(12)}))
+    assert text == ("no group could be fitted (c=0, c=5, c=10: reason 0; c=1, c=6, c=11: reason 1; c=2, c=7: "
+                    "reason 2; and 2 other reasons)")
+    assert str(none_fitted(None, {"all": "too few sizes"})) == "no group could be fitted (all: too few sizes)"
 
 
 def test_the_bound_refuses_a_table_pooling_two_models(tmp_path):
