@@ -54,7 +54,7 @@ def check_input(spec: ModelSpec, in_chans: int, img_size: int) -> None:
     if err is None:
         return
     if spec.small_input and _forward_error(spec.model_copy(update={"small_input": False}), in_chans, img_size) is None:
-        raise UserError(f"model.name={spec.name}: model.small_input=true (the default) breaks this model "
+        raise UserError(f"model.name={spec.name}: model.small_input=true (also its default) breaks this model "
                         f"({err}); set model.small_input=false")
     raise UserError(f"model.name={spec.name}: cannot take {in_chans}-channel {img_size}x{img_size} px "
                     f"images ({err}); choose another model or synth.resolution")
