@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 import threading
@@ -17,8 +18,9 @@ from synth.errors import UserError
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 
-def resolve_config(name: str) -> Path:
-    """A YAML path, or the name of a packaged config such as `quickstart`."""
+def resolve_config(name: str, words: tuple[str, ...] = ()) -> Path:
+    """A YAML path, or the name of a packaged config such as `quickstart`; `words`: other names the
+    command takes in that place (`sweep status`), suggested with the configs when one is mistyped."""
     p = Path(name)
     if p.is_file():
         return p
@@ -29,7 +31,9 @@ def resolve_config(name: str) -> Path:
     if p.is_dir():  # it said "not found" of a folder that is there
         raise UserError(f"config {name!r} is a folder: pass a YAML file in it, or one of the packaged configs "
                         f"({known})")
-    raise UserError(f"config {name!r} not found: pass a YAML file or one of the packaged configs ({known})")
+    close = difflib.get_close_matches(name, [*words, *(q.stem for q in CONFIG_DIR.glob("*.yaml"))], n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(f"config {name!r} not found: {hint}pass a YAML file or one of the packaged configs ({known})")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -135,7 +135,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     _at_least_1(timeout_min, "--timeout-min")
     _check_root(root)
     check_table_path(root / "runs.csv", "ROOT/runs.csv")  # written at the end: a folder there is said now
-    the_plan = plan(load_sweep(resolve_config(config), overrides), root)
+    the_plan = plan(load_sweep(resolve_config(config, words=("status",)), overrides), root)
     if executor == "slurm":  # every job shape (profile rules, extra sbatch options) before any output
         group_by_shape(the_plan.todo, profile or Profile())
     if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder

@@ -196,6 +196,15 @@ def test_a_config_that_is_a_folder_says_so(tmp_path, capsys):
     one_line_exit_2(capsys, ["run", str(tmp_path / "dir.yaml"), "--root", str(tmp_path / "r")], "is a folder")
 
 
+def test_a_mistyped_config_name_suggests_the_close_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no file of those names here
+    one_line_exit_2(capsys, ["run", "quickstrat", "--root", "r"], "config 'quickstrat' not found: did you mean "
+                                                                   "'quickstart'?")
+    one_line_exit_2(capsys, ["sweep", "stats", "--root", "r"], "did you mean 'status'?")  # sweep status
+    err = one_line_exit_2(capsys, ["run", "zzz", "--root", "r"], "config 'zzz' not found: pass a YAML file")
+    assert "did you mean" not in err and not (tmp_path / "r").exists()
+
+
 def test_a_finished_run_says_it_is_not_redone(tmp_path, capsys):
     argv = ["run", str(write(tmp_path)), "--root", str(tmp_path / "r"), "synth.n=0", "target.n_real=[20]"]
     assert main(argv) == 0
