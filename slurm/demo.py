@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -54,7 +55,9 @@ def check_grouping(config: str, by: str) -> set[str]:
     cols = [c.strip() for c in by.split(",")]
     unknown = [c for c in cols if c not in rows[0]]
     if unknown or len(set(cols)) < len(cols):
-        raise UserError(f"--by {by}: " + (f"{unknown[0]!r} is not a column that says what was run; choose "
+        close = difflib.get_close_matches(unknown[0], list(rows[0]), n=1) if unknown else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"--by {by}: " + (f"{unknown[0]!r} is not a column that says what was run{hint}; choose "
                                           f"from {', '.join(sorted(rows[0]))}" if unknown else
                                           "a column is given twice"))
     groups = curve_groups(group_column(pd.DataFrame(rows), by), "n_synth", by)

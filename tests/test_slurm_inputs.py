@@ -288,7 +288,8 @@ def test_demo_help_names_the_file_it_writes(capsys):
     ("complexity", "group complexity=1 pools runs that differ in 'generator' (deadleaves, shapes) at the "
                    "same n_synth, as if they were seeds of one curve; fit one generator at a time (a table "
                    "with one value of it), or group by both: --by complexity,generator"),
-    ("complexity,genrator", "--by complexity,genrator: 'genrator' is not a column that says what was run"),
+    ("complexity,genrator", "--by complexity,genrator: 'genrator' is not a column that says what was run "
+                            "(did you mean 'generator'?); choose from "),
 ])
 def test_demo_checks_its_grouping_before_the_sweep(tmp_path, capsys, by, want):
     cfg = tmp_path / "two.yaml"
