@@ -360,13 +360,14 @@ class Fit:
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """A JSON-able summary: law, parameters, intervals, diagnostics, data size."""
-        xs = self.problem.x if self.law.n_inputs == 1 else self.problem.x[:, 0]
+        used = self.problem.weights > 0  # points of weight 0 are left out of the fit
+        xs = (self.problem.x if self.law.n_inputs == 1 else self.problem.x[:, 0])[used]
         level = _level(level)  # stored as a plain float: np.float32(0.9) or "0.9" are not JSON floats
         return {"law": self.law.name, "params": dict(self.params),
                 "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
                 "fixed": dict(self.problem.fixed),
                 "diagnostics": [f.to_dict() for f in self.diagnostics],
-                "n_points": int(len(self.problem.y)), "n_sizes": int(len(np.unique(xs)))}
+                "n_points": int(used.sum()), "n_sizes": int(len(np.unique(xs)))}
 
 
 GRID_POSITIONS = (0.05, 0.3, 0.6, 0.9)  # where in each free parameter's box (theta scale) a grid start sits

@@ -58,7 +58,9 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
     prob = make_problem(x, y, laws[0], groups, weights)  # bad x, y, groups or weights: one line
     xa, ya = prob.x, prob.y
     groups = None if groups is None else np.asarray(groups).reshape(-1)
-    n_sizes = len(np.unique(xa))
+    used = prob.weights > 0  # sizes held out and scored among the points the fits use
+    n_all, n_sizes = len(np.unique(xa)), len(np.unique(xa[used]))
+    held_w = None if weights is None else prob.weights[used]
     hold = _n_holdout(n_sizes)
     scores: dict[str, float | None] = {}
     for name in laws:
@@ -68,7 +70,8 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
         if n_sizes - hold < max(3, n_par + 1):
             scores[name] = None
             continue
-        res = holdout_score(xa, ya, name, hold, groups=groups, weights=weights)
+        res = holdout_score(xa[used], ya[used], name, hold, groups=None if groups is None else groups[used],
+                            weights=held_w)
         scores[name] = None if res is None else res["rel_err"]
     tested = {k: v for k, v in scores.items() if v is not None and np.isfinite(v)}
     if tested:
@@ -86,8 +89,7 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
                    f"sizes from the rest ({ranked})")
     else:
         chosen = DEFAULT if DEFAULT in laws else laws[0]
-        n_weighted = len(np.unique(xa[prob.weights > 0]))
-        some = f" ({n_weighted} of weight > 0)" if n_weighted < n_sizes else ""
+        some = f" of weight > 0 (of {n_all})" if n_sizes < n_all else ""
         msg = f"chose {chosen} by default: {n_sizes} sizes{some} are too few to test any law on held-out sizes"
     fit = fit_curve(xa, ya, chosen, groups=groups, weights=weights)
     return Selection(chosen, fit, scores, msg)

@@ -30,16 +30,17 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
         raise FitInputError(f"holdout_score holds out sizes of one-size laws; {law!r} takes two "
                             "(n and s): check it with fits.bound.check_bound")
     prob = make_problem(x, y, law, groups, weights, fixed)  # bad input: one line, before any split
-    xa, ya = prob.x, prob.y
+    used = prob.weights > 0  # a point of weight 0 is left out: neither fitted nor scored
+    xa, ya = prob.x[used], prob.y[used]
+    groups = None if groups is None else np.asarray(groups).reshape(-1)[used]
+    weights = None if weights is None else prob.weights[used]
     sizes = np.unique(xa)
     if len(sizes) - n_holdout < 3:
         return None
     cut = sizes[-n_holdout]
     train = xa < cut
-    if len(np.unique(xa[train & (prob.weights > 0)])) < 3:  # weight 0 leaves a size out of the fit
-        return None
-    g = None if groups is None else np.asarray(groups).reshape(-1)[train]
-    w = None if weights is None else prob.weights[train]
+    g = None if groups is None else groups[train]
+    w = None if weights is None else weights[train]
     fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
     pred = fit.predict(held)
