@@ -197,7 +197,7 @@ def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:
         return {}
     if not isinstance(fixed, Mapping):
         raise FitInputError(f"fixed must map parameter names to values, e.g. {{'C': 0.1}}; got {fixed!r}")
-    unknown = sorted(set(fixed) - set(law.params))
+    unknown = sorted(set(fixed) - set(law.params), key=repr)  # keys of mixed types: 1 and 'Q'
     if unknown:
         raise FitInputError(f"fixed has unknown parameter(s) {unknown}; {law.name!r} has {list(law.params)}")
     out = {}
@@ -226,7 +226,7 @@ def _caller_box(law: Law, bounds: Any) -> dict[str, tuple[float, float]]:
         except (TypeError, ValueError):
             raise FitInputError(f"bounds[{k!r}] must be a pair of numbers (lo, hi), got {v!r}") from None
         box[k] = (lo, hi)
-    bad = sorted(k for k, (lo, hi) in box.items() if k not in law.params or not lo < hi)
+    bad = sorted((k for k, (lo, hi) in box.items() if k not in law.params or not lo < hi), key=repr)
     if bad:
         raise FitInputError(f"bounds for {bad} are unknown parameters or empty; {law.name!r} has {list(law.params)}")
     inf = sorted(k for k, (lo, hi) in box.items() if not (np.isfinite(lo) and np.isfinite(hi)))

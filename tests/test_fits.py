@@ -112,6 +112,11 @@ def test_unknown_law_and_fixed_name() -> None:
         fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], law="nope")
     with pytest.raises(FitInputError, match="unknown parameter"):
         fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], fixed={"E": 1.0})
+    # names of mixed types: a TypeError from sorting them, not the one line
+    with pytest.raises(FitInputError, match=r"fixed has unknown parameter\(s\) \['Q', 1\]"):
+        fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], fixed={1: 0.5, "Q": 1})
+    with pytest.raises(FitInputError, match=r"bounds for \['Q', None\] are unknown"):
+        fits.fit_curve([1, 2, 4], [0.3, 0.2, 0.1], bounds={None: (0, 1), "Q": (0, 1)})
 
 
 def test_exact_zero_errors_are_floored_and_flagged() -> None:
