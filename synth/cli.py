@@ -74,8 +74,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     levels = parse_levels(f"0..{top - 1}" if args.complexity is None else args.complexity, top, args.generator)
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples per level, got {args.n}")
-    make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=levels[0],
-                 channels=args.channels, **parse_knobs(args.knob))  # the generator's own checks
+    for level in levels:  # the generator's own checks, at every level: a knob may clash with a later preset
+        make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=level,
+                     channels=args.channels, **parse_knobs(args.knob))
     check_grid_size(len(levels), args.n, args.resolution)  # before -o's folder is created
     ext = args.output.suffix.lower()
     if args.output.is_dir() or Image.registered_extensions().get(ext) not in Image.SAVE:
@@ -96,7 +97,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.rounds < 1 or not 0 < args.min_cpu_s < math.inf or args.threads < 1:
         raise UserError(f"synth bench needs --rounds >= 1, a finite --min-cpu-s > 0 and --threads >= 1, got "
                         f"{args.rounds}, {args.min_cpu_s} and {args.threads}")
-    names = args.generator or GENERATORS.names()
+    names = list(dict.fromkeys(args.generator or GENERATORS.names()))  # each once: repeats pooled rounds
+    args.resolution = list(dict.fromkeys(args.resolution))
     for name in names:
         GENERATORS.get(name)
     if args.complexity is not None:
@@ -148,7 +150,7 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
         (f"--complexity {args.complexity}", args.complexity is not None),
         ("--resolution " + " ".join(map(str, args.resolution)), args.resolution != BENCH_RESOLUTIONS),
     ) if is_partial]
-    if partial and args.out == BENCH_OUT:
+    if partial and Path(args.out).resolve() == BENCH_OUT.resolve():  # also as an absolute path
         raise UserError(f"synth bench {' '.join(partial)} measures part of the benchmark and would "
                         f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
 

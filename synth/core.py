@@ -1,6 +1,7 @@
 """The generator contract: Sample, the GENERATORS registry, knob validation and SynthDataset."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Protocol
 
@@ -68,8 +69,8 @@ class Knob:
 
     def check(self, family: str, value: Any) -> Any:
         """The value converted to `kind`, or a UserError naming the knob and its valid range."""
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if self.kind is int and ok_type and float(value) != int(value):
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if self.kind is int and ok_type and float(value) != int(value):  # int(inf) raised OverflowError
             ok_type = False
         if not ok_type or not self.lo <= value <= self.hi:
             what = "an integer" if self.kind is int else "a number"

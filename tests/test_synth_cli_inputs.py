@@ -293,3 +293,33 @@ def test_preview_refuses_an_empty_or_repeated_level(tmp_path: Path, capsys: pyte
     _fails(capsys, ["preview", "--generator", "shapes", "--complexity", spec, "--n", "1", "-o", tmp_path / "g.png"],
            needle)
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("knob", ["n_leaves=.inf", "n_leaves=.nan"])
+def test_an_infinite_or_nan_whole_number_knob_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          knob: str) -> None:
+    # int(inf) raised OverflowError (int(nan) ValueError) before the range check: a traceback
+    _fails(capsys, ["preview", "--generator", "deadleaves", "--knob", knob, "--n", "1", "-o", tmp_path / "g.png"],
+           "deadleaves knob 'n_leaves' must be an integer in [1, 512]")
+
+
+def test_preview_checks_its_knobs_at_every_level_before_drawing(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    # objects_max=1 is valid at level 0 (objects_min 1), not at level 1 (objects_min 2): refused only
+    # after level 0's row was drawn, leaving -o's new folder behind, empty
+    _fails(capsys, ["preview", "--generator", "shapes", "--knob", "objects_max=1", "--n", "2", "--resolution", "32",
+                    "-o", tmp_path / "new" / "grid.png"], "must not exceed objects_max (1)")
+    assert not (tmp_path / "new").exists()
+
+
+def test_bench_measures_a_repeated_cell_once_and_guards_its_table_by_any_path(
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo)  # results/synth_bench.md named by its absolute path was overwritten
+    _fails(capsys, ["bench", "--generator", "digits", "--out", repo / "results" / "synth_bench.md"],
+           "would overwrite results/synth_bench.md")
+    argv = ["bench", "--generator", "digits", "--generator", "digits", "--resolution", "16", "16", "--rounds", "1",
+            "--min-cpu-s", "0.01", "--json", "--out", "-"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1, rows  # one cell, not 4 identical rows pooling 4 rounds each
