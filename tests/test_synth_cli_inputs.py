@@ -313,11 +313,16 @@ def test_preview_checks_its_knobs_at_every_level_before_drawing(tmp_path: Path,
 
 
 def test_bench_measures_a_repeated_cell_once_and_guards_its_table_by_any_path(
-        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo = Path(__file__).resolve().parents[1]
-    monkeypatch.chdir(repo)  # results/synth_bench.md named by its absolute path was overwritten
-    _fails(capsys, ["bench", "--generator", "digits", "--out", repo / "results" / "synth_bench.md"],
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # results/synth_bench.md named by its absolute path was overwritten; checked in a copy of the
+    # layout, so that a broken guard cannot overwrite the committed table
+    table = tmp_path / "results" / "synth_bench.md"
+    table.parent.mkdir()
+    table.write_text("the committed table\n")
+    monkeypatch.chdir(tmp_path)
+    _fails(capsys, ["bench", "--generator", "digits", "--rounds", "1", "--min-cpu-s", "0.01", "--out", table],
            "would overwrite results/synth_bench.md")
+    assert table.read_text() == "the committed table\n"
     argv = ["bench", "--generator", "digits", "--generator", "digits", "--resolution", "16", "16", "--rounds", "1",
             "--min-cpu-s", "0.01", "--json", "--out", "-"]
     assert main(argv) == 0
