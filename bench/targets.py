@@ -368,7 +368,7 @@ def stratified_subset(labels: torch.Tensor, n: int, seed: int, proportional: boo
     if proportional:  # largest remainder: each class its floor share, then one more by fraction, ties by order
         share = [n * len(idx) / len(labels) for idx in per_class]
         quota = [int(q) for q in share]
-        extra = sorted(order, key=lambda c: (-(share[c] - quota[c]), order.index(c)))[:n - sum(quota)]
+        extra = sorted(order, key=lambda c: quota[c] - share[c])[:n - sum(quota)]  # stable: ties by order
         picked = [int(i) for c in range(len(classes)) for i in per_class[c][:quota[c] + (c in extra)]]
         return torch.tensor(sorted(picked), dtype=torch.long)
     picked = []  # round-robin over the classes, so n need not be a multiple of the class count

@@ -32,8 +32,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as exc:  # an image or a file saved in another encoding
         raise FitInputError(f"cannot read runs table {path}: it is not UTF-8 text (it has byte "
                             f"{exc.object[exc.start]:#x}); give a CSV file saved as UTF-8") from None
-    header = str(df.columns[0]) if len(df.columns) == 1 else ","  # one name: its first line has no comma
-    if not any(sep in header for sep in ",\t;"):  # a YAML or a text file (a runs table has 2+ columns)
+    # one column whose name has no tab or semicolon (those have their own line below): a YAML or a
+    # text file, as a runs table has 2+ columns
+    if len(df.columns) == 1 and not any(sep in str(df.columns[0]) for sep in "\t;"):
         raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (its first line has "
                             "no commas); give the CSV that `synthscale collect` writes")
     if df.empty:
@@ -80,18 +81,14 @@ def by_arg(text: str) -> str | None:
     return text.strip()
 
 
-def _head(path: str | Path) -> bytes:
-    """The file's first 64 KiB, leading blanks stripped (b'' if unreadable: pandas says why)."""
+def _starts_like_json(path: str | Path) -> bool:
+    """Whether the file's first non-blank character opens a JSON object or list (False if the file
+    cannot be read: the caller's own read says why)."""
     try:
         with open(path, "rb") as f:
-            return f.read(1 << 16).lstrip()
+            return f.read(4096).lstrip()[:1] in (b"{", b"[")
     except OSError:
-        return b""
-
-
-def _starts_like_json(path: str | Path) -> bool:
-    """Whether the file's first non-blank character opens a JSON object or list."""
-    return _head(path)[:1] in (b"{", b"[")
+        return False
 
 
 FITS_KEYS = ("x", "y", "by", "law", "groups")  # what `plot` reads from a fits.json
