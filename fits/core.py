@@ -354,20 +354,26 @@ class Fit:
         return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
 
     @property
+    def used(self) -> Problem:
+        """The problem of the points the fit used (weight > 0): what its diagnostics, counts and
+        scores judge. A point of weight 0 is left out of all of them."""
+        return weighted(self.problem)
+
+    @property
     def diagnostics(self) -> list[diag.Flag]:
         """Named flags, each with a one-line explanation (computing them runs the bootstrap)."""
         return diag.check(self)
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """A JSON-able summary: law, parameters, intervals, diagnostics, data size."""
-        used = self.problem.weights > 0  # points of weight 0 are left out of the fit
-        xs = (self.problem.x if self.law.n_inputs == 1 else self.problem.x[:, 0])[used]
+        used = self.used
+        xs = used.x if self.law.n_inputs == 1 else used.x[:, 0]
         level = _level(level)  # stored as a plain float: np.float32(0.9) or "0.9" are not JSON floats
         return {"law": self.law.name, "params": dict(self.params),
                 "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
                 "fixed": dict(self.problem.fixed),
                 "diagnostics": [f.to_dict() for f in self.diagnostics],
-                "n_points": int(used.sum()), "n_sizes": int(len(np.unique(xs)))}
+                "n_points": len(used.y), "n_sizes": int(len(np.unique(xs)))}
 
 
 GRID_POSITIONS = (0.05, 0.3, 0.6, 0.9)  # where in each free parameter's box (theta scale) a grid start sits
@@ -391,6 +397,12 @@ def subproblem(prob: Problem, rows: np.ndarray) -> Problem:
     """`prob` with its rows (x, y, weights, seeds together) taken in the order `rows` gives."""
     return replace(prob, x=prob.x[rows], y=prob.y[rows], weights=prob.weights[rows],
                    groups=None if prob.groups is None else prob.groups[rows])
+
+
+def weighted(prob: Problem) -> Problem:
+    """`prob` without its points of weight 0 (`prob` itself when it has none)."""
+    keep = prob.weights > 0
+    return prob if keep.all() else subproblem(prob, np.flatnonzero(keep))
 
 
 def canonical_order(prob: Problem) -> np.ndarray:

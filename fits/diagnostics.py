@@ -182,21 +182,8 @@ def _rising_trend(sizes: np.ndarray, mean: np.ndarray) -> bool:
     return len(sizes) >= 4 and _line_t(sizes, mean) > TREND_T
 
 
-def _fitted(fit: "Fit"):
-    """The fit's problem without its points of weight 0, which the fit leaves out: its flags judge
-    the points it fitted (an outlier given weight 0 still raised too_flat)."""
-    from dataclasses import replace
-
-    prob = fit.problem
-    keep = prob.weights > 0
-    if keep.all():
-        return prob
-    return replace(prob, x=prob.x[keep], y=prob.y[keep], weights=prob.weights[keep],
-                   groups=None if prob.groups is None else prob.groups[keep])
-
-
 def _shape_flags(fit: "Fit") -> list[Flag]:
-    prob = _fitted(fit)
+    prob = fit.used  # flags judge the points fitted: an outlier of weight 0 raised too_flat
     pred = fit.predict(prob.x)
     if prob.x.ndim == 1:
         return _curve_flags(prob.x, prob.y, pred, n_free=len(prob.free), groups=prob.groups)
@@ -341,7 +328,7 @@ def _range_flags(fit: "Fit") -> list[Flag]:
     prob, law = fit.problem, fit.law
     if is_flat(fit):  # the flat-split flag says it: only the level is identified
         return []
-    used = _fitted(fit)
+    used = fit.used
     noise, _ = noise_level(used.x if used.x.ndim == 1 else used.x[:, 0], used.y, fit.predict(used.x),
                            len(prob.free))
     tol = max(0.1 * noise, 1e-9 * float(np.max(np.abs(prob.y))))
@@ -381,14 +368,14 @@ def _range_flags(fit: "Fit") -> list[Flag]:
 
 def check(fit: "Fit") -> list[Flag]:
     """Every diagnostic that applies to `fit` (runs its bootstrap for the correlation check)."""
-    prob = fit.problem
+    prob = fit.used  # a point of weight 0 is not fitted
     out: list[Flag] = []
-    n_zero = int(np.sum((prob.y == 0) & (prob.weights > 0)))
+    n_zero = int(np.sum(prob.y == 0))
     if n_zero:
         out.append(Flag("zero_errors", f"{n_zero} error(s) of exactly 0 treated as {prob.floor:.3g} "
                                        "(half the smallest positive error) in the log loss"))
-    # distinct sizes, or (n, s) cells for the two-input bound; a point of weight 0 is not fitted
-    n_sizes, k = len(np.unique(prob.x[prob.weights > 0], axis=0)), len(prob.free)
+    # distinct sizes, or (n, s) cells for the two-input bound
+    n_sizes, k = len(np.unique(prob.x, axis=0)), len(prob.free)
     what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "

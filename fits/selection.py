@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fits.core import Fit, fit_curve, make_problem
+from fits.core import Fit, fit_curve, make_problem, weighted
 from fits.errors import FitInputError
 from fits.laws import get_law
 from fits.table import holdout_score
@@ -56,11 +56,8 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
         if get_law(name).n_inputs != 1:  # unknown names fail here too, before any fitting
             raise FitInputError(f"select compares laws of one size; {name!r} takes two (use fits.bound)")
     prob = make_problem(x, y, laws[0], groups, weights)  # bad x, y, groups or weights: one line
-    xa, ya = prob.x, prob.y
-    groups = None if groups is None else np.asarray(groups).reshape(-1)
-    used = prob.weights > 0  # sizes held out and scored among the points the fits use
-    n_all, n_sizes = len(np.unique(xa)), len(np.unique(xa[used]))
-    held_w = None if weights is None else prob.weights[used]
+    used = weighted(prob)  # sizes held out and scored among the points the fits use
+    n_all, n_sizes = len(np.unique(prob.x)), len(np.unique(used.x))
     hold = _n_holdout(n_sizes)
     scores: dict[str, float | None] = {}
     for name in laws:
@@ -70,8 +67,7 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
         if n_sizes - hold < max(3, n_par + 1):
             scores[name] = None
             continue
-        res = holdout_score(xa[used], ya[used], name, hold, groups=None if groups is None else groups[used],
-                            weights=held_w)
+        res = holdout_score(used.x, used.y, name, hold, groups=used.groups, weights=used.weights)
         scores[name] = None if res is None else res["rel_err"]
     tested = {k: v for k, v in scores.items() if v is not None and np.isfinite(v)}
     if tested:
@@ -91,5 +87,5 @@ def select(x: Any, y: Any, laws: Sequence[str] = CANDIDATES, *, groups: Any = No
         chosen = DEFAULT if DEFAULT in laws else laws[0]
         some = f" of weight > 0 (of {n_all})" if n_sizes < n_all else ""
         msg = f"chose {chosen} by default: {n_sizes} sizes{some} are too few to test any law on held-out sizes"
-    fit = fit_curve(xa, ya, chosen, groups=groups, weights=weights)
+    fit = fit_curve(prob.x, prob.y, chosen, groups=prob.groups, weights=prob.weights)
     return Selection(chosen, fit, scores, msg)

@@ -9,7 +9,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fits.core import MAX_VALUE, Fit, fit_curve, make_problem
+from fits.core import MAX_VALUE, Fit, fit_curve, make_problem, weighted
 from fits.diagnostics import size_stats
 from fits.errors import FitInputError, none_fitted
 from fits.laws import AUTO, LAWS, get_law
@@ -29,11 +29,9 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     if get_law(law).n_inputs != 1:
         raise FitInputError(f"holdout_score holds out sizes of one-size laws; {law!r} takes two "
                             "(n and s): check it with fits.bound.check_bound")
-    prob = make_problem(x, y, law, groups, weights, fixed)  # bad input: one line, before any split
-    used = prob.weights > 0  # a point of weight 0 is left out: neither fitted nor scored
-    xa, ya = prob.x[used], prob.y[used]
-    groups = None if groups is None else np.asarray(groups).reshape(-1)[used]
-    weights = None if weights is None else prob.weights[used]
+    # bad input: one line, before any split; a point of weight 0 is left out: neither fitted nor scored
+    prob = weighted(make_problem(x, y, law, groups, weights, fixed))
+    xa, ya, groups, weights = prob.x, prob.y, prob.groups, prob.weights
     sizes = np.unique(xa)
     if len(sizes) - n_holdout < 3:
         return None
