@@ -98,8 +98,11 @@ def read_json(path: str | Path) -> dict:
     """A fits.json written by `fit`, or a one-line FitInputError."""
     try:
         doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise FitInputError(f"cannot read fits file {path}: {exc}") from None
+    except ValueError as exc:  # a runs table given for it (plot's two arguments swapped) said "Expecting value"
+        raise FitInputError(f"fits file {path} is not JSON ({exc}): give the fits.json that `synthscale fit` "
+                            "wrote (plot takes the runs table first, then the fits file)") from None
     groups = doc.get("groups") if isinstance(doc, dict) else None
     if not (isinstance(groups, dict) and all(k in doc for k in FITS_KEYS)
             and all(isinstance(g, dict) and "value" in g for g in groups.values())):

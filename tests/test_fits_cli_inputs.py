@@ -77,9 +77,19 @@ def test_fit_refuses_to_overwrite_its_own_runs_table(tmp_path: Path, capsys: pyt
 @pytest.mark.parametrize("argv", [["fit", RUNS, "-o", UNWRITABLE / "fits.json"],
                                   ["plot", RUNS, RUNS.parent / "fits.json", "-o", UNWRITABLE / "s.png"],
                                   ["compare", RUNS, "-o", UNWRITABLE]])
-def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.CaptureFixture, argv: list) -> None:
+def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch, argv: list) -> None:
     # an existing folder nothing can be written in (as a chmod 555 folder for a normal user) used
-    # to be an OSError traceback after the fit, the figure or the bootstrap
+    # to be an OSError traceback after the fit, the figure or the bootstrap: the work must not start
+    import fits.compare
+    import fits.plot
+    import fits.table
+
+    def work(*args, **kw):
+        pytest.fail("the work started before the output was checked")
+
+    for mod, name in ((fits.table, "fit_runs"), (fits.plot, "plot_scaling"), (fits.compare, "compare_runs")):
+        monkeypatch.setattr(mod, name, work)
     _fails(capsys, argv, "cannot write in output folder /proc")
 
 
@@ -440,10 +450,11 @@ def test_fit_outputs_that_name_a_folder_or_lie_under_a_file(tmp_path: Path, caps
 
 
 @pytest.mark.parametrize("by", [",", "complexity,"])
-def test_by_with_an_empty_column_name_is_refused(capsys: pytest.CaptureFixture, by: str) -> None:
+def test_by_with_an_empty_column_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture, by: str) -> None:
     with pytest.raises(SystemExit) as exc:  # argparse's one line; it said "names column '' twice"
-        main(["fit", str(RUNS), "--by", by])
+        main(["fit", str(RUNS), "--by", by, "-o", str(tmp_path / "f.json")])
     assert exc.value.code == 2 and "has an empty column name" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_bound_and_compare_take_by_empty_as_one_curve(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -561,3 +572,11 @@ def test_a_compressed_runs_table_is_read(tmp_path: Path) -> None:
     gz = tmp_path / "runs.csv.gz"
     gz.write_bytes(gzip.compress(Path(RUNS).read_bytes(), mtime=39))
     assert main(["fit", str(gz), "--by", "complexity", "-o", str(tmp_path / "f.json")]) == 0
+
+
+def test_a_runs_table_given_as_the_fits_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # it said "cannot read fits file runs.csv: Expecting value: line 1 column 1 (char 0)"
+    _fails(capsys, ["plot", RUNS, RUNS, "-o", tmp_path / "s.png"],
+           "is not JSON (Expecting value: line 1 column 1 (char 0)): give the fits.json that `synthscale fit` "
+           "wrote (plot takes the runs table first, then the fits file)")
+    assert not list(tmp_path.iterdir())

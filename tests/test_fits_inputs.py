@@ -112,6 +112,11 @@ def test_headers_with_spaces_are_read(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "-o", str(tmp_path / "f.json")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "f.json").read_text())  # names and values both stripped, columns in place
+    assert doc["x"] == "n_synth" and doc["y"] == "test_err" and list(doc["groups"]) == ["1"]
+    g = doc["groups"]["1"]
+    assert g["n_points"] == len(SIZES) and g["params"]["alpha"] == pytest.approx(0.5, abs=0.02)
+    assert g["params"]["C"] == pytest.approx(0.1, abs=0.01)
 
 
 def test_compare_bootstraps_groups_independently() -> None:

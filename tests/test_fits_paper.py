@@ -96,8 +96,10 @@ def test_cli_compare_writes_tables_and_forest_plot(tmp_path: Path) -> None:
     assert "doubling n_synth from 16,000" in out.stdout
     for name in ("compare_groups.csv", "compare_pairs.csv", "forest.png", "forest.pdf"):
         assert (tmp_path / "cmp" / name).exists(), name
-    bad = _cli("compare", str(runs), "--by", "nope")
+    bad = _cli("compare", str(runs), "--by", "nope", "-o", str(tmp_path / "bad"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "column(s) ['nope'] not in the table; it has ['run_id', 'complexity'" in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_compare_on_the_quickstart_runs_a_flat_group_and_scratch_rows(tmp_path: Path) -> None:
@@ -149,8 +151,9 @@ def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
     one_s.to_csv(tmp_path / "one.csv", index=False)
     bad = _cli("bound", str(tmp_path / "one.csv"), "-o", str(tmp_path / "b2"))
     assert bad.returncode == 2 and "at least 2 distinct n_real" in bad.stderr and bad.stderr.count("\n") == 1
-    bad = _cli("bound", str(tmp_path / "runs.csv"), "--s", "nope")
-    assert bad.returncode == 2 and "nope" in bad.stderr
+    bad = _cli("bound", str(tmp_path / "runs.csv"), "--s", "nope", "-o", str(tmp_path / "b3"))
+    assert bad.returncode == 2 and "column(s) ['nope'] not in the table; it has [" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and not (tmp_path / "b3").exists()
 
 
 def test_cli_bound_by_fits_one_bound_per_group(tmp_path: Path) -> None:
