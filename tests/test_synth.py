@@ -131,7 +131,9 @@ def _repo():
 def test_annotations_are_consistent(name, level):
     gen = _gen(name, level)
     s = gen.render(5, torch.arange(48))
-    if s.mask is None:
+    assert s.multilabel is not None, f"{name} gives no multilabel target for the multilabel task"
+    if s.mask is None:  # no mask to read the categories from (deadleaves): multilabel is the label's one-hot
+        assert torch.equal(s.multilabel, torch.nn.functional.one_hot(s.label, gen.n_classes).float())
         return
     present = torch.zeros(48, gen.n_classes)
     for b in range(48):

@@ -72,6 +72,31 @@ def _same_class_overlap(s):                        # IoU of drawn masks of same-
     return sum(ious) / max(1, len(ious))
 
 
+def _ink(s):                                       # (B, H, W) 1 where a pixel stands out from the border's median
+    lum = _lum(s)
+    border = torch.cat([lum[:, 0], lum[:, -1], lum[:, :, 0], lum[:, :, -1]], 1).median(1).values
+    return ((lum - border[:, None, None]).abs() > 0.25).float()
+
+
+def _ink_layout_spread(s):                         # per-class pixel spread of the ink maps (any polarity)
+    ink = _ink(s)
+    spreads = [float(ink[s.label == c].std(0).mean()) for c in s.label.unique() if (s.label == c).sum() > 1]
+    return sum(spreads) / len(spreads)
+
+
+def _ink_share(s):
+    return float(_ink(s).mean())
+
+
+def _polarity_spread(s):                           # std over images of mean luminance: dark vs light ink
+    return float(_lum(s).mean((1, 2)).std())
+
+
+def _small_steps(s):                               # pixel-to-pixel jitter
+    d = _grad(_lum(s))
+    return float(d[d < 0.1].mean())
+
+
 # knob -> (statistic, direction: +1 the statistic grows with the knob, minimum relative change)
 CLAIMS = {
     "shapes": {"n_categories": (_distinct_labels, 1, 0.5), "objects_min": (_objects, 1, 0.1),
@@ -82,6 +107,13 @@ CLAIMS = {
     "fractals": {"n_classes": (_distinct_labels, 1, 0.5), "patch": (_coverage, 1, 0.3),
                  "colour": (_chroma, 1, 0.3), "density": (_coverage, 1, 0.05),
                  "jitter": (_same_class_overlap, -1, 0.02)},
+    # digits' elastic field (0.02-0.06 glyph units, under a pixel at RES) moves no statistic here by
+    # more than 1 %: it has no claim at this resolution
+    "digits": {"fonts": (_ink_layout_spread, 1, 0.02), "rotate": (_ink_layout_spread, 1, 0.01),
+               "shear": (_ink_layout_spread, 1, 0.015), "stroke": (_ink_share, 1, 0.05),
+               "texture": (_fine_texture, 1, 0.02), "colour": (_chroma, 1, 0.3),
+               "invert": (_polarity_spread, 1, 0.5), "clutter": (_ink_layout_spread, 1, 0.01),
+               "noise": (_small_steps, 1, 0.1)},
 }
 STEPS = [(fam, level, knob) for fam in CLAIMS
          for level in range(1, len(importlib.import_module(f"synth.{fam}").PRESETS))
