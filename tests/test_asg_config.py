@@ -36,13 +36,17 @@ def test_generalize_training_is_shared_across_real_test_targets():
     assert gen.run_id != other.run_id and gen.pretrain_id == other.pretrain_id
 
 
-@pytest.mark.parametrize("key,value", [("protocol", "finetune"), ("asg.lr_policy", "adam"),
-                                       ("asg.proxy_lambda", -1.0), ("asg.interval", 0),
-                                       ("asg.lambda", 0.1)])
-def test_bad_asg_values_are_one_line_user_errors(key, value):
+@pytest.mark.parametrize("key,value,message", [
+    ("protocol", "finetune", "protocol: input should be 'transfer' or 'generalize', got 'finetune'"),
+    ("asg.lr_policy", "adam", "asg.lr_policy: input should be 'none', 'handset' or 'learned', got 'adam'"),
+    ("asg.proxy_lambda", -1.0, "asg.proxy_lambda: input should be greater than or equal to 0, got -1.0"),
+    ("asg.interval", 0, "asg.interval: input should be greater than 0, got 0"),
+    ("asg.lambda", 0.1, "asg.lambda: unknown key; did you mean 'proxy_lambda'? (keys here: proxy_lambda, "),
+])
+def test_bad_asg_values_are_one_line_user_errors(key, value, message):
     with pytest.raises(UserError) as err:
         apply_overrides(RunSpec(), {key: value})
-    assert "\n" not in str(err.value) and key.split(".")[0] in str(err.value)
+    assert "\n" not in str(err.value) and str(err.value).startswith(message), str(err.value)
 
 
 def test_packaged_generalize_config_loads():

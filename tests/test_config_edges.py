@@ -91,9 +91,11 @@ def test_a_tab_says_where_and_what(tmp_path, capsys):
 @pytest.mark.parametrize("grid, needles", [
     ("grid:\n  seed: []\n", ("grid.seed", "empty")),                 # was 0 cells and exit 0
     ("grid:\n  seed: [0]\n  synth.n: []\n", ("grid.synth.n", "empty")),
-    ("grid:\n  1: [1, 2]\n", ("grid", "1")),                          # was a pydantic traceback
-    ("grid:\n  '': [1]\n", ("grid", "''")),
-    ("grid:\n  synth.n: [32]\n  synth: [{n: 64}]\n", ("'synth'", "'synth.n'")),  # one silently won
+    # a key that is no field was a pydantic traceback
+    ("grid:\n  1: [1, 2]\n", ("grid: the key 1 is not a config field; keys are dotted field names",)),
+    ("grid:\n  '': [1]\n", ("grid: the key '' is not a config field; keys are dotted field names",)),
+    ("grid:\n  synth.n: [32]\n  synth: [{n: 64}]\n",  # one silently won
+     ("grid: 'synth' and 'synth.n' both set 'synth.n', and one would silently win",)),
 ])
 def test_bad_grids_are_refused(tmp_path, capsys, grid, needles):
     one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, BASE + grid)), *needles)
@@ -293,11 +295,17 @@ def test_a_grid_dotted_override_names_the_fix(tmp_path, capsys):
     assert "override 'grid.synth.n'" in err and "synth.n='[0, 32]'" in err and len(err.splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("argv", [["sweep", "status"], ["sweep", "quickstart", "--root", ""],
-                                  ["demo", "--executor", "slurm"], ["fit", "runs.csv", "--law", "powr"]])
-def test_an_option_argparse_refuses_is_one_line(argv, capsys):
-    """argparse printed its whole usage block (10-15 lines) before the line that says what is wrong."""
+@pytest.mark.parametrize("argv", [["sweep", "status"], ["sweep", "quickstart", "--root", "", "--dry-run"],
+                                  ["demo", "--executor", "slurm", "--root", "{d}/r", "--out", "{d}/o"],
+                                  ["fit", "runs.csv", "--law", "powr"]])
+def test_an_option_argparse_refuses_is_one_line(argv, capsys, tmp_path, monkeypatch):
+    """argparse printed its whole usage block (10-15 lines) before the line that says what is wrong.
+    Run in an empty folder: were argparse to accept --root '' or --executor slurm, the sweep or demo
+    would write there (runs/, pretrain/, results/quickstart) instead of the checkout's folder; the
+    sweep's --dry-run keeps such a regression from running the whole quickstart sweep first."""
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
-        main(argv)
+        main([a.format(d=tmp_path) for a in argv])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "--help)" in err, err
+    assert list(tmp_path.iterdir()) == []
