@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -57,9 +58,11 @@ def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     text = re.sub(r"\b[0-9a-f]{12}\b", "<run_id>", out.replace(str(root.absolute()), "ROOT"))
     text = text[text.index("job array(s)") - 2:]  # the plan lines above belong to the lead's format
-    if not GOLDEN.exists():
+    if os.environ.get("SYNTHSCALE_REGEN_GOLDEN") == "1":  # asked for: rewrite it, then review and commit it
         GOLDEN.write_text(text)
-        pytest.fail(f"wrote {GOLDEN}: review it and commit it like code", pytrace=False)
+        pytest.fail(f"wrote {GOLDEN} (SYNTHSCALE_REGEN_GOLDEN=1): review it and commit it like code", pytrace=False)
+    # a missing golden file fails without writing one: a write here would make the next run pass unreviewed
+    assert GOLDEN.is_file(), f"{GOLDEN} is missing; rerun with SYNTHSCALE_REGEN_GOLDEN=1 to write it, then review it"
     assert text == GOLDEN.read_text()
     assert not root.exists(), "a dry run must not create anything"
 
