@@ -403,7 +403,38 @@ def test_k_a_test_subset_keeps_each_class_share_and_fine_tuning_stays_balanced()
     _, test_y = real_test_split(spec, data)
     assert torch.bincount(test_y).tolist() == [183, 20]  # 182.7 and 20.3 of 203, rounded by remainder
     assert torch.bincount(y[targets.stratified_subset(y, 200, seed=3)]).tolist() == [100, 100]
-    fashion = targets.load_target("fashion_mnist", None, False).test_y
+    fashion = targets.load_target("fashion_mnist", None, False)
     for n in (100, 105, 2000):
-        assert torch.equal(targets.stratified_subset(fashion, n, 0, proportional=True),
-                           targets.stratified_subset(fashion, n, 0))
+        assert torch.equal(targets.stratified_subset(fashion.test_y, n, 0, proportional=True),
+                           targets.stratified_subset(fashion.test_y, n, 0))
+    # the committed quickstart results' 2,000 test images and seeds 0 and 1's 100 fine-tuning images
+    assert _digest(targets.stratified_subset(fashion.test_y, 2000, 0, proportional=True)) == "6d93503be135a5af"
+    assert [_digest(targets.stratified_subset(fashion.train_y, 100, s)) for s in (0, 1)] == [
+        "9e4aa74710014638", "3c441f24e8e9943c"]
+
+
+def _digest(idx) -> str:
+    """A short fingerprint of a list of picked indices."""
+    import hashlib
+
+    return hashlib.sha256(",".join(str(i) for i in idx.tolist()).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("n, seed, digest, first, last, counts", [
+    (100, 0, "2e60728b4aa42b17", [2, 7, 9, 24], [968, 982, 983, 985], [10] * 10),
+    (105, 0, "f369fc3d12682ee1", [2, 7, 9, 24], [968, 982, 983, 985], [10, 11, 11, 10, 11, 10, 11, 10, 11, 10]),
+    (105, 3, "da107583dd3dacdc", [15, 16, 30, 49], [966, 979, 985, 997], [10, 11, 10, 11, 10, 10, 10, 11, 11, 11]),
+])
+@pytest.mark.parametrize("proportional", [False, True])
+def test_stratified_subset_picks_the_same_images_as_the_committed_runs(n, seed, digest, first, last, counts,
+                                                                      proportional):
+    """The picks themselves, as the code that made the committed results drew them (balanced labels:
+    both modes agree): a change in the seeded draw or in which classes get the remainder would change
+    every committed run's fine-tuning and test images, and the two modes agreeing would not show it."""
+    import torch
+
+    y = torch.arange(1000) % 10  # 10 balanced classes of 100, interleaved
+    idx = targets.stratified_subset(y, n, seed, proportional=proportional)
+    assert (idx[:4].tolist(), idx[-4:].tolist()) == (first, last)
+    assert torch.bincount(y[idx], minlength=10).tolist() == counts  # who got the 5 left over
+    assert _digest(idx) == digest
