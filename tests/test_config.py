@@ -24,13 +24,17 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_good_sweep_expands_and_dedups_scratch(tmp_path):
-    sweep = load_sweep(write(tmp_path, GOOD))
+    sweep = load_sweep(write(tmp_path, GOOD + "  synth.complexity: [1, 2]\n"))
     cells = sweep.cells()
-    # 3 sizes x 2 seeds; scratch cells differ only by seed, so 6 distinct run ids
-    assert len(cells) == 6
-    assert len({c.run_id for c in cells}) == 6
+    # 3 sizes x 2 complexities x 2 seeds = 12 combinations; a scratch cell (n = 0) has no generator, so
+    # its two complexities are one cell: 2 x 2 x 2 pre-trained cells + 1 scratch cell per seed
+    assert len(cells) == 10
+    assert len({c.run_id for c in cells}) == 10
     scratch = [c for c in cells if c.synth.n == 0]
-    assert len(scratch) == 2 and scratch[0].pretrain_id != cells[-1].pretrain_id
+    assert len(scratch) == 2 and sorted(c.seed for c in scratch) == [0, 1]
+    assert scratch[0].pretrain_id != cells[-1].pretrain_id
+    assert sorted((c.synth.n, c.synth.complexity) for c in cells if c.synth.n > 0) == [
+        (n, k) for n in (100, 200) for k in (1, 2) for _ in (0, 1)]
 
 
 def test_scratch_ignores_generator_fields():
