@@ -43,8 +43,10 @@ def one_line_exit_2(capsys, argv: list[str], needle: str) -> str:
 @pytest.mark.parametrize("override, needle", [
     ("synth.complexity=99", "complexity"), ("synth.channels=2", "channels"),
     ("synth.knobs={bogus: 1}", "bogus"), ("synth.seed=-1", "seed"),
-    ("target.n_real=[]", "target.n_real"), ("target.n_real=[0]", "target.n_real"),
-    ("target.n_real=[-5]", "target.n_real"), ("target.n_real=[20, 20]", "target.n_real"),
+    ("target.n_real=[]", "target.n_real: give each real size once, at least one, e.g. [100], got []"),
+    ("target.n_real=[0]", "target.n_real: real fine-tuning sizes must be at least 1, got [0]"),
+    ("target.n_real=[-5]", "target.n_real: real fine-tuning sizes must be at least 1, got [-5]"),
+    ("target.n_real=[20, 20]", "target.n_real: give each real size once, at least one, e.g. [100], got [20, 20]"),
     ("synth.n=true", "synth.n"),
 ])
 def test_bad_run_settings_fail_before_any_folder_or_data(tmp_path, capsys, override, needle):
@@ -135,15 +137,29 @@ def test_packaged_generalize_policy_is_found_from_another_directory(tmp_path, mo
         check_names(spec)
 
 
-@pytest.mark.parametrize("args", [["--n", "0", "--generator", "fractals"], ["--n", "-3"], ["-o", "{d}/noext"],
-                                  ["-o", "{d}/x.jpgg"], ["-o", "{d}"], ["--seed", "-1"]])
-def test_bad_preview_arguments_exit_2(tmp_path, capsys, args):
+@pytest.mark.parametrize("args, needle", [
+    (["--n", "0", "--generator", "fractals"], "--n must be a positive number of samples per level, got 0"),
+    (["--n", "-3"], "--n must be a positive number of samples per level, got -3"),
+    (["-o", "{d}/grids/noext"], "-o '{d}/grids/noext' has no known image extension (none); give an image file "
+                                "such as grid.png"),
+    (["-o", "{d}/grids/x.jpgg"], "-o '{d}/grids/x.jpgg' has no known image extension (.jpgg); give an image "
+                                 "file such as grid.png"),
+    (["-o", "{d}"], "-o '{d}' is a directory; give an image file such as grid.png"),
+    (["--seed", "-1"], "seed must be a non-negative integer, got -1"),
+])
+def test_bad_preview_arguments_exit_2(tmp_path, capsys, args, needle):
+    """One line saying what is wrong, and nothing written: not the image, not -o's folder (grids/,
+    which a preview creates), nothing in a folder given as -o."""
     from synth.cli import main as synth_main
 
-    argv = ["preview", "--complexity", "0", "-o", str(tmp_path / "g.png")] + [a.format(d=tmp_path) for a in args]
+    args = [a.format(d=tmp_path) for a in args]
+    argv = ["preview", "--complexity", "0", "-o", str(tmp_path / "grids" / "g.png")] + args
     assert synth_main(argv) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert not (tmp_path / "g.png").exists()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle.format(d=tmp_path) in err, err
+    written = Path(args[args.index("-o") + 1]) if "-o" in args else tmp_path / "grids" / "g.png"  # the last -o
+    assert written == tmp_path or not written.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("rows", [[1, 2], [], [{"run_id": "x"}]])
