@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -73,12 +75,13 @@ def _read_idx_cached(files: list[Path]) -> list[np.ndarray]:
     try:
         with np.load(path) as z:
             return [z[f"a{i}"] for i in range(len(files))]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or damaged: decode again
         pass
     arrays = [read_idx(f) for f in files]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        # unique across the nodes sharing this cache (a pid alone repeats on another node)
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
         np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)})
         os.replace(tmp, path)
     except OSError:  # a read-only home is fine: we just decode every time

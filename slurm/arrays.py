@@ -144,6 +144,14 @@ class Submitted:
     specs: list[RunSpec]
 
 
+def require_slurm() -> None:
+    """A UserError unless sbatch and srun are on PATH (submitit's own check is a RuntimeError traceback)."""
+    missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+    if missing:
+        raise UserError(f"no {' or '.join(missing)} on this machine's PATH: submit from a Slurm login node, or use "
+                        "--executor local (this machine) or --dry-run (the arrays it would submit)")
+
+
 def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str,
            folder: Path, on_array: Optional[Callable[[Submitted], None]] = None) -> Submitted:
     """Submit one array per shape; each task runs a checkpointable CellJob. `on_array(so_far)` is
@@ -154,6 +162,7 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
     name = job_name(submission_id)
     groups = group_by_shape(todo, profile)
     labels = cell_labels(todo)
+    require_slurm()
     for i, (res, cells) in enumerate(groups, 1):
         ex = slurm_executor(folder, res, profile, name)
         try:
@@ -183,7 +192,13 @@ def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submit
     """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs."""
     said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
     reason = "; ".join(dict.fromkeys(said)) or "no reason given"
-    line = f"sbatch refused {_which(i, n)}({res.describe()}): {reason}; {FIX_HINT} and run the same command again"
+    if _NO_CONTROLLER.search(reason):  # nothing was judged: the options may be fine
+        line = (f"sbatch could not reach the Slurm controller for {_which(i, n)}({res.describe()}): {reason}; "
+                "check that Slurm runs and this machine's slurm.conf (`sinfo` should answer), then run the same "
+                "command again")
+    else:
+        line = (f"sbatch refused {_which(i, n)}({res.describe()}): {reason}; {FIX_HINT} and run the same "
+                "command again")
     if queued.refs:
         arrays = sorted({r.job_id.split("_")[0] for r in queued.refs})
         cells = f"{len(queued.refs)} cell" + ("s" if len(queued.refs) > 1 else "")

@@ -119,6 +119,7 @@ def cluster_profile(args: argparse.Namespace) -> Profile:
         resources["sbatch"] = {**profile.resources.sbatch, **parse_sbatch_items(args.sbatch)}
     tasks, cells = args.array_parallelism, args.max_parallel  # one setting under two names on Slurm
     _at_least_1(tasks, "--array-parallelism")
+    _at_least_1(cells, "--max-parallel")  # it is the array's parallelism here: named as given
     if tasks is not None and cells is not None and tasks != cells:
         raise UserError(f"--max-parallel {cells} and --array-parallelism {tasks} set the same limit on "
                         "Slurm (tasks of one array at once); give one of them")
@@ -187,7 +188,9 @@ def _check_root(root: Path) -> None:
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     """The options among `names` that the command line set, as flags."""
-    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) not in (None, False, [])]
+    # by identity: 0 == False, so `--gpus-per-job 0` read as not given (accepted with local)
+    return ["--" + n.replace("_", "-") for n in names
+            if not (getattr(args, n) is None or getattr(args, n) is False or getattr(args, n) == [])]
 
 
 def cmd_status(root: Path) -> int:

@@ -31,7 +31,7 @@ class Resources(_Strict):
     qos: Optional[str] = None
     gpus_per_job: int = Field(0, ge=0)
     cpus_per_job: int = Field(1, ge=1)
-    mem_gb: Optional[float] = Field(None, gt=0)
+    mem_gb: Optional[float] = Field(None, ge=0.01, allow_inf_nan=False)  # sbatch --mem in whole MB: not 0 (= all)
     time_min: int = Field(120, ge=1)
     constraint: Optional[str] = None
     # extra `#SBATCH --key=value` lines (a number as written: `nice: 10`)
@@ -84,7 +84,8 @@ class Profile(_Strict):
         shape the suite could not run as meant is a UserError (check_shape)."""
         res = self.resources
         for rule in self.shapes:
-            if all(_matches(_dotted(spec, key), want) for key, want in rule.when.items()):
+            # every key looked up (a misspelt one is an error even when an earlier key does not match)
+            if all([_matches(_dotted(spec, key), want) for key, want in rule.when.items()]):
                 res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
         check_shape(res, self.signal_delay_s)
         return res
@@ -108,6 +109,10 @@ def _dotted(spec: RunSpec, key: str) -> Any:
 
 
 def _matches(value: Any, want: Any) -> bool:
+    """`want` is the value, or a list of values; a field that is itself a list (target.n_real: [20])
+    matches that list, or one of a list of lists."""
+    if isinstance(value, list):
+        return value == want or (isinstance(want, list) and value in want)
     return value in want if isinstance(want, list) else value == want
 
 
@@ -153,9 +158,18 @@ MANAGED_SBATCH = {
     "array": "the sweep makes one job array per resource shape",
     **{k: _OWN_FIELD for k in ("partition", "account", "qos", "constraint", "mem", "cpus-per-task",
                                 "gpus-per-node")},
+    **{k: "each cell is one task on one node: more would run the same cell several times at once"
+       for k in ("nodes", "ntasks", "ntasks-per-node")},
+    "open-mode": "job logs are appended across requeues, so a checkpointed job's earlier log is kept",
 }
 SBATCH_SHORT = {"t": "time", "o": "output", "e": "error", "J": "job-name", "a": "array", "p": "partition",
-                "A": "account", "q": "qos", "C": "constraint", "c": "cpus-per-task"}
+                "A": "account", "q": "qos", "C": "constraint", "c": "cpus-per-task", "N": "nodes", "n": "ntasks"}
+
+
+def sbatch_name(key: str) -> str:
+    """An sbatch option's long name: `c` -> cpus-per-task, `cpus_per_task` -> cpus-per-task (submitit
+    writes a key's underscores as dashes, so both spellings reach sbatch as the same option)."""
+    return SBATCH_SHORT.get(key, key.replace("_", "-"))
 
 
 def check_shape(res: Resources, signal_delay_s: int) -> None:
@@ -163,7 +177,7 @@ def check_shape(res: Resources, signal_delay_s: int) -> None:
     extra sbatch option it manages itself, or a time limit no longer than the checkpoint signal's
     lead (each job would be told to checkpoint and requeue as it starts, until max_requeues)."""
     for key in res.sbatch:
-        name = SBATCH_SHORT.get(key, key)
+        name = sbatch_name(key)
         if name in MANAGED_SBATCH:
             raise UserError(f"sbatch option {key!r}: {MANAGED_SBATCH[name]}; drop it from --sbatch and the "
                             "profile's sbatch")

@@ -32,6 +32,8 @@ from slurm.jobs import TIME_LIMIT_NEAR, run_cell, run_debug_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
 from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, write_manifest
+from synth.console import counted
+from synth.errors import UserError
 
 log = logging.getLogger("synthscale.sweep")
 EXECUTORS = ("local", "debug", "slurm")
@@ -89,7 +91,30 @@ def make_executor(kind: str, root: Path, *, timeout_min: int = 60,
     """A submitit AutoExecutor for the local or debug executor, logging under the sweep root."""
     ex = submitit.AutoExecutor(folder=str(folder or submitit_folder(root)), cluster=kind)
     ex.update_parameters(timeout_min=timeout_min, name="synthscale")
+    if kind == "local":
+        gpus = visible_gpus()
+        if gpus:  # submitit hides every GPU from a local job (CUDA_VISIBLE_DEVICES="") unless asked
+            ex.update_parameters(gpus_per_node=len(gpus))
+            ex._executor.update_parameters(visible_gpus=gpus)  # which ones: the AutoExecutor does not pass it
     return ex
+
+
+def visible_gpus() -> tuple[int, ...]:
+    """The GPU indices this process sees, for its local jobs to see the same ones (shared by the
+    jobs that run side by side). CUDA_VISIBLE_DEVICES, when set, as integer indices; else every
+    GPU torch counts. GPUs named by UUID cannot be passed on: a warning says so."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is None:
+        import torch
+
+        return tuple(range(torch.cuda.device_count()))
+    names = [p.strip() for p in env.split(",") if p.strip()]
+    try:
+        return tuple(int(p) for p in names)
+    except ValueError:
+        log.warning("local jobs see no GPU: CUDA_VISIBLE_DEVICES=%s names GPUs, and submitit passes a local "
+                    "job only indices (give indices, or use --executor debug)", env)
+        return ()
 
 
 def _with_threads(spec: RunSpec, threads: Optional[int]) -> dict[str, Any]:
@@ -154,12 +179,19 @@ class _Recorder:
 
 def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepResult) -> SweepResult:
     """Submit the cells not yet queued as arrays, attach to those already queued, wait for all."""
+    if plan.todo:
+        arrays.require_slurm()  # before anything is written under the root
     root = plan.root.absolute()
     root.mkdir(parents=True, exist_ok=True)
     todo_ids = {s.run_id for s in plan.todo}
     # Two sweeps over one root at once: the second sees the first's jobs and does not duplicate them.
     with FileLock(str(root / ".submit.lock")):
         flying = {rid: ref for rid, ref in in_flight(root).items() if rid in todo_ids}
+        local = sorted(rid for rid, ref in flying.items() if ref.executor != "slurm")
+        if local:  # a local job is a process here, not a Slurm job: it cannot be waited on as one
+            raise UserError(f"{counted(len(local), 'cell')} of this sweep {'is' if len(local) == 1 else 'are'} "
+                            f"running in a local sweep over this root ({', '.join(local[:3])}"
+                            f"{', ...' if len(local) > 3 else ''}): let it finish or stop it, then sweep again")
         todo = [s for s in plan.todo if s.run_id not in flying]
         sub = arrays.Submitted([], [], [])
         if todo:
