@@ -1,0 +1,79 @@
+"""What transfers from pre-training to fine-tuning: every backbone tensor (weights and batch-norm
+statistics), never the classifier head, on real timm models as bench.run builds them."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.config import ModelSpec, load_run
+from bench.models import build_model, transfer_weights
+
+TINY = """
+name: tiny
+synth: {generator: shapes, n: 32, complexity: 1, resolution: 16, channels: 1}
+model: {name: resnet10t, small_input: false}
+pretrain: {examples: 64, batch_size: 32, lr: 0.05}
+finetune: {examples: 64, batch_size: 32, lr: 0.02}
+target: {name: fashion_mnist, n_real: [20], test_size: 100}
+"""
+
+
+def head_keys(net: torch.nn.Module) -> set[str]:
+    """The state-dict names of the classifier's tensors, found from the module timm says it is."""
+    head = net.get_classifier()
+    return {f"{name}.{p}" for name, m in net.named_modules() if m is head for p, _ in m.named_parameters()}
+
+
+@pytest.mark.parametrize("name", ["resnet10t", "mobilenetv3_small_050"])  # heads: fc; classifier
+@pytest.mark.parametrize("pre_classes", [10, 7])  # a head of the same shape, which a shape check would let by
+def test_transfer_weights_copies_every_backbone_tensor_and_no_head(name, pre_classes):
+    spec = ModelSpec(name=name, small_input=False)
+    torch.manual_seed(1)
+    pre = build_model(spec, pre_classes, 1, 32)
+    with torch.no_grad():  # every tensor away from its initial value, as after training
+        pre.train()(torch.rand(4, 1, 32, 32))  # batch-norm statistics, and num_batches_tracked 1
+        for v in pre.state_dict().values():
+            if v.is_floating_point():
+                v.add_(torch.rand_like(v))
+    torch.manual_seed(2)
+    net = build_model(spec, 10, 1, 32)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    src = pre.state_dict()
+    head = head_keys(net)
+    assert head and head <= set(before)
+    assert all(not torch.equal(before[k], src[k]) for k in before if k not in head)
+    if pre_classes == 10:  # the head is worth keeping apart: it differs and fits
+        assert all(src[k].shape == before[k].shape and not torch.equal(src[k], before[k]) for k in head)
+
+    copied = transfer_weights(pre, net)
+
+    after = net.state_dict()
+    assert copied == len(after) - len(head)
+    for k, v in after.items():
+        assert torch.equal(v, before[k] if k in head else src[k]), k
+
+
+def test_a_run_fine_tunes_from_the_pre_trained_weights(tmp_path, monkeypatch):
+    """End to end: the network that fine-tuning starts from holds the saved pre-trained backbone
+    (ROOT/pretrain/<id>/final.pt) in every tensor but the new head."""
+    import importlib
+
+    run_module = importlib.import_module("bench.run")  # (the package's `bench.run` is the function)
+    captured = {}
+    real_train = run_module.train
+
+    def train(net, *args, desc="train", **kw):
+        if desc.startswith("finetune"):
+            captured[desc] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            captured["head"] = head_keys(net)
+        return real_train(net, *args, desc=desc, **kw)
+
+    monkeypatch.setattr(run_module, "train", train)
+    (tmp_path / "c.yaml").write_text(TINY)
+    spec = load_run(tmp_path / "c.yaml")
+    run_module.run(spec, tmp_path / "r")
+    start, head = captured["finetune s=20"], captured["head"]
+    backbone = torch.load(tmp_path / "r" / "pretrain" / spec.pretrain_id / "final.pt", weights_only=False)["backbone"]
+    assert head and set(start) - head <= set(backbone)
+    for k in set(start) - head:
+        assert torch.equal(start[k], backbone[k]), k
