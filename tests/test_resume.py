@@ -332,3 +332,46 @@ def test_a_checkpoint_resumes_whatever_the_device_it_is_read_for(tmp_path):
     assert (step, losses, spent) == (5, [0.5] * 5, (10.0, 9.0))
     assert torch.equal(fresh.weight, net.weight) and torch.equal(torch.get_rng_state(), rng)
     assert fresh_opt.state_dict()["state"][0]["momentum_buffer"].device.type == "cpu"
+
+
+def test_a_resumed_pre_training_s_earlier_time_is_in_the_first_row_only(tmp_path, monkeypatch):
+    """A run with two real sizes whose pre-training resumed from a checkpoint: the time its earlier
+    processes spent up to that checkpoint belongs to the run once, in the first row (the row whose
+    process trained the cell); the second row counts its own fine-tuning only. Without the reset of
+    `trained_now` after the first row, every row added it again (and a sum over rows counted it twice)."""
+    import importlib
+    import threading
+
+    import torch
+
+    from bench.config import load_run
+    from bench.train import Interrupted
+
+    run_module = importlib.import_module("bench.run")  # (the package's `bench.run` is the function)
+    real_train = run_module.train
+    stop = threading.Event()
+
+    def stopping_train(net, *args, desc="train", **kw):  # stop pre-training after its step 2
+        if desc.startswith("pretrain"):
+            kw["on_step"] = lambda step, loss, opt: step == 2 and stop.set()
+        return real_train(net, *args, desc=desc, **kw)
+
+    cfg = tiny_config(tmp_path, sizes="[32]", pre=256)  # 8 pre-training steps
+    spec = load_run(cfg, {"synth.n": 32, "target.n_real": [20, 40]})
+    root = tmp_path / "runs"
+    monkeypatch.setattr(run_module, "train", stopping_train)
+    with pytest.raises(Interrupted):
+        run_module.run(spec, root, stop=stop)
+    monkeypatch.setattr(run_module, "train", real_train)
+    ckpt = root / "pretrain" / spec.pretrain_id / "ckpt.pt"
+    state = torch.load(ckpt, weights_only=False)
+    assert state["step"] == 3
+    # the earlier processes' time, made large enough to tell apart from this process's seconds
+    torch.save({**state, "wall_s": 1000.0, "cpu_s": 1000.0}, ckpt)
+
+    first, second = run_module.run(spec, root)
+    assert (first["n_real"], second["n_real"]) == (20, 40)
+    assert first["pretrain_resumed_from_step"] == second["pretrain_resumed_from_step"] == 3
+    assert first["wall_s"] >= 1000 and first["cpu_s"] >= 1000, first
+    assert second["wall_s"] < 1000 and second["cpu_s"] < 1000, second
+    assert second["wall_s"] >= second["finetune_wall_s"]
