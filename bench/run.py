@@ -86,10 +86,17 @@ def read_rows(run_dir: Path) -> Optional[list[Row]]:
     return rows if ok else None
 
 
+# In log.txt when a signal (Ctrl-C, SIGTERM) ended a run outside a training step, where it saves no
+# step of its own; `sweep status` reads it (slurm.tracking)
+STOPPED_OUTSIDE_TRAINING = "the run was stopped between training steps, with no step to save then"
+
+
 @contextmanager
 def _run_logging(path: Path) -> Iterator[None]:
     """The suite's log lines go to the run's own log.txt too, and so does the traceback of an error
-    that ends the run (there only: the console has its own report), where `sweep status` reads it."""
+    that ends the run (there only: the console has its own report), where `sweep status` reads it,
+    and a line when a signal stops it outside a training step (KeyboardInterrupt, SystemExit: it
+    left nothing there, and status called the cell failed)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     root = logging.getLogger("synthscale")
@@ -100,6 +107,10 @@ def _run_logging(path: Path) -> Iterator[None]:
     except Exception:
         handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "the run ended without a row",
                                       None, sys.exc_info()))
+        raise
+    except (KeyboardInterrupt, SystemExit) as exc:  # a signal outside a training step: it left nothing
+        handler.handle(log.makeRecord(log.name, logging.WARNING, __file__, 0,  # in the log (status: failed)
+                                      f"{STOPPED_OUTSIDE_TRAINING} ({type(exc).__name__})", None, None))
         raise
     finally:
         root.removeHandler(handler)

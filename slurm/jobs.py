@@ -66,7 +66,15 @@ def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
 def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
     """`run_cell` for --executor debug, which runs each cell inside the sweep's own process: a Ctrl-C
     saves a checkpoint at the next training step, then stops the sweep (KeyboardInterrupt), as in
-    `synthscale run`. Without this the Ctrl-C ended the cell wherever it was, nothing saved."""
+    `synthscale run`. Without this the Ctrl-C ended the cell wherever it was, nothing saved.
+
+    A cell that fails is noted (`debug_failure`) for the debug sweep's manifest, which this process
+    writes: such a cell may leave no run folder to read (a device this machine lacks; a config error
+    clears the folder it made), and `sweep status` called it missing, "its sweep stopped before
+    submitting it"."""
+    key = (str(Path(root).absolute()), _run_id(spec))
+    _DEBUG_FAILED.pop(key, None)  # this start replaces an earlier one's outcome
+    began = time.time()
     with stop_on_signals(threading.Event()) as stop:
         try:
             return run_cell(spec, root, stop=stop)
@@ -74,6 +82,21 @@ def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
             if stop.is_set():  # a signal here: the sweep stops too
                 raise KeyboardInterrupt from None
             raise
+        except Exception as exc:
+            from slurm.arrays import cell_error  # (slurm.arrays imports this module)
+
+            _DEBUG_FAILED[key] = {"error": cell_error(exc).message, "time": began}
+            raise
+
+
+# (root, run id) -> {"error": the sweep's one line, "time": when the cell started}: the debug cells
+# that failed in this process, for its debug sweep's manifest (slurm.tracking.write_manifest).
+_DEBUG_FAILED: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def debug_failure(root: Path, run_id: str) -> Optional[dict[str, Any]]:
+    """How a debug cell that this process started under `root` failed, or None if it did not."""
+    return _DEBUG_FAILED.get((str(Path(root).absolute()), run_id))
 
 
 log = logging.getLogger("synthscale.checkpoint")
@@ -166,8 +189,14 @@ def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[st
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "stage": stage, "checkpoint": checkpoint,
              "job_id": task, "slurm_job_id": env.get("SLURM_JOB_ID"),
              "array_task": env.get("SLURM_ARRAY_TASK_ID")}
-    with (run_dir / INTERRUPTS_FILE).open("a") as fh:
-        fh.write(json.dumps(entry) + "\n")
+    with (run_dir / INTERRUPTS_FILE).open("a+b") as fh:
+        # A job killed mid-append leaves a torn last line: start on a new line, or this record was
+        # glued onto it and lost with it
+        torn = False
+        if fh.seek(0, os.SEEK_END):
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+        fh.write((("\n" if torn else "") + json.dumps(entry) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
     log.warning("interrupted at step %s%s; checkpoint %s; requeueing", step, f" of {stage}" if stage else "",
@@ -175,15 +204,26 @@ def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[st
 
 
 def read_interrupts(run_dir: Path) -> list[dict[str, Any]]:
-    """Every recorded interrupt of a run, oldest first (a torn last line is ignored)."""
+    """Every recorded interrupt of a run, oldest first. A torn last line (a job killed while writing
+    it, or one writing it now) is ignored; other lines that are not records (JSON objects) are
+    skipped with a warning (a JSON list or number there made `sweep status` stop with a traceback)."""
+    path = run_dir / INTERRUPTS_FILE
     try:
-        lines = (run_dir / INTERRUPTS_FILE).read_text().splitlines()
+        lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    out = []
-    for line in lines:
+    out, n_bad = [], 0
+    for i, line in enumerate(lines):
         try:
-            out.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            entry = None
+            if i == len(lines) - 1 or not line.strip():  # torn as it was written, or blank
+                continue
+        if isinstance(entry, dict):
+            out.append(entry)
+        else:
+            n_bad += 1
+    if n_bad:
+        log.warning("warning: %s: %d lines that are not interrupt records ignored", path, n_bad)
     return out

@@ -6,7 +6,8 @@ wins). States come from the rows first (a cell is done only when its `row.json` 
 rows, bench.run.read_rows), then from Slurm (squeue for live jobs, sacct for finished ones) or
 /proc (local jobs); a planned cell with no job is pending while its sweep is still submitting and
 missing once it stopped or died; a job that ended by saving a checkpoint on request (Ctrl-C, kill)
-is stopped, any other end without rows failed.
+is stopped, any other end without rows failed. A cell started without a job (a debug sweep's,
+`synthscale run`) is read from its run folder, and from its debug sweep's record of how it failed.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from typing import Callable
 
 from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
-from bench.run import read_rows, write_json_atomic
+from bench.run import STOPPED_OUTSIDE_TRAINING, read_rows, write_json_atomic
 from bench.train import Interrupted
-from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts
+from slurm.jobs import TIME_LIMIT_NEAR, debug_failure, read_interrupts
 from synth.console import counted
 
 MANIFEST_DIR = "sweeps"
@@ -82,16 +83,18 @@ def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
                    planned: dict[str, str] | None = None, submitting: bool = True,
                    started: list[str] = ()) -> Path:
     """Record one submission: the cells it plans (run id -> label), their jobs so far, the cells it
-    started without a job (a debug sweep's) and, while it is `submitting`, this process (atomic: a
-    reader never sees half a manifest)."""
+    started without a job (a debug sweep's, which run in this process) and how those that failed
+    did, and, while it is `submitting`, this process (atomic: a reader never sees half a manifest)."""
     folder = root / MANIFEST_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{submission_id}.json"
     pid = os.getpid() if submitting else None
+    # a debug cell that failed may leave no run folder to read it from (slurm.jobs.run_debug_cell)
+    failed = {rid: f for rid in started if (f := debug_failure(root, rid)) is not None}
     write_json_atomic({"submission": submission_id, "pid": pid,
                        "pid_start": process_start(pid) if pid else "", "planned": planned or {},
                        "order": list(planned or {}),  # the plan's order: the file's keys are sorted
-                       "started": list(started), "jobs": [asdict(r) for r in refs]}, path)
+                       "started": list(started), "failed": failed, "jobs": [asdict(r) for r in refs]}, path)
     return path
 
 
@@ -123,9 +126,12 @@ def _plain_name(run_id: str) -> bool:
     return bool(run_id) and run_id not in (".", "..") and not any(c in run_id for c in "/\\\0")
 
 
-def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, bool]]]:
+def read_manifests(root: Path, failed: dict[str, dict] | None = None
+                   ) -> tuple[dict[str, JobRef], dict[str, tuple[str, bool]]]:
     """Each cell's most recent job, and every planned cell: run id -> (label, whether the sweep that
-    planned it may still submit it). Unreadable manifests and entries are skipped with a warning."""
+    planned it may still submit it). Unreadable manifests and entries are skipped with a warning.
+    `failed` receives the debug cells whose latest start (by a debug sweep) failed: run id ->
+    {"error": the sweep's line, "time": when it started}."""
     latest: dict[str, JobRef] = {}
     planned: dict[str, tuple[str, bool]] = {}
     for path in sorted((root / MANIFEST_DIR).glob("*.json")):  # names sort by time
@@ -161,6 +167,15 @@ def read_manifests(root: Path) -> tuple[dict[str, JobRef], dict[str, tuple[str, 
             listed = data.get("started") if isinstance(data.get("started"), list) else []
             started = {rid for rid in listed if isinstance(rid, str)}  # debug cells: read from their folders
             planned.update({rid: (str(label), alive and rid not in started) for rid, label in cells.items()})
+            if failed is not None:  # a later start of a cell replaces an earlier one's outcome
+                how = data.get("failed") if isinstance(data.get("failed"), dict) else {}
+                for rid in started:
+                    entry = how.get(rid)
+                    if (isinstance(entry, dict) and isinstance(entry.get("error"), str)
+                            and isinstance(entry.get("time", 0), (int, float))):
+                        failed[rid] = entry
+                    else:
+                        failed.pop(rid, None)
     return latest, planned
 
 
@@ -325,14 +340,16 @@ class CellStatus:
 
 def cell_statuses(root: Path) -> list[CellStatus]:
     """Every cell that was ever planned, submitted or started under `root`."""
-    jobs, planned = read_manifests(root)
+    failed: dict[str, dict] = {}
+    jobs, planned = read_manifests(root, failed)
     started = sorted(p.name for p in (root / "runs").glob("*/") if (p / "config.yaml").exists())
     # in the order the sweeps planned them (as their dry runs list them, oldest sweep first; it was by
     # run id, which interleaved a grid's cells), then cells with a job but no plan, then other cells
     run_ids = list(dict.fromkeys([*planned, *jobs, *started]))
     reasons: dict[str, str] = {}
     states = job_states(list(jobs.values()), reasons)
-    statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id)) for run_id in run_ids]
+    statuses = [_status(root, run_id, jobs.get(run_id), states, planned.get(run_id), failed.get(run_id))
+                for run_id in run_ids]
     for s in statuses:  # a pending job's reason (Priority, Resources, PartitionConfig, ...)
         why = reasons.get(s.job.job_id) if s.job is not None else None
         if s.state == "pending" and why is not None and not isinstance(why, NoAnswer):
@@ -349,10 +366,11 @@ def cell_statuses(root: Path) -> list[CellStatus]:
 
 
 def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
-            planned: tuple[str, bool] | None) -> CellStatus:
+            planned: tuple[str, bool] | None, debug_failed: dict | None = None) -> CellStatus:
     run_dir = root / "runs" / run_id
     # The interruptions of the job shown (the file belongs to the cell and outlives its jobs)
-    n_int = sum(e.get("job_id") == job.job_id for e in read_interrupts(run_dir)) if job else 0
+    mine = [e for e in read_interrupts(run_dir) if e.get("job_id") == job.job_id] if job else []
+    n_int = len(mine)
     if read_rows(run_dir) is not None:
         return CellStatus(run_id, "done", job, n_interrupts=n_int)
     live = job is not None and states.get(job.job_id, "") in LIVE
@@ -361,6 +379,8 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
                           "rebuilds it (from rows/, rerunning any size without one)", n_int)
     if job is None and planned and planned[1]:
         return CellStatus(run_id, "pending", None, "not submitted yet", n_int)
+    if job is None and debug_failed is not None:
+        return _debug_failed(run_id, run_dir, n_int, debug_failed)
     if job is None and (run_dir / "log.txt").exists():
         return _untracked(run_id, run_dir, n_int)
     if job is None:
@@ -372,25 +392,31 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if raw == UNREACHABLE:
         return CellStatus(run_id, "unknown", job, "Slurm did not answer", n_int)
     detail = raw or "ended without a row"  # or cancelled while pending: Slurm keeps no record
+    cancelled = job.executor == "slurm" and raw in ("CANCELLED", "")
+    # Slurm opens the job's log as it starts, and a job that never ran wrote nothing in the run's log
+    # (a log.txt from an older job of the cell is not this one's: it was shown as this job's end)
+    if cancelled and not job.stderr.exists() and not _written_since(run_dir / "log.txt", job.submitted):
+        return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
+                          "(cancelled while pending: --fail-fast or scancel; or lost by the cluster); the next "
+                          "sweep runs it (from its last checkpoint, if it has one)", n_int)
     # Ctrl-C or kill of a local sweep, or a SIGTERM'd Slurm job (scancel): Slurm's own lines
     # (srun's "task 0: Exited ...") may follow the traceback, so look further back than the tail
     stopped = _stopped_at(_tail(job, run_dir, 20))
     if stopped:
         why = f"{raw}, " if raw and raw not in ("FAILED", "INTERRUPTED") else ""
-        if _says(TIME_LIMIT_NEAR, job.stderr, run_dir / "log.txt"):  # a local job at --timeout-min
+        if _hit_time_limit(job, run_dir):  # a local job at --timeout-min
             why = "at its time limit (raise --timeout-min), "
         return CellStatus(run_id, "stopped", job, f"{why}{stopped} with a checkpoint; "
                           "the next sweep resumes it from there", n_int)
+    requeued = _requeued_at(mine, run_dir) if cancelled else ""
+    if requeued:  # checkpointed on USR2 and requeued, then cancelled while queued again (--fail-fast)
+        return CellStatus(run_id, "stopped", job, f"{raw or 'no record'} while queued again after its "
+                          f"requeue, {requeued} with a checkpoint; the next sweep resumes it from there", n_int)
     unstarted = (_stopped_unstarted(_tail(job, run_dir), (run_dir / "config.yaml").exists())
                  if job.executor == "local" and not raw else "")
     if unstarted:
         return CellStatus(run_id, "missing", job, f"{unstarted}, with no step to save then; the next sweep "
                           "runs it (from its last checkpoint, if it has one)", n_int)
-    if (job.executor == "slurm" and raw in ("CANCELLED", "") and not job.stderr.exists()
-            and not (run_dir / "log.txt").exists()):  # Slurm opens the job's log as it starts: never ran
-        return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
-                          "(cancelled while pending: --fail-fast or scancel; or lost by the cluster); the next "
-                          "sweep runs it", n_int)
     tail = _tail(job, run_dir)
     if any(TIMED_OUT_TOO_OFTEN in ln for ln in tail):
         detail = (f"TIMEOUT: {raw + ', ' if raw else ''}requeued after a timeout as often as "
@@ -413,16 +439,74 @@ def _stopped_unstarted(tail: list[str], run_began: bool) -> str:
 
 def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
     """A cell that started outside a sweep's recorded jobs (`synthscale run`, `--executor debug`):
-    running while its run holds the run's lock, else stopped or failed, as its own log says."""
+    running while its run holds the run's lock, else stopped or failed, as its own log's latest run
+    says (a signal between training steps, which saves no step, is a stop too)."""
     outside = "outside a sweep's jobs (synthscale run, or --executor debug)"
     if _locked(run_dir / ".lock"):
         return CellStatus(run_id, "running", None, f"started {outside}", n_int)
-    tail = _log_tail([run_dir / "log.txt"], 20)
+    tail = _latest_run(_lines(run_dir / "log.txt"))[-20:]
     stopped = _stopped_at(tail)
     if stopped:
         return CellStatus(run_id, "stopped", None, f"{stopped} with a checkpoint, {outside}; "
                           "the next sweep or run resumes it from there", n_int)
+    if tail and STOPPED_OUTSIDE_TRAINING in tail[-1]:  # Ctrl-C or SIGTERM while it loaded data, evaluated ...
+        return CellStatus(run_id, "stopped", None, f"by a signal between training steps (data, evaluation), "
+                          f"with no step to save then, {outside}; the next sweep or run resumes it from its "
+                          "last checkpoint, if it has one", n_int)
     return CellStatus(run_id, "failed", None, f"ended without a row, {outside}", n_int, tail[-_TAIL_LINES:])
+
+
+def _debug_failed(run_id: str, run_dir: Path, n_int: int, failure: dict) -> CellStatus:
+    """A cell whose latest start, by a debug sweep, failed (its manifest says how): failed with that
+    error, and the tail of its log if that run wrote one. A cell that failed before its run folder
+    was made (a device this machine lacks) or whose folder was cleared (a config error) was
+    `missing`, "its sweep stopped before submitting it"."""
+    if not _written_since(run_dir / "log.txt", failure.get("time", 0)):  # no log, or an older run's
+        if _locked(run_dir / ".lock"):  # a later `synthscale run` runs it now
+            return _untracked(run_id, run_dir, n_int)
+        return CellStatus(run_id, "failed", None, f"in a debug sweep: {failure['error']}", n_int)
+    status = _untracked(run_id, run_dir, n_int)  # its own log (or a later run's) tells the rest
+    if status.state == "failed":
+        status.detail = f"in a debug sweep: {failure['error']}"
+    return status
+
+
+def _written_since(path: Path, since: float) -> bool:
+    """Whether the file at `path` exists and was last written at or after unix time `since`."""
+    try:
+        return path.stat().st_mtime >= since
+    except OSError:
+        return False
+
+
+_RUN_ENDS = ("the run ended without a row", STOPPED_OUTSIDE_TRAINING)  # bench.run's last line of a run
+
+
+def _latest_run(lines: list[str]) -> list[str]:
+    """The part of a run log (log.txt holds every run of the cell, oldest first) that its latest run
+    wrote: after the end of the run before it (the latest run's own end is the last end line)."""
+    ends = [i for i, ln in enumerate(lines) if any(e in ln for e in _RUN_ENDS)]
+    return lines[ends[-2] + 1:] if len(ends) >= 2 else lines
+
+
+def _hit_time_limit(job: JobRef, run_dir: Path) -> bool:
+    """Whether the job that stopped was warned of its time limit (a local job at --timeout-min): in
+    its own log, as the sweep reads it (slurm.sweep.job_error), else in its run's part of log.txt.
+    A time limit reached by an earlier run of the cell blamed every later stop on it."""
+    lines = _lines(job.stderr) or _latest_run(_lines(run_dir / "log.txt"))
+    return any(TIME_LIMIT_NEAR in ln for ln in lines)
+
+
+def _requeued_at(interrupts: list[dict], run_dir: Path) -> str:
+    """'at step N of <stage>' when a Slurm job's latest interruption saved a checkpoint and requeued
+    it, and its run's log ends there (the requeued job did not run again), else ''."""
+    if not interrupts or not isinstance(interrupts[-1].get("step"), int):
+        return ""
+    last = _lines(run_dir / "log.txt")[-1:]  # the stop's traceback ends with Interrupted's message
+    m = Interrupted.LOG_PATTERN.search(last[0]) if last else None
+    if m is None or int(m[1]) != interrupts[-1]["step"]:
+        return ""
+    return _stopped_at(last)
 
 
 def _stopped_at(tail: list[str]) -> str:
@@ -450,17 +534,6 @@ def _locked(path: Path) -> bool:
         os.close(fd)  # closing the file lets go of a lock taken through it
 
 
-def _says(text: str, *paths: Path) -> bool:
-    """Whether any of the files at `paths` holds `text`."""
-    for path in paths:
-        try:
-            if text in path.read_text(errors="replace"):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
     """The last lines of the job's stderr (the traceback), else of the run's own log."""
     return _log_tail([job.stderr, run_dir / "log.txt"], n_lines)
@@ -469,13 +542,18 @@ def _tail(job: JobRef, run_dir: Path, n_lines: int = _TAIL_LINES) -> list[str]:
 def _log_tail(paths: list[Path], n_lines: int) -> list[str]:
     """The last non-blank lines of the first of `paths` that has any."""
     for path in paths:
-        try:
-            lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-        except OSError:
-            continue
+        lines = _lines(path)
         if lines:
             return lines[-n_lines:]
     return []
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a log file ([] if it cannot be read)."""
+    try:
+        return [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return []
 
 
 def in_flight(root: Path) -> dict[str, JobRef]:

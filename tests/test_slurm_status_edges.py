@@ -1,0 +1,247 @@
+"""`sweep status` on cells whose history misled it: a time limit of an earlier run, a requeued task
+cancelled while queued again, a resubmitted cell cancelled before it started, debug cells that failed
+without a run folder or stopped between training steps, and a damaged interrupts.jsonl. The runs
+are real (bench.run, a debug sweep); Slurm is not: squeue and sacct are stand-in scripts on PATH."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.config import load_run
+from bench.run import run
+from bench.train import Interrupted
+from slurm.arrays import job_name
+from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts, record_interrupt, run_local_cell
+from slurm.tracking import JobRef, write_manifest
+
+RUN_MODULE = importlib.import_module("bench.run")  # (the package's `run` attribute is the function)
+TINY = """
+name: tiny
+synth: {{generator: shapes, n: {n}, complexity: 1, resolution: 16, channels: 1}}
+model: {{name: resnet10t, small_input: false}}
+pretrain: {{examples: 64, batch_size: 32, lr: 0.05}}
+finetune: {{examples: 64, batch_size: 32}}
+target: {{name: fashion_mnist, n_real: [20], test_size: 100}}
+{grid}"""
+
+
+def _config(tmp_path: Path, n: int = 0, seeds: str = "") -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.format(n=n, grid=f"grid:\n  seed: {seeds}\n" if seeds else ""))
+    return path
+
+
+def _stopped_run(cfg: Path, root: Path) -> Interrupted:
+    """Run the cell as a job does that a signal asks to stop (SIGTERM, Ctrl-C): it saves its first
+    step and ends with Interrupted, which its log.txt records."""
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Interrupted) as info:
+        run(load_run(cfg), root, stop=stop)
+    return info.value
+
+
+def _run_at_time_limit(cfg: Path, root: Path, monkeypatch) -> None:
+    """Run the cell as the local executor does (slurm.jobs.run_local_cell) and send it submitit's
+    time-limit USR2 while it prepares its test images: it saves its first step and stops."""
+    before = RUN_MODULE.real_test_split
+
+    def usr2_arrives(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGUSR2)
+        return before(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(RUN_MODULE, "real_test_split", usr2_arrives)
+        with pytest.raises(Interrupted):
+            run_local_cell(load_run(cfg).model_dump(), str(root))
+
+
+def _fake_slurm(tmp_path: Path, monkeypatch, sacct: str) -> None:
+    """squeue lists nothing (the job left the queue); sacct prints `sacct` (JobID|State|JobName)."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "squeue").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sacct").write_text(f"#!/bin/sh\ncat <<'EOF'\n{sacct}\nEOF\n")
+    for name in ("squeue", "sacct"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def _slurm_job(root: Path, run_id: str, job_id: str, sid: str = "20261204-120000-1-abcdef") -> JobRef:
+    """A Slurm array task as slurm.arrays records it, in a manifest of a sweep that has ended."""
+    folder = root / "submitit" / sid
+    folder.mkdir(parents=True, exist_ok=True)
+    ref = JobRef(run_id, "slurm", job_id, job_name(sid), str(folder), time.time(), "scratch resnet10t seed=0")
+    write_manifest(root, sid, [ref], {run_id: ref.label}, submitting=False)
+    return ref
+
+
+def _status(capsys, root: Path) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    code = main(["sweep", "status", "--root", str(root)])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_a_stop_is_blamed_on_the_time_limit_only_when_its_own_run_reached_it(tmp_path, capsys, monkeypatch):
+    """A local run of the cell reached its time limit; a later Slurm job of it was scancel'd. Status
+    searched the whole log.txt for the time-limit line and said the time limit stopped it."""
+    cfg, root = _config(tmp_path), tmp_path / "root"
+    _run_at_time_limit(cfg, root, monkeypatch)
+    spec = load_run(cfg)
+    log_txt = root / "runs" / spec.run_id / "log.txt"
+    assert TIME_LIMIT_NEAR in log_txt.read_text()
+    stop = _stopped_run(cfg, root)  # the Slurm job's run, stopped by scancel's SIGTERM
+    job = _slurm_job(root, spec.run_id, "27_0")
+    job.stderr.write_text(  # what the job's own log ends with (CellJob re-raises the stop)
+        "submitit INFO (2026-12-04 12:00:01,000) Starting with JobEnvironment(job_id=27_0, hostname=n1)\n"
+        "SIGTERM (scancel, or preemption without a signal): saving a checkpoint at the next training step\n"
+        "Traceback (most recent call last):\n"
+        '  File "submitit/core/submission.py", line 55, in process_job\n'
+        "    result = delayed.result()\n"
+        f"bench.train.Interrupted: {stop}\n"
+        "srun: error: n1: task 0: Exited with exit code 1\n")
+    _fake_slurm(tmp_path, monkeypatch, f"27_0|CANCELLED by 1000|{job.job_name}")
+    code, out = _status(capsys, root)
+    assert code == 0 and out[0].endswith("[CANCELLED, at step 0 of finetune s=20 with a checkpoint; the next "
+                                         "sweep resumes it from there]"), out
+    # A local job whose submitit folder is gone: its run's part of log.txt decides
+    local = JobRef(spec.run_id, "local", "999999999", "synthscale", str(tmp_path / "gone"), job.submitted + 1)
+    write_manifest(root, "20261204-130000-1-abcdef", [local], {spec.run_id: job.label}, submitting=False)
+    code, out = _status(capsys, root)
+    assert code == 0 and "stopped  job 999999999 (local)" in out[0] and "time limit" not in out[0], out
+    _run_at_time_limit(cfg, root, monkeypatch)  # the latest run reaches it: said again
+    code, out = _status(capsys, root)
+    assert code == 0 and "[at its time limit (raise --timeout-min), at step 0 of finetune s=20" in out[0], out
+
+
+def test_a_requeued_task_cancelled_while_queued_again_is_stopped_with_its_checkpoint(tmp_path, capsys,
+                                                                                      monkeypatch):
+    """A task saved its step on USR2 and was requeued; --fail-fast (scancel --state=PENDING) cancelled it
+    while it waited to run again. The sweep counts it as not run; status said `failed [CANCELLED]`
+    with the requeue's log lines, exit 1, though the next sweep resumes it from the checkpoint."""
+    cfg, root = _config(tmp_path), tmp_path / "root"
+    spec = load_run(cfg)
+    stop = _stopped_run(cfg, root)  # the worker saved the step when CellJob.checkpoint set `stop`
+    for key, value in {"SLURM_ARRAY_JOB_ID": "27", "SLURM_ARRAY_TASK_ID": "0", "SLURM_JOB_ID": "28"}.items():
+        monkeypatch.setenv(key, value)
+    record_interrupt(root / "runs" / spec.run_id, stop.step, str(stop.path), stop.desc)  # as CellJob.checkpoint
+    job = _slurm_job(root, spec.run_id, "27_0")
+    job.stderr.write_text(
+        "submitit WARNING (2026-12-04 12:00:09,000) Caught signal SIGUSR2 on n1: this job is timed-out.\n"
+        "submitit INFO (2026-12-04 12:00:09,000) Calling checkpoint method.\n"
+        f"interrupted at step {stop.step} of {stop.desc}; checkpoint {stop.path}; requeueing\n"
+        "submitit INFO (2026-12-04 12:00:10,000) Requeued job 27_0 (2 remaining timeouts)\n"
+        "submitit INFO (2026-12-04 12:00:10,000) Exiting gracefully after preemption/timeout.\n")
+    _fake_slurm(tmp_path, monkeypatch, f"27_0|CANCELLED by 1000|{job.job_name}")
+    code, out = _status(capsys, root)
+    assert code == 0, out
+    assert out[0].startswith(f"{spec.run_id}  stopped  job 27_0 (slurm) interrupted 1x ") and out[0].endswith(
+        "[CANCELLED while queued again after its requeue, at step 0 of finetune s=20 with a checkpoint; "
+        "the next sweep resumes it from there]"), out
+    assert out[-1] == "1 cell: 0 done, 0 running, 0 pending, 1 stopped, 0 failed, 0 missing"
+
+
+def test_a_resubmitted_cell_cancelled_before_it_started_is_missing_not_its_old_runs_failure(
+        tmp_path, capsys, monkeypatch):
+    """The cell failed in an earlier run; a new sweep submitted it again and it was cancelled while
+    pending. Status showed the old run's traceback as this job's end: `failed [CANCELLED]`, exit 1."""
+    cfg, root = _config(tmp_path, n=32), tmp_path / "root"
+    root.mkdir()
+    (root / "pretrain").write_text("a file where the pre-training folder goes")
+    with pytest.raises(NotADirectoryError):
+        run(load_run(cfg), root)
+    (root / "pretrain").unlink()
+    spec = load_run(cfg)
+    job = _slurm_job(root, spec.run_id, "31_1")  # submitted after that run; it never started
+    _fake_slurm(tmp_path, monkeypatch, f"31_1|CANCELLED by 1000|{job.job_name}")
+    code, out = _status(capsys, root)
+    assert code == 0 and len(out) == 2, out
+    assert f"{spec.run_id}  missing  job 31_1 (slurm)" in out[0] and out[0].endswith(
+        "[CANCELLED: its job ended before it started (cancelled while pending: --fail-fast or scancel; or "
+        "lost by the cluster); the next sweep runs it (from its last checkpoint, if it has one)]"), out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_debug_cells_that_failed_before_making_a_run_folder_read_failed_with_the_reason(tmp_path, capsys):
+    """`--executor debug device=cuda` here: the sweep says 2 failed (exit 1); status said `missing [its
+    sweep stopped before submitting it]` (exit 0), or `stopped` from an older run's log."""
+    cfg, root = _config(tmp_path, seeds="[0, 1]"), tmp_path / "root"
+    first = load_run(cfg, {"seed": 0})
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Interrupted):  # an older run of the first cell stopped with a checkpoint
+        run(first, root, stop=stop)
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug", "device=cuda"]) == 1
+    assert "0 cells finished now, 2 failed" in capsys.readouterr().out
+    code, out = _status(capsys, root)
+    why = ("[in a debug sweep: device: 'cuda' asked for, but this machine has no usable CUDA device; use "
+           "device=auto (cuda where present) or device=cpu]")
+    assert code == 1 and len(out) == 3, out
+    assert out[0].startswith(f"{first.run_id}  failed   no job scratch resnet10t seed=0") and out[0].endswith(why)
+    assert " failed   no job scratch resnet10t seed=1" in out[1] and out[1].endswith(why), out
+    assert out[-1] == "2 cells: 0 done, 0 running, 0 pending, 0 stopped, 2 failed, 0 missing"
+
+
+@pytest.mark.parametrize("how", ["run", "debug sweep"])
+def test_a_cell_stopped_between_training_steps_outside_a_sweeps_jobs_reads_stopped(tmp_path, capsys,
+                                                                                   monkeypatch, how):
+    """A Ctrl-C while a `synthscale run` or debug cell loads data or evaluates raises KeyboardInterrupt
+    there (no step to save); log.txt kept nothing of it, and status said `failed [ended without a
+    row ...]` with no log lines, exit 1."""
+    cfg, root = _config(tmp_path, seeds="[0, 1]" if how == "debug sweep" else ""), tmp_path / "root"
+    before = RUN_MODULE.real_test_split
+
+    def ctrl_c_arrives(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler (bench.train.stop_on_signals) raises at once
+        return before(*args, **kwargs)
+
+    monkeypatch.setattr(RUN_MODULE, "real_test_split", ctrl_c_arrives)
+    argv = ["run", str(cfg)] if how == "run" else ["sweep", str(cfg), "--executor", "debug"]
+    assert main([*argv, "--root", str(root)]) == 130
+    (run_dir,) = (root / "runs").iterdir()
+    assert "the run was stopped between training steps" in (run_dir / "log.txt").read_text()
+    code, out = _status(capsys, root)
+    assert code == 0, out
+    assert f"{run_dir.name}  stopped  no job scratch resnet10t seed=0  [by a signal between training steps " \
+           "(data, evaluation), with no step to save then, outside a sweep's jobs" in out[0], out
+    assert out[-1].endswith("1 stopped, 0 failed, " + ("1 missing" if how == "debug sweep" else "0 missing"))
+
+
+def test_an_interrupt_record_after_a_torn_line_starts_on_its_own_line(tmp_path):
+    """A job killed mid-append left a torn last line: the next record was glued onto it and lost."""
+    run_dir = tmp_path / "root" / "runs" / "abc123abc123"
+    record_interrupt(run_dir, 5, "ft-s20.ckpt", "finetune s=20")
+    with (run_dir / "interrupts.jsonl").open("a") as fh:
+        fh.write('{"time": "2026-12-04T12:0')  # the writer died here
+    assert [e["step"] for e in read_interrupts(run_dir)] == [5]  # (a torn last line is ignored)
+    record_interrupt(run_dir, 9, "ft-s20.ckpt", "finetune s=20")
+    assert [e["step"] for e in read_interrupts(run_dir)] == [5, 9]
+
+
+def test_status_skips_interrupt_lines_that_are_not_records_with_a_warning(tmp_path, capsys, caplog):
+    """A line of interrupts.jsonl that is JSON but not an object made status stop with AttributeError."""
+    root = tmp_path / "root"
+    run_dir = root / "runs" / "abc123abc123"
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "999999999_0_log.err").write_text("Traceback (most recent call last):\nValueError: boom\n")
+    job = JobRef(run_dir.name, "local", "999999999", "synthscale", str(folder), 0.0)
+    write_manifest(root, "sub1", [job], submitting=False)
+    record_interrupt(run_dir, 5, "ft-s20.ckpt", "finetune s=20")
+    with (run_dir / "interrupts.jsonl").open("a") as fh:
+        fh.write('[1, 2]\n"text"\n{"time": "2026-12-04T12:0\n3\n')
+    caplog.set_level(logging.WARNING)
+    code, out = _status(capsys, root)
+    assert code == 1 and out[0].startswith(f"{run_dir.name}  failed   job 999999999 (local)  ["), out
+    assert out[-1] == "1 cell: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
+    warnings = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert f"warning: {run_dir / 'interrupts.jsonl'}: 4 lines that are not interrupt records ignored" in warnings
