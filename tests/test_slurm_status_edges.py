@@ -191,6 +191,25 @@ def test_debug_cells_that_failed_before_making_a_run_folder_read_failed_with_the
     assert out[-1] == "2 cells: 0 done, 0 running, 0 pending, 0 stopped, 2 failed, 0 missing"
 
 
+def test_a_debug_cell_whose_folder_a_config_error_cleared_reads_failed_with_it(tmp_path, capsys, monkeypatch):
+    """A mistake in a run's input found once it has begun (a UserError: ImageNet weights not available
+    offline, a changed policy file) clears the folder it made; status then said `missing [its sweep
+    stopped before submitting it]`, exit 0, after the debug sweep had said failed."""
+    from synth.errors import UserError
+
+    def mistaken(*args, **kwargs):
+        raise UserError("target.x: a mistake found once the run had begun")
+
+    monkeypatch.setattr(RUN_MODULE, "real_test_split", mistaken)
+    cfg, root = _config(tmp_path), tmp_path / "root"
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 1
+    (run_dir,) = (root / "runs").iterdir()
+    assert not (run_dir / "config.yaml").exists() and not (run_dir / "log.txt").exists()
+    code, out = _status(capsys, root)
+    assert code == 1 and out[0] == (f"{run_dir.name}  failed   no job scratch resnet10t seed=0  [in a debug "
+                                    "sweep: target.x: a mistake found once the run had begun]"), out
+
+
 @pytest.mark.parametrize("how", ["run", "debug sweep"])
 def test_a_cell_stopped_between_training_steps_outside_a_sweeps_jobs_reads_stopped(tmp_path, capsys,
                                                                                    monkeypatch, how):
