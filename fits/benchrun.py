@@ -258,7 +258,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample")
     p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all)")
     p.add_argument("--m4-sample", type=int, default=500,
-                   help="curves in the fixed sample M4 runs on (default 500; about 0.5 s each per protocol)")
+                   help="curves in the fixed sample M4 runs on (default 500; about 1 s each per protocol on LCDB)")
     p.add_argument("--paper-limit", type=int, default=0,
                    help="use only the first N of the paper's curves (0 = all; for quick checks)")
 
