@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any, Optional
 
 import submitit
+from submitit.core.utils import UncompletedJobError
 
 from bench.config import RunSpec
 from bench.run import run
@@ -104,7 +105,7 @@ log = logging.getLogger("synthscale.checkpoint")
 TIME_LIMIT_NEAR = ("USR2: the job's time limit (--timeout-min) is near: saving a checkpoint at the next "
                    "training step, then stopping")
 
-INTERRUPTS_FILE = "interrupts.jsonl"  # one line per requeue, beside the run's row.json
+INTERRUPTS_FILE = "interrupts.jsonl"  # one line per USR2 checkpoint (requeued or not), beside row.json
 _JOIN_TIMEOUT_S = 60.0  # a step is far shorter; Slurm's KillWait follows the signal delay anyway
 
 
@@ -119,8 +120,18 @@ class CellJob(submitit.helpers.Checkpointable):
         self._stop: Optional[threading.Event] = None
         self._worker: Optional[threading.Thread] = None
         self._outcome: dict[str, Any] = {}
+        self._checkpointed = False  # checkpoint() ran: submitit's USR2 handler decides about the requeue
 
     def __call__(self, spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
+        try:
+            return self._run(spec, root)
+        except BaseException as ended:
+            if getattr(self, "_checkpointed", False):  # submitit's USR2 handler ended the job here
+                self._checkpointed = False
+                self._record_interrupt(spec, root, ended)
+            raise
+
+    def _run(self, spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, args=(spec, root), name="cell")
         before = signal.signal(signal.SIGTERM, self._terminate)  # in place of submitit's "bypass"
@@ -162,14 +173,28 @@ class CellJob(submitit.helpers.Checkpointable):
             self._outcome["error"] = exc
 
     def checkpoint(self, spec: dict[str, Any], root: str) -> submitit.helpers.DelayedSubmission:
-        """Stop training at the next step boundary (it saves its state), then ask for a requeue."""
+        """Stop training at the next step boundary (it saves its state), then hand submitit the job to
+        requeue. Whether it requeues it is decided after this returns (not once the job timed out
+        more often than max_requeues allows): __call__ records the interruption then. It was recorded
+        here, and logged as "requeueing", also when no requeue followed (the last timeout)."""
         if self._stop is not None and self._worker is not None:
             self._stop.set()
             self._worker.join(timeout=_JOIN_TIMEOUT_S)
+        self._checkpointed = True
+        return submitit.helpers.DelayedSubmission(CellJob(), spec, root)
+
+    def _record_interrupt(self, spec: dict[str, Any], root: str, ended: BaseException) -> None:
+        """Record the interruption that checkpoint() saved, with submitit's decision: it requeued the
+        job and exits (SystemExit), or did not (UncompletedJobError, with its reason)."""
+        if isinstance(ended, SystemExit):
+            requeued, why = True, ""
+        elif isinstance(ended, UncompletedJobError):  # "Job not requeued because: timed-out too many times."
+            requeued, why = False, str(ended).split("because: ", 1)[-1].strip().rstrip(".")
+        else:  # the requeue itself failed (scontrol); Slurm may be requeueing the job anyway
+            requeued, why = None, f"its requeue failed ({type(ended).__name__}: {ended})"
         exc = self._outcome.get("interrupted")
         record_interrupt(Path(root) / "runs" / _run_id(spec), exc.step if exc else None,
-                         str(exc.path) if exc else None, exc.desc if exc else None)
-        return submitit.helpers.DelayedSubmission(CellJob(), spec, root)
+                         str(exc.path) if exc else None, exc.desc if exc else None, requeued, why)
 
 
 def _run_id(spec: dict[str, Any]) -> str:
@@ -177,9 +202,10 @@ def _run_id(spec: dict[str, Any]) -> str:
 
 
 def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[str],
-                     stage: Optional[str] = None) -> None:
+                     stage: Optional[str] = None, requeued: Optional[bool] = True, why: str = "") -> None:
     """Append one line to the run's interrupt log (only the job holding the cell writes it); `stage`
-    is the training stage the step belongs to ("pretrain n=32", "finetune s=20")."""
+    is the training stage the step belongs to ("pretrain n=32", "finetune s=20"); `requeued` says
+    whether submitit requeued the job (False: not, for the reason `why`; None: unknown, `why`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     env = os.environ
     # The id squeue, sacct and `sweep status` use: 27_0 for an array task (SLURM_JOB_ID is the
@@ -188,7 +214,7 @@ def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[st
             if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID") else env.get("SLURM_JOB_ID"))
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "step": step, "stage": stage, "checkpoint": checkpoint,
              "job_id": task, "slurm_job_id": env.get("SLURM_JOB_ID"),
-             "array_task": env.get("SLURM_ARRAY_TASK_ID")}
+             "array_task": env.get("SLURM_ARRAY_TASK_ID"), "requeued": requeued}
     with (run_dir / INTERRUPTS_FILE).open("a+b") as fh:
         # A job killed mid-append leaves a torn last line: start on a new line, or this record was
         # glued onto it and lost with it
@@ -199,8 +225,9 @@ def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[st
         fh.write((("\n" if torn else "") + json.dumps(entry) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
-    log.warning("interrupted at step %s%s; checkpoint %s; requeueing", step, f" of {stage}" if stage else "",
-                checkpoint)
+    then = "requeued" if requeued else f"not requeued: {why}" if requeued is False else why or "requeue unknown"
+    log.warning("interrupted at step %s%s; checkpoint %s; %s", step, f" of {stage}" if stage else "",
+                checkpoint, then)
 
 
 def read_interrupts(run_dir: Path) -> list[dict[str, Any]]:

@@ -500,7 +500,8 @@ def _hit_time_limit(job: JobRef, run_dir: Path) -> bool:
 def _requeued_at(interrupts: list[dict], run_dir: Path) -> str:
     """'at step N of <stage>' when a Slurm job's latest interruption saved a checkpoint and requeued
     it, and its run's log ends there (the requeued job did not run again), else ''."""
-    if not interrupts or not isinstance(interrupts[-1].get("step"), int):
+    if (not interrupts or not isinstance(interrupts[-1].get("step"), int)
+            or interrupts[-1].get("requeued") is False):  # (its last timeout: not requeued)
         return ""
     last = _lines(run_dir / "log.txt")[-1:]  # the stop's traceback ends with Interrupted's message
     m = Interrupted.LOG_PATTERN.search(last[0]) if last else None

@@ -20,7 +20,7 @@ from bench.config import load_run
 from bench.run import run
 from bench.train import Interrupted
 from slurm.arrays import job_name
-from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts, record_interrupt, run_local_cell
+from slurm.jobs import TIME_LIMIT_NEAR, CellJob, read_interrupts, record_interrupt, run_local_cell
 from slurm.tracking import JobRef, write_manifest
 
 RUN_MODULE = importlib.import_module("bench.run")  # (the package's `run` attribute is the function)
@@ -133,12 +133,12 @@ def test_a_requeued_task_cancelled_while_queued_again_is_stopped_with_its_checkp
     stop = _stopped_run(cfg, root)  # the worker saved the step when CellJob.checkpoint set `stop`
     for key, value in {"SLURM_ARRAY_JOB_ID": "27", "SLURM_ARRAY_TASK_ID": "0", "SLURM_JOB_ID": "28"}.items():
         monkeypatch.setenv(key, value)
-    record_interrupt(root / "runs" / spec.run_id, stop.step, str(stop.path), stop.desc)  # as CellJob.checkpoint
+    record_interrupt(root / "runs" / spec.run_id, stop.step, str(stop.path), stop.desc)  # as CellJob does
     job = _slurm_job(root, spec.run_id, "27_0")
     job.stderr.write_text(
         "submitit WARNING (2026-12-04 12:00:09,000) Caught signal SIGUSR2 on n1: this job is timed-out.\n"
         "submitit INFO (2026-12-04 12:00:09,000) Calling checkpoint method.\n"
-        f"interrupted at step {stop.step} of {stop.desc}; checkpoint {stop.path}; requeueing\n"
+        f"interrupted at step {stop.step} of {stop.desc}; checkpoint {stop.path}; requeued\n"
         "submitit INFO (2026-12-04 12:00:10,000) Requeued job 27_0 (2 remaining timeouts)\n"
         "submitit INFO (2026-12-04 12:00:10,000) Exiting gracefully after preemption/timeout.\n")
     _fake_slurm(tmp_path, monkeypatch, f"27_0|CANCELLED by 1000|{job.job_name}")
@@ -264,3 +264,42 @@ def test_status_skips_interrupt_lines_that_are_not_records_with_a_warning(tmp_pa
     assert out[-1] == "1 cell: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
     warnings = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
     assert f"warning: {run_dir / 'interrupts.jsonl'}: 4 lines that are not interrupt records ignored" in warnings
+
+
+@pytest.mark.parametrize("countdown", [3, 0])
+def test_a_usr2_checkpoint_records_whether_submitit_requeued_the_job(tmp_path, monkeypatch, caplog, countdown):
+    """submitit's USR2 handler calls CellJob.checkpoint, then requeues the job, or does not once it
+    timed out more often than max_requeues allows (countdown 0 here). The interruption was recorded
+    in checkpoint(), before that was decided, and logged as "requeueing" either way. Here submitit's
+    own handler runs in this process, with its local job environment (whose requeue exits)."""
+    from submitit.core.job_environment import SignalHandler
+    from submitit.core.utils import DelayedSubmission, JobPaths, UncompletedJobError
+    from submitit.local.local import LocalJobEnvironment
+
+    monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", "4242")
+    cfg, root = _config(tmp_path), tmp_path / "root"
+    spec = load_run(cfg)
+    delayed = DelayedSubmission(CellJob(), spec.model_dump(), str(root))
+    delayed.set_timeout(0, countdown)  # a 0-minute limit: every USR2 is a timeout
+    paths = JobPaths(tmp_path / "submitit", job_id="4242")
+    paths.folder.mkdir()
+    handler = SignalHandler(LocalJobEnvironment(), paths, delayed)
+    before = RUN_MODULE.real_test_split
+
+    def usr2_arrives(*args, **kwargs):  # (in the cell's worker thread: the handler runs in this one)
+        os.kill(os.getpid(), signal.SIGUSR2)
+        return before(*args, **kwargs)
+
+    monkeypatch.setattr(RUN_MODULE, "real_test_split", usr2_arrives)
+    caplog.set_level(logging.INFO)
+    old = signal.signal(signal.SIGUSR2, handler.checkpoint_and_try_requeue)
+    try:
+        with pytest.raises(SystemExit if countdown else UncompletedJobError):
+            delayed.result()
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    (entry,) = read_interrupts(root / "runs" / spec.run_id)
+    assert entry["step"] == 0 and entry["stage"] == "finetune s=20" and entry.get("requeued") is bool(countdown)
+    said = [r.getMessage() for r in caplog.records if r.name == "synthscale.checkpoint"]
+    assert said[-1].startswith("interrupted at step 0 of finetune s=20; checkpoint ")
+    assert said[-1].endswith("; requeued" if countdown else "; not requeued: timed-out too many times"), said
