@@ -86,16 +86,16 @@ def read_rows(run_dir: Path) -> Optional[list[Row]]:
     return rows if ok else None
 
 
-# In log.txt when a signal (Ctrl-C, SIGTERM) ended a run outside a training step, where it saves no
-# step of its own; `sweep status` reads it (slurm.tracking)
-STOPPED_OUTSIDE_TRAINING = "the run was stopped between training steps, with no step to save then"
+# In log.txt when a signal ended a run before it could save a step (a Ctrl-C or SIGTERM while it loaded
+# data or evaluated, a second Ctrl-C); `sweep status` reads it (slurm.tracking)
+STOPPED_UNSAVED = "the run was stopped by a signal with no step saved then"
 
 
 @contextmanager
 def _run_logging(path: Path) -> Iterator[None]:
     """The suite's log lines go to the run's own log.txt too, and so does the traceback of an error
     that ends the run (there only: the console has its own report), where `sweep status` reads it,
-    and a line when a signal stops it outside a training step (KeyboardInterrupt, SystemExit: it
+    and a line when a signal stops it before it can save a step (KeyboardInterrupt, SystemExit: it
     left nothing there, and status called the cell failed)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
@@ -108,9 +108,9 @@ def _run_logging(path: Path) -> Iterator[None]:
         handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "the run ended without a row",
                                       None, sys.exc_info()))
         raise
-    except (KeyboardInterrupt, SystemExit) as exc:  # a signal outside a training step: it left nothing
-        handler.handle(log.makeRecord(log.name, logging.WARNING, __file__, 0,  # in the log (status: failed)
-                                      f"{STOPPED_OUTSIDE_TRAINING} ({type(exc).__name__})", None, None))
+    except (KeyboardInterrupt, SystemExit) as exc:  # a signal that saved no step: it left nothing in
+        handler.handle(log.makeRecord(log.name, logging.WARNING, __file__, 0,  # the log (status: failed)
+                                      f"{STOPPED_UNSAVED} ({type(exc).__name__})", None, None))
         raise
     finally:
         root.removeHandler(handler)

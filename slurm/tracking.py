@@ -27,7 +27,7 @@ from typing import Callable
 
 from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
-from bench.run import STOPPED_OUTSIDE_TRAINING, read_rows, write_json_atomic
+from bench.run import STOPPED_UNSAVED, read_rows, write_json_atomic
 from bench.train import Interrupted
 from slurm.jobs import TIME_LIMIT_NEAR, debug_failure, read_interrupts
 from synth.console import counted
@@ -440,7 +440,7 @@ def _stopped_unstarted(tail: list[str], run_began: bool) -> str:
 def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
     """A cell that started outside a sweep's recorded jobs (`synthscale run`, `--executor debug`):
     running while its run holds the run's lock, else stopped or failed, as its own log's latest run
-    says (a signal between training steps, which saves no step, is a stop too)."""
+    says (a signal that ended it before it could save a step is a stop too)."""
     outside = "outside a sweep's jobs (synthscale run, or --executor debug)"
     if _locked(run_dir / ".lock"):
         return CellStatus(run_id, "running", None, f"started {outside}", n_int)
@@ -449,10 +449,10 @@ def _untracked(run_id: str, run_dir: Path, n_int: int) -> CellStatus:
     if stopped:
         return CellStatus(run_id, "stopped", None, f"{stopped} with a checkpoint, {outside}; "
                           "the next sweep or run resumes it from there", n_int)
-    if tail and STOPPED_OUTSIDE_TRAINING in tail[-1]:  # Ctrl-C or SIGTERM while it loaded data, evaluated ...
-        return CellStatus(run_id, "stopped", None, f"by a signal between training steps (data, evaluation), "
-                          f"with no step to save then, {outside}; the next sweep or run resumes it from its "
-                          "last checkpoint, if it has one", n_int)
+    if tail and STOPPED_UNSAVED in tail[-1]:  # a Ctrl-C or SIGTERM while it loaded data or evaluated ...
+        return CellStatus(run_id, "stopped", None, f"by a signal with no step saved then (while it loaded data "
+                          f"or evaluated, or a second Ctrl-C), {outside}; the next sweep or run resumes it "
+                          "from its last checkpoint, if it has one", n_int)
     return CellStatus(run_id, "failed", None, f"ended without a row, {outside}", n_int, tail[-_TAIL_LINES:])
 
 
@@ -479,7 +479,7 @@ def _written_since(path: Path, since: float) -> bool:
         return False
 
 
-_RUN_ENDS = ("the run ended without a row", STOPPED_OUTSIDE_TRAINING)  # bench.run's last line of a run
+_RUN_ENDS = ("the run ended without a row", STOPPED_UNSAVED)  # bench.run's last line of a run
 
 
 def _latest_run(lines: list[str]) -> list[str]:

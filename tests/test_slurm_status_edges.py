@@ -227,11 +227,11 @@ def test_a_cell_stopped_between_training_steps_outside_a_sweeps_jobs_reads_stopp
     argv = ["run", str(cfg)] if how == "run" else ["sweep", str(cfg), "--executor", "debug"]
     assert main([*argv, "--root", str(root)]) == 130
     (run_dir,) = (root / "runs").iterdir()
-    assert "the run was stopped between training steps" in (run_dir / "log.txt").read_text()
+    assert "the run was stopped by a signal with no step saved then" in (run_dir / "log.txt").read_text()
     code, out = _status(capsys, root)
     assert code == 0, out
-    assert f"{run_dir.name}  stopped  no job scratch resnet10t seed=0  [by a signal between training steps " \
-           "(data, evaluation), with no step to save then, outside a sweep's jobs" in out[0], out
+    assert f"{run_dir.name}  stopped  no job scratch resnet10t seed=0  [by a signal with no step saved then " \
+           "(while it loaded data or evaluated, or a second Ctrl-C), outside a sweep's jobs" in out[0], out
     assert out[-1].endswith("1 stopped, 0 failed, " + ("1 missing" if how == "debug sweep" else "0 missing"))
 
 
