@@ -398,7 +398,7 @@ def _status(root: Path, run_id: str, job: JobRef | None, states: dict[str, str],
     if cancelled and not job.stderr.exists() and not _written_since(run_dir / "log.txt", job.submitted):
         return CellStatus(run_id, "missing", job, f"{raw or 'no record'}: its job ended before it started "
                           "(cancelled while pending: --fail-fast or scancel; or lost by the cluster); the next "
-                          "sweep runs it (from its last checkpoint, if it has one)", n_int)
+                          "sweep runs it", n_int)
     # Ctrl-C or kill of a local sweep, or a SIGTERM'd Slurm job (scancel): Slurm's own lines
     # (srun's "task 0: Exited ...") may follow the traceback, so look further back than the tail
     stopped = _stopped_at(_tail(job, run_dir, 20))
