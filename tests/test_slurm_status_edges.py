@@ -181,7 +181,11 @@ def test_debug_cells_that_failed_before_making_a_run_folder_read_failed_with_the
     with pytest.raises(Interrupted):  # an older run of the first cell stopped with a checkpoint
         run(first, root, stop=stop)
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug", "device=cuda"]) == 1
-    assert "0 cells finished now, 2 failed" in capsys.readouterr().out
+    swept = capsys.readouterr()
+    assert "0 cells finished now, 2 failed" in swept.out
+    # the cell without a run log: not "the job's own logs are under ROOT/submitit" (empty for debug)
+    assert "(no run log: it failed before its run began; the error is all there is)" in swept.err, swept.err
+    assert "submitit" not in swept.err
     code, out = _status(capsys, root)
     why = ("[in a debug sweep: device: 'cuda' asked for, but this machine has no usable CUDA device; use "
            "device=auto (cuda where present) or device=cpu]")
