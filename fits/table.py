@@ -48,14 +48,16 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
             "rel_err": float(rel.mean()), "predicted": pred.tolist(), "observed": mean.tolist()}
 
 
-def _check_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
+def _check_columns(df: pd.DataFrame, cols: Sequence[str | None], has: Sequence[Any] | None = None) -> None:
+    """Each named column is in `df`, or one line naming it, the nearest name and the table's columns
+    (`has`: the columns to list, by default df's; fit_rows lists the caller's, not the "a,b" it joined)."""
     several = [c for c in cols if not isinstance(c, Hashable)]
     if several:
         raise FitInputError(f"name one column for each size and error, got {several[0]!r} (only the grouping "
                             "may name several: by=['a', 'b'] or by='a,b')")
     missing = [c for c in cols if c is not None and c not in df.columns]
     if missing:
-        has = [c for c in df.columns if c not in df.attrs.get("made_columns", ())]  # not "a,b" of --by
+        has = list(df.columns if has is None else has)
         names = [str(c) for c in has]
         close = [m for c in missing for m in difflib.get_close_matches(str(c), names, n=1)]
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
@@ -90,9 +92,10 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     if not isinstance(df, pd.DataFrame):
         raise FitInputError(f"the runs table must be a pandas DataFrame (e.g. pd.read_csv('runs.csv')), "
                             f"got a {type(df).__name__}; wrap it: pd.DataFrame(...)")
+    given = list(df.columns)
     for c in others:
         df = group_column(df, c)
-    _check_columns(df, [*sizes, *values, *others])
+    _check_columns(df, [*sizes, *values, *others], has=given)
     named = [c for c in [*sizes, *values, *others] if c is not None]
     twice = sorted({c for c in named if named.count(c) > 1})
     if twice:
@@ -244,7 +247,6 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
         _check_columns(df, cols)
         df = df.copy()
         df[by] = ["/".join(map(label, vals)) for vals in zip(*(df[c] for c in cols))]
-        df.attrs["made_columns"] = (*df.attrs.get("made_columns", ()), by)  # not the user's
         return df
     if by in df.columns and pd.api.types.is_float_dtype(df[by]):
         vals = df[by].dropna().to_numpy(float)
