@@ -123,6 +123,7 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
                  bounds: Mapping[str, tuple[float, float]] | None = None) -> Problem:
     """Validate the inputs of `fit_curve`; every user mistake is a one-line FitInputError."""
     lw = get_law(law)
+    _same_index(x=x, y=y, groups=groups, weights=weights)
     xa, ya = _as_x(x, lw), _as_y(y)
     if len(xa) != len(ya):
         raise FitInputError(f"x and y differ in length ({len(xa)} vs {len(ya)})")
@@ -155,6 +156,18 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
     _check_fixed_in_box(prob)
     return prob
+
+
+def _same_index(**inputs: Any) -> None:
+    """Pandas inputs (Series, DataFrames) are read by position: with different indexes (y taken from
+    another filtering or sorting of the table than x) their rows would be paired wrongly, silently."""
+    indexed = {k: v.index for k, v in inputs.items() if isinstance(v, (pd.Series, pd.DataFrame))}
+    first = next(iter(indexed), None)
+    for name, index in indexed.items():
+        if not index.equals(indexed[first]):
+            raise FitInputError(f"{first} and {name} are pandas objects with different indexes, so their rows "
+                                f"would be paired by position, not by label: take both from one table, or "
+                                f"align them first ({name}.reindex({first}.index)) or pass arrays")
 
 
 def _check_magnitudes(xa: np.ndarray, ya: np.ndarray) -> None:

@@ -369,3 +369,19 @@ def test_lcdb_that_cannot_be_fetched_is_one_line_naming_the_ways_out(tmp_path: P
         _lcdb_sdist(tmp_path)
     text = str(err.value)
     assert len(text.splitlines()) == 1 and "could not fetch LCDB 1.0" in text and "--lcdb sample" in text, text
+
+
+def test_pandas_inputs_with_different_indexes_are_refused_not_paired_by_position() -> None:
+    # y from a sorted copy of the table was paired with x by position: a silently wrong fit
+    df = pd.DataFrame({"n": np.repeat(SIZES[:5], 2), "err": np.repeat(2.0 * SIZES[:5] ** -0.5 + 0.1, 2),
+                       "seed": [0, 1] * 5})
+    fits.fit_curve(df["n"], df["err"], groups=df["seed"])  # one table: fine
+    shuffled = df.sort_values("err")
+    for kw in ({"y": shuffled["err"]}, {"y": df["err"], "groups": shuffled["seed"]}):
+        with pytest.raises(FitInputError, match=r"pandas objects with different indexes, so their rows would be "
+                                                r"paired by position"):
+            fits.fit_curve(df["n"], **kw)
+    with pytest.raises(FitInputError, match="different indexes"):
+        fits.select(df["n"], shuffled["err"])
+    # arrays are the caller's own pairing, taken as given
+    fits.fit_curve(df["n"].to_numpy(), shuffled["err"].to_numpy())
