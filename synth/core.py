@@ -153,6 +153,10 @@ class Family:
     def render(self, seed: int, indices: torch.Tensor, device: str = "cpu") -> Sample:
         """Batch of images and annotations; image i depends only on (config, seed, i)."""
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1).cpu()
+        if not len(idx):  # an empty batch has the fields, dtypes and shapes of any other (shapes and
+            one = self.render(seed, torch.zeros(1, dtype=torch.int64), device)  # fractals crashed on it)
+            return Sample(**{f.name: None if getattr(one, f.name) is None else getattr(one, f.name)[:0]
+                             for f in fields(Sample)})
         per_chunk = max(1, self.chunk_pixels // (self.resolution * self.resolution))
         parts = [self._render(seed, idx[i:i + per_chunk], device) for i in range(0, len(idx), per_chunk)]
         if len(parts) <= 1:

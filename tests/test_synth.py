@@ -148,3 +148,15 @@ def test_annotations_are_consistent(name, level):
         on = (s.mask > 0).unsqueeze(1)
         assert (s.normals[:, 2:3][on] > -1e-3).all(), "visible surfaces face the camera (nz >= 0)"
         assert (s.depth[on] < 5.0).all() and (s.depth[~on] == 5.0).all(), "objects lie before the wall"
+
+
+@pytest.mark.parametrize("name", synth.GENERATORS.names())
+def test_an_empty_batch_has_every_field_with_no_rows(name):
+    # shapes raised IndexError and fractals a reshape error on torch.arange(0)
+    gen = _gen(name, n_levels(name) - 1)
+    empty, one = gen.render(3, torch.arange(0)), gen.render(3, torch.arange(1))
+    for f in FIELDS:
+        a, b = getattr(empty, f), getattr(one, f)
+        assert (a is None) == (b is None), f
+        if a is not None:
+            assert a.shape == (0, *b.shape[1:]) and a.dtype == b.dtype, f
