@@ -32,6 +32,7 @@ from bench.config import RunSpec
 from bench.run import run
 from bench.train import Interrupted, stop_on_signals
 from synth.allocator import reuse_freed_memory
+from synth.console import counted
 
 
 def run_cell(spec: dict[str, Any], root: str,
@@ -128,7 +129,10 @@ class CellJob(submitit.helpers.Checkpointable):
         except BaseException as ended:
             if getattr(self, "_checkpointed", False):  # submitit's USR2 handler ended the job here
                 self._checkpointed = False
-                self._record_interrupt(spec, root, ended)
+                try:
+                    self._record_interrupt(spec, root, ended)
+                except Exception:  # (a full or lost disk): the requeue is decided; the record is not worth it
+                    log.exception("could not record the interruption of cell %s", _run_id(spec))
             raise
 
     def _run(self, spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
@@ -231,26 +235,26 @@ def record_interrupt(run_dir: Path, step: Optional[int], checkpoint: Optional[st
 
 
 def read_interrupts(run_dir: Path) -> list[dict[str, Any]]:
-    """Every recorded interrupt of a run, oldest first. A torn last line (a job killed while writing
-    it, or one writing it now) is ignored; other lines that are not records (JSON objects) are
-    skipped with a warning (a JSON list or number there made `sweep status` stop with a traceback)."""
+    """Every recorded interrupt of a run, oldest first. A line that is not JSON is a torn one (a job
+    killed while writing it, whose next record record_interrupt starts on a new line, or one being
+    written now) and is skipped quietly; JSON that is not a record (an object) is skipped with a
+    warning (a JSON list or number there made `sweep status` stop with a traceback)."""
     path = run_dir / INTERRUPTS_FILE
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
         return []
     out, n_bad = [], 0
-    for i, line in enumerate(lines):
+    for line in lines:
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
-            entry = None
-            if i == len(lines) - 1 or not line.strip():  # torn as it was written, or blank
-                continue
+        except json.JSONDecodeError:  # torn (it warned on every read once the next record followed it)
+            continue
         if isinstance(entry, dict):
             out.append(entry)
         else:
             n_bad += 1
     if n_bad:
-        log.warning("warning: %s: %d lines that are not interrupt records ignored", path, n_bad)
+        log.warning("warning: %s: %s that %s JSON but not interrupt records ignored", path,
+                    counted(n_bad, "line"), "is" if n_bad == 1 else "are")
     return out

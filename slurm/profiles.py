@@ -99,9 +99,14 @@ class Profile(_Strict):
         return _validate(Profile, data, "command line")
 
 
+_UNSET = object()  # a field under a section the cell does not have (asg.* of a transfer cell)
+
+
 def _dotted(spec: RunSpec, key: str) -> Any:
     value: Any = spec.model_dump()
     for part in key.split("."):
+        if value is None:  # `when: {protocol: generalize, asg.lr_policy: learned}` on a transfer cell
+            return _UNSET
         if not isinstance(value, dict) or part not in value:
             raise UserError(f"profile shapes: unknown cell field {key!r} in `when`")
         value = value[part]
@@ -109,6 +114,8 @@ def _dotted(spec: RunSpec, key: str) -> Any:
 
 
 def _matches(value: Any, want: Any) -> bool:
+    if value is _UNSET:
+        return False
     """`want` is the value, or a list of values; a field that is itself a list (target.n_real: [20])
     matches that list, or one of a list of lists."""
     if isinstance(value, list):

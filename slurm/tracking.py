@@ -486,7 +486,15 @@ def _latest_run(lines: list[str]) -> list[str]:
     """The part of a run log (log.txt holds every run of the cell, oldest first) that its latest run
     wrote: after the end of the run before it (the latest run's own end is the last end line)."""
     ends = [i for i, ln in enumerate(lines) if any(e in ln for e in _RUN_ENDS)]
-    return lines[ends[-2] + 1:] if len(ends) >= 2 else lines
+    if len(ends) < 2:
+        return lines
+    # an end line opens a record whose traceback follows it: the latest run begins at the next
+    # line the log's formatter stamped (a stop's traceback there read as the latest run's stop)
+    start = next((i for i in range(ends[-2] + 1, len(lines)) if _STAMPED.match(lines[i])), len(lines))
+    return lines[start:]
+
+
+_STAMPED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")  # bench.run's log line: time, logger, message
 
 
 def _hit_time_limit(job: JobRef, run_dir: Path) -> bool:

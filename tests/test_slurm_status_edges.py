@@ -248,6 +248,18 @@ def test_an_interrupt_record_after_a_torn_line_starts_on_its_own_line(tmp_path):
     assert [e["step"] for e in read_interrupts(run_dir)] == [5]  # (a torn last line is ignored)
     record_interrupt(run_dir, 9, "ft-s20.ckpt", "finetune s=20")
     assert [e["step"] for e in read_interrupts(run_dir)] == [5, 9]
+    assert len((run_dir / "interrupts.jsonl").read_text().splitlines()) == 3  # the torn line is one of them
+
+
+def test_a_torn_line_between_records_is_skipped_without_a_warning_on_every_read(tmp_path, caplog):
+    run_dir = tmp_path / "runs" / "abc123abc123"
+    record_interrupt(run_dir, 5, "ft-s20.ckpt", "finetune s=20")
+    with (run_dir / "interrupts.jsonl").open("a") as fh:
+        fh.write('{"time": "20')
+    record_interrupt(run_dir, 9, "ft-s20.ckpt", "finetune s=20")
+    caplog.set_level(logging.WARNING)
+    assert [e["step"] for e in read_interrupts(run_dir)] == [5, 9]
+    assert not [r for r in caplog.records if "interrupt records ignored" in r.getMessage()]
 
 
 def test_status_skips_interrupt_lines_that_are_not_records_with_a_warning(tmp_path, capsys, caplog):
@@ -267,7 +279,9 @@ def test_status_skips_interrupt_lines_that_are_not_records_with_a_warning(tmp_pa
     assert code == 1 and out[0].startswith(f"{run_dir.name}  failed   job 999999999 (local)  ["), out
     assert out[-1] == "1 cell: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 0 missing"
     warnings = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
-    assert f"warning: {run_dir / 'interrupts.jsonl'}: 4 lines that are not interrupt records ignored" in warnings
+    # the torn line is skipped quietly: the next record starts on a new line after it
+    assert f"warning: {run_dir / 'interrupts.jsonl'}: 3 lines that are JSON but not interrupt records ignored" \
+        in warnings
 
 
 @pytest.mark.parametrize("countdown", [3, 0])
@@ -307,3 +321,22 @@ def test_a_usr2_checkpoint_records_whether_submitit_requeued_the_job(tmp_path, m
     said = [r.getMessage() for r in caplog.records if r.name == "synthscale.checkpoint"]
     assert said[-1].startswith("interrupted at step 0 of finetune s=20; checkpoint ")
     assert said[-1].endswith("; requeued" if countdown else "; not requeued: timed-out too many times"), said
+
+
+def test_a_run_that_failed_after_an_earlier_stop_reads_failed_not_the_earlier_stop(tmp_path, capsys, monkeypatch):
+    """The latest run's part of log.txt began inside the earlier run's traceback (its end line opens
+    the record, the traceback follows), so the earlier stop's checkpoint line read as the latest
+    run's: status said stopped, exit 0, for a run that had failed."""
+    cfg, root = _config(tmp_path), tmp_path / "root"
+    _stopped_run(cfg, root)
+
+    def broken(*args, **kwargs):
+        raise ValueError("disk on fire")
+
+    monkeypatch.setattr(RUN_MODULE, "real_test_split", broken)
+    with pytest.raises(ValueError):
+        run(load_run(cfg), root)
+    code, out = _status(capsys, root)
+    assert code == 1 and " failed " in out[0], out
+    assert any("ValueError: disk on fire" in ln for ln in out[1:-1]), out
+    assert out[-1].endswith("0 stopped, 1 failed, 0 missing"), out

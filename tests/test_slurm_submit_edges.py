@@ -202,3 +202,17 @@ def test_a_controller_that_cannot_be_reached_is_not_called_a_refusal(tmp_path, c
     assert "sbatch could not reach the Slurm controller for the array (" in err, err
     assert "Could not establish a configuration source" in err and "`sinfo` should answer" in err
     assert "fix the flag" not in err
+
+
+def test_a_shape_rule_on_a_section_a_cell_lacks_does_not_match_it(tmp_path):
+    # every key is looked up now (a misspelt one is refused), but asg.* of a transfer cell (asg is
+    # None) is no field of it to match: a profile shared by ASG and transfer sweeps stopped every
+    # transfer cell with "unknown cell field 'asg.lr_policy'"
+    (tmp_path / "p.yaml").write_text("shapes:\n  - when: {protocol: generalize, asg.lr_policy: learned}\n"
+                                     "    set: {time_min: 30}\n  - when: {asg.lr_polcy: learned}\n"
+                                     "    set: {time_min: 40}\n")
+    profile = load_profile(str(tmp_path / "p.yaml"))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(TINY)
+    spec = plan(load_sweep(cfg), tmp_path / "r").todo[0]
+    assert spec.asg is None and profile.resources_for(spec).time_min == 120
