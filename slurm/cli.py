@@ -168,7 +168,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
             continue
         log_file = root / "runs" / run_id / "log.txt"
         where = (f"log: {log_file}" if log_file.is_file() else
-                 "no run log: it failed before its run began; the error is all there is" if executor == "debug"
+                 "no run log: the error is all there is" if executor == "debug"
                  else f"no run log: the job's own logs are under {root / 'submitit'}")
         print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} ({where})",
               file=sys.stderr)

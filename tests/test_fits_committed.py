@@ -31,13 +31,13 @@ def test_a_committed_fit_is_what_the_code_computes_from_its_runs(where: str) -> 
         assert got.get("error") == was.get("error"), (where, key)
         if "params" not in was:
             continue
-        assert got["params"] == pytest.approx(was["params"], rel=1e-6, abs=1e-12), (where, key)
+        assert got["params"] == pytest.approx(was["params"], rel=1e-5, abs=1e-12), (where, key)
         for name, (lo, hi) in was["ci"].items():
-            assert got["ci"][name] == pytest.approx([lo, hi], rel=1e-6, abs=1e-12), (where, key, name)
+            assert got["ci"][name] == pytest.approx([lo, hi], rel=1e-5, abs=1e-12), (where, key, name)
         assert [f["name"] for f in got["diagnostics"]] == [f["name"] for f in was["diagnostics"]], (where, key)
         assert (got["holdout"] is None) == (was["holdout"] is None), (where, key)
         if was["holdout"] is not None:
             for k in ("abs_err", "rel_err", "predicted"):
-                assert got["holdout"][k] == pytest.approx(was["holdout"][k], rel=1e-6), (where, key, k)
+                assert got["holdout"][k] == pytest.approx(was["holdout"][k], rel=1e-5), (where, key, k)
         for k in ("x", "fit", "lo", "hi"):  # the plotted curve and its band
-            assert got["curve"][k] == pytest.approx(was["curve"][k], rel=1e-6, abs=1e-12), (where, key, k)
+            assert got["curve"][k] == pytest.approx(was["curve"][k], rel=1e-5, abs=1e-12), (where, key, k)

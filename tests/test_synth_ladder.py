@@ -109,10 +109,11 @@ CLAIMS = {
                  "jitter": (_same_class_overlap, -1, 0.02)},
     # digits' elastic field (0.02-0.06 glyph units, under a pixel at RES) moves no statistic here by
     # more than 1 %: it has no claim at this resolution
-    "digits": {"fonts": (_ink_layout_spread, 1, 0.02), "rotate": (_ink_layout_spread, 1, 0.01),
+    # (margins at least twice the elastic field's <= 0.75 % on the ink-layout spread)
+    "digits": {"fonts": (_ink_layout_spread, 1, 0.02), "rotate": (_ink_layout_spread, 1, 0.015),
                "shear": (_ink_layout_spread, 1, 0.015), "stroke": (_ink_share, 1, 0.05),
                "texture": (_fine_texture, 1, 0.02), "colour": (_chroma, 1, 0.3),
-               "invert": (_polarity_spread, 1, 0.5), "clutter": (_ink_layout_spread, 1, 0.01),
+               "invert": (_polarity_spread, 1, 0.5), "clutter": (_ink_layout_spread, 1, 0.02),
                "noise": (_small_steps, 1, 0.1)},
 }
 STEPS = [(fam, level, knob) for fam in CLAIMS
