@@ -68,7 +68,11 @@ def test_failed_local_job_reports_its_error_and_status_counts_unsubmitted_cells(
                 in out), out
         assert sum(ln.startswith("  failed ") for ln in err.splitlines()) == 1, err
     assert f"failed {first}: IsADirectoryError: [Errno 21] Is a directory: " in lines["local"]
-    assert lines["local"] == lines["debug"].replace("debug", "local")
+    # the same error line; where to look differs: a local job's own logs, none for a debug cell (it ran here)
+    head = {k: v.split(" (no run log: ")[0] for k, v in lines.items()}
+    assert head["local"] == head["debug"].replace("debug", "local")
+    assert lines["local"].endswith(f"(no run log: the job's own logs are under {Path('local') / 'submitit'})")
+    assert lines["debug"].endswith("(no run log: the error is all there is)")
 
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
