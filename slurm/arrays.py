@@ -157,12 +157,12 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
     """Submit one array per shape; each task runs a checkpointable CellJob. `on_array(so_far)` is
     called after each array is queued, so its job ids are recorded before the next sbatch can
     fail. An array sbatch refuses is one UserError line naming the shape and sbatch's reason; the
-    arrays queued before it keep running (recorded, so `sweep status` and the next sweep see them)."""
+    arrays queued before it keep running (recorded, so `sweep status` and the next sweep see them).
+    The caller has checked that Slurm is here (require_slurm, before it wrote anything)."""
     out = Submitted([], [], [])
     name = job_name(submission_id)
     groups = group_by_shape(todo, profile)
     labels = cell_labels(todo)
-    require_slurm()
     for i, (res, cells) in enumerate(groups, 1):
         ex = slurm_executor(folder, res, profile, name)
         try:
