@@ -105,6 +105,35 @@ def _new_x(x_new: Any, law: Law) -> np.ndarray:
     return xa
 
 
+def _size_text(row: np.ndarray) -> str:
+    """One size as a message shows it: 1e-300, or (n, s) = (1e-300, 100) for a law of two sizes."""
+    vals = np.atleast_1d(row)
+    return f"{vals[0]:g}" if len(vals) == 1 else f"(n, s) = ({', '.join(f'{v:g}' for v in vals)})"
+
+
+def _fitted_range(x: np.ndarray) -> str:
+    """The fitted sizes as a message shows them: 100 to 3200, or n 100 to 3200 and s 10 to 1000."""
+    cols = x.reshape(len(x), -1)
+    spans = [f"{c.min():g} to {c.max():g}" for c in cols.T]
+    return spans[0] if len(spans) == 1 else " and ".join(f"{k} {v}" for k, v in zip("ns", spans))
+
+
+def finite_prediction(law: Law, x_new: np.ndarray, pred: np.ndarray, x_fit: np.ndarray) -> np.ndarray:
+    """`pred` when every predicted error is finite; else a one-line FitInputError naming the sizes
+    where the law overflows. Far outside the fitted sizes a law's arithmetic leaves the floats
+    (D n^-alpha at n = 1e-300, a rising bnsl or s^-beta at huge sizes): an infinite (or NaN) error
+    is no prediction, and returned as a number it flowed silently into means and plots."""
+    bad = ~np.isfinite(pred)
+    if not bad.any():
+        return pred
+    sizes = list(dict.fromkeys(_size_text(r) for r in x_new[bad]))  # each distinct size once
+    shown = ", ".join(sizes[:3]) + (f" and {len(sizes) - 3} more" if len(sizes) > 3 else "")
+    share = f" ({int(bad.sum())} of the {len(pred)} asked for)" if len(pred) > 1 else ""
+    raise FitInputError(f"law {law.name!r} overflows at size{'s' if len(sizes) > 1 else ''} {shown}{share}: its "
+                        f"predicted error there is beyond the floating-point range, far outside the fitted sizes "
+                        f"({_fitted_range(x_fit)}); predict nearer them")
+
+
 def _level(level: Any) -> float:
     """An interval level: a fraction strictly between 0 and 1."""
     try:
@@ -327,8 +356,12 @@ class Fit:
     _boot_seed: Any = field(default=None, repr=False)
 
     def predict(self, x_new: Any) -> np.ndarray:
-        """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0)."""
-        return self.law(_new_x(x_new, self.law), self.params)
+        """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0); a size
+        where the law overflows (far outside the fitted sizes) is a one-line FitInputError."""
+        xa = _new_x(x_new, self.law)
+        with np.errstate(over="ignore", invalid="ignore"):  # said in finite_prediction's one line instead
+            pred = self.law(xa, self.params)
+        return finite_prediction(self.law, xa, pred, self.problem.x)
 
     def bootstrap(self, n_boot: int | None = None, seed: Any = None) -> np.ndarray:
         """(n_boot, n_params) raw parameter samples from refits to resampled errors on the fixed
@@ -361,8 +394,9 @@ class Fit:
 
     def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new` (the samples
-        of the last `bootstrap()` call, as `ci`)."""
+        of the last `bootstrap()` call, as `ci`); refused, as `predict`, where the fitted law overflows."""
         xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
+        self.predict(xa)
         preds = np.array([self.law(xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
         return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
 

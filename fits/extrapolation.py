@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import TAIL_HALVING, _floats, _new_x, make_problem, solve, tail_weights
+from fits.core import TAIL_HALVING, _floats, _new_x, finite_prediction, make_problem, solve, tail_weights
 from fits.errors import FitInputError
+from fits.laws import get_law
 
 Predictor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 MIN_INNER_SIZES = 3  # a 3-parameter law needs at least 3 sizes in the inner fit
@@ -112,5 +113,9 @@ def extrapolate(x: Any, y: Any, x_new: Any, law: str = "power_floor", *,
     xa, ya, xn = curve_and_targets(x, y, x_new, law)
     choice = choose(xa, ya, xn, law)
     fn = CANDIDATES[choice.method]
-    pred = fn(xa, ya, xn, law=law) if choice.method == "tail" else fn(xa, ya, xn)
+    if choice.method == "tail":
+        with np.errstate(over="ignore", invalid="ignore"):  # said in finite_prediction's one line instead
+            pred = finite_prediction(get_law(law), xn, fn(xa, ya, xn, law=law), xa)
+    else:
+        pred = fn(xa, ya, xn)
     return (pred, choice) if with_choice else pred
