@@ -13,7 +13,7 @@ import yaml
 from filelock import FileLock
 
 from bench.config import RunSpec, identity_leaves, varying_identity
-from bench.run import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
+from bench.records import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
 from synth.console import file_in_the_way
 from synth.errors import UserError
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from bench.collect import Collected, check_table_path, collect_to_csv, gather, has_row_files
 from bench.config import load_run, parse_overrides
-from bench.run import check_names, read_rows, run, writable_root
-from bench.train import Interrupted, stop_on_signals
+from bench.records import Interrupted, read_rows, writable_root
 from synth.console import folder_arg
 from synth.errors import UserError
 
@@ -62,6 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.data_root:
         overrides["target.data_root"] = args.data_root
     spec = load_run(resolve_config(args.config), overrides)
+    from bench.run import check_names, run  # here: they import torch and timm, which `collect` never needs
+    from bench.train import stop_on_signals
+
     check_names(spec)  # a config mistake is reported first, and creates no folder
     root = writable_root(args.root)
     if read_rows(root / "runs" / spec.run_id) is not None:

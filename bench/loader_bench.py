@@ -19,15 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import torch
-
 import synth
 from bench.config import ModelSpec, StageSpec
-from bench.data import SynthSource, make_loader
-from bench.models import build_model
-from bench.tasks import TASKS
-from bench.train import train
-from synth.benchmark import machine
 from synth.cli import check_out_file
 from synth.errors import UserError
 
@@ -64,6 +57,13 @@ def _cpu_s() -> float:
 
 def time_training(ds: synth.SynthDataset, model: ModelSpec, stage: StageSpec, cached: bool) -> Timing:
     """Train a freshly seeded model for the stage's budget on `ds`; time the loop only."""
+    import torch  # (here and below: `synthscale --help` imports this module and never needs torch)
+
+    from bench.data import SynthSource, make_loader
+    from bench.models import build_model
+    from bench.tasks import TASKS
+    from bench.train import train
+
     source = SynthSource(ds, fields=("image", "label"), cache=cached)   # caching is not timed
     torch.manual_seed(SEED)
     net = build_model(model, ds.n_classes, ds.generator.channels)
@@ -82,6 +82,8 @@ def time_training(ds: synth.SynthDataset, model: ModelSpec, stage: StageSpec, ca
 def run_bench(generator: str, complexity: int, resolution: int, channels: int, model_name: str,
               small_input: bool, steps: int, batch_size: int, repeats: int) -> list[Timing]:
     """Alternate cached and streamed runs `repeats` times each (after one untimed warm-up of each)."""
+    import torch
+
     n = steps * batch_size                     # every image is seen once: nothing is reused
     ds = synth.make_dataset(generator, n, seed=SEED, resolution=resolution, complexity=complexity,
                             channels=channels)
@@ -120,6 +122,8 @@ def same_batches(timings: Sequence[Timing]) -> bool:
 def markdown(timings: Sequence[Timing], args: argparse.Namespace, command: str,
              load_before: tuple, load_after: tuple, wall_s: float) -> str:
     """The results/loader_bench.md report with its provenance."""
+    from synth.benchmark import machine
+
     m, s = machine(), summary(timings)
     verdict = "met" if s["ratio_wall"] >= TARGET_RATIO else "MISSED"
     lines = [
@@ -172,6 +176,8 @@ COMMITTED = {"generator": "shapes", "complexity": 3, "resolution": 32, "channels
 
 def cmd_bench_loader(args: argparse.Namespace) -> int:
     """Entry point of `synthscale bench-loader`."""
+    import torch
+
     if args.steps < 2 or args.repeats < 1 or args.batch_size < 1 or args.threads < 1:
         raise UserError("--steps must be >= 2 and --repeats, --batch-size, --threads >= 1")
     changed = [k for k, v in COMMITTED.items() if getattr(args, k) != v]

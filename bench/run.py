@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import pickle
 import platform
 import sys
@@ -30,67 +29,13 @@ from bench import targets
 from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
+from bench.records import (COLUMNS, STOPPED_UNSAVED, Row, is_row, read_json, read_rows,  # noqa: F401
+                           write_json_atomic, writable_root)  # some lived here: importers keep working
 from bench.tasks import TASKS
 from bench.train import Diverged, TrainResult, evaluate, save_atomic, train
-from synth.console import check_writable
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.run")
-Row = dict[str, Any]
-# The columns every row has and every consumer may rely on (bench.collect puts them first). Time:
-# wall_s / cpu_s (CPU of all threads) cover the work done for that row only: its fine-tune and test,
-# plus for the first row a process computes in a run, the run's set-up (loading the target and
-# pre-training, or loading the shared pre-trained cell). A run's rows sum to its cost. A resumed
-# stage adds the training time its earlier processes spent up to the checkpoint it resumed from
-# (saved in the checkpoint; work done after that checkpoint was lost and is not counted).
-COLUMNS = ["run_id", "generator", "complexity", "n_synth", "model", "task", "target", "n_real", "seed",
-           "test_err", "test_acc", "pretrain_examples", "finetune_examples", "wall_s", "status"]
-
-
-def write_json_atomic(obj: Any, path: Path) -> None:
-    """Write JSON to a temporary file, fsync, rename: readers see the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def writable_root(root: Path, flag: str = "--root") -> Path:
-    """Create `root` if needed and check that files can be written there: a read-only or full file
-    system, a missing permission or a file in the way is one line (UserError), not a traceback later."""
-    first = next((p for p in (root, *root.parents) if p.exists()), None)
-    if first is not None and not first.is_dir():
-        raise UserError(f"{flag} {str(root)!r}: {str(first)!r} is a file; pass a directory")
-    check_writable(root, lambda why: f"{flag} {str(root)!r}: cannot write there ({why})")
-    return root
-
-
-def _is_row(row: Any) -> bool:
-    return isinstance(row, dict) and all(c in row for c in COLUMNS)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):  # missing, unreadable or truncated
-        return None
-
-
-def read_rows(run_dir: Path) -> Optional[list[Row]]:
-    """The rows of a finished run, or None if it has not finished (no row.json that is a non-empty
-    list of rows with every column in COLUMNS)."""
-    rows = _read_json(run_dir / "row.json")
-    ok = isinstance(rows, list) and rows and all(_is_row(r) for r in rows)
-    return rows if ok else None
-
-
-# In log.txt when a signal ended a run before it could save a step (a Ctrl-C or SIGTERM while it loaded
-# data or evaluated, a second Ctrl-C); `sweep status` reads it (slurm.tracking)
-STOPPED_UNSAVED = "the run was stopped by a signal with no step saved then"
-
-
 @contextmanager
 def _run_logging(path: Path) -> Iterator[None]:
     """The suite's log lines go to the run's own log.txt too, and so does the traceback of an error
@@ -246,8 +191,8 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     (run_dir / "rows").mkdir(exist_ok=True)
     for s in spec.target.n_real:
         part = run_dir / "rows" / f"s{s}.json"
-        row = _read_json(part) if part.is_file() else None
-        if _is_row(row):
+        row = read_json(part) if part.is_file() else None
+        if is_row(row):
             rows.append(row)
             continue
         if part.is_file():

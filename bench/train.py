@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import pickle
-import re
 import signal
 import sys
 import threading
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from bench.config import StageSpec
+from bench.records import Interrupted  # defined there, beside the log lines `sweep status` reads
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.train")
@@ -39,19 +39,6 @@ LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 class Diverged(UserError):
     """A stage whose loss became NaN or inf: the run's settings are to blame, but it failed while
     training, so it is a failed cell with its log (bench.run keeps its config.yaml and log.txt)."""
-
-
-class Interrupted(Exception):
-    """Training stopped at a step boundary on request; its state is in the checkpoint."""
-
-    # how `sweep status` finds the step (and the stage, in logs written since it was added) in a
-    # stopped job's log (slurm.tracking)
-    LOG_PATTERN = re.compile(r"stopped at step (\d+)(?:/\d+ of ([^;]+))?; checkpoint ")
-
-    def __init__(self, step: int, path: Path, total: Optional[int] = None, desc: str = "") -> None:
-        where = f"/{total} of {desc}" if total is not None and desc else ""
-        super().__init__(f"stopped at step {step}{where}; checkpoint {path}")
-        self.step, self.path, self.desc = step, path, desc
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Optional
 from bench.collect import check_table_path, collect_to_csv
 from bench.commands import resolve_config
 from bench.config import load_sweep, parse_overrides
-from bench.run import writable_root
+from bench.records import writable_root
 from synth.console import counted, file_in_the_way, folder_arg
 from synth.errors import UserError
 from slurm.plan import plan

@@ -29,8 +29,7 @@ import submitit
 from submitit.core.utils import UncompletedJobError
 
 from bench.config import RunSpec
-from bench.run import run
-from bench.train import Interrupted, stop_on_signals
+from bench.records import Interrupted
 from synth.allocator import reuse_freed_memory
 from synth.console import counted
 
@@ -43,6 +42,8 @@ def run_cell(spec: dict[str, Any], root: str,
     """
     os.environ.setdefault("GOMP_SPINCOUNT", "0")  # OpenMP spin-waits slow down co-located jobs 8-17x
     reuse_freed_memory()  # per-step temporaries stay in the heap (see synth.allocator)
+    from bench.run import run  # here, not at the top: `sweep status` imports this module, never torch
+
     return run(RunSpec.model_validate(spec), root, stop=stop)
 
 
@@ -52,6 +53,8 @@ def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
     Interrupted, so the next sweep resumes from that step (bench.train.stop_on_signals). So does
     the USR2 that submitit's local controller sends 30 s before the job's time limit (--timeout-min):
     the job used to end there with submitit's "timed-out and not checkpointable", nothing saved."""
+    from bench.train import stop_on_signals
+
     with stop_on_signals(threading.Event()) as stop:
         def near_limit(signum: int, frame: Optional[FrameType]) -> None:
             if not stop.is_set():
@@ -77,6 +80,8 @@ def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
     key = (str(Path(root).absolute()), _run_id(spec))
     _DEBUG_FAILED.pop(key, None)  # this start replaces an earlier one's outcome
     began = time.time()
+    from bench.train import stop_on_signals
+
     with stop_on_signals(threading.Event()) as stop:
         try:
             return run_cell(spec, root, stop=stop)

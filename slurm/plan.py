@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import RunSpec, SweepSpec, identity_suffix, synth_label, varying_identity
-from bench.run import check_names, read_rows
+from bench.records import read_rows
 from synth.console import counted
 
 
@@ -40,6 +40,8 @@ _SHOWN = {"synth.generator", "synth.complexity", "synth.n", "model.name", "seed"
 
 def plan(sweep: SweepSpec, root: Path | str) -> Plan:
     """Every grid cell, split by whether `runs/<run_id>/row.json` exists under `root`."""
+    from bench.run import check_names  # here: it loads the model and generator registries (torch, timm)
+
     root = Path(root)
     cells = sweep.cells()
     for c in cells:

@@ -27,8 +27,7 @@ from typing import Callable
 
 from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
-from bench.run import STOPPED_UNSAVED, read_rows, write_json_atomic
-from bench.train import Interrupted
+from bench.records import STOPPED_UNSAVED, Interrupted, read_rows, write_json_atomic
 from slurm.jobs import TIME_LIMIT_NEAR, debug_failure, read_interrupts
 from synth.console import counted
 

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 from tqdm import tqdm
 
+import synth
+
 from synth.console import check_writable, counted, file_in_the_way, parse_assignments
-from synth.core import GENERATORS
 from synth.errors import UserError
 
 
@@ -30,7 +30,7 @@ def parse_knobs(items: Sequence[str]) -> dict[str, Any]:
 
 def n_levels(name: str) -> int:
     """Number of complexity levels of a registered family."""
-    cls = GENERATORS.get(name)
+    cls = synth.GENERATORS.get(name)
     levels = getattr(cls, "n_levels", None)
     if levels is None:
         levels = len(getattr(sys.modules[cls.__module__], "PRESETS", [None]))
@@ -69,7 +69,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from synth.core import make_dataset
     from synth.preview import check_grid_size, parse_levels, write_preview
 
-    GENERATORS.get(args.generator)
+    synth.GENERATORS.get(args.generator)
     top = n_levels(args.generator)
     levels = parse_levels(f"0..{top - 1}" if args.complexity is None else args.complexity, top, args.generator)
     if args.n < 1:
@@ -92,22 +92,24 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure images per wall-second and per CPU-second; write the markdown table."""
+    import torch
+
     from synth.benchmark import markdown, measure, median_of_rounds
 
     if args.rounds < 1 or not 0 < args.min_cpu_s < math.inf or args.threads < 1:
         raise UserError(f"synth bench needs --rounds >= 1, a finite --min-cpu-s > 0 and --threads >= 1, got "
                         f"{args.rounds}, {args.min_cpu_s} and {args.threads}")
-    names = list(dict.fromkeys(args.generator or GENERATORS.names()))  # each once: repeats pooled rounds
+    names = list(dict.fromkeys(args.generator or synth.GENERATORS.names()))  # each once: repeats pooled rounds
     args.resolution = list(dict.fromkeys(args.resolution))
     for name in names:
-        GENERATORS.get(name)
+        synth.GENERATORS.get(name)
     if args.complexity is not None:
         args.complexity = one_level(args.complexity, "bench", "run it once per level, each with its own --out")
     _check_partial_bench(args, names)
     cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
              for name in names for res in args.resolution]
     for name, res, level in cells:  # the generators' own checks, before minutes of measuring
-        GENERATORS.get(name)(resolution=res, complexity=level)
+        synth.GENERATORS.get(name)(resolution=res, complexity=level)
     if str(args.out) != "-":
         check_out_file(args.out, "--out")
     torch.set_num_threads(args.threads)
@@ -146,7 +148,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None:
     """A subset of the benchmark may not overwrite the committed table of every family."""
     partial = [flag for flag, is_partial in (
-        ("--generator " + " ".join(names), sorted(set(names)) != GENERATORS.names()),
+        ("--generator " + " ".join(names), sorted(set(names)) != synth.GENERATORS.names()),
         (f"--complexity {args.complexity}", args.complexity is not None),
         ("--resolution " + " ".join(map(str, args.resolution)), args.resolution != BENCH_RESOLUTIONS),
     ) if is_partial]
@@ -197,8 +199,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print each registered generator with its levels and resolved knobs at level 0, then one
     line per knob: type, valid range, value at each level and what it does."""
-    for name in GENERATORS.names():
-        cls = GENERATORS.get(name)
+    for name in synth.GENERATORS.names():
+        cls = synth.GENERATORS.get(name)
         gen = cls()
         print(f"{name}: {n_levels(name)} levels, {gen.n_classes} classes at level 0; "
               f"knobs: {json.dumps(gen.knobs())}")

@@ -231,3 +231,17 @@ def make_dataset(name: str, n: int, *, seed: int = 0, resolution: int = 32, comp
     cls = GENERATORS.get(name)
     gen = cls(resolution=resolution, complexity=complexity, channels=channels, **knobs)
     return SynthDataset(gen, n, seed=seed, device=device)
+
+
+def _import_families() -> None:
+    """Import every module of `synth.FAMILY_MODULES`, each registering its generator. Run once, at
+    the end of this module: a family module imports names defined above, which exist by then."""
+    import importlib
+
+    import synth
+
+    for name in synth.FAMILY_MODULES:
+        importlib.import_module(f"synth.{name}")
+
+
+_import_families()
