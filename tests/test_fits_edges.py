@@ -57,3 +57,29 @@ def test_finite_predictions_are_unchanged_and_quiet(steep: fits.Fit) -> None:
     with np.errstate(all="ignore"):
         want = steep.law(x, steep.params)
     assert np.array_equal(got, want)
+
+
+def test_select_keeps_the_simplest_law_on_a_constant_curve() -> None:
+    # every law scores near 0 here (1e-7 to 1e-5, solver noise): the 0.1 % rule alone chose M4
+    sizes = 100 * 2.0 ** np.arange(8)
+    for level in (0.3, 0.0):  # an error of 0 everywhere too (scored as absolute misses)
+        sel = fits.select(sizes, np.full(len(sizes), level))
+        assert sel.law == "power", (level, sel.message)
+        assert "fewest parameters of the laws tied at 0 (relative errors below 0.0001" in sel.message
+        assert max(sel.scores.values(), key=lambda v: v or 0) < 1e-4
+
+
+def test_near_zero_scores_tie_but_ordinary_scores_keep_their_order() -> None:
+    from fits.selection import TIE_ATOL, _simplest_of_best, tie_tolerance
+
+    assert _simplest_of_best({"power": 3e-17, "power_floor": 1e-17}, TIE_ATOL) == "power"
+    assert _simplest_of_best({"power": 3e-17, "power_floor": 1e-17}) == "power_floor"  # no tolerance given
+    # above the tolerance only the relative rule ties: 0.0125 vs 0.0123 is no tie, 0.01231 is
+    assert _simplest_of_best({"power": 0.0125, "power_floor": 0.0123}, TIE_ATOL) == "power_floor"
+    assert _simplest_of_best({"power": 0.01231, "power_floor": 0.0123}, TIE_ATOL) == "power"
+    assert _simplest_of_best({"power": 2e-4, "power_floor": 1e-5}, TIE_ATOL) == "power_floor"
+    # an observed 0 makes the score an absolute miss: the tolerance follows y's scale
+    y = np.array([2e-3, 1e-3, 0.0])
+    assert tie_tolerance([0.3, 0.2], y) == TIE_ATOL
+    assert tie_tolerance([0.0], y) == pytest.approx(TIE_ATOL * 2e-3)
+    assert tie_tolerance([0.0], np.zeros(3)) == TIE_ATOL
