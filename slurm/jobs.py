@@ -71,15 +71,8 @@ def run_local_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
 def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
     """`run_cell` for --executor debug, which runs each cell inside the sweep's own process: a Ctrl-C
     saves a checkpoint at the next training step, then stops the sweep (KeyboardInterrupt), as in
-    `synthscale run`. Without this the Ctrl-C ended the cell wherever it was, nothing saved.
-
-    A cell that fails is noted (`debug_failure`) for the debug sweep's manifest, which this process
-    writes: such a cell may leave no run folder to read (a device this machine lacks; a config error
-    clears the folder it made), and `sweep status` called it missing, "its sweep stopped before
-    submitting it"."""
-    key = (str(Path(root).absolute()), _run_id(spec))
-    _DEBUG_FAILED.pop(key, None)  # this start replaces an earlier one's outcome
-    began = time.time()
+    `synthscale run`. Without this the Ctrl-C ended the cell wherever it was, nothing saved. (The
+    debug sweep records a cell that fails in its manifest: slurm.sweep._Recorder.ended.)"""
     from bench.train import stop_on_signals
 
     with stop_on_signals(threading.Event()) as stop:
@@ -89,21 +82,6 @@ def run_debug_cell(spec: dict[str, Any], root: str) -> list[dict[str, Any]]:
             if stop.is_set():  # a signal here: the sweep stops too
                 raise KeyboardInterrupt from None
             raise
-        except Exception as exc:
-            from slurm.arrays import cell_error  # (slurm.arrays imports this module)
-
-            _DEBUG_FAILED[key] = {"error": cell_error(exc).message, "time": began}
-            raise
-
-
-# (root, run id) -> {"error": the sweep's one line, "time": when the cell started}: the debug cells
-# that failed in this process, for its debug sweep's manifest (slurm.tracking.write_manifest).
-_DEBUG_FAILED: dict[tuple[str, str], dict[str, Any]] = {}
-
-
-def debug_failure(root: Path, run_id: str) -> Optional[dict[str, Any]]:
-    """How a debug cell that this process started under `root` failed, or None if it did not."""
-    return _DEBUG_FAILED.get((str(Path(root).absolute()), run_id))
 
 
 log = logging.getLogger("synthscale.checkpoint")

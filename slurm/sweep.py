@@ -161,20 +161,35 @@ class _Recorder:
         self.root, self.sid, self.folder, self.executor = root, sid, folder, executor
         self.refs: list[JobRef] = []
         self.started: list[str] = []  # debug cells, which run in this process: no job to follow
+        self.failed: dict[str, dict[str, Any]] = {}  # debug cells that failed: run id -> line, start time
+        self._began: dict[str, float] = {}
         self.planned = planned(todo)
         write_manifest(root, sid, [], self.planned)
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
         if self.executor == "debug":  # status reads a started one from its run folder (running, failed ...)
             self.started.append(spec.run_id)
+            self._began[spec.run_id] = time.time()
         else:
             self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
                                     str(self.folder), time.time(), self.planned[spec.run_id]))
-        write_manifest(self.root, self.sid, self.refs, self.planned, started=self.started)
+        self._write()
+
+    def ended(self, spec: RunSpec, err: Optional[arrays.CellError]) -> None:
+        """A debug cell that failed is kept with the sweep's line for it: it may leave no run folder
+        to read that from (a device this machine lacks; a config error clears the folder it made),
+        and `sweep status` called it missing, "its sweep stopped before submitting it"."""
+        if self.executor == "debug" and err is not None and not (err.stopped or err.not_run):
+            self.failed[spec.run_id] = {"error": err.message, "time": self._began.get(spec.run_id, time.time())}
+            self._write()
+
+    def _write(self, submitting: bool = True) -> None:
+        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=submitting, started=self.started,
+                       failed=self.failed)
 
     def close(self) -> None:
         """No more submissions: cells still without a job are missing, not pending."""
-        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=False, started=self.started)
+        self._write(submitting=False)
 
 
 def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepResult) -> SweepResult:
@@ -265,7 +280,10 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
                 still.append((spec, job))
                 continue
             exc = job.exception()
-            result.ended(spec.run_id, None if exc is None else job_error(job, exc, timeout_min))
+            err = None if exc is None else job_error(job, exc, timeout_min)
+            result.ended(spec.run_id, err)
+            if record is not None:
+                record.ended(spec, err)
             _tick(bar, result, total)
         running[:] = still  # in place: the caller stops what still runs when interrupted
         if running:

@@ -28,7 +28,7 @@ from typing import Callable
 from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
 from bench.records import STOPPED_UNSAVED, Interrupted, read_rows, write_json_atomic
-from slurm.jobs import TIME_LIMIT_NEAR, debug_failure, read_interrupts
+from slurm.jobs import TIME_LIMIT_NEAR, read_interrupts
 from synth.console import counted
 
 MANIFEST_DIR = "sweeps"
@@ -80,20 +80,20 @@ def new_submission_id() -> str:
 
 def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
                    planned: dict[str, str] | None = None, submitting: bool = True,
-                   started: list[str] = ()) -> Path:
+                   started: list[str] = (), failed: dict[str, dict] | None = None) -> Path:
     """Record one submission: the cells it plans (run id -> label), their jobs so far, the cells it
-    started without a job (a debug sweep's, which run in this process) and how those that failed
-    did, and, while it is `submitting`, this process (atomic: a reader never sees half a manifest)."""
+    started without a job (a debug sweep's, which run in this process) and how those that `failed`
+    did (run id -> {"error": the sweep's line, "time": when the cell started}; such a cell may leave
+    no run folder to read), and, while it is `submitting`, this process (atomic: a reader never
+    sees half a manifest)."""
     folder = root / MANIFEST_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{submission_id}.json"
     pid = os.getpid() if submitting else None
-    # a debug cell that failed may leave no run folder to read it from (slurm.jobs.run_debug_cell)
-    failed = {rid: f for rid in started if (f := debug_failure(root, rid)) is not None}
     write_json_atomic({"submission": submission_id, "pid": pid,
                        "pid_start": process_start(pid) if pid else "", "planned": planned or {},
                        "order": list(planned or {}),  # the plan's order: the file's keys are sorted
-                       "started": list(started), "failed": failed, "jobs": [asdict(r) for r in refs]}, path)
+                       "started": list(started), "failed": dict(failed or {}), "jobs": [asdict(r) for r in refs]}, path)
     return path
 
 
