@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import Fit, fit_curve
-from fits.errors import FitInputError, none_fitted
+from fits.errors import FitInputError, none_fitted, one_line
 from fits.table import check_not_pooled, fit_rows, label, strict_json
 
 LEVEL = 0.95
@@ -200,7 +200,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
         raise FitInputError(f"--by {args.by}: two groups would share the folder name "
                             f"{next(n for n in names if names.count(n) > 1)!r}; recode the column")
     for (key, g), name in zip(groups, names):
-        head = f"== {args.by}={label(key)} =="
+        head = f"== {one_line(args.by)}={one_line(label(key))} =="
         try:
             res = check_bound(g, n=args.x, s=args.s, y=args.y, seed=seed)
         except FitInputError as exc:  # this group cannot carry a bound (e.g. one s): say so, fit the rest

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import N_BOOT, Fit, fit_curve
-from fits.errors import FitInputError, none_fitted
+from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
 from fits.uncertainty import bootstrap_params
@@ -199,8 +199,8 @@ def key_column(by: str | None) -> str:
 
 
 def _group_name(by: str | None, key: Any) -> str:
-    """'complexity=3'; the whole table (no --by) is 'all'."""
-    return "all" if by is None else f"{by}={key}"
+    """'complexity=3'; the whole table (no --by) is 'all'; a name with a newline escaped (one_line)."""
+    return "all" if by is None else f"{one_line(by)}={one_line(key)}"
 
 
 def report(res: dict[str, Any]) -> str:
@@ -217,14 +217,14 @@ def report(res: dict[str, Any]) -> str:
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
-        rows = [[f"{r['a']} - {r['b']}", *(v for k in ("alpha", "C") for v in (
+        rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", *(v for k in ("alpha", "C") for v in (
                     fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0))),
                     f"{r[f'p_{k}']:.3f}", f"{r[f'p_{k}_holm']:.3f}"))]
                 for _, r in p.iterrows()]
         lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
     lines.append("")
     lines.extend(g["decision"])
-    lines.extend(f"{res['by']}={k}: not fitted: {e}" for k, e in res["errors"].items())
+    lines.extend(f"{one_line(res['by'])}={one_line(k)}: not fitted: {e}" for k, e in res["errors"].items())
     return "\n".join(lines)
 
 

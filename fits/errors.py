@@ -5,12 +5,20 @@ class FitInputError(ValueError):
     """Input the user can fix: too few sizes, NaN or negative errors, unknown law or column."""
 
 
+def one_line(name: object) -> str:
+    """A name (a group's value, a column) as a message shows it: as it is, or escaped and quoted as
+    repr does ('a\\nb') when it holds a newline, tab or other unprintable character, which would break
+    the message's one line (or hide in it)."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
+
+
 def none_fitted(by: str | None, errors: dict[str, str]) -> FitInputError:
     """The error when every group failed, on one line: each distinct reason once, with the groups
     it stopped (it named only the first group, though another may have failed for another reason)."""
     reasons: dict[str, list[str]] = {}
     for group, why in errors.items():
-        reasons.setdefault(why, []).append(f"{by}={group}" if by else group)
+        reasons.setdefault(why, []).append(f"{one_line(by)}={one_line(group)}" if by else one_line(group))
     parts = [f"{', '.join(gs[:3])}{f' and {len(gs) - 3} more' if len(gs) > 3 else ''}: {why}"
              for why, gs in reasons.items()]
     shown = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} other reasons" if len(parts) > 3 else "")

@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fits.errors import FitInputError  # noqa: E402
+from fits.errors import FitInputError, one_line  # noqa: E402
 from fits.laws import AUTO  # noqa: E402
 from fits.table import fit_rows, fmt_num  # noqa: E402
 
@@ -153,8 +153,9 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     for key, g in fits_json["groups"].items():  # a fits file drawn over another table misleads
         n_rows = int((group_rows[key][x] > 0).sum())
         if "n_points" in g and n_rows != g["n_points"]:
-            raise FitInputError(f"the runs table and the fits file disagree: {by}={key} has {n_rows} rows with "
-                                f"{x} > 0 here, its fit used {g['n_points']}; plot the runs the fit was made from")
+            raise FitInputError(f"the runs table and the fits file disagree: {one_line(by)}={one_line(key)} has "
+                                f"{n_rows} rows with {x} > 0 here, its fit used {g['n_points']}; plot the runs the "
+                                "fit was made from")
     level = int(round(100 * fits_json.get("level", 0.95)))
     law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
     title = f"{y} vs {x}: points = seeds, line = {law} fit, band = {level} %"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fits.core import MAX_VALUE, Fit, fit_curve, make_problem, weighted
 from fits.diagnostics import size_stats
-from fits.errors import FitInputError, none_fitted
+from fits.errors import FitInputError, none_fitted, one_line
 from fits.laws import AUTO, LAWS, get_law
 
 LEVEL = 0.95
@@ -161,8 +161,9 @@ def _lines(rows: tuple[Any, Any]) -> str:
 
 
 def _shown(v: Any) -> str:
-    """A cell's value in a message: "(empty)" for a missing one (a scratch row's complexity)."""
-    return "(empty)" if _missing(v) else label(v)
+    """A cell's value in a message: "(empty)" for a missing one (a scratch row's complexity); one
+    with a newline or another unprintable character escaped (fits.errors.one_line)."""
+    return "(empty)" if _missing(v) else one_line(label(v))
 
 
 def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> None:
@@ -174,7 +175,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
         key = ["run_id", *(["n_real"] if "n_real" in df.columns else [])]
         rows = _repeat(df[df["run_id"].notna()], key)
         if rows:
-            what = ", ".join(f"{c} {label(df.loc[rows[1], c])}" for c in key)
+            what = ", ".join(f"{c} {one_line(label(df.loc[rows[1], c]))}" for c in key)
             raise FitInputError(f"{what} appears twice, at {_lines(rows)}: a runs table has one row per "
                                 f"{' and '.join(key)} (a table concatenated or collected twice?); drop the "
                                 f"repeated rows, e.g. df.drop_duplicates({key})")
@@ -183,7 +184,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
     key = list(dict.fromkeys([*keys, seed, *design_columns(df)]))
     rows = _repeat(df, key)
     if rows:
-        what = ", ".join(f"{c}={_shown(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
+        what = ", ".join(f"{one_line(c)}={_shown(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
         raise FitInputError(f"{_lines(rows)} repeat one measurement ({what}, same design): each seed counts "
                             "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
                             "row, or give a second measurement its own seed")
@@ -274,9 +275,9 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():
             vals = sorted(map(label, pos[c].dropna().drop_duplicates()))
-            shown = ", ".join(vals[:4]) + (", ..." if len(vals) > 4 else "")
-            where = f"group {by}={label(key)}" if by else "the table"
-            fix = f", or group by both: --by {by},{c}" if by else f", or one curve per value: --by {c}"
+            shown = ", ".join(map(one_line, vals[:4])) + (", ..." if len(vals) > 4 else "")
+            where = f"group {one_line(by)}={one_line(label(key))}" if by else "the table"
+            fix = f", or group by both: --by {one_line(by)},{c}" if by else f", or one curve per value: --by {c}"
             raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
                                 f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
                                 f"time (a table with one value of it){fix}")
@@ -464,17 +465,17 @@ def summary_table(fits_json: dict[str, Any]) -> str:
     auto = fits_json["law"] == AUTO
     laws = dict.fromkeys(g["law"] for g in fits_json["groups"].values() if "law" in g) if auto else [fits_json["law"]]
     names = list(dict.fromkeys(n for law in laws for n in get_law(law).params))
-    head = ["group" if fits_json["by"] is None else str(fits_json["by"]), *(["law"] if auto else []), *names,
+    head = ["group" if fits_json["by"] is None else one_line(fits_json["by"]), *(["law"] if auto else []), *names,
             "holdout_rel", "scratch", "flags"]
     lines = []
     for key, g in fits_json["groups"].items():
         law_cell = [g.get("law", "-")] if auto else []
         if "error" in g:
-            lines.append([key, *law_cell, *["-"] * len(names), "-", "-", "not fitted: " + g["error"]])
+            lines.append([one_line(key), *law_cell, *["-"] * len(names), "-", "-", "not fitted: " + g["error"]])
             continue
         hold = g.get("holdout")
         sc = g.get("scratch") or fits_json.get("scratch")
-        lines.append([key, *law_cell, *[_fmt_ci(g, n) for n in names],
+        lines.append([one_line(key), *law_cell, *[_fmt_ci(g, n) for n in names],
                       fmt_num(hold["rel_err"]) if hold else "-",
                       fmt_num(sc["mean"]) if sc else "-",
                       # each name once: on_bound fires per parameter (fits.json keeps every message)
@@ -484,5 +485,6 @@ def summary_table(fits_json: dict[str, Any]) -> str:
     level = int(round(100 * fits_json.get("level", LEVEL)))
     title = (f"{fits_json['y']} vs {fits_json['x']}, law chosen per group by held-out error" if auto
              else f"{fits_json['y']} = {fits_json['law']}({fits_json['x']})") + f", [{level} % interval]"
-    why = [f"{key}: {g['selection']['message']}" for key, g in fits_json["groups"].items() if "selection" in g]
+    why = [f"{one_line(key)}: {g['selection']['message']}" for key, g in fits_json["groups"].items()
+           if "selection" in g]
     return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines), *why])

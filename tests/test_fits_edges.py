@@ -3,13 +3,22 @@ predictions where the law overflows, group values with control characters, near-
 errors in fits.select."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import fits
-from fits.errors import FitInputError
+from fits import errors
+from fits.compare import compare_runs, report
+from fits.errors import FitInputError, none_fitted
+from fits.plot import plot_scaling
+from fits.table import fit_runs, summary_table
 
 SIZES = 100 * 2.0 ** np.arange(6)
 STEEP = 1e5 * SIZES ** -2.5 + 0.01  # alpha 2.5: D n^-alpha overflows below n ~ 1e-120
@@ -83,3 +92,69 @@ def test_near_zero_scores_tie_but_ordinary_scores_keep_their_order() -> None:
     assert tie_tolerance([0.3, 0.2], y) == TIE_ATOL
     assert tie_tolerance([0.0], y) == pytest.approx(TIE_ATOL * 2e-3)
     assert tie_tolerance([0.0], np.zeros(3)) == TIE_ATOL
+
+
+NEWLINE, TAB = "a\nb", "c\td"  # group values as a CSV cell in quotes, or a join of text, can hold them
+
+
+def _two_groups(sizes_of_tab: list[int]) -> pd.DataFrame:
+    rows = [{"grp": g, "n_synth": n, "seed": s, "test_err": (2.0 * n ** -0.5 + 0.1) * (1 + 0.01 * s)}
+            for g, sizes in ((NEWLINE, [100, 200, 400, 800, 1600]), (TAB, sizes_of_tab))
+            for n in sizes for s in range(2)]
+    return pd.DataFrame(rows)
+
+
+def test_a_group_name_with_a_newline_is_escaped_in_every_message() -> None:
+    # "no group could be fitted (grp=a" then "b: ...": the one-line error spilled over two lines
+    both_short = _two_groups([100, 200])
+    both_short = both_short[(both_short["grp"] == TAB) | (both_short["n_synth"] <= 200)]
+    for run in (lambda: fit_runs(both_short, by="grp"), lambda: compare_runs(both_short, by="grp", n_boot=20)):
+        with pytest.raises(FitInputError) as info:
+            run()
+        assert one_line(info).startswith(r"no group could be fitted (grp='a\nb', grp='c\td': need at least 3")
+    pooled = _two_groups([100, 200, 400]).assign(target=lambda d: np.where(d["seed"] == 0, "x\ny", "z"))
+    with pytest.raises(FitInputError) as info:
+        fit_runs(pooled, by="grp")
+    assert r"group grp='a\nb' pools runs that differ in 'target' ('x\ny', z)" in one_line(info)
+    twice = _two_groups([100, 200, 400])
+    twice = pd.concat([twice, twice.iloc[:1]], ignore_index=True)
+    with pytest.raises(FitInputError) as info:
+        fit_runs(twice, by="grp")
+    assert r"repeat one measurement (grp='a\nb', n_synth=100, seed=0" in one_line(info)
+    with pytest.raises(FitInputError) as info:
+        fit_runs(twice.assign(run_id=[f"r\n{i}" for i in range(len(twice) - 1)] + ["r\n0"]), by="grp")
+    assert r"run_id 'r\n0' appears twice" in one_line(info)
+
+
+def test_reports_and_tables_name_such_a_group_on_one_line(tmp_path: Path) -> None:
+    df = _two_groups([100, 200])  # the tab group cannot be fitted: its own line says so
+    res = json.loads(json.dumps(fit_runs(df, by="grp"), default=float))
+    lines = summary_table(res).splitlines()
+    assert len(lines) == 4 and lines[2].startswith(r"'a\nb' ") and lines[3].startswith(r"'c\td' ")
+    assert "not fitted: need at least 3" in lines[3]
+    text = report(compare_runs(df, by="grp", n_boot=20)).splitlines()
+    assert any(ln.startswith(r"grp='a\nb': doubling n_synth from 1,600") for ln in text)
+    assert r"grp='c\td': not fitted: need at least 3 distinct sizes" in text[-1]
+    with pytest.raises(FitInputError) as info:  # a fits file drawn over another table
+        plot_scaling(df.drop(index=0), res, tmp_path / "s.png")
+    assert r"disagree: grp='a\nb' has 9 rows" in one_line(info)
+
+
+def test_ordinary_group_names_are_shown_as_before() -> None:
+    ordinary = none_fitted("c", {"1": "why", "mnist 5k/é": "why"})
+    assert str(ordinary) == "no group could be fitted (c=1, c=mnist 5k/é: why)"
+    assert str(none_fitted("c", {NEWLINE: "why"})) == r"no group could be fitted (c='a\nb': why)"
+    assert [errors.one_line(v) for v in ("plain", "a b", "1.5", NEWLINE, "tab\there", "\x1b[31m")] == [
+        "plain", "a b", "1.5", r"'a\nb'", r"'tab\there'", r"'\x1b[31m'"]
+
+
+def test_bound_names_such_a_group_on_one_line(tmp_path: Path) -> None:
+    rows = [{"grp": g, "n_synth": n, "n_real": s, "seed": 0, "test_err": (n ** -0.3 + 0.5) * s ** -0.2}
+            for g, s_values in ((NEWLINE, (10, 20, 40)), (TAB, (10,))) for n in (100, 200, 400, 800)
+            for s in s_values]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    res = subprocess.run([sys.executable, "-m", "fits", "bound", str(tmp_path / "runs.csv"), "--by", "grp",
+                          "-o", str(tmp_path / "b")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "b" / "bound.txt").read_text()
+    assert r"== grp='a\nb' ==" in text.splitlines() and r"== grp='c\td' ==" in text.splitlines()
