@@ -31,7 +31,7 @@ from slurm import arrays
 from slurm.jobs import TIME_LIMIT_NEAR, run_cell, run_debug_cell, run_local_cell
 from slurm.plan import Plan
 from slurm.profiles import Profile
-from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, write_manifest
+from slurm.tracking import JobRef, cell_labels, in_flight, new_submission_id, run_in_progress, write_manifest
 from synth.console import counted
 from synth.errors import UserError
 
@@ -204,9 +204,13 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         flying = {rid: ref for rid, ref in in_flight(root).items() if rid in todo_ids}
         local = sorted(rid for rid, ref in flying.items() if ref.executor != "slurm")
         if local:  # a local job is a process here, not a Slurm job: it cannot be waited on as one
-            raise UserError(f"{counted(len(local), 'cell')} of this sweep {'is' if len(local) == 1 else 'are'} "
-                            f"running in a local sweep over this root ({', '.join(local[:3])}"
-                            f"{', ...' if len(local) > 3 else ''}): let it finish or stop it, then sweep again")
+            _refuse_running(local, "a local sweep over this root")
+        # A `synthscale run` or a debug sweep has no job to wait on; a Slurm job submitted for such a
+        # cell would hold its allocation waiting on the run's lock, then take the other's rows.
+        held = sorted(rid for rid in todo_ids - flying.keys() if run_in_progress(root / "runs" / rid))
+        if held:
+            _refuse_running(held, "another process on this machine (a `synthscale run` or a debug sweep over this "
+                                  "root)")
         todo = [s for s in plan.todo if s.run_id not in flying]
         sub = arrays.Submitted([], [], [])
         if todo:
@@ -242,6 +246,13 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
     if bar is not None:
         bar.close()
     return result
+
+
+def _refuse_running(run_ids: list[str], where: str) -> None:
+    """The one line for a Slurm sweep whose cells `where` runs now."""
+    n = len(run_ids)
+    raise UserError(f"{counted(n, 'cell')} of this sweep {'is' if n == 1 else 'are'} running in {where} "
+                    f"({', '.join(run_ids[:3])}{', ...' if n > 3 else ''}): let it finish or stop it, then sweep again")
 
 
 def _wait(running: list, result: SweepResult, fail_fast: bool, pending: list, ex=None,

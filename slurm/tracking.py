@@ -570,6 +570,12 @@ def in_flight(root: Path) -> dict[str, JobRef]:
             if s.state in ("running", "pending", "unknown") and s.job is not None}
 
 
+def run_in_progress(run_dir: Path) -> bool:
+    """Whether a process on this machine runs the cell of `run_dir` now (it holds the run's lock):
+    a sweep's job, a `synthscale run`, or a debug sweep's cell, which has no job to follow."""
+    return _locked(run_dir / ".lock")
+
+
 def format_status(statuses: list[CellStatus]) -> str:
     """One line per cell (failed ones followed by their log tail), then a summary count."""
     lines = []

@@ -105,6 +105,34 @@ def test_a_slurm_sweep_refuses_cells_a_local_sweep_is_running(tmp_path, capsys, 
         worker.wait()
 
 
+
+def test_a_slurm_sweep_refuses_cells_a_run_or_debug_sweep_is_running(tmp_path, capsys, monkeypatch):
+    # a `synthscale run` (or a debug sweep's cell) holds the run's lock and has no job to wait on: the
+    # Slurm job submitted for it held its allocation waiting on that lock, then took the other's rows
+    argv = _sweep_argv(tmp_path)
+    root = tmp_path / "runs"
+    first = plan(load_sweep(tmp_path / "tiny.yaml"), root).todo[0].run_id
+    (root / "runs" / first).mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "sbatch", "srun", "squeue", "sacct", "scancel")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom filelock import FileLock\n"
+                               "with FileLock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)",
+                               str(root / "runs" / first / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.strip() == (f"synthscale: error: 1 cell of this sweep is running in another process on this "
+                               f"machine (a `synthscale run` or a debug sweep over this root) ({first}): let it "
+                               "finish or stop it, then sweep again"), err
+        assert holder.poll() is None  # left alone
+        assert not (root / "sweeps").exists()  # nothing submitted
+    finally:
+        holder.kill()
+        holder.wait()
+
 def test_a_slurm_sweep_without_slurm_is_one_line_before_anything_is_written(tmp_path, capsys, monkeypatch):
     # submitit's RuntimeError('Could not detect "srun"') was a traceback, after a sweep record was written
     monkeypatch.setenv("PATH", str(tmp_path))
