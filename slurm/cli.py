@@ -20,7 +20,7 @@ from synth.console import counted, file_in_the_way, folder_arg
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
-from slurm.sweep import EXECUTORS, execute
+from slurm.sweep import EXECUTORS, execute, waits_on
 from slurm.tracking import cell_statuses, format_status
 
 DEFAULT_TIMEOUT_MIN = 120
@@ -148,7 +148,13 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         if executor == "slurm":
             from slurm.arrays import FIX_HINT, preview
 
-            text, refused = preview(the_plan.todo, root, profile or Profile())
+            flying = waits_on(the_plan)  # (refuses, as the sweep would, cells another process runs here)
+            if flying:
+                shown = ", ".join(sorted(flying)[:3]) + (", ..." if len(flying) > 3 else "")
+                print(f"{counted(len(flying), 'cell')} of these {'is' if len(flying) == 1 else 'are'} already queued "
+                      f"or running as Slurm jobs of an earlier sweep ({shown}): the sweep waits for "
+                      f"{'it' if len(flying) == 1 else 'them'} and submits the rest", flush=True)
+            text, refused = preview([s for s in the_plan.todo if s.run_id not in flying], root, profile or Profile())
             print(text, flush=True)
             if refused:
                 more = f" ({len(refused) - 1} more array(s) refused, above)" if len(refused) > 1 else ""

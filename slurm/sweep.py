@@ -198,19 +198,9 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         arrays.require_slurm()  # before anything is written under the root
     root = plan.root.absolute()
     root.mkdir(parents=True, exist_ok=True)
-    todo_ids = {s.run_id for s in plan.todo}
     # Two sweeps over one root at once: the second sees the first's jobs and does not duplicate them.
     with FileLock(str(root / ".submit.lock")):
-        flying = {rid: ref for rid, ref in in_flight(root).items() if rid in todo_ids}
-        local = sorted(rid for rid, ref in flying.items() if ref.executor != "slurm")
-        if local:  # a local job is a process here, not a Slurm job: it cannot be waited on as one
-            _refuse_running(local, "a local sweep over this root")
-        # A `synthscale run` or a debug sweep has no job to wait on; a Slurm job submitted for such a
-        # cell would hold its allocation waiting on the run's lock, then take the other's rows.
-        held = sorted(rid for rid in todo_ids - flying.keys() if run_in_progress(root / "runs" / rid))
-        if held:
-            _refuse_running(held, "another process on this machine (a `synthscale run` or a debug sweep over this "
-                                  "root)")
+        flying = waits_on(plan)
         todo = [s for s in plan.todo if s.run_id not in flying]
         sub = arrays.Submitted([], [], [])
         if todo:
@@ -246,6 +236,24 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
     if bar is not None:
         bar.close()
     return result
+
+
+def waits_on(plan: Plan) -> dict[str, JobRef]:
+    """The to-do cells that an earlier sweep's Slurm jobs are queued or running for: a Slurm sweep
+    waits for those instead of submitting them (its --dry-run says which). A UserError if a local
+    sweep, a debug sweep or `synthscale run` runs one of them now: those have no Slurm job to wait
+    on, and a job submitted for the cell would hold its allocation waiting on the run's lock, then
+    take the other's rows."""
+    root = plan.root.absolute()
+    todo_ids = {s.run_id for s in plan.todo}
+    flying = {rid: ref for rid, ref in in_flight(root).items() if rid in todo_ids}
+    local = sorted(rid for rid, ref in flying.items() if ref.executor != "slurm")
+    if local:  # a local job is a process here, not a Slurm job: it cannot be waited on as one
+        _refuse_running(local, "a local sweep over this root")
+    held = sorted(rid for rid in todo_ids - flying.keys() if run_in_progress(root / "runs" / rid))
+    if held:
+        _refuse_running(held, "another process on this machine (a `synthscale run` or a debug sweep over this root)")
+    return flying
 
 
 def _refuse_running(run_ids: list[str], where: str) -> None:

@@ -20,7 +20,9 @@ from bench.config import load_sweep
 from slurm.plan import plan
 from slurm.profiles import load_profile
 from slurm.sweep import make_executor
+from slurm.arrays import job_name
 from slurm.tracking import JobRef, write_manifest
+from synth.console import counted
 from tests.test_slurm_inputs import TINY
 
 
@@ -132,6 +134,32 @@ def test_a_slurm_sweep_refuses_cells_a_run_or_debug_sweep_is_running(tmp_path, c
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_slurm_dry_run_names_the_cells_an_earlier_sweeps_jobs_run_and_previews_only_the_rest(
+        tmp_path, capsys, monkeypatch):
+    # the dry run previewed arrays for every cell to run, though the sweep waits for those an earlier
+    # sweep's Slurm jobs are queued or running for, and submits only the rest
+    argv = _sweep_argv(tmp_path, "--dry-run")
+    root = tmp_path / "runs"
+    todo = [s.run_id for s in plan(load_sweep(tmp_path / "tiny.yaml"), root).todo]
+    sid = "20261204-120000-1-abcdef"
+    ref = JobRef(todo[0], "slurm", "77_0", job_name(sid), str(root / "submitit" / sid), time.time(), "a label")
+    write_manifest(root, sid, [ref], {todo[0]: ref.label}, submitting=False)
+    fake = tmp_path / "fakebin"  # squeue lists the job as running; no sbatch to ask (--test-only unchecked)
+    fake.mkdir()
+    (fake / "squeue").write_text(f"#!/bin/sh\necho '77_0|RUNNING|None|{job_name(sid)}'\n")
+    (fake / "sacct").write_text("#!/bin/sh\nexit 0\n")
+    for name in ("squeue", "sacct"):
+        (fake / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake))
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (f"1 cell of these is already queued or running as Slurm jobs of an earlier sweep ({todo[0]}): the "
+            "sweep waits for it and submits the rest") in out
+    preview = out.split("job array(s), one per resource shape:", 1)[1]
+    assert todo[0] not in preview and all(rid in preview for rid in todo[1:])
+    assert f"{counted(len(todo) - 1, 'cell')};" in preview
 
 def test_a_slurm_sweep_without_slurm_is_one_line_before_anything_is_written(tmp_path, capsys, monkeypatch):
     # submitit's RuntimeError('Could not detect "srun"') was a traceback, after a sweep record was written
