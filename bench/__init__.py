@@ -1,22 +1,10 @@
 """Configs, models, real targets, the one training loop (`bench.run.run(spec, root) -> rows`).
 
-The names below load on first use (PEP 562): `import bench` does not import torch or timm, so
-commands that only read tables and configs start quickly.
+`import bench` stays light: the names below come from modules that import neither torch nor timm,
+so commands that only read tables and run folders start quickly. The training code (bench.run,
+bench.train, bench.models) loads where a run needs it.
 """
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_WHERE = {"collect": "bench.collect", "write_csv": "bench.collect", "RunSpec": "bench.config",
-          "SweepSpec": "bench.config", "load_run": "bench.config", "load_sweep": "bench.config"}
-
-
-def __getattr__(name: str) -> Any:
-    """`bench.run`, `bench.load_sweep`, ...: imported from their module on first use."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'bench' has no attribute {name!r}")
-
+from bench.collect import collect, write_csv
+from bench.config import RunSpec, SweepSpec, load_run, load_sweep
 
 __all__ = ["RunSpec", "SweepSpec", "collect", "load_run", "load_sweep", "write_csv"]

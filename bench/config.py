@@ -168,7 +168,7 @@ def _canonical_knobs(s: SynthSpec) -> dict[str, Any]:
     `{}`, `{clutter: <preset>}` and `{clutter: 4.0}` for 4 share a run id. Integral ints are the
     form YAML gives for `4`, so the ids of runs with such overrides stay as they were. A knob the
     family rejects is kept as given: check_names refuses it before any run."""
-    import synth  # the families register themselves on import
+    import synth  # (GENERATORS loads synth.core, every family and torch: reached only when knobs are set)
 
     cls = synth.GENERATORS.get(s.generator) if s.knobs and s.generator in synth.GENERATORS else None
     specs = {k.name: k for k in getattr(cls, "KNOBS", ())}

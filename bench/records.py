@@ -1,6 +1,7 @@
 """What a run leaves on disk and in its log: its rows, their columns, and the lines that say how it
-stopped. Light on purpose (no torch): `collect`, `sweep status` and the sweep planner read these
-without importing the training code; bench.run and bench.train write them.
+stopped. Light on purpose (no torch): `collect` and `sweep status` read these without importing the
+training code; bench.run and bench.train write them. (Runs with `synth.knobs` overrides still load
+the generators, and with them torch, to spell their run ids: bench.config._canonical_knobs.)
 """
 from __future__ import annotations
 

@@ -252,7 +252,7 @@ def waits_on(plan: Plan) -> dict[str, JobRef]:
         _refuse_running(local, "a local sweep over this root")
     held = sorted(rid for rid in todo_ids - flying.keys() if run_in_progress(root / "runs" / rid))
     if held:
-        _refuse_running(held, "another process on this machine (a `synthscale run` or a debug sweep over this root)")
+        _refuse_running(held, "another process (a `synthscale run` or a debug sweep over this root)")
     return flying
 
 

@@ -126,9 +126,9 @@ def test_a_slurm_sweep_refuses_cells_a_run_or_debug_sweep_is_running(tmp_path, c
         monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert err.strip() == (f"synthscale: error: 1 cell of this sweep is running in another process on this "
-                               f"machine (a `synthscale run` or a debug sweep over this root) ({first}): let it "
-                               "finish or stop it, then sweep again"), err
+        assert err.strip() == (f"synthscale: error: 1 cell of this sweep is running in another process (a "
+                               f"`synthscale run` or a debug sweep over this root) ({first}): let it finish or "
+                               "stop it, then sweep again"), err
         assert holder.poll() is None  # left alone
         assert not (root / "sweeps").exists()  # nothing submitted
     finally:

@@ -80,6 +80,14 @@ def test_a_user_error_before_any_work_is_one_line_without_torch(tmp_path):
     assert err.count("\n") == 1 and "absent.csv" in err
 
 
+def test_the_package_names_are_the_functions_and_classes_they_were():
+    """`bench.collect` is the function (a lazy name once became the submodule after its first use)."""
+    code = ("import bench, bench.commands\n"
+            "print(bench.collect.__name__, callable(bench.collect), bench.load_sweep.__name__, bench.RunSpec.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["collect", "True", "load_sweep", "RunSpec"], out.stderr[-2000:]
+
+
 def test_the_generators_load_on_first_use_complete():
     """`import synth` is light; the first use of GENERATORS brings every family of FAMILY_MODULES."""
     code = ("import sys, synth\nlight = 'torch' not in sys.modules\n"
