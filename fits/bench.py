@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from fits.core import fit_curve, tail_weights
+from fits.errors import PredictionOverflow
 from fits.extrapolation import extrapolate
 from fits.selection import select
 
@@ -110,7 +111,10 @@ def score_curve(x: np.ndarray, y: np.ndarray, keep: np.ndarray, methods: dict[st
     out = {}
     for name, fn in methods.items():
         t0 = time.process_time()
-        pred = np.asarray(fn(x[keep], y[keep], x[~keep]), dtype=float)
+        try:
+            pred = np.asarray(fn(x[keep], y[keep], x[~keep]), dtype=float)
+        except PredictionOverflow:  # the fitted law leaves the floats at the held-out sizes: a miss
+            pred = np.full(int((~keep).sum()), np.inf)
         cpu = time.process_time() - t0
         if not np.all(np.isfinite(pred)):
             pred = np.where(np.isfinite(pred), pred, np.inf)  # a NaN prediction scores as a miss

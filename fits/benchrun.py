@@ -16,7 +16,7 @@ from fits import datasets, paper
 from fits.bench import CURVE_FIT_FAILURES, METHODS, OURS, PROTOCOLS, SLOW, score_curve, split_last
 from fits.core import fit_curve
 from fits.extrapolation import choose
-from fits.errors import FitInputError
+from fits.errors import FitInputError, PredictionOverflow
 
 Curve = tuple[str, np.ndarray, np.ndarray]
 TUNING_CURVES = 300  # size of the random LCDB sample the tail weighting was chosen on
@@ -39,7 +39,10 @@ def robustness(curves: list[Curve]) -> dict[str, int]:
             except Exception:  # noqa: BLE001 - counting crashes is the point of this check
                 out["exceptions"] += 1
                 continue
-            vals = [*fit.params.values(), *fit.predict(np.r_[x, 2 * x[-1]])]
+            try:
+                vals = [*fit.params.values(), *fit.predict(np.r_[x, 2 * x[-1]])]
+            except PredictionOverflow:  # an infinite prediction, counted with the NaN ones
+                vals = [np.nan]
             out["nan"] += int(not np.all(np.isfinite(vals)))
     return out
 

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from fits import diagnostics as diag
-from fits.errors import FitInputError
+from fits.errors import FitInputError, PredictionOverflow
 from fits.laws import Law, Params, get_law
 
 F_SCALE = 0.1  # Huber scale in log units: residuals above ~10 % are down-weighted
@@ -129,7 +129,7 @@ def finite_prediction(law: Law, x_new: np.ndarray, pred: np.ndarray, x_fit: np.n
     sizes = list(dict.fromkeys(_size_text(r) for r in x_new[bad]))  # each distinct size once
     shown = ", ".join(sizes[:3]) + (f" and {len(sizes) - 3} more" if len(sizes) > 3 else "")
     share = f" ({int(bad.sum())} of the {len(pred)} asked for)" if len(pred) > 1 else ""
-    raise FitInputError(f"law {law.name!r} overflows at size{'s' if len(sizes) > 1 else ''} {shown}{share}: its "
+    raise PredictionOverflow(f"law {law.name!r} overflows at size{'s' if len(sizes) > 1 else ''} {shown}{share}: its "
                         f"predicted error there is beyond the floating-point range, far outside the fitted sizes "
                         f"({_fitted_range(x_fit)}); predict nearer them")
 

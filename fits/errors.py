@@ -5,6 +5,12 @@ class FitInputError(ValueError):
     """Input the user can fix: too few sizes, NaN or negative errors, unknown law or column."""
 
 
+class PredictionOverflow(FitInputError):
+    """A prediction far outside the fitted sizes, where the law's arithmetic leaves the floats
+    (fits.core.finite_prediction). Scoring code (holdout scores, fits.select, the benchmark) counts
+    it as a miss; a user's predict or band gets it as its one line."""
+
+
 def one_line(name: object) -> str:
     """A name (a group's value, a column) as a message shows it: as it is, or escaped and quoted as
     repr does ('a\\nb') when it holds a newline, tab or other unprintable character, which would break

@@ -41,7 +41,8 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     w = None if weights is None else weights[train]
     fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
-    pred = fit.predict(held)
+    with np.errstate(over="ignore", invalid="ignore"):  # a law that overflows there scores inf (a miss:
+        pred = fit.law(held, fit.params)  # fits.select passes it over), not Fit.predict's error
     abs_err = np.abs(pred - mean)
     rel = abs_err / np.where(mean > 0, mean, 1.0)  # as fits.extrapolate: an observed 0 counts the absolute miss
     return {"held_out": held.tolist(), "abs_err": float(abs_err.mean()),
@@ -383,12 +384,12 @@ def fit_group(g: pd.DataFrame, x: str, y: str, law: str, scratch: pd.DataFrame |
             entry["selection"] = {"message": sel.message, "holdout_rel_err": sel.scores}
         else:
             fit = fit_curve(xs, ys, law, groups=seeds)
+        curve = _curve(fit, pos[x].to_numpy(float))  # (a law that overflows there: this group is not fitted)
     except FitInputError as exc:
         return {**entry, "error": str(exc)}
     hold = holdout_score(pos[x], pos[y], law, groups=seeds)
     entry.update(fit.to_dict(LEVEL))
-    entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold,
-                  "curve": _curve(fit, pos[x].to_numpy(float))})
+    entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold, "curve": curve})
     return entry
 
 

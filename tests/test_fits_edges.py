@@ -158,3 +158,34 @@ def test_bound_names_such_a_group_on_one_line(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     text = (tmp_path / "b" / "bound.txt").read_text()
     assert r"== grp='a\nb' ==" in text.splitlines() and r"== grp='c\td' ==" in text.splitlines()
+
+
+@pytest.fixture
+def overflowing_power_floor(monkeypatch) -> None:
+    """power_floor as fitted, but its arithmetic leaves the floats above n = 5000 (no bounded fit of
+    the real law does this near the data; the scoring code must still count it as a miss)."""
+    import dataclasses
+
+    from fits.laws import LAWS
+
+    law = LAWS["power_floor"]
+    wild = dataclasses.replace(law, func=lambda x, p: np.where(np.asarray(x) > 5000, np.inf, law.func(x, p)))
+    monkeypatch.setitem(LAWS, "power_floor", wild)
+
+
+def test_select_passes_over_a_law_whose_holdout_prediction_overflows(overflowing_power_floor) -> None:
+    x = 100 * 2.0 ** np.arange(8)  # the held-out sizes 6400 and 12800 lie above 5000
+    y = 0.5 * x ** -0.3 + 0.1
+    sel = fits.select(x, y, ["power", "power_floor"])
+    assert sel.law == "power" and sel.scores["power_floor"] == np.inf
+
+
+def test_the_benchmark_scores_an_overflowing_prediction_as_a_miss(overflowing_power_floor) -> None:
+    from fits.bench import score_curve
+
+    x = 100 * 2.0 ** np.arange(8)
+    y = 0.5 * x ** -0.3 + 0.1
+    keep = x < 6000
+    out = score_curve(x, y, keep, {"pf": lambda a, b, c: fits.fit_curve(a, b).predict(c),
+                                   "last": lambda a, b, c: np.full(len(c), b[-1])})
+    assert out["pf"][0] == np.inf and np.isfinite(out["last"][0])
