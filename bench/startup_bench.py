@@ -26,7 +26,7 @@ from synth.benchmark import machine
 HERE = Path(__file__).resolve().parents[1]
 
 
-def _scratch_root(folder: Path) -> Path:
+def scratch_root(folder: Path) -> Path:
     """A root with one finished quickstart run, as bench.run leaves it (config.yaml, row.json)."""
     from bench.commands import resolve_config
     from bench.config import dump_yaml, load_run
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--baseline {str(args.baseline)!r}: no bench/cli.py there; pass a checkout of this repository")
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        root = _scratch_root(Path(tmp) / "root")
+        root = scratch_root(Path(tmp) / "root")
         lines = ["| command | baseline wall s | baseline CPU s | this wall s | this CPU s | CPU share |",
                  "|---|---:|---:|---:|---:|---:|"]
         for cmd in commands(root, Path(tmp)):
