@@ -105,7 +105,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--mem-gb", type=float)
     g.add_argument("--constraint")
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other sbatch option, e.g. --sbatch exclude=node7 (repeatable)")
+                   help="any other sbatch option, e.g. --sbatch exclude=node7, or a flag option without a "
+                        "value, e.g. --sbatch exclusive (repeatable)")
     g.add_argument("--array-parallelism", type=int, help="tasks of one array running at once")
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError,
+                      field_validator)
 
 from bench.config import RunSpec, format_validation_error, yaml_text
 from synth.console import load_yaml
@@ -34,8 +35,18 @@ class Resources(_Strict):
     mem_gb: Optional[float] = Field(None, ge=0.01, allow_inf_nan=False)  # sbatch --mem in whole MB: not 0 (= all)
     time_min: int = Field(120, ge=1)
     constraint: Optional[str] = None
-    # extra `#SBATCH --key=value` lines (a number as written: `nice: 10`)
-    sbatch: dict[str, Union[StrictStr, StrictInt, StrictFloat]] = Field(default_factory=dict)
+    # extra `#SBATCH --key=value` lines (a number as written: `nice: 10`); `true` writes a flag
+    # option that takes no value (`exclusive: true` -> `#SBATCH --exclusive`)
+    sbatch: dict[str, Union[StrictBool, StrictStr, StrictInt, StrictFloat]] = Field(default_factory=dict)
+
+    @field_validator("sbatch")
+    @classmethod
+    def _flags_are_true(cls, v: dict[str, Any]) -> dict[str, Any]:
+        off = [k for k, val in v.items() if val is False]
+        if off:
+            raise ValueError(f"{off[0]}: false; a flag option is written with true (exclusive: true), "
+                             "and left out by leaving out its key")
+        return v
 
     def describe(self) -> str:
         """A short human label such as `partition=gpu gpus=1 cpus=8 mem=32G time=120m`."""
@@ -44,7 +55,7 @@ class Resources(_Strict):
                  else "mem=(default)", f"time={self.time_min}m"]
         parts += [f"{k}={v}" for k, v in (("account", self.account), ("qos", self.qos),
                                           ("constraint", self.constraint)) if v]
-        parts += [f"--{k}={v}" for k, v in sorted(self.sbatch.items())]
+        parts += [f"--{k}" if v is True else f"--{k}={v}" for k, v in sorted(self.sbatch.items())]
         return " ".join(parts)
 
     def submitit_params(self) -> dict[str, Any]:
@@ -195,14 +206,16 @@ def check_shape(res: Resources, signal_delay_s: int) -> None:
                         "signal_delay_s")
 
 
-def parse_sbatch_items(items: list[str]) -> dict[str, str]:
-    """`['exclude=node7', 'mail-type=FAIL']` -> {'exclude': 'node7', 'mail-type': 'FAIL'}."""
-    out = {}
+def parse_sbatch_items(items: list[str]) -> dict[str, str | bool]:
+    """`['exclude=node7', 'mail-type=FAIL', 'exclusive']` -> {'exclude': 'node7', 'mail-type': 'FAIL',
+    'exclusive': True}: a KEY without `=` is a flag option that takes no value (`#SBATCH --exclusive`)."""
+    out: dict[str, str | bool] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip().lstrip("-"):
-            raise UserError(f"--sbatch {item!r}: expected KEY=VALUE, e.g. --sbatch exclude=node7")
-        out[key.strip().lstrip("-")] = value
+        if not key.strip().lstrip("-"):
+            raise UserError(f"--sbatch {item!r}: expected KEY=VALUE or a flag KEY, e.g. --sbatch exclude=node7 "
+                            "or --sbatch exclusive")
+        out[key.strip().lstrip("-")] = value if sep else True
     return out
 
 

@@ -85,8 +85,10 @@ def test_profile_errors_are_one_line(tmp_path):
         load_profile(str(tmp_path / "rule.yaml"))
     with pytest.raises(UserError, match="profile 'nope' not found.*local"):
         load_profile("nope")
-    with pytest.raises(UserError, match="expected KEY=VALUE"):
-        parse_sbatch_items(["exclusive"])
+    with pytest.raises(UserError, match="expected KEY=VALUE or a flag KEY"):
+        parse_sbatch_items(["=node7"])
+    assert parse_sbatch_items(["exclusive", "--requeue", "exclude=node7"]) == {
+        "exclusive": True, "requeue": True, "exclude": "node7"}
     _, prof = _files(tmp_path)
     with pytest.raises(UserError, match="cpus_per_job"):
         load_profile(str(prof)).with_overrides({"cpus_per_job": 0})
@@ -157,6 +159,23 @@ def test_job_shapes_the_suite_could_not_run_are_refused_before_the_plan_is_print
     captured = capsys.readouterr()
     assert needle in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
     assert captured.out == "" and not (tmp_path / "runs").exists()
+
+
+def test_a_flag_option_without_a_value_is_written_as_a_flag(tmp_path, capsys, monkeypatch):
+    # `--sbatch exclusive` was refused (KEY=VALUE only): flag options such as --exclusive could not be given
+    (tmp_path / "p.yaml").write_text("resources: {sbatch: {exclusive: true, nice: 1}}\n")
+    res = load_profile(str(tmp_path / "p.yaml")).resources
+    assert res.sbatch == {"exclusive": True, "nice": 1} and "--exclusive --nice=1" in res.describe()
+    (tmp_path / "off.yaml").write_text("resources: {sbatch: {exclusive: false}}\n")
+    with pytest.raises(UserError, match="exclusive: false; a flag option is written with true"):
+        load_profile(str(tmp_path / "off.yaml"))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(TINY)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch: the dry run prints the text unchecked
+    assert main(["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "slurm", "--dry-run",
+                 "--sbatch", "exclusive"]) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --exclusive\n" in out and "--exclusive=" not in out
 
 
 def test_a_number_in_a_profiles_sbatch_is_written_as_given(tmp_path):
