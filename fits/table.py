@@ -145,14 +145,20 @@ def _check_seeds(df: pd.DataFrame, seed: str) -> None:
                             f"{_where(df.index[bad][0])}; give every run its seed, or drop those rows")
 
 
-def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[Any, Any] | None:
-    """(first row, its repeat) of the first pair of rows equal in every column of `key`, or None."""
+def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[str, pd.Series] | None:
+    """(where they are, the repeat's values) of the first pair of rows equal in every column of
+    `key`, or None."""
     again = df.duplicated(key, keep="first")
     if not again.any():
         return None
     code = df.groupby(key, dropna=False, sort=False).ngroup().to_numpy()  # one code per distinct key
     second = int(np.argmax(again.to_numpy()))
-    return df.index[np.argmax(code == code[second])], df.index[second]
+    first = int(np.argmax(code == code[second]))
+    if df.index.is_unique:
+        where = _lines((df.index[first], df.index[second]))
+    else:  # labels repeat (pd.concat without ignore_index): only positions tell the rows apart
+        where = f"the rows at positions {first} and {second} (the table's index repeats labels)"
+    return where, df.iloc[second]
 
 
 def _lines(rows: tuple[Any, Any]) -> str:
@@ -176,8 +182,9 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
         key = ["run_id", *(["n_real"] if "n_real" in df.columns else [])]
         rows = _repeat(df[df["run_id"].notna()], key)
         if rows:
-            what = ", ".join(f"{c} {one_line(label(df.loc[rows[1], c]))}" for c in key)
-            raise FitInputError(f"{what} appears twice, at {_lines(rows)}: a runs table has one row per "
+            where, row = rows
+            what = ", ".join(f"{c} {one_line(label(row[c]))}" for c in key)
+            raise FitInputError(f"{what} appears twice, at {where}: a runs table has one row per "
                                 f"{' and '.join(key)} (a table concatenated or collected twice?); drop the "
                                 f"repeated rows, e.g. df.drop_duplicates({key})")
     if seed is None:
@@ -185,8 +192,9 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
     key = list(dict.fromkeys([*keys, seed, *design_columns(df)]))
     rows = _repeat(df, key)
     if rows:
-        what = ", ".join(f"{one_line(c)}={_shown(df.loc[rows[1], c])}" for c in dict.fromkeys([*keys, seed]))
-        raise FitInputError(f"{_lines(rows)} repeat one measurement ({what}, same design): each seed counts "
+        where, row = rows
+        what = ", ".join(f"{one_line(c)}={_shown(row[c])}" for c in dict.fromkeys([*keys, seed]))
+        raise FitInputError(f"{where} repeat one measurement ({what}, same design): each seed counts "
                             "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
                             "row, or give a second measurement its own seed")
 

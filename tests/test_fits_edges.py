@@ -189,3 +189,15 @@ def test_the_benchmark_scores_an_overflowing_prediction_as_a_miss(overflowing_po
     out = score_curve(x, y, keep, {"pf": lambda a, b, c: fits.fit_curve(a, b).predict(c),
                                    "last": lambda a, b, c: np.full(len(c), b[-1])})
     assert out["pf"][0] == np.inf and np.isfinite(out["last"][0])
+
+
+def test_a_table_whose_index_repeats_labels_names_the_repeated_rows_by_position() -> None:
+    # pd.concat without ignore_index: the message printed a pandas Series over several lines and
+    # said "rows 0 and 0"
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv").iloc[:3]
+    doubled = pd.concat([runs, runs])
+    with pytest.raises(FitInputError) as info:
+        fit_runs(doubled, "n_synth", "test_err", "complexity")
+    text = one_line(info)
+    assert text.startswith(f"run_id {runs['run_id'].iloc[0]}, n_real {runs['n_real'].iloc[0]} appears twice, at the "
+                           "rows at positions 0 and 3 (the table's index repeats labels): "), text
