@@ -118,6 +118,14 @@ def _fitted_range(x: np.ndarray) -> str:
     return spans[0] if len(spans) == 1 else " and ".join(f"{k} {v}" for k, v in zip("ns", spans))
 
 
+def evaluate(law: Law, x: np.ndarray, params: Params) -> np.ndarray:
+    """`law` at sizes `x`, quietly: where its arithmetic leaves the floats the value is inf (or NaN),
+    without numpy's overflow warning. Fit.predict refuses such values (finite_prediction); scoring
+    code (holdout scores, fits.extrapolate's inner choice, the benchmark) counts them as misses."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return law(x, params)
+
+
 def finite_prediction(law: Law, x_new: np.ndarray, pred: np.ndarray, x_fit: np.ndarray) -> np.ndarray:
     """`pred` when every predicted error is finite; else a one-line FitInputError naming the sizes
     where the law overflows. Far outside the fitted sizes a law's arithmetic leaves the floats
@@ -359,9 +367,7 @@ class Fit:
         """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0); a size
         where the law overflows (far outside the fitted sizes) is a one-line FitInputError."""
         xa = _new_x(x_new, self.law)
-        with np.errstate(over="ignore", invalid="ignore"):  # said in finite_prediction's one line instead
-            pred = self.law(xa, self.params)
-        return finite_prediction(self.law, xa, pred, self.problem.x)
+        return finite_prediction(self.law, xa, evaluate(self.law, xa, self.params), self.problem.x)
 
     def bootstrap(self, n_boot: int | None = None, seed: Any = None) -> np.ndarray:
         """(n_boot, n_params) raw parameter samples from refits to resampled errors on the fixed

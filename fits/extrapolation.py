@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import TAIL_HALVING, _floats, _new_x, finite_prediction, make_problem, solve, tail_weights
+from fits.core import TAIL_HALVING, _floats, _new_x, evaluate, finite_prediction, make_problem, solve, tail_weights
 from fits.errors import FitInputError
 from fits.laws import get_law
 
@@ -39,7 +39,7 @@ def tail_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, law: str = "power_
     evaluations per start), predicted at x_new."""
     prob = make_problem(x, y, law, weights=tail_weights(x, factor))
     scaled, _ = solve(prob, prob.y, prob.law.starts(prob.xs, np.maximum(prob.y, prob.floor)), max_nfev)
-    return prob.law(np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
+    return evaluate(prob.law, np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
 
 
 def last_value(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
@@ -113,9 +113,8 @@ def extrapolate(x: Any, y: Any, x_new: Any, law: str = "power_floor", *,
     xa, ya, xn = curve_and_targets(x, y, x_new, law)
     choice = choose(xa, ya, xn, law)
     fn = CANDIDATES[choice.method]
-    if choice.method == "tail":
-        with np.errstate(over="ignore", invalid="ignore"):  # said in finite_prediction's one line instead
-            pred = finite_prediction(get_law(law), xn, fn(xa, ya, xn, law=law), xa)
+    if choice.method == "tail":  # a law that overflows at x_new: one line, as Fit.predict says it
+        pred = finite_prediction(get_law(law), xn, fn(xa, ya, xn, law=law), xa)
     else:
         pred = fn(xa, ya, xn)
     return (pred, choice) if with_choice else pred

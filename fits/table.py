@@ -9,7 +9,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fits.core import MAX_VALUE, Fit, fit_curve, make_problem, weighted
+from fits.core import MAX_VALUE, Fit, evaluate, fit_curve, make_problem, weighted
 from fits.diagnostics import size_stats
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.laws import AUTO, LAWS, get_law
@@ -41,8 +41,7 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     w = None if weights is None else weights[train]
     fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
-    with np.errstate(over="ignore", invalid="ignore"):  # a law that overflows there scores inf (a miss:
-        pred = fit.law(held, fit.params)  # fits.select passes it over), not Fit.predict's error
+    pred = evaluate(fit.law, held, fit.params)  # inf where the law overflows: a miss (select passes it over)
     abs_err = np.abs(pred - mean)
     rel = abs_err / np.where(mean > 0, mean, 1.0)  # as fits.extrapolate: an observed 0 counts the absolute miss
     return {"held_out": held.tolist(), "abs_err": float(abs_err.mean()),

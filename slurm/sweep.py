@@ -160,16 +160,14 @@ class _Recorder:
     def __init__(self, root: Path, sid: str, folder: Path, executor: str, todo: list[RunSpec]) -> None:
         self.root, self.sid, self.folder, self.executor = root, sid, folder, executor
         self.refs: list[JobRef] = []
-        self.started: list[str] = []  # debug cells, which run in this process: no job to follow
+        self.started: dict[str, float] = {}  # debug cells (run in this process: no job) -> start time
         self.failed: dict[str, dict[str, Any]] = {}  # debug cells that failed: run id -> line, start time
-        self._began: dict[str, float] = {}
         self.planned = planned(todo)
         write_manifest(root, sid, [], self.planned)
 
     def __call__(self, spec: RunSpec, job: Any) -> None:
         if self.executor == "debug":  # status reads a started one from its run folder (running, failed ...)
-            self.started.append(spec.run_id)
-            self._began[spec.run_id] = time.time()
+            self.started[spec.run_id] = time.time()
         else:
             self.refs.append(JobRef(spec.run_id, self.executor, str(job.job_id), "synthscale",
                                     str(self.folder), time.time(), self.planned[spec.run_id]))
@@ -180,12 +178,12 @@ class _Recorder:
         to read that from (a device this machine lacks; a config error clears the folder it made),
         and `sweep status` called it missing, "its sweep stopped before submitting it"."""
         if self.executor == "debug" and err is not None and not (err.stopped or err.not_run):
-            self.failed[spec.run_id] = {"error": err.message, "time": self._began.get(spec.run_id, time.time())}
+            self.failed[spec.run_id] = {"error": err.message, "time": self.started[spec.run_id]}
             self._write()
 
     def _write(self, submitting: bool = True) -> None:
-        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=submitting, started=self.started,
-                       failed=self.failed)
+        write_manifest(self.root, self.sid, self.refs, self.planned, submitting=submitting,
+                       started=list(self.started), failed=self.failed)
 
     def close(self) -> None:
         """No more submissions: cells still without a job are missing, not pending."""

@@ -22,11 +22,13 @@ _FROM_CORE = ("GENERATORS", "Sample", "SynthDataset", "make_dataset")
 
 
 def __getattr__(name: str) -> Any:
-    """The names of `synth.core`, imported on first use (PEP 562)."""
+    """The names of `synth.core`, imported on first use (PEP 562), then kept here: later uses are
+    plain attribute reads."""
     if name in _FROM_CORE:
         from synth import core
 
-        return getattr(core, name)
+        globals().update({n: getattr(core, n) for n in _FROM_CORE})
+        return globals()[name]
     raise AttributeError(f"module 'synth' has no attribute {name!r}")
 
 

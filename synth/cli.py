@@ -14,7 +14,6 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 import synth
-
 from synth.console import check_writable, counted, file_in_the_way, parse_assignments
 from synth.errors import UserError
 
