@@ -118,6 +118,13 @@ def _fitted_range(x: np.ndarray) -> str:
     return spans[0] if len(spans) == 1 else " and ".join(f"{k} {v}" for k, v in zip("ns", spans))
 
 
+def _sizes_text(rows: np.ndarray) -> str:
+    """'size 1e-300' or 'sizes 1e-300, 1e-250 and 4 more': each distinct size once, three at most."""
+    sizes = list(dict.fromkeys(_size_text(r) for r in rows))
+    more = f" and {len(sizes) - 3} more" if len(sizes) > 3 else ""
+    return f"size{'s' if len(sizes) > 1 else ''} {', '.join(sizes[:3])}{more}"
+
+
 def evaluate(law: Law, x: np.ndarray, params: Params) -> np.ndarray:
     """`law` at sizes `x`, quietly: where its arithmetic leaves the floats the value is inf (or NaN),
     without numpy's overflow warning. Fit.predict refuses such values (finite_prediction); scoring
@@ -134,10 +141,8 @@ def finite_prediction(law: Law, x_new: np.ndarray, pred: np.ndarray, x_fit: np.n
     bad = ~np.isfinite(pred)
     if not bad.any():
         return pred
-    sizes = list(dict.fromkeys(_size_text(r) for r in x_new[bad]))  # each distinct size once
-    shown = ", ".join(sizes[:3]) + (f" and {len(sizes) - 3} more" if len(sizes) > 3 else "")
     share = f" ({int(bad.sum())} of the {len(pred)} asked for)" if len(pred) > 1 else ""
-    raise PredictionOverflow(f"law {law.name!r} overflows at size{'s' if len(sizes) > 1 else ''} {shown}{share}: its "
+    raise PredictionOverflow(f"law {law.name!r} overflows at {_sizes_text(x_new[bad])}{share}: its "
                         f"predicted error there is beyond the floating-point range, far outside the fitted sizes "
                         f"({_fitted_range(x_fit)}); predict nearer them")
 
@@ -400,11 +405,22 @@ class Fit:
 
     def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new` (the samples
-        of the last `bootstrap()` call, as `ci`); refused, as `predict`, where the fitted law overflows."""
+        of the last `bootstrap()` call, as `ci`); refused, as `predict`, where the fitted law
+        overflows, and where so many bootstrap refits overflow that an end of the band does."""
         xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
         self.predict(xa)
-        preds = np.array([self.law(xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
-        return np.nanpercentile(preds, q, axis=0), np.nanpercentile(preds, 100 - q, axis=0)
+        preds = np.array([evaluate(self.law, xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
+        preds = np.where(np.isfinite(preds), preds, np.inf).reshape(len(preds), -1)  # overflow is upward
+        with np.errstate(invalid="ignore"):  # interpolating towards an inf sample gives NaN: refused below
+            lo, hi = np.percentile(preds, q, axis=0), np.percentile(preds, 100 - q, axis=0)
+        bad = ~(np.isfinite(lo) & np.isfinite(hi))
+        if bad.any():
+            share = (~np.isfinite(preds[:, bad])).mean(axis=0).max()
+            raise PredictionOverflow(
+                f"the {_level(level):g} band of law {self.law.name!r} is unbounded at {_sizes_text(xa[bad])}: up to "
+                f"{share:.0%} of its bootstrap refits overflow there, far outside the fitted sizes "
+                f"({_fitted_range(self.problem.x)}); ask for a band nearer them")
+        return lo, hi
 
     @property
     def used(self) -> Problem:
