@@ -46,6 +46,21 @@ def _loglog_slope(s: np.ndarray, v: np.ndarray) -> float:
     return float(-np.polyfit(np.log(s[ok]), np.log(v[ok]), 1)[0])
 
 
+def _inside(v: float, lo: float, hi: float) -> bool | None:
+    """Whether v lies in [lo, hi], up to 1e-6 of their magnitude (gamma on its bound 0 is 1e-13, a
+    ratio's lower end 2e-13: both are 0); None if the interval is unknown (NaN)."""
+    if np.isnan(lo) or np.isnan(hi):
+        return None
+    tol = 1e-6 * max(abs(lo), abs(hi), abs(v))
+    return bool(lo - tol <= v <= hi + tol)
+
+
+def _fraction(inside: pd.Series) -> float:
+    """The share of the known (not None) gamma_inside values that are True; NaN if none is known."""
+    known = [bool(v) for v in inside if v is not None and not pd.isna(v)]
+    return float(np.mean(known)) if known else float("nan")
+
+
 def _nan_ci(fit: Fit) -> dict[str, tuple[float, float]]:
     return {k: (float("nan"), float("nan")) for k in fit.params}
 
@@ -82,7 +97,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "C": f.params["C"], "C_lo": ci["C"][0], "C_hi": ci["C"][1],
                      "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
                      "C_over_D_hi": float(rhi),
-                     "gamma_inside": bool(rlo <= jp["gamma"] <= rhi),
+                     "gamma_inside": _inside(jp["gamma"], float(rlo), float(rhi)),
                      # e.g. D_s on its bound: its C_s/D_s then says nothing about gamma
                      "flags": ";".join(dict.fromkeys(d.name for d in f.diagnostics)) if intervals else ""})
     per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
@@ -92,7 +107,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
             "per_s": per_s,
             "beta_from_C": _loglog_slope(sv, per_s["C"].to_numpy()),
             "beta_from_D": _loglog_slope(sv, per_s["D"].to_numpy()),
-            "gamma_inside_fraction": float(per_s["gamma_inside"].mean()) if len(per_s) else float("nan"),
+            "gamma_inside_fraction": _fraction(per_s["gamma_inside"]),
             "skipped": skipped, "fit": joint}
 
 
@@ -149,9 +164,15 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     void = (f" (not to be read: the joint alpha is {jp['alpha']:.2g}, so D_s and C_s are not told apart)"
             if jp["alpha"] < FLAT_ALPHA else "")
     inside = res["gamma_inside_fraction"]
-    verdict = "" if void or inside >= 0.5 else ": the bound's shape does not hold"
-    lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
-                 f"{inside:.0%} of the per-{s} intervals{verdict}{void}")
+    if np.isnan(inside):
+        lines.append(f"check 1, C_s/D_s = gamma at every {s}: not made, no per-{s} fit has an interval "
+                     f"(see its flags)")
+    else:
+        verdict = "" if void or inside >= 0.5 else ": the bound's shape does not hold"
+        known = sum(v is not None and not pd.isna(v) for v in res["per_s"]["gamma_inside"])
+        of = "" if known == len(res["per_s"]) else f" ({known} of the {len(res['per_s'])} fits have one)"
+        lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
+                     f"{inside:.0%} of the per-{s} intervals{of}{verdict}{void}")
     if len(res["per_s"]) < 2:
         lines.append(f"check 2, D_s and C_s fall as {s}^-beta: needs per-{s} fits at 2 or more values of {s} "
                      f"(1 here): not made")

@@ -14,6 +14,25 @@ from fits.errors import FitInputError
 from fits.laws import AUTO, LAWS
 
 
+def _first_line(path: str | Path) -> str:
+    """The file's first line ('' if it cannot be read as text)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _other_separators(header: str) -> list[str]:
+    """'tabs' and/or 'semicolons' when a header line without commas holds them."""
+    return [] if "," in header else [name for sep, name in (("\t", "tabs"), (";", "semicolons")) if sep in header]
+
+
+def _separator_error(path: str | Path, seps: str) -> FitInputError:
+    return FitInputError(f"runs table {path} reads as one column: it is separated by {seps}, not commas; "
+                         "save it as CSV (comma-separated)")
+
+
 def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table at `path`, or a one-line FitInputError."""
     if _starts_like_json(path):  # `plot fits.json runs.csv`: pandas' tokenizing error, or a wrong hint
@@ -25,6 +44,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
         raise FitInputError(f"runs table {path} is empty; give the table of finished runs "
                             "(`synthscale collect --root ROOT -o runs.csv` writes one)") from None
     except pd.errors.ParserError as exc:
+        # a tab-separated runs table: its knobs JSON has commas, which split some rows into fields
+        if seps := _other_separators(_first_line(path)):
+            raise _separator_error(path, seps[0]) from None
         raise FitInputError(f"cannot read runs table {path}: it is not a CSV table of runs (pandas: "
                             f"{' '.join(str(exc).split())})") from None
     except OSError as exc:
@@ -43,10 +65,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if not df.index.equals(pd.RangeIndex(len(df))):  # pandas makes the first column the index then
         raise FitInputError(f"runs table {path}: its rows have more fields than its header has names (a comma "
                             "at the end of each row?); remove the extra fields or name them in the header")
-    seps = [name for sep, name in (("\t", "tabs"), (";", "semicolons")) if sep in str(df.columns[0])]
+    seps = _other_separators(str(df.columns[0]))
     if len(df.columns) == 1 and seps:
-        raise FitInputError(f"runs table {path} reads as one column: it is separated by {seps[0]}, not commas; "
-                            "save it as CSV (comma-separated)")
+        raise _separator_error(path, seps[0])
     df = df.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)  # "a, b" headers from spreadsheets
     names = list(df.columns)
     twice = next((c for c in names if names.count(c) > 1), None)
@@ -243,9 +264,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "baseline), with bootstrap intervals over seeds, a holdout "
                                           "score and diagnostics.")
     add_table_args(p)
+    one_size = [k for k in sorted(LAWS) if LAWS[k].n_inputs == 1]  # transfer_bound: `synthscale bound`
     p.add_argument("--law", default="power_floor", choices=[*sorted(LAWS), AUTO],
+                   metavar="{" + ",".join([*one_size, AUTO]) + "}",
                    help=f"law (default power_floor; {AUTO}: per group, the law that best predicts its "
-                        "largest sizes from the rest, fits.select)")
+                        "largest sizes from the rest, fits.select; the transfer bound over n and s is "
+                        "`synthscale bound`)")
     p.add_argument("-o", "--output", default="fits.json", help="output JSON (default fits.json)")
     p.set_defaults(func=cmd_fit)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits.core import N_BOOT, Fit, fit_curve
+from fits.core import N_BOOT, Fit, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
@@ -24,13 +24,6 @@ PARAMS = ("alpha", "C", "D")
 GAP_FRACTION = 0.1
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
                             (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm")))]
-
-
-def _interval(samples: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """The percentile interval, as Fit.ci draws it."""
-    q = 50 * (1 - level)
-    lo, hi = np.nanpercentile(samples, [q, 100 - q])
-    return float(lo), float(hi)
 
 
 def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -108,6 +101,11 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
                 "acts as the gap: improve the generator (or its pre-training budget) rather than buy more data.")
+    if np.isnan(gain[1]) or np.isnan(c[1]):  # no points left over for the noise (uncertainty.noise_dof)
+        return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_num(gain[0], scale=scale)} of error vs a "
+                f"gap C = {fmt_num(c[0], scale=scale)}, but the fit has no points left over to estimate the noise, "
+                f"so neither has an interval: measure more sizes or {'seeds' if seeds else 'runs per size'} "
+                "before deciding.")
     if abs(c[0]) < TINY * scale:  # no floor fitted: a share of a zero gap means nothing
         return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} of error, and "
                 f"the fitted gap C = {fmt_ci(*c, scale=scale)} is 0 (no floor within the measured sizes): more "
@@ -149,17 +147,18 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         n_max = float(np.max(fit.problem.x))
         gain = doubling_gain(fit, n_max)
+        gain_ci = percentile_interval(gain, LEVEL)
         scale = scales[label(key)] = min(1.0, float(np.max(fit.problem.y)))  # errors of 1e-10 print as of 0.1
         p = fit.params
         g_point = p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2)
         row = {key_column(by): key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
                **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "doubling_gain": g_point,
-               "doubling_gain_lo": _interval(gain)[0], "doubling_gain_hi": _interval(gain)[1],
+               "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
                "diagnostics": ";".join(f.name for f in fit.diagnostics)}
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = _interval(gain / c_s)
-        row["decision"] = decision(_group_name(by, key), n_max, (g_point, *_interval(gain)),
+            ratio = percentile_interval(gain / c_s, LEVEL)
+        row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale,
                                    seeds="seed" in df.columns)

@@ -147,6 +147,17 @@ def finite_prediction(law: Law, x_new: np.ndarray, pred: np.ndarray, x_fit: np.n
                         f"({_fitted_range(x_fit)}); predict nearer them")
 
 
+def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The `level` percentile interval of `samples`, NaN left out; (NaN, NaN) if all are NaN (the
+    bootstrap had no noise to draw from: uncertainty.noise_dof)."""
+    ok = samples[~np.isnan(samples)]
+    if not len(ok):
+        return float("nan"), float("nan")
+    q = 50 * (1 - level)
+    lo, hi = np.percentile(ok, [q, 100 - q])
+    return float(lo), float(hi)
+
+
 def _level(level: Any) -> float:
     """An interval level: a fraction strictly between 0 and 1."""
     try:
@@ -395,21 +406,21 @@ class Fit:
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """name -> (lo, hi) percentile bootstrap interval at `level` (a fraction in (0, 1)), from
         the samples of the last `bootstrap()` call (N_BOOT refits from seed 0 if none was made)."""
-        q = 50 * (1 - _level(level))
-        samples = self.bootstrap()
-        out = {}
-        for j, name in enumerate(self.law.params):
-            lo, hi = np.nanpercentile(samples[:, j], [q, 100 - q])
-            out[name] = (float(lo), float(hi))
-        return out
+        level, samples = _level(level), self.bootstrap()
+        return {name: percentile_interval(samples[:, j], level) for j, name in enumerate(self.law.params)}
 
     def band(self, x_new: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) arrays: pointwise bootstrap interval of the fitted curve at `x_new` (the samples
         of the last `bootstrap()` call, as `ci`); refused, as `predict`, where the fitted law
-        overflows, and where so many bootstrap refits overflow that an end of the band does."""
+        overflows, and where so many bootstrap refits overflow that an end of the band does. NaN
+        where the intervals are unknown (no points left over for the noise: uncertainty.noise_dof)."""
         xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
         self.predict(xa)
-        preds = np.array([evaluate(self.law, xa, dict(zip(self.law.params, row))) for row in self.bootstrap()])
+        rows = self.bootstrap()
+        rows = rows[np.isfinite(rows).all(axis=1)]
+        if not len(rows):
+            return np.full(len(xa), np.nan), np.full(len(xa), np.nan)
+        preds = np.array([evaluate(self.law, xa, dict(zip(self.law.params, row))) for row in rows])
         preds = np.where(np.isfinite(preds), preds, np.inf).reshape(len(preds), -1)  # overflow is upward
         with np.errstate(invalid="ignore"):  # interpolating towards an inf sample gives NaN: refused below
             lo, hi = np.percentile(preds, q, axis=0), np.percentile(preds, 100 - q, axis=0)

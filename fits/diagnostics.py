@@ -378,8 +378,12 @@ def check(fit: "Fit") -> list[Flag]:
     n_sizes, k = len(np.unique(prob.x, axis=0)), len(prob.free)
     what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
+        from fits.uncertainty import noise_dof  # here: fits.uncertainty imports fits.core, which imports this
+
+        left = ("to test the law or to estimate the noise: the intervals are unknown (NaN); measure more "
+                "sizes or seeds" if noise_dof(fit.problem) <= 0 else "to test the law; measure more sizes")
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
-                                         "nothing is left over to test the law; measure more sizes"))
+                                         f"nothing is left over {left}"))
     if prob.groups is not None and 1 < len(np.unique(prob.groups)) < MIN_SEEDS:
         out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "
                                      "seed-to-seed spread rests on that few values and treats a seed "

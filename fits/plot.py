@@ -173,7 +173,7 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
                        label=f"scratch ({x} = 0)")
             overall_drawn = True
     if any(g.get("scratch") for g in fits_json["groups"].values()):
-        ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), per group")
+        ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), in each group's colour")
     _finish_axes(ax, x, y)
     ax.set_title(title, fontsize=9)
     if n_zero:
@@ -191,7 +191,10 @@ def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: 
     if "curve" in g:
         c = g["curve"]
         ax.plot(c["x"], c["fit"], color=color, label=label)
-        ax.fill_between(c["x"], c["lo"], c["hi"], color=color, alpha=0.18, linewidth=0)
+        # a band fits.json holds as nulls (no points left over for the noise) is not drawn
+        band = [np.asarray(c[k], dtype=float) for k in ("lo", "hi")]
+        ax.fill_between(c["x"], *band, where=np.isfinite(band[0]) & np.isfinite(band[1]),
+                        color=color, alpha=0.18, linewidth=0)
     elif label is not None:
         ax.plot([], [], color=color, label=label + " (not fitted)")
     if g.get("scratch"):

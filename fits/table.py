@@ -265,10 +265,24 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
     return df
 
 
+def value_order(v: Any) -> tuple:
+    """A sort key for group values: numbers by value (5 before 50 before 100, as one numeric column
+    sorts), then text, then missing; numbers and text in one column do not raise."""
+    if _missing(v):
+        return (2, 0.0, "")
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+        return (0, float(v), "")
+    return (1, 0.0, str(v))
+
+
 def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     if by is None:
         return [("all", df)]
-    return [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
+    groups = [(k, g) for k, g in df.groupby(by, sort=True, dropna=False)]
+    cols = [c.strip() for c in by.split(",")] if isinstance(by, str) and "," in by else []
+    if cols and all(c in df.columns for c in cols):  # joined "1/50" labels: order by each column's values
+        groups.sort(key=lambda kg: tuple(value_order(kg[1][c].iloc[0]) for c in cols))
+    return groups
 
 
 def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = None, key: Any = None) -> None:
@@ -282,7 +296,7 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
             continue
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():
-            vals = sorted(map(label, pos[c].dropna().drop_duplicates()))
+            vals = [label(v) for v in sorted(pos[c].dropna().drop_duplicates(), key=value_order)]
             shown = ", ".join(map(one_line, vals[:4])) + (", ..." if len(vals) > 4 else "")
             where = f"group {one_line(by)}={one_line(label(key))}" if by else "the table"
             fix = f", or group by both: --by {one_line(by)},{c}" if by else f", or one curve per value: --by {c}"

@@ -49,7 +49,7 @@ def fitted_residuals(prob: Problem, pred: np.ndarray) -> np.ndarray:
     the intervals up (D's 95 % interval reached 1e6 for one excluded point off by 3x)."""
     resid = log_residuals(prob, pred)[prob.weights > 0]
     n, k = len(resid), len(prob.free)
-    return (resid - resid.mean()) * np.sqrt(n / max(n - k, 1))
+    return (resid - resid.mean()) * np.sqrt(n / max(n - k, 1))  # n > k wherever resampled: noise_dof
 
 
 def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,20 +63,41 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
     within = (resid - offsets[seeds])[used]
     offsets = offsets[np.isfinite(offsets)]
     n, k, g = len(within), len(prob.free), len(offsets)
-    within = (within - within.mean()) * np.sqrt(n / max(n - g - k + 1, 1))
+    within = (within - within.mean()) * np.sqrt(n / max(n - g - k + 1, 1))  # >= 1: noise_dof
     offsets = (offsets - offsets.mean()) * np.sqrt(g / max(g - 1, 1))
     return offsets, within
 
 
+def _two_level(prob: Problem) -> bool:
+    """Whether the resamples draw seed offsets and within-seed residuals: 2+ seeds among the fitted
+    points, and a seed with 2+ of them (one point per seed: the seeds are the points)."""
+    seeds, used = prob.groups, prob.weights > 0
+    return seeds is not None and 1 < len(np.unique(seeds[used])) < int(used.sum())
+
+
+def noise_dof(prob: Problem) -> int:
+    """Degrees of freedom left to estimate the noise from: N - k fitted points less free parameters,
+    or N - G - k + 1 within seeds (G seeds, two-level draws). At 0 or below the law passes through
+    the points (3 sizes, one run each, 3 parameters): the residuals are 0 and say nothing of the noise."""
+    used = prob.weights > 0
+    n, k = int(used.sum()), len(prob.free)
+    if _two_level(prob):
+        return n - len(np.unique(prob.groups[used])) - k + 1
+    return n - k
+
+
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
-    """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors."""
+    """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
+    when no degrees of freedom are left for the noise (noise_dof): resampling residuals of 0 gave
+    intervals of width 0, which `compare` read as certain differences."""
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     out = np.empty((n_boot, len(prob.law.params)))
+    if noise_dof(prob) <= 0:
+        return np.full_like(out, np.nan)
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
-    seeds, used = prob.groups, prob.weights > 0
-    # two levels need 2+ seeds and a seed with 2+ points (one point per seed: the seeds are the points)
-    two_level = seeds is not None and 1 < len(np.unique(seeds[used])) < int(used.sum())
+    seeds = prob.groups
+    two_level = _two_level(prob)
     if two_level:
         offsets, within = seed_parts(prob, pred, seeds)
         n_seeds = int(seeds.max()) + 1

@@ -442,6 +442,24 @@ def test_a_table_that_is_not_plain_csv_says_what_it_is(tmp_path: Path, capsys: p
     _fails(capsys, ["fit", tmp_path / "t.csv", "--by", "", "-o", tmp_path / "f.json"], needle)
 
 
+@pytest.mark.parametrize("sep, name", [("\t", "tabs"), (";", "semicolons")])
+def test_a_real_runs_table_saved_with_another_separator_says_so(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                sep: str, name: str) -> None:
+    # its knobs JSON holds commas, so pandas split rows into fields and said "Error tokenizing data"
+    df = pd.read_csv(RUNS)
+    assert df["knobs"].str.contains(",").any()
+    df.to_csv(tmp_path / "t.csv", sep=sep, index=False)
+    _fails(capsys, ["fit", tmp_path / "t.csv", "-o", tmp_path / "f.json"],
+           f"reads as one column: it is separated by {name}, not commas")
+
+
+def test_fit_help_offers_the_laws_fit_takes() -> None:
+    # it offered transfer_bound, which fit always refuses (it is `synthscale bound`'s)
+    text = subprocess.run([sys.executable, "-m", "fits", "fit", "--help"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "{bnsl,m4,power,power_floor,auto}" in text and "`synthscale bound`" in " ".join(text.split())
+
+
 def test_fit_outputs_that_name_a_folder_or_lie_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # `-o new/` wrote a file named new; under a file, mkdir's "File exists"
     _fails(capsys, ["fit", RUNS, "-o", f"{tmp_path / 'new'}/"], "is a folder; give a file path")
@@ -529,7 +547,7 @@ def test_runs_on_two_test_subsets_are_not_pooled_as_seeds() -> None:
     df = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
     assert df["seed"].nunique() == 2 and df["n_test"].nunique() == 1
     df.loc[df["seed"] == df["seed"].max(), "n_test"] = 10000
-    with pytest.raises(fits.FitInputError, match=r"pools runs that differ in .n_test' \(10000, 2000\)"):
+    with pytest.raises(fits.FitInputError, match=r"pools runs that differ in .n_test' \(2000, 10000\)"):
         fits.fit_runs(df, by="complexity")
 
 

@@ -1,0 +1,101 @@
+"""The quick-look grids a first sweep makes (3 sizes, one seed, several real sizes): fits with no
+points left over for the noise, the bound's check 1 next to gamma's bound 0, and groups of several
+columns in the order of their values."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fits
+from fits import bound, uncertainty
+from fits.bound import check_bound, summary
+from fits.compare import compare_runs, report
+from fits.plot import plot_scaling
+from fits.table import fit_runs, write_fits_json
+
+SIZES = [32.0, 100.0, 320.0]
+
+
+def _runs(curves: dict[tuple[int, int], list[float]], seeds: int = 1) -> pd.DataFrame:
+    """A runs table: one row per (complexity, n_real, size, seed), errors from `curves`, offset per seed."""
+    rows = [{"complexity": c, "n_real": s, "n_synth": n, "seed": k, "test_err": e + 0.01 * k}
+            for (c, s), errs in curves.items() for n, e in zip(SIZES, errs) for k in range(seeds)]
+    return pd.DataFrame(rows)
+
+
+def test_a_fit_with_no_points_left_over_has_unknown_intervals_not_zero_width_ones() -> None:
+    # 3 points, 3 parameters: the law passes through them, every residual is 0, and the bootstrap
+    # gave intervals of width 0 ('D': (3.4977, 3.4977)) that read as certainty
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nanpercentile's all-NaN warning included
+        exact = fits.fit_curve([10, 20, 40], [0.5, 0.4, 0.36])
+        assert uncertainty.noise_dof(exact.problem) == 0
+        assert all(np.isnan(v).all() for v in exact.ci().values())
+        assert np.isnan(np.concatenate(exact.band([15.0, 80.0]))).all()
+        flags = {f.name: f.message for f in exact.diagnostics}
+    assert "the intervals are unknown (NaN); measure more sizes or seeds" in flags["too_few_sizes"]
+    assert np.isfinite(exact.predict([80.0])).all()  # the estimate itself is kept
+    # a second seed leaves 6 - 2 - 3 + 1 = 2 within-seed degrees of freedom; a 4th size 1
+    seeded = fits.fit_curve([10, 20, 40] * 2, [0.5, 0.4, 0.36, 0.52, 0.41, 0.37], groups=[0, 0, 0, 1, 1, 1])
+    longer = fits.fit_curve([10, 20, 40, 80], [0.5, 0.4, 0.36, 0.345])
+    for fit in (seeded, longer):
+        assert uncertainty.noise_dof(fit.problem) > 0
+        lo, hi = fit.ci()["alpha"]
+        assert lo < hi and "unknown" not in " ".join(f.message for f in fit.diagnostics)
+
+
+def test_compare_finds_no_difference_between_fits_without_intervals(tmp_path) -> None:
+    # it printed d_alpha 1.39 [1.39, 1.39], p 0.010, and "the gap dominates" from zero-width intervals
+    df = _runs({(1, 100): [0.55, 0.5, 0.48], (3, 100): [0.6, 0.45, 0.44]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = compare_runs(df, by="complexity", n_boot=50)
+        text = report(res)
+    pair = res["pairs"].iloc[0]
+    assert np.isnan([pair["d_alpha_lo"], pair["d_alpha_hi"], pair["p_alpha"], pair["p_C_holm"]]).all()
+    assert np.isnan(res["groups"][["alpha_lo", "C_hi", "doubling_gain_lo"]].to_numpy(float)).all()
+    assert "the gap dominates" not in text and "more data still pays" not in text
+    assert text.count("but the fit has no points left over to estimate the noise, so neither has an "
+                      "interval: measure more sizes or seeds before deciding.") == 2
+    # fits.json keeps the missing band as nulls, and the plot draws the curves without it
+    path = write_fits_json(fit_runs(df, by="complexity"), tmp_path / "fits.json")
+    saved = json.loads(path.read_text())
+    assert saved["groups"]["1"]["curve"]["lo"][0] is None and saved["groups"]["1"]["ci"]["C"] == [None, None]
+    assert [p.suffix for p in plot_scaling(df, saved, tmp_path / "s.png")] == [".png", ".pdf"]
+
+
+def test_check_one_reads_gamma_on_its_bound_inside_an_interval_reaching_zero() -> None:
+    # gamma 1.85e-13 (its bound 0) against a C_s/D_s interval from 2.35e-10 to 1.1e8 was "outside",
+    # and the check said "the bound's shape does not hold"
+    assert bound._inside(1.85e-13, 2.35e-10, 1.1e8) and bound._inside(1.85e-13, 2.0e-13, 8.1e7)
+    assert not bound._inside(1.9, 2.0, 3.0) and not bound._inside(3.5, 2.0, 3.0) and bound._inside(2.5, 2.0, 3.0)
+    assert bound._inside(0.5, float("nan"), float("nan")) is None  # no interval: not counted either way
+
+
+def test_check_one_is_not_made_without_per_s_intervals() -> None:
+    # check_bound(intervals=False) has no C_s/D_s intervals: gamma was "inside 0 %" of them and the
+    # bound's shape said not to hold
+    rows = [{"n_synth": n, "n_real": s, "seed": 0, "test_err": 0.5 * (0.3 + n ** -0.4) * s ** -0.2}
+            for s in (50.0, 100.0, 200.0) for n in (100.0, 300.0, 1000.0, 3000.0)]
+    res = check_bound(pd.DataFrame(rows), intervals=False)
+    assert res["per_s"]["gamma_inside"].isna().all() and np.isnan(res["gamma_inside_fraction"])
+    text = summary(res)
+    assert "check 1, C_s/D_s = gamma at every n_real: not made, no per-n_real fit has an interval" in text
+    assert "does not hold" not in text
+    assert check_bound(pd.DataFrame(rows))["gamma_inside_fraction"] == 1.0  # with them: 3 of 3 inside
+
+
+def test_groups_of_several_columns_come_in_the_order_of_their_values() -> None:
+    # "1/100, 1/200, 1/50": the joined labels were sorted as text; one column sorts by value
+    curve = [0.6, 0.5, 0.45, 0.42]
+    df = pd.DataFrame([{"complexity": c, "n_real": s, "n_synth": n, "seed": k, "test_err": e * (1 + 0.01 * k)}
+                       for c in (3, 1) for s in (200, 5, 50) for n, e in zip([32.0, 100.0, 320.0, 1000.0], curve)
+                       for k in range(2)])
+    res = fit_runs(df, by="complexity,n_real")
+    assert list(res["groups"]) == ["1/5", "1/50", "1/200", "3/5", "3/50", "3/200"]
+    with pytest.raises(fits.FitInputError, match=r"differ in 'n_real' \(5, 50, 200\)"):
+        fit_runs(df, by="complexity")
