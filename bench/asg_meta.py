@@ -85,7 +85,7 @@ def meta_train(spec: RunSpec, out: Path, *, episodes: int = 24, lr: float = 0.05
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the meta-training command."""
     p.add_argument("config", help="a generalize run or sweep YAML, or a packaged config name (generalize)")
-    p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the episode's run")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides of the episode's run")
     p.add_argument("--out", required=True, type=Path, help="where to save the policy (.pt)")
     p.add_argument("--episodes", type=int, default=24, help="number of episodes, at least 1 (default 24)")
     p.add_argument("--episode-examples", type=int, default=None,

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the base config of CONFIG (its grid is ignored) with dotted "
                        "KEY=VALUE overrides, e.g. `synth.n=2000 seed=1`. A finished run is not redone.")
     p.add_argument("config", help="run or sweep YAML, or a packaged config name (quickstart)")
-    p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides")
+    p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides")
     p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.set_defaults(func=cmd_run)

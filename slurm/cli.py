@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-h", "--help", action=_Help, help="show this help message and exit (after `status`: "
                                                       "the help of `sweep status`)")
     p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
-    p.add_argument("overrides", nargs="*", help="dotted KEY=VALUE overrides of the base config; a key the grid "
+    p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides of the base config; a key the grid "
                                                 "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those); "
                                                 "a list for another one-valued key adds an axis "
                                                 "(model.name='[resnet10t, resnet18]')")

@@ -309,3 +309,14 @@ def test_an_option_argparse_refuses_is_one_line(argv, capsys, tmp_path, monkeypa
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "--help)" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, missing", [(["sweep", "--root", "{d}"], "config"),
+                                           (["run"], "config, --root")])
+def test_a_missing_config_is_named_alone(argv, missing, capsys, tmp_path):
+    """The overrides are optional, yet argparse listed them as required: `sweep --root r` said
+    "the following arguments are required: config, overrides"."""
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(d=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"the following arguments are required: {missing} (see" in err, err
