@@ -74,12 +74,18 @@ def p_floor(n_boot: int) -> float:
     return 2 / n_boot
 
 
+def removed_by_doubling(d: Any, alpha: Any, n: float) -> Any:
+    """L(n) - L(2n) = D n^-alpha (1 - 2^-alpha), exactly. The first-order D alpha n^-alpha ln 2
+    overstates it by alpha ln 2 / (1 - 2^-alpha): 8 % at alpha 0.23, 11 % at 0.3, 39 % at 1, and
+    from alpha 1.44 on more than the whole reducible error D n^-alpha."""
+    return d * n ** -alpha * -np.expm1(-alpha * np.log(2))
+
+
 def doubling_gain(fit: Fit, n: float) -> np.ndarray:
-    """Error removed by doubling n at n, D alpha n^-alpha ln 2 (first order), per bootstrap sample."""
+    """Error removed by doubling n at n (removed_by_doubling), per bootstrap sample."""
     s = fit.bootstrap()
     names = list(fit.law.params)
-    d, a = s[:, names.index("D")], s[:, names.index("alpha")]
-    return d * a * n ** -a * np.log(2)
+    return removed_by_doubling(s[:, names.index("D")], s[:, names.index("alpha")], n)
 
 
 def fmt_size(n: float) -> str:
@@ -150,10 +156,12 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         gain_ci = percentile_interval(gain, LEVEL)
         scale = scales[label(key)] = min(1.0, float(np.max(fit.problem.y)))  # errors of 1e-10 print as of 0.1
         p = fit.params
-        g_point = p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2)
+        g_point = float(removed_by_doubling(p["D"], p["alpha"], n_max))
         row = {key_column(by): key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
                **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "doubling_gain": g_point,
                "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
+               # the first-order figure the issue and some papers quote, for comparison; not used
+               "doubling_gain_first_order": p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2),
                "diagnostics": ";".join(f.name for f in fit.diagnostics)}
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -250,8 +250,11 @@ def test_compare_doubling_gain_and_its_interval_match_the_formula() -> None:
         fit = fits.fit_curve(g["n_synth"], g["test_err"], groups=g["seed"])
         draws = fit.bootstrap()  # the stream `fit` draws every group's intervals from
         p = fit.params
-        assert row["doubling_gain"] == pytest.approx(p["D"] * p["alpha"] * n ** -p["alpha"] * np.log(2), rel=1e-9)
-        gain = draws[:, 0] * draws[:, 1] * n ** -draws[:, 1] * np.log(2)
+        # the error doubling n removes, exactly: L(n) - L(2n) of the fitted law
+        assert row["doubling_gain"] == pytest.approx(fit.predict([n])[0] - fit.predict([2 * n])[0], rel=1e-9)
+        assert row["doubling_gain_first_order"] == pytest.approx(
+            p["D"] * p["alpha"] * n ** -p["alpha"] * np.log(2), rel=1e-9)
+        gain = draws[:, 0] * n ** -draws[:, 1] * (1 - 2.0 ** -draws[:, 1])
         lo, hi = np.nanpercentile(gain, [2.5, 97.5])
         assert (row["doubling_gain_lo"], row["doubling_gain_hi"]) == pytest.approx((lo, hi), rel=1e-9)
     pair = res["pairs"].iloc[0]

@@ -31,13 +31,23 @@ def test_a_committed_fit_is_what_the_code_computes_from_its_runs(where: str) -> 
         assert got.get("error") == was.get("error"), (where, key)
         if "params" not in was:
             continue
-        assert got["params"] == pytest.approx(was["params"], rel=1e-5, abs=1e-12), (where, key)
-        for name, (lo, hi) in was["ci"].items():
-            assert got["ci"][name] == pytest.approx([lo, hi], rel=1e-5, abs=1e-12), (where, key, name)
+        flat = was["params"].get("alpha", 1.0) < 1e-9 and {"D", "C"} <= set(was["params"])
+        if flat:
+            # alpha on its bound 0: only the level D + C is identified (the flag says so), and its
+            # split, and the intervals of D and C, move with the floating point of the numpy/scipy
+            # build (quickstart complexity 3: D 0.045 + C 0.336 on one, 0.274 + 0.107 on another)
+            level = [p["D"] + p["C"] for p in (got["params"], was["params"])]
+            assert level[0] == pytest.approx(level[1], rel=1e-5), (where, key)
+            assert got["params"]["alpha"] == pytest.approx(was["params"]["alpha"], abs=1e-9), (where, key)
+        else:
+            assert got["params"] == pytest.approx(was["params"], rel=1e-5, abs=1e-12), (where, key)
+            for name, (lo, hi) in was["ci"].items():
+                assert got["ci"][name] == pytest.approx([lo, hi], rel=1e-5, abs=1e-12), (where, key, name)
         assert [f["name"] for f in got["diagnostics"]] == [f["name"] for f in was["diagnostics"]], (where, key)
         assert (got["holdout"] is None) == (was["holdout"] is None), (where, key)
         if was["holdout"] is not None:
             for k in ("abs_err", "rel_err", "predicted"):
                 assert got["holdout"][k] == pytest.approx(was["holdout"][k], rel=1e-5), (where, key, k)
-        for k in ("x", "fit", "lo", "hi"):  # the plotted curve and its band
-            assert got["curve"][k] == pytest.approx(was["curve"][k], rel=1e-5, abs=1e-12), (where, key, k)
+        for k in ("x", "fit", "lo", "hi"):  # the plotted curve and its band (a flat one's refits: to 1e-3)
+            tol = 1e-3 if flat and k in ("lo", "hi") else 1e-5
+            assert got["curve"][k] == pytest.approx(was["curve"][k], rel=tol, abs=1e-12), (where, key, k)
