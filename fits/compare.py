@@ -14,7 +14,7 @@ from fits.core import N_BOOT, Fit, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
-from fits.uncertainty import bootstrap_params
+from fits.uncertainty import all_zero, bootstrap_params
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
@@ -95,14 +95,18 @@ def fmt_size(n: float) -> str:
 
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
-             x: str = "n", scale: float = 1.0, seeds: bool = True) -> str:
+             x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
     flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
     x: the size column's name, as the user called it.
     scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
-    seeds: whether the table has a seed column (without one: more runs per size, not more seeds)."""
+    seeds: whether the table has a seed column (without one: more runs per size, not more seeds).
+    perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists."""
+    if perfect:
+        return (f"{key}: every error is 0 up to {x} = {fmt_size(n)}: more data has nothing to remove and there "
+                "is no gap to close; a test set this easy cannot tell pre-training apart (use a harder one).")
     if flat_level is not None:
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
@@ -169,7 +173,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale,
-                                   seeds="seed" in df.columns)
+                                   seeds="seed" in df.columns, perfect=all_zero(fit.problem))
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the

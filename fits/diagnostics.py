@@ -371,7 +371,11 @@ def check(fit: "Fit") -> list[Flag]:
     prob = fit.used  # a point of weight 0 is not fitted
     out: list[Flag] = []
     n_zero = int(np.sum(prob.y == 0))
-    if n_zero:
+    if n_zero == len(prob.y):  # nothing positive to take half of: the floor is 1e-6
+        out.append(Flag("zero_errors", f"every error is exactly 0 (a perfect score at all {n_zero} points): "
+                                       "there is no curve to fit, the parameters mean nothing and have no "
+                                       "intervals; a test set this easy cannot rank pre-training"))
+    elif n_zero:
         out.append(Flag("zero_errors", f"{n_zero} error(s) of exactly 0 treated as {prob.floor:.3g} "
                                        "(half the smallest positive error) in the log loss"))
     # distinct sizes, or (n, s) cells for the two-input bound

@@ -86,14 +86,19 @@ def noise_dof(prob: Problem) -> int:
     return n - k
 
 
+def all_zero(prob: Problem) -> bool:
+    """Every fitted error is exactly 0 (a perfect score at every size): there is no curve to fit."""
+    return not (prob.y[prob.weights > 0] > 0).any()
+
+
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
-    when no degrees of freedom are left for the noise (noise_dof): resampling residuals of 0 gave
-    intervals of width 0, which `compare` read as certain differences."""
+    when no degrees of freedom are left for the noise (noise_dof) or every error is 0 (all_zero):
+    resampling residuals of 0 gave intervals of width 0, which `compare` read as certain differences."""
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     out = np.empty((n_boot, len(prob.law.params)))
-    if noise_dof(prob) <= 0:
+    if noise_dof(prob) <= 0 or all_zero(prob):
         return np.full_like(out, np.nan)
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
     seeds = prob.groups

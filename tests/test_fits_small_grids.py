@@ -99,3 +99,27 @@ def test_groups_of_several_columns_come_in_the_order_of_their_values() -> None:
     assert list(res["groups"]) == ["1/5", "1/50", "1/200", "3/5", "3/50", "3/200"]
     with pytest.raises(fits.FitInputError, match=r"differ in 'n_real' \(5, 50, 200\)"):
         fit_runs(df, by="complexity")
+
+
+def test_a_curve_of_zero_errors_is_fitted_but_has_no_intervals_and_no_verdict() -> None:
+    # every error 0: the flag said "half the smallest positive error" (there is none), the intervals
+    # had width 0, compare found the perfect group's alpha "significantly" different (p 0.04) and
+    # told it "the gap dominates, improve the generator"
+    perfect = fits.fit_curve([10, 20, 40, 80, 160], [0.0] * 5)
+    assert all(np.isfinite(list(perfect.params.values())))  # fitted, as every LCDB curve is
+    assert all(np.isnan(v).all() for v in perfect.ci().values())
+    flag = {f.name: f.message for f in perfect.diagnostics}["zero_errors"]
+    assert flag.startswith("every error is exactly 0 (a perfect score at all 5 points)") and "half" not in flag
+    some = {f.name: f.message for f in fits.fit_curve([10, 20, 40, 80, 160], [0.3, 0.2, 0.1, 0.0, 0.0]).diagnostics}
+    assert some["zero_errors"] == "2 error(s) of exactly 0 treated as 0.05 (half the smallest positive error) in the log loss"
+    df = pd.DataFrame([{"complexity": c, "n_synth": n, "seed": k,
+                        "test_err": 0.0 if c == 1 else 0.5 * n ** -0.3 + 0.1 + 0.01 * k}
+                       for c in (1, 2) for n in (10, 20, 40, 80, 160) for k in range(3)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = compare_runs(df, by="complexity", n_boot=50)
+        text = report(res)
+    assert np.isnan(res["pairs"].iloc[0][["p_alpha", "p_C", "d_alpha_lo"]].to_numpy(float)).all()
+    assert ("complexity=1: every error is 0 up to n_synth = 160: more data has nothing to remove and there is "
+            "no gap to close") in text
+    assert text.count("the gap dominates") == 0 and "complexity=2: doubling n_synth" in text
