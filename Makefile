@@ -20,9 +20,11 @@ demo: setup data
 	$(DATA_ENV) $(VENV)/bin/synthscale demo
 
 # Plain `pytest` leaves out the real-Slurm suite (setup.cfg: -m "not slurm", a few minutes);
-# `make test` runs both: the fast suite, then `pytest -m slurm` against a local Slurm.
+# `make test` runs both: the fast suite on TEST_WORKERS processes (pytest-xdist; one torch
+# thread each), then `pytest -m slurm` against a local Slurm, serially (one cluster, two CPUs).
+TEST_WORKERS ?= 2
 test: setup data slurm-deps
-	$(DATA_ENV) $(PY) -m pytest -q
+	$(DATA_ENV) $(PY) -m pytest -q -n $(TEST_WORKERS)
 	$(DATA_ENV) $(PY) -m pytest -q -m slurm
 
 setup: $(STAMP)

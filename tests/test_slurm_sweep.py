@@ -180,10 +180,11 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
 
 def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     """A 1-minute limit with USR2 10 s before it: Slurm's own timeout signal, not ours."""
-    # 1,800 steps: ~90 s of training on an idle machine (600 steps took 30 s), so the limit
-    # (signal at ~50 s) interrupts it at least once however fast the machine; under 3x load
-    # it takes ~7 one-minute jobs, within the profile's 10 requeues.
-    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=57600, n_real="[40]", time_min=1)
+    # 1,200 steps: ~60 s of training at 20 steps/s (the fastest VM seen: 600 steps took 30 s),
+    # so the signal (~50 s after the job starts, ~40 s into training) interrupts it at least once;
+    # at 8.5 steps/s (a 2-core AMD EPYC VM, 2026-12-04) it takes 3 one-minute jobs (1,800 steps
+    # took 5, 289 s of the suite), under 3x load ~5, within the profile's 10 requeues.
+    cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=38400, n_real="[40]", time_min=1)
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
     res = _sweep(_cmd(cfg, prof, root, "--timeout-min", "1"), timeout_s=900)
