@@ -57,8 +57,8 @@ def _inside(v: float, lo: float, hi: float) -> bool | None:
 
 def _fraction(inside: pd.Series) -> float:
     """The share of the known (not None) gamma_inside values that are True; NaN if none is known."""
-    known = [bool(v) for v in inside if v is not None and not pd.isna(v)]
-    return float(np.mean(known)) if known else float("nan")
+    known = inside.dropna()
+    return float(known.astype(bool).mean()) if len(known) else float("nan")
 
 
 def _nan_ci(fit: Fit) -> dict[str, tuple[float, float]]:
@@ -169,7 +169,7 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
                      f"(see its flags)")
     else:
         verdict = "" if void or inside >= 0.5 else ": the bound's shape does not hold"
-        known = sum(v is not None and not pd.isna(v) for v in res["per_s"]["gamma_inside"])
+        known = int(res["per_s"]["gamma_inside"].notna().sum())
         of = "" if known == len(res["per_s"]) else f" ({known} of the {len(res['per_s'])} fits have one)"
         lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
                      f"{inside:.0%} of the per-{s} intervals{of}{verdict}{void}")

@@ -414,7 +414,8 @@ class Fit:
         of the last `bootstrap()` call, as `ci`); refused, as `predict`, where the fitted law
         overflows, and where so many bootstrap refits overflow that an end of the band does. NaN
         where the intervals are unknown (no points left over for the noise: uncertainty.noise_dof)."""
-        xa, q = _new_x(x_new, self.law), 50 * (1 - _level(level))
+        xa, level = _new_x(x_new, self.law), _level(level)
+        q = 50 * (1 - level)
         self.predict(xa)
         rows = self.bootstrap()
         rows = rows[np.isfinite(rows).all(axis=1)]
@@ -428,7 +429,7 @@ class Fit:
         if bad.any():
             share = (~np.isfinite(preds[:, bad])).mean(axis=0).max()
             raise PredictionOverflow(
-                f"the {_level(level):g} band of law {self.law.name!r} is unbounded at {_sizes_text(xa[bad])}: up to "
+                f"the {level:g} band of law {self.law.name!r} is unbounded at {_sizes_text(xa[bad])}: up to "
                 f"{share:.0%} of its bootstrap refits overflow there, far outside the fitted sizes "
                 f"({_fitted_range(self.problem.x)}); ask for a band nearer them")
         return lo, hi

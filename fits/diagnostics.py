@@ -368,10 +368,14 @@ def _range_flags(fit: "Fit") -> list[Flag]:
 
 def check(fit: "Fit") -> list[Flag]:
     """Every diagnostic that applies to `fit` (runs its bootstrap for the correlation check)."""
+    # here: fits.uncertainty imports fits.core, which imports this; the bootstrap's own tests of
+    # whether it has noise to draw from, so that these flags say what the intervals are
+    from fits.uncertainty import all_zero, noise_dof
+
     prob = fit.used  # a point of weight 0 is not fitted
     out: list[Flag] = []
     n_zero = int(np.sum(prob.y == 0))
-    if n_zero == len(prob.y):  # nothing positive to take half of: the floor is 1e-6
+    if all_zero(prob):  # nothing positive to take half of: the floor is 1e-6
         out.append(Flag("zero_errors", f"every error is exactly 0 (a perfect score at all {n_zero} points): "
                                        "there is no curve to fit, the parameters mean nothing and have no "
                                        "intervals; a test set this easy cannot rank pre-training"))
@@ -382,8 +386,6 @@ def check(fit: "Fit") -> list[Flag]:
     n_sizes, k = len(np.unique(prob.x, axis=0)), len(prob.free)
     what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
-        from fits.uncertainty import noise_dof  # here: fits.uncertainty imports fits.core, which imports this
-
         left = ("to test the law or to estimate the noise: the intervals are unknown (NaN); measure more "
                 "sizes or seeds" if noise_dof(fit.problem) <= 0 else "to test the law; measure more sizes")
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
