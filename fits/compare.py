@@ -170,9 +170,11 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = percentile_interval(gain / c_s, LEVEL)
+        # a flat fit's level: D + C, the only part of it the data identify (C alone is arbitrary)
+        row["flat_level"] = float(fit.predict([n_max])[0]) if is_flat(fit) else np.nan
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
-                                   float(fit.predict([n_max])[0]) if is_flat(fit) else None, x, scale=scale,
+                                   None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
                                    seeds="seed" in df.columns, perfect=all_zero(fit.problem))
         groups.append(row)
     pairs = []
@@ -180,10 +182,14 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     # same design draw the same resamples together and their differences get too-narrow intervals.
     draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
+    flat = [k for k, f in fits_.items() if is_flat(f)]
     for a, b in itertools.combinations(fits_, 2):
         sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
+            if k == "C" and (a in flat or b in flat):  # a flat fit's C is an arbitrary share of its level
+                row.update({f"d_{k}{e}": np.nan for e in ("", "_lo", "_hi")} | {f"p_{k}": np.nan})
+                continue
             j = list(fits_[a].law.params).index(k)
             diff = sa[:, j] - sb[:, j]  # independent streams: index-wise pairing is fine
             lo, hi = pair_interval(diff)
@@ -194,7 +200,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     for k in ("alpha", "C"):  # one family per parameter
         pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
-            "scales": scales}
+            "scales": scales, "flat": flat}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -218,25 +224,54 @@ def report(res: dict[str, Any]) -> str:
     """Plain-text tables and the decision sentences."""
     g, p = res["groups"], res["pairs"]
     scales = res.get("scales", {})
-    fmt = lambda r, k, sc=1.0: fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"], scale=sc)  # noqa: E731
+    def fmt(r: pd.Series, k: str, sc: float = 1.0) -> str:  # no interval (missing_note): "[-]", not "[nan, nan]"
+        if pd.isna(r[k + "_lo"]) and pd.isna(r[k + "_hi"]):
+            return f"{fmt_num(r[k], scale=sc)} [-]"
+        return fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"], scale=sc)
+
     head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
     # each flag name once (on_bound fires per parameter; compare_groups.csv keeps every one)
     flags = lambda r: ";".join(dict.fromkeys(r["diagnostics"].split(";"))) or "-"  # noqa: E731
     col = key_column(res["by"])
-    rows = [[_group_name(res["by"], r[col]), *[fmt(r, k, scales.get(label(r[col]), 1.0)) for k in PARAMS], flags(r)]
-            for _, r in g.iterrows()]
+    def cell(r: pd.Series, k: str) -> str:  # a flat fit's C: only its ceiling, the level, is identified
+        sc = scales.get(label(r[col]), 1.0)
+        if k == "C" and pd.notna(r.get("flat_level", np.nan)):
+            return f"<= {fmt_num(r['flat_level'], scale=sc)} (flat)"
+        return fmt(r, k, sc)
+
+    rows = [[_group_name(res["by"], r[col]), *[cell(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
+        cell = lambda v, text: "-" if pd.isna(v) else text  # noqa: E731  (no difference: missing_note)
         rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", *(v for k in ("alpha", "C") for v in (
-                    fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0))),
-                    f"{r[f'p_{k}']:.3f}", f"{r[f'p_{k}_holm']:.3f}"))]
+                    cell(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
+                    cell(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), cell(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
                 for _, r in p.iterrows()]
         lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
+        lines += missing_note(res)
     lines.append("")
     lines.extend(g["decision"])
     lines.extend(f"{one_line(res['by'])}={one_line(k)}: not fitted: {e}" for k, e in res["errors"].items())
     return "\n".join(lines)
+
+
+def missing_note(res: dict[str, Any]) -> list[str]:
+    """Why a pair has no difference ("-"): a flat group's C, or a group without intervals."""
+    by, flat = res["by"], res.get("flat", [])
+    g = res["groups"]
+    blind = [label(k) for k, lo in zip(g[key_column(by)], g["C_lo"]) if pd.isna(lo)]
+    out = []
+    if flat and len(res["pairs"]) and res["pairs"]["d_C"].isna().any():
+        names = ", ".join(_group_name(by, k) for k in flat)
+        out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0) identifies "
+                   "only its level D + C, not its split into D and C (the sentences below give the level).")
+    if blind:
+        names = ", ".join(_group_name(by, k) for k in blind)
+        one = len(blind) == 1
+        out.append(f"-: no p-value and no interval for pairs with {names}: {'its fit has' if one else 'their fits have'} "
+                   f"no points left over to estimate the noise (see {'its sentence' if one else 'their sentences'} below).")
+    return out
 
 
 def pairs_note(m: int, n_boot: int) -> str:
@@ -267,8 +302,16 @@ def forest_figure(res: dict[str, Any]) -> Any:
     g = res["groups"]
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
     ypos = np.arange(len(g))[::-1]
+    flat = g["flat_level"].notna().to_numpy() if "flat_level" in g else np.zeros(len(g), bool)
     for ax, k in zip(axes, ("alpha", "C")):
-        ax.errorbar(g[k], ypos, xerr=err_lengths(g[k], g[f"{k}_lo"], g[f"{k}_hi"]), fmt="o", capsize=3)
+        show = ~flat if k == "C" else np.ones(len(g), bool)  # a flat fit's C is an arbitrary share of its level
+        ax.errorbar(g[k][show], ypos[show], xerr=err_lengths(g[k][show], g[f"{k}_lo"][show], g[f"{k}_hi"][show]),
+                    fmt="o", capsize=3)
+        if k == "C" and flat.any():
+            ax.hlines(ypos[flat], 0, g["flat_level"][flat], linestyles="dotted", color="gray")
+            ax.plot(g["flat_level"][flat], ypos[flat], ">", mfc="none", color="gray")
+            for yy in ypos[flat]:
+                ax.text(0, yy, " flat curve: C in [0, its level D + C]", va="bottom", fontsize="small", color="gray")
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)

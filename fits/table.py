@@ -478,7 +478,10 @@ def _fmt_ci(g: dict, name: str) -> str:
         return "-"
     curve = g.get("curve") or {}
     scale = min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
-    return fmt_ci(g["params"][name], *g["ci"][name], scale=scale)
+    lo, hi = g["ci"][name]
+    if all(v is None or np.isnan(v) for v in (lo, hi)):  # no points left over for the noise: its flag says so
+        return f"{fmt_num(g['params'][name], scale=scale)} [-]"
+    return fmt_ci(g["params"][name], lo, hi, scale=scale)
 
 
 def summary_table(fits_json: dict[str, Any]) -> str:

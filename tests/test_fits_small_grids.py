@@ -15,7 +15,7 @@ from fits import bound, uncertainty
 from fits.bound import check_bound, summary
 from fits.compare import compare_runs, report
 from fits.plot import plot_scaling
-from fits.table import fit_runs, write_fits_json
+from fits.table import fit_runs, summary_table, write_fits_json
 
 SIZES = [32.0, 100.0, 320.0]
 
@@ -59,11 +59,15 @@ def test_compare_finds_no_difference_between_fits_without_intervals(tmp_path) ->
     assert np.isnan([pair["d_alpha_lo"], pair["d_alpha_hi"], pair["p_alpha"], pair["p_C_holm"]]).all()
     assert np.isnan(res["groups"][["alpha_lo", "C_hi", "doubling_gain_lo"]].to_numpy(float)).all()
     assert "the gap dominates" not in text and "more data still pays" not in text
+    assert ("-: no p-value and no interval for pairs with complexity=1, complexity=3: their fits have no "
+            "points left over") in text and "nan" not in text.split("\n\n")[1]  # the pairs table: "-"
     assert text.count("but the fit has no points left over to estimate the noise, so neither has an "
                       "interval: measure more sizes or seeds before deciding.") == 2
     # fits.json keeps the missing band as nulls, and the plot draws the curves without it
     path = write_fits_json(fit_runs(df, by="complexity"), tmp_path / "fits.json")
     saved = json.loads(path.read_text())
+    table = summary_table(saved)  # what `synthscale fit` prints: "0.815 [nan, nan]" before
+    assert "nan" not in table and table.count(" [-]") == 6, table
     assert saved["groups"]["1"]["curve"]["lo"][0] is None and saved["groups"]["1"]["ci"]["C"] == [None, None]
     assert [p.suffix for p in plot_scaling(df, saved, tmp_path / "s.png")] == [".png", ".pdf"]
 
@@ -123,3 +127,29 @@ def test_a_curve_of_zero_errors_is_fitted_but_has_no_intervals_and_no_verdict() 
     assert ("complexity=1: every error is 0 up to n_synth = 160: more data has nothing to remove and there is "
             "no gap to close") in text
     assert text.count("the gap dominates") == 0 and "complexity=2: doubling n_synth" in text
+
+
+def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_level(tmp_path) -> None:
+    # quickstart's complexity 3 is flat (alpha on its bound 0): its C is an arbitrary share of the level
+    # (0.107 on one numpy/scipy build, 0.336 on another), yet compare printed d_C 0.233 with a p-value
+    from pathlib import Path
+
+    from fits.compare import forest_figure
+
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
+    res = compare_runs(runs, by="complexity", n_boot=50)
+    assert res["flat"] == ["3"]
+    pair = res["pairs"].iloc[0]
+    assert np.isnan([pair["d_C"], pair["d_C_lo"], pair["d_C_hi"], pair["p_C"], pair["p_C_holm"]]).all()
+    assert np.isfinite([pair["d_alpha"], pair["p_alpha"]]).all()  # alpha is identified: 0 on its bound
+    g1, g3 = (res["groups"][res["groups"]["complexity"].astype(str) == k].iloc[0] for k in ("1", "3"))
+    level = g3["D"] + g3["C"]
+    assert g3["flat_level"] == pytest.approx(level, rel=1e-6) and np.isnan(g1["flat_level"])
+    text = report(res)
+    row3 = next(line for line in text.splitlines() if line.startswith("complexity=3  "))
+    assert f"<= {level:.2g} (flat)" in row3, row3
+    assert "-: no d_C for pairs with complexity=3: a flat fitted curve" in text
+    assert "no p-value and no interval" not in text  # that note is for fits without intervals
+    fig = forest_figure(res)
+    c_axis = fig.axes[1]
+    assert any("flat curve: C in [0, its level D + C]" in t.get_text() for t in c_axis.texts)
