@@ -197,7 +197,6 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
     now = sha256_prefix(path, 64) if path is not None else None  # hashed before any training starts
 
     def train_cell(ckpt: Path) -> dict[str, Any]:
-        s = spec.synth
         policy = {} if now is None else {"policy": f"{path.name}:{now[:8]}", "policy_sha256": now}
         gen = generator_of(spec)
         torch.manual_seed(spec.seed)  # the new head's initial weights: the seed's, not the process's

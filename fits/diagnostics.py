@@ -207,6 +207,9 @@ def is_flat(fit: "Fit") -> bool:
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
 
 
+FLAT_TEXT = "the fitted curve is flat"  # in the flag's message; fits.table finds flat fits in fits.json by it
+
+
 def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
     """alpha on its lower bound 0: n^-alpha = 1, so the law is a constant and only the level
     (D + C; delta (gamma + 1) for the bound) is identified, not its split into reducible part and
@@ -219,7 +222,7 @@ def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
     other = "D" if "D" in fit.law.params else "delta"
     alpha = fmt_num(fit.params["alpha"], 3)  # printed as it is: a 0.000577 beside "alpha = 0" read as a slip
     at = "on its bound" if alpha == "0" else "at its bound 0"
-    return [Flag("unidentifiable", f"alpha = {alpha} ({at}): the fitted curve is flat, so only its level is "
+    return [Flag("unidentifiable", f"alpha = {alpha} ({at}): {FLAT_TEXT}, so only its level is "
                                    f"identified, not how it splits into {other} and {floor}; read {floor} as "
                                    "the level minus an arbitrary share")]
 

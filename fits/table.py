@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import MAX_VALUE, Fit, evaluate, fit_curve, make_problem, weighted
-from fits.diagnostics import size_stats
+from fits.diagnostics import FLAT_TEXT, size_stats
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.laws import AUTO, LAWS, get_law
 
@@ -473,11 +473,23 @@ def fmt_ci(est: float, lo: float, hi: float, scale: float = 1.0) -> str:
     return f"{fmt_num(est, scale=scale)} [{fmt_num(lo, scale=scale)}, {fmt_num(hi, scale=scale)}]"
 
 
+def flat_level(g: dict) -> float | None:
+    """A fits.json group's fitted level D n^-alpha + C at its largest size if its power_floor fit is
+    flat (alpha on its bound 0: the flag says so), else None: its C alone is then an arbitrary share."""
+    p = g.get("params", {})
+    if not {"D", "alpha", "C"} <= set(p) or not any(
+            d["name"] == "unidentifiable" and FLAT_TEXT in d["message"] for d in g.get("diagnostics", [])):
+        return None
+    return float(p["D"] * max(g.get("sizes") or [1.0]) ** -p["alpha"] + p["C"])  # older files: D + C
+
+
 def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
     curve = g.get("curve") or {}
     scale = min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
+    if name == "C" and (level := flat_level(g)) is not None:  # as `compare` prints it
+        return f"<= {fmt_num(level, scale=scale)} (flat)"
     lo, hi = g["ci"][name]
     if all(v is None or np.isnan(v) for v in (lo, hi)):  # no points left over for the noise: its flag says so
         return f"{fmt_num(g['params'][name], scale=scale)} [-]"

@@ -153,3 +153,6 @@ def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_le
     fig = forest_figure(res)
     c_axis = fig.axes[1]
     assert any("flat curve: C in [0, its level D + C]" in t.get_text() for t in c_axis.texts)
+    # `synthscale fit` prints it the same way, from fits.json
+    table = summary_table(json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))).splitlines()
+    assert f"<= {level:.2g} (flat)" in table[3] and "(flat)" not in table[2] and "0.339 [" in table[2], table
