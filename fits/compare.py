@@ -243,10 +243,10 @@ def report(res: dict[str, Any]) -> str:
     lines = _columns(head, rows)
     if len(p):
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
-        cell = lambda v, text: "-" if pd.isna(v) else text  # noqa: E731  (no difference: missing_note)
+        dash = lambda v, text: "-" if pd.isna(v) else text  # noqa: E731  (no difference: missing_note)
         rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", *(v for k in ("alpha", "C") for v in (
-                    cell(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
-                    cell(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), cell(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
+                    dash(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
+                    dash(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), dash(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
                 for _, r in p.iterrows()]
         lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
         lines += missing_note(res)
