@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError, one_line  # noqa: E402
 from fits.laws import AUTO  # noqa: E402
-from fits.table import fit_rows, fmt_num  # noqa: E402
+from fits.table import fit_rows, flat_level, fmt_num  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
 # what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
@@ -123,7 +123,10 @@ def _params_text(fits_json: dict[str, Any], key: str) -> tuple[str, str]:
     p = g["params"]
     law = g.get("law", fits_json["law"])  # fits.json of `fit --law auto`: each group has its own
     names = LEGEND_PARAMS.get(law, tuple(p)[:2])
-    return (law if law != fits_json["law"] else ""), ", ".join(f"{k}={fmt_num(p[k])}" for k in names if k in p)
+    level = flat_level(g)  # a flat fit's C is an arbitrary share of its level: show the level, as `fit` does
+    return (law if law != fits_json["law"] else ""), ", ".join(
+        f"C<={fmt_num(level)} (flat)" if k == "C" and level is not None else f"{k}={fmt_num(p[k])}"
+        for k in names if k in p)
 
 
 def legend_label(fits_json: dict[str, Any], key: str) -> str:

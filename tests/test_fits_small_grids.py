@@ -156,3 +156,8 @@ def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_le
     # `synthscale fit` prints it the same way, from fits.json
     table = summary_table(json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))).splitlines()
     assert f"<= {level:.2g} (flat)" in table[3] and "(flat)" not in table[2] and "0.339 [" in table[2], table
+    from fits.plot import legend_label  # and the scaling plot's legend: it said "C=0.336"
+
+    saved = json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))
+    assert legend_label(saved, "3") == f"complexity=3: alpha=0, C<={level:.2g} (flat)"
+    assert legend_label(saved, "1").startswith("complexity=1: alpha=0.943, C=0.339")
