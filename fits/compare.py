@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import N_BOOT, Fit, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import is_flat
-from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_num, group_key, label
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label
 from fits.uncertainty import all_zero, bootstrap_params
 
 LEVEL = 0.95
@@ -182,7 +182,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     # same design draw the same resamples together and their differences get too-narrow intervals.
     draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
-    flat = [k for k, f in fits_.items() if is_flat(f)]
+    flat = [label(r[key_column(by)]) for r in groups if not np.isnan(r["flat_level"])]
     for a, b in itertools.combinations(fits_, 2):
         sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}
@@ -236,7 +236,7 @@ def report(res: dict[str, Any]) -> str:
     def cell(r: pd.Series, k: str) -> str:  # a flat fit's C: only its ceiling, the level, is identified
         sc = scales.get(label(r[col]), 1.0)
         if k == "C" and pd.notna(r.get("flat_level", np.nan)):
-            return f"<= {fmt_num(r['flat_level'], scale=sc)} (flat)"
+            return fmt_flat(r["flat_level"], sc)
         return fmt(r, k, sc)
 
     rows = [[_group_name(res["by"], r[col]), *[cell(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]

@@ -483,13 +483,18 @@ def flat_level(g: dict) -> float | None:
     return float(p["D"] * max(g.get("sizes") or [1.0]) ** -p["alpha"] + p["C"])  # older files: D + C
 
 
+def fmt_flat(level: float, scale: float = 1.0) -> str:
+    """A flat fit's C as the tables print it: only its ceiling, the level, is identified."""
+    return f"<= {fmt_num(level, scale=scale)} (flat)"
+
+
 def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
     curve = g.get("curve") or {}
     scale = min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
     if name == "C" and (level := flat_level(g)) is not None:  # as `compare` prints it
-        return f"<= {fmt_num(level, scale=scale)} (flat)"
+        return fmt_flat(level, scale)
     lo, hi = g["ci"][name]
     if all(v is None or np.isnan(v) for v in (lo, hi)):  # no points left over for the noise: its flag says so
         return f"{fmt_num(g['params'][name], scale=scale)} [-]"

@@ -183,7 +183,8 @@ def test_timeout_signal_requeues_and_the_cell_finishes(tmp_path):
     # 1,200 steps: ~60 s of training at 20 steps/s (the fastest VM seen: 600 steps took 30 s),
     # so the signal (~50 s after the job starts, ~40 s into training) interrupts it at least once;
     # at 8.5 steps/s (a 2-core AMD EPYC VM, 2026-12-04) it takes 3 one-minute jobs (1,800 steps
-    # took 5, 289 s of the suite), under 3x load ~5, within the profile's 10 requeues.
+    # took 5, 289 s of the suite; 1,200 took 233 s in a clean-clone `make test` there on 2026-12-05),
+    # under 3x load ~5, within the profile's 10 requeues.
     cfg, prof, root = _setup(tmp_path, "seed: [0]", ft=38400, n_real="[40]", time_min=1)
     spec = _one_cell(cfg)
     run_dir = root / "runs" / spec.run_id
