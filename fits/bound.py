@@ -46,13 +46,17 @@ def _loglog_slope(s: np.ndarray, v: np.ndarray) -> float:
     return float(-np.polyfit(np.log(s[ok]), np.log(v[ok]), 1)[0])
 
 
+ZERO = 1e-9  # a gamma or C_s/D_s this small is 0: a floor on its bound 0 (the optimiser leaves ~1e-13)
+
+
 def _inside(v: float, lo: float, hi: float) -> bool | None:
-    """Whether v lies in [lo, hi], up to 1e-6 of their magnitude (gamma on its bound 0 is 1e-13, a
-    ratio's lower end 2e-13: both are 0); None if the interval is unknown (NaN)."""
+    """Whether v lies in [lo, hi], each end widened by 1e-6 of itself and by ZERO (gamma on its
+    bound 0 is 1e-13, a ratio's lower end 2e-13: both are 0); None if the interval is unknown (NaN).
+    (The tolerance once scaled with the largest of the three: an upper end of 4e8, from a D_s on its
+    lower bound, let gamma = 6.1 count as inside [17, 4e8].)"""
     if np.isnan(lo) or np.isnan(hi):
         return None
-    tol = 1e-6 * max(abs(lo), abs(hi), abs(v))
-    return bool(lo - tol <= v <= hi + tol)
+    return bool(lo - 1e-6 * abs(lo) - ZERO <= v <= hi + 1e-6 * abs(hi) + ZERO)
 
 
 def _fraction(inside: pd.Series) -> float:

@@ -346,20 +346,40 @@ def solve(prob: Problem, y: np.ndarray, starts: list[Params], max_nfev: int | No
     log_y = np.log(np.maximum(y, prob.floor))
     sw = np.sqrt(prob.weights)
 
-    def resid(theta: np.ndarray) -> np.ndarray:
+    last: list = [None, None]  # (theta, law value) of the last resid call: jac comes at the same theta
+
+    def value(theta: np.ndarray) -> tuple[Params, np.ndarray]:
         p = {**_from_theta(law, names, theta), **prob.fixed}
-        with np.errstate(all="ignore"):
-            pred = law.func(xs, p)
+        if last[0] is None or not np.array_equal(last[0], theta):
+            with np.errstate(all="ignore"):
+                last[:] = theta.copy(), law.func(xs, p)
+        return p, last[1]
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        pred = value(theta)[1]
         pred = np.where(np.isfinite(pred), pred, 1e300)
         return sw * (np.log(np.maximum(pred, prob.floor)) - log_y)
+
+    def jac(theta: np.ndarray) -> np.ndarray:
+        # d resid / d theta = sw * (d pred / d p) (* p for a log parameter) / pred; 0 where resid
+        # does not move (pred clipped at the floor, or not finite) or the law's derivative is not finite
+        p, pred = value(theta)
+        with np.errstate(all="ignore"):
+            grads = law.grad(xs, p, pred)
+            live = np.isfinite(pred) & (pred > prob.floor)
+            scale = np.where(live, sw / np.where(live, pred, 1.0), 0.0)
+            cols = [scale * (grads[k] * p[k] if k in law.log_params else grads[k]) for k in names]
+        out = np.stack(cols, axis=1) if cols else np.zeros((len(xs), 0))
+        return np.where(np.isfinite(out), out, 0.0)
 
     best: tuple[Params, float] | None = None
     pad = 1e-6 * (hi - lo)
     for start in starts:
         th0 = np.clip(_to_theta(law, names, {k: start[k] for k in names}), lo + pad, hi - pad)
         th0 = np.where(np.isfinite(th0), th0, 0.5 * (lo + hi))
-        res = least_squares(resid, th0, bounds=(lo, hi), loss="huber", f_scale=F_SCALE,
-                            x_scale="jac", max_nfev=max_nfev, ftol=TOL, xtol=TOL, gtol=TOL)
+        res = least_squares(resid, th0, jac=jac if law.grad is not None else "2-point", bounds=(lo, hi),
+                            loss="huber", f_scale=F_SCALE, x_scale="jac", max_nfev=max_nfev,
+                            ftol=TOL, xtol=TOL, gtol=TOL)
         if best is None or res.cost < best[1]:
             p = {**_from_theta(law, names, res.x), **prob.fixed}
             best = ({k: p[k] for k in law.params}, float(res.cost))

@@ -66,12 +66,14 @@ def _bound_side(fit: "Fit", name: str) -> str | None:
     return "lower" if v - lo <= tol else "upper" if hi - v <= tol else None
 
 
-def _bound_flags(fit: "Fit") -> list[Flag]:
+def _bound_flags(fit: "Fit", dead: list[str]) -> list[Flag]:
+    """A free parameter on an end of its box; not one in `dead` (no effect anywhere in its box),
+    whose own flag says better why it sits there: it is not a limit, it is arbitrary."""
     from fits.table import fmt_num  # here: fits.table imports fits.core, which imports this module
 
     return [Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
                              "the data do not pin it down, read it as a limit, not a value")
-            for name in fit.problem.free if (side := _bound_side(fit, name))]
+            for name in fit.problem.free if name not in dead and (side := _bound_side(fit, name))]
 
 
 FAMILY_P = 0.05  # the chance that a curve with no such feature is flagged anyway, per flag
@@ -199,9 +201,11 @@ def _shape_flags(fit: "Fit") -> list[Flag]:
 
 
 def is_flat(fit: "Fit") -> bool:
-    """alpha is free and sits on its lower bound 0: the fitted curve does not fall with n."""
+    """alpha, the scale (D; delta) and the floor (C; gamma) are free, and alpha sits on its lower
+    bound 0: the fitted curve does not fall with n and its level's split into the scale and the
+    floor is not identified. (With the scale or the floor fixed, the other one is the level less it.)"""
     prob, law = fit.problem, fit.law
-    if "alpha" not in prob.free:
+    if not {"alpha", "D" if "D" in law.params else "delta", "C" if "C" in law.params else "gamma"} <= set(prob.free):
         return False
     lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
@@ -323,20 +327,30 @@ def _no_effect(fit: "Fit", name: str, tol: float) -> bool:
     return True
 
 
-def _range_flags(fit: "Fit") -> list[Flag]:
-    """A free parameter the data do not pin down where no bound or pair shows it: one that changes
-    no fitted error anywhere in its box (with D pinned near 0, alpha; its bootstrap refits do not move
-    it either, so its interval has no width), or one whose interval spans most of its box (a flat
-    curve with one run per size: alpha anywhere in [0, 3])."""
-    prob, law = fit.problem, fit.law
-    if is_flat(fit):  # the flat-split flag says it: only the level is identified
+def dead_params(fit: "Fit") -> list[str]:
+    """The free parameters that change no fitted error by more than a tenth of the noise anywhere in
+    their box (with D pinned near 0, alpha), on a bound or not: the optimiser leaves such a parameter
+    wherever its tiny slope takes it, often an end of its box. None for a flat fit, whose own flag
+    says what is identified (alpha at 0 makes D n^-alpha a constant, and moving alpha does move it)."""
+    prob = fit.problem
+    if is_flat(fit):
         return []
     used = fit.used
     noise, _ = noise_level(used.x if used.x.ndim == 1 else used.x[:, 0], used.y, fit.predict(used.x),
                            len(prob.free))
     tol = max(0.1 * noise, 1e-9 * float(np.max(np.abs(prob.y))))
-    free = [k for k in prob.free if _bound_side(fit, k) is None]  # on a bound: on_bound says it
-    dead = [k for k in free if _no_effect(fit, k, tol)]
+    return [k for k in prob.free if _no_effect(fit, k, tol)]
+
+
+def _range_flags(fit: "Fit", dead: list[str]) -> list[Flag]:
+    """A free parameter the data do not pin down where no bound or pair shows it: one in `dead`,
+    which changes no fitted error anywhere in its box (its bootstrap refits do not move it either,
+    so its interval has no width), or one off its bounds whose interval spans most of its box (a
+    flat curve with one run per size: alpha anywhere in [0, 3])."""
+    law = fit.law
+    if is_flat(fit):  # the flat-split flag says it: only the level is identified
+        return []
+    free = [k for k in fit.problem.free if _bound_side(fit, k) is None]  # on a bound: on_bound says it
     out = [Flag("unidentifiable", f"{k} changes no fitted error anywhere in its range: the data (with the "
                                   "fixed values) say nothing about it; read its value and interval as arbitrary")
            for k in dead]
@@ -397,5 +411,6 @@ def check(fit: "Fit") -> list[Flag]:
         out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "
                                      "seed-to-seed spread rests on that few values and treats a seed "
                                      f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
-    return out + _bound_flags(fit) + _shape_flags(fit) + _corr_flags(fit) + _range_flags(fit)
+    dead = dead_params(fit)
+    return out + _bound_flags(fit, dead) + _shape_flags(fit) + _corr_flags(fit) + _range_flags(fit, dead)
 

@@ -30,6 +30,10 @@ class Law:
     doc: str
     log_params: frozenset[str] = field(default_factory=frozenset)  # optimised as log(p), p > 0
     n_inputs: int = 1
+    # grad(x, params, y), y = func(x, params): d func / d param at x, one array per parameter (raw,
+    # not log), the optimiser's Jacobian in closed form. None: finite differences (one more call of
+    # func per free parameter and step)
+    grad: Callable[[Array, Params, Array], dict[str, Array]] | None = None
 
     def __call__(self, x: Array, params: Params) -> Array:
         return self.func(np.asarray(x, dtype=float), params)
@@ -101,6 +105,11 @@ def _power_floor(x: Array, p: Params) -> Array:
     return p["D"] * x ** -p["alpha"] + p["C"]
 
 
+def _power_grad(x: Array, p: Params, y: Array) -> dict[str, Array]:
+    xa = x ** -p["alpha"]
+    return {"D": xa, "alpha": -p["D"] * xa * np.log(x), "C": np.ones_like(x)}
+
+
 def unit_room(x: Array, exponent: float = 3.0) -> float:
     """How far a scale parameter's upper bound must stretch when x is in the caller's units.
 
@@ -125,12 +134,13 @@ LAWS.register(Law(
     name="power", params=("D", "alpha"), func=_power,
     bounds=lambda x, y: {k: v for k, v in _pf_bounds(x, y).items() if k != "C"},
     starts=lambda x, y: [dict(zip(("D", "alpha"), loglinear(x, y, 0.0)))],
-    unscale=_scale_d, log_params=frozenset({"D"}),
+    unscale=_scale_d, log_params=frozenset({"D"}), grad=_power_grad,
     doc="D * n^-alpha: a pure power law, no floor."))
 
 LAWS.register(Law(
     name="power_floor", params=("D", "alpha", "C"), func=_power_floor,
     bounds=_pf_bounds, starts=lambda x, y: _floor_grid(x, y, n_best=1), unscale=_scale_d, log_params=frozenset({"D"}),
+    grad=_power_grad,
     doc="D * n^-alpha + C: a power law with an irreducible floor C (the transfer gap)."))
 
 
@@ -140,6 +150,16 @@ def _bnsl(x: Array, p: Params) -> Array:
     z = np.log(x / p["d1"]) / p["f1"]
     soft = np.logaddexp(0.0, z) * (-p["c1"] * p["f1"])
     return p["a"] + p["b"] * np.exp(-p["c0"] * np.log(x) + soft)
+
+
+def _bnsl_grad(x: Array, p: Params, y: Array) -> dict[str, Array]:
+    z = np.log(x / p["d1"]) / p["f1"]
+    soft_log = np.logaddexp(0.0, z)
+    sig = np.exp(z - soft_log)  # the logistic of z, d soft_log / dz
+    e = np.exp(-p["c0"] * np.log(x) - p["c1"] * p["f1"] * soft_log)
+    term = p["b"] * e
+    return {"a": np.ones_like(x), "b": e, "c0": -np.log(x) * term, "c1": -p["f1"] * soft_log * term,
+            "d1": term * p["c1"] * sig / p["d1"], "f1": -term * p["c1"] * (soft_log - z * sig)}
 
 
 def _bnsl_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
@@ -164,7 +184,7 @@ def _bnsl_unscale(p: Params, x0: Array) -> Params:
 
 LAWS.register(Law(
     name="bnsl", params=("a", "b", "c0", "c1", "d1", "f1"), func=_bnsl, bounds=_bnsl_bounds,
-    starts=_bnsl_starts, unscale=_bnsl_unscale, log_params=frozenset({"b", "d1", "f1"}),
+    starts=_bnsl_starts, unscale=_bnsl_unscale, log_params=frozenset({"b", "d1", "f1"}), grad=_bnsl_grad,
     doc="a + b n^-c0 (1 + (n/d1)^(1/f1))^(-c1 f1): a smoothly broken power law, one break."))
 
 
@@ -180,6 +200,19 @@ def _m4(x: Array, p: Params) -> Array:
         lo = np.where(g < 0, mid, lo)
         hi = np.where(g < 0, hi, mid)
     return 0.5 * (lo + hi)
+
+
+def _m4_grad(x: Array, p: Params, y: Array) -> dict[str, Array]:
+    # implicit differentiation of F(y) = (y - C) - b x^c (E0 - y)^a = 0: dy = -dF / (dF/dy)
+    rhs = p["b"] * x ** p["c"]
+    gap = np.maximum(p["E0"] - y, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pw = gap ** p["a"]
+        log_gap = np.log(gap)
+        dfdy = 1.0 + rhs * p["a"] * gap ** (p["a"] - 1.0)
+        return {"C": 1.0 / dfdy, "E0": rhs * p["a"] * gap ** (p["a"] - 1.0) / dfdy,
+                "a": rhs * pw * log_gap / dfdy, "b": x ** p["c"] * pw / dfdy,
+                "c": rhs * np.log(x) * pw / dfdy}
 
 
 def _m4_bounds(x: Array, y: Array) -> dict[str, tuple[float, float]]:
@@ -206,13 +239,21 @@ def _m4_unscale(p: Params, x0: Array) -> Params:
 
 LAWS.register(Law(
     name="m4", params=("C", "E0", "a", "b", "c"), func=_m4, bounds=_m4_bounds,
-    starts=_m4_starts, unscale=_m4_unscale, log_params=frozenset({"b"}),
+    starts=_m4_starts, unscale=_m4_unscale, log_params=frozenset({"b"}), grad=_m4_grad,
     doc="M4 (Alabdulmohsin et al. 2022): (y - C) / (E0 - y)^a = b n^c, solved for y."))
 
 
 def _bound(x: Array, p: Params) -> Array:
     n, s = x[:, 0], x[:, 1]
     return p["delta"] * (p["gamma"] + n ** -p["alpha"]) * s ** -p["beta"]
+
+
+def _bound_grad(x: Array, p: Params, y: Array) -> dict[str, Array]:
+    n, s = x[:, 0], x[:, 1]
+    s_b = s ** -p["beta"]
+    n_a = n ** -p["alpha"]
+    return {"delta": (p["gamma"] + n_a) * s_b, "gamma": p["delta"] * s_b,
+            "alpha": -p["delta"] * n_a * np.log(n) * s_b, "beta": -np.log(s) * y}
 
 
 def _bound_starts(x: Array, y: Array) -> list[Params]:
@@ -237,7 +278,7 @@ LAWS.register(Law(
     bounds=lambda x, y: {"delta": (lowest_scale(float(np.max(y))), 1e6 * unit_room(x[:, 0]) * unit_room(x[:, 1])),
                          "gamma": (0.0, 1e3 * unit_room(1 / x[:, 0])), "alpha": (0.0, 3.0),
                          "beta": (-1.0, 3.0)},
-    starts=_bound_starts, unscale=_bound_unscale, log_params=frozenset({"delta"}), n_inputs=2,
+    starts=_bound_starts, unscale=_bound_unscale, log_params=frozenset({"delta"}), n_inputs=2, grad=_bound_grad,
     doc="delta (gamma + n^-alpha) s^-beta (Mikami et al.): joint over pre-training n, real s."))
 
 

@@ -77,6 +77,9 @@ def test_check_one_reads_gamma_on_its_bound_inside_an_interval_reaching_zero() -
     # and the check said "the bound's shape does not hold"
     assert bound._inside(1.85e-13, 2.35e-10, 1.1e8) and bound._inside(1.85e-13, 2.0e-13, 8.1e7)
     assert not bound._inside(1.9, 2.0, 3.0) and not bound._inside(3.5, 2.0, 3.0) and bound._inside(2.5, 2.0, 3.0)
+    # the paper's ResNet-50 fractions: at s = 16 % D_s sits on its bound, its ratio's upper end is
+    # 4e8, and a tolerance of 1e-6 of that end counted the joint gamma 6.1 inside [17.3, 4e8]
+    assert not bound._inside(6.116, 17.33, 3.955e8) and bound._inside(17.33, 17.33, 3.955e8)
     assert bound._inside(0.5, float("nan"), float("nan")) is None  # no interval: not counted either way
 
 
