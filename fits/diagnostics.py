@@ -330,7 +330,7 @@ def _no_effect(fit: "Fit", name: str, tol: float) -> bool:
 def dead_params(fit: "Fit") -> list[str]:
     """The free parameters that change no fitted error by more than a tenth of the noise anywhere in
     their box (with D pinned near 0, alpha), on a bound or not: the optimiser leaves such a parameter
-    wherever its tiny slope takes it, often an end of its box. None for a flat fit, whose own flag
+    wherever its tiny slope takes it, often an end of its box. Empty for a flat fit, whose own flag
     says what is identified (alpha at 0 makes D n^-alpha a constant, and moving alpha does move it)."""
     prob = fit.problem
     if is_flat(fit):
