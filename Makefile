@@ -20,12 +20,25 @@ demo: setup data
 	$(DATA_ENV) $(VENV)/bin/synthscale demo
 
 # Plain `pytest` leaves out the real-Slurm suite (setup.cfg: -m "not slurm", a few minutes);
-# `make test` runs both: the fast suite on TEST_WORKERS processes (pytest-xdist; one torch
-# thread each), then `pytest -m slurm` against a local Slurm, serially (one cluster, two CPUs).
+# `make test` runs both at once: the fast suite on TEST_WORKERS processes (pytest-xdist; one
+# torch thread each) and, beside it, `pytest -m slurm` against a local Slurm (its tests one
+# after another: one cluster, two CPUs). The Slurm suite mostly waits on Slurm's one-minute
+# limits and signal delays, so it is written to SLURM_LOG and printed after the fast suite;
+# the target fails if either suite fails. Ctrl-C stops both.
 TEST_WORKERS ?= 2
+SLURM_LOG := .cache/slurm-suite.log
+# A background command of a script ignores SIGINT, so the Slurm suite takes Ctrl-C back (and
+# stops its jobs and daemons on the way out) through this wrapper.
+SLURM_SUITE := $(PY) -c 'import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(pytest.main(sys.argv[1:]))'
 test: setup data slurm-deps
-	$(DATA_ENV) $(PY) -m pytest -q -n $(TEST_WORKERS)
-	$(DATA_ENV) $(PY) -m pytest -q -m slurm
+	@mkdir -p $(dir $(SLURM_LOG))
+	@echo "the Slurm suite runs beside the fast suite; its output follows (live: $(SLURM_LOG))"
+	@$(DATA_ENV) $(SLURM_SUITE) -q -m slurm > $(SLURM_LOG) 2>&1 & slurm=$$!; \
+	trap 'kill -INT $$slurm 2>/dev/null; wait $$slurm; exit 130' INT TERM; \
+	$(DATA_ENV) $(PY) -m pytest -q -n $(TEST_WORKERS); fast=$$?; \
+	wait $$slurm; slurm_rc=$$?; \
+	echo "--- the Slurm suite (pytest -q -m slurm, exit $$slurm_rc):"; cat $(SLURM_LOG); \
+	test $$fast = 0 && test $$slurm_rc = 0
 
 setup: $(STAMP)
 

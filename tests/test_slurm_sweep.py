@@ -59,7 +59,7 @@ def _env() -> dict[str, str]:
     return dict(os.environ, OMP_NUM_THREADS="1")
 
 
-def _sweep(cmd: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess:
+def _sweep(cmd: list[str], timeout_s: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout_s)
 
 
@@ -111,7 +111,7 @@ def test_array_sweep_scancel_saves_a_checkpoint_and_the_next_sweep_resumes_it(tm
     run_dir = root / "runs" / victim.run_id
     _wait_for(lambda: _trained_steps(run_dir) >= 80, "fine-tuning")
     subprocess.run(["scancel", victim.job_id], check=True)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err[-2000:]
     assert re.search(r"^  stopped \w+: stopped at step \d+/\d+ of finetune s=20; checkpoint \S+ \(stopped by a signal\); the next "
                      r"sweep resumes it from that step", err, re.M), err[-2000:]
@@ -160,7 +160,7 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     _wait_for(lambda: _trained_steps(run_dir) >= 180, "training to go on after the requeue")
     subprocess.run(["sbatch", "-p", "high", "-c", str(os.cpu_count()), "-o", str(tmp_path / "high.out"),
                     "--wrap", "sleep 1"], check=True, capture_output=True)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     interrupts = read_interrupts(run_dir)
     job_log = Path(latest_jobs(root)[spec.run_id].stderr)
@@ -173,7 +173,7 @@ def test_usr2_then_preemption_each_requeue_and_resume_from_the_saved_step(tmp_pa
     log = (run_dir / "log.txt").read_text()
     assert f"at step {first['step']}" in log and f"at step {second['step']}" in log
     assert cell_statuses(root)[0].n_interrupts == 2
-    (plain,) = plain.result(timeout=300)
+    (plain,) = plain.result(timeout=600)
     # Measured: identical to every stored digit (test_err to 1e-6, loss to 1e-5) on this CPU.
     assert (row["test_err"], row["finetune_loss"]) == (plain["test_err"], plain["finetune_loss"])
 
@@ -244,7 +244,7 @@ def test_killed_sweep_then_two_concurrent_sweeps_submit_nothing_twice(tmp_path):
     submitted = {rid: ref.job_id for rid, ref in latest_jobs(root).items()}
     both = [subprocess.Popen(_cmd(cfg, prof, root), env=_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=300) for p in both]
+    outs = [p.communicate(timeout=600) for p in both]
     assert [p.returncode for p in both] == [0, 0], [err[-1500:] for _, err in outs]
     assert {rid: ref.job_id for rid, ref in latest_jobs(root).items()} == submitted
     assert len(list((root / "sweeps").glob("*.json"))) == 1, "nothing was submitted again"
