@@ -27,9 +27,9 @@ demo: setup data
 # the target fails if either suite fails. Ctrl-C stops both.
 TEST_WORKERS ?= 2
 SLURM_LOG := .cache/slurm-suite.log
-# A background command of a script ignores SIGINT, so the Slurm suite takes Ctrl-C back (and
-# stops its jobs and daemons on the way out) through this wrapper.
-SLURM_SUITE := $(PY) -c 'import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); sys.exit(pytest.main(sys.argv[1:]))'
+# A background command of a script ignores SIGINT: tests/slurm_suite.py takes Ctrl-C back, so
+# the Slurm suite stops on it and stops its jobs and daemons on the way out.
+SLURM_SUITE := $(PY) -m tests.slurm_suite
 test: setup data slurm-deps
 	@mkdir -p $(dir $(SLURM_LOG))
 	@echo "the Slurm suite runs beside the fast suite; its output follows (live: $(SLURM_LOG))"
