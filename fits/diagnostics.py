@@ -8,6 +8,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from fits.core import Fit
+    from fits.laws import Law
 
 CORR_LIMIT = 0.95     # |bootstrap correlation| above this: the data cannot separate the two
 BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log; at most 3)
@@ -200,12 +201,17 @@ def _shape_flags(fit: "Fit") -> list[Flag]:
     return out
 
 
+def _scale_name(law: "Law") -> str:
+    """The parameter that scales n^-alpha: D (power_floor), delta (transfer_bound)."""
+    return "D" if "D" in law.params else "delta"
+
+
 def is_flat(fit: "Fit") -> bool:
     """alpha, the scale (D; delta) and the floor (C; gamma) are free, and alpha sits on its lower
     bound 0: the fitted curve does not fall with n and its level's split into the scale and the
     floor is not identified. (With the scale or the floor fixed, the other one is the level less it.)"""
     prob, law = fit.problem, fit.law
-    if not {"alpha", "D" if "D" in law.params else "delta", "C" if "C" in law.params else "gamma"} <= set(prob.free):
+    if not {"alpha", _scale_name(law), "C" if "C" in law.params else "gamma"} <= set(prob.free):
         return False
     lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
@@ -223,7 +229,7 @@ def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
         return []
     from fits.table import fmt_num  # here: fits.table imports fits.core, which imports this module
 
-    other = "D" if "D" in fit.law.params else "delta"
+    other = _scale_name(fit.law)
     alpha = fmt_num(fit.params["alpha"], 3)  # printed as it is: a 0.000577 beside "alpha = 0" read as a slip
     at = "on its bound" if alpha == "0" else "at its bound 0"
     return [Flag("unidentifiable", f"alpha = {alpha} ({at}): {FLAT_TEXT}, so only its level is "
