@@ -13,10 +13,11 @@ TRUE = {"D": 3.0, "alpha": 0.4, "C": 0.1}
 SIZES = np.array([250, 500, 1000, 2000, 4000, 8000, 16000], dtype=float)
 
 
-def simulate(rng: np.random.Generator, n_seeds: int = 5, noise: float = 0.02,
+def simulate(rng: np.random.Generator, n_seeds: int = 5, noise: float | np.ndarray = 0.02,
              seed_noise: float = 0.01, alpha_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sizes, errors, seed ids: the law times per-point and per-seed log-normal noise; with
-    alpha_noise each seed's curve also has its own exponent, alpha + N(0, alpha_noise)."""
+    """Sizes, errors, seed ids: the law times per-point and per-seed log-normal noise (`noise`: one
+    log sd, or one per row, the rows being each size's seeds in turn); with alpha_noise each seed's
+    curve also has its own exponent, alpha + N(0, alpha_noise)."""
     x = np.repeat(SIZES, n_seeds)
     g = np.tile(np.arange(n_seeds), len(SIZES))
     offset = rng.normal(0, seed_noise, n_seeds)[g]  # a seed's whole curve sits a bit high or low
@@ -25,16 +26,28 @@ def simulate(rng: np.random.Generator, n_seeds: int = 5, noise: float = 0.02,
     return x, y, g
 
 
+# Heteroscedastic sweeps (coverage(hetero=...)): the point noise falls from 4 % at the smallest size
+# to 1 % at the largest, geometrically, as when larger pre-training sets give steadier fine-tunes.
+HETERO_SD = np.geomspace(0.04, 0.01, len(SIZES))
+HETERO = ("weighted", "unweighted")
+
+
 def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed: int = 0,
              use_groups: bool = True, n_seeds: int = 5, seed_noise: float = 0.01,
-             alpha_noise: float = 0.0) -> dict[str, float]:
+             alpha_noise: float = 0.0, hetero: str | None = None) -> dict[str, float]:
     """Fraction of simulated sweeps whose `level` interval contains each true parameter (with
-    alpha_noise: the exponent of the mean seed, TRUE["alpha"])."""
+    alpha_noise: the exponent of the mean seed, TRUE["alpha"]). With `hetero` the point noise is
+    HETERO_SD per size instead of 2 %, and the fit weighs each point by its inverse variance
+    ("weighted": the bootstrap still resamples every residual alike) or not at all ("unweighted")."""
+    if hetero not in (None, *HETERO):
+        raise ValueError(f"hetero must be one of {HETERO} or None, not {hetero!r}")
     rng = np.random.default_rng(seed)
     hits = {k: 0 for k in TRUE}
+    noise = np.repeat(HETERO_SD, n_seeds) if hetero else 0.02  # simulate's rows: each size's seeds together
+    weights = 1 / noise ** 2 if hetero == "weighted" else None
     for _ in range(n_repeats):
-        x, y, g = simulate(rng, n_seeds, seed_noise=seed_noise, alpha_noise=alpha_noise)
-        fit = fit_curve(x, y, groups=g if use_groups else None)
+        x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, alpha_noise=alpha_noise)
+        fit = fit_curve(x, y, groups=g if use_groups else None, weights=weights)
         fit.bootstrap(n_boot)
         for k, (lo, hi) in fit.ci(level).items():
             hits[k] += int(lo <= TRUE[k] <= hi)
@@ -85,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default=",".join(str(s) for s in sorted({s for s, _ in SETTINGS})),
                     help="numbers of seeds to simulate, comma-separated (default 2,3,5,10)")
     ap.add_argument("--pairs", type=int, default=150, help="null pairs for compare's p-values (0: skip)")
+    ap.add_argument("--hetero", action="store_true",
+                    help="instead of the calibration table: sweeps whose point noise falls from 4 %% to 1 %% "
+                         "with size, fitted with inverse-variance weights and without")
     args = ap.parse_args(argv)
     try:
         seeds = {int(s) for s in args.seeds.split(",")}
@@ -93,9 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.pairs < 0 or not seeds or min(seeds) < 2:
         ap.exit(2, "python -m fits.simulate: error: --repeats >= 1, --pairs >= 0 and --seeds whole "
                    "numbers >= 2 (e.g. 2,5)\n")
-    print("| seeds | alpha_noise | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
+    if args.hetero:
+        print("| seeds | fit | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
+        for n_seeds in sorted(seeds):
+            for how in HETERO:
+                t0 = time.process_time()
+                row = coverage(args.repeats, seed=21, n_seeds=n_seeds, hetero=how)
+                print(f"| {n_seeds} | {how} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
+                      f"{time.process_time() - t0:.0f} |", flush=True)
+    else:
+        print("| seeds | alpha_noise | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
     for n_seeds, noise in SETTINGS:
-        if n_seeds in seeds:
+        if n_seeds in seeds and not args.hetero:
             row = calibration(args.repeats, settings=((n_seeds, noise),))[0]
             print(f"| {n_seeds} | {noise} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
                   f"{row['cpu_s']} |", flush=True)

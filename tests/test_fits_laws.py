@@ -360,6 +360,24 @@ def test_simulate_cli_prints_the_calibration_table_and_refuses_bad_flags(capsys)
         assert exc.value.code == 2, bad
 
 
+def test_simulate_draws_each_sizes_own_noise_and_the_hetero_table_fits_with_and_without_weights(capsys) -> None:
+    """The heteroscedastic check (`python -m fits.simulate --hetero`): each size gets its own log sd,
+    HETERO_SD, and the table has a weighted and an unweighted row per number of seeds."""
+    sim = fits.simulate
+    x, y, _ = sim.simulate(np.random.default_rng(3), n_seeds=2000, noise=np.repeat(sim.HETERO_SD, 2000),
+                           seed_noise=0.0)
+    truth = sim.TRUE["D"] * x ** -sim.TRUE["alpha"] + sim.TRUE["C"]
+    sd = np.array([np.std(np.log(y / truth)[x == n]) for n in sim.SIZES])
+    np.testing.assert_allclose(sd, sim.HETERO_SD, rtol=0.08)
+    assert sd[0] > 3 * sd[-1]  # 4 % at the smallest size, 1 % at the largest
+    assert sim.main(["--hetero", "--repeats", "2", "--seeds", "3", "--pairs", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| seeds | fit | D | alpha | C |") and len(out) == 4, out
+    assert out[2].startswith("| 3 | weighted |") and out[3].startswith("| 3 | unweighted |"), out
+    with pytest.raises(ValueError, match="hetero must be one of"):
+        sim.coverage(1, hetero="inverse")
+
+
 def test_bound_checks_are_not_made_without_per_s_fits_nor_read_when_alpha_is_zero() -> None:
     from fits.bound import summary
 
