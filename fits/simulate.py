@@ -119,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.process_time() - t0:.0f} |", flush=True)
     else:
         print("| seeds | alpha_noise | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
-    for n_seeds, noise in SETTINGS:
-        if n_seeds in seeds and not args.hetero:
-            row = calibration(args.repeats, settings=((n_seeds, noise),))[0]
-            print(f"| {n_seeds} | {noise} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
-                  f"{row['cpu_s']} |", flush=True)
+        for n_seeds, noise in SETTINGS:
+            if n_seeds in seeds:
+                row = calibration(args.repeats, settings=((n_seeds, noise),))[0]
+                print(f"| {n_seeds} | {noise} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
+                      f"{row['cpu_s']} |", flush=True)
     if args.pairs:
         t0 = time.process_time()
         rej = null_rejections(args.pairs)
