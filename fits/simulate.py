@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from fits.core import fit_curve
+from fits.core import fit_curve, percentile_interval
+from fits.uncertainty import DRAWS, bootstrap_params
 
 # A sweep shaped like the quickstart: 7 sizes over 1.8 decades, 5 seeds, 2 % seed noise.
 TRUE = {"D": 3.0, "alpha": 0.4, "C": 0.1}
@@ -34,13 +35,16 @@ HETERO = ("weighted", "unweighted")
 
 def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed: int = 0,
              use_groups: bool = True, n_seeds: int = 5, seed_noise: float = 0.01,
-             alpha_noise: float = 0.0, hetero: str | None = None) -> dict[str, float]:
+             alpha_noise: float = 0.0, hetero: str | None = None, draws: str = "pooled") -> dict[str, float]:
     """Fraction of simulated sweeps whose `level` interval contains each true parameter (with
     alpha_noise: the exponent of the mean seed, TRUE["alpha"]). With `hetero` the point noise is
     HETERO_SD per size instead of 2 %, and the fit weighs each point by its inverse variance
-    ("weighted": the bootstrap still resamples every residual alike) or not at all ("unweighted")."""
+    ("weighted": the bootstrap still resamples every residual alike) or not at all ("unweighted").
+    `draws`: the bootstrap's draws (fits.uncertainty.bootstrap_params); "pooled" is the library's."""
     if hetero not in (None, *HETERO):
         raise ValueError(f"hetero must be one of {HETERO} or None, not {hetero!r}")
+    if draws not in DRAWS:
+        raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     rng = np.random.default_rng(seed)
     hits = {k: 0 for k in TRUE}
     noise = np.repeat(HETERO_SD, n_seeds) if hetero else 0.02  # simulate's rows: each size's seeds together
@@ -48,8 +52,13 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
     for _ in range(n_repeats):
         x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, alpha_noise=alpha_noise)
         fit = fit_curve(x, y, groups=g if use_groups else None, weights=weights)
-        fit.bootstrap(n_boot)
-        for k, (lo, hi) in fit.ci(level).items():
+        if draws == "pooled":  # the library's own path: Fit.bootstrap and Fit.ci
+            fit.bootstrap(n_boot)
+            intervals = fit.ci(level)
+        else:
+            samples = bootstrap_params(fit, n_boot, 0, draws=draws)
+            intervals = {k: percentile_interval(samples[:, j], level) for j, k in enumerate(fit.law.params)}
+        for k, (lo, hi) in intervals.items():
             hits[k] += int(lo <= TRUE[k] <= hi)
     return {k: v / n_repeats for k, v in hits.items()}
 
@@ -78,13 +87,13 @@ SETTINGS = ((2, 0.0), (3, 0.0), (5, 0.0), (10, 0.0), (2, 0.05), (3, 0.05), (5, 0
 
 
 def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
-                settings: tuple = SETTINGS) -> list[dict]:
+                settings: tuple = SETTINGS, draws: str = "pooled") -> list[dict]:
     """Coverage of the 95 % intervals per (seeds, alpha_noise) setting: one row each, with the
     CPU seconds it took (2 % point noise, 1 % seed offsets, as in `coverage`)."""
     rows = []
     for n_seeds, alpha_noise in settings:
         t0 = time.process_time()
-        res = coverage(n_repeats, n_boot, seed=seed, n_seeds=n_seeds, alpha_noise=alpha_noise)
+        res = coverage(n_repeats, n_boot, seed=seed, n_seeds=n_seeds, alpha_noise=alpha_noise, draws=draws)
         rows.append({"seeds": n_seeds, "alpha_noise": alpha_noise, **res,
                      "cpu_s": round(time.process_time() - t0)})
     return rows
@@ -101,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hetero", action="store_true",
                     help="instead of the calibration table: sweeps whose point noise falls from 4 %% to 1 %% "
                          "with size, fitted with inverse-variance weights and without")
+    ap.add_argument("--draws", choices=DRAWS, default="pooled",
+                    help="the bootstrap's draws: pooled (the library's, default) or wild (each point's own "
+                         "residual times a random sign; on trial; --pairs always uses the library's)")
     args = ap.parse_args(argv)
     try:
         seeds = {int(s) for s in args.seeds.split(",")}
@@ -114,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         for n_seeds in sorted(seeds):
             for how in HETERO:
                 t0 = time.process_time()
-                row = coverage(args.repeats, seed=21, n_seeds=n_seeds, hetero=how)
+                row = coverage(args.repeats, seed=21, n_seeds=n_seeds, hetero=how, draws=args.draws)
                 print(f"| {n_seeds} | {how} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
                       f"{time.process_time() - t0:.0f} |", flush=True)
     else:
         print("| seeds | alpha_noise | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
         for n_seeds, noise in SETTINGS:
             if n_seeds in seeds:
-                row = calibration(args.repeats, settings=((n_seeds, noise),))[0]
+                row = calibration(args.repeats, settings=((n_seeds, noise),), draws=args.draws)[0]
                 print(f"| {n_seeds} | {noise} | {row['D']:.3f} | {row['alpha']:.3f} | {row['C']:.3f} | "
                       f"{row['cpu_s']} |", flush=True)
     if args.pairs:

@@ -91,10 +91,21 @@ def all_zero(prob: Problem) -> bool:
     return not (prob.y[prob.weights > 0] > 0).any()
 
 
-def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
+DRAWS = ("pooled", "wild")
+
+
+def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
     when no degrees of freedom are left for the noise (noise_dof) or every error is 0 (all_zero):
-    resampling residuals of 0 gave intervals of width 0, which `compare` read as certain differences."""
+    resampling residuals of 0 gave intervals of width 0, which `compare` read as certain differences.
+
+    draws="pooled" (what `Fit.bootstrap` uses): each point's deviation is drawn from the pool of
+    all fitted points' residuals (within-seed residuals, with seeds). draws="wild", on trial in
+    `python -m fits.simulate --draws wild` and not used by the library: each point keeps its own
+    residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
+    in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "pooled"."""
+    if draws not in DRAWS:
+        raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     out = np.empty((n_boot, len(prob.law.params)))
@@ -108,8 +119,15 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0) -> np.ndarray:
         n_seeds = int(seeds.max()) + 1
     else:
         resid = fitted_residuals(prob, pred)
+    if draws == "wild":  # each fitted point's own residual; a point of weight 0 gets none (it is not fitted)
+        own = np.zeros(len(pred))
+        own[prob.weights > 0] = within if two_level else resid
     for b in range(n_boot):
-        if two_level:
+        if draws == "wild":
+            dev = own * rng.choice((-1.0, 1.0), size=len(pred))
+            if two_level:
+                dev = dev + rng.choice(offsets, size=n_seeds)[seeds]
+        elif two_level:
             dev = rng.choice(offsets, size=n_seeds)[seeds] + rng.choice(within, size=len(pred))
         else:
             dev = rng.choice(resid, size=len(pred))

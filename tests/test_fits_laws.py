@@ -378,6 +378,31 @@ def test_simulate_draws_each_sizes_own_noise_and_the_hetero_table_fits_with_and_
         sim.coverage(1, hetero="inverse")
 
 
+def test_wild_draws_keep_each_points_own_residual_and_only_flip_its_sign(monkeypatch) -> None:
+    """draws="wild" (on trial in `python -m fits.simulate --draws wild`): each resample gives every
+    point its own fitted residual times +-1, so a noisy size stays noisy; the pooled draws mix them."""
+    import fits.uncertainty as unc
+
+    sim = fits.simulate
+    x, y, _ = sim.simulate(np.random.default_rng(5), n_seeds=2, noise=np.repeat(sim.HETERO_SD, 2))
+    fit = fits.fit_curve(x, y)
+    prob = fit.problem
+    pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
+    own = np.abs(unc.fitted_residuals(prob, pred))
+    for draws in unc.DRAWS:
+        seen: list[np.ndarray] = []
+        monkeypatch.setattr(unc, "_refit", lambda f, p, y_new: seen.append(np.log(y_new / pred)) or
+                            np.zeros(len(p.law.params)))
+        unc.bootstrap_params(fit, 20, draws=draws)
+        kept = [np.allclose(np.abs(dev), own) for dev in seen]
+        if draws == "wild":
+            assert all(kept) and len({tuple(np.sign(dev)) for dev in seen}) > 1
+        else:
+            assert not any(kept)
+    with pytest.raises(ValueError, match="draws must be one of"):
+        unc.bootstrap_params(fit, 2, draws="residual")
+
+
 def test_bound_checks_are_not_made_without_per_s_fits_nor_read_when_alpha_is_zero() -> None:
     from fits.bound import summary
 
