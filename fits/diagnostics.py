@@ -211,7 +211,7 @@ def is_flat(fit: "Fit") -> bool:
     bound 0: the fitted curve does not fall with n and its level's split into the scale and the
     floor is not identified. (With the scale or the floor fixed, the other one is the level less it.)"""
     prob, law = fit.problem, fit.law
-    if not {"alpha", _scale_name(law), "C" if "C" in law.params else "gamma"} <= set(prob.free):
+    if not {"alpha", _scale_name(law), FLOOR_PARAM.get(law.name)} <= set(prob.free):
         return False
     lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)

@@ -37,13 +37,15 @@ def main(argv: list[str]) -> None:
         for name, curves in sets.items():
             out = {}
             for closed in (False, True):
-                for k, v in table.items():  # every law at once: extrapolate fits power_floor
-                    dict.__setitem__(LAWS, k, v if closed else replace(v, grad=None))
-                t = time.process_time()
-                res = np.array([_fit(law, *c) for c in curves])
-                out[closed] = res, 1000 * (time.process_time() - t) / len(curves)
-            for k, v in table.items():
-                dict.__setitem__(LAWS, k, v)
+                try:
+                    for k, v in table.items():  # every law at once: extrapolate fits power_floor
+                        dict.__setitem__(LAWS, k, v if closed else replace(v, grad=None))
+                    t = time.process_time()
+                    res = np.array([_fit(law, *c) for c in curves])
+                    out[closed] = res, 1000 * (time.process_time() - t) / len(curves)
+                finally:  # the registry as it was, also when a fit raised
+                    for k, v in table.items():
+                        dict.__setitem__(LAWS, k, v)
             (r0, t0), (r1, t1) = out[False], out[True]
             rel = (r1[:, 1] - r0[:, 1]) / np.maximum(r0[:, 1], 1e-12)
             print(f"| {law} | {name} {len(curves)} | {t0:.1f} | {t1:.1f} | {np.max(np.abs(r1[:, 0] - r0[:, 0])):.1e} | "
