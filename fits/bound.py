@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits.core import Fit, fit_curve
+from fits.core import Fit, fit_curve, strict_json
 from fits.errors import FitInputError, none_fitted, one_line
-from fits.table import check_not_pooled, fit_rows, label, strict_json
+from fits.table import check_not_pooled, fit_rows, label
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",

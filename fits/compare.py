@@ -209,10 +209,17 @@ def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["".join(f"{c:<{w}}" for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
 
 
+# the groups table's own columns, which a --by column of the same name must not overwrite
+GROUP_COLUMNS = {*PARAMS, *(f"{k}{e}" for k in PARAMS for e in ("_lo", "_hi")), "n_max", "doubling_gain",
+                 "doubling_gain_lo", "doubling_gain_hi", "doubling_gain_first_order", "diagnostics",
+                 "flat_level", "decision"}
+
+
 def key_column(by: str | None) -> str:
     """The groups table's first column: the --by column, or "group" for one curve over the whole
-    table (fits.table's name for it; the CSV's header was empty)."""
-    return "group" if by is None else by
+    table (fits.table's name for it; the CSV's header was empty), or "<by> (group)" when the --by
+    column shares a name with one of the table's own (a sweep over a regulariser called "alpha")."""
+    return "group" if by is None else f"{by} (group)" if by in GROUP_COLUMNS else by
 
 
 def _group_name(by: str | None, key: Any) -> str:

@@ -57,15 +57,16 @@ class Problem:
 
 
 def _floats(v: Any, what: str) -> np.ndarray:
-    """`v` as a float array; ragged, complex, date/time or non-numeric values are a FitInputError
-    (a date fitted as nanoseconds since 1970, or a complex error with its imaginary part dropped,
-    would be a silent wrong fit)."""
+    """`v` as a float array; ragged, complex, date/time, True/False (weights excepted: a mask is a
+    fine weight) or non-numeric values are a FitInputError (a date fitted as nanoseconds since 1970,
+    a complex error with its imaginary part dropped, or True/False as errors 1 and 0 would be a
+    silent wrong fit)."""
     try:
         arr = np.asarray(v)
     except ValueError:
         raise FitInputError(f"{what} must be a flat list of numbers; its rows differ in length") from None
-    if arr.dtype.kind in "cmM":
-        kind = {"c": "complex numbers", "m": "time spans", "M": "dates"}[arr.dtype.kind]
+    if arr.dtype.kind in "bcmM" and not (arr.dtype.kind == "b" and what == "weights"):
+        kind = {"b": "True/False values", "c": "complex numbers", "m": "time spans", "M": "dates"}[arr.dtype.kind]
         raise FitInputError(f"{what} must be real numbers (sizes and errors); got {kind}: convert them first")
     try:
         return arr.astype(float)
@@ -82,7 +83,9 @@ def _as_x(x: Any, law: Law) -> np.ndarray:
         return arr.reshape(-1)
     if arr.ndim != 2 or arr.shape[1] != law.n_inputs:
         raise FitInputError(f"law {law.name!r} needs x of shape (N, {law.n_inputs}), got {arr.shape}")
-    return arr
+    # row-major whatever the caller's layout (np.c_, a DataFrame's values): the scale x0 sums each
+    # column, and a column-major array sums in another order, a last bit that moves the optimiser's path
+    return np.ascontiguousarray(arr)
 
 
 def _as_y(y: Any) -> np.ndarray:
@@ -190,11 +193,14 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     n_sizes = len(np.unique(xa if lw.n_inputs == 1 else xa[:, 0]))
     if n_sizes < 3:
         raise FitInputError(f"need at least 3 distinct sizes to fit {lw.name!r}, got {n_sizes}")
-    if lw.n_inputs == 2 and len(np.unique(xa[:, 1])) < 2:
-        raise FitInputError(f"{lw.name!r} needs at least 2 distinct fine-tuning sizes (x[:, 1]) to fit its "
-                            f"exponent beta, got only {xa[0, 1]:g}; fit one s with 'power_floor'")
     fixed, box = _fixed_values(lw, fixed), _caller_box(lw, bounds)
     w = _weights(weights, xa if lw.n_inputs == 1 else xa[:, 0])
+    if lw.n_inputs == 2 and "beta" not in fixed:  # the weighted rows must span 2 s: weight 0 leaves a row out
+        s_used = np.unique(xa[w > 0, 1])
+        if len(s_used) < 2:
+            raise FitInputError(f"{lw.name!r} needs at least 2 distinct fine-tuning sizes (x[:, 1]) with weight "
+                                f"> 0 to fit its exponent beta, got only {s_used[0]:g}; fit one s with "
+                                "'power_floor', or pin beta with fixed={'beta': ...}")
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if g is not None and len(g) != len(ya):
         raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
@@ -269,6 +275,8 @@ def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:
     out = {}
     for k, v in fixed.items():
         try:
+            if isinstance(v, (bool, np.bool_)):  # True would pin the parameter at 1.0
+                raise TypeError
             out[k] = float(v)
         except (TypeError, ValueError):
             raise FitInputError(f"fixed[{k!r}] must be a number, got {v!r}") from None
@@ -466,15 +474,33 @@ class Fit:
         return diag.check(self)
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
-        """A JSON-able summary: law, parameters, intervals, diagnostics, data size."""
+        """A JSON-able summary: law, parameters, intervals, diagnostics, data size (strict JSON:
+        an interval end that is unknown, NaN with too few points for the noise, is None)."""
         used = self.used
         xs = used.x if self.law.n_inputs == 1 else used.x[:, 0]
         level = _level(level)  # stored as a plain float: np.float32(0.9) or "0.9" are not JSON floats
-        return {"law": self.law.name, "params": dict(self.params),
+        return strict_json({"law": self.law.name, "params": dict(self.params),
                 "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
                 "fixed": dict(self.problem.fixed),
                 "diagnostics": [f.to_dict() for f in self.diagnostics],
-                "n_points": len(used.y), "n_sizes": int(len(np.unique(xs)))}
+                "n_points": len(used.y), "n_sizes": int(len(np.unique(xs)))})
+
+
+def json_value(v: Any) -> Any:
+    """`v` as a plain JSON value: numpy scalars as Python ones, NaN, infinity and pd.NA as None."""
+    v = v.item() if isinstance(v, np.generic) else v
+    if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):  # strict JSON has no NaN
+        return None
+    return v
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float (NaN, inf) replaced by None, for files strict parsers read."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return json_value(obj)
 
 
 GRID_POSITIONS = (0.05, 0.3, 0.6, 0.9)  # where in each free parameter's box (theta scale) a grid start sits

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fits.core import TAIL_HALVING, _floats, _new_x, evaluate, finite_prediction, make_problem, solve, tail_weights
+from fits.core import (TAIL_HALVING, _floats, _new_x, canonical_order, evaluate, finite_prediction, make_problem, solve,
+                       subproblem, tail_weights)
 from fits.errors import FitInputError
 from fits.laws import get_law
 
@@ -38,6 +39,7 @@ def tail_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, law: str = "power_
     """`law` fitted with tail_weights(x, factor) (as fit_curve does, at most max_nfev residual
     evaluations per start), predicted at x_new."""
     prob = make_problem(x, y, law, weights=tail_weights(x, factor))
+    prob = subproblem(prob, canonical_order(prob))  # as fit_curve: the same last bit for any row order
     scaled, _ = solve(prob, prob.y, prob.law.starts(prob.xs, np.maximum(prob.y, prob.floor)), max_nfev)
     return evaluate(prob.law, np.asarray(x_new, float), prob.law.unscale(scaled, prob.x0))
 

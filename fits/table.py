@@ -9,7 +9,7 @@ from typing import Any, Hashable, Sequence
 import numpy as np
 import pandas as pd
 
-from fits.core import MAX_VALUE, Fit, evaluate, fit_curve, make_problem, weighted
+from fits.core import MAX_VALUE, Fit, evaluate, fit_curve, json_value, make_problem, strict_json, weighted
 from fits.diagnostics import FLAT_TEXT, size_stats
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.laws import AUTO, LAWS, get_law
@@ -78,7 +78,8 @@ def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 def _where(row: Any) -> str:
     """'row 5 (line 7 of a CSV with a header)': a row label as a user finds it in the file."""
-    line = f" (line {row + 2} of a CSV with a header)" if isinstance(row, (int, np.integer)) else ""
+    row = row.item() if isinstance(row, np.generic) else row  # np.int64(2) reads as 2
+    line = f" (line {row + 2} of a CSV with a header)" if isinstance(row, int) and not isinstance(row, bool) else ""
     return f"row {row!r}{line}"
 
 
@@ -322,22 +323,6 @@ def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd
     return out
 
 
-def _jsonable(v: Any) -> Any:
-    v = v.item() if isinstance(v, np.generic) else v
-    if v is pd.NA or (isinstance(v, float) and not np.isfinite(v)):  # strict JSON has no NaN
-        return None
-    return v
-
-
-def strict_json(obj: Any) -> Any:
-    """`obj` with every non-finite float (NaN, inf) replaced by None, for files strict parsers read."""
-    if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    return _jsonable(obj)
-
-
 def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
     """Write what fit_runs returned as strict JSON (missing values as null); returns the path."""
     out = Path(path)
@@ -432,7 +417,7 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
     # targets or learning rates) that every curve shares; else each curve gets its own, or none
     shared = (not everyone.empty and not _differ_outside_pretraining(everyone, x)
               and all(len(b) for b in base.values()))
-    groups = {label(k): {"value": _jsonable(k), **fit_group(
+    groups = {label(k): {"value": json_value(k), **fit_group(
                   g, x, y, law, None if shared and len(base[label(k)]) == len(everyone) else base[label(k)])}
               for k, g in curves}
     if groups and all("error" in g for g in groups.values()):
@@ -442,21 +427,27 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
 
 
 def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "power_floor") -> pd.DataFrame:
-    """One row per group: parameters, their 95 % intervals, holdout error and diagnostic names."""
+    """One row per group: parameters, their 95 % intervals, holdout error and diagnostic names.
+
+    The first column holds the group's value, named by `by` ("group" without one), or "<by> (group)"
+    when `by` is also the name of an output column (a sweep over a regulariser called "alpha")."""
     res = fit_runs(df, x, y, by, law)
     rows = []
     for key, g in res["groups"].items():
         group_law = g.get("law", law)  # with AUTO, each fitted group's own; AUTO itself: not fitted
-        row: dict[str, Any] = {"group" if res["by"] is None else res["by"]: g["value"], "law": group_law}
+        row: dict[str, Any] = {"law": group_law}
         for name in () if group_law == AUTO else get_law(group_law).params:
             ci = g.get("ci", {}).get(name, [np.nan, np.nan])
             row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
         hold = g.get("holdout") or {}
+        names = dict.fromkeys(d["name"] for d in g.get("diagnostics", []))  # one flag can fire for two parameters
         row.update({"holdout_abs_err": hold.get("abs_err", np.nan), "holdout_rel_err": hold.get("rel_err", np.nan),
-                    "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(d["name"] for d in g.get("diagnostics", [])),
-                    "error": g.get("error", "")})
-        rows.append(row)
-    return pd.DataFrame(rows)
+                    "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(names), "error": g.get("error", "")})
+        rows.append((g["value"], row))
+    outputs = {name for _, row in rows for name in row}
+    head = "group" if res["by"] is None else res["by"]
+    head = f"{head} (group)" if head in outputs else head
+    return pd.DataFrame([{head: value, **row} for value, row in rows])
 
 
 TINY = 1e-9  # printed as 0: an optimiser's "0" on a bound comes back as 1e-23 or so

@@ -174,6 +174,36 @@ def test_grouping_by_a_list_of_columns_is_the_comma_string() -> None:
         assert "by must name one column or a list of column names" in one_line(info)
 
 
+def test_a_group_column_named_like_an_output_column_keeps_its_values() -> None:
+    # a sweep over a regulariser called "alpha": fit_table and compare wrote the fitted alpha over
+    # the group's value (0.001, 0.01 became 0.40, 0.51), and the decisions named the wrong groups
+    from fits.compare import compare_runs, report
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"alpha": a, "seed": s, "n": n, "err": (CLEAN[i] + gap) * np.exp(rng.normal(0, 0.02))}
+                       for a, gap in ((0.001, 0.05), (0.01, 0.1)) for s in range(3) for i, n in enumerate(SIZES)])
+    table = fits.fit_table(df, "n", "err", "alpha")
+    assert list(table.columns[:3]) == ["alpha (group)", "law", "D"]
+    assert table["alpha (group)"].tolist() == [0.001, 0.01]
+    assert table["alpha"].tolist() == [fits.fit_curve(g.n, g.err, groups=g.seed).params["alpha"]
+                                       for _, g in df.groupby("alpha")]
+    res = compare_runs(df, "n", "err", "alpha")
+    assert res["groups"]["alpha (group)"].tolist() == ["0.001", "0.01"]  # compare labels its groups
+    assert res["groups"]["decision"].str.startswith(("alpha=0.001:", "alpha=0.01:")).all()
+    assert res["pairs"][["a", "b"]].values.tolist() == [["0.001", "0.01"]]
+    assert "alpha=0.001" in report(res)
+
+
+def test_fit_table_names_each_diagnostic_once() -> None:
+    # a flat curve is unidentifiable on two counts; the column read "too_flat;unidentifiable;unidentifiable"
+    n = 100 * 2.0 ** np.arange(6)
+    flat = pd.DataFrame({"n": n, "err": 0.3 * np.exp(np.random.default_rng(0).normal(0, 0.01, 6))})
+    fit = fits.fit_curve(flat.n, flat.err)
+    names = [d.name for d in fit.diagnostics]
+    assert len(names) > len(set(names))  # the case this test is about
+    assert fits.fit_table(flat, "n", "err", None)["diagnostics"][0] == ";".join(dict.fromkeys(names))
+
+
 def _two_level_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray, n_boot: int) -> np.ndarray:
     """The two-level bootstrap written here: rows sorted by size, seed name, error; log residuals of
     the fit split into seed means (centred, x sqrt(G / (G - 1))) and residuals around them
@@ -232,6 +262,16 @@ def test_to_dict_is_strict_json_and_repeat_fits_are_identical(seeded: fits.Fit) 
     seeded.bootstrap(seed=0)
     assert twin.to_dict() == seeded.to_dict()
     assert np.array_equal(twin.band(SIZES)[1], seeded.band(SIZES)[1])
+
+
+def test_to_dict_is_strict_json_when_the_intervals_are_unknown() -> None:
+    import json
+
+    three = fits.fit_curve([100, 200, 400], [0.30, 0.22, 0.18])  # no point left for the noise
+    assert all(np.isnan(v).all() for v in three.ci().values())
+    d = json.loads(json.dumps(three.to_dict(), allow_nan=False))
+    assert d["ci"] == {name: [None, None] for name in ("D", "alpha", "C")}
+    assert d["params"] == pytest.approx(three.params)
 
 
 def test_compare_doubling_gain_and_its_interval_match_the_formula() -> None:
@@ -317,6 +357,24 @@ def test_the_bound_with_one_fine_tuning_size_is_refused() -> None:
     with pytest.raises(FitInputError) as info:
         fits.fit_curve(x[one_s], y[one_s], "transfer_bound")
     assert "needs at least 2 distinct fine-tuning sizes" in one_line(info)
+    # weight 0 leaves rows out: weights on one s alone gave beta 0.13 [0.05, 0.20] (true 0.2) and no flag
+    with pytest.raises(FitInputError) as info:
+        fits.fit_curve(x, y, "transfer_bound", weights=one_s)  # a True/False mask is a valid weight
+    assert "with weight > 0" in one_line(info) and "fixed={'beta'" in one_line(info)
+    # with beta pinned, one s determines the rest: delta * s^-beta is then known up to delta
+    pinned = fits.fit_curve(x[one_s], y[one_s], "transfer_bound", fixed={"beta": 0.2})
+    assert pinned.params["alpha"] == pytest.approx(0.3, rel=0.05)
+    assert pinned.params["delta"] == pytest.approx(0.5, rel=0.1)
+
+
+def test_the_bound_fit_does_not_depend_on_the_memory_layout_of_x() -> None:
+    # a column-major x (a DataFrame's values, np.asfortranarray) summed its columns in another
+    # order: delta 2.0247449 instead of 2.0247455, and fits.bound passes such an array
+    x, y = _bound_grid()
+    y = y * np.exp(np.random.default_rng(4).normal(0, 0.02, len(y)))
+    ref = fits.fit_curve(np.ascontiguousarray(x), y, "transfer_bound").params
+    for other in (np.asfortranarray(x), pd.DataFrame(x)):
+        assert fits.fit_curve(other, y, "transfer_bound").params == ref
 
 
 def test_points_of_weight_zero_do_not_count_as_sizes() -> None:
@@ -348,6 +406,8 @@ def test_a_point_of_weight_zero_is_neither_judged_nor_scored() -> None:
     (lambda: fits.fit_curve([[1, 2], [3]], [0.1, 0.2]), "x must be a flat list of numbers; its rows differ"),
     (lambda: fits.fit_curve(SIZES, CLEAN + 1j), "y must be real numbers (sizes and errors); got complex"),
     (lambda: fits.fit_curve(pd.date_range("2020", periods=7), CLEAN), "x must be real numbers (sizes and errors); got dates"),
+    (lambda: fits.fit_curve(SIZES, CLEAN > 0.2), "y must be real numbers (sizes and errors); got True/False values"),
+    (lambda: fits.fit_curve(SIZES, CLEAN, fixed={"alpha": True}), "fixed['alpha'] must be a number, got True"),
     (lambda: fits.fit_curve(SIZES[:6], CLEAN[:6].reshape(2, 3)), "y must be one error per point, got shape (2, 3)"),
     (lambda: fits.fit_curve(SIZES[:6].reshape(3, 2, 1), CLEAN[:6]), "takes one size per point, got x of shape (3, 2, 1)"),
     (lambda: fits.fit_curve(SIZES, CLEAN).bootstrap(seed="a"), "seed must be a whole number >= 0, got 'a'"),

@@ -26,6 +26,17 @@ def test_a_falling_curve_is_extrapolated_by_the_fit() -> None:
     assert abs(pred[0] - truth(64000.0)) < 0.2 * abs(y[-1] - truth(64000.0))
 
 
+def test_extrapolate_gives_the_same_last_bit_for_any_row_order() -> None:
+    # the tail fit skipped fit_curve's canonical row order: reversed rows moved its prediction by 1e-10
+    x = np.repeat(SIZES, 2)
+    y = (3.0 * x ** -0.5 + 0.05) * np.exp(np.random.default_rng(3).normal(0, 0.01, len(x)))
+    new = [64000.0, 128000.0]
+    ref, choice = fits.extrapolate(x, y, new, with_choice=True)
+    assert choice.method == "tail", choice  # the fit is what is checked here
+    for order in (np.arange(len(x))[::-1], np.random.default_rng(0).permutation(len(x))):
+        assert np.array_equal(fits.extrapolate(x[order], y[order], new), ref)
+
+
 PLATEAU = np.array([0.96, 0.94, 0.92, 0.90, 0.90, 0.90])
 
 

@@ -385,3 +385,13 @@ def test_pandas_inputs_with_different_indexes_are_refused_not_paired_by_position
         fits.select(df["n"], shuffled["err"])
     # arrays are the caller's own pairing, taken as given
     fits.fit_curve(df["n"].to_numpy(), shuffled["err"].to_numpy())
+
+
+def test_a_bad_row_of_a_shuffled_table_is_named_by_its_label_as_a_plain_number() -> None:
+    # a shuffled index's label came out as numpy's repr: "at row np.int64(6)"
+    n = np.tile(100 * 2.0 ** np.arange(5), 2)
+    df = pd.DataFrame({"n": n, "err": 0.5 * n ** -0.3, "seed": [0] * 5 + [1, np.nan, 1, 1, 1]})
+    with pytest.raises(FitInputError) as info:
+        fits.fit_table(df.sample(frac=1, random_state=1), "n", "err", None)
+    assert str(info.value) == ("column 'seed' has 1 missing value(s), the first at row 6 (line 8 of a CSV with a "
+                               "header); give every run its seed, or drop those rows")
