@@ -622,8 +622,13 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
 
 
 def load_run(path: str | Path, overrides: dict[str, Any] | None = None) -> RunSpec:
-    """One run from a run or sweep file (its grid is ignored), with dotted-key overrides."""
-    return apply_overrides(_validate(RunSpec, _read_sweep(path)[0], top_keys=("grid",)), overrides or {})
+    """One run from a run or sweep file, with dotted-key overrides. The run ignores the grid, but a
+    sweep file is checked whole, as `sweep` checks it: a typo in its grid is said now, not at the
+    first sweep."""
+    data, grid = _read_sweep(path)
+    if grid:
+        load_sweep(path)
+    return apply_overrides(_validate(RunSpec, data, top_keys=("grid",)), overrides or {})
 
 
 def dump_yaml(spec: BaseModel) -> str:

@@ -43,15 +43,18 @@ ENV_ROOT = "SYNTHSCALE_DATA_ROOT"
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (optionally gzipped) as a numpy array; the header gives dtype code and shape."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise UserError(f"{path}: not an unsigned-byte IDX file")
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a cut .gz is an EOFError
+        raise UserError(f"{path}: cannot read it as an IDX file ({err}); replace the file") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or len(raw) < 4 + 4 * raw[3]:
+        raise UserError(f"{path}: not an unsigned-byte IDX file; replace the file")
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise UserError(f"{path}: truncated IDX file ({data.size} values for shape {shape})")
+        raise UserError(f"{path}: truncated IDX file ({data.size} values for shape {shape}); replace the file")
     return data.reshape(shape)
 
 
@@ -108,16 +111,19 @@ def _idx_dataset(name: str, files: list[Path]) -> RealData:
     return RealData(name, xtr[:, None], ytr.long(), xte[:, None], yte.long(), 10)
 
 
+def _named_root(data_root: Optional[str]) -> Optional[str]:
+    """The root the user names: target.data_root (--data-root), else $SYNTHSCALE_DATA_ROOT, else None."""
+    return data_root or os.environ.get(ENV_ROOT) or None
+
+
 def _fmnist_roots(data_root: Optional[str]) -> list[Path]:
-    """Where Fashion-MNIST is looked for: a root the user names and nothing else (its data is used or
-    refused, never silently replaced by another copy), else $SYNTHSCALE_DATA_ROOT and the system copy."""
-    env = os.environ.get(ENV_ROOT)
-    named = [Path(r) for r in ([data_root] if data_root else [env] if env else [])]
-    # FashionMNIST/raw is where target.download puts the files (torchvision's layout)
-    roots = [d for r in named for d in (r, r / "fashion-mnist", r / "FashionMNIST" / "raw")]
-    if data_root:
-        return roots
-    return roots + [cache_dir() / "FashionMNIST" / "raw"] + [Path(d) for d in FMNIST_DIRS]
+    """Where Fashion-MNIST is looked for: a root the user names (target.data_root, else
+    $SYNTHSCALE_DATA_ROOT) and nothing else (its data is used or refused, never silently replaced by
+    another copy), else the download folder and the system copy."""
+    named = _named_root(data_root)
+    if named:  # FashionMNIST/raw is where target.download puts the files (torchvision's layout)
+        return [Path(named), Path(named) / "fashion-mnist", Path(named) / "FashionMNIST" / "raw"]
+    return [cache_dir() / "FashionMNIST" / "raw"] + [Path(d) for d in FMNIST_DIRS]
 
 
 def _download_fmnist(dest: Path) -> None:
@@ -137,8 +143,9 @@ def _download_fmnist(dest: Path) -> None:
 
 def download_dest(data_root: Optional[str]) -> Path:
     """Where target.download puts Fashion-MNIST (under FashionMNIST/raw): the named root, else the
-    cache folder; _fmnist_roots searches both, so a download is found by every later process."""
-    return Path(data_root) if data_root else cache_dir()
+    cache folder; _fmnist_roots searches there, so a download is found by every later process."""
+    named = _named_root(data_root)
+    return Path(named) if named else cache_dir()
 
 
 def _fmnist_files(data_root: Optional[str], download: bool = False) -> list[Path]:
@@ -156,6 +163,10 @@ def _fmnist_files(data_root: Optional[str], download: bool = False) -> list[Path
         raise UserError(f"target.data_root {data_root!r} holds no Fashion-MNIST: looked in "
                         f"{', '.join(map(str, roots))} for {names} (each may be .gz); point it "
                         "at the folder with all four, or leave it unset to use the system copy")
+    if _named_root(None):
+        raise UserError(f"{ENV_ROOT}={_named_root(None)!r} holds no Fashion-MNIST: looked in "
+                        f"{', '.join(map(str, roots))} for {names} (each may be .gz); point it "
+                        f"at the folder with all four, or unset it (unset {ENV_ROOT}) to use the system copy")
     raise UserError("Fashion-MNIST not found in " + ", ".join(map(str, roots)) +
                     "; install the Debian package dataset-fashion-mnist (make data), "
                     "set target.data_root=DIR to a folder with its IDX files (run and sweep also "
@@ -165,7 +176,15 @@ def _fmnist_files(data_root: Optional[str], download: bool = False) -> list[Path
 def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
     # With target.download, the files are fetched here, at plan time: once per sweep, in the sweep's
     # own process, before any job starts (each job downloaded them before), and a failure is one line.
-    _fmnist_files(data_root, download)
+    # The files are decoded here too (cached for the jobs: 0.1 s after the first time), so a truncated
+    # or foreign file is one line now, not a failure in every cell of the grid.
+    files = _fmnist_files(data_root, download)
+    xtr, ytr, xte, yte = _read_idx_cached(files)
+    for (x, y), split, (fx, fy) in (((xtr, ytr), "train", files[:2]), ((xte, yte), "test", files[2:])):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise UserError(f"Fashion-MNIST's {split} files do not match: {fx} holds images of shape {x.shape}, "
+                            f"{fy} labels of shape {y.shape}; expected (N, 28, 28) images and N labels. "
+                            "Replace them with the original four IDX files")
 
 
 @TARGETS.register("fashion_mnist")

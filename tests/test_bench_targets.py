@@ -131,6 +131,50 @@ def test_b_an_empty_explicit_root_is_refused_before_any_work(tmp_path, capsys, f
                              "--dry-run"], str(empty), "holds no Fashion-MNIST")
 
 
+def test_b_a_data_root_variable_without_the_files_is_refused_not_replaced(tmp_path, capsys, monkeypatch,
+                                                                          fresh_targets):
+    # $SYNTHSCALE_DATA_ROOT naming an empty or missing folder fell back to the system copy, silently,
+    # under the same run id
+    monkeypatch.setattr(fresh_targets, "FMNIST_DIRS", (str(write_idx_set(tmp_path / "system")),))
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "r"
+    for named in (tmp_path / "missing", tmp_path):
+        monkeypatch.setenv(fresh_targets.ENV_ROOT, str(named))
+        one_line_exit_2(capsys, ["run", "quickstart", *T, "--root", str(root)],
+                        f"SYNTHSCALE_DATA_ROOT={str(named)!r} holds no Fashion-MNIST", "unset SYNTHSCALE_DATA_ROOT")
+        assert not root.exists()
+    monkeypatch.setenv(fresh_targets.ENV_ROOT, str(write_idx_set(tmp_path / "mine", n_train=30)))
+    assert len(fresh_targets.load_target("fashion_mnist").train_y) == 30  # the variable's copy is used
+    monkeypatch.delenv(fresh_targets.ENV_ROOT)
+    fresh_targets._CACHE.clear()  # a process keeps what it loaded
+    assert len(fresh_targets.load_target("fashion_mnist").train_y) == 40  # without it, the system copy
+
+
+@pytest.mark.parametrize("cut, needle", [
+    ("t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte: truncated IDX file (10 values for shape (20,))"),
+    ("train-images-idx3-ubyte", "train-images-idx3-ubyte: truncated IDX file")])
+def test_b_a_truncated_file_is_one_line_before_a_sweep_submits(tmp_path, capsys, monkeypatch, fresh_targets,
+                                                              cut, needle):
+    # the plan-time check only looked for the files: every cell of the grid then failed in its job
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path / "cache"))
+    data = write_idx_set(tmp_path / "fm")
+    raw = (data / cut).read_bytes()
+    (data / cut).write_bytes(raw[:len(raw) - (10 if "labels" in cut else 28 * 28 * 5)])
+    root = tmp_path / "r"
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "--data-root", str(data), "--root", str(root),
+                             "--executor", "debug"], needle)
+    assert not (root / "submitit").exists() and not (root / "runs").exists()
+
+
+def test_b_images_and_labels_of_different_counts_are_one_line(tmp_path, capsys, monkeypatch, fresh_targets):
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path / "cache"))
+    data = write_idx_set(tmp_path / "fm")
+    write_idx_set(tmp_path / "other", n_train=30)
+    (data / "train-labels-idx1-ubyte").write_bytes((tmp_path / "other" / "train-labels-idx1-ubyte").read_bytes())
+    one_line_exit_2(capsys, ["run", "quickstart", *T, "--data-root", str(data), "--root", str(tmp_path / "r")],
+                    "Fashion-MNIST's train files do not match", "images of shape (40, 28, 28)", "labels of shape (30,)")
+
+
 @pytest.mark.parametrize("sub, gz", [("", False), ("fashion-mnist", True)])
 def test_b_an_explicit_root_with_the_files_is_used(tmp_path, fresh_targets, sub, gz):
     write_idx_set(tmp_path / "mine" / sub, gz=gz)

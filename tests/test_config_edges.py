@@ -99,6 +99,18 @@ def test_a_tab_says_where_and_what(tmp_path, capsys):
 ])
 def test_bad_grids_are_refused(tmp_path, capsys, grid, needles):
     one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, BASE + grid)), *needles)
+    # `run` on the same file ignores its grid, but the file is checked whole: it ran, exit 0, and the
+    # typo waited for the first sweep
+    root = tmp_path / "one"
+    one_line_exit_2(capsys, ["run", str(tmp_path / "c.yaml"), "--root", str(root)], *needles)
+    assert not root.exists()
+
+
+def test_run_checks_a_grid_typo_as_sweep_does(tmp_path, capsys):
+    cfg = write(tmp_path, BASE + "grid:\n  synth.nn: [0, 32]\n")
+    for argv in (dry_run(tmp_path, cfg), ["run", str(cfg), "--root", str(tmp_path / "one")]):
+        one_line_exit_2(capsys, argv, "grid.synth.nn: unknown key; did you mean 'n'?")
+    assert not (tmp_path / "one").exists()
 
 
 @pytest.mark.parametrize("override", ["synth.n=[ ]", "seed=[]"])
@@ -184,7 +196,7 @@ def test_collect_names_the_rows_it_leaves_out(tmp_path, capsys):
         (runs / rid / "row.json").write_text(text)
     assert main(["collect", "--root", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "1 rows" in out
+    assert "1 row ->" in out
     assert "2 runs/*/row.json unreadable" in err and "bbbbbbbbbbbb" in err and "cccccccccccc" in err
     assert (runs / "bbbbbbbbbbbb" / "row.json").read_text() == '[{"trunc'  # nothing deleted
 
