@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.collect import Collected, check_table_path, collect_to_csv, gather, has_row_files
 from bench.config import load_run, parse_overrides
 from bench.records import Interrupted, read_rows, writable_root
-from synth.console import folder_arg
+from synth.console import counted, folder_arg
 from synth.errors import UserError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "(one row per run and real size), the input of fit, plot, compare and bound. A sweep "
                        "writes ROOT/runs.csv itself as it ends; collect rebuilds it, or writes it elsewhere.")
     c.add_argument("--root", required=True, type=folder_arg, help="the --root of a sweep or run")
-    c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv)")
+    c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv); - prints the table to stdout")
     c.set_defaults(func=cmd_collect)
 
 
@@ -94,6 +94,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise _no_rows(args.root, got.unreadable)
 
     given = args.output is not None  # -o '' is a mistake to name, not a request for the default
+    if given and str(args.output) == "-":  # the table to stdout (e.g. into another tool); no lock, no file
+        got = gather(args.root)
+        check(got)
+        _warn_unreadable(got.unreadable)
+        got.table.to_csv(sys.stdout, index=False)
+        print(f"{counted(len(got.table), 'row')} -> stdout", file=sys.stderr)
+        return 0
     out = args.output if given else args.root / "runs.csv"
     try:
         check_table_path(out, "-o" if given else "ROOT/runs.csv")
@@ -105,13 +112,17 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except OSError as err:  # a read-only or full file system, a folder in the way
         check(gather(args.root))  # (on this error path only) no rows at all is still the thing to say
         raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
-    bad = got.unreadable
-    if bad:  # left out, not deleted: a cell whose row.json is damaged is run again by the next sweep
+    _warn_unreadable(got.unreadable)
+    print(f"{counted(len(got.table), 'row')} -> {out}")
+    return 0
+
+
+def _warn_unreadable(bad: list[Path]) -> None:
+    """Left out, not deleted: a cell whose row.json is damaged is run again by the next sweep."""
+    if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: {len(bad)} runs/*/row.json unreadable or incomplete, left out of the table "
               f"(rerun the sweep to redo them): {', '.join(str(p) for p in bad[:3])}{more}", file=sys.stderr)
-    print(f"{len(got.table)} rows -> {out}")
-    return 0
 
 
 def _no_rows(root: Path, bad: list[Path]) -> UserError:

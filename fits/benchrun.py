@@ -279,7 +279,8 @@ def cmd_fit_bench(args: argparse.Namespace) -> int:
     if args.output is None and partial:
         raise FitInputError(f"a partial run (--lcdb sample, --limit or --paper-limit) would overwrite "
                             f"{DEFAULT_REPORT}: give -o PATH")
-    out = out_file(args.output or DEFAULT_REPORT)  # checked now, not after minutes of fitting
+    # checked now, not after minutes of fitting
+    out = out_file(args.output or DEFAULT_REPORT, example=Path(DEFAULT_REPORT).name)
     table = datasets.lcdb_full() if args.lcdb == "full" else datasets.lcdb_sample()
     curves = datasets.curves(table)
     # the tail weighting was chosen on rng(0)'s 300 curves of the full list (fits.tuning), so those

@@ -132,13 +132,13 @@ def read_json(path: str | Path) -> dict:
     return doc
 
 
-def out_file(path: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
+def out_file(path: str | Path, inputs: Sequence[str | Path] = (), example: str = "fits.json") -> Path:
     """`path` as an output file: its folder created now (by out_dir: removed again if the command
     fails before writing), or a one-line FitInputError (a folder in the way, a path that cannot be
     created or written, one of the `inputs`), before any work that would be lost."""
     out = Path(path)
     if out.is_dir() or str(path).endswith(("/", "\\")):  # `-o new/` wrote a file named new
-        raise FitInputError(f"output {path} is a folder; give a file path, e.g. {out / 'fits.json'}")
+        raise FitInputError(f"output {path} is a folder; give a file path, e.g. {out / example}")
     for src in inputs:
         if out.exists() and Path(src).exists() and out.samefile(src):
             raise FitInputError(f"output {out} is also an input; writing it would destroy that input: "
@@ -231,7 +231,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:
-        out_file(out, inputs=[args.runs, args.fits])
+        out_file(out, inputs=[args.runs, args.fits], example="scaling.png")
     runs, doc = read_runs(args.runs), read_json(args.fits)
     try:
         paths = plot_scaling(runs, doc, figure[0])
@@ -280,7 +280,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")
     p.add_argument("-o", "--output", default="scaling.png",
-                   help="output figure, .png (default), .jpg, .svg, ... (a .pdf goes beside it)")
+                   help="output figure (default scaling.png): .png, .jpg, .svg, ... by its suffix (a .pdf goes "
+                        "beside it)")
     p.set_defaults(func=cmd_plot)
     from fits import bench, bound, compare, paper  # imported here: they import this module's helpers
 
@@ -307,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = _OneLineParser(prog="python -m fits", description="Fit, plot and compare scaling laws.")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse finds these at the top, whose --help does not list the subcommand's options
+        parser.exit(2, f"{parser.prog}: error: unrecognized arguments: {' '.join(extra)} "
+                       f"(see {parser.prog} {args.command} --help)\n")
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `python -m fits fit ... | head`: the reader has gone, the files are written

@@ -163,13 +163,13 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         return 0
     result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
-    _, out = collect_to_csv(root, root / "runs.csv")
+    got, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
     not_run = result.not_run  # kept from starting by --fail-fast: one count, not a line per cell
     print(f"{counted(len(result.finished), 'cell')} finished now, {len(result.failed)} failed"
           + (f", {len(stopped)} stopped with a checkpoint" if stopped else "")
           + (f", {len(not_run)} not run (--fail-fast; the next sweep runs them)" if not_run else "")
-          + f"; rows in {out}")
+          + (f"; rows in {out}" if len(got.table) else f"; {out} has no rows yet"))  # not "rows in" a bare header
     for run_id, err in result.unfinished.items():  # in the order they ended
         if err.not_run:
             continue

@@ -37,6 +37,13 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        ns, extras = super().parse_known_args(args, namespace)
+        if not hasattr(ns, "_help_prog"):  # the innermost subcommand finishes first: its help is the one to see
+            ns._help_prog = self.prog
+        return ns, extras
+
+
 
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
     """A parser whose subcommands come from `register(subparsers)` of each module in `modules`
@@ -130,8 +137,9 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     # as a malformed override, as it would be before the options), reject unknown options.
     if extra and hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
         args.overrides = list(args.overrides or []) + extra
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    elif extra:  # argparse finds these at the top, whose --help does not list the subcommand's options
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} "
+                       f"(see {getattr(args, '_help_prog', prog)} --help)\n")
     from synth.allocator import reuse_freed_memory
 
     reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch

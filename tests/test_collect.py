@@ -195,3 +195,16 @@ def test_runs_with_different_real_size_lists_get_a_target_n_real_column(tmp_path
     _written_run(tmp_path, two, 20, 0.5)
     df = collect_module.collect(tmp_path)
     assert sorted(df["target.n_real"]) == ["[20, 40]", "[20]"]
+
+
+def test_collect_to_dash_prints_the_table_and_writes_no_file(tmp_path, capsys, monkeypatch):
+    # -o - wrote a file named "-" in the working folder
+    import io
+
+    _runs(tmp_path / "r", {"g00000000001": json.dumps([_row("g00000000001")])})
+    monkeypatch.chdir(tmp_path)
+    assert main(["collect", "--root", str(tmp_path / "r"), "-o", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(out))["run_id"].tolist() == ["g00000000001"]
+    assert err == "1 row -> stdout\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and not (tmp_path / "r" / "runs.csv").exists()

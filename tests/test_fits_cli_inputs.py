@@ -462,8 +462,12 @@ def test_fit_help_offers_the_laws_fit_takes() -> None:
 
 def test_fit_outputs_that_name_a_folder_or_lie_under_a_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     # `-o new/` wrote a file named new; under a file, mkdir's "File exists"
-    _fails(capsys, ["fit", RUNS, "-o", f"{tmp_path / 'new'}/"], "is a folder; give a file path")
+    _fails(capsys, ["fit", RUNS, "-o", f"{tmp_path / 'new'}/"],
+           f"is a folder; give a file path, e.g. {tmp_path / 'new' / 'fits.json'}")
     assert not (tmp_path / "new").exists()
+    # each command's example is a file of its own kind (fit-bench's said "e.g. DIR/fits.json")
+    _fails(capsys, ["plot", RUNS, RUNS, "-o", tmp_path], f"e.g. {tmp_path / 'scaling.png'}")
+    _fails(capsys, ["fit-bench", "-o", tmp_path], f"e.g. {tmp_path / 'fits_bench.md'}")
     _fails(capsys, ["fit", RUNS, "-o", RUNS.parent / "runs.csv" / "f.json"], "runs.csv is a file, not a folder")
 
 

@@ -281,7 +281,7 @@ def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
     os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err[-2000:]
-    assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint; rows in" in out, out
+    assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint; " in out and "has no rows yet" in out, out
     assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+/64 of pretrain n=32; checkpoint \S+ \(stopped by a "
                      r"signal\); the next sweep resumes it from that step", err, re.M), err[-2000:]
     assert "Traceback" not in err and f"cell {job.run_id} failed" not in err, err[-2000:]

@@ -328,3 +328,25 @@ def test_bench_measures_a_repeated_cell_once_and_guards_its_table_by_any_path(
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1, rows  # one cell, not 4 identical rows pooling 4 rounds each
+
+
+@pytest.mark.parametrize("argv, helps", [
+    (["fit", "runs.csv", "--bogus"], "synthscale fit --help"),
+    (["synth", "preview", "-o", "x.png", "--bogus"], "synthscale synth preview --help"),
+    (["collect", "--root", "r", "--bogus"], "synthscale collect --help"),
+])
+def test_an_unknown_option_points_to_its_subcommands_help(capsys: pytest.CaptureFixture, argv: list,
+                                                          helps: str) -> None:
+    # it said "(see synthscale --help)", whose text does not list any subcommand's options
+    from bench.cli import main as synthscale
+    from fits.cli import main as fits_main
+
+    with pytest.raises(SystemExit) as info:  # argparse's way out, before any work
+        synthscale(argv)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"synthscale: error: unrecognized arguments: --bogus (see {helps})\n"
+    with pytest.raises(SystemExit) as info:
+        fits_main(["fit", "runs.csv", "--bogus"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == ("python -m fits: error: unrecognized arguments: --bogus "
+                                       "(see python -m fits fit --help)\n")
