@@ -206,10 +206,10 @@ def _folder_name(text: str) -> str:
 def cmd_bound(args: argparse.Namespace) -> int:
     """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot;
     with --by, one bound per group in a subfolder of -o each."""
-    from fits.cli import out_dir, read_runs, write_text_report
+    from fits.cli import out_dir, read_table, write_text_report
 
     out = out_dir(args.output)
-    df = fit_rows(read_runs(args.runs), [args.x, args.s], [args.y], [args.by])
+    df = fit_rows(read_table(args), [args.x, args.s], [args.y], [args.by])
     seed = "seed" if "seed" in df.columns else None
     if args.by is None:
         res = check_bound(df, n=args.x, s=args.s, y=args.y, seed=seed)
@@ -248,12 +248,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "pre-training size n and the fine-tuning size s, fit each s on its "
                                           "own (alpha shared) and check the bound's two predictions: C_s/D_s = "
                                           "gamma for every s, and D_s, C_s falling as s^-beta.")
-    from fits.cli import add_table_args, by_arg
+    from fits.cli import COLUMN_OPTIONS, add_table_args, by_arg
 
     add_table_args(p, by=False)  # runs (several fine-tuning sizes, e.g. a sweep over target.n_real), --x, --y
     p.add_argument("--by", default=None, type=by_arg,
                    help="group column: one bound per value, each in its own subfolder of -o (default: none, "
                         "the table is one experiment, as with ''); a,b groups by both")
-    p.add_argument("--s", default="n_real", help="fine-tuning size column (default n_real)")
+    p.add_argument("--s", default=COLUMN_OPTIONS["s"][0], help="fine-tuning size column (default n_real)")
     p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
     p.set_defaults(func=cmd_bound)

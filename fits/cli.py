@@ -80,10 +80,25 @@ def read_runs(path: str | Path) -> pd.DataFrame:
 DEFAULT_BY = "complexity"
 
 
-def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
-    """read_runs(args.runs), refusing in one line a table without the default --by column (a table
-    not written by synthscale): it says how to name the grouping, or to fit one curve."""
+# --x, --y and bound's --s: their defaults are synthscale's column names, with what each column holds
+COLUMN_OPTIONS = {"x": ("n_synth", "size"), "y": ("test_err", "error"), "s": ("n_real", "fine-tuning size")}
+
+
+def read_table(args: argparse.Namespace) -> pd.DataFrame:
+    """read_runs(args.runs), refusing in one line a table without a column that an option left at its
+    default names (a table not written by synthscale): it says which option names that column."""
     df = read_runs(args.runs)
+    for opt, (default, what) in COLUMN_OPTIONS.items():
+        if getattr(args, opt, None) == default and default not in df.columns:
+            raise FitInputError(f"column {default!r} (the default --{opt}) is not in {args.runs}: name its {what} "
+                                f"column with --{opt} COLUMN; it has {list(df.columns)}")
+    return df
+
+
+def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
+    """read_table(args), refusing in one line a table without the default --by column (a table
+    not written by synthscale): it says how to name the grouping, or to fit one curve."""
+    df = read_table(args)
     if args.by == DEFAULT_BY and DEFAULT_BY not in df.columns:
         raise FitInputError(f"column {DEFAULT_BY!r} (the default --by) is not in {args.runs}: name the column "
                             "whose values get one curve each with --by COLUMN, or give --by '' for one curve "
@@ -232,7 +247,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:
         out_file(out, inputs=[args.runs, args.fits], example="scaling.png")
-    runs, doc = read_runs(args.runs), read_json(args.fits)
+    runs, doc = read_table(args), read_json(args.fits)
     try:
         paths = plot_scaling(runs, doc, figure[0])
     except FitInputError:  # its own one line (a table that is not the fit's), not "write it again"
@@ -247,8 +262,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
     """runs, --x, --y (and --by): the arguments every table-reading subcommand shares."""
     p.add_argument("runs", help="runs table (CSV), e.g. runs.csv from `synthscale collect`")
-    p.add_argument("--x", default="n_synth", help="size column (default n_synth; rows with 0 = scratch)")
-    p.add_argument("--y", default="test_err", help="error column (default test_err)")
+    p.add_argument("--x", default=COLUMN_OPTIONS["x"][0], help="size column (default n_synth; rows with 0 = scratch)")
+    p.add_argument("--y", default=COLUMN_OPTIONS["y"][0], help="error column (default test_err)")
     if by:
         p.add_argument("--by", default=DEFAULT_BY, type=by_arg,
                        help=f"group column, one curve per value (default {DEFAULT_BY}); a,b groups by both "

@@ -405,6 +405,19 @@ def test_plot_to_a_folder_is_refused_not_written_beside_it(tmp_path: Path, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "fits.json"]
 
 
+def test_a_table_without_a_default_column_names_the_option_that_sets_it(tmp_path: Path, capsys) -> None:
+    # bound on a two-column table said "column(s) ['n_real'] not in the table", not that it is --s's default
+    pd.DataFrame({"n": [10, 20, 40], "err": [0.5, 0.4, 0.35]}).to_csv(tmp_path / "t.csv", index=False)
+    for argv, opt, what in ((["bound", "--x", "n", "--y", "err"], "s", "fine-tuning size"),
+                            (["fit", "--y", "err", "--by", ""], "x", "size"),
+                            (["compare", "--x", "n", "--by", ""], "y", "error")):
+        default = {"x": "n_synth", "y": "test_err", "s": "n_real"}[opt]
+        _fails(capsys, [argv[0], tmp_path / "t.csv", *argv[1:], "-o", tmp_path / "out"],
+               f"column {default!r} (the default --{opt}) is not in {tmp_path / 't.csv'}: name its {what} column "
+               f"with --{opt} COLUMN; it has ['n', 'err']")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
 def test_a_table_without_the_default_group_column_says_how_to_fit_it(tmp_path: Path, capsys) -> None:
     # a table of one curve (no complexity column) used to get "column(s) ['complexity'] not in the
     # table" with no way to say "no grouping": --by '' used to be "column(s) [''] not in the table"
