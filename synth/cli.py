@@ -211,21 +211,25 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", default="shapes", help="registered generator name")
-    p.add_argument("--resolution", type=int, default=64, help="image side in pixels")
-    p.add_argument("--channels", type=int, default=3, help="1 (grayscale) or 3 (RGB)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generator", default="shapes",
+                   help="registered generator name (default shapes; `synthscale synth list` lists them)")
+    p.add_argument("--resolution", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--channels", type=int, default=3, help="1 (grayscale) or 3 (RGB, the default)")
+    p.add_argument("--seed", type=int, default=0, help="which images: the same seed gives the same ones (default 0)")
     p.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
                    help="override one knob of the complexity preset (repeatable)")
 
 
 def register_commands(sub: argparse._SubParsersAction) -> None:
     """Add preview, bench, export and list to `sub`."""
-    p = sub.add_parser("preview", help="a labelled grid of samples, one row per complexity level")
+    p = sub.add_parser("preview", help="a labelled grid of samples, one row per complexity level",
+                       description="Draw --n samples of each complexity level of a generator into one image, "
+                                   "one row per level, each sample captioned with its class label.")
     _common(p)
     p.add_argument("--complexity", help="levels, e.g. 0..3 or 1,5 (default: all)")
-    p.add_argument("--n", type=int, default=8, help="samples per level")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG path")
+    p.add_argument("--n", type=int, default=8, help="samples per level (default 8)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="image path: .png, .jpg, ... by its suffix")
     p.set_defaults(func=cmd_preview)
     b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
     b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
@@ -239,7 +243,9 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=Path, default=BENCH_OUT,
                    help=f"markdown table path ('-' for none; {BENCH_OUT} only for every family)")
     b.set_defaults(func=cmd_bench)
-    e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards")
+    e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards",
+                       description="Write a generator's images at one complexity level to a folder, as an "
+                                   "ImageFolder tree of PNGs or as .npz shards, for other tools to train on.")
     _common(e)
     e.add_argument("--complexity", default="0", metavar="LEVEL",
                    help="one complexity level, an integer (default: %(default)s); preview takes ranges such "

@@ -66,6 +66,9 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{what} {item!r}: expected NAME=VALUE, e.g. {example}")
+        if key.strip() in out:  # the last one silently won
+            first = next(i for i in items if i.partition("=")[0].strip() == key.strip())
+            raise UserError(f"{what} {key.strip()} is given twice ({first!r} and {item!r}); give it once")
         try:
             out[key.strip()] = load_yaml(text) if text else None
         except yaml.YAMLError:

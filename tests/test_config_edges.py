@@ -57,6 +57,26 @@ def test_an_explicit_empty_mapping_is_every_default(tmp_path):
     assert load_run(write(tmp_path, "{}\n")) == RunSpec()
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["run", "quickstart", "synth.n=100", "seed=1", "synth.n=200"],
+     "override synth.n is given twice ('synth.n=100' and 'synth.n=200'); give it once"),
+    (["sweep", "quickstart", "--dry-run", "seed=1", " seed=[2]"], "override seed is given twice"),
+])
+def test_an_override_given_twice_is_refused(tmp_path, capsys, argv, needle):
+    # the last one silently won
+    one_line_exit_2(capsys, [*argv, "--root", str(tmp_path / "r")], needle)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_knob_given_twice_is_refused(tmp_path, capsys):
+    from synth.cli import main as synth_main
+
+    assert synth_main(["preview", "-o", str(tmp_path / "p.png"), "--knob", "clutter=0.5", "--knob", "clutter=0.1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "--knob clutter is given twice ('clutter=0.5' and 'clutter=0.1'); give it once")
+    assert not (tmp_path / "p.png").exists()
+
+
 @pytest.mark.parametrize("text, needles", [
     (BASE + "seed: 1\nseed: 2\n", ("'seed' is given twice", "lines 6 and 7")),
     (BASE.replace("{n: 32}", "{n: 32, n: 64}"), ("'n' is given twice",)),
