@@ -353,7 +353,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_table_args(p)
     p.add_argument("--boot", type=int, default=N_BOOT, metavar="N",
                    help=f"bootstrap draws per group behind the pairwise differences and p-values "
-                        f"(default {N_BOOT}, at least {MIN_BOOT}; the smallest p is 2/N, {p_floor(N_BOOT):g} at the default, so "
-                        f"scanning many pairs with Holm's adjustment needs more: the report says how many)")
+                        f"(default {N_BOOT}, at least {MIN_BOOT}; the smallest p is 2/N, {p_floor(N_BOOT):g} at "
+                        f"the default, so scanning many pairs with Holm's adjustment needs more: the report says how many)")
     p.add_argument("-o", "--output", default="compare", help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)

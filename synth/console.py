@@ -44,7 +44,6 @@ class OneLineParser(argparse.ArgumentParser):
         return ns, extras
 
 
-
 def build_parser(modules: Sequence[str], prog: str, description: str = "") -> argparse.ArgumentParser:
     """A parser whose subcommands come from `register(subparsers)` of each module in `modules`
     ("module:function" names another function than `register`)."""
