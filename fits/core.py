@@ -480,10 +480,10 @@ class Fit:
         xs = used.x if self.law.n_inputs == 1 else used.x[:, 0]
         level = _level(level)  # stored as a plain float: np.float32(0.9) or "0.9" are not JSON floats
         return strict_json({"law": self.law.name, "params": dict(self.params),
-                "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
-                "fixed": dict(self.problem.fixed),
-                "diagnostics": [f.to_dict() for f in self.diagnostics],
-                "n_points": len(used.y), "n_sizes": int(len(np.unique(xs)))})
+                            "ci": {k: list(v) for k, v in self.ci(level).items()}, "level": level,
+                            "fixed": dict(self.problem.fixed),
+                            "diagnostics": [f.to_dict() for f in self.diagnostics],
+                            "n_points": len(used.y), "n_sizes": int(len(np.unique(xs)))})
 
 
 def json_value(v: Any) -> Any:
