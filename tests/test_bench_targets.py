@@ -319,9 +319,10 @@ def test_c_a_sweep_downloads_once_before_any_job(tmp_path, capsys, monkeypatch, 
 
 @pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
 def test_f_a_task_the_generator_cannot_serve_is_one_line(tmp_path, capsys, command):
-    argv = [command[0], "quickstart", *T, "synth.generator=digits", "--root", str(tmp_path / "r"), *command[1:]]
-    one_line_exit_2(capsys, argv + ["task=multilabel"], "task 'multilabel' needs Sample.multilabel",
-                    "generator 'digits'", "generators that do: deadleaves, fractals, shapes")
+    argv = [command[0], "quickstart", *T, "--root", str(tmp_path / "r"), *command[1:]]
+    one_line_exit_2(capsys, argv + ["task=multilabel", "synth.generator=digits"],
+                    "task 'multilabel' needs Sample.multilabel", "generator 'digits'",
+                    "generators that do: deadleaves, fractals, shapes")
     one_line_exit_2(capsys, argv + ["task=normals", "synth.generator=fractals"], "Sample.normals",
                     "generators that do: shapes")
     assert not (tmp_path / "r").exists()  # was a TypeError in the loader after the run started
@@ -343,8 +344,9 @@ def test_g_a_model_small_input_breaks_is_one_line_and_false_runs(tmp_path, capsy
     assert not root.exists()  # was a RuntimeError traceback during pre-training
     one_line_exit_2(capsys, ["sweep", "quickstart", *T, "model.name=levit_128s", "model.small_input=true",
                              "--root", str(root), "--dry-run"], "set model.small_input=false")
-    assert main(argv + ["model.small_input=false", "synth.n=32", "pretrain.examples=64",
-                        "finetune.examples=64", "target.n_real=[20]"]) == 0
+    small = ["run", "quickstart", "model.name=levit_128s", "--root", str(root), "threads=1", "target.test_size=100"]
+    assert main(small + ["model.small_input=false", "synth.n=32", "pretrain.examples=64",
+                         "finetune.examples=64", "target.n_real=[20]"]) == 0
     assert len(list(root.glob("runs/*/row.json"))) == 1
 
 
