@@ -242,7 +242,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
-    from fits.plot import figure_paths, plot_scaling
+    import sys
+
+    from fits.errors import one_line
+    from fits.plot import figure_paths, plot_scaling, rows_without_a_fit
+    from fits.table import label
 
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:
@@ -256,6 +260,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise FitInputError(f"{args.fits}: a field is missing or not as `fit` writes it ({type(exc).__name__}: "
                             f"{exc}); write it again with `synthscale fit`") from None
     print("wrote " + ", ".join(str(p) for p in paths))
+    left = rows_without_a_fit(runs, doc)
+    if len(left):  # a fit of part of the table: say what the figure does not show
+        by = doc["by"]
+        values = sorted({label(v) for v in left[by]}) if by else []
+        shown = ", ".join(values[:5]) + (", ..." if len(values) > 5 else "")
+        print(f"note: {len(left)} row(s) of the table are in no group of {args.fits} and are not drawn"
+              + (f" ({one_line(by)} = {shown})" if by else "") + "; fit the whole table to draw them",
+              file=sys.stderr)
     return 0
 
 

@@ -147,6 +147,16 @@ def plot_scaling(df: pd.DataFrame, fits_json: dict[str, Any], out: str | Path) -
     return save(scaling_figure(df, fits_json), out)
 
 
+def rows_without_a_fit(df: pd.DataFrame, fits_json: dict[str, Any]) -> pd.DataFrame:
+    """The table's rows (size > 0) in no group of `fits_json`: a fit of part of the table, drawn over
+    all of it, leaves them out of the plot."""
+    x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
+    df = fit_rows(df, [x], [y], [by])
+    df = df[df[x] > 0]
+    drawn = set().union(*(_group_rows(df, by, g).index for g in fits_json["groups"].values()))
+    return df.loc[[i for i in df.index if i not in drawn]]
+
+
 def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     """The scaling plot. Up to MAX_OVERLAID groups share one axes; more are drawn as small
     multiples (one panel per group on shared axes, the group and its parameters above each)."""

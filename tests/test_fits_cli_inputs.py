@@ -615,3 +615,17 @@ def test_a_runs_table_given_as_the_fits_file_says_so(tmp_path: Path, capsys: pyt
            "is not JSON (Expecting value: line 1 column 1 (char 0)): give the fits.json that `synthscale fit` "
            "wrote (plot takes the runs table first, then the fits file)")
     assert not list(tmp_path.iterdir())
+
+
+def test_plot_says_which_rows_it_leaves_out_when_the_fit_covers_part_of_the_table(tmp_path: Path, capsys) -> None:
+    # a fit of complexity 1 drawn over the whole table silently dropped complexity 3
+    runs = pd.read_csv(RUNS)
+    runs[(runs["complexity"] == 1) | (runs["n_synth"] == 0)].to_csv(tmp_path / "one.csv", index=False)
+    assert main(["fit", str(tmp_path / "one.csv"), "-o", str(tmp_path / "f.json")]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(RUNS), str(tmp_path / "f.json"), "-o", str(tmp_path / "all.png")]) == 0
+    n_left = int(((runs["complexity"] == 3) & (runs["n_synth"] > 0)).sum())
+    assert capsys.readouterr().err == (f"note: {n_left} row(s) of the table are in no group of {tmp_path / 'f.json'} "
+                                       "and are not drawn (complexity = 3); fit the whole table to draw them\n")
+    assert main(["plot", str(tmp_path / "one.csv"), str(tmp_path / "f.json"), "-o", str(tmp_path / "one.png")]) == 0
+    assert capsys.readouterr().err == ""
