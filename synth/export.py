@@ -46,6 +46,26 @@ def _uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+# Pixels rendered at once: a render keeps float images and every annotation (mask, depth, normals),
+# about 7 MB per 512 px image; a whole chunk of 1,000 at 512 px needed 16 GB. Rendered in parts of at
+# most this many pixels and kept as uint8 images, a chunk costs 1 byte per pixel and channel. The
+# images do not depend on how the indices are batched.
+RENDER_PIXELS = 1 << 22
+
+
+def _render_uint8(ds: SynthDataset, idx: torch.Tensor) -> tuple[np.ndarray, list[int]]:
+    """The images (B, H, W, C uint8) and labels of `idx`, rendered RENDER_PIXELS at a time."""
+    res = ds.generator.resolution
+    step = max(1, RENDER_PIXELS // (res * res))
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    for i in range(0, len(idx), step):  # one part's float sample alive at a time
+        sample = ds.render_batch(idx[i:i + step])
+        images.append(_uint8(sample.image))
+        labels += sample.label.tolist()
+    return np.concatenate(images), labels
+
+
 def _png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(buf, format="PNG")
@@ -115,8 +135,8 @@ def _export_locked(out: Path, ds: SynthDataset, header: dict,
         record = parts / f"chunk_{chunk:06d}.json"
         if not record.exists():
             idx = torch.arange(start, min(n, start + chunk_size))
-            sample = ds.render_batch(idx)
-            written = _write_chunk(out, fmt, chunk, idx, _uint8(sample.image), sample.label.tolist())
+            images, labels = _render_uint8(ds, idx)
+            written = _write_chunk(out, fmt, chunk, idx, images, labels)
             _atomic_write(record, json.dumps(written, sort_keys=True).encode())
             new += len(written)
         files.update(json.loads(record.read_text()))

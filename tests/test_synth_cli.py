@@ -133,6 +133,22 @@ def test_export_png_manifest_and_resume(tmp_path, capsys):
     assert main(args[:-2] + ["--knob", "clutter=1", "-o", str(out)]) == 2
 
 
+@pytest.mark.parametrize("fmt", ["png", "shards"])
+def test_export_renders_a_chunk_in_parts_and_writes_the_same_files(tmp_path, monkeypatch, fmt):
+    # a chunk was one render, float images plus every annotation: 1,000 images at 512 px needed 16 GB
+    import synth.export as ex
+    from synth.core import SynthDataset
+
+    kw = dict(seed=3, fmt=fmt, chunk_size=10, resolution=16, complexity=2)
+    whole, _ = export(tmp_path / "whole", "shapes", 25, **kw)
+    sizes: list[int] = []
+    real = SynthDataset.render_batch
+    monkeypatch.setattr(SynthDataset, "render_batch", lambda self, idx: sizes.append(len(idx)) or real(self, idx))
+    monkeypatch.setattr(ex, "RENDER_PIXELS", 3 * 16 * 16)  # three 16 px images at a time
+    parts, _ = export(tmp_path / "parts", "shapes", 25, **kw)
+    assert sizes == [3, 3, 3, 1] * 2 + [3, 2] and parts["files"] == whole["files"]
+
+
 def test_export_shards(tmp_path):
     import numpy as np
 
