@@ -69,13 +69,17 @@ class Knob:
 
     def check(self, family: str, value: Any) -> Any:
         """The value converted to `kind`, or a UserError naming the knob and its valid range."""
-        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if self.kind is int and ok_type and float(value) != int(value):  # int(inf) raised OverflowError
+        try:  # an int too large for a float (400 digits) overflows in isfinite and float()
+            ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if self.kind is int and ok_type and float(value) != int(value):  # int(inf) raised OverflowError
+                ok_type = False
+        except OverflowError:
             ok_type = False
         if not ok_type or not self.lo <= value <= self.hi:
             what = "an integer" if self.kind is int else "a number"
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise UserError(f"{family} knob {self.name!r} must be {what} in "
-                            f"[{self.lo:g}, {self.hi:g}], got {value!r}")
+                            f"[{self.lo:g}, {self.hi:g}], got {shown}")
         return self.kind(value)
 
 

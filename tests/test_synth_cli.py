@@ -24,6 +24,8 @@ from synth.export import export
     (dict(objects_max=-1), ["objects_max", "[1, 8]", "-1"]),
     (dict(n_categories=1000), ["n_categories", "1000"]),
     (dict(clutter="lots"), ["clutter", "lots"]),
+    (dict(n_categories=10 ** 400), ["n_categories", "[2, 100]", "got 1000000000000000000000000000000000000..."]),
+    (dict(clutter=10 ** 400), ["clutter", "got 1000000000000000000000000000000000000..."]),  # were OverflowErrors
     (dict(objects_min=5, objects_max=2), ["objects_min", "objects_max"]),
     (dict(resolution=4), ["resolution", "8"]),
     (dict(complexity=8), ["complexity", "[0, 7]"]),
