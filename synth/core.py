@@ -217,9 +217,17 @@ class SynthDataset(torch.utils.data.Dataset):
         s = self.render_batch(torch.tensor([i % self.n], dtype=torch.int64))
         return s.image[0], int(s.label[0])
 
-    def render_batch(self, indices: torch.Tensor) -> Sample:
-        """A whole batch in one vectorised call: the fast path for training loops."""
-        return self.generator.render(self.seed, indices.to(torch.int64), device=self.device)
+    def render_batch(self, indices: Any) -> Sample:
+        """A whole batch in one vectorised call: the fast path for training loops. Indices as for
+        `ds[i]`: whole numbers in [-n, n), a negative one counted from the end."""
+        idx = torch.as_tensor(indices)
+        if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
+            raise UserError(f"render_batch takes integer indices, got a tensor of {idx.dtype}")
+        idx = idx.to(torch.int64).reshape(-1)
+        if idx.numel() and not (-self.n <= int(idx.min()) and int(idx.max()) < self.n):
+            raise IndexError(f"indices {int(idx.min())}..{int(idx.max())} out of range for a dataset of "
+                             f"{self.n} images")
+        return self.generator.render(self.seed, idx % max(self.n, 1), device=self.device)
 
     def __repr__(self) -> str:
         return f"SynthDataset({type(self.generator).__name__}, n={self.n}, seed={self.seed})"

@@ -12,6 +12,7 @@ import torch
 
 import synth
 from synth.cli import n_levels
+from synth.errors import UserError
 from synth.core import Sample
 
 CASES = [(name, level) for name in synth.GENERATORS.names() for level in range(n_levels(name))]
@@ -160,3 +161,16 @@ def test_an_empty_batch_has_every_field_with_no_rows(name):
         assert (a is None) == (b is None), f
         if a is not None:
             assert a.shape == (0, *b.shape[1:]) and a.dtype == b.dtype, f
+
+
+def test_render_batch_takes_indices_as_the_dataset_does() -> None:
+    # it rendered 5 images for a 3-image set, a different image than ds[-1] for -1, truncated floats
+    # and raised AttributeError on a list
+    ds = synth.make_dataset("shapes", 3, resolution=16, seed=2)
+    assert torch.equal(ds.render_batch([-1, 0]).image, torch.stack([ds[-1][0], ds[0][0]]))
+    assert torch.equal(ds.render_batch(torch.tensor([2])).image[0], ds[2][0])
+    with pytest.raises(IndexError, match="indices 0..4 out of range for a dataset of 3 images"):
+        ds.render_batch(torch.arange(5))
+    with pytest.raises(UserError, match="integer indices, got a tensor of torch.float32"):
+        ds.render_batch(torch.tensor([0.5]))
+    assert len(ds.render_batch(torch.arange(0)).image) == 0
