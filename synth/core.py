@@ -105,7 +105,7 @@ def check_common(family: str, resolution: Any, channels: Any) -> None:
             or not MIN_RESOLUTION <= resolution <= 1024:
         raise UserError(f"{family} resolution must be an integer in [{MIN_RESOLUTION}, 1024] "
                         f"pixels, got {resolution!r}")
-    if channels not in (1, 3) or isinstance(channels, bool):
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 3):  # 3.0 too
         raise UserError(f"{family} channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
 
 

@@ -30,6 +30,7 @@ from synth.export import export
     (dict(resolution=4), ["resolution", "8"]),
     (dict(complexity=8), ["complexity", "[0, 7]"]),
     (dict(channels=2), ["channels"]),
+    (dict(channels=3.0), ["channels must be 1 (grayscale) or 3 (RGB), got 3.0"]),  # knobs() recorded 3.0
 ])
 def test_bad_shapes_knobs_give_one_clear_line(kwargs, words):
     with pytest.raises(UserError) as err:
