@@ -328,13 +328,20 @@ def _stop_local_jobs(running: list) -> None:
     """Ask each running local job to save a checkpoint and stop (SIGTERM to its controller, which
     forwards it), and wait for them a while; a second Ctrl-C stops waiting."""
     local = [(spec, job) for spec, job in running if isinstance(job, LocalJob)]  # not debug: in here
-    for _, job in local:
-        try:
-            os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
-        except ProcessLookupError:
-            pass
+    lost = {job.job_id: -1 for _, job in local}  # -1: not asked yet
     deadline = time.monotonic() + _STOP_GRACE_S
     while time.monotonic() < deadline and not all(job.done() for _, job in local):
+        for _, job in local:
+            # A job still starting has submitit's SIGTERM handler, which only logs "Bypassing signal
+            # SIGTERM", until the cell installs its own: a request lost there left the job training to
+            # its end. Asked again for each one lost (the cell's own handler is not asked twice).
+            n_lost = (job.stderr() or "").count(_LOST) if lost[job.job_id] >= 0 else 0
+            if not job.done() and n_lost > lost[job.job_id]:
+                try:
+                    os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
+                except ProcessLookupError:
+                    pass
+                lost[job.job_id] = n_lost
         time.sleep(0.2)
     for spec, job in local:
         if not job.done():
@@ -343,6 +350,7 @@ def _stop_local_jobs(running: list) -> None:
 
 
 _STOP_GRACE_S = 60.0  # one training step and a checkpoint write take far less
+_LOST = "Bypassing signal SIGTERM"  # submitit's log line for a SIGTERM it ignores
 
 
 def job_error(job: Any, exc: BaseException, timeout_min: int) -> arrays.CellError:

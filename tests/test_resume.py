@@ -240,6 +240,27 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
     assert len(json.loads(next(root.glob("runs/*/row.json")).read_text())) == 1
 
 
+@pytest.mark.slow  # about 15 s here
+def test_stopping_a_local_sweep_while_its_job_starts_stops_the_job_too(tmp_path):
+    """`kill PID` of a local sweep a second after it submitted its job: the job was still starting,
+    submitit's handler only logged the SIGTERM ("Bypassing signal SIGTERM"), and the job trained to
+    its end after the sweep had waited 60 s for it and given up."""
+    cfg, root = tiny_config(tmp_path, sizes="[32]", pre=16384), tmp_path / "runs"
+    proc = _start(["sweep", str(cfg), "--root", str(root), "--executor", "local"])
+    deadline = time.time() + 120
+    while not list(root.glob("submitit/*/*_submitted.pkl")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "is still running" not in err, err[-2000:]
+    deadline = time.time() + 30
+    while _processes_of(root) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _processes_of(root), "the job of the stopped sweep is still running"
+
+
 @pytest.mark.slow  # about 25 s here
 def test_ctrl_c_in_a_debug_sweep_saves_the_step_too(tmp_path):
     """--executor debug runs each cell inside the sweep's process: a Ctrl-C there ended the cell
