@@ -41,12 +41,19 @@ class Resources(_Strict):
 
     @field_validator("sbatch")
     @classmethod
-    def _flags_are_true(cls, v: dict[str, Any]) -> dict[str, Any]:
-        off = [k for k, val in v.items() if val is False]
-        if off:
-            raise ValueError(f"{off[0]}: false; a flag option is written with true (exclusive: true), "
-                             "and left out by leaving out its key")
-        return v
+    def _long_names_and_flags_true(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Keys as sbatch's long option names (`--time`, `-c`, `mail_type` were written as `----time`,
+        `---c`, and beside a flag's `mail-type`), each once; a flag option is true, never false."""
+        out: dict[str, Any] = {}
+        for key, val in v.items():
+            name = sbatch_key(key)
+            if val is False:
+                raise ValueError(f"{key}: false; a flag option is written with true (exclusive: true), "
+                                 "and left out by leaving out its key")
+            if name in out:
+                raise ValueError(f"{key!r} and another key are both --{name}; give it once")
+            out[name] = val
+        return out
 
     def describe(self) -> str:
         """A short human label such as `partition=gpu gpus=1 cpus=8 mem=32G time=120m`."""
@@ -184,6 +191,15 @@ SBATCH_SHORT = {"t": "time", "o": "output", "e": "error", "J": "job-name", "a": 
                 "A": "account", "q": "qos", "C": "constraint", "c": "cpus-per-task", "N": "nodes", "n": "ntasks"}
 
 
+def sbatch_key(key: Any) -> str:
+    """A profile's or --sbatch's option name as sbatch's long name, without leading dashes; a
+    ValueError for an empty one."""
+    name = str(key).strip().lstrip("-").strip()
+    if not name:
+        raise ValueError(f"{key!r} is not an sbatch option name; give it without the dashes, e.g. mail-type")
+    return sbatch_name(name)
+
+
 def sbatch_name(key: str) -> str:
     """An sbatch option's long name: `c` -> cpus-per-task, `cpus_per_task` -> cpus-per-task (submitit
     writes a key's underscores as dashes, so both spellings reach sbatch as the same option)."""
@@ -215,7 +231,13 @@ def parse_sbatch_items(items: list[str]) -> dict[str, str | bool]:
         if not key.strip().lstrip("-"):
             raise UserError(f"--sbatch {item!r}: expected KEY=VALUE or a flag KEY, e.g. --sbatch exclude=node7 "
                             "or --sbatch exclusive")
-        out[key.strip().lstrip("-")] = value if sep else True
+        name = sbatch_key(key)  # the profile's keys are named so too: a flag replaces the profile's option
+        if sep and value.strip().lower() == "false":
+            raise UserError(f"--sbatch {item!r}: a flag option is given by its name alone (--sbatch {name}) and "
+                            f"left out by leaving it out; sbatch takes no --{name}=false")
+        if name in out:
+            raise UserError(f"--sbatch {item!r}: --{name} is given twice; give it once")
+        out[name] = value if sep else True
     return out
 
 

@@ -142,7 +142,7 @@ def test_dry_run_lines_name_the_identity_fields_the_grid_varies_and_not_for_scra
     # each used to be written into the script: a second --time or --job-name line, a signal that
     # replaced the checkpoint's USR2, logs moved away from where `sweep status` reads them
     (["--sbatch", "time=5"], "sbatch option 'time': the time limit is --timeout-min"),
-    (["--sbatch", "J=mine"], "sbatch option 'J': `sweep status`"),
+    (["--sbatch", "J=mine"], "sbatch option 'job-name': `sweep status`"),
     (["--sbatch", "signal=USR1@10"], "sbatch option 'signal'"),
     (["--sbatch", "output=/tmp/x.out"], "sbatch option 'output'"),
     # USR2 180 s before a 2-minute limit: every job told to checkpoint as it starts

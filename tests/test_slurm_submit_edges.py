@@ -53,19 +53,48 @@ def _sweep_argv(tmp_path: Path, *extra: str) -> list[str]:
     return ["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "slurm", *extra]
 
 
-@pytest.mark.parametrize("item, name", [("cpus_per_task=8", "cpus_per_task"), ("job_name=mine", "job_name"),
-                                        ("gpus_per_node=2", "gpus_per_node"), ("ntasks_per_node=4", "ntasks_per_node"),
+@pytest.mark.parametrize("item, name", [("cpus_per_task=8", "cpus-per-task"), ("job_name=mine", "job-name"),
+                                        ("gpus_per_node=2", "gpus-per-node"), ("ntasks_per_node=4", "ntasks-per-node"),
                                         ("ntasks-per-node=4", "ntasks-per-node"), ("nodes=2", "nodes"),
-                                        ("N=2", "N"), ("open_mode=truncate", "open_mode")])
+                                        ("N=2", "nodes"), ("open_mode=truncate", "open-mode"),
+                                        ("--cpus-per-task=2", "cpus-per-task"), ("-c=2", "cpus-per-task")])
 def test_sbatch_options_the_suite_writes_are_refused_in_every_spelling(tmp_path, capsys, monkeypatch, item, name):
     # submitit writes cpus_per_task as --cpus-per-task: it overrode the shape's cpus (still shown as
     # cpus=1), job_name hid the jobs from `sweep status`, ntasks_per_node ran one cell 4 times at once
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch to ask: the refusal must not depend on one
-    assert main(_sweep_argv(tmp_path, "--dry-run", "--sbatch", item)) == 2
+    assert main(_sweep_argv(tmp_path, "--dry-run", f"--sbatch={item}")) == 2
     captured = capsys.readouterr()
     assert f"sbatch option {name!r}: " in captured.err and "drop it from --sbatch" in captured.err
     assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("sbatch, name", [('{"--time": 5}', "time"), ('{"-c": 3}', "cpus-per-task")])
+def test_a_profiles_sbatch_keys_are_named_as_the_flags_are(tmp_path, capsys, monkeypatch, sbatch, name):
+    # a profile's "--time" was written as "#SBATCH ----time=5", past the check on managed options
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (tmp_path / "p.yaml").write_text(f"resources:\n  sbatch: {sbatch}\n")
+    assert main(_sweep_argv(tmp_path, "--dry-run", "--profile", str(tmp_path / "p.yaml"))) == 2
+    assert f"sbatch option {name!r}: " in capsys.readouterr().err
+    (tmp_path / "p.yaml").write_text('resources:\n  sbatch: {"--gres": "gpu:1"}\n')  # not managed: written once
+    main(_sweep_argv(tmp_path, "--dry-run", "--profile", str(tmp_path / "p.yaml")))
+    out = capsys.readouterr().out
+    assert "#SBATCH --gres=gpu:1" in out and "----" not in out, out
+
+
+def test_a_flag_replaces_the_profiles_option_in_any_spelling_and_false_is_refused(tmp_path, capsys, monkeypatch):
+    # mail_type=END beside the profile's mail-type: FAIL wrote both lines; exclusive=false was written as is
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (tmp_path / "p.yaml").write_text("resources:\n  sbatch: {mail-type: FAIL}\n")
+    argv = _sweep_argv(tmp_path, "--dry-run", "--profile", str(tmp_path / "p.yaml"), "--sbatch", "mail_type=END")
+    main(argv)
+    out = capsys.readouterr().out
+    assert "#SBATCH --mail-type=END" in out and "FAIL" not in out, out
+    assert main(_sweep_argv(tmp_path, "--dry-run", "--sbatch", "exclusive=false")) == 2
+    assert "sbatch takes no --exclusive=false" in capsys.readouterr().err
+    (tmp_path / "q.yaml").write_text("resources:\n  sbatch: {mail-type: FAIL, mail_type: END}\n")
+    assert main(_sweep_argv(tmp_path, "--dry-run", "--profile", str(tmp_path / "q.yaml"))) == 2
+    assert "both --mail-type; give it once" in capsys.readouterr().err
 
 
 def test_an_unmanaged_option_with_underscores_is_still_written(tmp_path, capsys, monkeypatch):
