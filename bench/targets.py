@@ -105,8 +105,20 @@ def _find_idx_set(roots: list[Path]) -> Optional[list[Path]]:
     return None
 
 
+def _idx_arrays(files: list[Path]) -> list[np.ndarray]:
+    """The four decoded IDX files (train images, labels, test images, labels), or a UserError when
+    a split's images and labels do not match (a file of another set, or another shape)."""
+    arrays = _read_idx_cached(files)
+    for (x, y), split, (fx, fy) in zip((arrays[:2], arrays[2:]), ("train", "test"), (files[:2], files[2:])):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise UserError(f"Fashion-MNIST's {split} files do not match: {fx} holds images of shape {x.shape}, "
+                            f"{fy} labels of shape {y.shape}; expected (N, 28, 28) images and N labels. "
+                            "Replace them with the original four IDX files")
+    return arrays
+
+
 def _idx_dataset(name: str, files: list[Path]) -> RealData:
-    arrays = [torch.from_numpy(a.copy()) for a in _read_idx_cached(files)]
+    arrays = [torch.from_numpy(a.copy()) for a in _idx_arrays(files)]
     xtr, ytr, xte, yte = arrays
     return RealData(name, xtr[:, None], ytr.long(), xte[:, None], yte.long(), 10)
 
@@ -178,13 +190,7 @@ def _check_fashion_mnist(data_root: Optional[str], download: bool) -> None:
     # own process, before any job starts (each job downloaded them before), and a failure is one line.
     # The files are decoded here too (cached for the jobs: 0.1 s after the first time), so a truncated
     # or foreign file is one line now, not a failure in every cell of the grid.
-    files = _fmnist_files(data_root, download)
-    xtr, ytr, xte, yte = _read_idx_cached(files)
-    for (x, y), split, (fx, fy) in (((xtr, ytr), "train", files[:2]), ((xte, yte), "test", files[2:])):
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise UserError(f"Fashion-MNIST's {split} files do not match: {fx} holds images of shape {x.shape}, "
-                            f"{fy} labels of shape {y.shape}; expected (N, 28, 28) images and N labels. "
-                            "Replace them with the original four IDX files")
+    _idx_arrays(_fmnist_files(data_root, download))
 
 
 @TARGETS.register("fashion_mnist")

@@ -56,8 +56,8 @@ class Problem:
         return tuple(p for p in self.law.params if p not in self.fixed)
 
 
-def _floats(v: Any, what: str) -> np.ndarray:
-    """`v` as a float array; ragged, complex, date/time, True/False (weights excepted: a mask is a
+def _floats(v: Any, what: str, masks: bool = False) -> np.ndarray:
+    """`v` as a float array; ragged, complex, date/time, True/False (unless `masks`: a mask is a
     fine weight) or non-numeric values are a FitInputError (a date fitted as nanoseconds since 1970,
     a complex error with its imaginary part dropped, or True/False as errors 1 and 0 would be a
     silent wrong fit)."""
@@ -65,7 +65,7 @@ def _floats(v: Any, what: str) -> np.ndarray:
         arr = np.asarray(v)
     except ValueError:
         raise FitInputError(f"{what} must be a flat list of numbers; its rows differ in length") from None
-    if arr.dtype.kind in "bcmM" and not (arr.dtype.kind == "b" and what == "weights"):
+    if arr.dtype.kind in ("cmM" if masks else "bcmM"):
         kind = {"b": "True/False values", "c": "complex numbers", "m": "time spans", "M": "dates"}[arr.dtype.kind]
         raise FitInputError(f"{what} must be real numbers (sizes and errors); got {kind}: convert them first")
     try:
@@ -252,7 +252,7 @@ def _weights(weights: Any, sizes: np.ndarray) -> np.ndarray:
     or stall the optimiser; the most trusted points get F_SCALE.)"""
     if weights is None:
         return np.ones(len(sizes))
-    w = _floats(weights, "weights").reshape(-1)
+    w = _floats(weights, "weights", masks=True).reshape(-1)
     if len(w) != len(sizes) or not np.all(np.isfinite(w)) or np.any(w < 0):
         raise FitInputError(f"weights must be finite, >= 0 and one per point; got {w.size} for {len(sizes)} points"
                             + (f", min {np.min(w):.4g}" if w.size else ""))

@@ -224,10 +224,13 @@ class SynthDataset(torch.utils.data.Dataset):
         if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
             raise UserError(f"render_batch takes integer indices, got a tensor of {idx.dtype}")
         idx = idx.to(torch.int64).reshape(-1)
-        if idx.numel() and not (-self.n <= int(idx.min()) and int(idx.max()) < self.n):
-            raise IndexError(f"indices {int(idx.min())}..{int(idx.max())} out of range for a dataset of "
-                             f"{self.n} images")
-        return self.generator.render(self.seed, idx % max(self.n, 1), device=self.device)
+        if idx.numel():
+            lo, hi = int(idx.min()), int(idx.max())
+            if not -self.n <= lo <= hi < self.n:
+                raise IndexError(f"indices {lo}..{hi} out of range for a dataset of {self.n} images")
+            if lo < 0:  # counted from the end, as ds[-1]
+                idx = idx % self.n
+        return self.generator.render(self.seed, idx, device=self.device)
 
     def __repr__(self) -> str:
         return f"SynthDataset({type(self.generator).__name__}, n={self.n}, seed={self.seed})"

@@ -177,7 +177,7 @@ def test_grouping_by_a_list_of_columns_is_the_comma_string() -> None:
 def test_a_group_column_named_like_an_output_column_keeps_its_values() -> None:
     # a sweep over a regulariser called "alpha": fit_table and compare wrote the fitted alpha over
     # the group's value (0.001, 0.01 became 0.40, 0.51), and the decisions named the wrong groups
-    from fits.compare import compare_runs, report
+    from fits.compare import GROUP_COLUMNS, compare_runs, report
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame([{"alpha": a, "seed": s, "n": n, "err": (CLEAN[i] + gap) * np.exp(rng.normal(0, 0.02))}
@@ -189,6 +189,7 @@ def test_a_group_column_named_like_an_output_column_keeps_its_values() -> None:
                                        for _, g in df.groupby("alpha")]
     res = compare_runs(df, "n", "err", "alpha")
     assert res["groups"]["alpha (group)"].tolist() == ["0.001", "0.01"]  # compare labels its groups
+    assert set(res["groups"].columns) == GROUP_COLUMNS | {"alpha (group)"}  # the set names every column
     assert res["groups"]["decision"].str.startswith(("alpha=0.001:", "alpha=0.01:")).all()
     assert res["pairs"][["a", "b"]].values.tolist() == [["0.001", "0.01"]]
     assert "alpha=0.001" in report(res)
