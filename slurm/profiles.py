@@ -100,12 +100,14 @@ class Profile(_Strict):
     def resources_for(self, spec: RunSpec) -> Resources:
         """The resources of one cell: the defaults with every matching rule applied in order; a
         shape the suite could not run as meant is a UserError (check_shape)."""
-        res = self.resources
-        for rule in self.shapes:
+        res, time_from = self.resources, None
+        for i, rule in enumerate(self.shapes):
             # every key looked up (a misspelt one is an error even when an earlier key does not match)
             if all([_matches(_dotted(spec, key), want) for key, want in rule.when.items()]):
                 res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
-        check_shape(res, self.signal_delay_s)
+                if "time_min" in rule.set:  # a rule's set wins over --timeout-min: name the rule
+                    time_from = f"shapes[{i}].set.time_min"
+        check_shape(res, self.signal_delay_s, time_from)
         return res
 
     def with_overrides(self, resources: dict[str, Any], **fields: Any) -> "Profile":
@@ -206,20 +208,22 @@ def sbatch_name(key: str) -> str:
     return SBATCH_SHORT.get(key, key.replace("_", "-"))
 
 
-def check_shape(res: Resources, signal_delay_s: int) -> None:
+def check_shape(res: Resources, signal_delay_s: int, time_from: Optional[str] = None) -> None:
     """A UserError for a job shape Slurm would accept but the suite could not run as meant: an
     extra sbatch option it manages itself, or a time limit no longer than the checkpoint signal's
-    lead (each job would be told to checkpoint and requeue as it starts, until max_requeues)."""
+    lead (each job would be told to checkpoint and requeue as it starts, until max_requeues).
+    `time_from` names the profile field the time limit came from when it is not --timeout-min's."""
     for key in res.sbatch:
         name = sbatch_name(key)
         if name in MANAGED_SBATCH:
             raise UserError(f"sbatch option {key!r}: {MANAGED_SBATCH[name]}; drop it from --sbatch and the "
                             "profile's sbatch")
     if res.time_min * 60 <= signal_delay_s:
-        raise UserError(f"a time limit of {res.time_min} min is not longer than the profile's signal_delay_s "
-                        f"({signal_delay_s} s), the checkpoint signal's lead: each job would be stopped as it "
-                        f"starts; give --timeout-min {signal_delay_s // 60 + 1} or more, or a smaller "
-                        "signal_delay_s")
+        fix = (f"set the profile's {time_from} to {signal_delay_s // 60 + 1} or more" if time_from
+               else f"give --timeout-min {signal_delay_s // 60 + 1} or more")
+        raise UserError(f"a time limit of {res.time_min} min{f' ({time_from})' if time_from else ''} is not "
+                        f"longer than the profile's signal_delay_s ({signal_delay_s} s), the checkpoint signal's "
+                        f"lead: each job would be stopped as it starts; {fix}, or a smaller signal_delay_s")
 
 
 def parse_sbatch_items(items: list[str]) -> dict[str, str | bool]:

@@ -161,6 +161,20 @@ def test_job_shapes_the_suite_could_not_run_are_refused_before_the_plan_is_print
     assert captured.out == "" and not (tmp_path / "runs").exists()
 
 
+def test_a_short_time_limit_set_by_a_shape_rule_names_the_rule_not_the_flag(tmp_path, capsys, monkeypatch):
+    # a rule's `set` wins over --timeout-min, so "give --timeout-min 4 or more" could not help
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cfg, prof = _files(tmp_path)
+    prof.write_text(PROFILE.replace("time_min: 30}", "time_min: 2}"))
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "slurm", "--dry-run",
+            "--profile", str(prof), "--timeout-min", "60"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "a time limit of 2 min (shapes[0].set.time_min)" in err, err
+    assert "set the profile's shapes[0].set.time_min to 4 or more" in err and "--timeout-min" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_flag_option_without_a_value_is_written_as_a_flag(tmp_path, capsys, monkeypatch):
     # `--sbatch exclusive` was refused (KEY=VALUE only): flag options such as --exclusive could not be given
     (tmp_path / "p.yaml").write_text("resources: {sbatch: {exclusive: true, nice: 1}}\n")
