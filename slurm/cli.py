@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        add_help=False)
     p.add_argument("-h", "--help", action=_Help, help="show this help message and exit (after `status`: "
                                                       "the help of `sweep status`)")
-    p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status`")
+    p.add_argument("config", help="sweep YAML, a packaged config name (e.g. quickstart), or `status` (a YAML "
+                                  "file named status is ./status)")
     p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides of the base config; a key the grid "
                                                 "sweeps replaces that axis (KEY=V: one value, KEY='[a, b]': those); "
                                                 "a list for another one-valued key adds an axis "
@@ -233,7 +234,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def _sweep_or_status(args: argparse.Namespace) -> int:
-    if args.config == "status" and not Path("status").is_file():
+    if args.config == "status":  # the command, even beside a file of that name (./status runs that file)
         extra = args.overrides + _given(args, SWEEP_FLAGS)
         if extra:
             raise UserError(f"sweep status takes only --root; remove {' '.join(extra)}")

@@ -340,3 +340,14 @@ def test_a_run_that_failed_after_an_earlier_stop_reads_failed_not_the_earlier_st
     assert code == 1 and " failed " in out[0], out
     assert any("ValueError: disk on fire" in ln for ln in out[1:-1]), out
     assert out[-1].endswith("0 stopped, 1 failed, 0 missing"), out
+
+
+def test_sweep_status_is_the_command_even_beside_a_file_named_status(tmp_path, capsys, monkeypatch):
+    # a stray file called `status` in the working folder (a saved log, say) was read as the sweep's YAML
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "status").write_text("name: [\n")
+    (tmp_path / "root" / "runs").mkdir(parents=True)
+    assert main(["sweep", "status", "--root", "root"]) == 0
+    assert capsys.readouterr().out.strip() == "0 cells: 0 done, 0 running, 0 pending, 0 stopped, 0 failed, 0 missing"
+    assert main(["sweep", "./status", "--root", "root", "--dry-run"]) == 2  # the file, by its path
+    assert "status: not valid YAML" in capsys.readouterr().err
