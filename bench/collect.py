@@ -101,10 +101,16 @@ def _table(rows: list[dict]) -> pd.DataFrame:
     return df[COLUMNS + rest].sort_values(order, na_position="first").reset_index(drop=True)
 
 
+# endings of other table formats and compressions: the table written under such a name would be plain CSV
+NOT_CSV = {".parquet", ".pq", ".feather", ".arrow", ".xlsx", ".xls", ".ods", ".json", ".jsonl", ".pkl", ".pickle",
+           ".h5", ".hdf5", ".tsv", ".gz", ".bz2", ".xz", ".zip", ".zst", ".yaml", ".yml", ".png", ".pdf"}
+
+
 def check_table_path(path: Path | str, what: str = "-o") -> Path:
     """`path` as the file a table goes to, or a one-line UserError when it names a folder ('', '.',
-    '..', 'new/', a folder that exists) or lies under a file: checked before the work whose table it
-    is (a sweep ended in a traceback after all its cells when ROOT/runs.csv was a folder)."""
+    '..', 'new/', a folder that exists), lies under a file, or ends like another format (x.parquet,
+    x.csv.gz: the table is plain CSV): checked before the work whose table it is (a sweep ended in a
+    traceback after all its cells when ROOT/runs.csv was a folder)."""
     text, p = str(path), Path(path)
     if not text.strip():
         raise UserError(f"{what} is empty; give the table's file name, e.g. runs.csv")
@@ -119,6 +125,12 @@ def check_table_path(path: Path | str, what: str = "-o") -> Path:
         fix = "give another path, or move that file away" if what.startswith("-") else "move that file away"
         raise UserError(f"{what} {text!r} is a file that is not a runs table (no run_id column in its first "
                         f"line), which the table would replace: {fix}")
+    if p.suffix.lower() in NOT_CSV:  # `-o runs.parquet` wrote CSV under that name (and .gz: plain text)
+        stem = p.name
+        while Path(stem).suffix.lower() in NOT_CSV:
+            stem = Path(stem).stem
+        csv = stem if stem.lower().endswith(".csv") else f"{stem}.csv"
+        raise UserError(f"{what} {text!r}: the runs table is written as plain CSV, not {p.suffix}; name it {csv}")
     return p
 
 

@@ -138,6 +138,10 @@ def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp
     ("new/", "-o 'new/' is a folder"),                             # wrote a file named new
     ("afile/x.csv", "-o 'afile/x.csv': 'afile' is a file, not a folder"),  # said "File exists"
     ("", "-o is empty; give the table's file name"),               # wrote r/runs.csv instead
+    # wrote plain CSV under the name (a .gz that fit's pandas then tried to gunzip)
+    ("x.parquet", "-o 'x.parquet': the runs table is written as plain CSV, not .parquet; name it x.csv"),
+    ("new/runs.csv.gz", "-o 'new/runs.csv.gz': the runs table is written as plain CSV, not .gz; name it runs.csv"),
+    ("t.tsv.xz", "not .xz; name it t.csv"),
 ])
 def test_collect_output_that_names_a_folder_or_lies_under_a_file(tmp_path, capsys, monkeypatch, out, needle):
     _runs(tmp_path / "r", {"a": json.dumps([_row("a")])})
