@@ -169,6 +169,9 @@ def load_profile(name_or_path: Optional[str]) -> Profile:
         data = load_yaml(yaml_text(path)) or {}
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):  # pydantic's "input should be a valid dictionary" under an empty field name
+        raise UserError(f"{path}: expected a mapping of profile fields at the top level (resources, shapes, ...), "
+                        f"got {type(data).__name__} {data!r:.60}")
     return _validate(Profile, data, str(path))
 
 

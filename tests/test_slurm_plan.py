@@ -85,6 +85,10 @@ def test_profile_errors_are_one_line(tmp_path):
         load_profile(str(tmp_path / "rule.yaml"))
     with pytest.raises(UserError, match="profile 'nope' not found.*local"):
         load_profile("nope")
+    (tmp_path / "list.yaml").write_text("- resources\n- shapes\n")  # was "list.yaml: : input should be a valid ..."
+    with pytest.raises(UserError, match=r"list\.yaml: expected a mapping of profile fields at the top level "
+                                        r"\(resources, shapes, \.\.\.\), got list \['resources', 'shapes'\]$"):
+        load_profile(str(tmp_path / "list.yaml"))
     with pytest.raises(UserError, match="expected KEY=VALUE or a flag KEY"):
         parse_sbatch_items(["=node7"])
     assert parse_sbatch_items(["exclusive", "--requeue", "exclude=node7"]) == {
