@@ -253,9 +253,14 @@ def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str
     with FileLock(str(cell / ".lock")):
         if final.is_file():
             try:
-                return torch.load(final, map_location="cpu", weights_only=False)
+                got = torch.load(final, map_location="cpu", weights_only=False)
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # e.g. truncated
                 log.warning(f"{final}: unreadable ({type(err).__name__}); training the cell again")
+            else:  # another file saved under the name failed every cell sharing it with a KeyError
+                if isinstance(got, dict) and {"backbone", "n_classes"} <= got.keys():
+                    return got
+                log.warning(f"{final}: not a pre-trained cell's result (no backbone weights in it); training the "
+                            "cell again")
         (cell / "config.yaml").write_text(dump_yaml(spec))
         result = train_cell(cell / "ckpt.pt")
         save_atomic(result, final)

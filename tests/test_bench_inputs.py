@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from bench.cli import main
 from bench.collect import collect
@@ -178,15 +179,20 @@ def test_damaged_pieces_are_recomputed_and_rows_time_their_own_work(tmp_path, ca
     assert first[1]["wall_s"] < first[0]["wall_s"] + first[1]["finetune_wall_s"]
     assert first[1]["wall_s"] >= first[1]["finetune_wall_s"]
     run_dir = root / "runs" / spec.run_id
-    for damage in ("rows/s40.json", "final.pt"):
+    final = root / "pretrain" / spec.pretrain_id / "final.pt"
+    for damage, said in (("rows/s40.json", "rows/s40.json"), ("truncated", "final.pt: unreadable"),
+                         ("another file", "final.pt: not a pre-trained cell's result")):  # was a KeyError
         (run_dir / "row.json").unlink()
         (run_dir / "rows" / "s40.json").write_text('{"run_id": "')  # truncated
-        if damage == "final.pt":
-            (root / "pretrain" / spec.pretrain_id / "final.pt").write_bytes(b"")
+        if damage == "truncated":
+            final.write_bytes(b"")
+        elif damage == "another file":
+            torch.save({"state_dict": {}}, final)
+        caplog.clear()
         again = run(spec, root)
         assert again[0] == first[0]  # the valid finished piece is kept as it was
         assert again[1]["n_real"] == 40 and again[1]["status"] == "ok"
-        assert read_rows(run_dir) == again and damage in caplog.text
+        assert read_rows(run_dir) == again and said in caplog.text, caplog.text
 
 
 def test_an_unknown_key_suggests_the_close_one_and_lists_the_keys(tmp_path, capsys):
@@ -232,8 +238,6 @@ def test_a_finished_run_says_it_is_not_redone(tmp_path, capsys):
 
 
 def test_a_fixed_size_model_is_built_for_the_run_resolution():
-    import torch
-
     from bench.config import ModelSpec
     from bench.models import build_model
 
