@@ -29,7 +29,7 @@ from bench import targets
 from bench.config import RunSpec, dump_yaml
 from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
-from bench.records import (COLUMNS, STOPPED_UNSAVED, Row, is_row, read_json, read_rows,  # noqa: F401
+from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
                            write_json_atomic, writable_root)  # some lived here: importers keep working
 from bench.tasks import TASKS
 from bench.train import Diverged, TrainResult, evaluate, save_atomic, train
@@ -39,9 +39,10 @@ log = logging.getLogger("synthscale.run")
 @contextmanager
 def _run_logging(path: Path) -> Iterator[None]:
     """The suite's log lines go to the run's own log.txt too, and so does the traceback of an error
-    that ends the run (there only: the console has its own report), where `sweep status` reads it,
-    and a line when a signal stops it before it can save a step (KeyboardInterrupt, SystemExit: it
-    left nothing there, and status called the cell failed)."""
+    that ends the run (there only: the console has its own report), where `sweep status` reads it;
+    a planned stop that saved its step (Interrupted) is one line ending with its message, which
+    status reads the step from; and a line when a signal stops it before it can save a step
+    (KeyboardInterrupt, SystemExit: it left nothing there, and status called the cell failed)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
     root = logging.getLogger("synthscale")
@@ -49,6 +50,10 @@ def _run_logging(path: Path) -> Iterator[None]:
     root.setLevel(logging.INFO)
     try:
         yield
+    except Interrupted as exc:  # a planned stop with its checkpoint: its line, not a traceback
+        handler.handle(log.makeRecord(log.name, logging.WARNING, __file__, 0, f"the run ended without a row: {exc}",
+                                      None, None))
+        raise
     except Exception:
         handler.handle(log.makeRecord(log.name, logging.ERROR, __file__, 0, "the run ended without a row",
                                       None, sys.exc_info()))

@@ -175,6 +175,9 @@ def _interrupted_cleanly(proc: subprocess.Popen, root: Path) -> None:
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted; finished work is kept" in err, err[-2000:]
     assert list(root.glob("pretrain/*/ckpt.pt")), "the interrupted pre-training saved no checkpoint"
+    for log_txt in root.glob("runs/*/log.txt"):  # a planned stop is one line there, not a traceback
+        text = log_txt.read_text()
+        assert "Traceback" not in text and re.search(r"the run ended without a row: stopped at step \d+/", text), text
     deadline = time.time() + 30
     while _processes_of(root) and time.time() < deadline:
         time.sleep(0.2)
