@@ -1,7 +1,8 @@
 """Real learning curves for benchmarking and reanalysis: LCDB 1.0 and Mikami et al.'s 64k pool.
 
-Paths are found relative to the repository (`<repo>/../shared/data`, `<repo>/.cache`) unless the
-environment variables SYNTHSCALE_SHARED_DATA / SYNTHSCALE_CACHE say otherwise.
+The two small tables ship in `fits/data/` (its README says where they come from); the full LCDB
+is fetched into `<repo>/.cache`. The environment variables SYNTHSCALE_SHARED_DATA and
+SYNTHSCALE_CACHE name other folders.
 """
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ LCDB_MEMBER = f"lcdb-{LCDB_VERSION}/lcdb/database-accuracy.csv"
 CURVE_KEYS = ["openmlid", "learner"]
 
 
+PACKAGED_DATA = Path(__file__).resolve().parent / "data"
+
+
 def shared_data_dir() -> Path:
-    """The shared data folder: $SYNTHSCALE_SHARED_DATA or <repo>/../shared/data."""
-    return Path(os.environ.get("SYNTHSCALE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    """The folder of the small curve tables: $SYNTHSCALE_SHARED_DATA, else the copies that ship in fits/data."""
+    return Path(os.environ.get("SYNTHSCALE_SHARED_DATA", PACKAGED_DATA))
 
 
 def cache_dir() -> Path:

@@ -11,9 +11,6 @@ from fits.extrapolation import MIN_INNER_SIZES, inner_split
 from fits.tuning import doubling_tail
 
 SIZES = np.array([1000, 2000, 4000, 8000, 16000, 32000], dtype=float)
-DATA = datasets.shared_data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "lcdb_dev_sample_80_curves.csv").exists(),
-                                reason=f"shared data not found at {DATA} (set SYNTHSCALE_SHARED_DATA)")
 
 
 def test_a_falling_curve_is_extrapolated_by_the_fit() -> None:
@@ -86,7 +83,6 @@ def test_doubling_tail_takes_every_other_size_from_the_largest() -> None:
     np.testing.assert_allclose(ys, xs / 10)
 
 
-@needs_data
 def test_extrapolate_is_no_worse_than_the_tail_fit_on_the_lcdb_sample() -> None:
     from fits.bench import PROTOCOLS, law_predictor, score_curve
 

@@ -16,12 +16,9 @@ import pytest
 import fits
 from fits.bound import check_bound
 from fits.compare import compare_runs, decision
-from fits.datasets import shared_data_dir
 from fits.errors import FitInputError
 from fits.table import fit_runs
 
-needs_data = pytest.mark.skipif(not (shared_data_dir() / "cg_transfer_finetune_64k_pool.csv").exists(),
-                                reason="shared data not found (set SYNTHSCALE_SHARED_DATA)")
 
 
 def _table(groups: dict, sizes: np.ndarray, n_seeds: int = 4, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
@@ -217,7 +214,7 @@ def test_write_fits_json_is_strict_for_pandas_na_groups(tmp_path: Path) -> None:
     (["fit-bench", "--lcdb", "sample", "--limit", "3", "-o", "{tmp}"], "is a folder"),
     (["fit-bench", "--lcdb", "sample", "--limit", "3", "-o", "{tmp}/f.txt/b.md"], "cannot create output folder"),
     (["compare", "{runs}", "-o", "{tmp}/f.txt"], "cannot create output folder"),
-    pytest.param(["paper-reanalysis", "-o", "{tmp}/f.txt"], "cannot create output folder", marks=needs_data),
+    pytest.param(["paper-reanalysis", "-o", "{tmp}/f.txt"], "cannot create output folder"),
 ])
 def test_output_paths_and_counts_are_checked_before_any_work(tmp_path: Path, args: list, needle: str) -> None:
     # these used to be tracebacks after the work (13 min for a full fit-bench) or silent misreadings
@@ -236,7 +233,6 @@ def test_tuning_scripts_refuse_unknown_candidates_and_protocols() -> None:
         assert res.returncode == 2 and needle in res.stderr, res.stderr
 
 
-@needs_data
 def test_fit_bench_on_the_sample_does_not_claim_its_curves_were_untuned(tmp_path: Path) -> None:
     out = tmp_path / "b.md"
     res = subprocess.run([sys.executable, "-m", "fits", "fit-bench", "--lcdb", "sample", "--limit", "4",

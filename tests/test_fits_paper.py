@@ -16,17 +16,12 @@ from fits.bench import PROTOCOLS, last_value, law_predictor, score_curve
 from fits.bound import check_bound
 from fits.paper import imagenet_curve, notebook_fit
 
-DATA = datasets.shared_data_dir()
-needs_data = pytest.mark.skipif(not (DATA / "lcdb_dev_sample_80_curves.csv").exists(),
-                                reason=f"shared data not found at {DATA} (set SYNTHSCALE_SHARED_DATA)")
-
 
 @pytest.fixture(scope="module")
 def paper_runs():
     return datasets.paper_curves(datasets.paper_runs())
 
 
-@needs_data
 def test_notebook_fit_reproduces_r50_imagenet1(paper_runs) -> None:
     fit = notebook_fit(imagenet_curve(paper_runs, "r50", 1))
     assert fit.params["alpha"] == pytest.approx(0.23, abs=0.01)
@@ -34,14 +29,12 @@ def test_notebook_fit_reproduces_r50_imagenet1(paper_runs) -> None:
     assert fit.params["D"] == 0.48
 
 
-@needs_data
 @pytest.mark.parametrize("model, c", [("r18", 0.854), ("r34", 0.830), ("r50", 0.800),
                                       ("r101", 0.798), ("r152", 0.782)])
 def test_gap_by_model_size_matches_the_paper(paper_runs, model: str, c: float) -> None:
     assert notebook_fit(imagenet_curve(paper_runs, model, 1)).params["C"] == pytest.approx(c, abs=0.003)
 
 
-@needs_data
 def test_bound_across_r50_fractions_gap_falls_as_s_to_minus_028(paper_runs) -> None:
     sel = paper_runs[(paper_runs["ptask"] == "mulclass") & (paper_runs["fdata"] == "imagenet")
                      & (paper_runs["model"] == "r50") & (paper_runs["pdata"] == "bop")]
@@ -51,7 +44,6 @@ def test_bound_across_r50_fractions_gap_falls_as_s_to_minus_028(paper_runs) -> N
     assert res["joint"]["params"]["beta"] == pytest.approx(0.29, abs=0.03)
 
 
-@needs_data
 def test_the_joint_bound_over_r50_fractions_says_its_scale_is_not_pinned(paper_runs) -> None:
     """delta's interval runs from 0.025 to 1,400 (gamma's and alpha's are as wide): no flag said so,
     since the interval-width check skipped log parameters and rescaled ones."""
@@ -62,7 +54,6 @@ def test_the_joint_bound_over_r50_fractions_says_its_scale_is_not_pinned(paper_r
     assert any(m.startswith("delta's 95 % interval") and "orders of magnitude" in m for m in msgs), msgs
 
 
-@needs_data
 def test_every_lcdb_sample_curve_fits_without_exception_or_nan() -> None:
     curves = datasets.curves(datasets.lcdb_sample())
     assert len(curves) == 80
@@ -73,7 +64,6 @@ def test_every_lcdb_sample_curve_fits_without_exception_or_nan() -> None:
             assert np.all(np.isfinite(vals)), name
 
 
-@needs_data
 def test_tail_weighted_fit_beats_last_value_on_the_sample() -> None:
     methods = {"last": last_value, "ours": law_predictor("power_floor", True)}
     split = PROTOCOLS["hold out the last 2 sizes"]
@@ -228,7 +218,6 @@ def test_number_format_prints_a_bound_at_zero_as_zero_and_plots_clip_bars() -> N
 
 
 @pytest.mark.slow
-@needs_data
 def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
     out = _cli("fit-bench", "--lcdb", "sample", "--limit", "6", "--m4-sample", "2", "--paper-limit", "4",
                "-o", str(tmp_path / "b.md"))
