@@ -175,7 +175,10 @@ def test_damaged_pieces_are_recomputed_and_rows_time_their_own_work(tmp_path, ca
     spec = load_run(write(tmp_path))
     root = tmp_path / "r"
     first = run(spec, root)
-    # Each row times its own work: the second excludes the first row's pre-training and fine-tune.
+    # Each row times its own work: the first includes this process's pre-training, the second
+    # excludes the first row's pre-training and fine-tune (each figure rounded to 0.01 s).
+    assert first[0]["pretrain_wall_s"] > 0
+    assert first[0]["wall_s"] >= first[0]["pretrain_wall_s"] + first[0]["finetune_wall_s"] - 0.02
     assert first[1]["wall_s"] < first[0]["wall_s"] + first[1]["finetune_wall_s"]
     assert first[1]["wall_s"] >= first[1]["finetune_wall_s"]
     run_dir = root / "runs" / spec.run_id

@@ -80,3 +80,17 @@ def test_fixture_fails_rather_than_skips_without_slurm(tmp_path: Path):
     assert res.returncode != 0, res.stdout
     assert "1 error" in res.stdout and "skipped" not in res.stdout, res.stdout
     assert "local Slurm cannot start here" in res.stdout, res.stdout
+
+
+def test_naming_only_slurm_tests_runs_them_and_a_hung_test_times_out():
+    """`pytest tests/test_slurm_sweep.py` deselected all 10 (setup.cfg's -m "not slurm") and exited 5
+    with no test run; a plain run still leaves the Slurm tests out; setup.cfg gives each test a limit."""
+    def collect(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider", *args],
+                              cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=120)
+
+    one = collect("tests/test_slurm_sweep.py")
+    assert one.returncode == 0 and "10 tests collected" in one.stdout and "deselected" not in one.stdout, one.stdout
+    mixed = collect("tests/test_slurm_cluster.py")  # a file with fast tests too: its Slurm ones stay out
+    assert mixed.returncode == 0 and "deselected" in mixed.stdout, mixed.stdout
+    assert "timeout: 900.0s" in mixed.stdout, mixed.stdout

@@ -23,6 +23,7 @@ from slurm.sweep import make_executor
 from slurm.arrays import job_name
 from slurm.tracking import JobRef, write_manifest
 from synth.console import counted
+from synth.errors import UserError
 from tests.test_slurm_inputs import TINY
 
 
@@ -238,7 +239,7 @@ def test_a_misspelt_shape_key_is_refused_even_after_a_key_that_does_not_match(tm
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY)
     spec = plan(load_sweep(cfg), tmp_path / "r").todo[0]
-    with pytest.raises(Exception, match=r"profile shapes: unknown cell field 'synth.nn' in `when`"):
+    with pytest.raises(UserError, match=r"profile shapes: unknown cell field 'synth.nn' in `when`"):
         profile.resources_for(spec)
 
 
