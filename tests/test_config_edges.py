@@ -139,11 +139,6 @@ def test_an_override_that_empties_a_grid_axis_is_refused(tmp_path, capsys, overr
     one_line_exit_2(capsys, dry_run(tmp_path, cfg, override), "empty")
 
 
-def test_a_grid_section_beside_a_dotted_key_it_does_not_set_is_fine(tmp_path):
-    cfg = write(tmp_path, BASE + "grid:\n  synth.n: [32, 64]\n  synth: [{complexity: 2}]\n")
-    assert sorted(c.synth.n for c in load_sweep(cfg).cells()) == [32, 64]
-
-
 def test_an_empty_grid_section_is_the_base_run(tmp_path):
     assert len(load_sweep(write(tmp_path, BASE + "grid:\n")).cells()) == 1
 
@@ -219,12 +214,6 @@ def test_collect_names_the_rows_it_leaves_out(tmp_path, capsys):
     assert "1 row ->" in out
     assert "2 runs/*/row.json unreadable" in err and "bbbbbbbbbbbb" in err and "cccccccccccc" in err
     assert (runs / "bbbbbbbbbbbb" / "row.json").read_text() == '[{"trunc'  # nothing deleted
-
-
-def test_collect_with_only_damaged_rows_says_so(tmp_path, capsys):
-    (tmp_path / "runs" / "aaaaaaaaaaaa").mkdir(parents=True)
-    (tmp_path / "runs" / "aaaaaaaaaaaa" / "row.json").write_text("x")
-    one_line_exit_2(capsys, ["collect", "--root", str(tmp_path)], "no finished runs", "1 unreadable")
 
 
 def test_status_ignores_manifest_entries_that_are_not_run_ids(tmp_path):
