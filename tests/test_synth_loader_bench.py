@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.cli import main
 from bench.loader_bench import run_bench, same_batches, summary
 
@@ -12,8 +14,10 @@ def test_cached_and_streamed_runs_see_the_same_batches():
     assert [t.mode for t in timings] == ["cached", "streamed"]
     assert all(len(t.losses) == 3 and t.n_images == 24 for t in timings)
     assert same_batches(timings), "streamed and cached training must see identical batches"
-    s = summary(timings)
-    assert s["ratio_wall"] > 0 and s["ratio_cpu"] > 0
+    s = summary(timings)  # one repeat of each mode, the same images: streamed / cached = cached time / streamed
+    cached, streamed = timings
+    assert s["ratio_wall"] == pytest.approx(cached.wall_s / streamed.wall_s)
+    assert s["ratio_cpu"] == pytest.approx(cached.cpu_s / streamed.cpu_s)
 
 
 def test_cli_writes_the_report_and_rejects_bad_options(tmp_path, capsys):
