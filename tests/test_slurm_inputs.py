@@ -109,12 +109,14 @@ def test_a_local_cell_at_its_time_limit_saves_its_step(tmp_path, capsys, monkeyp
     The sweep and `sweep status` say it was the time limit; the next sweep resumes the step."""
     from slurm import sweep
 
-    def near_limit_after_15_s(*args, **kwargs):
+    def near_limit_after_25_s(*args, **kwargs):
         ex = make_executor_before(*args, **kwargs)
-        ex._executor.update_parameters(signal_delay_s=45)  # of the 1 min limit: USR2 after 15 s, not 30
+        # of the 1 min limit: USR2 after 25 s, not 30; the job must be training by then (it starts
+        # torch and reads the data first: 15 s was close under make test's load)
+        ex._executor.update_parameters(signal_delay_s=35)
         return ex
     make_executor_before = sweep.make_executor
-    monkeypatch.setattr(sweep, "make_executor", near_limit_after_15_s)
+    monkeypatch.setattr(sweep, "make_executor", near_limit_after_25_s)
     cfg = tmp_path / "long.yaml"
     cfg.write_text(TINY.replace("examples: 64", "examples: 2000000").replace("  seed: [0, 1, 2]", "  seed: [0]"))
     root = tmp_path / "root"
