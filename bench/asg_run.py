@@ -210,7 +210,7 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
                 "multipliers": hook.history if hook else [], "knobs": gen.knobs(), **policy,
                 **heldout_scores(spec, net, reference)}
 
-    cell = shared_cell(spec, root, train_cell)
+    cell = shared_cell(spec, root, train_cell, keys=("state",))
     # The cell's id covers the policy's path, not its content (the committed run ids stay): a file
     # replaced at the same path must not pass as the policy that trained this cell.
     if now is not None and cell.get("policy_sha256", now) != now:  # cells from before this check: no hash

@@ -246,11 +246,13 @@ def earlier_time(cell: Optional[dict[str, Any]]) -> tuple[float, float]:
     return cell.get("earlier_wall_s", 0.0), cell.get("earlier_cpu_s", 0.0)
 
 
-def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str, Any]],
+                keys: tuple[str, ...] = ("backbone", "n_classes")) -> dict[str, Any]:
     """The result of `train_cell(ckpt_path)` for this spec's pre-training cell, computed at most once.
 
     Runs that share a cell (same pretrain_id) wait on its lock and then load `final.pt`; the result
-    is written atomically and the resumable checkpoint removed only after it.
+    is written atomically and the resumable checkpoint removed only after it. A `final.pt` that
+    cannot be read, or lacks one of the result's `keys`, is trained again.
     """
     cell = root / "pretrain" / spec.pretrain_id
     cell.mkdir(parents=True, exist_ok=True)
@@ -262,10 +264,10 @@ def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # e.g. truncated
                 log.warning(f"{final}: unreadable ({type(err).__name__}); training the cell again")
             else:  # another file saved under the name failed every cell sharing it with a KeyError
-                if isinstance(got, dict) and {"backbone", "n_classes"} <= got.keys():
+                if isinstance(got, dict) and set(keys) <= got.keys():
                     return got
-                log.warning(f"{final}: not a pre-trained cell's result (no backbone weights in it); training the "
-                            "cell again")
+                log.warning(f"{final}: not a pre-trained cell's result (no {' or '.join(keys)} in it); training "
+                            "the cell again")
         (cell / "config.yaml").write_text(dump_yaml(spec))
         result = train_cell(cell / "ckpt.pt")
         save_atomic(result, final)
