@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import pickle
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -169,6 +169,18 @@ class LayerwiseLR:
         self.history: list[list[float]] = []
         self._prev = self._weights()
         self.act(0)  # multipliers for the first interval
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the multipliers chosen so far (the last is the one in force)."""
+        return {"history": [list(m) for m in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from a checkpoint: its choices replace this hook's first one (the optimizer's groups
+        come back with the multipliers in force); the controller's LSTM state restarts, and the next
+        weight change is measured from the weights resumed."""
+        self.history = [[float(m) for m in ms] for ms in state["history"]]
+        self.state = None
+        self._prev = self._weights()
 
     def __call__(self, step: int, loss: float, opt: torch.optim.Optimizer) -> None:
         if (step + 1) % self.interval == 0 and step + 1 < self.total:

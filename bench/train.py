@@ -147,7 +147,9 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         net.to(memory_format=torch.channels_last)
     opt = make_optimizer(net, stage, param_groups)
     base_lrs = [g["lr"] for g in opt.param_groups]
-    start, losses, (earlier_wall, earlier_cpu) = _maybe_resume(net, opt, ckpt_path, device)
+    start, losses, (earlier_wall, earlier_cpu) = _maybe_resume(net, opt, ckpt_path, device, on_step)
+    # a hook with a state of its own (LayerwiseLR: the multipliers it chose) keeps it in the checkpoint
+    hook_state = getattr(on_step, "state_dict", lambda: None)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else _null()
     bar, t0, last_ckpt = _progress(total, desc, start), time.time(), time.time()
     cpu0 = time.process_time()
@@ -158,7 +160,7 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
     net.train()
     for step in range(start, total):
         if stop is not None and stop.is_set():
-            _save(ckpt_path, net, opt, step, losses, spent(), device)
+            _save(ckpt_path, net, opt, step, losses, spent(), device, hook_state())
             raise Interrupted(step, ckpt_path, total, desc)  # type: ignore[arg-type]
         mult = schedule(step, total, warmup)
         for g, lr in zip(opt.param_groups, base_lrs):
@@ -181,7 +183,7 @@ def train(net: nn.Module, get_batch: Callable[[int], Batch], loss_fn: LossFn, st
         elif (step + 1) % max(1, total // 5) == 0:
             log.info("%s step %d/%d loss %.4f", desc, step + 1, total, losses[-1])
         if ckpt_path is not None and time.time() - last_ckpt > stage.ckpt_every_s:
-            _save(ckpt_path, net, opt, step + 1, losses, spent(), device)
+            _save(ckpt_path, net, opt, step + 1, losses, spent(), device, hook_state())
             last_ckpt = time.time()
     if bar is not None:
         bar.close()
@@ -198,21 +200,35 @@ class _null:
 
 
 def _save(path: Optional[Path], net: nn.Module, opt: torch.optim.Optimizer, step: int,
-          losses: list[float], spent: tuple[float, float], device: torch.device) -> None:
+          losses: list[float], spent: tuple[float, float], device: torch.device, hook_state: Any = None) -> None:
     if path is None:
         return
     state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
              "losses": losses, "torch_rng": torch.get_rng_state(),
              "wall_s": spent[0], "cpu_s": spent[1]}  # training time up to this step
+    if hook_state is not None:
+        state["on_step"] = hook_state
     if device.type == "cuda":  # dropout and other random ops on the GPU draw from its own generator
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
     save_atomic(state, path)
     log.info("checkpoint at step %d -> %s", step, path)
 
 
-def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Path],
-                  device: torch.device) -> tuple[int, list[float], tuple[float, float]]:
-    """(step, losses, (wall s, CPU s) of training up to the step) of the checkpoint, if any."""
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
+    """opt.load_state_dict, keeping the group dicts the optimizer was made with: torch puts new ones
+    in opt.param_groups, and a hook that sets a group's lr_mult in the caller's dicts (LayerwiseLR)
+    then set what the loop no longer read (a resumed learned-policy run kept its multipliers)."""
+    mine = list(opt.param_groups)
+    opt.load_state_dict(state)
+    for group, loaded in zip(mine, opt.param_groups, strict=True):
+        group.update(loaded)
+    opt.param_groups[:] = mine
+
+
+def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Path], device: torch.device,
+                  on_step: Any = None) -> tuple[int, list[float], tuple[float, float]]:
+    """(step, losses, (wall s, CPU s) of training up to the step) of the checkpoint, if any; a hook
+    with `load_state_dict` gets the state it had at the checkpoint."""
     if path is None or not path.is_file():
         return 0, [], (0.0, 0.0)
     # A load that fails half-way may have copied some tensors already: keep the fresh state to go back to.
@@ -225,7 +241,7 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
         # checkpoints written before these keys existed: their earlier time is unknown, counted as 0
         spent = (float(state.get("wall_s", 0.0)), float(state.get("cpu_s", 0.0)))
         net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        _load_optimizer(opt, state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
@@ -235,8 +251,10 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
         log.warning("%s: unreadable or not this stage's checkpoint (%s: %s); training from step 0",
                     path, type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "")
         net.load_state_dict(fresh_net)
-        opt.load_state_dict(fresh_opt)
+        _load_optimizer(opt, fresh_opt)
         return 0, [], (0.0, 0.0)
+    if state.get("on_step") is not None and hasattr(on_step, "load_state_dict"):
+        on_step.load_state_dict(state["on_step"])
     log.info("resumed from %s at step %d", path, step)
     return step, losses, spent
 

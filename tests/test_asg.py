@@ -138,6 +138,13 @@ def test_controller_actions_are_applied_in_group_order(net):
     expected = dict(zip(["g0", "g1", "g2", "g3", "head"], [0.0, 0.3, 0.7, 1.0, 1.0]))
     assert all(g["lr_mult"] == expected[g["group"]] for g in groups)
     assert hook.history == [[0.0, 0.3, 0.7, 1.0]]
+    hook(4, 2.0, None)  # the next interval's choice
+    assert hook.history == [[0.0, 0.3, 0.7, 1.0]] * 2
+    # a checkpoint keeps the choices: a resumed hook's history replaces its own first choice
+    resumed = LayerwiseLR(_controller_picking([1, 1, 1, 1]), groups, interval=5, total_steps=20,
+                          stats=lambda: (2.0, 0.1))
+    resumed.load_state_dict(hook.state_dict())
+    assert resumed.history == hook.history and resumed.state is None
 
 
 def test_saved_policy_reloads_and_gives_the_same_actions(tmp_path):

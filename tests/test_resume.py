@@ -117,6 +117,51 @@ def test_a_resumed_stage_counts_the_training_time_of_the_process_before_it(tmp_p
     assert (fresh.earlier_wall_s, fresh.earlier_cpu_s) == (0.0, 0.0)
 
 
+def test_a_hook_that_sets_group_multipliers_still_sets_them_after_a_resume(tmp_path):
+    """The ASG hook writes each group's lr_mult into the dicts the optimizer was made with; resuming
+    loaded new dicts into the optimizer, so a resumed learned-policy run kept the multipliers of its
+    checkpoint to the end. The hook's own state (the choices so far) comes back from the checkpoint."""
+    import threading
+
+    import torch
+
+    from bench.config import StageSpec
+    from bench.train import Interrupted, train
+
+    class Mults:  # chooses lr_mult = step + 2 for the first group after each step
+        def __init__(self, groups: list[dict], stop: threading.Event | None = None):
+            self.groups, self.stop, self.chosen, self.read = groups, stop, [], []
+
+        def __call__(self, step: int, loss: float, opt) -> None:
+            self.groups[0]["lr_mult"] = float(step + 2)
+            self.chosen.append(step + 2)
+            self.read.append(opt.param_groups[0]["lr_mult"])  # what the loop uses for the next step
+            if self.stop is not None and step == 2:
+                self.stop.set()
+
+        def state_dict(self) -> dict:
+            return {"chosen": list(self.chosen)}
+
+        def load_state_dict(self, state: dict) -> None:
+            self.chosen = list(state["chosen"])
+
+    def stage_run(stop: threading.Event | None = None) -> Mults:
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 2)
+        groups = [{"params": [net.weight], "lr_mult": 1.0}, {"params": [net.bias], "lr_mult": 1.0}]
+        hook = Mults(groups, stop)
+        train(net, lambda step: torch.randn(8, 4), lambda net, x: net(x).pow(2).mean(),
+              StageSpec(examples=8 * 6, batch_size=8, lr=0.01, ckpt_every_s=1e9), device=torch.device("cpu"),
+              ckpt_path=tmp_path / "ckpt.pt", stop=stop, param_groups=groups, on_step=hook)
+        return hook
+
+    with pytest.raises(Interrupted):
+        stage_run(threading.Event())
+    resumed = stage_run()
+    assert resumed.read == [5.0, 6.0, 7.0], resumed.read  # it read 4.0 (the checkpoint's) at every step
+    assert resumed.chosen == [2, 3, 4, 5, 6, 7]
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "other_model"])
 def test_a_damaged_checkpoint_restarts_the_stage_instead_of_failing_every_rerun(tmp_path, damage):
     """A checkpoint that cannot be read, or belongs to another model, is set aside with a warning; the
