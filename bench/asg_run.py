@@ -75,6 +75,7 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError("synth.channels: the generalize protocol starts from an RGB ImageNet model; use 3")
     if list(spec.target.n_real) != [0]:
         raise UserError("target.n_real: the generalize protocol uses no real training images; set [0]")
+    _refuse_unused(spec)
     if spec.target.name not in SAME_CLASSES.get(spec.synth.generator, ()):
         pairs = "; ".join(f"{g} with {' or '.join(t)}" for g, t in SAME_CLASSES.items())
         raise UserError(f"synth.generator {spec.synth.generator} with target.name {spec.target.name}: the "
@@ -94,6 +95,21 @@ def check_asg(spec: RunSpec) -> None:
         raise UserError(f"asg.n_groups: the policy {a.policy} was trained for {trained_for} layer groups, "
                         f"the run has {a.n_groups}; set asg.n_groups={trained_for} or train a policy "
                         f"for {a.n_groups}")
+
+
+def _refuse_unused(spec: RunSpec) -> None:
+    """Settings the generalize protocol does not read, set away from what it does: they entered the
+    run id, so equal cells were trained twice and tabulated as different conditions."""
+    if spec.pretrain.augment:
+        raise UserError("pretrain.augment: the generalize protocol trains without flips or shifts (they would "
+                        "change digits); set pretrain.augment: false")
+    if spec.model.drop_rate or not spec.model.small_input:
+        key = "model.drop_rate" if spec.model.drop_rate else "model.small_input"
+        raise UserError(f"{key}: not used by the generalize protocol (it trains torchvision's ImageNet model as "
+                        "built); leave it out")
+    if spec.finetune != RunSpec.model_fields["finetune"].get_default(call_default_factory=True):
+        raise UserError("finetune: the generalize protocol does not fine-tune (it tests the synthetically "
+                        "trained model directly); leave the finetune settings out")
 
 
 def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:

@@ -128,6 +128,8 @@ class RunSpec(_Strict):
                 d["asg"] = _ASG_DEFAULT | {"proxy_lambda": self.asg.proxy_lambda}
                 if d["asg"] == _ASG_DEFAULT:
                     d["asg"] = None
+        elif d["asg"] is not None and d["asg"]["lr_policy"] != "learned":  # only the learned policy reads
+            d["asg"]["policy"] = None  # a policy file: a global asg.policy made equal cells distinct
         for key in ("protocol", "asg"):  # optional sections enter the hash only when set
             if d[key] is None:
                 d.pop(key)

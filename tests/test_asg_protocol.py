@@ -58,10 +58,25 @@ def test_a_generalize_cell_is_a_function_of_its_seed_not_of_the_process(tmp_path
     ({"synth.channels": 1}, "channels"),
     ({"asg.lr_policy": "learned", "asg.policy": None}, "policy"),
     ({"asg.lr_policy": "learned", "asg.policy": "no/such/policy.pt"}, "not found"),
+    # settings the protocol does not read: each made a cell of its own, trained again, tabulated apart
+    ({"pretrain.augment": True}, "pretrain.augment: the generalize protocol trains without flips"),
+    ({"model.drop_rate": 0.5}, "model.drop_rate: not used by the generalize protocol"),
+    ({"model.small_input": False}, "model.small_input: not used by the generalize protocol"),
+    ({"finetune.lr": 0.5}, "finetune: the generalize protocol does not fine-tune"),
 ])
 def test_generalize_misconfigurations_fail_before_work(over, msg):
     with pytest.raises(UserError, match=msg):
         check_names(_gen(**over))
+
+
+def test_a_policy_file_names_a_generalize_cell_only_when_the_learned_policy_reads_it():
+    # a global asg.policy made a handset cell with it and one without two cells, identical in every column
+    handset = _gen(**{"asg.lr_policy": "handset"})
+    with_file = apply_overrides(handset, {"asg.policy": "results/asg/policy.pt"})
+    assert with_file.run_id == handset.run_id and with_file.pretrain_id == handset.pretrain_id
+    learned = apply_overrides(with_file, {"asg.lr_policy": "learned"})
+    other = apply_overrides(learned, {"asg.policy": "elsewhere/policy.pt"})
+    assert learned.run_id != other.run_id
 
 
 def test_layerwise_rates_are_refused_in_the_transfer_protocol():
