@@ -6,7 +6,6 @@ Curves: the paper's 45 (hold out 64k) and the 80-curve LCDB sample (hold out the
 docs/fits.md ("Jacobian") come from this command."""
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ import numpy as np
 import fits
 from fits import datasets
 from fits.benchrun import _paper_curves
+from fits.cli import _OneLineParser
 from fits.laws import LAWS
 
 
@@ -25,8 +25,11 @@ def _fit(law: str, x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> tuple[flo
     return float(f.predict(x_new)[0]), f.cost
 
 
-def main(argv: list[str]) -> None:
-    laws = argv or ["power_floor", "extrapolate", "m4"]
+def main(argv: list[str] | None = None) -> None:
+    parser = _OneLineParser(prog="python -m fits.gradbench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("laws", nargs="*", metavar="LAW", choices=[*LAWS, "extrapolate"],
+                        help=f"laws to time (default: power_floor extrapolate m4); one of {', '.join(LAWS)}, extrapolate")
+    laws = parser.parse_args(argv).laws or ["power_floor", "extrapolate", "m4"]
     sets = {"paper": [(x[:-1], y[:-1], x[-1:]) for _, x, y in _paper_curves()],
             "lcdb80": [(x[:-1], y[:-1], x[-1:]) for _, x, y in datasets.curves(datasets.lcdb_sample())
                        if len(np.unique(x)) >= 4]}
@@ -53,4 +56,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

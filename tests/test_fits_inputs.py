@@ -391,3 +391,16 @@ def test_a_bad_row_of_a_shuffled_table_is_named_by_its_label_as_a_plain_number()
         fits.fit_table(df.sample(frac=1, random_state=1), "n", "err", None)
     assert str(info.value) == ("column 'seed' has 1 missing value(s), the first at row 6 (line 8 of a CSV with a "
                                "header); give every run its seed, or drop those rows")
+
+
+def test_gradbench_takes_help_and_refuses_an_unknown_law_in_one_line(capsys) -> None:
+    # `python -m fits.gradbench --help` was a traceback: "--help" was taken for a law
+    from fits import gradbench
+
+    with pytest.raises(SystemExit) as done:
+        gradbench.main(["--help"])
+    assert done.value.code == 0 and "closed-form derivatives" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        gradbench.main(["nope"])
+    err = capsys.readouterr().err.strip()
+    assert done.value.code == 2 and len(err.splitlines()) == 1 and "invalid choice: 'nope'" in err, err
