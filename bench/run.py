@@ -104,6 +104,12 @@ def check_names(spec: RunSpec) -> None:
     if not timm.is_model(spec.model.name):
         build_model(spec.model, 2, 1)  # raises the UserError with suggestions
     check_input(spec.model, spec.synth.channels, spec.synth.resolution)  # e.g. small_input on LeViT
+    if spec.asg is not None and spec.asg.proxy_lambda > 0:  # the frozen head of the proxy term (bench.asg)
+        head = build_model(spec.model, 2, spec.synth.channels, spec.synth.resolution).get_classifier()
+        if not isinstance(head, torch.nn.Module):  # distilled models (LeViT, DeiT-distilled): two heads
+            raise UserError(f"asg.proxy_lambda: model.name={spec.model.name} has {len(head)} classifier heads (a "
+                            "distilled model); proxy guidance needs one: choose another model or set "
+                            "asg.proxy_lambda=0")
 
 
 @functools.lru_cache(maxsize=64)

@@ -79,6 +79,15 @@ def test_a_policy_file_names_a_generalize_cell_only_when_the_learned_policy_read
     assert learned.run_id != other.run_id
 
 
+def test_proxy_guidance_on_a_model_with_two_heads_is_refused_before_work():
+    # a distilled model's get_classifier() is a pair: TypeError 'tuple' object is not callable after pre-training
+    spec = load_run(resolve_config("quickstart"), {"model.name": "levit_128s", "model.small_input": False,
+                                                   "asg.proxy_lambda": 0.5})
+    with pytest.raises(UserError, match="asg.proxy_lambda: model.name=levit_128s has 2 classifier heads"):
+        check_names(spec)
+    check_names(apply_overrides(spec, {"asg.proxy_lambda": 0.0}))  # the model itself is fine
+
+
 def test_layerwise_rates_are_refused_in_the_transfer_protocol():
     spec = apply_overrides(_gen(), {"protocol": None, "model.name": "resnet10t", "asg.lr_policy": "handset"})
     with pytest.raises(UserError, match="generalize"):
