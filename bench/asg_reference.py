@@ -50,9 +50,30 @@ def sha256_prefix(path: Path, n: int = 8) -> str:
     return h.hexdigest()[:n]
 
 
+def check_reference_name(name: str) -> None:
+    """A UserError unless `name` names a reference model `load_imagenet_model` can build (an offline
+    one, `torchvision/NAME`, `timm/NAME`, or a bare torchvision or timm name); loads nothing."""
+    import timm
+    import torchvision
+
+    if name in OFFLINE_WEIGHTS:
+        return
+    kind, _, bare = name.rpartition("/")
+    known = {"torchvision": bare in torchvision.models.list_models(), "timm": bool(timm.is_model(bare))}
+    if kind not in ("", *known):
+        raise UserError(f"model.name: {name!r}: a reference model is named NAME, torchvision/NAME or timm/NAME, "
+                        f"not {kind}/...")
+    if not (known[kind] if kind else any(known.values())):
+        where = f"a {kind} model" if kind else "a torchvision or timm model"
+        raise UserError(f"model.name: {name!r} is neither an offline reference ({', '.join(OFFLINE_WEIGHTS)}) "
+                        f"nor {where}")
+
+
 def load_imagenet_model(name: str) -> tuple[nn.Module, tuple, tuple]:
     """An ImageNet classifier (1000 outputs) and its input mean and std, offline when possible."""
     import torchvision
+
+    check_reference_name(name)  # torchvision's "Unknown model" was a ValueError traceback
 
     path = offline_weights(name)
     if path is not None:
@@ -77,10 +98,7 @@ def load_imagenet_model(name: str) -> tuple[nn.Module, tuple, tuple]:
 def _timm_model(name: str) -> tuple[nn.Module, tuple, tuple]:
     import timm
 
-    if not timm.is_model(name):
-        raise UserError(f"model.name: {name!r} is neither an offline reference "
-                        f"({', '.join(OFFLINE_WEIGHTS)}), a torchvision model nor a timm model")
-    model = timm.create_model(name, pretrained=True)
+    model = timm.create_model(name, pretrained=True)  # (a name check_reference_name passed)
     cfg = model.pretrained_cfg
     return model, tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 

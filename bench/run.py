@@ -91,6 +91,9 @@ def check_names(spec: RunSpec) -> None:
     # after the protocol's own checks: its target pairing rule is the first thing to fix
     targets.check_target(spec.target.name, spec.target.data_root, spec.target.download)
     if spec.protocol == "generalize":  # model.name names a pretrained reference model, not timm
+        from bench.asg_reference import check_reference_name
+
+        check_reference_name(spec.model.name)
         return
     if min(spec.target.n_real) < 1:  # (the generalize protocol's n_real is [0])
         raise UserError(f"target.n_real: real fine-tuning sizes must be at least 1, got {spec.target.n_real}")

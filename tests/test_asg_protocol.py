@@ -63,6 +63,10 @@ def test_a_generalize_cell_is_a_function_of_its_seed_not_of_the_process(tmp_path
     ({"model.drop_rate": 0.5}, "model.drop_rate: not used by the generalize protocol"),
     ({"model.small_input": False}, "model.small_input: not used by the generalize protocol"),
     ({"finetune.lr": 0.5}, "finetune: the generalize protocol does not fine-tune"),
+    # the reference model's name: not checked before the cells ran (a ValueError traceback in each)
+    ({"model.name": "torchvision/nope"}, "'torchvision/nope' is neither an offline reference"),
+    ({"model.name": "foo_bar"}, "nor a torchvision or timm model"),
+    ({"model.name": "x/resnet18"}, "named NAME, torchvision/NAME or timm/NAME"),
 ])
 def test_generalize_misconfigurations_fail_before_work(over, msg):
     with pytest.raises(UserError, match=msg):
