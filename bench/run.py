@@ -75,6 +75,8 @@ def check_names(spec: RunSpec) -> None:
     import timm
 
     check_device_name(spec.device)
+    if spec.synth.channels not in (1, 3):  # the generators refuse others; a scratch run reached the loader
+        raise UserError(f"synth.channels: {spec.synth.channels}; images are gray (1) or RGB (3)")
     if spec.synth.n > 0:
         s = spec.synth
         try:  # an empty dataset runs the generator's own checks (level, channels, knobs, seed)

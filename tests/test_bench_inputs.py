@@ -49,10 +49,13 @@ def one_line_exit_2(capsys, argv: list[str], needle: str) -> str:
     ("target.n_real=[-5]", "target.n_real: real fine-tuning sizes must be at least 1, got [-5]"),
     ("target.n_real=[20, 20]", "target.n_real: give each real size once, at least one, e.g. [100], got [20, 20]"),
     ("synth.n=true", "synth.n"),
+    # a scratch run skips the generator's checks: it reached the loader ("cannot map 3 channels to 4")
+    (["synth.n=0", "synth.channels=4"], "synth.channels: 4; images are gray (1) or RGB (3)"),
 ])
 def test_bad_run_settings_fail_before_any_folder_or_data(tmp_path, capsys, override, needle):
     root = tmp_path / "r"
-    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root), override], needle)
+    one_line_exit_2(capsys, ["run", str(write(tmp_path)), "--root", str(root),
+                             *([override] if isinstance(override, str) else override)], needle)
     assert not root.exists()
 
 
