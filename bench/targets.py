@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import struct
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -270,12 +271,15 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     return out
 
 
-_FOLDERS_CHECKED: dict[str, int] = {}  # root -> training images, once its every image header was read
+_FOLDERS_CHECKED: dict[str, int] = {}
+# what PIL raises on a damaged file (a cut PNG's chunk reads a short buffer: struct.error)
+BAD_IMAGE = (OSError, SyntaxError, ValueError, struct.error)  # root -> training images, once its every image header was read
 
 
 def _check_folder(data_root: Optional[str], download: bool) -> None:
     """The tree's layout, and that every image opens and all have one size (the set is kept as one
-    uint8 tensor); reads only the files' headers, once per root and process."""
+    uint8 tensor); reads the files' headers (and a PNG's checksums), decodes none, once per root and
+    process: the loader names a file whose pixels cannot be decoded."""
     from PIL import Image
 
     files = _folder_files(data_root)
@@ -286,7 +290,8 @@ def _check_folder(data_root: Optional[str], download: bool) -> None:
         try:
             with Image.open(path) as img:
                 size = img.size
-        except OSError as err:  # PIL's UnidentifiedImageError is one
+                img.verify()  # a cut PNG (its chunks' checksums) without decoding it
+        except BAD_IMAGE as err:  # PIL's UnidentifiedImageError is an OSError
             raise UserError(f"target 'folder': {path} is not a readable image ({err.__class__.__name__}); "
                             "remove or replace it") from None
         first = first or (path, size)
@@ -304,8 +309,15 @@ def folder(data_root: Optional[str] = None, download: bool = False) -> RealData:
     from PIL import Image
     from torchvision.transforms.functional import pil_to_tensor
 
+    def image(path: Path) -> torch.Tensor:
+        try:
+            with Image.open(path) as img:
+                return pil_to_tensor(img.convert("RGB"))
+        except BAD_IMAGE as err:  # damage the header check cannot see (a cut JPEG): one line, not a traceback
+            raise UserError(f"target 'folder': {path} is not a readable image ({err}); remove or replace it") from None
+
     def load(items: list[tuple[Path, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = torch.stack([pil_to_tensor(Image.open(f).convert("RGB")) for f, _ in items])
+        xs = torch.stack([image(f) for f, _ in items])
         return xs, torch.tensor([label for _, label in items], dtype=torch.long)
 
     files = _folder_files(data_root)

@@ -238,6 +238,22 @@ def test_d_an_unreadable_image_is_one_line(tmp_path, capsys, fresh_targets):
     one_line_exit_2(capsys, folder_run(tmp_path, data), "test/a/0.png is not a readable image")
 
 
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_d_a_cut_image_is_one_line_and_leaves_no_run(tmp_path, capsys, fresh_targets, suffix):
+    # its header opened, so the check passed; decoding it was an OSError traceback in the run
+    from PIL import Image
+
+    data = image_tree(tmp_path / "d")
+    cut = data / "train" / "a" / f"0.{suffix}"
+    (data / "train" / "a" / "0.png").unlink()
+    Image.effect_noise((16, 16), 64).convert("RGB").save(cut)
+    # a PNG cut in half (its checksums tell, before the run), a JPEG's last 100 bytes (only decoding tells)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2 if suffix == "png" else -100])
+    one_line_exit_2(capsys, folder_run(tmp_path, data, "target.n_real=[6]"),
+                    f"train/a/0.{suffix} is not a readable image")
+    assert not list((tmp_path / "r").glob("runs/*/row.json"))
+
+
 # H. The hint names settings both commands take: target.data_root, and --data-root (sweep has it too).
 
 @pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
