@@ -271,9 +271,9 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     return out
 
 
-_FOLDERS_CHECKED: dict[str, int] = {}
+_FOLDERS_CHECKED: dict[str, int] = {}  # root -> training images, once its every image header was read
 # what PIL raises on a damaged file (a cut PNG's chunk reads a short buffer: struct.error)
-BAD_IMAGE = (OSError, SyntaxError, ValueError, struct.error)  # root -> training images, once its every image header was read
+BAD_IMAGE = (OSError, SyntaxError, ValueError, struct.error)
 
 
 def _check_folder(data_root: Optional[str], download: bool) -> None:
