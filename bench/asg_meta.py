@@ -14,6 +14,7 @@ import argparse
 import copy
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the meta-training command."""
     p.add_argument("config", help="a generalize run or sweep YAML, or a packaged config name (generalize)")
     p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides of the episode's run")
-    p.add_argument("--out", required=True, type=Path, help="where to save the policy (.pt)")
+    p.add_argument("--out", required=True, help="where to save the policy (.pt)")
     p.add_argument("--episodes", type=int, default=24, help="number of episodes, at least 1 (default 24)")
     p.add_argument("--episode-examples", type=int, default=None,
                    help="training budget of one episode in examples; wins over a pretrain.examples "
@@ -102,6 +103,11 @@ def cmd_meta(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.episodes < 1:
         raise UserError(f"--episodes: must be at least 1, got {args.episodes}")
+    if not (math.isfinite(args.lr) and args.lr > 0):  # nan/-1: Adam's ValueError; inf: a NaN controller mid-run
+        raise UserError(f"--lr: the controller's learning rate must be a finite number above 0, got {args.lr}")
+    raw, args.out = args.out, Path(args.out)  # (Path drops the trailing slash of `--out dir/`)
+    if raw.endswith(("/", "\\")) or args.out.is_dir():  # found only when saving, after every episode
+        raise UserError(f"--out {raw!r} is a folder; give the policy's file name, e.g. {args.out / 'policy.pt'}")
     if args.out.suffix.lower() == ".json":  # the history goes to <out>.json next to the policy
         raise UserError(f"--out {args.out}: the history is written to {args.out.stem}.json next to the "
                         "policy; give the policy a .pt name")

@@ -143,6 +143,22 @@ def test_meta_out_must_not_be_the_history_file(tmp_path, capsys):
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.parametrize("args, needle", [
+    # each ran: Adam's ValueError traceback, or (inf) a NaN controller's traceback at episode 2
+    (["--lr", "-1"], "--lr: the controller's learning rate must be a finite number above 0, got -1.0"),
+    (["--lr", "nan"], "got nan"), (["--lr", "inf"], "got inf"),
+    # every episode ran, then saving failed (a folder) or wrote a file named like the folder
+    (["--out", "{tmp}/existing"], "--out '{tmp}/existing' is a folder; give the policy's file name"),
+    (["--out", "{tmp}/new/"], "--out '{tmp}/new/' is a folder"),
+])
+def test_meta_lr_and_out_are_checked_before_any_episode(tmp_path, capsys, args, needle):
+    (tmp_path / "existing").mkdir()
+    argv = ["--out", str(tmp_path / "p.pt"), *[a.format(tmp=tmp_path) for a in args]]  # (the last --out wins)
+    code, err = meta(capsys, *TINY_ARGS, "--episodes", "1", *argv)
+    assert code == 2 and needle.format(tmp=tmp_path) in _one_line(err), err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "p.pt").exists()
+
+
 def test_meta_episode_budget_comes_from_the_config_unless_given(tmp_path, capsys):
     code, _ = meta(capsys, *TINY_ARGS, "--episodes", "1", "--out", str(tmp_path / "a.pt"))
     assert code == 0
