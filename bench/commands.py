@@ -35,6 +35,14 @@ def resolve_config(name: str, words: tuple[str, ...] = ()) -> Path:
     raise UserError(f"config {name!r} not found: {hint}pass a YAML file or one of the packaged configs ({known})")
 
 
+def data_root_arg(text: str) -> str:
+    """--data-root as given; an empty one is refused (it was dropped, and the default copy used)."""
+    if not text.strip():
+        raise UserError("--data-root is empty; give the folder that holds the target's files, or leave the "
+                        "option out for the default one")
+    return text
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `run` and `collect`."""
     p = sub.add_parser("run", help="one run: pre-train one cell, fine-tune on each real size, evaluate",
@@ -58,8 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Entry point of `synthscale run`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     overrides = parse_overrides(args.overrides)
-    if args.data_root:
-        overrides["target.data_root"] = args.data_root
+    if args.data_root is not None:
+        overrides["target.data_root"] = data_root_arg(args.data_root)
     spec = load_run(resolve_config(args.config), overrides)
     from bench.run import check_names, run  # here: they import torch and timm, which `collect` never needs
     from bench.train import stop_on_signals

@@ -269,6 +269,14 @@ def test_h_missing_data_hints_work_for_run_and_sweep(tmp_path, capsys, monkeypat
                     f"target.data_root (--data-root) '{tmp_path / 'nowhere'}' is not a directory")
 
 
+@pytest.mark.parametrize("command", [["run"], ["sweep", "--dry-run"]])
+def test_h_an_empty_data_root_is_refused_not_dropped(tmp_path, capsys, fresh_targets, command):
+    # `--data-root ''` was dropped without a word and the default copy used
+    argv = [command[0], "quickstart", *T, "--root", str(tmp_path / "r"), *command[1:], "--data-root", ""]
+    one_line_exit_2(capsys, argv, "--data-root is empty; give the folder that holds the target's files")
+    assert not (tmp_path / "r").exists()
+
+
 def test_h_sweep_data_root_sets_the_targets_root(tmp_path, capsys, fresh_targets):
     data = tmp_path / "fm"
     data.mkdir()
