@@ -33,7 +33,8 @@ from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg")
 REPO_ROOT = Path(__file__).resolve().parent.parent  # what the packaged configs' relative paths start from
-HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed no run trains on
+HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed runs do not train on
+# (unless synth.seed is set 7919 apart); meta-training's reward is scored on it too (docs/asg.md)
 N_HELDOUT = 500
 # generator -> the real targets whose classes it renders, label for label (docs/asg.md)
 SAME_CLASSES = {"digits": ("mnist5k", "sklearn_digits")}
@@ -98,8 +99,8 @@ def check_asg(spec: RunSpec) -> None:
 
 
 def _refuse_unused(spec: RunSpec) -> None:
-    """Settings the generalize protocol does not read, set away from what it does: they entered the
-    run id, so equal cells were trained twice and tabulated as different conditions."""
+    """Settings the generalize protocol does not read, when set to anything but what it does: they
+    entered the run id, so equal cells were trained twice and tabulated as different conditions."""
     if spec.pretrain.augment:
         raise UserError("pretrain.augment: the generalize protocol trains without flips or shifts (they would "
                         "change digits); set pretrain.augment: false")
