@@ -28,7 +28,8 @@ def _fit(law: str, x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> tuple[flo
 def main(argv: list[str] | None = None) -> None:
     parser = _OneLineParser(prog="python -m fits.gradbench", description=__doc__.split("\n\n")[0])
     parser.add_argument("laws", nargs="*", metavar="LAW", choices=[*LAWS, "extrapolate"],
-                        help=f"laws to time (default: power_floor extrapolate m4); one of {', '.join(LAWS)}, extrapolate")
+                        help=f"laws to time (default: power_floor extrapolate m4); one of {', '.join(LAWS)}, "
+                        "extrapolate")
     laws = parser.parse_args(argv).laws or ["power_floor", "extrapolate", "m4"]
     sets = {"paper": [(x[:-1], y[:-1], x[-1:]) for _, x, y in _paper_curves()],
             "lcdb80": [(x[:-1], y[:-1], x[-1:]) for _, x, y in datasets.curves(datasets.lcdb_sample())
