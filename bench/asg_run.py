@@ -122,16 +122,20 @@ def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
 
 @torch.no_grad()
 def imagenet_logits(net: ReferenceNet, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """ImageNet logits of `net` (eval mode) for images `x`, in chunks: the frozen-output cache."""
+    """ImageNet logits of `net` (eval mode) for images `x`, in chunks on the net's device, returned on
+    the CPU: the frozen-output cache."""
     net.eval()
-    return torch.cat([net.imagenet_logits(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    dev = next(net.parameters()).device
+    return torch.cat([net.imagenet_logits(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
 def predict(net: ReferenceNet, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Predicted classes of the new head for images `x` (eval mode)."""
+    """Predicted classes of the new head for images `x` (eval mode), on the CPU; the images go to the
+    net's device in chunks (a net trained on a GPU met CPU images)."""
     net.eval()
-    out = torch.cat([net(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    dev = next(net.parameters()).device
+    out = torch.cat([net(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
     net.train()
     return out
 
@@ -151,7 +155,7 @@ def make_loss(frozen_logits: Optional[torch.Tensor], lam: float, stats: dict[str
         stats["loss"] = float(ce.detach())
         if frozen_logits is None:
             return ce
-        kl = proxy_kl(imnet if lam > 0 else imnet.detach(), frozen_logits[idx])
+        kl = proxy_kl(imnet if lam > 0 else imnet.detach(), frozen_logits[idx].to(imnet.device))  # (cache: CPU)
         stats["kl"] = float(kl.detach())
         return ce + lam * kl if lam > 0 else ce
     return loss
