@@ -187,6 +187,9 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     return "\n".join(lines)
 
 
+ONE_BOUND = ("bound.json", "bound_per_s.csv", "bound.png", "bound.pdf")  # the files _write_one writes
+
+
 def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.Namespace) -> list[Path]:
     """bound.json, bound_per_s.csv and the figure of one bound fit, in `out`."""
     import json
@@ -206,11 +209,12 @@ def _folder_name(text: str) -> str:
 def cmd_bound(args: argparse.Namespace) -> int:
     """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot;
     with --by, one bound per group in a subfolder of -o each."""
-    from fits.cli import out_dir, read_table, write_text_report
+    from fits.cli import check_outputs, out_dir, read_table, write_text_report
 
     out = out_dir(args.output)
     df = fit_rows(read_table(args), [args.x, args.s], [args.y], [args.by])
     seed = "seed" if "seed" in df.columns else None
+    check_outputs(out, ["bound.txt", *([] if args.by is not None else ONE_BOUND)], "bound")
     if args.by is None:
         res = check_bound(df, n=args.x, s=args.s, y=args.y, seed=seed)
         return write_text_report(out, "bound.txt", summary(res, args.s), _write_one(df, res, out, args))
@@ -224,6 +228,8 @@ def cmd_bound(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         raise FitInputError(f"--by {args.by}: two groups would share the folder name "
                             f"{next(n for n in names if names.count(n) > 1)!r}; recode the column")
+    for name in names:
+        check_outputs(out, [f"{name}/", *(f"{name}/{f}" for f in ONE_BOUND)], "bound")
     for (key, g), name in zip(groups, names):
         head = f"== {one_line(args.by)}={one_line(label(key))} =="
         try:

@@ -168,6 +168,24 @@ def out_file(path: str | Path, inputs: Sequence[str | Path] = (), example: str =
     return out
 
 
+def check_outputs(out: Path, names: Sequence[str], what: str) -> None:
+    """Before the work: a one-line FitInputError when one of the files `what` writes into the folder
+    `out` under a fixed name cannot be written there (a folder, or a file in place of a subfolder
+    of that name); found only after every fit, it was a traceback and the work was lost."""
+    for name in names:
+        path = out / name
+        folder = name.endswith("/")
+        if path.is_dir() != folder and path.exists():
+            kind = "a file" if folder else "a folder"
+            raise FitInputError(f"{path} is {kind} where {what} writes its {'folder' if folder else 'file'} "
+                                f"{name.rstrip('/')}: move it away or give another -o")
+        if path.is_file():
+            try:  # append mode: checked without touching its contents
+                open(path, "ab").close()
+            except OSError as exc:
+                raise FitInputError(f"cannot write output {path}: {exc.strerror or exc}") from None
+
+
 _MADE: list[Path] = []  # folders out_dir created for the command now running, outermost first
 
 

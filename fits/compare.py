@@ -212,7 +212,7 @@ def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
 # the groups table's own columns, which a --by column of the same name must not overwrite
 GROUP_COLUMNS = {*PARAMS, *(f"{k}{e}" for k in PARAMS for e in ("_lo", "_hi")), "n_max", "doubling_gain",
                  "doubling_gain_lo", "doubling_gain_hi", "doubling_gain_first_order", "diagnostics",
-                 "flat_level", "decision"}
+                 "flat_level", "decision", "error"}  # (error: cmd_compare's, why a group was not fitted)
 
 
 def key_column(by: str | None) -> str:
@@ -329,10 +329,12 @@ def forest_figure(res: dict[str, Any]) -> Any:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
-    from fits.cli import out_dir, read_grouped, write_text_report
+    from fits.cli import check_outputs, out_dir, read_grouped, write_text_report
 
     check_boot(args.boot)  # before the output folder is made
     out = out_dir(args.output)
+    check_outputs(out, ["compare_groups.csv", "compare_pairs.csv", "compare.txt", "forest.png", "forest.pdf"],
+                  "compare")
     res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     unfitted = pd.DataFrame([{key_column(res["by"]): k, "error": e} for k, e in res["errors"].items()])

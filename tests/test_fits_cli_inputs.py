@@ -629,3 +629,36 @@ def test_plot_says_which_rows_it_leaves_out_when_the_fit_covers_part_of_the_tabl
                                        "and are not drawn (complexity = 3); fit the whole table to draw them\n")
     assert main(["plot", str(tmp_path / "one.csv"), str(tmp_path / "f.json"), "-o", str(tmp_path / "one.png")]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("cmd, in_the_way, needle", [
+    # each was found only after every fit: IsADirectoryError / FileExistsError tracebacks, or a hint
+    # to rename a file the user cannot name
+    (["compare", RUNS, "--by", "complexity"], "compare_groups.csv/", "compare_groups.csv is a folder where compare"),
+    (["compare", RUNS, "--by", "complexity"], "forest.png/", "forest.png is a folder where compare writes"),
+    (["bound", "{bound}", "--by", "complexity"], "complexity=1",
+     "complexity=1 is a file where bound writes its folder"),
+    (["bound", "{bound}"], "bound.png/", "bound.png is a folder where bound writes its file"),
+])
+def test_a_fixed_output_name_in_the_way_is_refused_before_the_work(tmp_path, capsys, monkeypatch, cmd, in_the_way,
+                                                                    needle):
+    import fits.bound
+    import fits.compare
+
+    table = tmp_path / "bound.csv"  # two real sizes per curve, as bound needs
+    rows = pd.read_csv(RUNS)
+    pd.concat([rows, rows.assign(n_real=1000, test_err=rows.test_err * 0.8)]).to_csv(table, index=False)
+    for mod, name in ((fits.compare, "compare_runs"), (fits.bound, "check_bound")):
+        monkeypatch.setattr(mod, name, lambda *a, **k: pytest.fail("the work started before the outputs were checked"))
+    out = tmp_path / "out"
+    (out / in_the_way).mkdir(parents=True) if in_the_way.endswith("/") else (out.mkdir(), (out / in_the_way).touch())
+    _fails(capsys, [str(a).format(bound=table) for a in cmd] + ["-o", out], needle)
+
+
+def test_compare_by_a_column_named_error_keeps_its_values(tmp_path):
+    # the groups CSV's own `error` column (why a group was not fitted) wrote '' over the group values
+    table = tmp_path / "t.csv"
+    pd.read_csv(RUNS).rename(columns={"complexity": "error"}).to_csv(table, index=False)
+    assert main(["compare", str(table), "--by", "error", "-o", str(tmp_path / "c")]) == 0
+    groups = pd.read_csv(tmp_path / "c" / "compare_groups.csv")
+    assert groups["error (group)"].tolist() == [1.0, 3.0] and groups["error"].isna().all(), groups.columns
