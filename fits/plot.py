@@ -68,7 +68,7 @@ def figure_paths(out: str | Path) -> list[Path]:
     if path.suffix[1:].lower() not in kinds:
         raise FitInputError(f"cannot write a figure as {path.name}: give a suffix matplotlib writes "
                             f"({', '.join('.' + k for k in sorted(kinds))}); a .pdf is written beside it")
-    return list(dict.fromkeys([path, path.with_suffix(".pdf")]))
+    return [path] if path.suffix.lower() == ".pdf" else [path, path.with_suffix(".pdf")]  # (x.PDF: one file)
 
 
 def save(fig: plt.Figure, out: str | Path) -> list[Path]:

@@ -662,3 +662,11 @@ def test_compare_by_a_column_named_error_keeps_its_values(tmp_path):
     assert main(["compare", str(table), "--by", "error", "-o", str(tmp_path / "c")]) == 0
     groups = pd.read_csv(tmp_path / "c" / "compare_groups.csv")
     assert groups["error (group)"].tolist() == [1.0, 3.0] and groups["error"].isna().all(), groups.columns
+
+
+def test_a_figure_named_with_an_upper_case_pdf_suffix_is_one_file():
+    # -o up.PDF wrote up.PDF and up.pdf; the docs say -o p.pdf writes p.pdf alone
+    from fits.plot import figure_paths
+
+    assert figure_paths("up.PDF") == [Path("up.PDF")] and figure_paths("p.pdf") == [Path("p.pdf")]
+    assert figure_paths("s.png") == [Path("s.png"), Path("s.pdf")] and figure_paths("s") == [Path("s.png"), Path("s.pdf")]
