@@ -304,7 +304,7 @@ def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
 def forest_figure(res: dict[str, Any]) -> Any:
     """alpha and C per group with 95 % intervals, side by side; the groups' values label the rows
     and the group column names the axis once."""
-    from fits.plot import err_lengths, plt
+    from fits.plot import err_lengths, plain, plt
 
     g = res["groups"]
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
@@ -322,7 +322,7 @@ def forest_figure(res: dict[str, Any]) -> Any:
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels([label(v) for v in g[key_column(res["by"])]])  # the column once, as the axis label
+    axes[0].set_yticklabels([plain(label(v)) for v in g[key_column(res["by"])]])  # the column once, as the axis label
     axes[0].set_ylabel(res["by"] or "whole table")
     return fig
 

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.text as mtext  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 import numpy as np  # noqa: E402
@@ -71,8 +72,19 @@ def figure_paths(out: str | Path) -> list[Path]:
     return [path] if path.suffix.lower() == ".pdf" else [path, path.with_suffix(".pdf")]  # (x.PDF: one file)
 
 
+def plain(text: Any) -> str:
+    """`text` drawn as written: a `$` in a group or column name started matplotlib's math text (a
+    subscript instead of the name, or a ParseException after every fit)."""
+    return str(text).replace("$", r"\$")
+
+
 def save(fig: plt.Figure, out: str | Path) -> list[Path]:
-    """Write `fig` to `out` (its suffix's format, .png without one) and the .pdf beside it; returns the paths."""
+    """Write `fig` to `out` (its suffix's format, .png without one) and the .pdf beside it; returns the
+    paths. Titles, axis labels and legend entries (the data's names: plain) are drawn as written; tick
+    labels, made when the figure is drawn, keep their math text (10^k)."""
+    for text in fig.findobj(mtext.Text):
+        if "$" in text.get_text() and "\\$" not in text.get_text():
+            text.set_text(plain(text.get_text()))
     paths = figure_paths(out)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     try:

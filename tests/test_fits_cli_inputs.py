@@ -670,3 +670,21 @@ def test_a_figure_named_with_an_upper_case_pdf_suffix_is_one_file():
 
     assert figure_paths("up.PDF") == [Path("up.PDF")] and figure_paths("p.pdf") == [Path("p.pdf")]
     assert figure_paths("s.png") == [Path("s.png"), Path("s.pdf")] and figure_paths("s") == [Path("s.png"), Path("s.pdf")]
+
+
+def test_group_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    # matplotlib read them as math text: compare ended in a ParseException traceback after every fit
+    # (compare.txt never written), plot blamed fits.json, and 'cost$_1$' was drawn with a subscript
+    table = tmp_path / "t.csv"
+    rows = pd.read_csv(RUNS)
+    rows["gen"] = rows["complexity"].map({1: r"a$\frac$", 3: "cost$_1$"})
+    rows.to_csv(table, index=False)
+    assert main(["compare", str(table), "--by", "gen", "-o", str(tmp_path / "c")]) == 0
+    assert "gen=cost$_1$" in (tmp_path / "c" / "compare.txt").read_text()
+    assert main(["fit", str(table), "--by", "gen", "-o", str(tmp_path / "f.json")]) == 0
+    import fits.plot
+
+    fig = fits.plot.scaling_figure(rows, json.loads((tmp_path / "f.json").read_text()))
+    fits.plot.save(fig, tmp_path / "s.png")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(t.startswith(r"gen=cost\$_1\$:") for t in legend), legend
