@@ -181,6 +181,11 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
             raise FitInputError(f"the runs table and the fits file disagree: {one_line(by)}={one_line(key)} has "
                                 f"{n_rows} rows with {x} > 0 here, its fit used {g['n_points']}; plot the runs the "
                                 "fit was made from")
+        ys = np.sort(group_rows[key].loc[group_rows[key][x] > 0, y].to_numpy(float))
+        if "y_sum" in g and not np.isclose(ys.sum(), g["y_sum"], rtol=1e-9, atol=1e-12):  # same design, other data
+            raise FitInputError(f"the runs table and the fits file disagree: {one_line(by)}={one_line(key)}'s {y} "
+                                f"values here sum to {ys.sum():.6g}, those its fit used to {g['y_sum']:.6g}; plot "
+                                "the runs the fit was made from")
     level = int(round(100 * fits_json.get("level", 0.95)))
     law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
     title = f"{y} vs {x}: points = seeds, line = {law} fit, band = {level} %"

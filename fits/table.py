@@ -395,7 +395,8 @@ def fit_group(g: pd.DataFrame, x: str, y: str, law: str, scratch: pd.DataFrame |
         return {**entry, "error": str(exc)}
     hold = holdout_score(pos[x], pos[y], law, groups=seeds)
     entry.update(fit.to_dict(LEVEL))
-    entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold, "curve": curve})
+    entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold, "curve": curve,
+                  "y_sum": float(np.sort(ys).sum())})  # plot checks it is drawn over the rows fitted
     return entry
 
 

@@ -688,3 +688,15 @@ def test_group_names_with_dollar_signs_are_drawn_as_written(tmp_path):
     fits.plot.save(fig, tmp_path / "s.png")
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith(r"gen=cost\$_1\$:") for t in legend), legend
+
+
+def test_plot_refuses_a_fits_file_made_from_other_values_of_the_same_design(tmp_path, capsys):
+    # only the row counts were compared: the mnist5k fit drawn over the sklearn_digits table (the
+    # same 4 conditions x 5 sizes x 2 seeds), or over errors halved, was drawn without a word
+    rows = pd.read_csv(RUNS)
+    assert main(["fit", str(RUNS), "--by", "complexity", "-o", str(tmp_path / "f.json")]) == 0
+    rows.assign(test_err=rows.test_err / 2).to_csv(tmp_path / "halved.csv", index=False)
+    _fails(capsys, ["plot", tmp_path / "halved.csv", tmp_path / "f.json", "-o", tmp_path / "p.png"],
+           "the runs table and the fits file disagree: complexity=1's test_err values here sum to")
+    rows.iloc[::-1].to_csv(tmp_path / "reordered.csv", index=False)  # the same rows in another order: drawn
+    assert main(["plot", str(tmp_path / "reordered.csv"), str(tmp_path / "f.json"), "-o", str(tmp_path / "q.png")]) == 0
