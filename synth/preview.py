@@ -80,7 +80,8 @@ def preview_grid(name: str, levels: Sequence[int], n_per_level: int = 8, resolut
     width, height = grid_size(len(levels), n_per_level, resolution)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 2), f"{name} @ {resolution}px, seed {seed}; caption = class label", fill=(0, 0, 0))
+    given = "".join(f", {k}={v}" for k, v in sorted(knobs.items()))  # rows are no longer the levels' presets
+    draw.text((4, 2), f"{name} @ {resolution}px, seed {seed}{given}; caption = class label", fill=(0, 0, 0))
     for row, level in enumerate(levels):
         gen = cls(resolution=resolution, complexity=level, channels=channels, **knobs)
         top = 16 + row * (tile + _CAPTION + 2)

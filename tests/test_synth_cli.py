@@ -71,6 +71,17 @@ def test_preview_writes_a_labelled_grid(tmp_path):
     assert main(["preview", "--complexity", "x..y", "-o", str(path)]) == 2
 
 
+def test_a_preview_with_knobs_says_so_in_its_title():
+    # its rows read "level 1", "level 3" under the plain title, though no row was that level's preset
+    from synth.preview import preview_grid
+
+    def title(**knobs) -> np.ndarray:
+        return np.asarray(preview_grid("shapes", [1], n_per_level=2, resolution=16, **knobs))[:14]
+
+    assert not np.array_equal(title(), title(clutter=1.0))
+    assert np.array_equal(title(), title())
+
+
 def test_bench_json_records(tmp_path, capsys):
     out = tmp_path / "bench.md"
     assert main(["bench", "--generator", "shapes", "--resolution", "16", "--min-cpu-s", "0.05",
