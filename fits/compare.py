@@ -95,7 +95,8 @@ def fmt_size(n: float) -> str:
 
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
-             x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False) -> str:
+             x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False,
+             rising: str | None = None) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
@@ -103,10 +104,15 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     x: the size column's name, as the user called it.
     scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
     seeds: whether the table has a seed column (without one: more runs per size, not more seeds).
-    perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists."""
+    perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists.
+    rising: "a -> b", the first and last size means, when the fit flags a rise over the whole range."""
     if perfect:
         return (f"{key}: every error is 0 up to {x} = {fmt_size(n)}: more data has nothing to remove and there "
                 "is no gap to close; a test set this easy cannot tell pre-training apart (use a harder one).")
+    if rising is not None:  # fit's own flag: a falling law's gain and gap would describe another curve
+        return (f"{key}: the error rises with {x} up to {fmt_size(n)} ({rising}, beyond its scatter): more of this "
+                "generator's data made it worse, so no gain or gap is read from the fitted law; a pre-training "
+                "budget too small for the larger sets can do this (raise it before comparing).")
     if flat_level is not None:
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
@@ -131,6 +137,16 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return head + ": more data still pays."
     more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
     return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, {more} would settle it."
+
+
+def _rise(fit: Fit) -> str | None:
+    """'a -> b' (first and last size means) when the curve rises over its whole range beyond its
+    scatter: steadily, so that a falling law fitted to it is flat or worse."""
+    from fits.diagnostics import overall_rise
+
+    used = fit.used
+    rise = overall_rise(used.x, used.y) if used.x.ndim == 1 else None
+    return None if rise is None else f"{fmt_num(rise[0])} -> {fmt_num(rise[1])}"
 
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
@@ -166,7 +182,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
                # the first-order figure the issue and some papers quote, for comparison; not used
                "doubling_gain_first_order": p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2),
-               "diagnostics": ";".join(f.name for f in fit.diagnostics)}
+               "diagnostics": ";".join(dict.fromkeys(f.name for f in fit.diagnostics))}
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = percentile_interval(gain / c_s, LEVEL)
@@ -175,7 +191,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
-                                   seeds="seed" in df.columns, perfect=all_zero(fit.problem))
+                                   seeds="seed" in df.columns, perfect=all_zero(fit.problem),
+                                   rising=_rise(fit))
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the
@@ -237,7 +254,7 @@ def report(res: dict[str, Any]) -> str:
         return fmt_ci(r[k], r[k + "_lo"], r[k + "_hi"], scale=sc)
 
     head = ["group", *[f"{k} [95 %]" for k in PARAMS], "flags"]
-    # each flag name once (on_bound fires per parameter; compare_groups.csv keeps every one)
+    # each flag name once (on_bound fires per parameter), as in compare_groups.csv and fit_table
     flags = lambda r: ";".join(dict.fromkeys(r["diagnostics"].split(";"))) or "-"  # noqa: E731
     col = key_column(res["by"])
     def cell(r: pd.Series, k: str) -> str:  # a flat fit's C: only its ceiling, the level, is identified

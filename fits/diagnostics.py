@@ -185,6 +185,14 @@ def _rising_trend(sizes: np.ndarray, mean: np.ndarray) -> bool:
     return len(sizes) >= 4 and _line_t(sizes, mean) > TREND_T
 
 
+def overall_rise(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """(first, last) size mean of a curve whose means rise over its whole range beyond their scatter
+    (the test behind non_monotone's "rises with size over the whole range"), else None."""
+    sizes, inv, counts = np.unique(np.asarray(x, float), return_inverse=True, return_counts=True)
+    mean = np.bincount(inv, weights=np.asarray(y, float)) / counts
+    return (float(mean[0]), float(mean[-1])) if _rising_trend(sizes, mean) else None
+
+
 def _shape_flags(fit: "Fit") -> list[Flag]:
     prob = fit.used  # flags judge the points fitted: an outlier of weight 0 raised too_flat
     pred = fit.predict(prob.x)
@@ -207,11 +215,18 @@ def _scale_name(law: "Law") -> str:
 
 
 def is_flat(fit: "Fit") -> bool:
-    """alpha, the scale (D; delta) and the floor (C; gamma) are free, and alpha sits on its lower
-    bound 0: the fitted curve does not fall with n and its level's split into the scale and the
-    floor is not identified. (With the scale or the floor fixed, the other one is the level less it.)"""
+    """The scale (D; delta) and the floor (C; gamma) are free, and alpha sits on its lower bound 0
+    (or is fixed where n^-alpha changes by 1e-6 or less over the sizes): the fitted curve does not
+    fall with n and its level's split into the scale and the floor is not identified. (With the
+    scale or the floor fixed, the other one is the level less it.)"""
     prob, law = fit.problem, fit.law
-    if not {"alpha", _scale_name(law), FLOOR_PARAM.get(law.name)} <= set(prob.free):
+    if not {_scale_name(law), FLOOR_PARAM.get(law.name)} <= set(prob.free):
+        return False
+    if "alpha" in prob.fixed:  # pinned (bound's per-s fits: the joint alpha) where n^-alpha is constant
+        n = np.asarray(prob.xs, float)
+        n = n if n.ndim == 1 else n[:, 0]
+        return 0 <= prob.fixed["alpha"] * np.log(n.max() / n.min()) <= 1e-6
+    if "alpha" not in prob.free:
         return False
     lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
@@ -231,7 +246,7 @@ def _flat_split_flag(fit: "Fit", floor: str) -> list[Flag]:
 
     other = _scale_name(fit.law)
     alpha = fmt_num(fit.params["alpha"], 3)  # printed as it is: a 0.000577 beside "alpha = 0" read as a slip
-    at = "on its bound" if alpha == "0" else "at its bound 0"
+    at = "fixed" if "alpha" in fit.problem.fixed else "on its bound" if alpha == "0" else "at its bound 0"
     return [Flag("unidentifiable", f"alpha = {alpha} ({at}): {FLAT_TEXT}, so only its level is "
                                    f"identified, not how it splits into {other} and {floor}; read {floor} as "
                                    "the level minus an arbitrary share")]

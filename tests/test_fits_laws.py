@@ -125,6 +125,18 @@ def test_a_flat_fit_with_d_or_c_pinned_has_its_split_identified(fixed: dict) -> 
     # (a free fit of the same kind still gets the flag: test_a_flat_or_rising_curve_says_only_its_level_is_identified)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 5e-15])
+def test_alpha_fixed_at_0_leaves_d_and_c_unidentified_and_says_so(alpha: float) -> None:
+    # bound's per-s fits pin alpha at the joint one: at 5e-15 they printed D 0.448 [0.409, 0.481], C 0.0237
+    # [0.0237, 0.0263] with no flag, though any split of the level fits as well
+    x, _, g = clean_curve()
+    fit = fits.fit_curve(x, noisy(0.4 + 0 * x, 0.01, 3), groups=g, fixed={"alpha": alpha})
+    flags = {f.name: f.message for f in fit.diagnostics}
+    assert fits.diagnostics.is_flat(fit) and flags["unidentifiable"].startswith(f"alpha = 0 (fixed): {fits.diagnostics.FLAT_TEXT}")
+    pinned = fits.fit_curve(x, noisy(0.3 * x ** -0.5 + 0.1, 0.01, 4), groups=g, fixed={"alpha": 0.5})
+    assert not fits.diagnostics.is_flat(pinned)
+
+
 def _random_params(law: fits.laws.Law, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> dict:
     """A point inside law's box for (x, y), away from its ends; log parameters in [1e-3, 10]."""
     box, p = law.bounds(x, y), {}
@@ -421,7 +433,9 @@ def test_bound_checks_are_not_made_without_per_s_fits_nor_read_when_alpha_is_zer
     res = check_bound(df, seed=None)
     assert res["joint"]["params"]["alpha"] < 1e-6 and len(res["per_s"]) == 3
     # the per-s flags joined as in fit's and compare's tables (a comma, quoted in the CSV, before)
-    assert "on_bound;too_flat" in set(res["per_s"]["flags"]), res["per_s"]["flags"]
+    # and each per-s fit (alpha pinned at the joint ~0) says its D_s and C_s are not told apart
+    assert "on_bound;too_flat;unidentifiable" in set(res["per_s"]["flags"]), res["per_s"]["flags"]
+    assert all("unidentifiable" in f for f in res["per_s"]["flags"]), res["per_s"]["flags"]
     text = summary(res)
     assert text.count("not to be read: the joint alpha is") == 2 and "does not hold" not in text
 
