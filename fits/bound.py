@@ -17,7 +17,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve, strict_json
 from fits.errors import FitInputError, none_fitted, one_line
-from fits.table import check_not_pooled, fit_rows, label
+from fits.table import _groups, check_not_pooled, fit_rows, label
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
@@ -221,7 +221,8 @@ def cmd_bound(args: argparse.Namespace) -> int:
     texts, files, errors = [], [], {}
     # groups as fits.table.curve_groups, minus its pooling check on n alone (n_real varies here by design;
     # check_bound checks each group over (n, s))
-    groups = [(k, g) for k, g in df.groupby(args.by, sort=True, dropna=False) if not (g[args.x] == 0).all()]
+    # (in fit's order: "1/5, 1/50, 1/200" by each column's values, not as the joined labels sort as text)
+    groups = [(k, g) for k, g in _groups(df, args.by) if not (g[args.x] == 0).all()]
     if not groups:
         raise FitInputError(f"no rows with {args.x} > 0 to fit (rows with {args.x} = 0 are the scratch baseline)")
     names = [_folder_name(f"{args.by}={label(k)}") for k, _ in groups]
@@ -233,6 +234,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
     for (key, g), name in zip(groups, names):
         head = f"== {one_line(args.by)}={one_line(label(key))} =="
         try:
+            check_not_pooled(g, [args.x, args.s], args.by, key)  # its fix keeps the user's --by (check_bound's not)
             res = check_bound(g, n=args.x, s=args.s, y=args.y, seed=seed)
         except FitInputError as exc:  # this group cannot carry a bound (e.g. one s): say so, fit the rest
             errors[label(key)] = str(exc)

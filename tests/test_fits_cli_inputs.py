@@ -700,3 +700,17 @@ def test_plot_refuses_a_fits_file_made_from_other_values_of_the_same_design(tmp_
            "the runs table and the fits file disagree: complexity=1's test_err values here sum to")
     rows.iloc[::-1].to_csv(tmp_path / "reordered.csv", index=False)  # the same rows in another order: drawn
     assert main(["plot", str(tmp_path / "reordered.csv"), str(tmp_path / "f.json"), "-o", str(tmp_path / "q.png")]) == 0
+
+
+def test_bound_by_keeps_the_users_grouping_in_its_hint_and_fits_order(tmp_path, capsys):
+    # the hint said "--by complexity", which then pooled the generators; groups came in text order (2048 before 512)
+    sweep = Path(__file__).resolve().parents[1] / "results" / "fits_tuning_sweep" / "runs.csv"
+    _fails(capsys, ["bound", sweep, "--by", "generator", "-o", tmp_path / "b"], "group by both: --by generator,complexity")
+    rows = pd.read_csv(RUNS)
+    two_s = pd.concat([rows, rows.assign(n_real=1000, test_err=rows.test_err * 0.8)])
+    both = pd.concat([two_s.assign(budget=512),
+                      two_s.assign(budget=2048, test_err=two_s.test_err * 0.9, run_id=two_s.run_id + "b")])
+    both.to_csv(tmp_path / "t.csv", index=False)
+    main(["bound", str(tmp_path / "t.csv"), "--by", "complexity,budget", "-o", str(tmp_path / "o")])
+    heads = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("== ")]
+    assert heads == [f"== complexity,budget={c}/{b} ==" for c in (1, 3) for b in (512, 2048)], heads
