@@ -108,7 +108,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     sv = per_s["s"].to_numpy()
     return {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()},
                       "diagnostics": [f.to_dict() for f in joint.diagnostics] if intervals else []},
-            "per_s": per_s,
+            "per_s": per_s, "checks_caveat": _caveat(jp["alpha"], per_s, s),
             "beta_from_C": _loglog_slope(sv, per_s["C"].to_numpy()),
             "beta_from_D": _loglog_slope(sv, per_s["D"].to_numpy()),
             "gamma_inside_fraction": _fraction(per_s["gamma_inside"]),
@@ -147,6 +147,17 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
     return save(fig, out)
 
 
+def _caveat(alpha: float, per_s: pd.DataFrame, s: str) -> str:
+    """Why checks 1 and 2 are not to be read ('' when they are): with the joint alpha ~0, or most per-s
+    fits flagged unidentifiable, D_s and C_s are not told apart and their ratio and slopes say nothing.
+    bound.json keeps it beside the numbers, which without it read as a failed check."""
+    if alpha < FLAT_ALPHA:
+        return f"the joint alpha is {alpha:.2g}, so D_s and C_s are not told apart"
+    flagged = int(per_s["flags"].str.split(";").map(lambda f: "unidentifiable" in f).sum()) if len(per_s) else 0
+    return (f"{flagged} of the {len(per_s)} per-{s} fits do not tell D_s and C_s apart (unidentifiable: see "
+            "their flags)") if 2 * flagged > len(per_s) else ""  # a few such lines: their flags say so
+
+
 def summary(res: dict[str, Any], s: str = "n_real") -> str:
     """The joint parameters with intervals, the per-s table and the two checks, as plain text."""
     from fits.table import fmt_ci
@@ -165,8 +176,8 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     if len(res["per_s"]) == 0:  # (each s needs 3 or more pre-training sizes: the skipped lines say why)
         lines.append(f"checks 1 and 2 need a per-{s} fit: none could be made, so neither is made")
         return "\n".join(lines)
-    void = (f" (not to be read: the joint alpha is {jp['alpha']:.2g}, so D_s and C_s are not told apart)"
-            if jp["alpha"] < FLAT_ALPHA else "")
+    caveat = res.get("checks_caveat", _caveat(jp["alpha"], res["per_s"], s))
+    void = f" (not to be read: {caveat})" if caveat else ""
     inside = res["gamma_inside_fraction"]
     if np.isnan(inside):
         lines.append(f"check 1, C_s/D_s = gamma at every {s}: not made, no per-{s} fit has an interval "

@@ -714,3 +714,16 @@ def test_bound_by_keeps_the_users_grouping_in_its_hint_and_fits_order(tmp_path, 
     main(["bound", str(tmp_path / "t.csv"), "--by", "complexity,budget", "-o", str(tmp_path / "o")])
     heads = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("== ")]
     assert heads == [f"== complexity,budget={c}/{b} ==" for c in (1, 3) for b in (512, 2048)], heads
+
+
+def test_bound_checks_on_unidentified_per_s_fits_are_marked_not_to_be_read(tmp_path):
+    # shapes/0 of the tuning sweep: both per-s fits unidentifiable (D_s 5.6e-09 [1e-09, 0.43]), yet
+    # check 1 read "inside 100 %" and check 2 "beta 10.1 from C_s", and bound.json had no caveat
+    sweep = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "fits_tuning_sweep" / "runs.csv")
+    one = sweep[(sweep.generator.isin(["shapes", "none"])) & (sweep.complexity.isna() | (sweep.complexity == 0))]
+    one.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["bound", str(tmp_path / "t.csv"), "-o", str(tmp_path / "b")]) == 0
+    caveat = json.loads((tmp_path / "b" / "bound.json").read_text())["checks_caveat"]
+    assert caveat == "2 of the 2 per-n_real fits do not tell D_s and C_s apart (unidentifiable: see their flags)"
+    text = (tmp_path / "b" / "bound.txt").read_text()
+    assert all(f"(not to be read: {caveat})" in ln for ln in text.splitlines() if ln.startswith("check ")), text
