@@ -105,11 +105,12 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
     seeds: whether the table has a seed column (without one: more runs per size, not more seeds).
     perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists.
-    rising: "a -> b", the first and last size means, when the fit flags a rise over the whole range."""
+    rising: "a -> b", the first and last size means, when they rise over the whole range beyond their
+    scatter (the test behind fit's non_monotone "rises with size over the whole range")."""
     if perfect:
         return (f"{key}: every error is 0 up to {x} = {fmt_size(n)}: more data has nothing to remove and there "
                 "is no gap to close; a test set this easy cannot tell pre-training apart (use a harder one).")
-    if rising is not None:  # fit's own flag: a falling law's gain and gap would describe another curve
+    if rising is not None:  # a falling law's gain and gap would describe another curve
         return (f"{key}: the error rises with {x} up to {fmt_size(n)} ({rising}, beyond its scatter): more of this "
                 "generator's data made it worse, so no gain or gap is read from the fitted law; a pre-training "
                 "budget too small for the larger sets can do this (raise it before comparing).")
