@@ -273,7 +273,8 @@ def report(res: dict[str, Any]) -> str:
                     dash(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
                     dash(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), dash(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
                 for _, r in p.iterrows()]
-        lines += ["", *_columns(head, rows), "", pairs_note(len(p), res.get("n_boot", N_BOOT))]
+        lines += ["", *_columns(head, rows), "",
+                  pairs_note(int(p["p_alpha"].notna().sum()), res.get("n_boot", N_BOOT), int(p["p_C"].notna().sum()))]
         lines += missing_note(res)
     lines.append("")
     lines.extend(g["decision"])
@@ -299,15 +300,22 @@ def missing_note(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def pairs_note(m: int, n_boot: int) -> str:
-    """How to read the pairs table's p-values, and whether its draws let a Holm p reach 0.05."""
+def pairs_note(m: int, n_boot: int, m_c: int | None = None) -> str:
+    """How to read the pairs table's p-values, and whether its draws let a Holm p reach 0.05. `m`
+    pairs have a p-value for alpha, `m_c` (default `m`) for C: a flat group's pairs have none."""
     floor = p_floor(n_boot)
+    families = {"alpha": m, "C": m if m_c is None else m_c}
+    counted = (f"the {m} pair{'s' if m > 1 else ''} compared" if len(set(families.values())) == 1 else
+               " and ".join(f"the {k} pair{'s' if k != 1 else ''} compared in {name}" for name, k in families.items()))
     note = (f"p: one pair's two-sided bootstrap p-value ({n_boot} draws per group, so none is below "
-            f"{floor:.3g}); p Holm: adjusted for the {m} pair{'s' if m > 1 else ''} compared, per parameter "
+            f"{floor:.3g}); p Holm: adjusted for {counted}, per parameter "
             f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
-    if m * floor >= 0.05:
-        need = int(np.floor(2 * m / 0.05)) + 1  # m * 2 / n < 0.05
-        note += (f" With {m} pairs and {n_boot} draws no Holm p can fall below {min(1.0, m * floor):.2g}: "
+    for name, k in families.items():
+        if k * floor < 0.05 or (name == "C" and families["C"] == m):  # (equal families: said once)
+            continue
+        need = int(np.floor(2 * k / 0.05)) + 1  # k * 2 / n < 0.05
+        which = "" if families["C"] == m else f" in {name}"
+        note += (f" With {k} pairs{which} and {n_boot} draws no Holm p can fall below {min(1.0, k * floor):.2g}: "
                  f"rerun with --boot {need} or more to let one fall below 0.05, or compare fewer groups.")
     return note
 

@@ -427,3 +427,15 @@ def test_compare_does_not_read_a_gap_from_a_curve_that_rises() -> None:
     assert rising.startswith("complexity=3: the error rises with n_synth up to 1,000 (0.4") and "gap" not in \
         rising.split("so no gain or gap")[0], rising
     assert "made it worse" in rising and "rises" not in groups.set_index("complexity").loc["1", "decision"]
+
+
+def test_the_holm_note_counts_each_parameters_own_pairs() -> None:
+    # with 4 flat groups of 8, 28 pairs had a p for alpha but 6 for C; the note said 28 for both
+    # ("no Holm p can fall below 0.28: rerun with --boot 1121"), where C's floor was 0.06 (--boot 241)
+    from fits.compare import pairs_note
+
+    note = pairs_note(28, 200, 6)
+    assert "adjusted for the 28 pairs compared in alpha and the 6 pairs compared in C" in note
+    assert "With 28 pairs in alpha and 200 draws no Holm p can fall below 0.28: rerun with --boot 1121" in note
+    assert "With 6 pairs in C and 200 draws no Holm p can fall below 0.06: rerun with --boot 241" in note
+    assert "With 3 pairs and 50 draws no Holm p can fall below 0.12" in pairs_note(3, 50)
