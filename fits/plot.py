@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError, one_line  # noqa: E402
 from fits.laws import AUTO  # noqa: E402
-from fits.table import fit_rows, flat_level, fmt_num  # noqa: E402
+from fits.table import fit_rows, flat_level, fmt_num, group_scale  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
 # what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
@@ -136,8 +136,9 @@ def _params_text(fits_json: dict[str, Any], key: str) -> tuple[str, str]:
     law = g.get("law", fits_json["law"])  # fits.json of `fit --law auto`: each group has its own
     names = LEGEND_PARAMS.get(law, tuple(p)[:2])
     level = flat_level(g)  # a flat fit's C is an arbitrary share of its level: show the level, as `fit` does
+    sc = group_scale(g)  # errors of 1e-10 print as errors of 0.1 do (a C of 2e-11 read "C=0")
     return (law if law != fits_json["law"] else ""), ", ".join(
-        f"C<={fmt_num(level)} (flat)" if k == "C" and level is not None else f"{k}={fmt_num(p[k])}"
+        f"C<={fmt_num(level, scale=sc)} (flat)" if k == "C" and level is not None else f"{k}={fmt_num(p[k], scale=sc)}"
         for k in names if k in p)
 
 

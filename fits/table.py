@@ -480,11 +480,17 @@ def fmt_flat(level: float, scale: float = 1.0) -> str:
     return f"<= {fmt_num(level, scale=scale)} (flat)"
 
 
+def group_scale(g: dict) -> float:
+    """The size of a fits.json group's errors (its fitted curve's largest value, at most 1): fmt_num's
+    `scale`, so that errors of 1e-10 print as errors of 0.1 do, in the table and the plot's legend."""
+    curve = g.get("curve") or {}
+    return min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
+
+
 def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
-    curve = g.get("curve") or {}
-    scale = min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
+    scale = group_scale(g)
     if name == "C" and (level := flat_level(g)) is not None:  # as `compare` prints it
         return fmt_flat(level, scale)
     lo, hi = g["ci"][name]
@@ -511,7 +517,7 @@ def summary_table(fits_json: dict[str, Any]) -> str:
         sc = g.get("scratch") or fits_json.get("scratch")
         lines.append([one_line(key), *law_cell, *[_fmt_ci(g, n) for n in names],
                       fmt_num(hold["rel_err"]) if hold else "-",
-                      fmt_num(sc["mean"]) if sc else "-",
+                      fmt_num(sc["mean"], scale=group_scale(g)) if sc else "-",
                       # each name once: on_bound fires per parameter (fits.json keeps every message)
                       ",".join(dict.fromkeys(d["name"] for d in g["diagnostics"])) or "-"])
     widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head))]

@@ -727,3 +727,16 @@ def test_bound_checks_on_unidentified_per_s_fits_are_marked_not_to_be_read(tmp_p
     assert caveat == "2 of the 2 per-n_real fits do not tell D_s and C_s apart (unidentifiable: see their flags)"
     text = (tmp_path / "b" / "bound.txt").read_text()
     assert all(f"(not to be read: {caveat})" in ln for ln in text.splitlines() if ln.startswith("check ")), text
+
+
+def test_tiny_errors_print_their_floor_in_the_legend_and_their_scratch_in_the_table(tmp_path, capsys):
+    # errors of 1e-10: the table printed C 2e-11 [...], but the legend read "C=0" and the scratch column 0
+    from fits.plot import legend_label
+
+    rows = pd.read_csv(RUNS)
+    rows.assign(test_err=rows.test_err * 1e-10).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["fit", str(tmp_path / "t.csv"), "--by", "complexity", "-o", str(tmp_path / "f.json")]) == 0
+    table = capsys.readouterr().out
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert "C=3.39e-11" in legend_label(doc, "1"), legend_label(doc, "1")
+    assert "7.22e-11" in table.splitlines()[2], table  # the scratch mean, 0.722 x 1e-10
