@@ -116,8 +116,9 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
 
 
 def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = "n_synth",
-               s: str = "n_real", y: str = "test_err") -> list[Path]:
-    """Per-s measurements (points), per-s fits (dashed) and the joint bound (solid); .png + .pdf."""
+               s: str = "n_real", y: str = "test_err", group: str = "") -> list[Path]:
+    """Per-s measurements (points), per-s fits (dotted) and the joint bound (solid); .png + .pdf.
+    `group` ('complexity=1') heads the title: a bound.png of `bound --by` named no group."""
     from fits.plot import log_axes, plt, save
 
     joint: Fit = res["fit"]
@@ -140,7 +141,8 @@ def plot_bound(df: pd.DataFrame, res: dict[str, Any], out: str | Path, n: str = 
     ax.set_xlabel(n)
     ax.set_ylabel(y)
     p = joint.params
-    ax.set_title(f"bound: delta={p['delta']:.3g}, gamma={p['gamma']:.3g}, alpha={p['alpha']:.3g}, "
+    ax.set_title(f"{group + ': ' if group else ''}bound: delta={p['delta']:.3g}, gamma={p['gamma']:.3g}, "
+                 f"alpha={p['alpha']:.3g}, "
                  f"beta={p['beta']:.3g} (solid); per-{s} fits dotted", fontsize=8)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the panel
     ax.grid(True, which="both", alpha=0.25)
@@ -201,7 +203,8 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
 ONE_BOUND = ("bound.json", "bound_per_s.csv", "bound.png", "bound.pdf")  # the files _write_one writes
 
 
-def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.Namespace) -> list[Path]:
+def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.Namespace,
+               group: str = "") -> list[Path]:
     """bound.json, bound_per_s.csv and the figure of one bound fit, in `out`."""
     import json
 
@@ -209,7 +212,7 @@ def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
     res["per_s"].to_csv(files[1], index=False)
-    return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y)
+    return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y, group=group)
 
 
 def _folder_name(text: str) -> str:
@@ -253,7 +256,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
             continue
         sub = out / name  # e.g. complexity=1
         sub.mkdir(exist_ok=True)
-        files += _write_one(g, res, sub, args)
+        files += _write_one(g, res, sub, args, group=f"{one_line(args.by)}={one_line(label(key))}")
         texts.append(f"{head}\n{summary(res, args.s)}")
     if len(errors) == len(groups):
         raise none_fitted(args.by, errors)

@@ -740,3 +740,15 @@ def test_tiny_errors_print_their_floor_in_the_legend_and_their_scratch_in_the_ta
     doc = json.loads((tmp_path / "f.json").read_text())
     assert "C=3.39e-11" in legend_label(doc, "1"), legend_label(doc, "1")
     assert "7.22e-11" in table.splitlines()[2], table  # the scratch mean, 0.722 x 1e-10
+
+
+def test_a_bound_figure_of_bound_by_names_its_group(tmp_path, monkeypatch):
+    # each group's bound.png had the same kind of title and said nothing of which group it was
+    import fits.plot
+
+    titles = []
+    monkeypatch.setattr(fits.plot, "save", lambda fig, out: titles.append(fig.axes[0].get_title()) or [])
+    rows = pd.read_csv(RUNS)
+    pd.concat([rows, rows.assign(n_real=1000, test_err=rows.test_err * 0.8)]).to_csv(tmp_path / "t.csv", index=False)
+    main(["bound", str(tmp_path / "t.csv"), "--by", "complexity", "-o", str(tmp_path / "b")])
+    assert [t.split(": bound:")[0] for t in titles] == ["complexity=1", "complexity=3"], titles
