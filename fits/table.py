@@ -483,8 +483,12 @@ def fmt_flat(level: float, scale: float = 1.0) -> str:
 def group_scale(g: dict) -> float:
     """The size of a fits.json group's errors (its fitted curve's largest value, at most 1): fmt_num's
     `scale`, so that errors of 1e-10 print as errors of 0.1 do, in the table and the plot's legend."""
-    curve = g.get("curve") or {}
-    return min(1.0, max(map(abs, curve["fit"]), default=1.0)) if curve.get("fit") else 1.0
+    curve = g.get("curve")
+    fit = curve.get("fit") if isinstance(curve, dict) else None  # (a hand-edited file: its check says so)
+    try:
+        return min(1.0, max(map(abs, fit), default=1.0)) if fit else 1.0
+    except TypeError:
+        return 1.0
 
 
 def _fmt_ci(g: dict, name: str) -> str:
