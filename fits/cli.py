@@ -161,11 +161,17 @@ def out_file(path: str | Path, inputs: Sequence[str | Path] = (), example: str =
     if not out.exists():
         out_dir(out.parent)  # created and checked writable
         return out
-    try:  # append mode: an existing file is checked without touching its contents
-        open(out, "ab").close()
-    except OSError as exc:
-        raise FitInputError(f"cannot write output {out}: {exc.strerror or exc}") from None
+    _check_writable(out)
     return out
+
+
+def _check_writable(path: Path) -> None:
+    """A one-line FitInputError unless the existing file `path` can be written (opened in append
+    mode: checked without touching its contents)."""
+    try:
+        open(path, "ab").close()
+    except OSError as exc:
+        raise FitInputError(f"cannot write output {path}: {exc.strerror or exc}") from None
 
 
 def check_outputs(out: Path, names: Sequence[str], what: str) -> None:
@@ -180,10 +186,7 @@ def check_outputs(out: Path, names: Sequence[str], what: str) -> None:
             raise FitInputError(f"{path} is {kind} where {what} writes its {'folder' if folder else 'file'} "
                                 f"{name.rstrip('/')}: move it away or give another -o")
         if path.is_file():
-            try:  # append mode: checked without touching its contents
-                open(path, "ab").close()
-            except OSError as exc:
-                raise FitInputError(f"cannot write output {path}: {exc.strerror or exc}") from None
+            _check_writable(path)
 
 
 _MADE: list[Path] = []  # folders out_dir created for the command now running, outermost first
