@@ -17,7 +17,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve, strict_json
 from fits.errors import FitInputError, none_fitted, one_line
-from fits.table import _groups, check_not_pooled, fit_rows, label
+from fits.table import check_not_pooled, curve_groups, fit_rows, label
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
@@ -233,12 +233,9 @@ def cmd_bound(args: argparse.Namespace) -> int:
         res = check_bound(df, n=args.x, s=args.s, y=args.y, seed=seed)
         return write_text_report(out, "bound.txt", summary(res, args.s), _write_one(df, res, out, args))
     texts, files, errors = [], [], {}
-    # groups as fits.table.curve_groups, minus its pooling check on n alone (n_real varies here by design;
-    # check_bound checks each group over (n, s))
-    # (in fit's order: "1/5, 1/50, 1/200" by each column's values, not as the joined labels sort as text)
-    groups = [(k, g) for k, g in _groups(df, args.by) if not (g[args.x] == 0).all()]
-    if not groups:
-        raise FitInputError(f"no rows with {args.x} > 0 to fit (rows with {args.x} = 0 are the scratch baseline)")
+    # in fit's order; no pooling check on n alone (n_real varies here by design; check_bound checks each
+    # group over (n, s))
+    groups = curve_groups(df, args.x, args.by, check_pooled=False)
     names = [_folder_name(f"{args.by}={label(k)}") for k, _ in groups]
     if len(set(names)) < len(names):
         raise FitInputError(f"--by {args.by}: two groups would share the folder name "

@@ -306,14 +306,17 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
                                 f"time (a table with one value of it){fix}")
 
 
-def curve_groups(df: pd.DataFrame, x: str, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
-    """_groups without groups of scratch rows only: scratch rows (x == 0) have no generator, so
-    their group value is missing (complexity) or 'none' (generator); they are the shared
-    baseline, not a curve of their own. A group that pools different experiments is refused."""
+def curve_groups(df: pd.DataFrame, x: str, by: str | None, *,
+                 check_pooled: bool = True) -> list[tuple[Any, pd.DataFrame]]:
+    """The rows of each value of `by`, in fit's order, without groups of scratch rows only: scratch
+    rows (x == 0) have no generator, so their group value is missing (complexity) or 'none'
+    (generator); they are the shared baseline, not a curve of their own. A group that pools
+    different experiments at one x is refused unless check_pooled is False (the bound's groups
+    vary n_real by design; it checks each over (n, s) itself)."""
     out = [(k, g) for k, g in _groups(df, by) if not (g[x] == 0).all()]
     if not out:
         raise FitInputError(f"no rows with {x} > 0 to fit (rows with {x} = 0 are the scratch baseline)")
-    for k, g in out:
+    for k, g in out if check_pooled else []:
         check_not_pooled(g, [x], by, k)
     labels = [label(k) for k, _ in out]
     twice = sorted({t for t in labels if labels.count(t) > 1})
