@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from fits import diagnostics as diag
-from fits.errors import FitInputError, PredictionOverflow
+from fits.errors import FitInputError, PredictionOverflow, one_line
 from fits.laws import Law, Params, get_law
 
 F_SCALE = 0.1  # Huber scale in log units: residuals above ~10 % are down-weighted
@@ -284,6 +284,9 @@ def _fixed_values(law: Law, fixed: Any) -> dict[str, float]:
     if bad:
         positive = f", and > 0 for {', '.join(sorted(law.log_params))}" if law.log_params else ""
         raise FitInputError(f"fixed values must be finite{positive}; got {({k: out[k] for k in bad})}")
+    if len(out) == len(law.params):  # a "fit" of nothing came back as a certain one: zero-width intervals, no flag
+        raise FitInputError(f"fixed pins every parameter of {law.name!r} ({', '.join(law.params)}): nothing is "
+                            f"left to fit; to evaluate the law there, call fits.LAWS[{law.name!r}](x, params)")
     return out
 
 
@@ -562,9 +565,19 @@ def tail_weights(x: Any, factor: float = TAIL_HALVING) -> np.ndarray:
     """Per-point weights factor^(steps below the largest size): favour sizes near the horizon.
 
     Counted in steps of the size grid, not in n, so a doubling grid and LCDB's sqrt(2) grid
-    are treated alike (on LCDB it equals (n / n_max)^2). Small sizes are often pre-asymptotic."""
-    xa = np.asarray(x, dtype=float)
-    n = xa if xa.ndim == 1 else xa[:, 0]
+    are treated alike (on LCDB it equals (n / n_max)^2). Small sizes are often pre-asymptotic.
+    Sizes must be finite and > 0, and 0 < factor <= 1 (above 1 it would favour the small sizes)."""
+    if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, (int, float, np.integer, np.floating)) \
+            or not 0 < factor <= 1:
+        raise FitInputError(f"tail_weights: factor must be a number in (0, 1], got {factor!r}")
+    try:
+        xa = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise FitInputError(f"tail_weights: sizes must be numbers, got {one_line(repr(x))[:80]}") from None
+    n = xa if xa.ndim == 1 else xa[:, 0] if xa.ndim == 2 and xa.shape[1] else np.array([])
+    if not n.size or not np.isfinite(n).all() or (n <= 0).any():
+        raise FitInputError(f"tail_weights: sizes must be a non-empty list of finite numbers > 0, got "
+                            f"{one_line(repr(x))[:80]}")
     rank = np.unique(n, return_inverse=True)[1]
     return factor ** (rank.max() - rank).astype(float)
 

@@ -38,6 +38,13 @@ class Law:
     def __call__(self, x: Array, params: Params) -> Array:
         return self.func(np.asarray(x, dtype=float), params)
 
+    def __reduce_ex__(self, protocol: int):
+        # a registered law pickles by its name: several hold lambdas, which pickle cannot store, so a
+        # Fit of power_floor could not come back from a worker process (a law not in LAWS pickles whole)
+        if LAWS.get(self.name) is self:
+            return get_law, (self.name,)
+        return super().__reduce_ex__(protocol)
+
 
 class LawTable(dict):
     """name -> Law; an unknown name is a FitInputError that lists the valid names."""

@@ -436,16 +436,17 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
     The first column holds the group's value, named by `by` ("group" without one), or "<by> (group)"
     when `by` is also the name of an output column (a sweep over a regulariser called "alpha")."""
     res = fit_runs(df, x, y, by, law)
+    num = lambda v: np.nan if v is None else float(v)  # noqa: E731  (unknown: NaN, so columns stay float)
     rows = []
     for key, g in res["groups"].items():
         group_law = g.get("law", law)  # with AUTO, each fitted group's own; AUTO itself: not fitted
         row: dict[str, Any] = {"law": group_law}
         for name in () if group_law == AUTO else get_law(group_law).params:
             ci = g.get("ci", {}).get(name, [np.nan, np.nan])
-            row.update({name: g.get("params", {}).get(name, np.nan), f"{name}_lo": ci[0], f"{name}_hi": ci[1]})
+            row.update({name: num(g.get("params", {}).get(name)), f"{name}_lo": num(ci[0]), f"{name}_hi": num(ci[1])})
         hold = g.get("holdout") or {}
         names = dict.fromkeys(d["name"] for d in g.get("diagnostics", []))  # one flag can fire for two parameters
-        row.update({"holdout_abs_err": hold.get("abs_err", np.nan), "holdout_rel_err": hold.get("rel_err", np.nan),
+        row.update({"holdout_abs_err": num(hold.get("abs_err")), "holdout_rel_err": num(hold.get("rel_err")),
                     "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(names), "error": g.get("error", "")})
         rows.append((g["value"], row))
     outputs = {name for _, row in rows for name in row}

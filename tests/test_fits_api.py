@@ -479,3 +479,52 @@ def test_the_bounds_too_few_sizes_counts_n_s_cells() -> None:
     fewer = fits.fit_curve(x[[0, 1, 2, 5, 6]], y[[0, 1, 2, 5, 6]], "transfer_bound")
     flags = {f.name: f.message for f in fewer.diagnostics}
     assert "5 distinct (n, s) cells for 4 free parameters" in flags["too_few_sizes"]
+
+
+@pytest.mark.parametrize("law", ["power", "power_floor", "bnsl", "m4"])
+def test_every_fit_pickles_so_it_can_come_back_from_a_worker_process(law: str) -> None:
+    # power and power_floor hold lambdas (their bounds / starts): pickle failed, so a Fit could not be
+    # returned from a ProcessPoolExecutor job
+    import pickle
+
+    x = [100, 200, 400, 800, 1600, 3200, 6400]
+    f = fits.fit_curve(x, [0.5, 0.4, 0.33, 0.3, 0.28, 0.27, 0.265], law)
+    back = pickle.loads(pickle.dumps(f))
+    assert back.law is fits.LAWS[law] and back.params == f.params
+    np.testing.assert_array_equal(back.predict([12800]), f.predict([12800]))
+
+
+def test_the_bound_law_pickles_too() -> None:
+    import pickle
+
+    n, s = np.meshgrid([100, 400, 1600, 6400], [50, 200, 800])
+    y = 0.9 * (0.3 + n.ravel() ** -0.5) * s.ravel() ** -0.2
+    f = fits.fit_curve(np.c_[n.ravel(), s.ravel()], y, "transfer_bound")
+    assert pickle.loads(pickle.dumps(f)).params == f.params
+
+
+@pytest.mark.parametrize("law, fixed", [("power_floor", {"D": 100, "alpha": 0.1, "C": 0}),
+                                         ("power", {"D": 100, "alpha": 0.1})])
+def test_pinning_every_parameter_is_refused(law: str, fixed: dict) -> None:
+    # it returned a "fit" of nothing 100x off the data, with zero-width intervals and no flag
+    with pytest.raises(fits.FitInputError, match=f"fixed pins every parameter of '{law}'.*nothing is left to fit"):
+        fits.fit_curve([100, 200, 400, 800, 1600], [0.5, 0.4, 0.33, 0.3, 0.28], law, fixed=fixed)
+
+
+@pytest.mark.parametrize("x, kw, what", [([], {}, "sizes must be a non-empty"), (["a", "b"], {}, "sizes must be numbers"),
+                                         ([1, np.nan, 3], {}, "finite numbers > 0"), ([1, 0, 3], {}, "> 0"),
+                                         ([1, 2, 3], {"factor": -1}, r"factor must be a number in \(0, 1\]"),
+                                         ([1, 2, 3], {"factor": 2}, "factor"), ([1, 2, 3], {"factor": True}, "factor")])
+def test_tail_weights_refuses_what_it_cannot_weigh(x, kw: dict, what: str) -> None:
+    # [] was numpy's zero-size ValueError; a NaN size got the top weight; factor 2 favoured the small sizes
+    with pytest.raises(fits.FitInputError, match=what):
+        fits.tail_weights(x, **kw)
+
+
+def test_fit_table_interval_columns_are_float_when_no_group_has_an_interval() -> None:
+    # with 3 sizes and one run there is no interval: D_lo etc. came out as object columns of None
+    t = fits.fit_table(pd.DataFrame({"n_synth": [100, 200, 400], "test_err": [0.5, 0.4, 0.35], "complexity": 1}),
+                       "n_synth", "test_err", "complexity")
+    for c in ("D", "D_lo", "alpha_hi", "C_lo", "holdout_abs_err"):
+        assert t[c].dtype == float, (c, t[c].dtype)
+    assert t[["D_lo", "C_hi"]].isna().all().all()
