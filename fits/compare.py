@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits.core import N_BOOT, Fit, fit_curve, percentile_interval
+from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label
@@ -22,8 +22,13 @@ PARAMS = ("alpha", "C", "D")
 # A doubling that removes under a tenth of the gap C means even three more doublings (8x the
 # data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
 GAP_FRACTION = 0.1
+# L: the two fitted curves' values at n_common, the largest size both groups measured. Unlike alpha and C
+# it is identified for a flat curve too, and it answers "which is better at the data we have?"
+PAIR_FAMILIES = ("alpha", "C", "L")
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
-                            (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm")))]
+                            (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm"))),
+                "n_common", *(f"{s}L{e}" for s, e in (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""),
+                                                     ("p_", "_holm")))]
 
 
 def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -86,6 +91,14 @@ def doubling_gain(fit: Fit, n: float) -> np.ndarray:
     s = fit.bootstrap()
     names = list(fit.law.params)
     return removed_by_doubling(s[:, names.index("D")], s[:, names.index("alpha")], n)
+
+
+def level_draws(fit: Fit, draws: np.ndarray, n: float) -> np.ndarray:
+    """The fitted curve's value at size n under each bootstrap draw of its parameters (a row of
+    bootstrap_params); NaN where a draw failed or the law leaves the floats there."""
+    names = list(fit.law.params)
+    out = np.array([evaluate(fit.law, np.array([n]), dict(zip(names, row)))[0] for row in draws], float)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def fmt_size(n: float) -> str:
@@ -152,8 +165,9 @@ def _rise(fit: Fit) -> str | None:
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT) -> dict[str, Any]:
-    """Per-group power_floor fits and every pairwise difference of alpha and C, with intervals,
-    bootstrap p-values and Holm-adjusted ones; `n_boot` draws per group behind the differences
+    """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
+    level L at the largest size both groups measured, with intervals, bootstrap p-values and
+    Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
     (the groups' own intervals are drawn as `fit` draws them, whatever n_boot)."""
     check_boot(n_boot)
     by = group_key(by)
@@ -213,12 +227,18 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             lo, hi = pair_interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
+        # the level where both have data: no extrapolation for either, and defined for a flat curve
+        n_c = min(float(np.max(fits_[a].problem.x)), float(np.max(fits_[b].problem.x)))
+        diff = level_draws(fits_[a], sa, n_c) - level_draws(fits_[b], sb, n_c)
+        lo, hi = pair_interval(diff)
+        row.update({"n_common": n_c, "d_L": float(fits_[a].predict([n_c])[0] - fits_[b].predict([n_c])[0]),
+                    "d_L_lo": lo, "d_L_hi": hi, "p_L": boot_p_value(diff)})
         pairs.append(row)
     pairs = pd.DataFrame(pairs, columns=PAIR_COLUMNS)  # one group: its header alone, readable by read_csv
-    for k in ("alpha", "C"):  # one family per parameter
+    for k in PAIR_FAMILIES:  # one family per parameter
         pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
-            "scales": scales, "flat": flat}
+            "scales": scales, "flat": flat, "x": x, "y": y}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -273,8 +293,17 @@ def report(res: dict[str, Any]) -> str:
                     dash(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
                     dash(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), dash(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
                 for _, r in p.iterrows()]
-        lines += ["", *_columns(head, rows), "",
-                  pairs_note(int(p["p_alpha"].notna().sum()), res.get("n_boot", N_BOOT), int(p["p_C"].notna().sum()))]
+        lines += ["", *_columns(head, rows)]
+        x, y = one_line(res.get("x", "n")), one_line(res.get("y", "the error"))
+        rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", fmt_size(r["n_common"]),
+                 fmt(r, "d_L", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0))),
+                 dash(r["p_L"], f"{r['p_L']:.3f}"), dash(r["p_L_holm"], f"{r['p_L_holm']:.3f}")]
+                for _, r in p.iterrows()]
+        lines += ["", f"L: each fitted curve's {y} at n_common, the largest {x} both groups measured (known "
+                  "for a flat curve too; d_L < 0: a is lower there)",
+                  *_columns(["a - b", "n_common", "d_L [95 %]", "p", "p Holm"], rows)]
+        counts = {k: int(p[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}
+        lines += ["", pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"])]
         lines += missing_note(res)
     lines.append("")
     lines.extend(g["decision"])
@@ -300,21 +329,25 @@ def missing_note(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def pairs_note(m: int, n_boot: int, m_c: int | None = None) -> str:
-    """How to read the pairs table's p-values, and whether its draws let a Holm p reach 0.05. `m`
-    pairs have a p-value for alpha, `m_c` (default `m`) for C: a flat group's pairs have none."""
+def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = None) -> str:
+    """How to read the pairs tables' p-values, and whether their draws let a Holm p reach 0.05. `m`
+    pairs have a p-value for alpha, `m_c` for C (a flat group's pairs have none) and `m_l` for the
+    level L (each defaults to `m`)."""
     floor = p_floor(n_boot)
-    families = {"alpha": m, "C": m if m_c is None else m_c}
-    counted = (f"the {m} pair{'s' if m > 1 else ''} compared" if len(set(families.values())) == 1 else
-               " and ".join(f"the {k} pair{'s' if k != 1 else ''} compared in {name}" for name, k in families.items()))
+    families = {"alpha": m, "C": m if m_c is None else m_c, "L": m if m_l is None else m_l}
+    same = len(set(families.values())) == 1
+    counted = (f"the {m} pair{'s' if m > 1 else ''} compared" if same else
+               ", ".join(f"the {k} pair{'s' if k != 1 else ''} compared in {name}" for name, k in families.items()))
     note = (f"p: one pair's two-sided bootstrap p-value ({n_boot} draws per group, so none is below "
             f"{floor:.3g}); p Holm: adjusted for {counted}, per parameter "
             f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
+    said = set()
     for name, k in families.items():
-        if k * floor < 0.05 or (name == "C" and families["C"] == m):  # (equal families: said once)
+        if k * floor < 0.05 or k in said:  # (equal families: said once)
             continue
+        said.add(k)
         need = int(np.floor(2 * k / 0.05)) + 1  # k * 2 / n < 0.05
-        which = "" if families["C"] == m else f" in {name}"
+        which = "" if same else f" in {' and '.join(f for f, j in families.items() if j == k)}"
         note += (f" With {k} pairs{which} and {n_boot} draws no Holm p can fall below {min(1.0, k * floor):.2g}: "
                  f"rerun with --boot {need} or more to let one fall below 0.05, or compare fewer groups.")
     return note

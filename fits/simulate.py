@@ -65,7 +65,7 @@ def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05
     from fits.compare import compare_runs
 
     rng = np.random.default_rng(seed)
-    hits = {"alpha": 0, "C": 0}
+    hits = {"alpha": 0, "C": 0, "L": 0}
     for _ in range(n_pairs):
         parts = []
         for name in ("a", "b"):

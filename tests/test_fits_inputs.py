@@ -15,7 +15,7 @@ import pytest
 
 import fits
 from fits.bound import check_bound
-from fits.compare import compare_runs, decision
+from fits.compare import compare_runs, decision, report
 from fits.errors import FitInputError
 from fits.table import fit_runs
 
@@ -434,8 +434,36 @@ def test_the_holm_note_counts_each_parameters_own_pairs() -> None:
     # ("no Holm p can fall below 0.28: rerun with --boot 1121"), where C's floor was 0.06 (--boot 241)
     from fits.compare import pairs_note
 
-    note = pairs_note(28, 200, 6)
-    assert "adjusted for the 28 pairs compared in alpha and the 6 pairs compared in C" in note
-    assert "With 28 pairs in alpha and 200 draws no Holm p can fall below 0.28: rerun with --boot 1121" in note
+    note = pairs_note(28, 200, 6)  # the level L of a flat curve is identified: its pairs count as alpha's
+    assert "adjusted for the 28 pairs compared in alpha, the 6 pairs compared in C, the 28 pairs compared in L" \
+        in note
+    assert "With 28 pairs in alpha and L and 200 draws no Holm p can fall below 0.28: rerun with --boot 1121" in note
     assert "With 6 pairs in C and 200 draws no Holm p can fall below 0.06: rerun with --boot 241" in note
     assert "With 3 pairs and 50 draws no Holm p can fall below 0.12" in pairs_note(3, 50)
+
+
+def test_compare_ranks_flat_curves_by_their_level_at_the_largest_common_size() -> None:
+    # two flat curves 0.05 apart: alpha and C told nothing (no d_C for flat groups, equal alphas of 0),
+    # so compare could not say which group is better; the level at the largest size both measured can
+    rng = np.random.default_rng(3)
+    rows = [{"complexity": c, "seed": s, "n_synth": n, "test_err": level + rng.normal(0, 0.005)}
+            for c, level, sizes in ((1, 0.45, (32, 100, 320, 1000, 3200)), (3, 0.40, (32, 100, 320, 1000)))
+            for s in (0, 1, 2) for n in sizes]
+    res = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 200)
+    pair = res["pairs"].iloc[0]
+    assert "3" in res["flat"] and np.isnan(pair["d_C"]), res["flat"]  # no C to compare
+    assert pair["n_common"] == 1000  # group 1 also measured 3200, group 3 did not
+    assert 0.04 < pair["d_L"] < 0.06 and 0 < pair["d_L_lo"] < pair["d_L"] < pair["d_L_hi"], pair.to_dict()
+    assert pair["p_L"] <= 0.01 and pair["p_L_holm"] == pair["p_L"], pair.to_dict()
+    text = report(res)
+    assert "L: each fitted curve's test_err at n_common, the largest n_synth both groups measured" in text
+    assert re.search(r"^1 - 3 +1,000 +0\.0\d+ \[0\.0\d+, 0\.0\d+\] +0\.010", text, re.M), text
+
+
+def test_compare_finds_no_level_difference_between_two_draws_of_one_curve() -> None:
+    rng = np.random.default_rng(4)
+    rows = [{"complexity": c, "seed": s, "n_synth": n, "test_err": 0.3 * n ** -0.4 + 0.2 + rng.normal(0, 0.004)}
+            for c in (1, 3) for s in (0, 1, 2) for n in (32, 100, 320, 1000, 3200)]
+    pair = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 200)["pairs"].iloc[0]
+    assert pair["d_L_lo"] < 0 < pair["d_L_hi"] and pair["p_L"] > 0.05, pair.to_dict()
+    assert abs(pair["d_L"]) < 0.01 and pair["n_common"] == 3200, pair.to_dict()
