@@ -27,7 +27,7 @@ from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
 # imports this module lazily, so there is no import cycle
-from bench.run import earlier_time, real_test_split, shared_cell
+from bench.run import earlier_time, real_test_split, shared_cell, warn_if_chance
 from bench.train import train
 from synth.errors import UserError
 
@@ -263,6 +263,7 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     test_x, test_y = real_test_split(spec, data)
     acc, mca = scores(predict(net, test_x), test_y, data.n_classes)
     row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
+    warn_if_chance(row["test_acc"], test_y, f"run {spec.run_id}")
     # as a transfer row's (bench.run): a cell trained by this process, resumed from a checkpoint,
     # adds the training time its earlier processes spent up to that checkpoint
     wall, cpu = earlier_time(cell)

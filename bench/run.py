@@ -214,6 +214,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         if part.is_file():
             log.warning(f"{part}: unreadable or incomplete; fine-tuning s={s} again")
         row, res = finetune(spec, s, pre, data, test_x, test_y, device, run_dir, stop)
+        warn_if_chance(row["test_acc"], test_y, f"run {spec.run_id} s={s}")
         # A resumed stage adds the training time its earlier processes spent up to the checkpoint
         # (work after that checkpoint was lost and is not counted); pre-training's only in the
         # row whose process trained it.
@@ -227,6 +228,24 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         write_json_atomic(row, part)
         rows.append(row)
     return rows
+
+
+def chance_acc(test_y: torch.Tensor) -> float:
+    """The accuracy of always answering the test split's most frequent class."""
+    return float(torch.bincount(test_y.long()).max()) / len(test_y)
+
+
+def warn_if_chance(acc: float, test_y: torch.Tensor, where: str) -> bool:
+    """Log a warning (log.txt and the console) when a run's test accuracy is within two binomial
+    standard errors of chance_acc: its net learned nothing usable (a budget shrunk too far, a learning
+    rate of 0), and a curve fitted through such rows measures nothing. The row is kept. True if warned."""
+    chance = chance_acc(test_y)
+    if acc > chance + 2 * (chance * (1 - chance) / len(test_y)) ** 0.5:
+        return False
+    log.warning(f"{where}: test_acc {acc:.3f} is at chance (always answering the most frequent test class scores "
+                f"{chance:.3f}): the net learned nothing usable here; raise finetune.examples or pretrain.examples, "
+                "or check the learning rates (the row is kept)")
+    return True
 
 
 def real_test_split(spec: RunSpec, data: targets.RealData) -> tuple[torch.Tensor, torch.Tensor]:

@@ -275,3 +275,23 @@ def test_an_empty_root_is_refused(tmp_path, capsys, monkeypatch, command):
         main([*command, "--root", "", *(["--dry-run"] if command[0] == "sweep" else [])])
     assert exc.value.code == 2 and "argument --root: empty; give a folder" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_run_at_chance_is_warned_about_in_its_log_and_keeps_its_row(tmp_path):
+    # a budget shrunk too far (or a learning rate of ~0) gave rows at chance that were fitted as data, silently
+    root = tmp_path / "r"
+    assert main(["run", str(write(tmp_path)), "--root", str(root), "synth.n=0", "finetune.lr=1e-9",
+                 "target.n_real=[20]"]) == 0
+    (run_dir,) = root.glob("runs/*")
+    text = (run_dir / "log.txt").read_text()
+    assert f"run {run_dir.name} s=20: test_acc 0.100 is at chance (always answering the most frequent test class " \
+           "scores 0.100)" in text, text
+    assert json.loads((run_dir / "row.json").read_text())[0]["test_err"] == 0.9
+
+
+def test_the_chance_warning_stays_quiet_above_chance() -> None:
+    from bench.run import chance_acc, warn_if_chance
+
+    y = torch.arange(100) % 10  # 10 balanced classes: chance 0.1, two standard errors 0.06
+    assert chance_acc(y) == 0.1 and chance_acc(torch.tensor([0, 0, 0, 1])) == 0.75
+    assert warn_if_chance(0.16, y, "here") and not warn_if_chance(0.17, y, "here")
