@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional, Sequence, get_args, get_or
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synth.console import YamlLoader, parse_assignments
+from synth.console import DuplicateKey as _DuplicateKey, UniqueKeyLoader as _UniqueKeyLoader, parse_assignments
 from synth.errors import UserError
 
 
@@ -441,33 +441,6 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             lines = f" (lines {err.first} and {err.second})" if err.first != err.second else ""
             raise UserError(f"override {item!r}: {err.key!r} is given twice{lines}; keep one of them") from None
     return out
-
-
-class _DuplicateKey(yaml.YAMLError):
-    """A mapping that gives one key twice (PyYAML keeps the last value without a word)."""
-
-    def __init__(self, key: Any, first: int, second: int):
-        super().__init__(f"{key!r} is given twice (lines {first} and {second}); keep one of them")
-        self.key, self.first, self.second = key, first, second
-
-
-class _UniqueKeyLoader(YamlLoader):
-    """The suite's YAML loader, but a key given twice in one mapping is an error, not the last value."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.get(key)
-                seen[key] = key_node.start_mark.line + 1
-            except TypeError:  # an unhashable key: the base class says so
-                break
-            if first is not None:
-                raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
-        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:

@@ -14,7 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Str
                       field_validator)
 
 from bench.config import RunSpec, format_validation_error, yaml_text
-from synth.console import load_yaml
+from synth.console import DuplicateKey, load_yaml
 from synth.errors import UserError
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
@@ -166,7 +166,9 @@ def load_profile(name_or_path: Optional[str]) -> Profile:
         raise UserError(f"profile {name_or_path!r} not found: pass a YAML path or one of "
                         f"{', '.join(profile_names()) or '(none packaged)'}")
     try:
-        data = load_yaml(yaml_text(path)) or {}
+        data = load_yaml(yaml_text(path), unique=True) or {}
+    except DuplicateKey as err:  # PyYAML keeps the last value without a word: `time_min` twice ran with the second
+        raise UserError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):  # pydantic's "input should be a valid dictionary" under an empty field name

@@ -24,9 +24,37 @@ YamlLoader.add_implicit_resolver(  # copies the base's table first: yaml.SafeLoa
     list("-+.0123456789"))
 
 
-def load_yaml(text: str) -> Any:
-    """The value of a YAML document, read with `YamlLoader`."""
-    return yaml.load(text, Loader=YamlLoader)
+class DuplicateKey(yaml.YAMLError):
+    """A mapping that gives one key twice (PyYAML keeps the last value without a word)."""
+
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(f"{key!r} is given twice (lines {first} and {second}); keep one of them")
+        self.key, self.first, self.second = key, first, second
+
+
+class UniqueKeyLoader(YamlLoader):
+    """The suite's YAML loader, but a key given twice in one mapping is an error, not the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+                seen[key] = key_node.start_mark.line + 1
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if first is not None:
+                raise DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str, unique: bool = False) -> Any:
+    """The value of a YAML document, read with `YamlLoader` (`UniqueKeyLoader` if `unique`: a key
+    given twice in one mapping raises DuplicateKey)."""
+    return yaml.load(text, Loader=UniqueKeyLoader if unique else YamlLoader)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -89,6 +89,13 @@ def test_profile_errors_are_one_line(tmp_path):
     with pytest.raises(UserError, match=r"list\.yaml: expected a mapping of profile fields at the top level "
                                         r"\(resources, shapes, \.\.\.\), got list \['resources', 'shapes'\]$"):
         load_profile(str(tmp_path / "list.yaml"))
+    # a key given twice: PyYAML kept the last value (#SBATCH --time=30, exit 0), as run configs do not
+    (tmp_path / "twice.yaml").write_text("resources:\n  time_min: 240\n  time_min: 30\n")
+    with pytest.raises(UserError, match=r"twice\.yaml: 'time_min' is given twice \(lines 2 and 3\); keep one"):
+        load_profile(str(tmp_path / "twice.yaml"))
+    (tmp_path / "twice.yaml").write_text("shapes:\n  - when: {synth.n: 0, synth.n: 32}\n    set: {mem_gb: 4}\n")
+    with pytest.raises(UserError, match=r"'synth\.n' is given twice"):
+        load_profile(str(tmp_path / "twice.yaml"))
     with pytest.raises(UserError, match="expected KEY=VALUE or a flag KEY"):
         parse_sbatch_items(["=node7"])
     assert parse_sbatch_items(["exclusive", "--requeue", "exclude=node7"]) == {
