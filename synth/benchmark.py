@@ -102,7 +102,7 @@ def allocator_note() -> str:
 
     mb = kept_mb()
     if mb:
-        return (f"glibc mmap/trim thresholds raised to {mb}/{2 * mb} MB by synthscale's entry points "
+        return (f"glibc mmap/trim thresholds raised to {mb}/{min(2 * mb, 2047)} MB by synthscale's entry points "
                 "(synth.allocator: batch temporaries are reused, not page-faulted in again); "
                 "SYNTHSCALE_KEEP_FREED_MB=0 measures with glibc's defaults")
     return "glibc defaults (SYNTHSCALE_KEEP_FREED_MB=0, not glibc, or not run from the command line)"

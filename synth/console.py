@@ -172,8 +172,8 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
                        f"(see {getattr(args, '_help_prog', prog)} --help)\n")
     from synth.allocator import reuse_freed_memory
 
-    reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch
     try:
+        reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `... | head`: the reader has gone; what was computed is kept
         if not _stdout_gone():  # another pipe broke (a child process's): a real error

@@ -61,3 +61,20 @@ def test_the_setting_is_made_once_per_process():
 
     first = reuse_freed_memory()
     assert reuse_freed_memory(keep_mb=1) == first == kept_mb()
+
+
+@pytest.mark.parametrize("value", ["4096", "abc", "-1", "2.5"])
+def test_a_setting_mallopt_cannot_hold_is_one_line_and_exit_2(value: str):
+    # 4096 MB was cut to a C int of 0 bytes (every temporary mmapped: 6x slower shapes rendering) while
+    # the bench table read "raised to 4096/8192 MB"; 'abc' read as 256, both without a word
+    env = {**os.environ, "SYNTHSCALE_KEEP_FREED_MB": value}
+    done = subprocess.run([sys.executable, "-m", "synth", "list"], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr.strip() == ("python -m synth: error: SYNTHSCALE_KEEP_FREED_MB must be a whole number of MB "
+                                   f"from 0 (glibc's defaults) to 2047, got {value!r}"), done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_the_largest_setting_is_made_as_asked():
+    kept, mapped, free_mb, _ = _probe("2047")  # its trim threshold (2 x) is capped at a C int's largest
+    assert kept == 2047 and mapped == 0 and free_mb >= 64
