@@ -205,6 +205,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     test_x, test_y = real_test_split(spec, data)
     rows = []
     (run_dir / "rows").mkdir(exist_ok=True)
+    pre = _count_pretraining_once(pre, run_dir, time.time() - t0, time.process_time() - cpu0)
     for s in spec.target.n_real:
         part = run_dir / "rows" / f"s{s}.json"
         row = read_json(part) if part.is_file() else None
@@ -266,6 +267,35 @@ def pretrain(spec: RunSpec, root: Path, device: torch.device,
     if spec.synth.n == 0:
         return None
     return shared_cell(spec, root, lambda ckpt: _pretrain_cell(spec, device, ckpt, stop))
+
+
+PRETRAIN_TIME = "pretrain_time.json"  # in a run's folder: the pre-training its process did, until a row holds it
+
+
+def _count_pretraining_once(pre: Optional[dict[str, Any]], run_dir: Path, wall: float,
+                            cpu: float) -> Optional[dict[str, Any]]:
+    """The time of pre-training belongs in the run's first row, counted once. A process that trained
+    the cell records it (its own seconds so far, `wall`/`cpu`, plus the cell's earlier processes') in
+    the run's folder: if it stops while fine-tuning, before any row, the process that writes the first
+    row adds it from there (before, that row left it out: a resumed run's wall_s was smaller than its
+    own pretrain_wall_s + finetune_wall_s). A run that already has a row counted it there."""
+    if pre is None:
+        return None
+    stamp = run_dir / PRETRAIN_TIME
+    if pre.get("trained_now"):
+        earlier_wall, earlier_cpu = earlier_time(pre)
+        write_json_atomic({"wall_s": round(wall + earlier_wall, 2), "cpu_s": round(cpu + earlier_cpu, 2)}, stamp)
+        return pre
+    if not stamp.is_file() or any(is_row(read_json(p)) for p in (run_dir / "rows").glob("s*.json")):
+        return pre
+    done = read_json(stamp)
+    try:
+        wall_s, cpu_s = (float(done[k]) for k in ("wall_s", "cpu_s"))
+    except (TypeError, KeyError, ValueError):  # a damaged record: no time rather than a failed run
+        log.warning(f"{stamp}: unreadable; this run's first row leaves out its earlier pre-training time")
+        return pre
+    # as if this process had trained it: the first row adds these seconds (earlier_time) to its own
+    return {**pre, "trained_now": True, "earlier_wall_s": wall_s, "earlier_cpu_s": cpu_s}
 
 
 def earlier_time(cell: Optional[dict[str, Any]]) -> tuple[float, float]:
