@@ -44,7 +44,8 @@ class SynthSpec(_Strict):
     complexity: int = Field(0, ge=0, strict=True)
     resolution: int = Field(32, ge=8, strict=True)
     channels: int = Field(1, ge=1, le=4, strict=True)
-    seed: int = Field(0, strict=True)  # the pool's seed: runs that differ only in `seed` share nested sets
+    # the pool's seed: runs that differ only in `seed` share nested sets (images are keyed by its low 64 bits)
+    seed: int = Field(0, ge=0, le=2**63 - 1, strict=True)
     knobs: dict[str, Any] = Field(default_factory=dict)
 
 

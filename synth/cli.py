@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -74,13 +75,26 @@ def cmd_preview(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be a positive number of samples per level, got {args.n}")
     for level in levels:  # the generator's own checks, at every level: a knob may clash with a later preset
-        make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=level,
-                     channels=args.channels, **parse_knobs(args.knob))
+        try:
+            make_dataset(args.generator, 0, seed=args.seed, resolution=args.resolution, complexity=level,
+                         channels=args.channels, **parse_knobs(args.knob))
+        except UserError as err:
+            if level == levels[0] or not args.knob:  # wrong at every level: the knob itself
+                raise
+            # "objects_min (2) must not exceed objects_max (1)" named a knob the user never set: level 7's preset
+            raise UserError(f"--knob {' '.join(args.knob)} at {args.generator} complexity {level}, whose preset sets "
+                            f"the knobs not given: {err} (preview fewer levels with --complexity)") from None
     check_grid_size(len(levels), args.n, args.resolution)  # before -o's folder is created
     ext = args.output.suffix.lower()
-    if args.output.is_dir() or Image.registered_extensions().get(ext) not in Image.SAVE:
+    fmt = Image.registered_extensions().get(ext)
+    if args.output.is_dir() or fmt not in Image.SAVE:
         what = "is a directory" if args.output.is_dir() else f"has no known image extension ({ext or 'none'})"
         raise UserError(f"-o {str(args.output)!r} {what}; give an image file such as grid.png")
+    try:  # PIL lists formats it cannot write an RGB grid in (.emf/.wmf without a handler, .h5, .xbm ...)
+        Image.new("RGB", (2, 2)).save(io.BytesIO(), format=fmt)
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"-o {str(args.output)!r}: cannot write an RGB image as {fmt} ({' '.join(str(err).split())}); "
+                        "give an image file such as grid.png") from None
     check_out_file(args.output, "-o")
     path = write_preview(args.output, args.generator, levels, n_per_level=args.n,
                          resolution=args.resolution, seed=args.seed, channels=args.channels,
@@ -149,9 +163,11 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
     partial = [flag for flag, is_partial in (
         ("--generator " + " ".join(names), sorted(set(names)) != synth.GENERATORS.names()),
         (f"--complexity {args.complexity}", args.complexity is not None),
-        ("--resolution " + " ".join(map(str, args.resolution)), args.resolution != BENCH_RESOLUTIONS),
+        ("--resolution " + " ".join(map(str, args.resolution)), sorted(args.resolution) != sorted(BENCH_RESOLUTIONS)),
     ) if is_partial]
-    if partial and Path(args.out).resolve() == BENCH_OUT.resolve():  # also as an absolute path
+    # the committed table wherever the command runs from (a relative BENCH_OUT missed it from results/)
+    committed = {BENCH_OUT.resolve(), (Path(__file__).resolve().parents[1] / BENCH_OUT).resolve()}
+    if partial and Path(args.out).resolve() in committed:
         raise UserError(f"synth bench {' '.join(partial)} measures part of the benchmark and would "
                         f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
 

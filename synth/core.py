@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Protocol
 
@@ -27,6 +29,7 @@ class _GeneratorRegistry(Registry):
 
 GENERATORS: Registry = _GeneratorRegistry("generator")
 MIN_RESOLUTION = 8
+MAX_INDEX = 2**63 - 1  # sizes and seeds: what len() and the generators' int64 keys hold
 
 
 @dataclass
@@ -70,7 +73,8 @@ class Knob:
     def check(self, family: str, value: Any) -> Any:
         """The value converted to `kind`, or a UserError naming the knob and its valid range."""
         try:  # an int too large for a float (400 digits) overflows in isfinite and float()
-            ok_type = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            # numpy's numbers too (np.float64 passed as a float, np.int64 was refused)
+            ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
             if self.kind is int and ok_type and float(value) != int(value):  # int(inf) raised OverflowError
                 ok_type = False
         except OverflowError:
@@ -212,6 +216,10 @@ class SynthDataset(torch.utils.data.Dataset):
         return self.n
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        try:
+            i = operator.index(i)  # ints, numpy and 0-d torch integers; ds[1.5] was ds[1]
+        except TypeError:
+            raise TypeError(f"dataset indices must be whole numbers, got {i!r}") from None
         if not -self.n <= i < self.n:
             raise IndexError(f"index {i} out of range for a dataset of {self.n} images")
         s = self.render_batch(torch.tensor([i % self.n], dtype=torch.int64))
@@ -221,6 +229,8 @@ class SynthDataset(torch.utils.data.Dataset):
         """A whole batch in one vectorised call: the fast path for training loops. Indices as for
         `ds[i]`: whole numbers in [-n, n), a negative one counted from the end."""
         idx = torch.as_tensor(indices)
+        if not idx.numel() and idx.dtype.is_floating_point:  # [] comes out as float32: an empty batch
+            idx = idx.to(torch.int64)
         if idx.dtype.is_floating_point or idx.dtype.is_complex or idx.dtype == torch.bool:
             raise UserError(f"render_batch takes integer indices, got a tensor of {idx.dtype}")
         idx = idx.to(torch.int64).reshape(-1)
@@ -239,10 +249,11 @@ class SynthDataset(torch.utils.data.Dataset):
 def make_dataset(name: str, n: int, *, seed: int = 0, resolution: int = 32, complexity: int = 0,
                  channels: int = 3, device: str = "cpu", **knobs: Any) -> SynthDataset:
     """A dataset of `n` images from the generator registered as `name`."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise UserError(f"dataset size n must be a non-negative integer, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise UserError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= MAX_INDEX:
+        raise UserError(f"dataset size n must be an integer from 0 to 2**63 - 1, got {n!r}")
+    # images are keyed by the seed's low 64 bits: 2**64 gave seed 0's images
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_INDEX:
+        raise UserError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     cls = GENERATORS.get(name)
     gen = cls(resolution=resolution, complexity=complexity, channels=channels, **knobs)
     return SynthDataset(gen, n, seed=seed, device=device)

@@ -49,6 +49,7 @@ def one_line_exit_2(capsys, argv: list[str], needle: str) -> str:
     ("target.n_real=[-5]", "target.n_real: real fine-tuning sizes must be at least 1, got [-5]"),
     ("target.n_real=[20, 20]", "target.n_real: give each real size once, at least one, e.g. [100], got [20, 20]"),
     ("synth.n=true", "synth.n"),
+    ("synth.seed=18446744073709551616", "synth.seed: input should be less than or equal to 9223372036854775807"),
     # a scratch run skips the generator's checks: it reached the loader ("cannot map 3 channels to 4")
     (["synth.n=0", "synth.channels=4"], "synth.channels: 4; images are gray (1) or RGB (3)"),
 ])

@@ -174,3 +174,24 @@ def test_render_batch_takes_indices_as_the_dataset_does() -> None:
     with pytest.raises(UserError, match="integer indices, got a tensor of torch.float32"):
         ds.render_batch(torch.tensor([0.5]))
     assert len(ds.render_batch(torch.arange(0)).image) == 0
+
+
+@pytest.mark.parametrize("kw", [{"seed": 2**64}, {"seed": 2**63}, {"n": 2**63}])
+def test_a_seed_or_size_beyond_int64_is_refused(kw):
+    # seed 2**64 gave seed 0's images (keys take its low 64 bits); n = 2**63 made len() raise OverflowError
+    with pytest.raises(UserError, match=r"must be an integer from 0 to 2\*\*63 - 1"):
+        synth.make_dataset("deadleaves", **{"n": 4, **kw})
+    assert len(synth.make_dataset("deadleaves", 2**63 - 1, seed=2**63 - 1)) == 2**63 - 1
+
+
+def test_dataset_indices_empty_batches_and_numpy_knobs_behave_alike() -> None:
+    import numpy as np
+
+    ds = synth.make_dataset("deadleaves", 5, resolution=16)
+    assert ds.render_batch([]).image.shape == (0, 3, 16, 16)  # was "takes integer indices, got ... float32"
+    with pytest.raises(TypeError, match="whole numbers, got 1.5"):  # ds[1.5] was silently ds[1]
+        ds[1.5]
+    assert torch.equal(ds[np.int64(2)][0], ds[2][0]) and torch.equal(ds[torch.tensor(2)][0], ds[2][0])
+    # np.float64 was taken as a float while np.int64 was refused as "not an integer"
+    gen = synth.make_dataset("fractals", 5, resolution=16, n_classes=np.int64(20)).generator
+    assert gen.knobs()["n_classes"] == 20 and type(gen.knobs()["n_classes"]) is int

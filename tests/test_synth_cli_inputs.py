@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import synth
 from synth.cli import main
+from synth.errors import UserError
 
 UNWRITABLE = Path("/proc")  # nothing can be created there, even by root (as a chmod 555 folder for a user)
 needs_proc = pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
@@ -350,3 +352,38 @@ def test_an_unknown_option_points_to_its_subcommands_help(capsys: pytest.Capture
     assert info.value.code == 2
     assert capsys.readouterr().err == ("python -m fits: error: unrecognized arguments: --bogus "
                                        "(see python -m fits fit --help)\n")
+
+
+def test_a_partial_bench_may_not_overwrite_the_committed_table_from_any_folder(monkeypatch):
+    # the guard compared with the relative path results/synth_bench.md: run from results/ (or with an
+    # absolute path from elsewhere) a one-family table overwrote the table of every family, exit 0.
+    # (only the check is called: a regression must not write the committed file)
+    import argparse
+
+    from synth.cli import BENCH_RESOLUTIONS, _check_partial_bench
+
+    repo = Path(__file__).resolve().parents[1]
+    part = argparse.Namespace(complexity=None, resolution=[16])
+    for cwd, out in ((repo / "results", "synth_bench.md"), (repo / "tests", str(repo / "results" / "synth_bench.md"))):
+        monkeypatch.chdir(cwd)
+        with pytest.raises(UserError, match="measures part of the benchmark"):
+            _check_partial_bench(argparse.Namespace(**vars(part), out=Path(out)), ["deadleaves"])
+    # every family at the default sizes, listed in another order, is the whole benchmark
+    whole = argparse.Namespace(complexity=None, resolution=BENCH_RESOLUTIONS[::-1], out=Path("synth_bench.md"))
+    _check_partial_bench(whole, sorted(synth.GENERATORS.names(), reverse=True))
+
+
+@pytest.mark.parametrize("ext, why", [("emf", "WMF save handler not installed"), ("h5", "HDF5 save handler"),
+                                      ("xbm", "cannot write mode RGB as XBM")])
+def test_preview_refuses_an_image_format_pil_cannot_write_before_rendering(tmp_path: Path, capsys, ext, why) -> None:
+    # PIL lists these among its save formats: the grid was rendered, then saving it was a traceback, exit 1
+    out = tmp_path / f"x.{ext}"
+    _fails(capsys, ["preview", "--generator", "digits", "--complexity", "0", "--n", "1", "-o", str(out)], why)
+    assert not out.exists()
+
+
+def test_a_knob_that_clashes_with_a_later_levels_preset_names_the_level(tmp_path: Path, capsys) -> None:
+    # "shapes knob objects_min (2) must not exceed objects_max (1)": objects_min was level 7's, not the user's
+    _fails(capsys, ["preview", "--generator", "shapes", "--knob", "objects_max=1", "-o", tmp_path / "x.png"],
+           "--knob objects_max=1 at shapes complexity 7, whose preset sets the knobs not given: shapes knob "
+           "objects_min (2) must not exceed objects_max (1)")
