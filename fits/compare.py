@@ -280,7 +280,7 @@ def report(res: dict[str, Any]) -> str:
     col = key_column(res["by"])
     def cell(r: pd.Series, k: str) -> str:  # a flat fit's C: only its ceiling, the level, is identified
         sc = scales.get(label(r[col]), 1.0)
-        if k == "C" and pd.notna(r.get("flat_level", np.nan)):
+        if k in ("C", "D") and pd.notna(r.get("flat_level", np.nan)):  # (D: the level's other, arbitrary share)
             return fmt_flat(r["flat_level"], sc)
         return fmt(r, k, sc)
 

@@ -480,7 +480,7 @@ def flat_level(g: dict) -> float | None:
 
 
 def fmt_flat(level: float, scale: float = 1.0) -> str:
-    """A flat fit's C as the tables print it: only its ceiling, the level, is identified."""
+    """A flat fit's C (or D) as the tables print it: only its ceiling, the level, is identified."""
     return f"<= {fmt_num(level, scale=scale)} (flat)"
 
 
@@ -499,7 +499,8 @@ def _fmt_ci(g: dict, name: str) -> str:
     if name not in g.get("params", {}):
         return "-"
     scale = group_scale(g)
-    if name == "C" and (level := flat_level(g)) is not None:  # as `compare` prints it
+    # a flat fit's D and C are arbitrary shares of its level D + C, which alone is identified (as `compare` prints it)
+    if name in ("C", "D") and (level := flat_level(g)) is not None:
         return fmt_flat(level, scale)
     lo, hi = g["ci"][name]
     if all(v is None or np.isnan(v) for v in (lo, hi)):  # no points left over for the noise: its flag says so
