@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from bench.collect import Collected, check_table_path, collect_to_csv, gather, has_row_files
-from bench.config import load_run, parse_overrides
+from bench.config import load_run, parse_overrides, set_data_root
 from bench.records import Interrupted, read_rows, writable_root
 from synth.console import counted, folder_arg
 from synth.errors import UserError
@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     overrides = parse_overrides(args.overrides)
     if args.data_root is not None:
-        overrides["target.data_root"] = data_root_arg(args.data_root)
+        overrides = set_data_root(overrides, data_root_arg(args.data_root))
     spec = load_run(resolve_config(args.config), overrides)
     from bench.run import check_names, run  # here: they import torch and timm, which `collect` never needs
     from bench.train import stop_on_signals

@@ -441,7 +441,31 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         except _DuplicateKey as err:
             lines = f" (lines {err.first} and {err.second})" if err.first != err.second else ""
             raise UserError(f"override {item!r}: {err.key!r} is given twice{lines}; keep one of them") from None
+    seen: dict[str, str] = {}  # one field in two spellings: `pretrain.lr=0.1 pretrain={lr: 0.2}` (the last won)
+    for item, (key, value) in zip(items, out.items()):
+        for path in _set_paths(key, value):
+            other = next((seen[p] for p in seen if p == path or p.startswith(path + ".") or path.startswith(p + ".")),
+                         None)
+            if other is not None:
+                raise UserError(f"overrides {other!r} and {item!r} both set {path}; give it once")
+            seen[path] = item
     return out
+
+
+def _set_paths(key: str, value: Any) -> list[str]:
+    """The dotted fields an override sets: `pretrain={lr: 0.2}` sets pretrain.lr."""
+    if isinstance(value, dict) and value:
+        return [p for k, v in value.items() for p in _set_paths(f"{key}.{k}", v)]
+    return [key]
+
+
+def set_data_root(overrides: dict[str, Any], data_root: str, flag: str = "--data-root") -> dict[str, Any]:
+    """`overrides` with target.data_root set from `flag`, refused in one line if an override sets it too
+    (`target.data_root=X --data-root Y` ran with Y without a word)."""
+    for key, value in overrides.items():
+        if "target.data_root" in _set_paths(key, value):
+            raise UserError(f"{flag} and the override {key}=... both set target.data_root; give it once")
+    return {**overrides, "target.data_root": data_root}
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:

@@ -14,7 +14,7 @@ from typing import Optional
 
 from bench.collect import check_table_path, collect_to_csv
 from bench.commands import data_root_arg, resolve_config
-from bench.config import load_sweep, parse_overrides
+from bench.config import load_sweep, parse_overrides, set_data_root
 from bench.records import writable_root
 from synth.console import counted, file_in_the_way, folder_arg
 from synth.errors import UserError
@@ -248,7 +248,7 @@ def _sweep_or_status(args: argparse.Namespace) -> int:
     profile = cluster_profile(args) if executor == "slurm" else None
     overrides = parse_overrides(args.overrides)
     if args.data_root is not None:  # as `synthscale run --data-root`, which the targets' messages name
-        overrides["target.data_root"] = data_root_arg(args.data_root)
+        overrides = set_data_root(overrides, data_root_arg(args.data_root))
     return sweep_to_csv(args.config, args.root, overrides, executor=executor,
                         max_parallel=args.max_parallel, timeout_min=args.timeout_min,
                         fail_fast=args.fail_fast, dry_run=args.dry_run, profile=profile)

@@ -150,7 +150,7 @@ def test_packaged_generalize_policy_is_found_from_another_directory(tmp_path, mo
     (["-o", "{d}/grids/x.jpgg"], "-o '{d}/grids/x.jpgg' has no known image extension (.jpgg); give an image "
                                  "file such as grid.png"),
     (["-o", "{d}"], "-o '{d}' is a directory; give an image file such as grid.png"),
-    (["--seed", "-1"], "seed must be a non-negative integer, got -1"),
+    (["--seed", "-1"], "seed must be an integer from 0 to 2**63 - 1, got -1"),
 ])
 def test_bad_preview_arguments_exit_2(tmp_path, capsys, args, needle):
     """One line saying what is wrong, and nothing written: not the image, not -o's folder (grids/,

@@ -341,3 +341,29 @@ def test_a_missing_config_is_named_alone(argv, missing, capsys, tmp_path):
         main([a.format(d=tmp_path) for a in argv])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"the following arguments are required: {missing} (see" in err, err
+
+
+@pytest.mark.parametrize("items, both", [(["pretrain.lr=0.1", "pretrain={lr: 0.2}"], "pretrain.lr"),
+                                         (["pretrain={lr: 0.2}", "pretrain.lr=0.1"], "pretrain.lr"),
+                                         (["synth={knobs: {clutter: 0.5}}", "synth.knobs.clutter=0.1"],
+                                          "synth.knobs.clutter")])
+def test_one_field_in_two_spellings_is_refused(items: list, both: str) -> None:
+    # the last one silently won, and the order of the two decided the run id
+    from bench.config import parse_overrides
+
+    with pytest.raises(UserError, match=f"overrides {items[0]!r} and {items[1]!r} both set {both}; give it once"):
+        parse_overrides(items)
+    assert parse_overrides(["pretrain={lr: 0.2}", "pretrain.batch_size=16"])  # two fields of one section: fine
+
+
+@pytest.mark.parametrize("override", ["target.data_root=/somewhere", "target={data_root: /somewhere}"])
+def test_data_root_flag_and_override_together_are_refused(tmp_path, capsys, override: str) -> None:
+    from bench.cli import main
+
+    for cmd in (["run", "quickstart"], ["sweep", "quickstart", "--dry-run"]):
+        assert main([*cmd, "--root", str(tmp_path / "r"), override, "--data-root", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.endswith("--data-root and the override target=... both set target.data_root; give it once") \
+            or err.endswith("--data-root and the override target.data_root=... both set target.data_root; give it "
+                            "once"), err
+        assert len(err.splitlines()) == 1 and not (tmp_path / "r").exists()
