@@ -116,7 +116,8 @@ def _refuse_unused(spec: RunSpec) -> None:
 def heldout_dataset(spec: RunSpec, n: int = N_HELDOUT) -> synth.SynthDataset:
     """Synthetic images from a pool seed no run trains on: for rewards and in-domain accuracy."""
     s = spec.synth
-    return synth.make_dataset(s.generator, n, seed=s.seed + HELDOUT_SEED_OFFSET, resolution=s.resolution,
+    # modulo 2**63: a pool seed near the top of its range must not step outside what make_dataset takes
+    return synth.make_dataset(s.generator, n, seed=(s.seed + HELDOUT_SEED_OFFSET) % 2**63, resolution=s.resolution,
                               complexity=s.complexity, channels=s.channels, **s.knobs)
 
 

@@ -454,7 +454,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def _set_paths(key: str, value: Any) -> list[str]:
     """The dotted fields an override sets: `pretrain={lr: 0.2}` sets pretrain.lr."""
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict):  # ({} sets nothing: merged, it changes no field)
         return [p for k, v in value.items() for p in _set_paths(f"{key}.{k}", v)]
     return [key]
 

@@ -22,7 +22,7 @@ PARAMS = ("alpha", "C", "D")
 # A doubling that removes under a tenth of the gap C means even three more doublings (8x the
 # data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
 GAP_FRACTION = 0.1
-# L: the two fitted curves' values at n_common, the largest size both groups measured. Unlike alpha and C
+# L: the two fitted curves' values at n_common, the largest size inside both groups' ranges. Unlike alpha and C
 # it is identified for a flat curve too, and it answers "which is better at the data we have?"
 PAIR_FAMILIES = ("alpha", "C", "L")
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
@@ -91,6 +91,14 @@ def doubling_gain(fit: Fit, n: float) -> np.ndarray:
     s = fit.bootstrap()
     names = list(fit.law.params)
     return removed_by_doubling(s[:, names.index("D")], s[:, names.index("alpha")], n)
+
+
+def common_size(a: Fit, b: Fit) -> float:
+    """The largest size inside both fits' measured ranges (the smaller of their largest sizes, if it is
+    not below either's smallest): where both curves are read without extrapolation. NaN if the
+    ranges do not overlap."""
+    n = min(float(np.max(a.problem.x)), float(np.max(b.problem.x)))
+    return n if n >= max(float(np.min(a.problem.x)), float(np.min(b.problem.x))) else float("nan")
 
 
 def level_draws(fit: Fit, draws: np.ndarray, n: float) -> np.ndarray:
@@ -166,7 +174,7 @@ def _rise(fit: Fit) -> str | None:
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
-    level L at the largest size both groups measured, with intervals, bootstrap p-values and
+    level L at the largest size inside both groups' ranges, with intervals, bootstrap p-values and
     Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
     (the groups' own intervals are drawn as `fit` draws them, whatever n_boot)."""
     check_boot(n_boot)
@@ -227,12 +235,14 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             lo, hi = pair_interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
-        # the level where both have data: no extrapolation for either, and defined for a flat curve
-        n_c = min(float(np.max(fits_[a].problem.x)), float(np.max(fits_[b].problem.x)))
-        diff = level_draws(fits_[a], sa, n_c) - level_draws(fits_[b], sb, n_c)
-        lo, hi = pair_interval(diff)
-        row.update({"n_common": n_c, "d_L": float(fits_[a].predict([n_c])[0] - fits_[b].predict([n_c])[0]),
-                    "d_L_lo": lo, "d_L_hi": hi, "p_L": boot_p_value(diff)})
+        n_c = common_size(fits_[a], fits_[b])
+        if np.isnan(n_c):  # no size inside both ranges: one curve would be extrapolated
+            row.update({"n_common": n_c, "d_L": np.nan, "d_L_lo": np.nan, "d_L_hi": np.nan, "p_L": np.nan})
+        else:
+            diff = level_draws(fits_[a], sa, n_c) - level_draws(fits_[b], sb, n_c)
+            lo, hi = pair_interval(diff)
+            row.update({"n_common": n_c, "d_L": float(fits_[a].predict([n_c])[0] - fits_[b].predict([n_c])[0]),
+                        "d_L_lo": lo, "d_L_hi": hi, "p_L": boot_p_value(diff)})
         pairs.append(row)
     pairs = pd.DataFrame(pairs, columns=PAIR_COLUMNS)  # one group: its header alone, readable by read_csv
     for k in PAIR_FAMILIES:  # one family per parameter
@@ -295,12 +305,12 @@ def report(res: dict[str, Any]) -> str:
                 for _, r in p.iterrows()]
         lines += ["", *_columns(head, rows)]
         x, y = one_line(res.get("x", "n")), one_line(res.get("y", "the error"))
-        rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", fmt_size(r["n_common"]),
-                 fmt(r, "d_L", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0))),
+        rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", dash(r["n_common"], fmt_size(r["n_common"])),
+                 dash(r["d_L"], fmt(r, "d_L", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
                  dash(r["p_L"], f"{r['p_L']:.3f}"), dash(r["p_L_holm"], f"{r['p_L_holm']:.3f}")]
                 for _, r in p.iterrows()]
-        lines += ["", f"L: each fitted curve's {y} at n_common, the largest {x} both groups measured (known "
-                  "for a flat curve too; d_L < 0: a is lower there)",
+        lines += ["", f"L: each fitted curve's {y} at n_common, the largest {x} inside both groups' measured "
+                  "ranges (no extrapolation; known for a flat curve too; d_L < 0: a is lower there)",
                   *_columns(["a - b", "n_common", "d_L [95 %]", "p", "p Holm"], rows)]
         counts = {k: int(p[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}
         lines += ["", pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"])]
@@ -321,6 +331,11 @@ def missing_note(res: dict[str, Any]) -> list[str]:
         names = ", ".join(_group_name(by, k) for k in flat)
         out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0) identifies "
                    "only its level D + C, not its split into D and C (the sentences below give the level).")
+    apart = [f"{one_line(a)} - {one_line(b)}" for a, b, n in zip(res["pairs"]["a"], res["pairs"]["b"],
+                                                               res["pairs"]["n_common"]) if pd.isna(n)]
+    if apart:
+        out.append(f"-: no d_L for {', '.join(apart)}: their {one_line(res.get('x', 'size'))} ranges do not overlap, "
+                   "so one curve would be read outside its data.")
     if blind:
         names = ", ".join(_group_name(by, k) for k in blind)
         one = len(blind) == 1
@@ -409,7 +424,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("compare", help="compare alpha, C, D between groups, with intervals",
                               description="Per-group power_floor fits with 95 % intervals, pairwise "
-                                          "differences of alpha and C with bootstrap p-values, a forest "
+                                          "differences of alpha, of C and of the fitted level at the largest "
+                                          "size both groups' ranges share, with bootstrap p-values, a forest "
                                           "plot, and whether more data or a better generator pays.")
     add_table_args(p)
     p.add_argument("--boot", type=int, default=N_BOOT, metavar="N",

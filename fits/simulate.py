@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.process_time()
         rej = null_rejections(args.pairs)
         print(f"\ncompare, {args.pairs} pairs of 5-seed groups from one law: p < 0.05 for "
-              f"{100 * rej['alpha']:.1f} % of alpha differences, {100 * rej['C']:.1f} % of C differences "
+              f"{100 * rej['alpha']:.1f} % of alpha differences, {100 * rej['C']:.1f} % of C differences, "
+              f"{100 * rej['L']:.1f} % of level differences "
               f"({time.process_time() - t0:.0f} CPU-s)")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -194,3 +195,14 @@ def test_meta_usage_line_names_the_command_that_runs_it():
     out = subprocess.run([sys.executable, "-m", "bench.asg_meta", "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith("usage: python -m bench.asg_meta [-h] --out OUT")
+
+
+def test_the_held_out_pool_of_the_largest_pool_seed_is_made() -> None:
+    # synth.seed is accepted up to 2**63 - 1; its held-out pool (seed + 7919) was then refused by make_dataset,
+    # after the whole synthetic training, in every rerun
+    from bench.asg_run import heldout_dataset
+    from bench.config import load_run
+
+    spec = load_run(Path(__file__).resolve().parents[1] / "bench" / "configs" / "generalize.yaml",
+                    {"synth.seed": 2**63 - 1})
+    assert len(heldout_dataset(spec, 4)) == 4

@@ -354,6 +354,7 @@ def test_one_field_in_two_spellings_is_refused(items: list, both: str) -> None:
     with pytest.raises(UserError, match=f"overrides {items[0]!r} and {items[1]!r} both set {both}; give it once"):
         parse_overrides(items)
     assert parse_overrides(["pretrain={lr: 0.2}", "pretrain.batch_size=16"])  # two fields of one section: fine
+    assert parse_overrides(["synth.knobs={}", "synth.knobs.clutter=0.1"])  # {} sets no field
 
 
 @pytest.mark.parametrize("override", ["target.data_root=/somewhere", "target={data_root: /somewhere}"])

@@ -456,7 +456,8 @@ def test_compare_ranks_flat_curves_by_their_level_at_the_largest_common_size() -
     assert 0.04 < pair["d_L"] < 0.06 and 0 < pair["d_L_lo"] < pair["d_L"] < pair["d_L_hi"], pair.to_dict()
     assert pair["p_L"] <= 0.01 and pair["p_L_holm"] == pair["p_L"], pair.to_dict()
     text = report(res)
-    assert "L: each fitted curve's test_err at n_common, the largest n_synth both groups measured" in text
+    assert "L: each fitted curve's test_err at n_common, the largest n_synth inside both groups' measured ranges" \
+        in text
     assert re.search(r"^1 - 3 +1,000 +0\.0\d+ \[0\.0\d+, 0\.0\d+\] +0\.010", text, re.M), text
 
 
@@ -467,3 +468,19 @@ def test_compare_finds_no_level_difference_between_two_draws_of_one_curve() -> N
     pair = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 200)["pairs"].iloc[0]
     assert pair["d_L_lo"] < 0 < pair["d_L_hi"] and pair["p_L"] > 0.05, pair.to_dict()
     assert abs(pair["d_L"]) < 0.01 and pair["n_common"] == 3200, pair.to_dict()
+
+
+def test_compare_reads_no_level_where_the_two_ranges_do_not_overlap() -> None:
+    # n_common was min of the largest sizes: 1,000, which group 2 (3,000 and up) never measured; its curve
+    # was extrapolated below its data under a header that said "both measured"
+    rng = np.random.default_rng(0)
+    rows = [{"complexity": c, "seed": s, "n_synth": n, "test_err": 0.5 * n ** -0.3 + 0.1 + rng.normal(0, 0.003)}
+            for c, sizes in ((1, (30, 100, 300, 1000)), (2, (3000, 10000, 30000, 100000))) for s in (0, 1, 2)
+            for n in sizes]
+    res = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 50)
+    pair = res["pairs"].iloc[0]
+    assert np.isnan([pair["n_common"], pair["d_L"], pair["p_L"], pair["p_L_holm"]]).all(), pair.to_dict()
+    assert np.isfinite(pair["d_alpha"])
+    text = report(res)
+    assert re.search(r"^1 - 2 +- +- +- +-$", text, re.M), text
+    assert "-: no d_L for 1 - 2: their n_synth ranges do not overlap" in text
