@@ -368,3 +368,20 @@ def test_data_root_flag_and_override_together_are_refused(tmp_path, capsys, over
             or err.endswith("--data-root and the override target.data_root=... both set target.data_root; give it "
                             "once"), err
         assert len(err.splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_test_size_cap_at_or_above_the_whole_split_is_the_run_without_one(tmp_path) -> None:
+    # 10000, 20000 and null all test on Fashion-MNIST's whole 10k split: three run ids for one result,
+    # tabulated as repeats of one condition
+    from bench.commands import resolve_config
+    from bench.config import FIXED_TEST_SPLITS
+    from bench.targets import load_target
+
+    for name, size in FIXED_TEST_SPLITS.items():  # the table against the real data
+        assert len(load_target(name, None, False).test_y) == size, name
+    qs = resolve_config("quickstart")
+    ids = {v: load_run(qs, {"synth.n": 32, "target.test_size": v}).run_id for v in (None, 10000, 20000, 2000)}
+    assert ids[None] == ids[10000] == ids[20000] != ids[2000]
+    with pytest.raises(UserError, match=r"grid: target\.test_size is not part of a cell's identity \(a cap of 10,000 "
+                                        r"or more, or none, is fashion_mnist's whole test split"):
+        load_sweep(qs, {"synth.n": 32, "seed": 0, "target.test_size": [10000, 20000, None]}).cells()
