@@ -446,32 +446,38 @@ def test_a_resumed_pre_training_s_earlier_time_is_in_the_first_row_only(tmp_path
     assert second["wall_s"] >= second["finetune_wall_s"]
 
 
-def test_pre_training_done_by_a_process_stopped_while_fine_tuning_is_in_the_first_row(tmp_path, monkeypatch):
-    """A Slurm requeue's usual case: the first job pre-trains the cell, then stops while fine-tuning,
-    before any row. The job that writes the row loads the finished cell and counted none of its
-    pre-training: its wall_s was smaller than its own pretrain_wall_s + finetune_wall_s."""
+def _run_stopped_in(tmp_path, monkeypatch, stage: str, pre: int):
+    """Run a tiny 2-size transfer run in this process, stopped after the first step of the stage whose
+    description starts with `stage` (a planned stop: its step saved); returns (bench.run, spec, root)."""
     import importlib
     import threading
 
     from bench.config import load_run
     from bench.train import Interrupted
 
-    run_module = importlib.import_module("bench.run")
+    run_module = importlib.import_module("bench.run")  # (the package's `bench.run` is the function)
     real_train = run_module.train
     stop = threading.Event()
 
-    def stopping_train(net, *args, desc="train", **kw):  # stop fine-tuning after its first step (of 2)
-        if desc.startswith("finetune"):
+    def stopping_train(net, *args, desc="train", **kw):
+        if desc.startswith(stage):
             kw["on_step"] = lambda step, loss, opt: step == 0 and stop.set()
         return real_train(net, *args, desc=desc, **kw)
 
-    cfg = tiny_config(tmp_path, sizes="[32]", pre=512)
-    spec = load_run(cfg, {"synth.n": 32, "target.n_real": [20, 40]})
+    spec = load_run(tiny_config(tmp_path, sizes="[32]", pre=pre), {"synth.n": 32, "target.n_real": [20, 40]})
     root = tmp_path / "runs"
     monkeypatch.setattr(run_module, "train", stopping_train)
     with pytest.raises(Interrupted):
         run_module.run(spec, root, stop=stop)
     monkeypatch.setattr(run_module, "train", real_train)
+    return run_module, spec, root
+
+
+def test_pre_training_done_by_a_process_stopped_while_fine_tuning_is_in_the_first_row(tmp_path, monkeypatch):
+    """A Slurm requeue's usual case: the first job pre-trains the cell, then stops while fine-tuning,
+    before any row. The job that writes the row loads the finished cell and counted none of its
+    pre-training: its wall_s was smaller than its own pretrain_wall_s + finetune_wall_s."""
+    run_module, spec, root = _run_stopped_in(tmp_path, monkeypatch, "finetune", pre=512)
     stamp = root / "runs" / spec.run_id / run_module.PRETRAIN_TIME
     recorded = json.loads(stamp.read_text())
     assert recorded["wall_s"] > 0 and recorded["cpu_s"] > 0, recorded
@@ -484,28 +490,7 @@ def test_pre_training_done_by_a_process_stopped_while_fine_tuning_is_in_the_firs
 
 
 def test_a_run_that_already_has_a_row_does_not_count_pre_training_again(tmp_path, monkeypatch):
-    import importlib
-    import threading
-
-    from bench.config import load_run
-    from bench.train import Interrupted
-
-    run_module = importlib.import_module("bench.run")
-    real_train = run_module.train
-    stop = threading.Event()
-
-    def stopping_train(net, *args, desc="train", **kw):  # stop the second real size's fine-tuning
-        if desc.startswith("finetune s=40"):
-            kw["on_step"] = lambda step, loss, opt: step == 0 and stop.set()
-        return real_train(net, *args, desc=desc, **kw)
-
-    cfg = tiny_config(tmp_path, sizes="[32]", pre=256)
-    spec = load_run(cfg, {"synth.n": 32, "target.n_real": [20, 40]})
-    root = tmp_path / "runs"
-    monkeypatch.setattr(run_module, "train", stopping_train)
-    with pytest.raises(Interrupted):
-        run_module.run(spec, root, stop=stop)
-    monkeypatch.setattr(run_module, "train", real_train)
+    run_module, spec, root = _run_stopped_in(tmp_path, monkeypatch, "finetune s=40", pre=256)  # after row s=20
     (root / "runs" / spec.run_id / run_module.PRETRAIN_TIME).write_text(json.dumps({"wall_s": 1000.0, "cpu_s": 1000.0}))
     first, second = run_module.run(spec, root)
     assert first["wall_s"] < 1000 and second["wall_s"] < 1000 and second["cpu_s"] < 1000, (first, second)
