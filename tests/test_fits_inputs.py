@@ -449,16 +449,16 @@ def test_compare_ranks_flat_curves_by_their_level_at_the_largest_common_size() -
     rows = [{"complexity": c, "seed": s, "n_synth": n, "test_err": level + rng.normal(0, 0.005)}
             for c, level, sizes in ((1, 0.45, (32, 100, 320, 1000, 3200)), (3, 0.40, (32, 100, 320, 1000)))
             for s in (0, 1, 2) for n in sizes]
-    res = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 200)
+    res = compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 100)
     pair = res["pairs"].iloc[0]
     assert "3" in res["flat"] and np.isnan(pair["d_C"]), res["flat"]  # no C to compare
     assert pair["n_common"] == 1000  # group 1 also measured 3200, group 3 did not
     assert 0.04 < pair["d_L"] < 0.06 and 0 < pair["d_L_lo"] < pair["d_L"] < pair["d_L_hi"], pair.to_dict()
-    assert pair["p_L"] <= 0.01 and pair["p_L_holm"] == pair["p_L"], pair.to_dict()
+    assert pair["p_L"] <= 0.02 and pair["p_L_holm"] == pair["p_L"], pair.to_dict()  # (2 / 100: none beyond 0)
     text = report(res)
     assert "L: each fitted curve's test_err at n_common, the largest n_synth inside both groups' measured ranges" \
         in text
-    assert re.search(r"^1 - 3 +1,000 +0\.0\d+ \[0\.0\d+, 0\.0\d+\] +0\.010", text, re.M), text
+    assert re.search(r"^1 - 3 +1,000 +0\.0\d+ \[0\.0\d+, 0\.0\d+\] +0\.020", text, re.M), text
 
 
 def test_compare_finds_no_level_difference_between_two_draws_of_one_curve() -> None:
