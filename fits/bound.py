@@ -17,7 +17,7 @@ import pandas as pd
 
 from fits.core import Fit, fit_curve, strict_json
 from fits.errors import FitInputError, none_fitted, one_line
-from fits.table import check_not_pooled, curve_groups, fit_rows, label
+from fits.table import check_not_pooled, curve_groups, fit_rows, fmt_num, label
 
 LEVEL = 0.95
 PER_S_COLUMNS = ["s", "D", "D_lo", "D_hi", "C", "C_lo", "C_hi", "C_over_D", "C_over_D_lo", "C_over_D_hi",
@@ -154,7 +154,7 @@ def _caveat(alpha: float, per_s: pd.DataFrame, s: str) -> str:
     fits flagged unidentifiable, D_s and C_s are not told apart and their ratio and slopes say nothing.
     bound.json keeps it beside the numbers, which without it read as a failed check."""
     if alpha < FLAT_ALPHA:
-        return f"the joint alpha is {alpha:.2g}, so D_s and C_s are not told apart"
+        return f"the joint alpha is {fmt_num(alpha)}, so D_s and C_s are not told apart"
     flagged = int(per_s["flags"].str.split(";").map(lambda f: "unidentifiable" in f).sum()) if len(per_s) else 0
     return (f"{flagged} of the {len(per_s)} per-{s} fits do not tell D_s and C_s apart (unidentifiable: see "
             "their flags)") if 2 * flagged > len(per_s) else ""  # a few such lines: their flags say so
@@ -168,7 +168,7 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     lines = ["transfer bound L(n, s) = delta (gamma + n^-alpha) s^-beta, joint fit [95 % interval]:",
              "  " + ", ".join(f"{k} = {fmt_ci(jp[k], *jci[k])}" for k in jp)]
     lines += [f"  {f['name']}: {f['message']}" for f in res["joint"]["diagnostics"]]
-    lines.append(f"per-{s} fits D_s n^-alpha + C_s (alpha = the joint {jp['alpha']:.3g}):")
+    lines.append(f"per-{s} fits D_s n^-alpha + C_s (alpha = the joint {fmt_num(jp['alpha'])}):")
     for _, r in res["per_s"].iterrows():
         lines.append(f"  {s}={r['s']:g}: D_s = {fmt_ci(r['D'], r['D_lo'], r['D_hi'])}, "
                      f"C_s = {fmt_ci(r['C'], r['C_lo'], r['C_hi'])}, "
@@ -189,7 +189,7 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
         known = int(res["per_s"]["gamma_inside"].notna().sum())
         of = "" if known == len(res["per_s"]) else f" ({known} of the {len(res['per_s'])} fits have one)"
         lines.append(f"check 1, C_s/D_s = gamma at every {s}: gamma = {jp['gamma']:.3g} lies inside "
-                     f"{inside:.0%} of the per-{s} intervals{of}{verdict}{void}")
+                     f"{100 * inside:.0f} % of the per-{s} intervals{of}{verdict}{void}")
     if len(res["per_s"]) < 2:
         lines.append(f"check 2, D_s and C_s fall as {s}^-beta: needs per-{s} fits at 2 or more values of {s} "
                      f"(1 here): not made")

@@ -135,6 +135,11 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return (f"{key}: the error rises with {x} up to {fmt_size(n)} ({rising}, beyond its scatter): more of this "
                 "generator's data made it worse, so no gain or gap is read from the fitted law; a pre-training "
                 "budget too small for the larger sets can do this (raise it before comparing).")
+    more_runs = f"measure more sizes or {'seeds' if seeds else 'runs per size'} before deciding."
+    if flat_level is not None and (np.isnan(gain[1]) or np.isnan(c[1])):  # flat, and no noise to judge it by
+        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0, level "
+                f"{fmt_num(flat_level, scale=scale)}), but the fit has no points left over to estimate the noise, so "
+                f"nothing tells a flat curve from a falling one here: {more_runs}")
     if flat_level is not None:
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
@@ -142,8 +147,7 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     if np.isnan(gain[1]) or np.isnan(c[1]):  # no points left over for the noise (uncertainty.noise_dof)
         return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_num(gain[0], scale=scale)} of error vs a "
                 f"gap C = {fmt_num(c[0], scale=scale)}, but the fit has no points left over to estimate the noise, "
-                f"so neither has an interval: measure more sizes or {'seeds' if seeds else 'runs per size'} "
-                "before deciding.")
+                f"so neither has an interval: {more_runs}")
     if abs(c[0]) < TINY * scale:  # no floor fitted: a share of a zero gap means nothing
         return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} of error, and "
                 f"the fitted gap C = {fmt_ci(*c, scale=scale)} is 0 (no floor within the measured sizes): more "
@@ -313,7 +317,9 @@ def report(res: dict[str, Any]) -> str:
                   "ranges (no extrapolation; known for a flat curve too; d_L < 0: a is lower there)",
                   *_columns(["a - b", "n_common", "d_L [95 %]", "p", "p Holm"], rows)]
         counts = {k: int(p[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}
-        lines += ["", pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"])]
+        lines.append("")
+        if any(counts.values()):  # (no pair has a p-value: nothing to read the note for)
+            lines.append(pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"]))
         lines += missing_note(res)
     lines.append("")
     lines.extend(g["decision"])
@@ -351,7 +357,7 @@ def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = No
     floor = p_floor(n_boot)
     families = {"alpha": m, "C": m if m_c is None else m_c, "L": m if m_l is None else m_l}
     same = len(set(families.values())) == 1
-    counted = (f"the {m} pair{'s' if m > 1 else ''} compared" if same else
+    counted = (f"the {m} pair{'s' if m != 1 else ''} compared" if same else
                ", ".join(f"the {k} pair{'s' if k != 1 else ''} compared in {name}" for name, k in families.items()))
     note = (f"p: one pair's two-sided bootstrap p-value ({n_boot} draws per group, so none is below "
             f"{floor:.3g}); p Holm: adjusted for {counted}, per parameter "

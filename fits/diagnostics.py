@@ -424,7 +424,7 @@ def check(fit: "Fit") -> list[Flag]:
     n_sizes, k = len(np.unique(prob.x, axis=0)), len(prob.free)
     what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
-        left = ("to test the law or to estimate the noise: the intervals are unknown (NaN); measure more "
+        left = ("to test the law or to estimate the noise: the intervals are unknown; measure more "
                 "sizes or seeds" if noise_dof(fit.problem) <= 0 else "to test the law; measure more sizes")
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
                                          f"nothing is left over {left}"))

@@ -143,6 +143,12 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
     assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
     assert "%" not in zero
+    # a flat fit without points left over for the noise was told "improve the generator", with no interval
+    nan = (float("nan"),) * 2
+    blind = decision("complexity=1", 320, (0.0, *nan), (0.3, *nan), (0.0, *nan), flat_level=0.5)
+    assert "flat up to n = 320 (alpha on its bound 0, level 0.5), but the fit has no points left over to estimate " \
+        "the noise" in blind and blind.endswith("measure more sizes or seeds before deciding.")
+    assert "improve the generator" not in blind
 
 
 def test_bound_skips_an_s_with_too_few_sizes_and_names_it() -> None:
@@ -484,3 +490,12 @@ def test_compare_reads_no_level_where_the_two_ranges_do_not_overlap() -> None:
     text = report(res)
     assert re.search(r"^1 - 2 +- +- +- +-$", text, re.M), text
     assert "-: no d_L for 1 - 2: their n_synth ranges do not overlap" in text
+
+
+def test_compare_of_fits_without_noise_estimates_prints_no_p_value_note() -> None:
+    # one run at each of 3 sizes: no pair has a p-value, yet the note read "adjusted for the 0 pair compared"
+    rows = [{"complexity": c, "n_synth": n, "test_err": e}
+            for c, errs in ((1, (0.46, 0.51, 0.55)), (3, (0.6, 0.5, 0.45))) for n, e in zip((32, 100, 320), errs)]
+    text = report(compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 20))
+    assert "p Holm: adjusted" not in text and "0 pair" not in text, text
+    assert "-: no p-value and no interval for pairs with complexity=1, complexity=3" in text, text

@@ -37,7 +37,7 @@ def test_a_fit_with_no_points_left_over_has_unknown_intervals_not_zero_width_one
         assert all(np.isnan(v).all() for v in exact.ci().values())
         assert np.isnan(np.concatenate(exact.band([15.0, 80.0]))).all()
         flags = {f.name: f.message for f in exact.diagnostics}
-    assert "the intervals are unknown (NaN); measure more sizes or seeds" in flags["too_few_sizes"]
+    assert "the intervals are unknown; measure more sizes or seeds" in flags["too_few_sizes"]
     assert np.isfinite(exact.predict([80.0])).all()  # the estimate itself is kept
     # a second seed leaves 6 - 2 - 3 + 1 = 2 within-seed degrees of freedom; a 4th size 1
     seeded = fits.fit_curve([10, 20, 40] * 2, [0.5, 0.4, 0.36, 0.52, 0.41, 0.37], groups=[0, 0, 0, 1, 1, 1])
