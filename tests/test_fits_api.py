@@ -510,7 +510,8 @@ def test_pinning_every_parameter_is_refused(law: str, fixed: dict) -> None:
         fits.fit_curve([100, 200, 400, 800, 1600], [0.5, 0.4, 0.33, 0.3, 0.28], law, fixed=fixed)
 
 
-@pytest.mark.parametrize("x, kw, what", [([], {}, "sizes must be a non-empty"), (["a", "b"], {}, "sizes must be numbers"),
+@pytest.mark.parametrize("x, kw, what", [([], {}, "sizes must be a non-empty"),
+                                         (["a", "b"], {}, "sizes must be numbers"),
                                          ([1, np.nan, 3], {}, "finite numbers > 0"), ([1, 0, 3], {}, "> 0"),
                                          ([1, 2, 3], {"factor": -1}, r"factor must be a number in \(0, 1\]"),
                                          ([1, 2, 3], {"factor": 2}, "factor"), ([1, 2, 3], {"factor": True}, "factor")])
