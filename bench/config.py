@@ -136,8 +136,7 @@ class RunSpec(_Strict):
                 d.pop(key)
         if self.target.name != "folder":  # a folder target's root *is* its dataset; the other
             d["target"].pop("data_root")  # targets' files are the same data wherever they lie
-        whole = FIXED_TEST_SPLITS.get(self.target.name)  # a cap at or above the split is the whole split:
-        if whole is not None and (d["target"]["test_size"] or 0) >= whole:  # 10000, 20000 and None: one run
+        if tests_whole_split(self):  # 10000, 20000 and None on Fashion-MNIST: one run
             d["target"]["test_size"] = None
         d["target"].pop("download")
         for stage in ("pretrain", "finetune"):  # checkpoint cadence never changes a result; the
@@ -285,8 +284,8 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
     if (path.startswith("asg.") and path != "asg.proxy_lambda" and spec.protocol != "generalize"
             and spec.asg is not None):
         return "the transfer protocol reads only asg.proxy_lambda"
-    whole = FIXED_TEST_SPLITS.get(spec.target.name)
-    if path == "target.test_size" and whole is not None and (spec.target.test_size or whole) >= whole:
+    if path == "target.test_size" and tests_whole_split(spec):
+        whole = FIXED_TEST_SPLITS[spec.target.name]
         return f"a cap of {whole:,} or more, or none, is {spec.target.name}'s whole test split of {whole:,}"
     return ""
 
@@ -294,6 +293,12 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
 # the test split sizes of the targets whose files are fixed (a test checks them against the loaded data):
 # `target.test_size` at or above one means the whole split, the same run as None (RunSpec.identity)
 FIXED_TEST_SPLITS = {"fashion_mnist": 10_000, "mnist5k": 1_000, "sklearn_digits": 500}
+
+
+def tests_whole_split(spec: "RunSpec") -> bool:
+    """Whether the run tests on a fixed target's whole test split: no cap, or one at or above it."""
+    whole = FIXED_TEST_SPLITS.get(spec.target.name)
+    return whole is not None and (spec.target.test_size or whole) >= whole
 
 
 def identity_leaves(spec: RunSpec) -> dict[str, Any]:
