@@ -117,7 +117,7 @@ def fmt_size(n: float) -> str:
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
              x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False,
-             rising: str | None = None) -> str:
+             rising: str | None = None, few_sizes: bool = False) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
@@ -127,7 +127,9 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     seeds: whether the table has a seed column (without one: more runs per size, not more seeds).
     perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists.
     rising: "a -> b", the first and last size means, when they rise over the whole range beyond their
-    scatter (the test behind fit's non_monotone "rises with size over the whole range")."""
+    scatter (the test behind fit's non_monotone "rises with size over the whole range").
+    few_sizes: too few distinct sizes to test the law (the too_few_sizes flag): more sizes, not more
+    seeds, are what an undecided interval needs."""
     if perfect:
         return (f"{key}: every error is 0 up to {x} = {fmt_size(n)}: more data has nothing to remove and there "
                 "is no gap to close; a test set this easy cannot tell pre-training apart (use a harder one).")
@@ -161,7 +163,10 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
         return head + ": more data still pays."
-    more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
+    if few_sizes:  # more seeds narrow the noise, but the shape rests on too few sizes
+        more = "more sizes (too few to test the law)"
+    else:
+        more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
     return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, {more} would settle it."
 
 
@@ -219,7 +224,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
                                    seeds="seed" in df.columns, perfect=all_zero(fit.problem),
-                                   rising=_rise(fit))
+                                   rising=_rise(fit),
+                                   few_sizes=any(f.name == "too_few_sizes" for f in fit.diagnostics))
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the

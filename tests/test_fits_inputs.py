@@ -140,6 +140,18 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     one_run = decision("fratio=16", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0),
                        seeds=False)  # a table without seeds (the paper's curves) was told "more seeds" too
     assert one_run.endswith("more runs per size (a seed column to tell them apart) would settle it.")
+    few = decision("complexity=1", 6400, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0),
+                   few_sizes=True)  # more seeds narrow the noise; the law's shape needs sizes
+    assert few.endswith("more sizes (too few to test the law) would settle it.")
+
+
+def test_an_undecided_group_with_too_few_sizes_is_told_to_measure_more_sizes() -> None:
+    # 4 sizes, 4 seeds: the noise has points to spare, the law has none; compare said "more seeds"
+    row = compare_runs(_table({1: (2.0, 0.5, 0.07)}, 800 * 2.0 ** np.arange(4), noise=0.02, seed=1)
+                       )["groups"].iloc[0]
+    assert "too_few_sizes" in row["diagnostics"].split(";")
+    assert row["decision"].endswith("the interval straddles 10 %, more sizes (too few to test the law) would "
+                                    "settle it."), row["decision"]
     zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
     assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
     assert "%" not in zero
