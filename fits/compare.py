@@ -407,6 +407,7 @@ def forest_figure(res: dict[str, Any]) -> Any:
                 ax.text(0, yy, " flat curve: C in [0, its level D + C]", va="bottom", fontsize="small", color="gray")
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_ylim(-0.5, len(g) - 0.5)  # half a row around each end: a flat row's label stays inside
     axes[0].set_yticks(ypos)
     axes[0].set_yticklabels([plain(label(v)) for v in g[key_column(res["by"])]])  # the column once, as the axis label
     axes[0].set_ylabel(res["by"] or "whole table")

@@ -164,3 +164,19 @@ def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_le
     saved = json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))
     assert legend_label(saved, "3") == f"complexity=3: alpha=0, C<={level:.2g} (flat)"
     assert legend_label(saved, "1").startswith("complexity=1: alpha=0.943, C=0.339")
+
+
+def test_a_flat_group_in_the_forest_plots_top_row_keeps_its_label_inside_the_axes() -> None:
+    # the label sits just above its row: on the top row it ran over the axes' top edge
+    from pathlib import Path
+
+    from fits.compare import forest_figure
+
+    runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
+    runs.loc[runs["complexity"] == 3, "complexity"] = 0  # the flat group sorts first: the top row
+    fig = forest_figure(compare_runs(runs, by="complexity", n_boot=50))
+    fig.canvas.draw()
+    c_axis = fig.axes[1]
+    (label,) = [t for t in c_axis.texts if "flat curve" in t.get_text()]
+    box, frame = label.get_window_extent(), c_axis.get_window_extent()
+    assert frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
