@@ -131,6 +131,9 @@ class RunSpec(_Strict):
                     d["asg"] = None
         elif d["asg"] is not None and d["asg"]["lr_policy"] != "learned":  # only the learned policy reads
             d["asg"]["policy"] = None  # a policy file: a global asg.policy made equal cells distinct
+            d["asg"]["interval"] = _ASG_DEFAULT["interval"]  # and acts every `interval` steps (handset's
+            if d["asg"]["lr_policy"] == "none":  # multipliers never change); without a policy the layer
+                d["asg"]["n_groups"] = _ASG_DEFAULT["n_groups"]  # groups all keep the base rate
         for key in ("protocol", "asg"):  # optional sections enter the hash only when set
             if d[key] is None:
                 d.pop(key)

@@ -83,6 +83,20 @@ def test_a_policy_file_names_a_generalize_cell_only_when_the_learned_policy_read
     assert learned.run_id != other.run_id
 
 
+def test_the_controllers_interval_and_groups_name_a_generalize_cell_only_where_training_reads_them():
+    # a sweep over asg.interval for the learned condition retrained every plain and handset cell and
+    # tabulated the copies as extra seeds (same pre-training loss and test error to the last digit)
+    plain, handset, learned = (_gen(**{"asg.lr_policy": p, **({"asg.policy": "p.pt"} if p == "learned" else {})})
+                               for p in ("none", "handset", "learned"))
+    for over in ({"asg.interval": 5}, {"asg.n_groups": 3}, {"asg.interval": 7, "asg.n_groups": 2}):
+        assert apply_overrides(plain, over).run_id == plain.run_id, over  # every group at the base rate
+    assert apply_overrides(handset, {"asg.interval": 5}).run_id == handset.run_id  # its multipliers never change
+    assert apply_overrides(handset, {"asg.n_groups": 3}).run_id != handset.run_id  # 0.1, 0.55, 1.0: other rates
+    for over in ({"asg.interval": 5}, {"asg.n_groups": 3}):
+        assert apply_overrides(learned, over).run_id != learned.run_id, over
+    assert apply_overrides(plain, {"asg.proxy_lambda": 0.1}).run_id != plain.run_id
+
+
 def test_proxy_guidance_on_a_model_with_two_heads_is_refused_before_work():
     # a distilled model's get_classifier() is a pair: TypeError 'tuple' object is not callable after pre-training
     spec = load_run(resolve_config("quickstart"), {"model.name": "levit_128s", "model.small_input": False,
