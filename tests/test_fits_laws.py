@@ -73,7 +73,7 @@ def test_clean_curve_raises_no_flag() -> None:
 
 
 @pytest.mark.parametrize("name", ["on_bound", "too_flat", "unidentifiable", "too_few_sizes",
-                                  "non_monotone", "zero_errors", "few_seeds"])
+                                  "non_monotone", "zero_errors", "few_seeds", "outlier"])
 def test_each_diagnostic_fires_when_built_to(name: str) -> None:
     x, y, g = clean_curve()
     if name == "on_bound":        # a pure power law: the floor C sits at 0
@@ -92,6 +92,8 @@ def test_each_diagnostic_fires_when_built_to(name: str) -> None:
     elif name == "few_seeds":
         keep = g < 2
         x, y, g = x[keep], y[keep], g[keep]
+    elif name == "outlier":       # one run of one size at 1.5x its error (the others: 1 % noise)
+        y = np.where((x == SIZES[2]) & (g == 4), 1.5 * y, y)
     fit = fits.fit_curve(x, y, groups=g)
     flags = fit.diagnostics
     assert name in {f.name for f in flags}
@@ -470,6 +472,42 @@ def test_too_flat_and_non_monotone_fire_at_their_stated_rates() -> None:
     assert slope20["too_flat"] == 0, slope20
     clean = _shape_flag_counts(lambda x, r: (0.5 * x ** -0.4 + 0.1) * noise(x, r), 1, 20, rng)
     assert clean["too_flat"] == 0 and clean["non_monotone"] <= 2, clean
+
+
+def test_an_outlier_run_is_named_and_the_flag_stays_quiet_on_clean_seeds_and_single_runs() -> None:
+    """A run at twice its error among 5 seeds widened every interval about 2x, with no flag. The
+    check compares each run with its size's other runs, so it needs 3+ repeats at a size."""
+    from fits.diagnostics import _outlier_flags
+
+    rng = np.random.default_rng(21)
+
+    def curve(n_seeds: int, noise: float, n_sizes: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.repeat(SIZES[:n_sizes], n_seeds)
+        return x, (2 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, noise, len(x))), np.tile(np.arange(n_seeds), n_sizes)
+
+    fired = {k: 0 for k in (3, 5, 10)}
+    for k in fired:  # clean curves: about 1 in 500 or fewer fire (8 robust spreads)
+        for i in range(60):
+            x, y, g = curve(k, (0.01, 0.03, 0.1)[i % 3], (3, 5, 7)[i % 3])
+            fired[k] += bool(_outlier_flags(fits.fit_curve(x, y, groups=g)))
+    assert sum(fired.values()) <= 1, fired
+    caught = 0
+    for _ in range(20):
+        x, y, g = curve(5, 0.03)
+        y[17] *= 2  # size SIZES[3], seed 2
+        caught += bool(_outlier_flags(fits.fit_curve(x, y, groups=g)))
+    assert caught >= 19, caught
+    fit = fits.fit_curve(x, y, groups=g)
+    (flag,) = [f for f in fit.diagnostics if f.name == "outlier"]
+    assert flag.message.startswith(f"1 run(s) far from the other runs at their size: {y[17]:.3g} at size {SIZES[3]:.6g}, seed 2 "
+                                   "(2"), flag.message
+    assert "give them weight 0" in flag.message
+    wide, narrow = fit.ci(), fits.fit_curve(x, y, groups=g, weights=(np.arange(len(x)) != 17) * 1.0).ci()
+    assert wide["C"][1] - wide["C"][0] > 1.3 * (narrow["C"][1] - narrow["C"][0]), (wide, narrow)  # why it matters
+    reweighted = fits.fit_curve(x, y, groups=g, weights=(np.arange(len(x)) != 17) * 1.0)
+    assert "outlier" not in {f.name for f in reweighted.diagnostics}  # weight 0: not fitted, not judged
+    x1, y1 = SIZES, 2 * SIZES ** -0.5 + 0.1
+    assert not _outlier_flags(fits.fit_curve(x1, np.where(x1 == SIZES[3], 2 * y1, y1)))  # one run per size: shape
 
 
 def test_a_correlation_flags_a_trade_off_only_where_it_leaves_a_parameter_loose() -> None:
