@@ -29,8 +29,10 @@ def build_model(spec: ModelSpec, n_classes: int, in_chans: int, img_size: int | 
         if "img_size" not in str(err):
             raise
         model = timm.create_model(spec.name, **kw)
-    if spec.small_input:
-        adapt_stem(model)
+    if spec.small_input and not adapt_stem(model):  # true would only give the same run another id
+        raise UserError(f"model.small_input: model.name={spec.name} has no stem this option adapts (a stem max-pool "
+                        "`maxpool`, or a strided convolution in `stem` or `conv_stem`), so true (also its default) "
+                        "would change nothing but the run id; set model.small_input=false")
     return model
 
 
@@ -41,6 +43,8 @@ def _forward_error(spec: ModelSpec, in_chans: int, img_size: int) -> Optional[st
         net = build_model(spec, 2, in_chans, img_size).eval()
         with torch.no_grad():
             net(torch.zeros(2, in_chans, img_size, img_size))
+    except UserError:
+        raise
     except (RuntimeError, ValueError, AssertionError, IndexError) as err:
         return (str(err).splitlines() or [type(err).__name__])[0][:160]
     return None
@@ -60,23 +64,24 @@ def check_input(spec: ModelSpec, in_chans: int, img_size: int) -> None:
                     f"images ({err}); choose another model or synth.resolution")
 
 
-def adapt_stem(model: nn.Module) -> None:
-    """Halve the stem's downsampling for 28-32 px inputs: drop the stem max-pool (ResNet-style).
+def adapt_stem(model: nn.Module) -> bool:
+    """Halve the stem's downsampling for 28-32 px inputs: drop the stem max-pool (ResNet-style), or
+    else set the first strided convolution of `stem` / `conv_stem` to stride 1. Returns whether it
+    found either (DenseNet, VGG, ViT and others have neither: their stem is left as it is).
 
     ImageNet stems downsample by 4 before the first stage (a 32 px image becomes 8x8); CIFAR-style
     networks keep 32x32 there. Removing only the max-pool (16x16 after the stem) recovers most of the
-    accuracy at a quarter of the cost of a stride-1 stem; models without a stem pool keep their stem.
+    accuracy at a quarter of the cost of a stride-1 stem.
     """
     if isinstance(getattr(model, "maxpool", None), (nn.MaxPool2d, nn.AvgPool2d)):
         model.maxpool = nn.Identity()
-        return
+        return True
     stem = getattr(model, "stem", None) or getattr(model, "conv_stem", None)
-    if stem is None:
-        return
     for m in stem.modules() if isinstance(stem, nn.Module) else []:
         if isinstance(m, nn.Conv2d) and m.stride != (1, 1):
             m.stride = (1, 1)
-            return
+            return True
+    return False
 
 
 def transfer_weights(pretrained: nn.Module, model: nn.Module) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.cli import main
 from bench import targets
 from bench.commands import resolve_config
-from bench.config import RunSpec, apply_overrides, load_run
+from bench.config import ModelSpec, RunSpec, apply_overrides, load_run
 
 # The docs' shorthand T: a tiny run on the quickstart config.
 T = ["synth.n=64", "pretrain.examples=256", "finetune.examples=256", "target.test_size=100"]
@@ -372,6 +373,26 @@ def test_g_a_model_small_input_breaks_is_one_line_and_false_runs(tmp_path, capsy
     assert main(small + ["model.small_input=false", "synth.n=32", "pretrain.examples=64",
                          "finetune.examples=64", "target.n_real=[20]"]) == 0
     assert len(list(root.glob("runs/*/row.json"))) == 1
+
+
+def test_g_small_input_on_a_model_whose_stem_it_cannot_adapt_is_one_line_before_any_work(tmp_path, capsys):
+    # DenseNet's stem pool is `features.pool0`, VGG has no stem: true changed nothing but the run id, so
+    # a grid over it trained the same network twice under two ids
+    root = tmp_path / "r"
+    for name in ("densenet121", "vgg11"):
+        one_line_exit_2(capsys, ["run", "quickstart", *T, f"model.name={name}", "model.small_input=true",
+                                 "--root", str(root), "threads=1"],
+                        f"model.small_input: model.name={name} has no stem this option adapts",
+                        "set model.small_input=false")
+        assert not root.exists()
+    one_line_exit_2(capsys, ["sweep", "quickstart", *T, "model.name=densenet121", "model.small_input=[true, false]",
+                             "--root", str(root), "--dry-run"], "set model.small_input=false")
+    from bench.models import adapt_stem, build_model
+
+    for name in ("resnet10t", "mobilenetv3_small_050", "convnext_atto"):  # maxpool; conv_stem; stem
+        net = build_model(ModelSpec(name=name, small_input=False), 10, 1, 32).eval()
+        plain = net.forward_features(torch.zeros(1, 1, 32, 32)).shape[-1]
+        assert adapt_stem(net) and net.forward_features(torch.zeros(1, 1, 32, 32)).shape[-1] > plain, name
 
 
 # J. target.n_real above what the target's training split holds is refused at plan time.
