@@ -57,6 +57,8 @@ def test_each_curve_gets_the_scratch_baseline_of_its_own_real_size_not_the_poole
     assert res["scratch"] is None  # two experiments' scratch runs: no single baseline
     assert res["groups"]["1/100"]["scratch"]["mean"] == pytest.approx(0.725)
     assert res["groups"]["1/1000"]["scratch"]["mean"] == pytest.approx(0.305)
+    # the seed-to-seed std of 0.30 and 0.31: the sample std (n - 1), 0.00707, not 0.005
+    assert res["groups"]["1/1000"]["scratch"]["std"] == pytest.approx(0.01 / np.sqrt(2))
     assert "0.305" in fits.summary_table(res) and "0.515" not in fits.summary_table(res)
     # a curve whose real size has no scratch run gets no baseline at all
     only_100 = df[(df["n_synth"] > 0) | (df["n_real"] == 100)]

@@ -227,6 +227,21 @@ def test_intervals_cover_the_truth_in_simulation() -> None:
     assert res["alpha"] >= 0.8 and res["C"] >= 0.8, res
 
 
+def test_one_run_per_size_resamples_residuals_with_the_fits_degrees_of_freedom() -> None:
+    """Without seeds the bootstrap draws the fit's centred log residuals, scaled so that their spread
+    is the residual standard deviation on N - k degrees of freedom: raw residuals of a 3-parameter
+    fit to 7 points are about 25 % too small, and so were the intervals."""
+    from fits.uncertainty import fitted_residuals, log_residuals
+
+    rng = np.random.default_rng(4)
+    x = 100 * 2.0 ** np.arange(7)
+    fit = fits.fit_curve(x, (2 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.03, 7)))
+    raw = log_residuals(fit.problem, fit.predict(x))
+    drawn = fitted_residuals(fit.problem, fit.predict(x))
+    assert np.mean(drawn) == pytest.approx(0, abs=1e-12)
+    assert np.sqrt(np.mean(drawn ** 2)) == pytest.approx(np.sqrt(np.sum((raw - raw.mean()) ** 2) / (7 - 3)))
+
+
 def test_intervals_cover_the_truth_with_two_seeds() -> None:
     # a sweep with 2 seeds (as the quickstart's): resampling whole seeds covered ~55 % (2 seeds
     # give 3 distinct resamples); the two-level draw of fits.uncertainty ~93 %. >= 24 of 30 hits
@@ -472,6 +487,11 @@ def test_too_flat_and_non_monotone_fire_at_their_stated_rates() -> None:
     assert slope20["too_flat"] == 0, slope20
     clean = _shape_flag_counts(lambda x, r: (0.5 * x ** -0.4 + 0.1) * noise(x, r), 1, 20, rng)
     assert clean["too_flat"] == 0 and clean["non_monotone"] <= 2, clean
+    # and the power: a rise of 0.1 over the 6 doublings under noise 0.02 (no step beyond its noise)
+    # fires about 85 % of the time through the trend test (t > 3); at t > 6 it fired 35 %, no test noticed
+    rising = _shape_flag_counts(lambda x, r: 0.3 + 0.1 * np.log2(x / 100) / 6 + r.normal(0, 0.02, len(x)), 1, 40,
+                                np.random.default_rng(5))
+    assert rising["non_monotone"] >= 28, rising
 
 
 def test_an_outlier_run_is_named_and_the_flag_stays_quiet_on_clean_seeds_and_single_runs() -> None:
