@@ -22,6 +22,7 @@ from typing import Sequence
 import synth
 from bench.config import ModelSpec, StageSpec
 from synth.cli import check_out_file
+from synth.console import path_arg
 from synth.errors import UserError
 
 SEED = 0
@@ -127,7 +128,7 @@ def markdown(timings: Sequence[Timing], args: argparse.Namespace, command: str,
     m, s = machine(), summary(timings)
     verdict = "met" if s["ratio_wall"] >= TARGET_RATIO else "MISSED"
     lines = [
-        "# Pre-training throughput: streamed vs pre-rendered synthetic images", "",
+        REPORT_TITLE, "",
         f"- command: `{command}`",
         f"- machine: {m['cpu']}, {m['cores']} cores, SIMD {m['simd']}; python {m['python']}, "
         f"torch {m['torch']}, {args.threads} torch thread(s) (+1 prefetch thread when streamed)",
@@ -168,6 +169,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 REPORT = Path("results/loader_bench.md")
+REPORT_TITLE = "# Pre-training throughput: streamed vs pre-rendered synthetic images"  # its first line
 # The setup results/loader_bench.md measures; the options' defaults, so that the bare command
 # reproduces it (the default --complexity was 1 while the committed table is of level 3).
 COMMITTED = {"generator": "shapes", "complexity": 3, "resolution": 32, "channels": 1, "model": "resnet10t",
@@ -188,7 +190,7 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
                         "overwrite it: pass --out FILE (or --out -)")
     synth.GENERATORS.get(args.generator)
     if str(args.out) != "-":  # before the measurement, not a traceback after it
-        check_out_file(args.out, "--out")
+        check_out_file(args.out, "--out", REPORT_TITLE)
     torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     timings = run_bench(args.generator, args.complexity, args.resolution, args.channels, args.model,
@@ -222,7 +224,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=c["batch_size"])
     p.add_argument("--repeats", type=int, default=c["repeats"], help="timed runs per mode, alternating")
     p.add_argument("--threads", type=int, default=c["threads"], help="torch threads of the training loop")
-    p.add_argument("--out", type=Path, default=REPORT,
+    p.add_argument("--out", type=path_arg, default=REPORT,
                    help=f"markdown report path ('-' for none; another setup than the defaults needs one: "
                    f"{REPORT} is the committed report of the defaults)")
     p.set_defaults(func=cmd_bench_loader)

@@ -195,7 +195,7 @@ def write_report(path: Path, parts: dict[str, Any]) -> None:
     """Assemble results/fits_bench.md."""
     rob = parts["robustness"]
     text = [
-        "# Fit benchmark: predicting held-out sizes of real learning curves\n",
+        REPORT_TITLE + "\n",
         f"Command: `{parts['command']}`  \nMachine: {parts['machine']}  \n"
         f"Wall time: {parts['wall_s']:.0f} s, CPU time: {parts['cpu_s']:.0f} s (single process)  \n"
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}\n",
@@ -251,17 +251,22 @@ scores 0 if predicted exactly, else infinity); the tables give the median over c
 
 
 DEFAULT_REPORT = "results/fits_bench.md"
+REPORT_TITLE = "# Fit benchmark: predicting held-out sizes of real learning curves"  # the report's first line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """fit-bench options."""
-    p.add_argument("-o", "--output", help=f"report path (default {DEFAULT_REPORT}; a partial run, with "
-                                          "--lcdb sample or a limit, must name its own)")
+    from fits.cli import output_arg
+
+    p.add_argument("-o", "--output", type=output_arg,
+                   help=f"report path (default {DEFAULT_REPORT}; a partial run, with "
+                        "--lcdb sample or a limit, must name its own)")
     p.add_argument("--lcdb", choices=["full", "sample"], default="full",
                    help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample")
     p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all)")
     p.add_argument("--m4-sample", type=int, default=500,
-                   help="curves in the fixed sample M4 runs on (default 500; about 1 s each per protocol on LCDB)")
+                   help="curves in the fixed sample M4 runs on (default 500; about 1 s each per protocol on LCDB; "
+                        "0 = no sample: no M4 and no sample tables)")
     p.add_argument("--paper-limit", type=int, default=0,
                    help="use only the first N of the paper's curves (0 = all; for quick checks)")
 
@@ -274,13 +279,19 @@ def cmd_fit_bench(args: argparse.Namespace) -> int:
     bad = [f"--{k.replace('_', '-')} {v}" for k, v in
            (("limit", args.limit), ("m4_sample", args.m4_sample), ("paper_limit", args.paper_limit)) if v < 0]
     if bad:
-        raise FitInputError(f"{', '.join(bad)}: counts must be >= 0 (0 = all curves for the limits)")
+        raise FitInputError(f"{', '.join(bad)}: counts must be >= 0 (0 = all curves for the limits, no sample for "
+                            "--m4-sample)")
     partial = args.lcdb == "sample" or args.limit or args.paper_limit
     if args.output is None and partial:
         raise FitInputError(f"a partial run (--lcdb sample, --limit or --paper-limit) would overwrite "
                             f"{DEFAULT_REPORT}: give -o PATH")
     # checked now, not after minutes of fitting
     out = out_file(args.output or DEFAULT_REPORT, example=Path(DEFAULT_REPORT).name)
+    if out.is_file():  # a runs table or another report given by mistake: refused, not replaced
+        with out.open(encoding="utf-8", errors="replace") as fh:
+            if fh.readline().rstrip("\n") != REPORT_TITLE:
+                raise FitInputError(f"-o {out} exists and is not a fit-bench report (its first line is not "
+                                    f"{REPORT_TITLE!r}); give a new path, or remove the file first")
     table = datasets.lcdb_full() if args.lcdb == "full" else datasets.lcdb_sample()
     curves = datasets.curves(table)
     # the tail weighting was chosen on rng(0)'s 300 curves of the full list (fits.tuning), so those

@@ -267,12 +267,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "pre-training size n and the fine-tuning size s, fit each s on its "
                                           "own (alpha shared) and check the bound's two predictions: C_s/D_s = "
                                           "gamma for every s, and D_s, C_s falling as s^-beta.")
-    from fits.cli import COLUMN_OPTIONS, add_table_args, by_arg
+    from fits.cli import COLUMN_OPTIONS, add_table_args, by_arg, output_arg
 
     add_table_args(p, by=False)  # runs (several fine-tuning sizes, e.g. a sweep over target.n_real), --x, --y
     p.add_argument("--by", default=None, type=by_arg,
                    help="group column: one bound per value, each in its own subfolder of -o (default: none, "
                         "the table is one experiment, as with ''); a,b groups by both")
     p.add_argument("--s", default=COLUMN_OPTIONS["s"][0], help="fine-tuning size column (default n_real)")
-    p.add_argument("-o", "--output", default="bound", help="output folder (default ./bound)")
+    p.add_argument("-o", "--output", default="bound", type=output_arg, help="output folder (default ./bound)")
     p.set_defaults(func=cmd_bound)

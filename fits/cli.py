@@ -147,6 +147,15 @@ def read_json(path: str | Path) -> dict:
     return doc
 
 
+def output_arg(text: str) -> str:
+    """An argparse type for an output option (-o): the text as given (a trailing '/' still says "a
+    folder"), refusing '' (it read as the current folder, and fit-bench then fell back to the
+    committed report, which a partial run overwrote)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a path (. for this folder)")
+    return text
+
+
 def out_file(path: str | Path, inputs: Sequence[str | Path] = (), example: str = "fits.json") -> Path:
     """`path` as an output file: its folder created now (by out_dir: removed again if the command
     fails before writing), or a one-line FitInputError (a folder in the way, a path that cannot be
@@ -318,7 +327,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"law (default power_floor; {AUTO}: per group, the law that best predicts its "
                         "largest sizes from the rest, fits.select; the transfer bound over n and s is "
                         "`synthscale bound`)")
-    p.add_argument("-o", "--output", default="fits.json", help="output JSON (default fits.json)")
+    p.add_argument("-o", "--output", default="fits.json", type=output_arg, help="output JSON (default fits.json)")
     p.set_defaults(func=cmd_fit)
 
     p = subparsers.add_parser("plot", help="log-log scaling plot from runs.csv + fits.json",
@@ -327,7 +336,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "a .pdf beside it.")
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")
-    p.add_argument("-o", "--output", default="scaling.png",
+    p.add_argument("-o", "--output", default="scaling.png", type=output_arg,
                    help="output figure (default scaling.png): .png, .jpg, .svg, ... by its suffix (a .pdf goes "
                         "beside it)")
     p.set_defaults(func=cmd_plot)
@@ -370,3 +379,6 @@ def main(argv: list[str] | None = None) -> int:
     except FitInputError as exc:
         print(f"fits: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # one line, as under `synthscale` (a 40-line traceback before)
+        print(f"{parser.prog}: interrupted; this command does not resume: run it again to start over", file=sys.stderr)
+        return 130

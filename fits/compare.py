@@ -433,7 +433,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `compare`."""
-    from fits.cli import add_table_args
+    from fits.cli import add_table_args, output_arg
 
     p = subparsers.add_parser("compare", help="compare alpha, C, D between groups, with intervals",
                               description="Per-group power_floor fits with 95 % intervals, pairwise "
@@ -445,5 +445,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"bootstrap draws per group behind the pairwise differences and p-values "
                         f"(default {N_BOOT}, at least {MIN_BOOT}; the smallest p is 2/N, {p_floor(N_BOOT):g} at "
                         f"the default, so scanning many pairs with Holm's adjustment needs more: the report says how many)")
-    p.add_argument("-o", "--output", default="compare", help="output folder (default ./compare)")
+    p.add_argument("-o", "--output", default="compare", type=output_arg, help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)

@@ -52,7 +52,11 @@ def _lcdb_sdist(folder: Path) -> Path:
     found = sorted(folder.glob(f"lcdb-{LCDB_VERSION}.tar.gz"))
     if found:
         return found[0]
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # SYNTHSCALE_CACHE naming a file, or a folder nothing can be made in
+        raise FitInputError(f"cannot make the cache folder {folder} ({exc.strerror or exc}): set SYNTHSCALE_CACHE "
+                            "to a writable folder") from None
     got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                           f"lcdb=={LCDB_VERSION}", "-d", str(folder)], capture_output=True, text=True)
     if got.returncode != 0:  # offline, or no registry: pip's own report is many lines

@@ -139,9 +139,11 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `paper-reanalysis`."""
+    from fits.cli import output_arg
+
     p = subparsers.add_parser("paper-reanalysis", help="refit Mikami et al.'s 64k-pool curves",
                               description="Notebook fits (D = 0.48), free fits with intervals and the "
                                           "transfer bound across ResNet-50 ImageNet fractions.")
-    p.add_argument("-o", "--output", default="results/paper_reanalysis",
+    p.add_argument("-o", "--output", default="results/paper_reanalysis", type=output_arg,
                    help="output folder (default results/paper_reanalysis, under the current folder)")
     p.set_defaults(func=cmd_paper)

@@ -245,6 +245,10 @@ def _sweep_or_status(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(cluster)}: cluster settings, used only with --executor slurm "
                         f"(this sweep runs {executor})")
     _at_least_1(args.timeout_min, "--timeout-min")
+    ignored = _given(args, ("max_parallel", "timeout_min")) if executor == "debug" else []
+    if ignored:  # it ran one cell at a time past any limit, without a word
+        raise UserError(f"{', '.join(ignored)}: the debug executor runs the cells one at a time in this process, "
+                        "with no time limit; remove it, or use --executor local")
     profile = cluster_profile(args) if executor == "slurm" else None
     overrides = parse_overrides(args.overrides)
     if args.data_root is not None:  # as `synthscale run --data-root`, which the targets' messages name

@@ -25,7 +25,8 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
                        "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md.")
     p.add_argument("--config", default="quickstart", help="sweep config (default: quickstart)")
     p.add_argument("--root", type=folder_arg, default=Path("runs/quickstart"), help="runs and checkpoints (default: runs/quickstart)")
-    p.add_argument("--out", type=Path, default=Path("results/quickstart"), help="where the outputs go (default: results/quickstart)")
+    p.add_argument("--out", type=folder_arg, default=Path("results/quickstart"),
+                   help="where the outputs go (default: results/quickstart)")
     p.add_argument("--max-parallel", type=int, default=2, help="cells at once, 1 torch thread each (default: 2)")
     p.add_argument("--executor", default="local", choices=("local", "debug"), help="default: local")
     p.add_argument("--by", default="complexity",
@@ -73,12 +74,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
     import fits
     from fits.table import write_fits_json
+    from synth.errors import UserError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
     planned = check_grouping(args.config, args.by)
     check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
     check_table_path(args.out / "runs.csv", "--out's runs.csv")
+    for name in ("fits.json", "scaling.png", "scaling.pdf", "PROVENANCE.md"):  # written after the sweep
+        if (args.out / name).is_dir():
+            raise UserError(f"--out {args.out}: {name} there is a folder, and the demo writes a file of that name "
+                            "after the sweep; remove it or give another --out")
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
     df = collect(args.root)  # the root may hold other configs' runs (the default root is shared)
     df = df[df["run_id"].isin(planned)].reset_index(drop=True)

@@ -14,6 +14,8 @@ import torch
 
 from synth.core import GENERATORS
 
+REPORT_TITLE = "# Generator throughput"  # the first line of the report (check_out_file reads it)
+
 
 @dataclass
 class BenchRecord:
@@ -113,7 +115,7 @@ def markdown(records: Sequence[BenchRecord], command: str, load_before: tuple, l
     """The results/synth_bench.md table with its provenance."""
     m = machine()
     lines = [
-        "# Generator throughput", "",
+        REPORT_TITLE, "",
         f"- command: `{command}`",
         f"- machine: {m['cpu']}, {m['cores']} cores, SIMD {m['simd']}; python {m['python']}, "
         f"torch {m['torch']}, {m['torch_threads']} torch thread(s), one process, CPU device",

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 import synth
-from synth.console import check_writable, counted, file_in_the_way, parse_assignments
+from synth.console import check_writable, counted, file_in_the_way, parse_assignments, path_arg
 from synth.errors import UserError
 
 
@@ -37,11 +37,22 @@ def n_levels(name: str) -> int:
     return int(levels)
 
 
-def check_out_file(path: Path, flag: str) -> None:
+def check_out_file(path: Path, flag: str, title: str | None = None) -> None:
     """`path` can be written as a file: its folder is created now, and a folder in the way or a
-    folder nothing can be written in is a UserError before the work, not a traceback after it."""
+    folder nothing can be written in is a UserError before the work, not a traceback after it.
+    `title`: the first line of the report written there; an existing file that does not start with
+    it (a runs table, another report) is refused instead of overwritten."""
     if path.is_dir():
         raise UserError(f"{flag} {str(path)!r} is a folder; give a file path")
+    if title is not None and path.is_file():
+        try:
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                first = fh.readline().rstrip("\n")
+        except OSError:
+            first = None
+        if first != title:
+            raise UserError(f"{flag} {str(path)!r} exists and is not a report of this command (its first line is "
+                            f"not {title!r}); give a new path, or remove the file first")
     above = file_in_the_way(path)
     if above is not None:
         raise UserError(f"cannot write {flag} {str(path)!r}: {str(above)!r} is a file, not a folder; give a "
@@ -107,7 +118,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Measure images per wall-second and per CPU-second; write the markdown table."""
     import torch
 
-    from synth.benchmark import markdown, measure, median_of_rounds
+    from synth.benchmark import REPORT_TITLE, markdown, measure, median_of_rounds
 
     if args.rounds < 1 or not 0 < args.min_cpu_s < math.inf or args.threads < 1:
         raise UserError(f"synth bench needs --rounds >= 1, a finite --min-cpu-s > 0 and --threads >= 1, got "
@@ -124,7 +135,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for name, res, level in cells:  # the generators' own checks, before minutes of measuring
         synth.GENERATORS.get(name)(resolution=res, complexity=level)
     if str(args.out) != "-":
-        check_out_file(args.out, "--out")
+        check_out_file(args.out, "--out", REPORT_TITLE)
     torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     rounds: dict[tuple, list] = {cell: [] for cell in cells}
@@ -244,7 +255,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.add_argument("--complexity", help="levels, e.g. 0..3 or 1,5 (default: all)")
     p.add_argument("--n", type=int, default=8, help="samples per level (default 8)")
-    p.add_argument("-o", "--output", type=Path, required=True,
+    p.add_argument("-o", "--output", type=path_arg, required=True,
                    help="image path: .png, .jpg, ... by its suffix")
     p.set_defaults(func=cmd_preview)
     b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
@@ -256,7 +267,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
                    help="interleaved rounds over all cells; the table reports their median")
     b.add_argument("--threads", type=int, default=1, help="torch threads")
     b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
-    b.add_argument("--out", type=Path, default=BENCH_OUT,
+    b.add_argument("--out", type=path_arg, default=BENCH_OUT,
                    help=f"markdown table path ('-' for none; {BENCH_OUT} only for every family)")
     b.set_defaults(func=cmd_bench)
     e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards",
@@ -269,7 +280,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--n", type=int, required=True, help="number of images (indices 0..n-1)")
     e.add_argument("--format", default="png", help="png (ImageFolder) or shards (.npz)")
     e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard")
-    e.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    e.add_argument("-o", "--output", type=path_arg, required=True, help="output directory")
     e.set_defaults(func=cmd_export)
     ls = sub.add_parser("list", help="registered generators, their levels and knobs",
                         description="Print each registered generator with its complexity levels and the knobs "

@@ -111,6 +111,15 @@ def folder_arg(text: str) -> Path:
     return Path(text)
 
 
+def path_arg(text: str) -> Path:
+    """An argparse type for an output option (-o, --out): a Path, refusing '' (an empty path read
+    as the current folder: images, reports and a demo's tables went there without a word).
+    (fits.cli.output_arg is the same for the fits commands, which import no torch.)"""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a path (. for this folder)")
+    return Path(text)
+
+
 def counted(n: int, noun: str) -> str:
     """'1 cell', '2 cells': a count with its noun, plural by adding an s."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
@@ -183,8 +192,10 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     except user_errors() as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished work is kept, run the same command again to resume",
+    except KeyboardInterrupt:  # the fits commands (fit, compare, ...) keep no partial work to resume from
+        resumes = not getattr(args.func, "__module__", "").startswith("fits.")
+        print(f"{prog}: interrupted; " + ("finished work is kept, run the same command again to resume" if resumes
+                                          else "this command does not resume: run it again to start over"),
               file=sys.stderr)
         return 130
 

@@ -166,6 +166,9 @@ def _holding(out: Path) -> Iterator[None]:
 def _check_no_other_files(out: Path) -> None:
     """A UserError if `out` holds files but neither a finished export (manifest.json) nor an
     unfinished one (.chunks/): an export would mix its class folders and manifest into them."""
+    if (out / "manifest.json").is_dir():  # the manifest is written last, after every image
+        raise UserError(f"{out / 'manifest.json'} is a folder, where the export writes its manifest; remove it or "
+                        "give a new or empty -o folder")
     if (out / "manifest.json").exists() or (out / ".chunks").exists():
         return
     found = sorted(p.name + "/" * p.is_dir() for p in out.iterdir() if p.name != LOCK_NAME)

@@ -231,6 +231,17 @@ def test_cluster_flags_need_the_slurm_executor(tmp_path, capsys, executor):
                             f"(this sweep runs {runs})")
 
 
+@pytest.mark.parametrize("flags", [["--timeout-min", "1"], ["--max-parallel", "2"]])
+def test_the_debug_executor_refuses_limits_it_cannot_keep(tmp_path, capsys, flags):
+    # a 98-s cell ran under --timeout-min 1, and --max-parallel 2 ran one cell at a time, both silently
+    cfg, _ = _broken_sweep(tmp_path)
+    root = tmp_path / "r"
+    assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug", *flags]) == 2
+    _one_error_line(capsys, f"{flags[0]}: the debug executor runs the cells one at a time in this process, with no "
+                            "time limit; remove it, or use --executor local")
+    assert not (root / "runs").exists()
+
+
 @pytest.mark.parametrize("flags, want", [
     (["--array-parallelism", "0"], "--array-parallelism: must be at least 1, got 0"),  # was the profile's 2
     (["--max-parallel", "3", "--array-parallelism", "2"],  # was 2, silently
@@ -573,3 +584,17 @@ def test_sweep_status_help_is_the_status_command_s_own(argv, status_help, capsys
     assert exc.value.code == 0
     assert out.startswith("usage: synthscale sweep status [-h] --root ROOT") == status_help, out[:300]
     assert ("--partition" in out) != status_help, out[:300]
+
+
+@pytest.mark.parametrize("name", ["fits.json", "scaling.pdf", "PROVENANCE.md"])
+def test_demo_refuses_an_output_name_taken_by_a_folder_before_the_sweep(tmp_path, capsys, name):
+    # a traceback (IsADirectoryError) after the whole sweep, where its code promised one line before it
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(TINY.replace("  seed: [0, 1, 2]", "  seed: [0]\n  synth.n: [0, 32, 64, 128]"))
+    root, out = tmp_path / "r", tmp_path / "o"
+    (out / name).mkdir(parents=True)
+    assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"synthscale: error: --out {out}: {name} there is a folder, and the demo writes a file of that "
+                   "name after the sweep; remove it or give another --out"), err
+    assert not root.exists()

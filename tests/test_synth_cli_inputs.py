@@ -387,3 +387,30 @@ def test_a_knob_that_clashes_with_a_later_levels_preset_names_the_level(tmp_path
     _fails(capsys, ["preview", "--generator", "shapes", "--knob", "objects_max=1", "-o", tmp_path / "x.png"],
            "--knob objects_max=1 at shapes complexity 7, whose preset sets the knobs not given: shapes knob "
            "objects_min (2) must not exceed objects_max (1)")
+
+
+def test_an_empty_output_path_and_a_file_that_is_not_a_report_are_refused(tmp_path: Path, capsys, monkeypatch) -> None:
+    # export -o '' wrote into the current folder; bench --out FILE replaced any file, a runs table too
+    monkeypatch.chdir(tmp_path)
+    for argv in (["export", "--n", "2", "-o", ""], [*BENCH, "--out", ""], ["preview", "-o", ""]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "empty; give a path (. for this folder)" in err, err
+    assert list(tmp_path.iterdir()) == []
+    table = tmp_path / "runs.csv"
+    table.write_text("run_id,test_err\nabc,0.3\n")
+    _fails(capsys, [*BENCH, "--out", table], "exists and is not a report of this command (its first line is not "
+                                             "'# Generator throughput')")
+    assert table.read_text() == "run_id,test_err\nabc,0.3\n"
+    report = tmp_path / "bench.md"  # a report of its own is rewritten
+    report.write_text("# Generator throughput\n\nan earlier table\n")
+    assert main([*BENCH, "--out", str(report)]) == 0 and "an earlier table" not in report.read_text()
+
+
+def test_export_refuses_a_folder_named_like_its_manifest_before_writing_images(tmp_path: Path, capsys) -> None:
+    # the images were written, then a traceback (IsADirectoryError) and stray .tmp files
+    out = tmp_path / "e"
+    (out / "manifest.json").mkdir(parents=True)
+    _fails(capsys, ["export", "--n", "4", "-o", out], "manifest.json is a folder, where the export writes its manifest")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]

@@ -38,6 +38,16 @@ def test_cli_writes_the_report_and_rejects_bad_options(tmp_path, capsys):
     assert main(["bench-loader", "--steps", "500", "--out", str(tmp_path / "a_file" / "x.md")]) == 2
     err = capsys.readouterr().err.strip()
     assert "a_file' is a file, not a folder" in err and len(err.splitlines()) == 1, err
+    # a file that is not this command's report (a runs table given by mistake) is kept, not replaced;
+    # the report written above is rewritten
+    table = tmp_path / "runs.csv"
+    table.write_text("run_id,test_err\nabc,0.3\n")
+    assert main(["bench-loader", "--steps", "500", "--out", str(table)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "exists and is not a report of this command" in err and len(err.splitlines()) == 1, err
+    assert table.read_text() == "run_id,test_err\nabc,0.3\n"
+    assert main(["bench-loader", "--generator", "deadleaves", "--complexity", "0", "--resolution", "16",
+                 "--steps", "2", "--batch-size", "4", "--repeats", "1", "--out", str(out)]) == 0
 
 
 def test_a_trial_run_does_not_overwrite_the_committed_report(tmp_path, capsys, monkeypatch):
