@@ -32,7 +32,7 @@ from bench.models import build_model, check_device_name, check_input, count_para
 from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
                            write_json_atomic, writable_root)  # some lived here: importers keep working
 from bench.tasks import TASKS
-from bench.train import Diverged, TrainResult, evaluate, save_atomic, train
+from bench.train import Diverged, TrainResult, evaluate, recompute_bn_stats, save_atomic, train
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.run")
@@ -378,6 +378,8 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
         loss_fn = transfer_proxy_loss(net, pre_net.to(device), spec.asg.proxy_lambda)
     res = train(net, get_batch, loss_fn, spec.finetune, device=device,
                 ckpt_path=run_dir / f"ft-s{s}.ckpt", stop=stop, desc=f"finetune s={s}")
+    if spec.finetune.recompute_bn:  # the running averages trail the weights after a short fine-tune
+        recompute_bn_stats(net, get_batch, s, spec.finetune.batch_size)
     acc = evaluate(net, test_x, test_y, device=device)
     (run_dir / f"ft-s{s}.ckpt").unlink(missing_ok=True)
     return _row(spec, s, acc, len(test_y), pre, res, count_params(net)), res

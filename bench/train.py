@@ -259,6 +259,39 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
     return step, losses, spent
 
 
+BN_MAX_IMAGES = 2048  # images behind recomputed batch-norm statistics: all of a small s, a sample of a large one
+BN_MIN_BATCHES = 8    # at least this many batches (augmented copies of a few images vary the statistics)
+
+
+@torch.no_grad()
+def recompute_bn_stats(net: nn.Module, get_batch: Callable[[int], Any], n_images: int, batch_size: int) -> int:
+    """Set every batch-norm layer's running mean and variance to the average over training batches
+    `get_batch(0), get_batch(1), ...` (the stage's own, augmented as it trained) of its batch
+    statistics, with the weights fixed: min(n_images, BN_MAX_IMAGES) images' worth of batches, at
+    least BN_MIN_BATCHES. The running averages a stage leaves trail its weights: after a short
+    fine-tune they can be far off, and the test then scores a different network from the one trained
+    ("precise BN", as in Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021). Dropout and the
+    like stay off. Returns the number of batches (0 if the net has no batch norm)."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    n_batches = max(-(-min(n_images, BN_MAX_IMAGES) // batch_size), BN_MIN_BATCHES)
+    momenta = [m.momentum for m in norms]
+    net.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average of the batches' statistics
+        m.train()
+    try:
+        for step in range(n_batches):
+            net(get_batch(step).image)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        net.train()
+    return n_batches
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device: torch.device,
              batch_size: int = 1000) -> float:

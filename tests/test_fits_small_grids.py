@@ -15,7 +15,7 @@ from fits import bound, uncertainty
 from fits.bound import check_bound, summary
 from fits.compare import compare_runs, report
 from fits.plot import plot_scaling
-from fits.table import fit_runs, summary_table, write_fits_json
+from fits.table import fit_runs, fmt_num, summary_table, write_fits_json
 
 SIZES = [32.0, 100.0, 320.0]
 
@@ -150,7 +150,7 @@ def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_le
     assert g3["flat_level"] == pytest.approx(level, rel=1e-6) and np.isnan(g1["flat_level"])
     text = report(res)
     row3 = next(line for line in text.splitlines() if line.startswith("complexity=3  "))
-    assert row3.count(f"<= {level:.2g} (flat)") == 2, row3  # C and D: its D printed an interval of an arbitrary share
+    assert row3.count(f"<= {fmt_num(level)} (flat)") == 2, row3  # C and D: D printed an interval of an arbitrary share
     assert "-: no d_C for pairs with complexity=3: a flat fitted curve" in text
     assert "no p-value and no interval" not in text  # that note is for fits without intervals
     fig = forest_figure(res)
@@ -158,12 +158,13 @@ def test_compare_gives_no_d_c_for_a_flat_group_and_shows_its_c_as_at_most_its_le
     assert any("flat curve: C in [0, its level D + C]" in t.get_text() for t in c_axis.texts)
     # `synthscale fit` prints it the same way, from fits.json
     table = summary_table(json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))).splitlines()
-    assert table[3].count(f"<= {level:.2g} (flat)") == 2 and "(flat)" not in table[2] and "0.339 [" in table[2], table
+    assert table[3].count(f"<= {fmt_num(level)} (flat)") == 2, table
+    assert "(flat)" not in table[2] and "0.317 [" in table[2], table
     from fits.plot import legend_label  # and the scaling plot's legend: it said "C=0.336"
 
     saved = json.loads(json.dumps(fit_runs(runs, by="complexity"), default=float))
-    assert legend_label(saved, "3") == f"complexity=3: alpha=0, C<={level:.2g} (flat)"
-    assert legend_label(saved, "1").startswith("complexity=1: alpha=0.943, C=0.339")
+    assert legend_label(saved, "3") == f"complexity=3: alpha=0, C<={fmt_num(level)} (flat)"
+    assert legend_label(saved, "1").startswith("complexity=1: alpha=0.304, C=0.317")
 
 
 def test_a_flat_group_in_the_forest_plots_top_row_keeps_its_label_inside_the_axes() -> None:

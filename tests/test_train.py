@@ -65,3 +65,59 @@ def test_resume_after_stop_matches_uninterrupted_run(tmp_path):
     assert res.resumed_from == 4 and res.steps == 8
     for (name, p), q in zip(ref.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_resume_from_a_periodic_checkpoint_after_a_hard_kill_matches_uninterrupted_run(tmp_path):
+    """A preempted or killed job leaves only the last periodic checkpoint (no stop request saves one):
+    it must record the steps done, or the resumed run repeats or skips a step."""
+    data, loss = tiny_data(), TASKS.get("classification").loss
+    ref = fresh_net()
+    train(ref, make_loader(data, 48, 16, 7, True, CPU), loss, STAGE, device=CPU)
+
+    class Killed(Exception):
+        pass
+
+    def kill(step, _loss, _opt):
+        if step == 3:  # after step 3's update, before its checkpoint: as a SIGKILL would land
+            raise Killed
+
+    every_step = STAGE.model_copy(update={"ckpt_every_s": 1e-9})
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(Killed):
+        train(fresh_net(), make_loader(data, 48, 16, 7, True, CPU), loss, every_step, device=CPU, ckpt_path=ckpt,
+              on_step=kill)
+    resumed = fresh_net()
+    res = train(resumed, make_loader(data, 48, 16, 7, True, CPU), loss, every_step, device=CPU, ckpt_path=ckpt)
+    assert res.resumed_from == 3 and res.steps == 8
+    for (name, p), q in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_recomputed_bn_statistics_are_the_average_of_the_training_batches_statistics():
+    """After a short stage the running averages trail the weights; recompute_bn_stats replaces them
+    with the mean over the stage's own batches of each layer's batch mean and variance."""
+    from bench.train import BN_MIN_BATCHES, recompute_bn_stats
+
+    data = tiny_data()
+    net = fresh_net()
+    train(net, make_loader(data, 48, 16, 0, True, CPU), TASKS.get("classification").loss, STAGE,
+          device=CPU)
+    get_batch = make_loader(data, 48, 16, 0, True, CPU)
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen: list[torch.Tensor] = []
+    hook = first.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    momentum, dropout_before = first.momentum, [m.training for m in net.modules()]
+    assert recompute_bn_stats(net, get_batch, 48, 16) == BN_MIN_BATCHES  # 48 images: 3 batches, 8 at least
+    hook.remove()
+    assert len(seen) == BN_MIN_BATCHES
+    expect_mean = torch.stack([x.mean((0, 2, 3)) for x in seen]).mean(0)
+    expect_var = torch.stack([x.var((0, 2, 3), unbiased=True) for x in seen]).mean(0)
+    torch.testing.assert_close(first.running_mean, expect_mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(first.running_var, expect_var, rtol=1e-4, atol=1e-5)
+    assert first.momentum == momentum and all(m.training for m in net.modules()) and all(dropout_before)
+    # the batches are the stage's own: the same inputs again give the same statistics
+    again = first.running_mean.clone()
+    recompute_bn_stats(net, get_batch, 48, 16)
+    assert torch.equal(first.running_mean, again)
+    vit = build_model(ModelSpec(name="vit_tiny_patch16_224", small_input=False), 4, 1, 16)  # no batch norm
+    assert recompute_bn_stats(vit, get_batch, 48, 16) == 0
