@@ -44,6 +44,7 @@ class Problem:
     fixed: dict[str, float]
     groups: np.ndarray | None
     box: dict[str, tuple[float, float]] = field(default_factory=dict)  # caller's bounds, raw units
+    group_labels: np.ndarray | None = None  # the seeds as given, indexed by their codes in `groups`
 
     @property
     def xs(self) -> np.ndarray:
@@ -204,15 +205,17 @@ def make_problem(x: Any, y: Any, law: str, groups: Any = None, weights: Any = No
     g = None if groups is None else np.asarray(groups).reshape(-1)
     if g is not None and len(g) != len(ya):
         raise FitInputError(f"groups has {len(g)} entries for {len(ya)} points")
+    labels = None
     if g is not None:  # integer codes in sorted order; a missing seed (NaN) is a seed of its own
-        g = pd.factorize(g, sort=True, use_na_sentinel=False)[0]
+        g, labels = pd.factorize(g, sort=True, use_na_sentinel=False)
+        labels = np.asarray(labels)
     cols = xa.reshape(len(xa), -1)
     # parameters pinned or boxed in the caller's units rule out rescaling x
     # (summed in sorted order: the same last bit for any row order; a flat curve's D-C split hangs on it)
     x0 = np.exp(np.mean(np.sort(np.log(cols), axis=0), axis=0)) if not (fixed or box) else np.ones(cols.shape[1])
     pos = ya[ya > 0]
     floor = 0.5 * float(pos.min()) if len(pos) else 1e-6
-    prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box)
+    prob = Problem(lw, xa, ya, x0, floor, w, fixed, g, box, labels)
     _check_fixed_in_box(prob)
     return prob
 

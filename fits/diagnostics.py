@@ -428,11 +428,12 @@ def _outlier_flags(fit: "Fit") -> list[Flag]:
     if not len(far):
         return []
     far = far[np.argsort(-np.abs(d[far]))]
-    seeds = None if prob.groups is None else np.asarray(prob.groups)[keep]
+    seeds = None if prob.groups is None else np.asarray(prob.groups)[keep]  # codes 0..G-1
+    names = prob.group_labels  # the seeds as given (None: the codes are all there is)
 
     def where(i: int) -> str:
         size = ", ".join(f"{v:.6g}" for v in np.atleast_1d(x[i]))
-        seed = "" if seeds is None else f", seed {seeds[i]}"
+        seed = "" if seeds is None else f", seed {names[seeds[i]] if names is not None else seeds[i]}"
         return (f"{prob.y[keep][i]:.3g} at size {size}{seed} ({np.exp(d[i]):.2g}x its size's other runs, "
                 f"{abs(d[i]) / spread:.0f}x the robust spread)")
 

@@ -522,6 +522,9 @@ def test_an_outlier_run_is_named_and_the_flag_stays_quiet_on_clean_seeds_and_sin
     assert flag.message.startswith(f"1 run(s) far from the other runs at their size: {y[17]:.3g} at size {SIZES[3]:.6g}, seed 2 "
                                    "(2"), flag.message
     assert "give them weight 0" in flag.message
+    relabelled = fits.fit_curve(x, y, groups=g + 100)  # the seed as the table names it, not its code (2)
+    (named,) = [f.message for f in relabelled.diagnostics if f.name == "outlier"]
+    assert f"at size {SIZES[3]:.6g}, seed 102 (" in named, named
     wide, narrow = fit.ci(), fits.fit_curve(x, y, groups=g, weights=(np.arange(len(x)) != 17) * 1.0).ci()
     assert wide["C"][1] - wide["C"][0] > 1.3 * (narrow["C"][1] - narrow["C"][0]), (wide, narrow)  # why it matters
     reweighted = fits.fit_curve(x, y, groups=g, weights=(np.arange(len(x)) != 17) * 1.0)
