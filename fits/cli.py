@@ -183,17 +183,18 @@ def _check_writable(path: Path) -> None:
         raise FitInputError(f"cannot write output {path}: {exc.strerror or exc}") from None
 
 
-def check_outputs(out: Path, names: Sequence[str], what: str) -> None:
+def check_outputs(out: Path, names: Sequence[str], what: str, flag: str = "-o") -> None:
     """Before the work: a one-line FitInputError when one of the files `what` writes into the folder
     `out` under a fixed name cannot be written there (a folder, or a file in place of a subfolder
-    of that name); found only after every fit, it was a traceback and the work was lost."""
+    of that name); found only after every fit, it was a traceback and the work was lost. `flag`:
+    the option that names `out`."""
     for name in names:
         path = out / name
         folder = name.endswith("/")
         if path.is_dir() != folder and path.exists():
             kind = "a file" if folder else "a folder"
             raise FitInputError(f"{path} is {kind} where {what} writes its {'folder' if folder else 'file'} "
-                                f"{name.rstrip('/')}: move it away or give another -o")
+                                f"{name.rstrip('/')}: move it away or give another {flag}")
         if path.is_file():
             _check_writable(path)
 

@@ -203,6 +203,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     groups, scales = [], {}
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
+        flags = fit.diagnostics  # computed once: the row lists them, the decision reads too_few_sizes
         n_max = float(np.max(fit.problem.x))
         gain = doubling_gain(fit, n_max)
         gain_ci = percentile_interval(gain, LEVEL)
@@ -214,7 +215,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
                # the first-order figure the issue and some papers quote, for comparison; not used
                "doubling_gain_first_order": p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2),
-               "diagnostics": ";".join(dict.fromkeys(f.name for f in fit.diagnostics))}
+               "diagnostics": ";".join(dict.fromkeys(f.name for f in flags))}
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = percentile_interval(gain / c_s, LEVEL)
@@ -225,7 +226,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
                                    seeds="seed" in df.columns, perfect=all_zero(fit.problem),
                                    rising=_rise(fit),
-                                   few_sizes=any(f.name == "too_few_sizes" for f in fit.diagnostics))
+                                   few_sizes=any(f.name == "too_few_sizes" for f in flags))
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the

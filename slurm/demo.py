@@ -73,18 +73,16 @@ def check_grouping(config: str, by: str) -> set[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
     import fits
+    from fits.cli import check_outputs
     from fits.table import write_fits_json
-    from synth.errors import UserError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
     planned = check_grouping(args.config, args.by)
     check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
     check_table_path(args.out / "runs.csv", "--out's runs.csv")
-    for name in ("fits.json", "scaling.png", "scaling.pdf", "PROVENANCE.md"):  # written after the sweep
-        if (args.out / name).is_dir():
-            raise UserError(f"--out {args.out}: {name} there is a folder, and the demo writes a file of that name "
-                            "after the sweep; remove it or give another --out")
+    check_outputs(args.out, ["fits.json", "scaling.png", "scaling.pdf", "PROVENANCE.md"], "demo",
+                  "--out")  # written after the sweep: a folder in the way was a traceback then
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
     df = collect(args.root)  # the root may hold other configs' runs (the default root is shared)
     df = df[df["run_id"].isin(planned)].reset_index(drop=True)

@@ -595,6 +595,6 @@ def test_demo_refuses_an_output_name_taken_by_a_folder_before_the_sweep(tmp_path
     (out / name).mkdir(parents=True)
     assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"synthscale: error: --out {out}: {name} there is a folder, and the demo writes a file of that "
-                   "name after the sweep; remove it or give another --out"), err
+    assert err == (f"synthscale: error: {out / name} is a folder where demo writes its file {name}: move it away "
+                   "or give another --out"), err
     assert not root.exists()
