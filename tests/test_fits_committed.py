@@ -32,6 +32,11 @@ def test_a_committed_fit_is_what_the_code_computes_from_its_runs(where: str) -> 
         if "params" not in was:
             continue
         flat = was["params"].get("alpha", 1.0) < 1e-9 and {"D", "C"} <= set(was["params"])
+        # A curve flagged too flat or on a bound has intervals and a band made of refits that stop on
+        # bounds; these move with the floating point of the machine (asg/sklearn_digits handset:
+        # C's lower end 7.1382e-07 where committed, 7.1356e-07 on another VM; its band by 3.5e-4)
+        loose = flat or bool({"too_flat", "on_bound"} & {f["name"] for f in was["diagnostics"]})
+        band_tol = 1e-3 if loose else 1e-5
         if flat:
             # alpha on its bound 0: only the level D + C is identified (the flag says so), and its
             # split, and the intervals of D and C, move with the floating point of the numpy/scipy
@@ -42,12 +47,12 @@ def test_a_committed_fit_is_what_the_code_computes_from_its_runs(where: str) -> 
         else:
             assert got["params"] == pytest.approx(was["params"], rel=1e-5, abs=1e-12), (where, key)
             for name, (lo, hi) in was["ci"].items():
-                assert got["ci"][name] == pytest.approx([lo, hi], rel=1e-5, abs=1e-12), (where, key, name)
+                assert got["ci"][name] == pytest.approx([lo, hi], rel=band_tol, abs=1e-12), (where, key, name)
         assert [f["name"] for f in got["diagnostics"]] == [f["name"] for f in was["diagnostics"]], (where, key)
         assert (got["holdout"] is None) == (was["holdout"] is None), (where, key)
         if was["holdout"] is not None:
             for k in ("abs_err", "rel_err", "predicted"):
                 assert got["holdout"][k] == pytest.approx(was["holdout"][k], rel=1e-5), (where, key, k)
-        for k in ("x", "fit", "lo", "hi"):  # the plotted curve and its band (a flat one's refits: to 1e-3)
-            tol = 1e-3 if flat and k in ("lo", "hi") else 1e-5
+        for k in ("x", "fit", "lo", "hi"):  # the plotted curve and its band (a loose one: to 1e-3)
+            tol = band_tol if k in ("lo", "hi") else 1e-5
             assert got["curve"][k] == pytest.approx(was["curve"][k], rel=tol, abs=1e-12), (where, key, k)
