@@ -72,14 +72,29 @@ def check_grouping(config: str, by: str) -> set[str]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    t0 = time.time()
+    planned = check_grouping(args.config, args.by)
+    made = [f for f in (args.out, *args.out.parents) if not f.exists()]  # what check_out_dir creates
+    check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
+    try:
+        return _sweep_fit_plot(args, planned, t0)
+    except BaseException:  # a later refusal, a failed sweep, Ctrl-C: no empty --out folder left behind
+        for folder in made:  # innermost first; one with something in it is kept, and so are its parents
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _sweep_fit_plot(args: argparse.Namespace, planned: set[str], t0: float) -> int:
+    """The demo after its first checks: the rest of the output checks, the sweep, the table, the fit,
+    the figure and PROVENANCE.md in args.out (a folder that exists now)."""
     import fits
     from fits.cli import check_outputs
     from fits.table import write_fits_json
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    t0 = time.time()
-    planned = check_grouping(args.config, args.by)
-    check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
     check_table_path(args.out / "runs.csv", "--out's runs.csv")
     check_outputs(args.out, ["fits.json", "scaling.png", "scaling.pdf", "PROVENANCE.md"], "demo",
                   "--out")  # written after the sweep: a folder in the way was a traceback then

@@ -388,6 +388,18 @@ def test_demo_refuses_an_out_that_is_a_file_before_the_sweep(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_demo_refused_after_its_out_check_leaves_no_empty_out_folder(tmp_path, capsys):
+    # --out is created when it is checked, before the sweep's own checks: a refused --max-parallel
+    # left the new folder (and its new parents) behind, empty
+    out = tmp_path / "new" / "o"
+    argv = ["demo", "--config", "quickstart", "--root", str(tmp_path / "r"), "--out", str(out)]
+    assert main([*argv, "--max-parallel", "0"]) == 2
+    assert "--max-parallel: must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "new").mkdir()  # a folder that was there before is kept
+    assert main([*argv, "--max-parallel", "0"]) == 2 and (tmp_path / "new").is_dir() and not out.exists()
+
+
 def _cells_that(fail: int, stop: int, message: str = "broken"):
     """A stand-in for slurm.jobs.run_cell (a debug sweep's cells call it): the cell of seed `fail`
     raises ValueError(message), the cell of seed `stop` is stopped by a signal after a checkpoint at
