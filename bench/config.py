@@ -319,7 +319,7 @@ def tests_whole_split(spec: "RunSpec") -> bool:
 
 def identity_leaves(spec: RunSpec) -> dict[str, Any]:
     """The run's identity as dotted field -> value (a list stays one value); a scratch run has no
-    generator or pre-training fields. A field left at None is a value like any other (target.test_size
+    generator or pre-training fields, a generalize run no finetune.recompute_bn (it has no fine-tuning). A field left at None is a value like any other (target.test_size
     None against 100 is what tells two runs apart: dropping it printed their labels alike)."""
     out: dict[str, Any] = {}
 
@@ -330,6 +330,8 @@ def identity_leaves(spec: RunSpec) -> dict[str, Any]:
             elif v is not None or prefix:  # a top-level None: a section a scratch run drops
                 out[f"{prefix}{k}"] = v
     walk(spec.identity(), "")
+    if spec.protocol != "generalize":  # a fine-tuned run whose id leaves the field out (to keep the ids of
+        out.setdefault("finetune.recompute_bn", False)  # runs before it) tested with the running averages
     return out
 
 

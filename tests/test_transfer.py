@@ -99,6 +99,15 @@ def test_the_test_scores_the_fine_tuned_net_with_batch_norm_statistics_recompute
         (row,) = run_module.run(spec, tmp_path / "r")
         errs[recompute] = row["test_err"]
     assert errs[True] < errs[False] - 0.25 and errs[True] < 0.5, errs
+    # a table of both evaluations says which run is which, in a column the fitter reads as part of the
+    # design (so it does not pool them as seeds): the id of a run without the field leaves it out, so
+    # there was no column, and the two rows read as one measurement repeated
+    from bench.collect import collect
+    from fits.table import design_columns
+
+    table = collect(tmp_path / "r")
+    assert sorted(table["finetune.recompute_bn"].tolist()) == [False, True]
+    assert "finetune.recompute_bn" in design_columns(table)
 
 
 def test_the_seed_picks_the_fine_tuning_images_and_every_run_is_tested_on_the_same_images(tmp_path, monkeypatch):
