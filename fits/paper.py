@@ -123,7 +123,7 @@ def reanalyse(out: Path) -> dict[str, Any]:
            "free_identified": int(free["identified"].sum()), "free_curves": int(len(free)),
            "free_flag_counts": pd.Series(";".join(free["diagnostics"]).split(";")).value_counts()
            .drop("", errors="ignore").to_dict(),
-           "bound": {**bound["joint"], "beta_from_C": bound["beta_from_C"], "beta_from_D": bound["beta_from_D"],
+           "bound": {**bound["joint"], **{k: v for k, v in bound.items() if k.startswith("beta_from_")},
                      "gamma_inside_fraction": bound["gamma_inside_fraction"]},
            "figures": [p.name for p in figs]}
     (out / "summary.json").write_text(json.dumps(res, indent=1, default=float) + "\n")

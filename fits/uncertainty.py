@@ -19,7 +19,7 @@ on the order of the table's rows. Each refit starts from the point estimate only
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 MAX_NFEV = 200  # a refit from the estimate converges in far fewer evaluations
 
 
-def _refit(fit: "Fit", prob: Problem, y: np.ndarray) -> np.ndarray:
+def refit(fit: "Fit", prob: Problem, y: np.ndarray) -> np.ndarray:
+    """The raw parameters (in the law's order) of `prob` fitted to errors `y`, started from `fit`'s
+    estimate (in prob's units: prob is fit.problem, or shares its law, scale and fixed names)."""
     scaled, _ = solve(prob, y, [fit.scaled], max_nfev=MAX_NFEV)
     raw = prob.law.unscale(scaled, prob.x0)
     return np.array([raw[k] for k in prob.law.params])
@@ -104,13 +106,23 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
     `python -m fits.simulate --draws wild` and not used by the library: each point keeps its own
     residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
     in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "pooled"."""
+    out = np.full((n_boot, len(fit.problem.law.params)), np.nan)
+    for b, y in enumerate(resampled_errors(fit, n_boot, seed, draws)):
+        out[b] = refit(fit, fit.problem, y)
+    return out
+
+
+def resampled_errors(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> Iterator[np.ndarray]:
+    """The resampled errors behind bootstrap_params(fit, n_boot, seed, draws), one array per draw
+    on fit.problem's rows (its canonical order), in the same order: refitting another law to the
+    same draws (fits.bound's per-s fits) gives samples that belong with the fit's. None at all when
+    bootstrap_params gives NaN."""
     if draws not in DRAWS:
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
-    out = np.empty((n_boot, len(prob.law.params)))
     if noise_dof(prob) <= 0 or all_zero(prob):
-        return np.full_like(out, np.nan)
+        return
     pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
     seeds = prob.groups
     two_level = _two_level(prob)
@@ -122,7 +134,7 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
     if draws == "wild":  # each fitted point's own residual; a point of weight 0 gets none (it is not fitted)
         own = np.zeros(len(pred))
         own[prob.weights > 0] = within if two_level else resid
-    for b in range(n_boot):
+    for _ in range(n_boot):
         if draws == "wild":
             dev = own * rng.choice((-1.0, 1.0), size=len(pred))
             if two_level:
@@ -131,5 +143,4 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
             dev = rng.choice(offsets, size=n_seeds)[seeds] + rng.choice(within, size=len(pred))
         else:
             dev = rng.choice(resid, size=len(pred))
-        out[b] = _refit(fit, prob, pred * np.exp(dev))
-    return out
+        yield pred * np.exp(dev)
