@@ -23,14 +23,20 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     """Fit all but the `n_holdout` largest sizes, predict those: mean abs and relative error.
 
     None when fewer than 3 sizes (of weight > 0) would remain: a law cannot be tested without
-    spare sizes. Laws of one size only (transfer_bound: fits.bound)."""
+    spare sizes. Laws of one size only (transfer_bound: fits.bound). law AUTO scores the choice
+    too: fits.select chooses among the remaining sizes (holding out its own largest), and the
+    result names the law it chose ("law"). The law chosen on all sizes, scored on the largest,
+    is scored where it was chosen: its score is the lowest of the tried laws' there, biased low."""
     if isinstance(n_holdout, bool) or not isinstance(n_holdout, (int, np.integer)) or n_holdout < 1:
         raise FitInputError(f"n_holdout must be a whole number >= 1 (sizes held out), got {n_holdout!r}")
-    if get_law(law).n_inputs != 1:
+    auto = law == AUTO
+    if not auto and get_law(law).n_inputs != 1:
         raise FitInputError(f"holdout_score holds out sizes of one-size laws; {law!r} takes two "
                             "(n and s): check it with fits.bound.check_bound")
     # bad input: one line, before any split; a point of weight 0 is left out: neither fitted nor scored
-    prob = weighted(make_problem(x, y, law, groups, weights, fixed))
+    if auto and fixed:
+        raise FitInputError(f"law {AUTO!r} chooses among laws with different parameters: it takes no fixed values")
+    prob = weighted(make_problem(x, y, "power_floor" if auto else law, groups, weights, fixed))
     xa, ya, groups, weights = prob.x, prob.y, prob.groups, prob.weights
     sizes = np.unique(xa)
     if len(sizes) - n_holdout < 3:
@@ -39,13 +45,19 @@ def holdout_score(x: Any, y: Any, law: str = "power_floor", n_holdout: int = 1, 
     train = xa < cut
     g = None if groups is None else groups[train]
     w = None if weights is None else weights[train]
-    fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
+    if auto:
+        from fits.selection import select  # it imports this module
+
+        fit = select(xa[train], ya[train], groups=g, weights=w).fit
+    else:
+        fit = fit_curve(xa[train], ya[train], law, groups=g, fixed=fixed, weights=w)
     held, mean, _, _ = size_stats(xa[~train], ya[~train])
     pred = evaluate(fit.law, held, fit.params)  # inf where the law overflows: a miss (select passes it over)
     abs_err = np.abs(pred - mean)
     rel = abs_err / np.where(mean > 0, mean, 1.0)  # as fits.extrapolate: an observed 0 counts the absolute miss
     return {"held_out": held.tolist(), "abs_err": float(abs_err.mean()),
-            "rel_err": float(rel.mean()), "predicted": pred.tolist(), "observed": mean.tolist()}
+            "rel_err": float(rel.mean()), "predicted": pred.tolist(), "observed": mean.tolist(),
+            **({"law": fit.law.name} if auto else {})}
 
 
 def _check_columns(df: pd.DataFrame, cols: Sequence[str | None], has: Sequence[Any] | None = None) -> None:
@@ -389,14 +401,14 @@ def fit_group(g: pd.DataFrame, x: str, y: str, law: str, scratch: pd.DataFrame |
     try:
         if law == AUTO:
             sel = select(xs, ys, groups=seeds)
-            fit, law = sel.fit, sel.law
+            fit = sel.fit
             entry["selection"] = {"message": sel.message, "holdout_rel_err": sel.scores}
         else:
             fit = fit_curve(xs, ys, law, groups=seeds)
         curve = _curve(fit, pos[x].to_numpy(float))  # (a law that overflows there: this group is not fitted)
     except FitInputError as exc:
         return {**entry, "error": str(exc)}
-    hold = holdout_score(pos[x], pos[y], law, groups=seeds)
+    hold = holdout_score(pos[x], pos[y], law, groups=seeds)  # AUTO: the choice is scored too
     entry.update(fit.to_dict(LEVEL))
     entry.update({"sizes": np.unique(pos[x]).tolist(), "holdout": hold, "curve": curve,
                   "y_sum": float(np.sort(ys).sum())})  # plot checks it is drawn over the rows fitted

@@ -115,3 +115,24 @@ def test_a_tie_in_held_out_error_goes_to_the_law_with_fewer_parameters() -> None
     assert _simplest_of_best({"power": 0.0104854, "power_floor": 0.0104853}) == "power"
     assert _simplest_of_best({"power_floor": 0.00607, "m4": 0.00121}) == "m4"
     assert _simplest_of_best({"power_floor": 0.0100, "m4": 0.00998}) == "m4"  # 0.2 % better: not a tie
+
+
+def test_autos_holdout_scores_the_choice_on_a_size_it_was_not_made_on() -> None:
+    """The holdout of an auto group scored the law chosen on all sizes at the largest one, the size
+    select had chosen it on: it was the lowest of the tried laws' scores there, biased low. Now
+    select chooses among the smaller sizes and the choice is scored on the largest."""
+    rng = np.random.default_rng(3)
+    x = np.repeat([100.0, 200, 400, 800, 1600, 3200, 6400], 2)
+    y = (2 * x ** -0.4 + 0.05) * np.exp(rng.normal(0, 0.03, len(x)))
+    df = pd.DataFrame({"n_synth": x, "test_err": y, "seed": np.tile([0, 1], 7)})
+    (g,) = fit_runs(df, by=None, law="auto")["groups"].values()
+    tried = {k: v for k, v in g["selection"]["holdout_rel_err"].items() if v is not None}
+    small = x < 6400
+    by_hand = fits.select(x[small], y[small], groups=df["seed"].to_numpy()[small])
+    assert g["holdout"]["law"] == by_hand.law == "power" and g["law"] == "power_floor"
+    pred = by_hand.fit.predict([6400.0])[0]
+    observed = y[~small].mean()
+    assert g["holdout"]["rel_err"] == pytest.approx(abs(pred - observed) / observed, rel=1e-9)
+    assert g["holdout"]["rel_err"] > min(tried.values())  # the old score: the best of the tried laws
+    with pytest.raises(fits.FitInputError, match="takes no fixed values"):
+        fits.table.holdout_score(x, y, "auto", fixed={"C": 0.05})
