@@ -557,6 +557,19 @@ def test_too_flat_and_non_monotone_fire_at_their_stated_rates() -> None:
     assert rising["non_monotone"] >= 28, rising
 
 
+def test_too_flat_stays_quiet_on_single_runs_that_fall_steeply_then_level_off() -> None:
+    """With one run per size the noise came from the scatter about a line in log size, which reads a
+    steep fall's bend as noise: such curves were called too flat at any noise. Now the flag also
+    needs the fitted law to explain the errors no better than a level (F test)."""
+    rng = np.random.default_rng(7)
+    noise = lambda x, r: np.exp(r.normal(0, 0.01, len(x)))  # noqa: E731 (1 % noise)
+    bend = _shape_flag_counts(lambda x, r: (0.10 + 0.05 * (x / 100) ** -3.0) * noise(x, r), 1, 20, rng)
+    assert bend["too_flat"] == 0, bend  # 0.15 -> 0.10: the line alone called 28 % of 200 too flat
+    n = 10.0 ** np.arange(1, 8)
+    y = (0.9 * (n / 10) ** -1.5 + 0.1) * noise(n, rng)  # 1.0 -> 0.13 -> 0.10 ...
+    assert "too_flat" not in _flags(fits.fit_curve(n, y))
+
+
 def test_an_outlier_run_is_named_and_the_flag_stays_quiet_on_clean_seeds_and_single_runs() -> None:
     """A run at twice its error among 5 seeds widened every interval about 2x, with no flag. The
     check compares each run with its size's other runs, so it needs 3+ repeats at a size."""
