@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import Fit, fit_curve, percentile_interval, strict_json
+from fits.diagnostics import _bound_side
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.table import check_not_pooled, curve_groups, fit_rows, fmt_num, label
 
@@ -38,7 +39,8 @@ def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = 
     groups = None
     if seed and seed in pos.columns:  # one group per (s, seed) curve: a run's real subset is drawn from its
         # seed and size s (bench.run), so a seed's offset is its own at each s, not one shared over all s
-        # (one shared offset left beta's interval too narrow: 72 % coverage where 92 % with these groups)
+        # (one shared offset left beta's interval too narrow: 72 % coverage in simulated sweeps whose
+        # curves each have their own offset, 92-95 % with these groups: docs/fits.md)
         groups = [f"{v} ({s} {s_val:g})" for v, s_val in zip(pos[seed], pos[s].astype(float))]
     return fit_curve(pos[[n, s]].to_numpy(float), pos[y].to_numpy(float), "transfer_bound", groups=groups)
 
@@ -131,8 +133,6 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "diagnostics": [f.to_dict() for f in joint.diagnostics] if intervals else []},
            "per_s": per_s, "checks_caveat": _caveat(jp["alpha"], per_s, s)}
     for name in ("C", "D"):  # check 2: the slope over the s whose D_s (C_s) is off its bound
-        from fits.diagnostics import _bound_side
-
         keep = [k for k, (_, f) in fitted.items() if _bound_side(f, name) is None]
         sv, j = np.array(keep), ("D", "alpha", "C").index(name)  # power_floor's parameters, in its order
         out[f"beta_from_{name}"] = _loglog_slope(sv, np.array([fitted[k][1].params[name] for k in keep]))
