@@ -37,11 +37,12 @@ def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = 
     if pos[s].nunique() < 2:
         raise FitInputError(f"the bound needs at least 2 distinct {s} values, got {pos[s].nunique()}")
     groups = None
-    if seed and seed in pos.columns:  # one group per (s, seed) curve: a run's real subset is drawn from its
-        # seed and size s (bench.run), so a seed's offset is its own at each s, not one shared over all s
-        # (one shared offset left beta's interval too narrow: 72 % coverage in simulated sweeps whose
-        # curves each have their own offset, 92-95 % with these groups: docs/fits.md)
-        groups = [f"{v} ({s} {s_val:g})" for v, s_val in zip(pos[seed], pos[s].astype(float))]
+    if seed and seed in pos.columns:  # one group per (s, seed) curve: a seed fine-tunes on another subset
+        # at each s (its smaller subsets nested in its larger ones) for another number of steps, so its
+        # shift need not be one over all s. One shared offset left beta's interval too narrow where each
+        # curve has its own (72 % coverage; 92-95 % with these groups); where the shift is shared these
+        # groups are conservative (a review: delta covered 40 of 40 sweeps, against 36): docs/fits.md
+        groups = [f"{v} ({s} {s_val!r})" for v, s_val in zip(pos[seed], pos[s].astype(float).tolist())]
     return fit_curve(pos[[n, s]].to_numpy(float), pos[y].to_numpy(float), "transfer_bound", groups=groups)
 
 
@@ -103,7 +104,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     fitted, skipped = {}, {}
     for s_val in np.unique(jprob.x[:, 1]):
         idx = np.flatnonzero(jprob.x[:, 1] == s_val)
-        groups = None if jprob.groups is None else jprob.groups[idx]
+        groups = None if jprob.groups is None else jprob.group_labels[jprob.groups[idx]]  # as the table names them
         try:
             fitted[float(s_val)] = idx, fit_curve(jprob.x[idx, 0], jprob.y[idx], "power_floor", groups=groups,
                                                   fixed={"alpha": jp["alpha"]})
@@ -144,24 +145,27 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
 
 
 def _nested_draws(joint: Fit, fitted: dict[float, tuple[np.ndarray, Fit]]) -> dict[float, np.ndarray]:
-    """Per s: (N_BOOT, 3) draws of (D_s, alpha, C_s), each the per-s fit refitted, with alpha fixed at
-    one joint bootstrap draw's alpha, to that draw's resampled errors at this s. NaN where the joint
-    draw failed, and all NaN when the joint fit has no noise to draw from."""
+    """Per s: (N_BOOT, 3) draws of (D_s, alpha, C_s): the per-s fit refitted, with alpha fixed at one
+    joint bootstrap draw's alpha, to its own fitted curve times that draw's resampled deviations at
+    this s. (On the joint curve instead, the draws centred on what the bound implies: where the bound
+    is false, which check 2 tests, a per-s estimate fell outside its own interval.) NaN where the
+    joint draw failed, and all NaN when the joint fit has no noise to draw from."""
     from dataclasses import replace
 
     from fits.core import N_BOOT, make_problem
-    from fits.uncertainty import refit, resampled_errors
+    from fits.uncertainty import fitted_values, refit, resampled_deviations
 
     boot = joint.bootstrap(N_BOOT, 0)  # what joint.ci used: the same draws, in the same order
     a = joint.law.params.index("alpha")
     out = {k: np.full((len(boot), 3), np.nan) for k in fitted}
     probs = {k: make_problem(joint.problem.x[idx, 0], joint.problem.y[idx], "power_floor",
                              fixed={"alpha": joint.params["alpha"]}) for k, (idx, _) in fitted.items()}
-    for b, y_b in enumerate(resampled_errors(joint, len(boot), 0)):
+    own = {k: fitted_values(replace(f, problem=probs[k])) for k, (_, f) in fitted.items()}  # in the rows' order
+    for b, dev in enumerate(resampled_deviations(joint, len(boot), 0)):
         if not np.isfinite(boot[b, a]):
             continue
         for k, (idx, f) in fitted.items():
-            out[k][b] = refit(f, replace(probs[k], fixed={"alpha": float(boot[b, a])}), y_b[idx])
+            out[k][b] = refit(f, replace(probs[k], fixed={"alpha": float(boot[b, a])}), own[k] * np.exp(dev[idx]))
     return out
 
 
@@ -248,7 +252,9 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     for name in ("C", "D"):
         ci = res.get(f"beta_from_{name}_ci", [float("nan")] * 2)
         out = res.get(f"beta_from_{name}_left_out", [])
-        text = f"{res[f'beta_from_{name}']:.3g}" + ("" if np.isnan(ci).any() else f" [{ci[0]:.3g}, {ci[1]:.3g}]")
+        est = res[f"beta_from_{name}"]
+        text = "not made" if np.isnan(est) else f"{est:.3g}" + (
+            "" if np.isnan(ci).any() else f" [{ci[0]:.3g}, {ci[1]:.3g}]")
         if out:  # a value on its bound is a limit, not an estimate: its slope would be the box's
             text += f" (left out, on its bound: {s} = {', '.join(f'{v:g}' for v in out)})"
         implied.append(f"{text} from {name}_s")

@@ -491,8 +491,10 @@ def check(fit: "Fit") -> list[Flag]:
                 "sizes or seeds" if noise_dof(fit.problem) <= 0 else "to test the law; measure more sizes")
         out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
                                          f"nothing is left over {left}"))
-    if prob.groups is not None and 1 < len(np.unique(prob.groups)) < MIN_SEEDS:
-        out.append(Flag("few_seeds", f"only {len(np.unique(prob.groups))} seeds: the intervals' "
+    n_seeds = 0 if prob.groups is None else len(np.unique(prob.groups)) if prob.x.ndim == 1 else \
+        max(len(np.unique(prob.groups[prob.x[:, 1] == s])) for s in np.unique(prob.x[:, 1]))  # the bound's
+    if 1 < n_seeds < MIN_SEEDS:  # groups are (s, seed) curves: its seeds are the curves at one s
+        out.append(Flag("few_seeds", f"only {n_seeds} seeds: the intervals' "
                                      "seed-to-seed spread rests on that few values and treats a seed "
                                      f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
     out += _outlier_flags(fit)

@@ -537,7 +537,9 @@ def summary_table(fits_json: dict[str, Any]) -> str:
         hold = g.get("holdout")
         sc = g.get("scratch") or fits_json.get("scratch")
         lines.append([one_line(key), *law_cell, *[_fmt_ci(g, n) for n in names],
-                      fmt_num(hold["rel_err"]) if hold else "-",
+                      # auto: the score of the choice, whose law, chosen without the held-out size, may differ
+                      (fmt_num(hold["rel_err"]) + (f" ({hold['law']})" if hold.get("law", g.get("law")) != g.get("law")
+                                                   else "")) if hold else "-",
                       fmt_num(sc["mean"], scale=group_scale(g)) if sc else "-",
                       # each name once: on_bound fires per parameter (fits.json keeps every message)
                       ",".join(dict.fromkeys(d["name"] for d in g["diagnostics"])) or "-"])

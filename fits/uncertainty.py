@@ -107,23 +107,31 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
     residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
     in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "pooled"."""
     out = np.full((n_boot, len(fit.problem.law.params)), np.nan)
-    for b, y in enumerate(resampled_errors(fit, n_boot, seed, draws)):
-        out[b] = refit(fit, fit.problem, y)
+    pred = fitted_values(fit)
+    for b, dev in enumerate(resampled_deviations(fit, n_boot, seed, draws)):
+        out[b] = refit(fit, fit.problem, pred * np.exp(dev))
     return out
 
 
-def resampled_errors(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> Iterator[np.ndarray]:
-    """The resampled errors behind bootstrap_params(fit, n_boot, seed, draws), one array per draw
-    on fit.problem's rows (its canonical order), in the same order: refitting another law to the
-    same draws (fits.bound's per-s fits) gives samples that belong with the fit's. None at all when
-    bootstrap_params gives NaN."""
+def fitted_values(fit: "Fit") -> np.ndarray:
+    """The fit's errors at its own points (fit.problem's rows), floored as the loss floors them:
+    what the bootstrap's resampled log deviations are added to."""
+    prob = fit.problem
+    return np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
+
+
+def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> Iterator[np.ndarray]:
+    """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws), one array per
+    draw on fit.problem's rows (its canonical order), in the same order: draw b's errors are
+    fitted_values(fit) * exp(deviation). Added to another curve fitted to the same points (fits.bound's
+    per-s fits), they give draws that belong with the fit's. None at all when bootstrap_params gives NaN."""
     if draws not in DRAWS:
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     if noise_dof(prob) <= 0 or all_zero(prob):
         return
-    pred = np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
+    pred = fitted_values(fit)
     seeds = prob.groups
     two_level = _two_level(prob)
     if two_level:
@@ -143,4 +151,4 @@ def resampled_errors(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
             dev = rng.choice(offsets, size=n_seeds)[seeds] + rng.choice(within, size=len(pred))
         else:
             dev = rng.choice(resid, size=len(pred))
-        yield pred * np.exp(dev)
+        yield dev

@@ -134,5 +134,7 @@ def test_autos_holdout_scores_the_choice_on_a_size_it_was_not_made_on() -> None:
     observed = y[~small].mean()
     assert g["holdout"]["rel_err"] == pytest.approx(abs(pred - observed) / observed, rel=1e-9)
     assert g["holdout"]["rel_err"] > min(tried.values())  # the old score: the best of the tried laws
+    row = summary_table(fit_runs(df, by=None, law="auto")).splitlines()[2]
+    assert f"{g['holdout']['rel_err']:.3g} (power)" in row  # the score is the choice's, not power_floor's
     with pytest.raises(fits.FitInputError, match="takes no fixed values"):
         fits.table.holdout_score(x, y, "auto", fixed={"C": 0.05})

@@ -91,26 +91,48 @@ def test_the_bounds_per_s_intervals_carry_the_joint_alphas_uncertainty() -> None
     assert held[1] - held[0] < 0.5 * (res["per_s"]["D_hi"][0] - res["per_s"]["D_lo"][0])
     from fits.bound import _nested_draws
     from fits.core import make_problem
-    from fits.uncertainty import resampled_errors
+    from fits.uncertainty import resampled_deviations
 
     draws = _nested_draws(joint, {float(s_vals[0]): (rows, f)})[float(s_vals[0])]
     alphas = joint.bootstrap()[:, joint.law.params.index("alpha")]
     assert np.array_equal(draws[:, 1], alphas)  # every per-s draw at its joint draw's alpha
-    y3 = list(resampled_errors(joint, 4, 0))[3]
-    prob = make_problem(joint.problem.x[rows, 0], y3[rows], "power_floor", fixed={"alpha": alphas[3]})
+    dev3 = list(resampled_deviations(joint, 4, 0))[3]  # draw 3's deviations, on s's own fitted curve
+    own = f.law(joint.problem.x[rows, 0], f.params)
+    prob = make_problem(joint.problem.x[rows, 0], own * np.exp(dev3[rows]), "power_floor", fixed={"alpha": alphas[3]})
     by_hand = fits.fit_curve(prob.x, prob.y, fixed={"alpha": alphas[3]})
     assert draws[3, 0] == pytest.approx(by_hand.params["D"], rel=1e-3)
     assert draws[3, 2] == pytest.approx(by_hand.params["C"], rel=1e-3, abs=1e-6)
 
 
+def test_where_the_bound_is_false_each_per_s_interval_holds_its_own_estimate() -> None:
+    """The nested draws once put the joint bootstrap's errors, the bound's curve plus noise, under each
+    per-s refit: where the bound is false (what check 2 tests) the intervals centred on what the bound
+    implies, and D_s at s = 1000 read 0.224 [0.263, 1]. Now each s's draws are its own curve plus the
+    joint draw's deviations (a review's repro: D_s falls as s^-0.9, C_s as s^-0.1)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in (100.0, 300.0, 1000.0, 3000.0):
+        d, c = 3.0 * (s / 100) ** -0.9, 0.3 * (s / 100) ** -0.1
+        rows += [{"n_synth": n, "n_real": s, "seed": k, "test_err": (d * n ** -0.4 + c) * np.exp(rng.normal(0, 0.01))}
+                 for n in 100.0 * 2.0 ** np.arange(7) for k in range(3)]
+    res = check_bound(pd.DataFrame(rows))
+    per_s = res["per_s"]
+    for k in ("D", "C"):
+        assert ((per_s[f"{k}_lo"] <= per_s[k]) & (per_s[k] <= per_s[f"{k}_hi"])).all(), per_s
+        lo, hi = res[f"beta_from_{k}_ci"]
+        assert lo <= res[f"beta_from_{k}"] <= hi, (k, res[f"beta_from_{k}"], lo, hi)
+    assert res["beta_from_D"] > 0.6 and res["beta_from_D_ci"][0] > res["joint"]["params"]["beta"]
+
+
 def test_the_bound_draws_one_offset_per_s_and_seed_and_check_2_has_intervals() -> None:
     """A run's real subset depends on its seed and s, so its shift is its own at each s; one offset
     per seed shared over all s made beta's interval too narrow (72 % coverage in 60 sweeps where the
-    truth is drawn per (s, seed); 92 % with these groups). Check 2's slopes come with intervals."""
+    truth is drawn per (s, seed); 92-95 % with these groups). Check 2's slopes come with intervals."""
     df, true = _bound_sweep(11, offset=0.03)
     res = check_bound(df)
     groups = res["fit"].problem.group_labels
-    assert len(groups) == 12 and "0 (n_real 100)" in set(groups)  # 3 seeds x 4 real sizes
+    assert len(groups) == 12 and "0 (n_real 100.0)" in set(groups)  # 3 seeds x 4 real sizes
+    assert "few_seeds" in {d["name"] for d in res["joint"]["diagnostics"]}  # 3 seeds, not 12 curves
     lo, hi = res["joint"]["ci"]["beta"]
     assert lo <= true["beta"] <= hi
     for name in ("C", "D"):
