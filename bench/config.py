@@ -319,8 +319,9 @@ def tests_whole_split(spec: "RunSpec") -> bool:
 
 def identity_leaves(spec: RunSpec) -> dict[str, Any]:
     """The run's identity as dotted field -> value (a list stays one value); a scratch run has no
-    generator or pre-training fields, a generalize run no finetune.recompute_bn (it has no fine-tuning). A field left at None is a value like any other (target.test_size
-    None against 100 is what tells two runs apart: dropping it printed their labels alike)."""
+    generator or pre-training fields, a generalize run no finetune.recompute_bn (it does not fine-tune).
+    A field left at None is a value like any other (target.test_size None against 100 is what tells
+    two runs apart: dropping it printed their labels alike)."""
     out: dict[str, Any] = {}
 
     def walk(d: Any, prefix: str) -> None:
