@@ -670,3 +670,19 @@ def test_equal_means_are_flat_seed_offsets_are_not_noise_and_units_do_not_matter
         y = (0.5 * x ** -0.4 + 0.1) * np.exp(np.random.default_rng(seed).normal(0, 0.02, len(x)))
         raw, kilo = fits.fit_curve(x, y, groups=g), fits.fit_curve(x * 1000, y, groups=g)
         assert _flags(raw) == _flags(kilo), (seed, _flags(raw), _flags(kilo))
+
+
+def test_null_rejections_draws_the_asked_number_of_seeds_per_group(monkeypatch) -> None:
+    """The false-positive rate docs/fits.md quotes for 3 seeds comes from null_rejections(n_seeds=3)."""
+    import fits.compare
+
+    seen, real = [], fits.compare.compare_runs
+
+    def recording(df, **kw):
+        seen.append(df.groupby("complexity")["seed"].nunique().tolist())
+        return real(df, **kw)
+
+    monkeypatch.setattr(fits.compare, "compare_runs", recording)
+    rates = fits.simulate.null_rejections(n_pairs=2, n_seeds=3)
+    assert seen == [[3, 3], [3, 3]] and set(rates) == {"alpha", "C", "L"}
+    assert all(v in (0.0, 0.5, 1.0) for v in rates.values())
