@@ -60,7 +60,7 @@ def test_transfer_bound_joint_fit_and_its_two_checks() -> None:
 
 def _bound_sweep(seed: int, offset: float = 0.0) -> tuple[pd.DataFrame, dict]:
     """A sweep drawn from the bound: 7 n x 4 s x 3 seeds, 3 % noise per run, and `offset` (log sd)
-    per (s, seed) curve: a run's real subset is drawn from its seed and s, so its shift is its own."""
+    per (s, seed) curve: a seed fine-tunes on another subset at each s, so its shift need not be one."""
     true = {"delta": 20.0, "gamma": 0.05, "alpha": 0.4, "beta": 0.3}
     rng = np.random.default_rng(seed)
     rows = []
@@ -76,7 +76,8 @@ def _bound_sweep(seed: int, offset: float = 0.0) -> tuple[pd.DataFrame, dict]:
 def test_the_bounds_per_s_intervals_carry_the_joint_alphas_uncertainty() -> None:
     """Each per-s fit pins alpha at the joint estimate; its own bootstrap left alpha there, and D_s (the
     error at n = 1, far from the data) then held the truth in 1 of 3 simulated sweeps. The per-s draws
-    are now refits at each joint draw's alpha to that draw's errors (one draw: checked by hand here)."""
+    are now refits at each joint draw's alpha to s's own curve times that draw's deviations (one draw:
+    checked by hand here)."""
     df, true = _bound_sweep(4)
     res = check_bound(df)
     joint = res["fit"]
@@ -125,7 +126,7 @@ def test_where_the_bound_is_false_each_per_s_interval_holds_its_own_estimate() -
 
 
 def test_the_bound_draws_one_offset_per_s_and_seed_and_check_2_has_intervals() -> None:
-    """A run's real subset depends on its seed and s, so its shift is its own at each s; one offset
+    """A seed fine-tunes on another subset at each s, so its shift need not be one over all s; one offset
     per seed shared over all s made beta's interval too narrow (72 % coverage in 60 sweeps where the
     truth is drawn per (s, seed); 92-95 % with these groups). Check 2's slopes come with intervals."""
     df, true = _bound_sweep(11, offset=0.03)
