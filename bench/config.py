@@ -331,8 +331,8 @@ def identity_leaves(spec: RunSpec) -> dict[str, Any]:
             elif v is not None or prefix:  # a top-level None: a section a scratch run drops
                 out[f"{prefix}{k}"] = v
     walk(spec.identity(), "")
-    if spec.protocol != "generalize":  # a fine-tuned run whose id leaves the field out (to keep the ids of
-        out.setdefault("finetune.recompute_bn", False)  # runs before it) tested with the running averages
+    if spec.protocol != "generalize":  # its id leaves the field out when false (the ids of runs before it)
+        out["finetune.recompute_bn"] = spec.finetune.recompute_bn
     return out
 
 

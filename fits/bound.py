@@ -49,9 +49,7 @@ def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = 
 def _loglog_slope(s: np.ndarray, v: np.ndarray) -> float:
     """Minus the least-squares slope of log v on log s over the positive v; NaN with fewer than 2."""
     ok = v > 0
-    if ok.sum() < 2:
-        return float("nan")
-    return float(-np.polyfit(np.log(s[ok]), np.log(v[ok]), 1)[0])
+    return float(_slopes(s[ok], v[ok][None, :])[0]) if ok.sum() >= 2 else float("nan")
 
 
 def _slopes(s: np.ndarray, draws: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import functools
 import json
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -226,6 +226,16 @@ def out_dir(path: str | Path) -> Path:
     return out
 
 
+def remove_empty_folders(folders: Iterable[Path]) -> None:
+    """Remove `folders` (innermost first) while they are empty: one with something in it is kept, and
+    so are the folders after it (its parents). What a failed command does with the folders it made."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The command `func`, run so that if it fails (a refused table, a failed fit, Ctrl-C) the
     folders out_dir created for it are removed again while they are still empty. The output is
@@ -236,11 +246,7 @@ def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable
         try:
             return func(args)
         except BaseException:
-            for folder in reversed(_MADE):  # innermost first; one with a file in it is kept, so are its parents
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            remove_empty_folders(reversed(_MADE))
             raise
         finally:
             _MADE.clear()

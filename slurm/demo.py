@@ -80,11 +80,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return _sweep_fit_plot(args, planned, t0)
     except BaseException:  # a later refusal, a failed sweep, Ctrl-C: no empty --out folder left behind
-        for folder in made:  # innermost first; one with something in it is kept, and so are its parents
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        from fits.cli import remove_empty_folders
+
+        remove_empty_folders(made)  # innermost first
         raise
 
 
