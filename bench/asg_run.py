@@ -22,7 +22,7 @@ import synth
 from bench import targets
 from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
 from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
-from bench.config import AsgSpec, RunSpec
+from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
@@ -32,7 +32,6 @@ from bench.train import train
 from synth.errors import UserError
 
 log = logging.getLogger("synthscale.asg")
-REPO_ROOT = Path(__file__).resolve().parent.parent  # what the packaged configs' relative paths start from
 HELDOUT_SEED_OFFSET = 7919  # held-out synthetic pool: same generator, a pool seed runs do not train on
 # (unless synth.seed is set 7919 apart); meta-training's reward is scored on it too (docs/asg.md)
 N_HELDOUT = 500
@@ -53,12 +52,8 @@ def generator_of(spec: RunSpec) -> synth.core.Generator:
 
 
 def policy_path(a: AsgSpec) -> Optional[Path]:
-    """The saved policy file: `asg.policy` as given (relative paths from the current directory),
-    else relative to the repository the packaged configs come from; None if neither exists."""
-    for p in ([Path(a.policy), REPO_ROOT / a.policy] if a.policy else []):
-        if p.is_file():
-            return p
-    return None
+    """The saved policy file (bench.config.policy_file); None if there is none."""
+    return policy_file(a.policy) if a.policy else None
 
 
 def check_asg(spec: RunSpec) -> None:

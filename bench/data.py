@@ -52,12 +52,14 @@ class IndexStream:
         return torch.cat(out)
 
 
-def augment(x: torch.Tensor, seed: int, step: int, pad: int = 2) -> torch.Tensor:
-    """Random horizontal flips and translations by up to `pad` px, drawn from (seed, step)."""
+def augment(x: torch.Tensor, seed: int, step: int, pad: int = 2, flips: bool = True) -> torch.Tensor:
+    """Random horizontal flips (unless `flips` is False) and translations by up to `pad` px, drawn
+    from (seed, step); the translations are the same draws either way."""
     b, _, h, w = x.shape
     g = torch.Generator().manual_seed(_mix(seed, step, 0xA6))
     flip = torch.rand(b, generator=g) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if flips:
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
     dy, dx = (torch.randint(0, 2 * pad + 1, (2, b), generator=g))
     xp = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     rows = (dy[:, None] + torch.arange(h)[None]).view(b, 1, h, 1).expand(b, x.shape[1], h, w + 2 * pad)
@@ -119,8 +121,10 @@ def real_images(x_uint8: torch.Tensor, resolution: int, channels: int) -> torch.
     return x.contiguous()
 
 
-def make_loader(source, n: int, batch_size: int, seed: int, do_augment: bool, device: torch.device):
-    """`get_batch(step) -> Sample` for the training loop; `source` is a SynthSource or a Sample of arrays.
+def make_loader(source, n: int, batch_size: int, seed: int, do_augment: bool, device: torch.device,
+                flips: bool = True):
+    """`get_batch(step) -> Sample` for the training loop; `source` is a SynthSource or a Sample of arrays;
+    `do_augment` shifts the images, and flips them too unless `flips` is False.
 
     When the synthetic set is rendered on the fly, the next batch is rendered in a background thread
     while the current one trains (torch ops release the GIL); batches are pure functions of the step,
@@ -132,7 +136,7 @@ def make_loader(source, n: int, batch_size: int, seed: int, do_augment: bool, de
         idx = stream(step)
         s = source.get(idx) if isinstance(source, SynthSource) else \
             Sample(image=source.image[idx], label=source.label[idx])
-        image = augment(s.image, seed, step) if do_augment else s.image
+        image = augment(s.image, seed, step, flips=flips) if do_augment else s.image
         fields = {k: v.to(device) for k, v in vars(s).items() if v is not None and k != "image"}
         image = image.to(device)
         if device.type == "cpu":

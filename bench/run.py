@@ -26,7 +26,7 @@ from filelock import FileLock
 
 import synth
 from bench import targets
-from bench.config import RunSpec, dump_yaml
+from bench.config import RunSpec, dump_yaml, stage_augments, stage_flips
 from bench.data import SynthSource, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
@@ -344,8 +344,8 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
     torch.manual_seed(spec.seed)
     net = task.build(build_model(spec.model, ds.n_classes, s.channels, s.resolution), ds.n_classes)
     source = SynthSource(ds, fields=tuple(dict.fromkeys(("image",) + task.fields)))
-    get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed,
-                            spec.pretrain.augment and task.augment, device)
+    get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed, stage_augments(spec, "pretrain"),
+                            device, flips=stage_flips(spec, "pretrain"))
     res = train(net, get_batch, task.loss, spec.pretrain, device=device, ckpt_path=ckpt, stop=stop,
                 desc=f"pretrain n={s.n}")
     backbone = task.backbone(net).to("cpu", memory_format=torch.contiguous_format)
@@ -369,8 +369,8 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
         pre_net = build_model(spec.model, pre["n_classes"], spec.synth.channels, spec.synth.resolution)
         pre_net.load_state_dict(pre["backbone"])
         transfer_weights(pre_net, net)
-    get_batch = make_loader(train_set, s, spec.finetune.batch_size, spec.seed + 1,
-                            spec.finetune.augment, device)
+    get_batch = make_loader(train_set, s, spec.finetune.batch_size, spec.seed + 1, stage_augments(spec, "finetune"),
+                            device, flips=stage_flips(spec, "finetune"))
     loss_fn = TASKS.get("classification").loss
     if pre is not None and spec.asg is not None and spec.asg.proxy_lambda > 0:
         from bench.asg import transfer_proxy_loss  # proxy guidance towards the pre-trained model

@@ -19,9 +19,9 @@ def tiny_data(n: int = 48) -> Sample:
     return Sample(image=torch.rand(n, 1, 16, 16, generator=g), label=torch.randint(0, 4, (n,), generator=g))
 
 
-def fresh_net() -> torch.nn.Module:
+def fresh_net(drop_rate: float = 0.0) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(ModelSpec(name="resnet10t", small_input=False), 4, 1)
+    return build_model(ModelSpec(name="resnet10t", small_input=False, drop_rate=drop_rate), 4, 1)
 
 
 STAGE = StageSpec(examples=16 * 8, batch_size=16, lr=0.05, ckpt_every_s=1e9)
@@ -48,18 +48,20 @@ def test_schedule_warms_up_then_decays_to_zero():
 
 
 def test_resume_after_stop_matches_uninterrupted_run(tmp_path):
+    """With dropout, so the torch RNG state the checkpoint restores is what draws its masks (without
+    dropout, a resume that dropped the RNG state passed)."""
     data, loss = tiny_data(), TASKS.get("classification").loss
-    ref = fresh_net()
+    ref = fresh_net(0.3)
     train(ref, make_loader(data, len(data.label), 16, 7, True, CPU), loss, STAGE, device=CPU)
 
-    net, stop, ckpt = fresh_net(), threading.Event(), tmp_path / "ckpt.pt"
+    net, stop, ckpt = fresh_net(0.3), threading.Event(), tmp_path / "ckpt.pt"
     on_step = lambda step, _loss, _opt: stop.set() if step == 3 else None  # noqa: E731
     with pytest.raises(Interrupted) as info:
         train(net, make_loader(data, len(data.label), 16, 7, True, CPU), loss, STAGE, device=CPU,
               ckpt_path=ckpt, stop=stop, on_step=on_step)
     assert info.value.step == 4 and ckpt.is_file()
 
-    resumed = fresh_net()  # a new process would start from a fresh model too
+    resumed = fresh_net(0.3)  # a new process would start from a fresh model too
     res = train(resumed, make_loader(data, len(data.label), 16, 7, True, CPU), loss, STAGE, device=CPU,
                 ckpt_path=ckpt)
     assert res.resumed_from == 4 and res.steps == 8
