@@ -57,10 +57,22 @@ IN_ROW = frozenset({"synth.generator", "synth.complexity", "synth.n", "synth.res
                     "asg.n_groups"})
 
 
+# Fields added after runs had been written, and what a run whose config.yaml lacks one did: such a
+# file was written whole before the field existed (a run writes every field), and read with today's
+# default it named another run (its run id no longer its folder's, its row's column wrong).
+ADDED_LATER = {("finetune", "recompute_bn"): False,  # the running averages (2026-12-05)
+               ("pretrain", "flips"): True, ("finetune", "flips"): True}  # every image flipped (2026-12-06)
+
+
 def read_run_spec(path: Path) -> Optional[RunSpec]:
-    """The run's resolved config as written beside it, or None if it is missing or unreadable."""
+    """The run's resolved config as written beside it (fields it predates as it ran: ADDED_LATER),
+    or None if it is missing or unreadable."""
     try:
-        return RunSpec.model_validate(yaml.safe_load(path.read_text()))
+        data = yaml.safe_load(path.read_text())
+        for (section, key), then in ADDED_LATER.items():
+            if isinstance(data, dict) and isinstance(data.get(section), dict) and key not in data[section]:
+                data[section][key] = then
+        return RunSpec.model_validate(data)
     except (OSError, ValueError, yaml.YAMLError):
         return None
 

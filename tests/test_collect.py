@@ -212,3 +212,28 @@ def test_collect_to_dash_prints_the_table_and_writes_no_file(tmp_path, capsys, m
     assert pd.read_csv(io.StringIO(out))["run_id"].tolist() == ["g00000000001"]
     assert err == "1 row -> stdout\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and not (tmp_path / "r" / "runs.csv").exists()
+
+
+def test_a_run_written_before_a_field_existed_reads_as_it_ran(tmp_path):
+    """A run's config.yaml holds every field it had: one written before finetune.recompute_bn or the
+    flips fields, read with today's defaults, named another run (its id no longer its folder's, and
+    its row's finetune.recompute_bn / finetune.flips columns said what it did not do)."""
+    import yaml
+
+    from bench.config import apply_overrides, dump_yaml, identity_leaves, load_run
+
+    repo = Path(__file__).resolve().parents[1]
+    new = load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": 1000, "target.name": "mnist5k"})
+    ran = apply_overrides(new, {"finetune.recompute_bn": False, "finetune.flips": True, "pretrain.flips": True})
+    old = yaml.safe_load(dump_yaml(ran))
+    for section, key in (("finetune", "recompute_bn"), ("finetune", "flips"), ("pretrain", "flips")):
+        del old[section][key]
+    path = tmp_path / ran.run_id / "config.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(old))
+    got = collect_module.read_run_spec(path)
+    assert got.run_id == ran.run_id == path.parent.name != new.run_id
+    leaves = identity_leaves(got)
+    assert leaves["finetune.recompute_bn"] is False and leaves["finetune.flips"] is True
+    path.write_text(dump_yaml(new))  # a run of today's code keeps what it wrote
+    assert collect_module.read_run_spec(path).run_id == new.run_id
