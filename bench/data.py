@@ -165,3 +165,15 @@ class Prefetcher:
             batch = self.make(step)
         self.ahead = (step + 1, self.pool.submit(self.make, step + 1))
         return batch
+
+    def close(self) -> None:
+        """Stop the worker: a batch one past the last step not yet started is cancelled, one being
+        rendered is waited for (a pool left open rendered it beside fine-tuning, then kept the thread)."""
+        self.ahead = None
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def close_loader(get_batch) -> None:
+    """Release what a loader from make_loader holds (a Prefetcher's thread); nothing otherwise."""
+    if isinstance(get_batch, Prefetcher):
+        get_batch.close()

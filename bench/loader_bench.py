@@ -60,7 +60,7 @@ def time_training(ds: synth.SynthDataset, model: ModelSpec, stage: StageSpec, ca
     """Train a freshly seeded model for the stage's budget on `ds`; time the loop only."""
     import torch  # (here and below: `synthscale --help` imports this module and never needs torch)
 
-    from bench.data import SynthSource, make_loader
+    from bench.data import SynthSource, close_loader, make_loader
     from bench.models import build_model
     from bench.tasks import TASKS
     from bench.train import train
@@ -73,9 +73,7 @@ def time_training(ds: synth.SynthDataset, model: ModelSpec, stage: StageSpec, ca
     res = train(net, get_batch, TASKS.get("classification").loss, stage, device=torch.device("cpu"),
                 desc="cached" if cached else "streamed")
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
-    pool = getattr(get_batch, "pool", None)
-    if pool is not None:       # the prefetcher has already started rendering one batch past the end
-        pool.shutdown(wait=True)
+    close_loader(get_batch)  # the prefetcher has already started rendering one batch past the end
     return Timing("cached" if cached else "streamed", res.steps * stage.batch_size, wall, cpu,
                   res.final_loss, res.losses)
 

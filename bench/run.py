@@ -27,7 +27,7 @@ from filelock import FileLock
 import synth
 from bench import targets
 from bench.config import RunSpec, dump_yaml, stage_augments, stage_flips
-from bench.data import SynthSource, make_loader, real_images
+from bench.data import SynthSource, close_loader, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
                            write_json_atomic, writable_root)  # some lived here: importers keep working
@@ -346,8 +346,11 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
     source = SynthSource(ds, fields=tuple(dict.fromkeys(("image",) + task.fields)))
     get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed, stage_augments(spec, "pretrain"),
                             device, flips=stage_flips(spec, "pretrain"))
-    res = train(net, get_batch, task.loss, spec.pretrain, device=device, ckpt_path=ckpt, stop=stop,
-                desc=f"pretrain n={s.n}")
+    try:
+        res = train(net, get_batch, task.loss, spec.pretrain, device=device, ckpt_path=ckpt, stop=stop,
+                    desc=f"pretrain n={s.n}")
+    finally:
+        close_loader(get_batch)
     backbone = task.backbone(net).to("cpu", memory_format=torch.contiguous_format)
     return {"backbone": backbone.state_dict(), "n_classes": ds.n_classes, "knobs": ds.generator.knobs(),
             "loss": res.final_loss, "wall_s": res.wall_s, "steps": res.steps,

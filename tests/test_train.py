@@ -123,3 +123,18 @@ def test_recomputed_bn_statistics_are_the_average_of_the_training_batches_statis
     assert torch.equal(first.running_mean, again)
     vit = build_model(ModelSpec(name="vit_tiny_patch16_224", small_input=False), 4, 1, 16)  # no batch norm
     assert recompute_bn_stats(vit, get_batch, 48, 16) == 0
+
+
+def test_a_closed_prefetcher_leaves_no_thread_behind():
+    """Streamed pre-training renders the next batch in a thread; its pool was never shut down, so the
+    thread rendered one batch past the end beside fine-tuning and then idled until the process ended."""
+    from bench.data import Prefetcher, close_loader
+
+    made = []
+    fetch = Prefetcher(lambda step: made.append(step) or step)
+    assert [fetch(k) for k in range(3)] == [0, 1, 2]
+    close_loader(fetch)
+    assert max(made) <= 3  # at most one past the last step (cancelled if it had not started)
+    alive = [t for t in threading.enumerate() if t.name.startswith("prefetch")]
+    assert not alive, alive
+    close_loader(lambda step: step)  # a plain loader holds nothing
