@@ -15,9 +15,10 @@ BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width 
 MIN_SEEDS = 5         # fewer seeds than this: the seed-to-seed spread rests on few values
 OUTLIER_Z = 8.0       # a repeat this many robust spreads from its size's other repeats is an outlier
 OUTLIER_MIN_REPEATS = 3  # repeats a size needs before one of them can be told from the others
+OUTLIER_SEED_P = 0.01  # the chance that a clean curve's seeds (normal offsets) flag outlier_seed
 FLOOR_PARAM = {"power_floor": "C", "bnsl": "a", "m4": "C", "transfer_bound": "gamma"}
 FLAG_NAMES = ("zero_errors", "too_few_sizes", "on_bound", "non_monotone", "too_flat",
-              "unidentifiable", "few_seeds", "outlier")
+              "unidentifiable", "few_seeds", "outlier", "outlier_seed")
 
 
 @dataclass(frozen=True)
@@ -472,6 +473,70 @@ def _outlier_flags(fit: "Fit") -> list[Flag]:
                             "them weight 0")]
 
 
+def _seed_offsets(cell: np.ndarray, seed: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares of log error = size effect + seed effect: (size effects by cell code, seed effects
+    by seed code, centred to mean 0; the size effects absorb their mean)."""
+    n_cells, n_seeds = int(cell.max()) + 1, int(seed.max()) + 1
+    design = np.zeros((len(ly), n_cells + n_seeds - 1))
+    design[np.arange(len(ly)), cell] = 1.0
+    rows = seed > 0
+    design[np.flatnonzero(rows), n_cells + seed[rows] - 1] = 1.0
+    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+    eff = np.concatenate([[0.0], coef[n_cells:]])
+    return coef[:n_cells] + eff.mean(), eff - eff.mean()
+
+
+def _outlier_seed_flags(fit: "Fit") -> list[Flag]:
+    """A seed whose whole curve is shifted far beyond the other seeds' spread, in log error. The run
+    check above compares a run with its size's others, and a seed shifted at every size moves their
+    mean and spread with it: a seed at twice its error among 5 was never flagged. Here each seed
+    against a size + seed model of the others: its mean deviation from their size effects, over their
+    seed effects' standard deviation (a prediction interval, Student's t with G - 2 degrees of
+    freedom, OUTLIER_SEED_P shared among the G seeds). Needs 4+ seeds: of 3, none can be told the
+    odd one."""
+    from scipy.stats import t as student_t
+
+    prob = fit.used
+    if prob.groups is None:
+        return []
+    keep = prob.y > 0
+    _, cell = np.unique(prob.x[keep], axis=0, return_inverse=True)
+    cell, ly = cell.reshape(-1), np.log(prob.y[keep])
+    _, seed = np.unique(np.asarray(prob.groups)[keep], return_inverse=True)
+    n_seeds = int(seed.max()) + 1 if len(seed) else 0
+    if n_seeds < 4:
+        return []
+    found = []
+    for g in range(n_seeds):
+        rest = seed != g
+        shared = (seed == g) & np.isin(cell, cell[rest])  # its points at sizes the others measured
+        if not shared.any():
+            continue
+        _, rest_seed = np.unique(seed[rest], return_inverse=True)
+        _, rest_cell = np.unique(cell[rest], return_inverse=True)
+        size_eff, seed_eff = _seed_offsets(rest_cell.reshape(-1), rest_seed.reshape(-1), ly[rest])
+        size_of = dict(zip(np.unique(cell[rest]).tolist(), size_eff))
+        offset = float(np.mean(ly[shared] - np.array([size_of[c] for c in cell[shared].tolist()])))
+        sd = max(float(np.std(seed_eff, ddof=1)), 1e-3)  # 1e-3: rounding, not a spread
+        z = offset / (sd * np.sqrt(1 + 1 / len(seed_eff)))
+        if abs(z) > student_t.isf(OUTLIER_SEED_P / (2 * n_seeds), len(seed_eff) - 1):
+            found.append((abs(z), g, offset, sd))
+    if not found:
+        return []
+    names = prob.group_labels
+
+    def name(g: int) -> str:
+        code = np.unique(np.asarray(prob.groups)[keep])[g]
+        return str(names[code] if names is not None else code)
+
+    listed = "; ".join(f"seed {name(g)} at {np.exp(off):.2g}x the others' errors at its sizes ({z:.0f}x "
+                       f"their seed-to-seed spread of {100 * sd:.2g} %)" for z, g, off, sd in sorted(found)[::-1][:3])
+    return [Flag("outlier_seed", f"a whole seed's curve far from the other seeds': {listed}. A seed offset this "
+                                 "far beyond the others' is more likely another setup or a broken run than chance; "
+                                 "the bootstrap draws it as a seed offset and widens every interval: check it, "
+                                 "rerun it, or fit without it")]
+
+
 def check(fit: "Fit") -> list[Flag]:
     """Every diagnostic that applies to `fit` (runs its bootstrap for the correlation check)."""
     # here: fits.uncertainty imports fits.core, which imports this; the bootstrap's own tests of
@@ -503,6 +568,7 @@ def check(fit: "Fit") -> list[Flag]:
                                      "seed-to-seed spread rests on that few values and treats a seed "
                                      f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
     out += _outlier_flags(fit)
+    out += _outlier_seed_flags(fit)
     dead = dead_params(fit)
     return out + _bound_flags(fit, dead) + _shape_flags(fit) + _corr_flags(fit) + _range_flags(fit, dead)
 
