@@ -25,6 +25,7 @@ class Collected:
 
     table: pd.DataFrame
     unreadable: list[Path]
+    merged: int = 0  # rows left out as a second copy of one measurement (merge_size_lists)
 
 
 def gather(root: Path | str) -> Collected:
@@ -40,18 +41,36 @@ def gather(root: Path | str) -> Collected:
                 specs[run_dir.name] = spec
         elif (run_dir / "row.json").is_file():
             unreadable.append(run_dir / "row.json")
+    rows, merged = merge_size_lists(rows, specs)
     add_config_columns(rows, specs)
-    return Collected(_table(rows), unreadable)
+    return Collected(_table(rows), unreadable, merged)
+
+
+def merge_size_lists(rows: list[dict], specs: dict[str, RunSpec]) -> tuple[list[dict], int]:
+    """`rows` with one row per (run config but its list of real sizes, real size): runs that differ only
+    in `target.n_real` ([50, 100] and, to add a size, [50, 100, 200]) measure each size they share
+    alike (RunSpec.sizes_free_id), bit for bit on one machine; keeping both made a table that fit and
+    bound refused as pooling two configs, or that read as two repeats. The first run folder's row (in
+    sorted order) is kept; the count of the others is returned."""
+    keys = {rid: spec.sizes_free_id for rid, spec in specs.items()}
+    first: dict[tuple, str] = {}
+    out = []
+    for row in rows:
+        key = keys.get(row["run_id"])
+        if key is not None and first.setdefault((key, row.get("n_real")), row["run_id"]) != row["run_id"]:
+            continue
+        out.append(row)
+    return out, len(rows) - len(out)
 
 
 # Identity fields that every row records already (bench.run.design_row, the ASG columns; n_test
 # for target.test_size). Any other field the runs of one table differ in (finetune.lr,
 # model.drop_rate, synth.seed, ...) gets a column named by the field, so the runs can be told
-# apart, grouped (`fit --by finetune.lr`) and are not taken for repeats of each other. So does
-# target.n_real: a row records its one real size, not the run's list, and runs of [20] and of
-# [20, 40] give two rows at n_real = 20 that nothing else tells apart.
+# apart, grouped (`fit --by finetune.lr`) and are not taken for repeats of each other. Not
+# target.n_real: a row records its one real size, and rows at one size from runs that differ only
+# in their list are one measurement, kept once (merge_size_lists).
 IN_ROW = frozenset({"synth.generator", "synth.complexity", "synth.n", "synth.resolution",
-                    "synth.channels", "task", "model.name", "target.name",
+                    "synth.channels", "task", "model.name", "target.name", "target.n_real",
                     "target.test_size", "seed", "pretrain.examples", "finetune.examples",
                     "protocol", "asg.proxy_lambda", "asg.lr_policy", "asg.policy", "asg.interval",
                     "asg.n_groups"})
@@ -79,16 +98,19 @@ def read_run_spec(path: Path) -> Optional[RunSpec]:
 
 def add_config_columns(rows: list[dict], specs: dict[str, RunSpec]) -> None:
     """Give every row a column for each identity field, beyond IN_ROW, whose value differs between
-    the runs (a run without the field, e.g. pre-training settings of a scratch run, leaves it empty)."""
-    fields = [f for f in varying_identity(list(specs.values()))
-              if f not in IN_ROW and not f.startswith("synth.knobs")]  # knobs: a column already
+    the runs (a run without the field, e.g. pre-training settings of a scratch run, leaves it empty).
+    A knob the runs set to different values gets one too (`synth.knobs.n_views`), read from the
+    row's `knobs` (every knob's value as rendered, presets included): a sweep over a knob could be
+    told apart only by the whole `knobs` JSON (`fit --by knobs`, ~200 characters a label)."""
+    fields = [f for f in varying_identity(list(specs.values())) if f not in IN_ROW]
     if not fields:
         return
     leaves = {rid: identity_leaves(spec) for rid, spec in specs.items()}
     for row in rows:
         mine = leaves.get(row["run_id"], {})
+        used = json.loads(row["knobs"]) if isinstance(row.get("knobs"), str) and row["knobs"] else {}
         for f in fields:
-            v = mine.get(f)
+            v = used.get(f[len("synth.knobs."):]) if f.startswith("synth.knobs.") else mine.get(f)
             row[f] = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
 
 

@@ -105,7 +105,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if given and str(args.output) == "-":  # the table to stdout (e.g. into another tool); no lock, no file
         got = gather(args.root)
         check(got)
-        _warn_unreadable(got.unreadable)
+        _warn_unreadable(got.unreadable, got.merged)
         got.table.to_csv(sys.stdout, index=False)
         print(f"{counted(len(got.table), 'row')} -> stdout", file=sys.stderr)
         return 0
@@ -120,13 +120,17 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except OSError as err:  # a read-only or full file system, a folder in the way
         check(gather(args.root))  # (on this error path only) no rows at all is still the thing to say
         raise UserError(f"cannot write {str(out)!r}: {err.strerror or err}") from None
-    _warn_unreadable(got.unreadable)
+    _warn_unreadable(got.unreadable, got.merged)
     print(f"{counted(len(got.table), 'row')} -> {out}")
     return 0
 
 
-def _warn_unreadable(bad: list[Path]) -> None:
-    """Left out, not deleted: a cell whose row.json is damaged is run again by the next sweep."""
+def _warn_unreadable(bad: list[Path], merged: int = 0) -> None:
+    """Left out, not deleted: a cell whose row.json is damaged is run again by the next sweep. (And
+    rows measured twice by runs that differ only in target.n_real: one copy kept.)"""
+    if merged:
+        print(f"note: {counted(merged, 'row')} at a real size that another run with the same config but a different "
+              "target.n_real list measured alike: kept once", file=sys.stderr)
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: {len(bad)} runs/*/row.json unreadable or incomplete, left out of the table "

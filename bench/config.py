@@ -185,6 +185,15 @@ class RunSpec(_Strict):
         return _hash(self.identity())
 
     @property
+    def sizes_free_id(self) -> str:
+        """The hash of `identity()` without `target.n_real`: each real size is fine-tuned on its own
+        (its subset, seed and steps do not depend on the others), so runs that differ only in their
+        list of sizes measure each size they share once over (bench.collect merges those rows)."""
+        d = self.identity()
+        d["target"] = {k: v for k, v in d["target"].items() if k != "n_real"}
+        return _hash(d)
+
+    @property
     def pretrain_id(self) -> str:
         """The hash of what determines the pre-trained weights, shared by runs that differ downstream."""
         d = self.identity()

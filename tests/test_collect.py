@@ -189,18 +189,6 @@ def test_write_csv_leaves_no_temporary_file_when_the_rename_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
 
 
-def test_runs_with_different_real_size_lists_get_a_target_n_real_column(tmp_path):
-    # a second sweep with target.n_real=[20, 40] after one with [20]: two rows at n_real = 20 that no
-    # column told apart (the README says such a field gets a column of its own)
-    from bench.config import RunSpec
-
-    one, two = (RunSpec.model_validate({"synth": {"n": 100}, "target": {"n_real": lst}}) for lst in ([20], [20, 40]))
-    _written_run(tmp_path, one, 20, 0.5)
-    _written_run(tmp_path, two, 20, 0.5)
-    df = collect_module.collect(tmp_path)
-    assert sorted(df["target.n_real"]) == ["[20, 40]", "[20]"]
-
-
 def test_collect_to_dash_prints_the_table_and_writes_no_file(tmp_path, capsys, monkeypatch):
     # -o - wrote a file named "-" in the working folder
     import io
@@ -237,3 +225,46 @@ def test_a_run_written_before_a_field_existed_reads_as_it_ran(tmp_path):
     assert leaves["finetune.recompute_bn"] is False and leaves["finetune.flips"] is True
     path.write_text(dump_yaml(new))  # a run of today's code keeps what it wrote
     assert collect_module.read_run_spec(path).run_id == new.run_id
+
+
+def test_a_knob_the_runs_set_differently_gets_a_column_of_its_own():
+    """A sweep over synth.knobs.n_categories could be told apart only by the whole `knobs` JSON (fit
+    --by knobs: labels of ~200 characters); the runs at the preset (no override) read its value."""
+    from bench.config import load_run
+
+    repo = Path(__file__).resolve().parents[1]
+    base = {"synth.n": 1000, "synth.complexity": 1}
+    specs = [load_run(repo / "bench/configs/quickstart.yaml", base | extra)
+             for extra in ({}, {"synth.knobs": {"n_categories": 5}}, {"synth.n": 0})]
+    used = {"generator": "shapes", "complexity": 1, "n_categories": 10, "n_views": 12}
+    rows = [{"run_id": specs[0].run_id, "knobs": json.dumps(used)},
+            {"run_id": specs[1].run_id, "knobs": json.dumps(used | {"n_categories": 5})},
+            {"run_id": specs[2].run_id, "knobs": ""}]
+    collect_module.add_config_columns(rows, {s.run_id: s for s in specs})
+    assert [r.get("synth.knobs.n_categories") for r in rows] == [10, 5, None]
+    assert not any("synth.knobs.n_views" in r for r in rows)  # the same in every run: no column
+
+
+def test_runs_that_differ_only_in_their_real_sizes_give_each_size_once(tmp_path, capsys):
+    """Adding a real size to a finished study ([50, 100] -> [50, 100, 200]) gave two rows at s = 50 and
+    100 under two run ids, the same measurement, and a target.n_real column with which fit and bound
+    refused the table (pooling two configs). Each size is now kept once, and collect says so."""
+    from bench.config import dump_yaml, load_run
+
+    repo = Path(__file__).resolve().parents[1]
+    base = {"synth.n": 1000, "seed": 0}
+    runs = {sizes: load_run(repo / "bench/configs/quickstart.yaml", base | {"target.n_real": list(sizes)})
+            for sizes in ((50, 100), (50, 100, 200), (200,))}
+    other_seed = load_run(repo / "bench/configs/quickstart.yaml", base | {"seed": 1, "target.n_real": [50]})
+    for spec in [*runs.values(), other_seed]:
+        d = tmp_path / "runs" / spec.run_id
+        d.mkdir(parents=True)
+        (d / "config.yaml").write_text(dump_yaml(spec))
+        (d / "row.json").write_text(json.dumps([_row(spec.run_id) | {"n_real": s, "seed": spec.seed}
+                                                for s in spec.target.n_real]))
+    assert main(["collect", "--root", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "runs.csv")
+    assert sorted(zip(table.seed, table.n_real)) == [(0, 50), (0, 100), (0, 200), (1, 50)]
+    assert "target.n_real" not in table.columns
+    assert "3 rows at a real size that another run with the same config" in err  # 50, 100 and 200 once each
