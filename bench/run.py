@@ -237,8 +237,8 @@ def chance_acc(test_y: torch.Tensor) -> float:
 
 
 def warn_if_chance(acc: float, test_y: torch.Tensor, where: str) -> bool:
-    """Log a warning (log.txt and the console) when a run's test accuracy is within two binomial
-    standard errors of chance_acc: its net learned nothing usable (a budget shrunk too far, a learning
+    """Log a warning (log.txt and the console) when a run's test accuracy is no more than two binomial
+    standard errors above chance_acc (below chance too): its net learned nothing usable (a budget shrunk too far, a learning
     rate of 0), and a curve fitted through such rows measures nothing. The row is kept. True if warned."""
     chance = chance_acc(test_y)
     if acc > chance + 2 * (chance * (1 - chance) / len(test_y)) ** 0.5:
