@@ -517,6 +517,11 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
         msg = "missing: this key is required here"
     else:
         msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
+        given = first.get("input")
+        if isinstance(given, list) and first["type"] != "list_type":  # `run seed=[0,1]`, `seed: [0, 1]`
+            msg += "; several values are a grid axis: list them under `grid:` and run `synthscale sweep`"
+        elif first["type"] == "int_type" and isinstance(given, float) and given.is_integer():
+            msg += f": a whole number is wanted, write it as {int(given)}"  # 1e3 and 1000.0 read as floats
     more = len(errors) - 1
     return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
 

@@ -447,3 +447,14 @@ def test_one_generalize_cell_has_one_id_however_its_asg_section_and_policy_are_s
     # the packaged path from any directory: the id its committed runs have
     assert apply_overrides(gen, {"asg.lr_policy": "learned", "asg.policy": "results/asg/policy.pt"}).run_id \
         == "3e267ae83917"
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("seed=[0, 1]", "seed: input should be a valid integer, got [0, 1]; several values are a grid axis: list "
+                    "them under `grid:` and run `synthscale sweep`"),
+    ("synth.n=1e3", "synth.n: input should be a valid integer, got 1000.0: a whole number is wanted, write it "
+                    "as 1000"),
+])
+def test_a_list_or_a_whole_float_given_to_run_says_what_to_write(tmp_path, capsys, override, needle):
+    one_line_exit_2(capsys, ["run", "quickstart", override, "--root", str(tmp_path / "r")], needle)
+    assert not (tmp_path / "r").exists()
