@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text as mtext  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -49,10 +49,36 @@ def _minor_tick_text(axis: Any, v: float) -> str:
     return _tick_text(v) if keep else ""
 
 
+SHORT_AXIS = 3.0  # a log axis spanning less than this factor gets evenly spaced ticks (_ShortLogLocator)
+
+
+class _ShortLogLocator(Locator):
+    """A log axis's ticks: at powers of ten (major) and their multiples (minor) as usual, but on an axis
+    spanning less than SHORT_AXIS, evenly spaced round values and no minor ticks (test errors of
+    0.30-0.44 got two labels, 0.3 and 0.4)."""
+
+    def __init__(self, minor: bool) -> None:
+        self.minor = minor
+        self.log = LogLocator(subs="auto" if minor else (1.0,))
+
+    def __call__(self) -> Any:
+        lo, hi = sorted(self.axis.get_view_interval())
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        lo, hi = sorted((vmin, vmax))
+        if 0 < lo and hi / lo < SHORT_AXIS:
+            return [] if self.minor else MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(lo, hi)
+        self.log.set_axis(self.axis)
+        return self.log.tick_values(lo, hi)
+
+
 def log_axes(ax: plt.Axes) -> None:
     """Both axes logarithmic, labelled with plain numbers that do not overlap."""
     for axis, set_scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale)):
         set_scale("log")
+        axis.set_major_locator(_ShortLogLocator(minor=False))
+        axis.set_minor_locator(_ShortLogLocator(minor=True))
         axis.set_major_formatter(FuncFormatter(lambda v, _: _tick_text(v)))
         axis.set_minor_formatter(FuncFormatter(lambda v, _, axis=axis: _minor_tick_text(axis, v)))
 

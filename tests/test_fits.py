@@ -238,3 +238,23 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     out = _run_cli("fit", str(runs), "--by", "colour", "-o", str(tmp_path / "f.json"))
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "colour" in out.stderr
+
+
+def test_a_short_log_axis_gets_evenly_spaced_labels():
+    """Test errors of 0.30-0.44 on a log axis were labelled 0.3 and 0.4 only (the quickstart's plot);
+    an axis spanning less than a factor 3 now gets round, evenly spaced ticks; long axes keep decades."""
+    import matplotlib.pyplot as plt
+
+    from fits.plot import log_axes
+
+    fig, ax = plt.subplots()
+    log_axes(ax)
+    ax.plot([30, 20000], [0.30, 0.44])
+    ax.set_xlim(30, 20000)
+    ax.set_ylim(0.30, 0.44)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
+    assert {"0.3", "0.35", "0.4"} <= set(labels), labels
+    xs = [t.get_text() for t in ax.get_xticklabels(which="major") if t.get_text()]
+    assert {"100", "1k", "10k"} <= set(xs) and set(xs) <= {"10", "100", "1k", "10k", "100k"}, xs
+    plt.close(fig)
