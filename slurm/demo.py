@@ -22,11 +22,15 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     """Add the `demo` subcommand."""
     p = sub.add_parser("demo", help="run the quickstart sweep, fit the scaling law, plot it",
                        description="Runs the packaged quickstart sweep (or --config) with the local "
-                       "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md.")
-    p.add_argument("--config", default="quickstart", help="sweep config (default: quickstart)")
-    p.add_argument("--root", type=folder_arg, default=Path("runs/quickstart"), help="runs and checkpoints (default: runs/quickstart)")
-    p.add_argument("--out", type=folder_arg, default=Path("results/quickstart"),
-                   help="where the outputs go (default: results/quickstart)")
+                       "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md. "
+                       "NAME below is the config's file name without .yaml (quickstart for the packaged one).")
+    p.add_argument("--config", default="quickstart",
+                   help="sweep config: a YAML file or a packaged config's name (default: quickstart)")
+    p.add_argument("--root", type=folder_arg, default=None,
+                   help="runs and checkpoints (default: runs/NAME, runs/quickstart for the quickstart)")
+    p.add_argument("--out", type=folder_arg, default=None,
+                   help="where the outputs go (default: results/NAME, results/quickstart for the quickstart; "
+                        "another config is not written over the quickstart's outputs)")
     p.add_argument("--max-parallel", type=int, default=2, help="cells at once, 1 torch thread each (default: 2)")
     p.add_argument("--executor", default="local", choices=("local", "debug"), help="default: local")
     p.add_argument("--by", default="complexity",
@@ -70,11 +74,30 @@ def check_grouping(config: str, by: str) -> set[str]:
     return {c.run_id for c in cells}
 
 
+def default_folders(config: str, root: Path | None, out: Path | None) -> tuple[Path, Path]:
+    """--root and --out as given, else runs/NAME and results/NAME, NAME the config file's stem (what
+    --config calls a packaged config; a config's `name:` is only a label in its rows, and one copied
+    from quickstart.yaml keeps `name: quickstart`). The fixed runs/quickstart and results/quickstart
+    wrote the user's own --config over the committed quickstart outputs; a config of another file
+    that is also called quickstart.yaml would still do so, and is refused without --out."""
+    from bench.commands import CONFIG_DIR, resolve_config
+    from synth.errors import UserError
+
+    path = resolve_config(config)
+    packaged = CONFIG_DIR / "quickstart.yaml"
+    if out is None and path.stem == packaged.stem and not path.samefile(packaged):
+        raise UserError(f"--config {config}: it is not the packaged quickstart, yet its default --out "
+                        "results/quickstart holds the quickstart's outputs; give --out (e.g. --out results/mine)")
+    return (Path("runs") / path.stem if root is None else root,
+            Path("results") / path.stem if out is None else out)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     t0 = time.time()
     planned = check_grouping(args.config, args.by)
+    args.root, args.out = default_folders(args.config, args.root, args.out)
     made = [f for f in (args.out, *args.out.parents) if not f.exists()]  # what check_out_dir creates
     check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
     try:
