@@ -67,10 +67,12 @@ class _ShortLogLocator(Locator):
 
     def tick_values(self, vmin: float, vmax: float) -> Any:
         lo, hi = sorted((vmin, vmax))
-        if 0 < lo and hi / lo < SHORT_AXIS:
-            return [] if self.minor else MaxNLocator(nbins=6, steps=[1, 2, 5, 10]).tick_values(lo, hi)
-        self.log.set_axis(self.axis)
-        return self.log.tick_values(lo, hi)
+        short = 0 < lo and hi / lo < SHORT_AXIS
+        if short and self.minor:
+            return []
+        loc = MaxNLocator(nbins="auto", steps=[1, 2, 5, 10]) if short else self.log  # auto: as many as fit
+        loc.set_axis(self.axis)
+        return loc.tick_values(lo, hi)
 
 
 def log_axes(ax: plt.Axes) -> None:

@@ -254,7 +254,7 @@ def test_a_short_log_axis_gets_evenly_spaced_labels():
     ax.set_ylim(0.30, 0.44)
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()]
-    assert {"0.3", "0.35", "0.4"} <= set(labels), labels
+    assert {"0.3", "0.4"} <= set(labels) and len(labels) >= 4, labels  # 0.3, 0.32, ... by the axis length
     xs = [t.get_text() for t in ax.get_xticklabels(which="major") if t.get_text()]
     assert {"100", "1k", "10k"} <= set(xs) and set(xs) <= {"10", "100", "1k", "10k", "100k"}, xs
     plt.close(fig)
