@@ -9,6 +9,7 @@ D_s and C_s are otherwise free, which is what makes the comparison a check.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -276,9 +277,20 @@ def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.
     return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y, group=group)
 
 
+MAX_FOLDER_NAME = 100  # bytes of a group's folder name (file systems allow 255): see _folder_name
+
+
 def _folder_name(text: str) -> str:
-    """A group as a folder name: 'condition,target=plain/mnist5k' -> 'condition_target=plain_mnist5k'."""
-    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in text)
+    """A group as a folder name: 'condition,target=plain/mnist5k' -> 'condition_target=plain_mnist5k'.
+    A name longer than MAX_FOLDER_NAME bytes (UTF-8) is cut and ends in a hash of the whole `text`
+    ('g=xxx...xxx-1f2e3d4c5b6a'): two long values that start alike get two folders, and none is too
+    long for the file system (a 300-character value was an OSError 'File name too long' traceback)."""
+    name = "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in text)
+    if len(name.encode()) <= MAX_FOLDER_NAME:
+        return name
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    head = name.encode()[:MAX_FOLDER_NAME - len(digest) - 1].decode(errors="ignore")  # whole characters only
+    return f"{head}-{digest}"
 
 
 def cmd_bound(args: argparse.Namespace) -> int:

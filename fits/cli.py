@@ -191,11 +191,15 @@ def check_outputs(out: Path, names: Sequence[str], what: str, flag: str = "-o") 
     for name in names:
         path = out / name
         folder = name.endswith("/")
-        if path.is_dir() != folder and path.exists():
+        try:
+            in_the_way, is_file = path.is_dir() != folder and path.exists(), path.is_file()
+        except OSError as exc:  # e.g. a name too long for the file system: it was a traceback
+            raise FitInputError(f"cannot write output {path}: {exc.strerror or exc}") from None
+        if in_the_way:
             kind = "a file" if folder else "a folder"
             raise FitInputError(f"{path} is {kind} where {what} writes its {'folder' if folder else 'file'} "
                                 f"{name.rstrip('/')}: move it away or give another {flag}")
-        if path.is_file():
+        if is_file:
             _check_writable(path)
 
 
@@ -250,6 +254,27 @@ def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable
             raise
         finally:
             _MADE.clear()
+    return run
+
+
+def tells_left_out_rows(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The command `func`, run so that the rows the table's status leaves out (fits.table.left_out_note)
+    are named in one note on stderr, once per command (its table is read again per group, and twice by plot)."""
+    import sys
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        from fits.table import telling_left_out  # here, not at registration: `synthscale --help` stays quick
+
+        told: list[str] = []
+
+        def tell(note: str) -> None:
+            if not told:
+                told.append(note)
+                print(f"note: {note}", file=sys.stderr)
+
+        with telling_left_out(tell):
+            return func(args)
     return run
 
 
@@ -355,7 +380,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     paper.register(subparsers)
     for name in set(subparsers.choices) - before:  # every fits command, wherever it is defined
         p = subparsers.choices[name]
-        p.set_defaults(func=keeps_no_empty_folder(p.get_default("func")))
+        p.set_defaults(func=keeps_no_empty_folder(tells_left_out_rows(p.get_default("func"))))
 
 
 class _OneLineParser(argparse.ArgumentParser):

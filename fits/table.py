@@ -1,10 +1,11 @@
 """Fitting a runs table group by group: holdout scores, fits.json, the terminal summary."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Hashable, Sequence
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,11 +77,48 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None], has: Sequence[A
         raise FitInputError(f"column(s) {missing} not in the table{hint}; it has {has}")
 
 
+def _status_ok(status: pd.Series) -> pd.Series:
+    """Which rows' status says ok: 'ok' in any case, spaces around it ignored ('OK', 'ok ' from a spreadsheet)."""
+    return status.map(lambda v: isinstance(v, str) and v.strip().lower() == "ok").astype(bool)
+
+
+def left_out_note(df: pd.DataFrame) -> str | None:
+    """What usable_rows leaves out of `df` for its status, in one line: how many rows and which status
+    values (a missing or empty one as blank), most frequent first; None when it leaves none out, or
+    all (an error: usable_rows)."""
+    if "status" not in df.columns:
+        return None
+    ok = _status_ok(df["status"])
+    if ok.all() or not ok.any():
+        return None
+    names = df["status"][~ok].map(lambda v: "blank" if _missing(v) or not str(v).strip()
+                                  else one_line(label(v).strip()))
+    counts = names.value_counts(sort=False).sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+    shown = ", ".join(f"{v}: {n}" for v, n in counts.head(5).items()) + (", ..." if len(counts) > 5 else "")
+    return f"left out {int((~ok).sum())} of {len(df)} rows whose status is not 'ok' ({shown})"
+
+
+# While a command runs, the function that prints left_out_note (fits.cli.tells_left_out_rows: once per
+# command, as fit_rows reads the table again per group and plot twice); none in a library call.
+_TELL_LEFT_OUT: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def telling_left_out(tell: Callable[[str], None]) -> Iterator[None]:
+    """Inside the block, fit_rows passes left_out_note to `tell` when it leaves rows out for their status."""
+    _TELL_LEFT_OUT.append(tell)
+    try:
+        yield
+    finally:
+        _TELL_LEFT_OUT.remove(tell)
+
+
 def usable_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of finished runs: status == 'ok' when the table has a status column."""
+    """Rows of finished runs: status 'ok' (any case, spaces around it ignored) when the table has a
+    status column (left_out_note says what the others are)."""
     if "status" not in df.columns:
         return df
-    ok = df["status"] == "ok"
+    ok = _status_ok(df["status"])
     if not ok.any():
         seen = ", ".join(map(repr, df["status"].drop_duplicates().head(3).tolist()))
         raise FitInputError(f"no finished runs: the status column has no 'ok' rows (it has {seen}); "
@@ -101,7 +139,8 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     by group_column), only finished runs, size and value columns numeric and finite, sizes >= 0
     (0 = the scratch baseline; a second size is the fine-tuning size, > 0) and below MAX_VALUE,
     no missing `seed` (a column the caller uses for seeds, when the table has it) and no row
-    repeated (check_repeats). One-line errors otherwise."""
+    repeated (check_repeats). One-line errors otherwise. Rows left out for their status (usable_rows)
+    are told of, once the checks pass, inside telling_left_out."""
     if not isinstance(df, pd.DataFrame):
         raise FitInputError(f"the runs table must be a pandas DataFrame (e.g. pd.read_csv('runs.csv')), "
                             f"got a {type(df).__name__}; wrap it: pd.DataFrame(...)")
@@ -116,6 +155,7 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
                             "--by); give each role its own column")
     if df.empty:
         raise FitInputError("the table has no rows")
+    note = left_out_note(df)
     df = usable_rows(df)
     for c in [*sizes, *values]:
         if not pd.api.types.is_numeric_dtype(df[c]):
@@ -144,6 +184,8 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     if seed is not None and seed in df.columns:
         _check_seeds(df, seed)
     check_repeats(df, [c for c in [*others, *sizes] if c is not None], seed if seed in df.columns else None)
+    if note and _TELL_LEFT_OUT:  # after the checks: a refused table's error stays its one line
+        _TELL_LEFT_OUT[-1](note)
     return df
 
 

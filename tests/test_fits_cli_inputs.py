@@ -800,3 +800,56 @@ def test_an_unusable_cache_folder_is_one_line(tmp_path: Path, capsys, monkeypatc
     _fails(capsys, ["fit-bench", "--lcdb", "full", "--limit", "1", "--paper-limit", "1", "-o", tmp_path / "b.md"],
            f"cannot make the cache folder {cache / 'lcdb'} (Not a directory): set SYNTHSCALE_CACHE to a "
            "writable folder")
+
+
+def _two_real_sizes() -> pd.DataFrame:
+    """The quickstart table fine-tuned at two real sizes: a table `bound --by complexity` fits."""
+    rows = pd.read_csv(RUNS)
+    return pd.concat([rows, rows.assign(n_real=1000, test_err=rows.test_err * 0.8)], ignore_index=True)
+
+
+def test_rows_left_out_for_their_status_are_named_once_per_command(tmp_path: Path, capsys) -> None:
+    # a blank status on the largest size's rows made fit use 4 of 5 sizes (alpha 0.494 -> 0.417) without
+    # a word, as did compare and bound; 'OK' and 'ok ' (a spreadsheet's) were left out the same way
+    rows = pd.read_csv(RUNS)
+    rows.loc[[12, 13], "status"] = np.nan  # complexity 1 at 10000: a blank cell
+    rows.loc[25, "status"] = "failed"
+    rows.loc[2:7, "status"] = "OK"
+    rows.loc[8, "status"] = "ok "
+    rows.to_csv(tmp_path / "t.csv", index=False)
+    note = "note: left out 3 of 26 rows whose status is not 'ok' (blank: 2, failed: 1)\n"
+    for argv in (["fit", "-o", tmp_path / "f.json"], ["compare", "-o", tmp_path / "c"],
+                 ["plot", tmp_path / "f.json", "-o", tmp_path / "s.png"]):  # two groups: one note each
+        assert main([argv[0], str(tmp_path / "t.csv"), *map(str, argv[1:])]) == 0
+        assert capsys.readouterr().err == note, argv
+    groups = json.loads((tmp_path / "f.json").read_text())["groups"]
+    assert [(groups[k]["n_sizes"], groups[k]["n_points"]) for k in ("1", "3")] == [(5, 10), (6, 11)]
+    both = _two_real_sizes()
+    both.loc[[12, 40], "status"] = ""  # one row in each complexity
+    both.to_csv(tmp_path / "b.csv", index=False)
+    assert main(["bound", str(tmp_path / "b.csv"), "--by", "complexity", "-o", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == "note: left out 2 of 52 rows whose status is not 'ok' (blank: 2)\n"
+    assert main(["fit", str(RUNS), "-o", str(tmp_path / "all.json")]) == 0  # every row ok: no note
+    assert capsys.readouterr().err == ""
+
+
+def test_bound_by_a_long_group_value_gets_a_short_folder_of_its_own(tmp_path: Path, capsys) -> None:
+    # a 300-character --by value made the folder name too long: an OSError traceback (exit 1) before any fit
+    both = _two_real_sizes()
+    long = {1: "digits_3_" + "k" * 300 + "_one", 3: "digits_3_" + "k" * 300 + "_three"}  # alike but for the end
+    both["complexity"] = both["complexity"].map(long)
+    both.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["bound", str(tmp_path / "t.csv"), "--by", "complexity", "-o", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    from fits.bound import MAX_FOLDER_NAME, _folder_name
+    folders = sorted(p.name for p in (tmp_path / "b").iterdir() if p.is_dir())
+    assert folders == sorted(_folder_name(f"complexity={v}") for v in long.values()), folders
+    assert all(len(f.encode()) <= MAX_FOLDER_NAME and (tmp_path / "b" / f / "bound.json").is_file() for f in folders)
+    heads = [ln for ln in (tmp_path / "b" / "bound.txt").read_text().splitlines() if ln.startswith("== ")]
+    assert heads == [f"== complexity={v} ==" for v in long.values()], heads  # the summary names the whole value
+    assert all(h in out for h in heads)
+    # short names as they were; a long one cut, whole characters, with a stable hash of the whole value
+    assert _folder_name("condition,target=plain/mnist5k") == "condition_target=plain_mnist5k"
+    assert _folder_name("g=" + "x" * 300) == "g=" + "x" * 85 + "-1edbd622326f"
+    accented = _folder_name("g=" + "é" * 300)
+    assert len(accented.encode()) <= MAX_FOLDER_NAME and accented.startswith("g=é") and "\ufffd" not in accented
