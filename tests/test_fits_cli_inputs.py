@@ -853,3 +853,23 @@ def test_bound_by_a_long_group_value_gets_a_short_folder_of_its_own(tmp_path: Pa
     assert _folder_name("g=" + "x" * 300) == "g=" + "x" * 85 + "-1edbd622326f"
     accented = _folder_name("g=" + "é" * 300)
     assert len(accented.encode()) <= MAX_FOLDER_NAME and accented.startswith("g=é") and "\ufffd" not in accented
+
+
+def test_a_knob_sweep_is_refused_as_pooled_by_its_knob_column(tmp_path, capsys):
+    """collect gives a knob the runs vary a column of its own (synth.knobs.n_views); the pooling check
+    named the whole `knobs` JSON first, and its fix (--by ...,knobs) made labels of ~200 characters."""
+    rows = []
+    for views in (4, 12):
+        for n in (100, 200, 400, 800):
+            for seed in (0, 1):
+                knobs = json.dumps({"generator": "shapes", "n_views": views, "clutter": 0.0})
+                rows.append({"run_id": f"r{views}{n}{seed}", "generator": "shapes", "complexity": 1,
+                             "knobs": knobs, "synth.knobs.n_views": views, "n_synth": n, "n_real": 100,
+                             "seed": seed, "test_err": 0.3 + 0.1 * n ** -0.5 + 0.001 * seed + 0.002 * views,
+                             "status": "ok"})
+    pd.DataFrame(rows).to_csv(tmp_path / "k.csv", index=False)
+    assert main(["fit", str(tmp_path / "k.csv"), "--by", "complexity", "-o", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err
+    assert "differ in 'synth.knobs.n_views' (4, 12)" in err and "--by complexity,synth.knobs.n_views" in err, err
+    assert main(["fit", str(tmp_path / "k.csv"), "--by", "complexity,synth.knobs.n_views",
+                 "-o", str(tmp_path / "f.json")]) == 0
