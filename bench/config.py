@@ -204,6 +204,7 @@ class RunSpec(_Strict):
 
 
 _CKPT_DEFAULT = StageSpec.model_fields["ckpt_every_s"].default
+_ASG_DEFAULT = AsgSpec().model_dump()
 REPO_ROOT = Path(__file__).resolve().parent.parent  # what the packaged configs' relative paths start from
 
 
@@ -226,6 +227,7 @@ def _policy_key(policy: Optional[str]) -> Optional[str]:
         return policy
     p, root = p.resolve(), REPO_ROOT.resolve()
     return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+
 
 # Images whose label a left-right mirror changes (a mirrored 2, 3 or 7 is no digit): their stages
 # shift them but do not flip them, unless the stage says `flips: true`. A scratch resnet10t fine-tuned
@@ -261,7 +263,6 @@ def stage_flips(spec: "RunSpec", stage: str) -> bool:
     if stage == "pretrain":
         return spec.synth.generator not in MIRROR_UNSAFE_GENERATORS
     return spec.target.name not in MIRROR_UNSAFE_TARGETS
-_ASG_DEFAULT = AsgSpec().model_dump()
 
 
 def _canonical_knobs(s: SynthSpec) -> dict[str, Any]:
