@@ -277,10 +277,13 @@ def asg_columns(spec: RunSpec, policy: str = "") -> dict[str, Any]:
         policy = f"{path.name}:{sha256_prefix(path)}"
     parts = ([f"proxy{a.proxy_lambda:g}"] if a.proxy_lambda > 0 else []) + \
         ([a.lr_policy] if a.lr_policy != "none" else [])
+    # interval and n_groups as the run id has them: a run that does not read one (the transfer protocol,
+    # no layer-wise policy) records the default, not whatever the first of its equal cells was given
+    used = spec.identity().get("asg") or AsgSpec().model_dump()
     return {"protocol": spec.protocol or "transfer", "condition": "+".join(parts) or "plain",
             "proxy_lambda": a.proxy_lambda,
-            "lr_policy": a.lr_policy, "policy": policy, "asg_interval": a.interval,
-            "asg_n_groups": a.n_groups}
+            "lr_policy": a.lr_policy, "policy": policy, "asg_interval": used["interval"],
+            "asg_n_groups": used["n_groups"]}
 
 
 def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, Any],

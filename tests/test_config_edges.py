@@ -458,3 +458,18 @@ def test_one_generalize_cell_has_one_id_however_its_asg_section_and_policy_are_s
 def test_a_list_or_a_whole_float_given_to_run_says_what_to_write(tmp_path, capsys, override, needle):
     one_line_exit_2(capsys, ["run", "quickstart", override, "--root", str(tmp_path / "r")], needle)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_row_records_the_asg_settings_its_run_id_has():
+    """asg.interval and asg.n_groups are not read by the transfer protocol (nor, without a layer-wise
+    policy, by the generalize one), so cells that differ only in them share a run id; the row recorded
+    whichever values the first of them was given. It records what the id has: the defaults."""
+    from bench.run import design_row
+
+    repo = Path(__file__).resolve().parents[1]
+    transfer = load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": 32, "asg": {"interval": 3, "n_groups": 7}})
+    plain = load_run(repo / "bench/configs/generalize.yaml", {"asg.n_groups": 6, "asg.interval": 2})
+    handset = apply_overrides(plain, {"asg.lr_policy": "handset"})
+    for spec, want in ((transfer, (10, 4)), (plain, (10, 4)), (handset, (10, 6))):
+        row = design_row(spec, 100)
+        assert (row["asg_interval"], row["asg_n_groups"]) == want, (spec.protocol, row)
