@@ -212,7 +212,17 @@ def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[str, pd.Series] | None:
         where = _lines((df.index[first], df.index[second]))
     else:  # labels repeat (pd.concat without ignore_index): only positions tell the rows apart
         where = f"the rows at positions {first} and {second} (the table's index repeats labels)"
-    return where, df.iloc[second]
+    return where, df.iloc[second], df.iloc[first]
+
+
+NOT_A_CONDITION = frozenset({"run_id", "pretrain_id", "status", "host", "torch", "name", "knobs"})
+
+
+def _told_apart_by(a: pd.Series, b: pd.Series) -> list[str]:
+    """Text columns in which two rows differ (a table from another tool: 'gen' = shapes / fractals),
+    which may name two conditions the table pools; not ids, hosts or statuses."""
+    return [c for c in a.index if isinstance(c, str) and c not in NOT_A_CONDITION
+            and (isinstance(a[c], str) or isinstance(b[c], str)) and _shown(a[c]) != _shown(b[c])]
 
 
 def _lines(rows: tuple[Any, Any]) -> str:
@@ -236,7 +246,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
         key = ["run_id", *(["n_real"] if "n_real" in df.columns else [])]
         rows = _repeat(df[df["run_id"].notna()], key)
         if rows:
-            where, row = rows
+            where, row, _ = rows
             what = ", ".join(f"{c} {one_line(label(row[c]))}" for c in key)
             raise FitInputError(f"{what} appears twice, at {where}: a runs table has one row per "
                                 f"{' and '.join(key)} (a table concatenated or collected twice?); drop the "
@@ -246,11 +256,15 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
     key = list(dict.fromkeys([*keys, seed, *design_columns(df)]))
     rows = _repeat(df, key)
     if rows:
-        where, row = rows
+        where, row, other = rows
         what = ", ".join(f"{one_line(c)}={_shown(row[c])}" for c in dict.fromkeys([*keys, seed]))
+        apart = _told_apart_by(other, row)
+        hint = (f"; they differ in {one_line(apart[0])!r} ({_shown(other[apart[0]])}, {_shown(row[apart[0]])}): "
+                f"if those are two conditions, add {one_line(apart[0])} to --by"
+                if apart else "")
         raise FitInputError(f"{where} repeat one measurement ({what}, same design): each seed counts "
                             "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
-                            "row, or give a second measurement its own seed")
+                            f"row, or give a second measurement its own seed{hint}")
 
 
 # Columns of a runs table (bench.run's rows) that say what was run. Rows of one curve that differ in

@@ -873,3 +873,16 @@ def test_a_knob_sweep_is_refused_as_pooled_by_its_knob_column(tmp_path, capsys):
     assert "differ in 'synth.knobs.n_views' (4, 12)" in err and "--by complexity,synth.knobs.n_views" in err, err
     assert main(["fit", str(tmp_path / "k.csv"), "--by", "complexity,synth.knobs.n_views",
                  "-o", str(tmp_path / "f.json")]) == 0
+
+
+def test_rows_that_repeat_a_measurement_name_the_text_column_they_differ_in(tmp_path, capsys):
+    """A table from another tool with its condition in a column fit does not know ('gen') read as one
+    curve whose rows repeat: the error said to drop rows. It now names the column that tells them apart."""
+    rows = [{"gen": g, "n": n, "seed": seed, "err": 0.3 + 0.1 * n ** -0.5 + 0.01 * seed + (0.05 if g == "b" else 0)}
+            for g in ("a", "b") for n in (100, 200, 400, 800) for seed in (0, 1)]
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    argv = ["fit", str(tmp_path / "t.csv"), "--x", "n", "--y", "err", "--by", "", "-o", str(tmp_path / "f.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "repeat one measurement" in err, err
+    assert err.endswith("they differ in 'gen' (a, b): if those are two conditions, add gen to --by"), err
