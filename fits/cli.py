@@ -92,7 +92,18 @@ def read_table(args: argparse.Namespace) -> pd.DataFrame:
         if getattr(args, opt, None) == default and default not in df.columns:
             raise FitInputError(f"column {default!r} (the default --{opt}) is not in {args.runs}: name its {what} "
                                 f"column with --{opt} COLUMN; it has {list(df.columns)}")
+    seed = getattr(args, "seed", "seed")
+    if seed != "seed":  # a table from another tool: its seeds under another name ('rep'), read as seeds
+        if seed not in df.columns:
+            raise FitInputError(f"--seed {seed!r} is not a column of {args.runs}; it has {list(df.columns)}")
+        if "seed" in df.columns:
+            raise FitInputError(f"--seed {seed!r}: {args.runs} has a 'seed' column too; drop or rename one of them")
+        df = df.rename(columns={seed: "seed"})
     return df
+
+
+SEED_HELP = ("seed column (default seed): rows of one seed share an offset in the bootstrap and a marker in "
+             "plots; a table without it is fitted as independent replicates")
 
 
 def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
@@ -338,6 +349,7 @@ def add_table_args(p: argparse.ArgumentParser, by: bool = True) -> None:
     p.add_argument("runs", help="runs table (CSV), e.g. runs.csv from `synthscale collect`")
     p.add_argument("--x", default=COLUMN_OPTIONS["x"][0], help="size column (default n_synth; rows with 0 = scratch)")
     p.add_argument("--y", default=COLUMN_OPTIONS["y"][0], help="error column (default test_err)")
+    p.add_argument("--seed", default="seed", help=SEED_HELP)
     if by:
         p.add_argument("--by", default=DEFAULT_BY, type=by_arg,
                        help=f"group column, one curve per value (default {DEFAULT_BY}); a,b groups by both "
@@ -368,6 +380,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "a .pdf beside it.")
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")
+    p.add_argument("--seed", default="seed", help=SEED_HELP)
     p.add_argument("-o", "--output", default="scaling.png", type=output_arg,
                    help="output figure (default scaling.png): .png, .jpg, .svg, ... by its suffix (a .pdf goes "
                         "beside it)")

@@ -886,3 +886,28 @@ def test_rows_that_repeat_a_measurement_name_the_text_column_they_differ_in(tmp_
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "repeat one measurement" in err, err
     assert err.endswith("they differ in 'gen' (a, b): if those are two conditions, add gen to --by"), err
+
+
+def test_a_seed_column_under_another_name_is_read_as_seeds(tmp_path, capsys):
+    """A table from another tool with its seeds in 'rep' was fitted as independent replicates (no seed
+    offsets in the bootstrap, no hint); --seed rep names the column, for fit, compare, plot and bound."""
+    rng = np.random.default_rng(0)
+    rows = [{"n": n, "s": s, "rep": r, "err": (0.2 + 0.5 * n ** -0.4) * s ** -0.2 * np.exp(off + rng.normal(0, 0.01))}
+            for r, off in enumerate((0.0, 0.05, -0.04)) for n in (100, 200, 400, 800, 1600) for s in (50, 100, 200)]
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    base = ["fit", str(tmp_path / "t.csv"), "--x", "n", "--y", "err", "--by", "s"]
+    assert main([*base, "-o", str(tmp_path / "plain.json")]) == 0
+    assert main([*base, "--seed", "rep", "-o", str(tmp_path / "seeded.json")]) == 0
+    plain, seeded = (json.loads((tmp_path / f"{k}.json").read_text())["groups"]["50"] for k in ("plain", "seeded"))
+    assert "few_seeds" in {f["name"] for f in seeded["diagnostics"]}  # 3 seeds: the seed offsets are read
+    assert "few_seeds" not in {f["name"] for f in plain["diagnostics"]}
+    assert seeded["ci"]["C"] != plain["ci"]["C"]
+    capsys.readouterr()
+    for argv in (["compare", str(tmp_path / "t.csv"), "--x", "n", "--y", "err", "--by", "s", "--seed", "rep",
+                  "-o", str(tmp_path / "cmp")],
+                 ["plot", str(tmp_path / "t.csv"), str(tmp_path / "seeded.json"), "--seed", "rep",
+                  "-o", str(tmp_path / "p.png")],
+                 ["bound", str(tmp_path / "t.csv"), "--x", "n", "--s", "s", "--y", "err", "--seed", "rep",
+                  "-o", str(tmp_path / "b")]):
+        assert main(argv) == 0, capsys.readouterr().err
+    _fails(capsys, [*base, "--seed", "replicate"], "--seed 'replicate' is not a column of")
