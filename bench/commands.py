@@ -138,6 +138,15 @@ def _warn_unreadable(bad: list[Path], merged: int = 0) -> None:
 
 
 def _no_rows(root: Path, bad: list[Path]) -> UserError:
-    """No finished run's rows under `root`, naming a row.json it could not read if any."""
-    return UserError(f"no finished runs under {root} (looked for runs/*/row.json" + (
-        f"; {len(bad)} unreadable or incomplete, e.g. {bad[0]}: rerun the sweep to redo them)" if bad else ")"))
+    """No finished run's rows under `root`, naming a row.json it could not read if any, or the runs
+    that have rows for some of their real sizes but have not finished (a stopped run)."""
+    partial = sorted(d for d in (Path(root) / "runs").glob("*/")
+                     if not (d / "row.json").is_file() and any((d / "rows").glob("s*.json")))
+    if bad:
+        why = f"; {len(bad)} unreadable or incomplete, e.g. {bad[0]}: rerun the sweep to redo them)"
+    elif partial:
+        why = (f"; {counted(len(partial), 'run')} finished some real sizes but not all, e.g. {partial[0]}: "
+               "run the same sweep or run command again to finish them)")
+    else:
+        why = ")"
+    return UserError(f"no finished runs under {root} (looked for runs/*/row.json{why}")

@@ -268,3 +268,16 @@ def test_runs_that_differ_only_in_their_real_sizes_give_each_size_once(tmp_path,
     assert sorted(zip(table.seed, table.n_real)) == [(0, 50), (0, 100), (0, 200), (1, 50)]
     assert "target.n_real" not in table.columns
     assert "3 rows at a real size that another run with the same config" in err  # 50, 100 and 200 once each
+
+
+def test_a_root_of_stopped_runs_says_they_finished_some_sizes(tmp_path, capsys):
+    """A run stopped after some of its real sizes has rows/s<n>.json but no row.json; collect said only
+    'no finished runs', as of an empty root."""
+    part = tmp_path / "runs" / "aaaaaaaaaaaa" / "rows"
+    part.mkdir(parents=True)
+    (part / "s50.json").write_text(json.dumps(_row("aaaaaaaaaaaa")))
+    assert main(["collect", "--root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"synthscale: error: no finished runs under {tmp_path} (looked for runs/*/row.json; 1 run finished some "
+        f"real sizes but not all, e.g. {tmp_path / 'runs' / 'aaaaaaaaaaaa'}: run the same sweep or run command "
+        "again to finish them)")
