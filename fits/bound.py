@@ -273,7 +273,7 @@ def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.
     files = [out / "bound.json", out / "bound_per_s.csv"]
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
-    res["per_s"].to_csv(files[1], index=False)
+    res["per_s"].rename(columns={"s": args.s}).to_csv(files[1], index=False)  # the table's name for s
     return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y, group=group)
 
 

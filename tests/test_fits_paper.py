@@ -132,6 +132,7 @@ def test_cli_bound_fits_and_checks_a_runs_table(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     for name in ("bound.json", "bound_per_s.csv", "bound.txt", "bound.png", "bound.pdf"):
         assert (tmp_path / "b" / name).exists(), name
+    assert list(pd.read_csv(tmp_path / "b" / "bound_per_s.csv")["n_real"]) == [100.0, 400.0, 1600.0]  # was "s"
     res = json.loads((tmp_path / "b" / "bound.json").read_text())
     assert res["joint"]["params"]["beta"] == pytest.approx(0.3, abs=0.03)
     assert abs(res["beta_from_C"] - 0.3) < 0.05          # data built from the bound: check 2 holds
