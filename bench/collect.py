@@ -28,11 +28,15 @@ class Collected:
     merged: int = 0  # rows left out as a second copy of one measurement (merge_size_lists)
 
 
-def gather(root: Path | str) -> Collected:
+def gather(root: Path | str, only: Optional[set[str]] = None) -> Collected:
     """Read every `runs/*/row.json` under `root` once: the table `collect` returns, and the files
-    that are not a finished run's rows (left out, which should not go unsaid)."""
+    that are not a finished run's rows (left out, which should not go unsaid). `only`: the run ids
+    to read (demo's own cells), chosen before rows are merged (merge_size_lists), so another
+    config's run in a shared root never stands in for one of them."""
     rows, unreadable, specs = [], [], {}
     for run_dir in sorted((Path(root) / "runs").glob("*/")):
+        if only is not None and run_dir.name not in only:
+            continue
         got = read_rows(run_dir)
         if got is not None:
             rows.extend(got)
@@ -50,8 +54,10 @@ def merge_size_lists(rows: list[dict], specs: dict[str, RunSpec]) -> tuple[list[
     """`rows` with one row per (run config but its list of real sizes, real size): runs that differ only
     in `target.n_real` ([50, 100] and, to add a size, [50, 100, 200]) measure each size they share
     alike (RunSpec.sizes_free_id), bit for bit on one machine; keeping both made a table that fit and
-    bound refused as pooling two configs, or that read as two repeats. The first run folder's row (in
-    sorted order) is kept; the count of the others is returned."""
+    bound refused as pooling two configs, or that read as two repeats. (So do a folder of a run and
+    its rerun under an id spelt since: docs/bench.md.) The first run folder's row (in sorted order)
+    is kept; the count of the others is returned. The kept row's wall_s and cpu_s may leave out a
+    pre-training that the other run's row counted."""
     keys = {rid: spec.sizes_free_id for rid, spec in specs.items()}
     first: dict[tuple, str] = {}
     out = []
@@ -119,9 +125,9 @@ def has_row_files(root: Path | str) -> bool:
     return any((d / "row.json").is_file() for d in (Path(root) / "runs").glob("*/"))
 
 
-def collect(root: Path | str) -> pd.DataFrame:
-    """One row per (run, real size) from every `runs/*/row.json` under `root`."""
-    return gather(root).table
+def collect(root: Path | str, only: Optional[set[str]] = None) -> pd.DataFrame:
+    """One row per (run, real size) from every `runs/*/row.json` under `root` (of the runs `only` names)."""
+    return gather(root, only).table
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:

@@ -129,8 +129,8 @@ def _warn_unreadable(bad: list[Path], merged: int = 0) -> None:
     """Left out, not deleted: a cell whose row.json is damaged is run again by the next sweep. (And
     rows measured twice by runs that differ only in target.n_real: one copy kept.)"""
     if merged:
-        print(f"note: {counted(merged, 'row')} at a real size that another run with the same config but a different "
-              "target.n_real list measured alike: kept once", file=sys.stderr)
+        print(f"note: {counted(merged, 'row')} at a real size that another run folder of the same config (but for "
+              "its target.n_real list, or an older spelling of its run id) measured too: kept once", file=sys.stderr)
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         print(f"warning: {len(bad)} runs/*/row.json unreadable or incomplete, left out of the table "

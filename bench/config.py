@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Sequence, get_args, get_origin
 
@@ -218,15 +219,11 @@ def policy_file(policy: str) -> Optional[Path]:
 
 
 def _policy_key(policy: Optional[str]) -> Optional[str]:
-    """`asg.policy` in one spelling for the run id: the file it names, relative to the repository
-    when inside it (the packaged config's `results/asg/policy.pt`, as its runs were hashed), else
-    absolute; as given when there is no such file (check_asg refuses it before any run).
-    `./results/asg/policy.pt` and its absolute path made two more cells of one."""
-    p = policy_file(policy) if policy else None
-    if p is None:
-        return policy
-    p, root = p.resolve(), REPO_ROOT.resolve()
-    return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+    """`asg.policy` in one spelling for the run id, by its text alone (`./p.pt` and `q/../p.pt` are
+    `p.pt`): the id must not depend on the directory it is computed from, nor on the file being there
+    (a sweep's jobs, collect and status may run elsewhere). An absolute path and a relative one to the
+    same file stay two spellings; the rows record the file's sha256 either way."""
+    return os.path.normpath(policy) if policy else policy
 
 
 # Images whose label a left-right mirror changes (a mirrored 2, 3 or 7 is no digit): their stages
@@ -519,7 +516,9 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
     else:
         msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
         given = first.get("input")
-        if isinstance(given, list) and first["type"] != "list_type":  # `run seed=[0,1]`, `seed: [0, 1]`
+        scalar = first["type"] in ("int_type", "float_type", "bool_type", "string_type", "literal_error",
+                                   "int_parsing", "float_parsing", "bool_parsing")
+        if isinstance(given, list) and scalar:  # `run seed=[0,1]`, `seed: [0, 1]` (not a mapping field's)
             msg += "; several values are a grid axis: list them under `grid:` and run `synthscale sweep`"
         elif first["type"] == "int_type" and isinstance(given, float) and given.is_integer():
             msg += f": a whole number is wanted, write it as {int(given)}"  # 1e3 and 1000.0 read as floats

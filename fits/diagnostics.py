@@ -96,7 +96,7 @@ def _curve_flags(x: np.ndarray, y: np.ndarray, pred: np.ndarray, where: str = ""
     out = []
     # |z| against Student's t at 5 % two-sided, as the noise is estimated: on `dof` (seeds) or on the
     # line's own len(sizes) - 2 residuals (one run per size). A fixed 2 read flat single-run 7-size
-    # curves as sloped 11.5 % of the time (200 at 1.7 % noise; now 7.5 %, the F test below adding its share)
+    # curves as sloped 13 % of the time (40 of 300 in tests/test_fits_laws.py; now 15, the F test included)
     from scipy.stats import t as student_t
 
     z_dof = dof if np.any(counts > 1) else len(sizes) - 2
@@ -529,8 +529,9 @@ def _outlier_seed_flags(fit: "Fit") -> list[Flag]:
         code = np.unique(np.asarray(prob.groups)[keep])[g]
         return str(names[code] if names is not None else code)
 
-    listed = "; ".join(f"seed {name(g)} at {np.exp(off):.2g}x the others' errors at its sizes ({z:.0f}x "
-                       f"their seed-to-seed spread of {100 * sd:.2g} %)" for z, g, off, sd in sorted(found)[::-1][:3])
+    worst = sorted(found)[::-1][:3]
+    listed = "; ".join(f"seed {name(g)} at {np.exp(off):.2g}x the others' errors at its sizes (t = {z:.0f} "
+                       f"against their seed-to-seed spread of {100 * sd:.2g} %)" for z, g, off, sd in worst)
     return [Flag("outlier_seed", f"a whole seed's curve far from the other seeds': {listed}. A seed offset this "
                                  "far beyond the others' is more likely another setup or a broken run than chance; "
                                  "the bootstrap draws it as a seed offset and widens every interval: check it, "

@@ -360,9 +360,9 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
     fitted as if they were seeds). Rows with a first size of 0 (scratch) are the shared baseline."""
     pos = g[g[sizes[0]] > 0]
     grouped = {*sizes, *(by.split(",") if isinstance(by, str) else [])}
-    per_knob = any(isinstance(c, str) and c.startswith("synth.knobs.") for c in pos.columns)
-    for c in design_columns(pos):
-        if c in grouped or (c == "knobs" and per_knob):  # the per-knob columns name the knob (bench.collect)
+    cols = design_columns(pos)  # the whole knobs JSON last: a per-knob column (bench.collect) names the knob
+    for c in [c for c in cols if c != "knobs"] + [c for c in cols if c == "knobs"]:
+        if c in grouped:
             continue
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():

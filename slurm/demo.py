@@ -23,7 +23,8 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the quickstart sweep, fit the scaling law, plot it",
                        description="Runs the packaged quickstart sweep (or --config) with the local "
                        "executor, then writes OUT/runs.csv, fits.json, scaling.png/.pdf and PROVENANCE.md. "
-                       "NAME below is the config's file name without .yaml (quickstart for the packaged one).")
+                       "NAME below is the config's file name without .yaml (quickstart for the packaged one; for a "
+                       "config.yaml, its folder's name); a default OUT holding another study's files is refused.")
     p.add_argument("--config", default="quickstart",
                    help="sweep config: a YAML file or a packaged config's name (default: quickstart)")
     p.add_argument("--root", type=folder_arg, default=None,
@@ -79,7 +80,9 @@ def default_folders(config: str, root: Path | None, out: Path | None) -> tuple[P
     --config calls a packaged config; a config's `name:` is only a label in its rows, and one copied
     from quickstart.yaml keeps `name: quickstart`). The fixed runs/quickstart and results/quickstart
     wrote the user's own --config over the committed quickstart outputs; a config of another file
-    that is also called quickstart.yaml would still do so, and is refused without --out."""
+    that is also called quickstart.yaml would still do so, and is refused without --out. A file
+    named config.yaml (each committed result's) takes its folder's name, and a default --out that
+    holds another study's files (_holds_another_study) is refused without --out too."""
     from bench.commands import CONFIG_DIR, resolve_config
     from synth.errors import UserError
 
@@ -88,8 +91,33 @@ def default_folders(config: str, root: Path | None, out: Path | None) -> tuple[P
     if out is None and path.stem == packaged.stem and not path.samefile(packaged):
         raise UserError(f"--config {config}: it is not the packaged quickstart, yet its default --out "
                         "results/quickstart holds the quickstart's outputs; give --out (e.g. --out results/mine)")
-    return (Path("runs") / path.stem if root is None else root,
-            Path("results") / path.stem if out is None else out)
+    # a committed result's config.yaml (results/synth_transfer/config.yaml): named after its folder
+    name = path.parent.name if path.stem == "config" else path.stem
+    if out is None and _holds_another_study(Path("results") / name, path):
+        raise UserError(f"--config {config}: its default --out results/{name} already holds files that a demo of "
+                        f"this config did not write (no PROVENANCE.md naming it); give --out (e.g. --out "
+                        f"results/{name}_demo), or --out results/{name} to write over them")
+    return (Path("runs") / name if root is None else root,
+            Path("results") / name if out is None else out)
+
+
+def _holds_another_study(out: Path, config: Path) -> bool:
+    """Whether `out` has files and no PROVENANCE.md of a demo of `config` (a committed result such as
+    results/synth_transfer, or another config's demo): a default --out must not write over them."""
+    from bench.commands import resolve_config
+    from synth.errors import UserError
+
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    prov = out / "PROVENANCE.md"
+    line = next((ln for ln in (prov.read_text(errors="replace").splitlines() if prov.is_file() else [])
+                 if ln.startswith("- config: `")), None)
+    if line is None:
+        return True
+    try:
+        return not resolve_config(line.removeprefix("- config: `").rstrip("`")).samefile(config)
+    except (OSError, UserError):
+        return True
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,7 +148,7 @@ def _sweep_fit_plot(args: argparse.Namespace, planned: set[str], t0: float) -> i
     check_outputs(args.out, ["fits.json", "scaling.png", "scaling.pdf", "PROVENANCE.md"], "demo",
                   "--out")  # written after the sweep: a folder in the way was a traceback then
     rc = sweep_to_csv(args.config, args.root, {}, executor=args.executor, max_parallel=args.max_parallel)
-    df = collect(args.root)  # the root may hold other configs' runs (the default root is shared)
+    df = collect(args.root, only=planned)  # the root may hold other configs' runs (the default root is shared)
     df = df[df["run_id"].isin(planned)].reset_index(drop=True)
     write_csv(df, args.out / "runs.csv")
     fit = fits.fit_runs(df, x="n_synth", y="test_err", by=args.by)

@@ -81,3 +81,28 @@ def test_demo_help_gives_the_config_named_defaults(capsys):
         main(["demo", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "default: runs/NAME" in help_text and "default: results/NAME" in help_text, help_text
+
+
+def test_demo_does_not_write_its_default_out_over_another_study(tmp_path, capsys, stopped_sweep):
+    """Only results/quickstart was guarded: --config synth_transfer.yaml wrote over the committed
+    results/synth_transfer, and every committed result's config.yaml defaulted to results/config."""
+    (tmp_path / "synth_transfer.yaml").write_text(MINE)
+    (tmp_path / "results" / "synth_transfer").mkdir(parents=True)
+    (tmp_path / "results" / "synth_transfer" / "runs.csv").write_text("committed\n")
+    assert main(["demo", "--config", str(tmp_path / "synth_transfer.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "results/synth_transfer already holds files" in err, err
+    assert stopped_sweep == [] and (tmp_path / "results" / "synth_transfer" / "runs.csv").read_text() == "committed\n"
+    # a committed result's config.yaml is named after its folder (and refused the same way there)
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "config.yaml").write_text(MINE)
+    assert main(["demo", "--config", str(tmp_path / "study" / "config.yaml")]) == 2
+    assert stopped_sweep[-1][0] == Path("runs/study")
+    # the same config's own earlier demo is written over, as `make demo` writes over results/quickstart
+    out = tmp_path / "results" / "study"
+    out.mkdir()
+    (out / "runs.csv").write_text("run_id,n_synth\n")
+    (out / "PROVENANCE.md").write_text(f"# Provenance\n\n- config: `{tmp_path / 'study' / 'config.yaml'}`\n")
+    capsys.readouterr()
+    assert main(["demo", "--config", "study/config.yaml"]) == 2
+    assert "stopped by the test" in capsys.readouterr().err and stopped_sweep[-1][0] == Path("runs/study")

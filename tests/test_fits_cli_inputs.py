@@ -911,3 +911,19 @@ def test_a_seed_column_under_another_name_is_read_as_seeds(tmp_path, capsys):
                   "-o", str(tmp_path / "b")]):
         assert main(argv) == 0, capsys.readouterr().err
     _fails(capsys, [*base, "--seed", "replicate"], "--seed 'replicate' is not a column of")
+
+
+def test_a_knob_without_a_column_of_its_own_is_still_refused_as_pooled(tmp_path, capsys):
+    """Grouping by one knob's column (synth.knobs.n_categories) skipped the whole-knobs check, so runs
+    that differ in a knob without a column (a run whose config.yaml was missing, tables from two roots)
+    were fitted as seeds of one curve."""
+    rows = []
+    for views in (3, 12):
+        for n in (100, 200, 400, 800):
+            for seed in (0, 1):
+                rows.append({"run_id": f"r{views}{n}{seed}", "complexity": 1, "synth.knobs.n_categories": 10,
+                             "knobs": json.dumps({"n_categories": 10, "n_views": views}), "n_synth": n,
+                             "seed": seed + 2 * (views == 3), "test_err": 0.3 + 0.1 * n ** -0.5, "status": "ok"})
+    pd.DataFrame(rows).to_csv(tmp_path / "k.csv", index=False)
+    argv = ["fit", tmp_path / "k.csv", "--by", "complexity,synth.knobs.n_categories", "-o", tmp_path / "f.json"]
+    _fails(capsys, argv, "pools runs that differ in 'knobs'")

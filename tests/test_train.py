@@ -131,10 +131,12 @@ def test_a_closed_prefetcher_leaves_no_thread_behind():
     from bench.data import Prefetcher, close_loader
 
     made = []
+    before = set(threading.enumerate())  # (another test's loader may hold a thread of the same name)
     fetch = Prefetcher(lambda step: made.append(step) or step)
     assert [fetch(k) for k in range(3)] == [0, 1, 2]
+    mine = set(threading.enumerate()) - before
+    assert mine and all(t.name.startswith("prefetch") for t in mine), mine
     close_loader(fetch)
     assert max(made) <= 3  # at most one past the last step (cancelled if it had not started)
-    alive = [t for t in threading.enumerate() if t.name.startswith("prefetch")]
-    assert not alive, alive
+    assert not [t for t in mine if t.is_alive()], mine
     close_loader(lambda step: step)  # a plain loader holds nothing
