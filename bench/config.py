@@ -380,6 +380,10 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
         return f"the {spec.task} task trains without augmentation (flips and shifts would not move its annotations)"
     if path in ("pretrain.flips", "finetune.flips") and not stage_augments(spec, stage):
         return f"{stage} does not augment (augment: false{', or a task that never does' * (stage == 'pretrain')})"
+    if path in ("pretrain.flips", "finetune.flips"):  # (asked only of values that gave one id: unset and
+        auto = stage_flips(apply_overrides(spec, {path: None}), stage)  # the value unset means here)
+        images = (f"the {spec.synth.generator} generator's" if stage == "pretrain" else f"{spec.target.name}'s")
+        return f"left unset it means {str(auto).lower()} for {images} images, the same cell as {str(auto).lower()}"
     if path == "target.data_root" and spec.target.name != "folder":
         return "only a folder target's root is; the other targets' files are the same data wherever they lie"
     if (path.startswith("asg.") and path != "asg.proxy_lambda" and spec.protocol != "generalize"

@@ -245,6 +245,9 @@ def test_status_ignores_manifest_entries_that_are_not_run_ids(tmp_path):
      ("grid: pretrain.augment", "the segmentation task trains without augmentation")),
     ("grid:\n  finetune: [{augment: false, flips: true}, {augment: false, flips: false}]\n",
      ("finetune.flips", "finetune does not augment")),
+    # unset and the value it means for these images: one cell, listed twice
+    ("grid:\n  target.name: [mnist5k]\n  finetune.flips: [null, false]\n",
+     ("grid: finetune.flips", "left unset it means false for mnist5k's images, the same cell as false")),
 ])
 def test_a_grid_over_a_field_outside_the_run_id_is_refused(tmp_path, capsys, grid, needles):
     one_line_exit_2(capsys, dry_run(tmp_path, write(tmp_path, BASE + grid)), *needles)
