@@ -164,6 +164,30 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _did_you_mean(parser: argparse.ArgumentParser, prog: str, extra: Sequence[str]) -> str:
+    """'; did you mean --dry-run?' for the first unknown option close to one of the options of the
+    (sub)command `prog` (as argparse named it), else ''."""
+    import difflib
+
+    def find(p: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
+        if p.prog == prog:
+            return p
+        for action in p._actions:  # argparse keeps subcommands in these actions' choices
+            for sub in (action.choices or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
+                if (hit := find(sub)) is not None:
+                    return hit
+        return None
+
+    cmd = find(parser)
+    options = [o for a in (cmd._actions if cmd else []) for o in a.option_strings if o.startswith("--")]
+    for word in extra:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.7)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""
+
+
 def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None,
             description: str = "", defaults: dict[str, Any] | None = None) -> int:
     """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2.
@@ -177,8 +201,9 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     if extra and hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
         args.overrides = list(args.overrides or []) + extra
     elif extra:  # argparse finds these at the top, whose --help does not list the subcommand's options
-        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)} "
-                       f"(see {getattr(args, '_help_prog', prog)} --help)\n")
+        where = getattr(args, "_help_prog", prog)
+        parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)}"
+                       f"{_did_you_mean(parser, where, extra)} (see {where} --help)\n")
     from synth.allocator import reuse_freed_memory
 
     try:

@@ -469,3 +469,18 @@ def test_a_row_records_the_asg_settings_its_run_id_has():
     for spec, want in ((transfer, (10, 4)), (plain, (10, 4)), (handset, (10, 6))):
         row = design_row(spec, 100)
         assert (row["asg_interval"], row["asg_n_groups"]) == want, (spec.protocol, row)
+
+
+def test_a_mistyped_option_gets_the_closest_one(tmp_path, capsys):
+    """`--dryrun` was 'unrecognized arguments: --dryrun' alone; the subcommand's closest option is named."""
+    def err_of(option: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["sweep", "quickstart", "--root", str(tmp_path / "r"), option])
+        err = capsys.readouterr().err.strip()
+        assert exit_.value.code == 2 and len(err.splitlines()) == 1, err
+        return err
+
+    assert err_of("--dryrun").endswith("unrecognized arguments: --dryrun; did you mean --dry-run? "
+                                       "(see synthscale sweep --help)")
+    assert "did you mean" not in err_of("--zzz")
+    assert not (tmp_path / "r").exists()
