@@ -218,3 +218,15 @@ def test_dry_run_lines_tell_apart_a_knob_grid_whose_value_is_the_preset(tmp_path
     lines = the_plan.describe().splitlines()[1:]
     assert len(lines) == len(set(line.split("  ", 2)[2] for line in lines)) == len(the_plan.todo)
     assert sum("synth.knobs.n_categories=5" in line for line in lines) == 2  # at n = 32 and 64
+
+
+def test_the_example_gpu_profile_sends_its_scratch_array_without_the_gpu_constraint(tmp_path, capsys, monkeypatch):
+    """docs/cluster.md says the scratch rule clears what the cpu nodes lack; the packaged profile's rule
+    kept a --constraint (a100) on the cpu array, which a real cluster refuses or never schedules."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch: nothing is asked, nothing submitted
+    argv = ["sweep", "quickstart", "--root", str(tmp_path / "runs"), "--executor", "slurm", "--dry-run",
+            "--profile", "example-gpu", "--constraint", "a100", "synth.n=[0, 32]", "synth.complexity=[1]", "seed=[0]"]
+    assert main(argv) == 0
+    arrays = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("array ") and "partition=" in ln]
+    gpu, cpu = (next(a for a in arrays if f"partition={p}" in a) for p in ("gpu", "cpu"))
+    assert "constraint=a100" in gpu and "constraint" not in cpu, arrays
