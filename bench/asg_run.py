@@ -259,7 +259,8 @@ def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
     test_x, test_y = real_test_split(spec, data)
     acc, mca = scores(predict(net, test_x), test_y, data.n_classes)
     row = asg_row(spec, acc, mca, len(test_y), cell, count_params(net))
-    warn_if_chance(row["test_acc"], test_y, f"run {spec.run_id}")
+    warn_if_chance(row["test_acc"], test_y, f"run {spec.run_id}",  # it does not fine-tune (_refuse_unused)
+                   "raise pretrain.examples or synth.n, or check pretrain.lr")
     # as a transfer row's (bench.run): a cell trained by this process, resumed from a checkpoint,
     # adds the training time its earlier processes spent up to that checkpoint
     wall, cpu = earlier_time(cell)

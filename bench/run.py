@@ -236,16 +236,19 @@ def chance_acc(test_y: torch.Tensor) -> float:
     return float(torch.bincount(test_y.long()).max()) / len(test_y)
 
 
-def warn_if_chance(acc: float, test_y: torch.Tensor, where: str) -> bool:
+CHANCE_FIX = "raise finetune.examples or pretrain.examples, or check the learning rates"
+
+
+def warn_if_chance(acc: float, test_y: torch.Tensor, where: str, fix: str = CHANCE_FIX) -> bool:
     """Log a warning (log.txt and the console) when a run's test accuracy is no more than two binomial
-    standard errors above chance_acc (below chance too): its net learned nothing usable (a budget shrunk too far, a learning
-    rate of 0), and a curve fitted through such rows measures nothing. The row is kept. True if warned."""
+    standard errors above chance_acc (below chance too): its net learned nothing usable (a budget shrunk
+    too far, a learning rate of 0), and a curve fitted through such rows measures nothing. The row is
+    kept. `fix`: what to change (the generalize protocol has no fine-tuning to raise). True if warned."""
     chance = chance_acc(test_y)
     if acc > chance + 2 * (chance * (1 - chance) / len(test_y)) ** 0.5:
         return False
     log.warning(f"{where}: test_acc {acc:.3f} is at chance (always answering the most frequent test class scores "
-                f"{chance:.3f}): the net learned nothing usable here; raise finetune.examples or pretrain.examples, "
-                "or check the learning rates (the row is kept)")
+                f"{chance:.3f}): the net learned nothing usable here; {fix} (the row is kept)")
     return True
 
 

@@ -297,3 +297,17 @@ def test_the_chance_warning_stays_quiet_above_chance() -> None:
     y = torch.arange(100) % 10  # 10 balanced classes: chance 0.1, two standard errors 0.06
     assert chance_acc(y) == 0.1 and chance_acc(torch.tensor([0, 0, 0, 1])) == 0.75
     assert warn_if_chance(0.16, y, "here") and not warn_if_chance(0.17, y, "here")
+
+
+def test_the_chance_warning_of_a_generalize_run_asks_for_what_it_can_change(caplog) -> None:
+    """It told a generalize run to raise finetune.examples, which that protocol refuses (no fine-tuning)."""
+    import inspect
+
+    from bench import asg_run
+    from bench.run import CHANCE_FIX, warn_if_chance
+
+    y = torch.arange(100) % 10
+    with caplog.at_level("WARNING"):
+        assert warn_if_chance(0.05, y, "here", "raise pretrain.examples or synth.n, or check pretrain.lr")
+    assert "raise pretrain.examples or synth.n" in caplog.text and CHANCE_FIX not in caplog.text
+    assert "raise pretrain.examples or synth.n, or check pretrain.lr" in inspect.getsource(asg_run)
