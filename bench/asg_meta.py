@@ -103,6 +103,8 @@ def cmd_meta(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.episodes < 1:
         raise UserError(f"--episodes: must be at least 1, got {args.episodes}")
+    if args.episode_examples is not None and args.episode_examples < 1:  # was 'pretrain.examples: ...'
+        raise UserError(f"--episode-examples: must be at least 1, got {args.episode_examples}")
     if not (math.isfinite(args.lr) and args.lr > 0):  # nan/-1: Adam's ValueError; inf: a NaN controller mid-run
         raise UserError(f"--lr: the controller's learning rate must be a finite number above 0, got {args.lr}")
     raw, args.out = args.out, Path(args.out)  # (Path drops the trailing slash of `--out dir/`)

@@ -604,7 +604,7 @@ def set_data_root(overrides: dict[str, Any], data_root: str, flag: str = "--data
     return {**overrides, "target.data_root": data_root}
 
 
-def _yaml_problem(err: yaml.YAMLError) -> str:
+def yaml_problem(err: yaml.YAMLError) -> str:
     """PyYAML's own words on what is wrong and where (`found character '\\t' that cannot start any
     token, line 2 column 1`), which its first line (`while scanning ...`) does not say."""
     problem = getattr(err, "problem", None)
@@ -635,7 +635,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except _DuplicateKey as err:
         raise UserError(f"{p}: {err}") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{p}: not valid YAML ({_yaml_problem(err)})") from None
+        raise UserError(f"{p}: not valid YAML ({yaml_problem(err)})") from None
     if data is None:  # empty, or only comments: most likely not the file meant (`{}` is all defaults)
         raise UserError(f"{p}: the config is empty; write the run's fields in it (see "
                         "bench/configs/quickstart.yaml), or `{}` for every default")

@@ -13,7 +13,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError,
                       field_validator)
 
-from bench.config import RunSpec, format_validation_error, yaml_text
+from bench.config import RunSpec, format_validation_error, yaml_problem, yaml_text
 from synth.console import DuplicateKey, load_yaml
 from synth.errors import UserError
 
@@ -170,7 +170,7 @@ def load_profile(name_or_path: Optional[str]) -> Profile:
     except DuplicateKey as err:  # PyYAML keeps the last value without a word: `time_min` twice ran with the second
         raise UserError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({yaml_problem(err)})") from None  # as a config's: where, and why
     if not isinstance(data, dict):  # pydantic's "input should be a valid dictionary" under an empty field name
         raise UserError(f"{path}: expected a mapping of profile fields at the top level (resources, shapes, ...), "
                         f"got {type(data).__name__} {data!r:.60}")

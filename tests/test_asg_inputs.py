@@ -179,6 +179,7 @@ def test_meta_help_says_which_budget_wins(capsys):
 @pytest.mark.parametrize("args,needle", [
     (["synth.n=0"], "synth.n"), (["synth.generator=fractals"], "target's classes"),
     (["synth.channels=1"], "synth.channels"), (["--episodes", "0"], "--episodes: must be at least 1"),
+    (["--episode-examples", "0"], "--episode-examples: must be at least 1, got 0"),  # named pretrain.examples
 ])
 def test_meta_runs_the_protocol_checks_before_any_episode(tmp_path, capsys, args, needle):
     code, err = meta(capsys, *TINY_ARGS, *args, "--out", str(tmp_path / "p.pt"))

@@ -68,6 +68,10 @@ def test_dry_run_prints_the_exact_sbatch_options(tmp_path, capsys, monkeypatch):
 
 
 def test_profile_errors_are_one_line(tmp_path):
+    (tmp_path / "tab.yaml").write_text("resources:\n\tpartition: x\n")  # said only 'while scanning for the next token'
+    with pytest.raises(UserError, match=r"tab\.yaml: not valid YAML \(found character '\\t' that cannot start any "
+                                        r"token, line 2 column 1; indent with spaces, not tabs\)"):
+        load_profile(str(tmp_path / "tab.yaml"))
     (tmp_path / "bad.yaml").write_text("resources: {partition: gpu, gpu: 1}\n")
     # worded as a run config's key errors (it was pydantic's "extra inputs are not permitted")
     with pytest.raises(UserError, match=r"resources\.gpu: unknown key \(keys here: partition, account"):
