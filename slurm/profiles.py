@@ -116,7 +116,13 @@ class Profile(_Strict):
         data = self.model_dump()
         data["resources"] = {**data["resources"], **res}
         data.update({k: v for k, v in fields.items() if v is not None})
-        return _validate(Profile, data, "command line")
+        try:
+            return _validate(Profile, data, "command line")
+        except UserError as err:  # named as typed: `--mem-gb: ...`, not `command line: resources.mem_gb: ...`
+            text = str(err)
+            for key in res:
+                text = text.replace(f"command line: resources.{key}:", f"--{key.replace('_', '-')}:")
+            raise UserError(text) from None
 
 
 _UNSET = object()  # a field under a section the cell does not have (asg.* of a transfer cell)
@@ -128,7 +134,8 @@ def _dotted(spec: RunSpec, key: str) -> Any:
         if value is None:  # `when: {protocol: generalize, asg.lr_policy: learned}` on a transfer cell
             return _UNSET
         if not isinstance(value, dict) or part not in value:
-            raise UserError(f"profile shapes: unknown cell field {key!r} in `when`")
+            raise UserError(f"profile shapes: unknown cell field {key!r} in `when`: use a run config's dotted "
+                            "field, such as synth.n, model.name or target.name")
         value = value[part]
     return value
 

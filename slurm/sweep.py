@@ -285,7 +285,7 @@ def _wait_loop(running: list, result: SweepResult, fail_fast: bool, pending: lis
             if record is not None:
                 record(spec, running[-1][1])
         if fail_fast and result.unfinished and pending:
-            log.warning("--fail-fast: %d cells not submitted", len(pending))
+            log.warning("--fail-fast: %d cell%s not submitted", len(pending), "" if len(pending) == 1 else "s")
             for spec, _ in pending:
                 result.ended(spec.run_id, arrays.NOT_RUN)
             _tick(bar, result, total, len(pending))  # one update for them all

@@ -120,9 +120,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     from synth.benchmark import REPORT_TITLE, markdown, measure, median_of_rounds
 
-    if args.rounds < 1 or not 0 < args.min_cpu_s < math.inf or args.threads < 1:
-        raise UserError(f"synth bench needs --rounds >= 1, a finite --min-cpu-s > 0 and --threads >= 1, got "
-                        f"{args.rounds}, {args.min_cpu_s} and {args.threads}")
+    for bad, what in ((args.rounds < 1, f"--rounds: must be at least 1, got {args.rounds}"),
+                      (not 0 < args.min_cpu_s < math.inf,
+                       f"--min-cpu-s: must be a finite number above 0, got {args.min_cpu_s}"),
+                      (args.threads < 1, f"--threads: must be at least 1, got {args.threads}")):
+        if bad:  # each option named alone (one message for all three left the user to find which)
+            raise UserError(what)
     names = list(dict.fromkeys(args.generator or synth.GENERATORS.names()))  # each once: repeats pooled rounds
     args.resolution = list(dict.fromkeys(args.resolution))
     for name in names:

@@ -105,7 +105,7 @@ def test_profile_errors_are_one_line(tmp_path):
     assert parse_sbatch_items(["exclusive", "--requeue", "exclude=node7"]) == {
         "exclusive": True, "requeue": True, "exclude": "node7"}
     _, prof = _files(tmp_path)
-    with pytest.raises(UserError, match="cpus_per_job"):
+    with pytest.raises(UserError, match="--cpus-per-job: input should be greater than or equal to 1"):
         load_profile(str(prof)).with_overrides({"cpus_per_job": 0})
 
 
@@ -234,3 +234,16 @@ def test_the_example_gpu_profile_sends_its_scratch_array_without_the_gpu_constra
     arrays = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("array ") and "partition=" in ln]
     gpu, cpu = (next(a for a in arrays if f"partition={p}" in a) for p in ("gpu", "cpu"))
     assert "constraint=a100" in gpu and "constraint" not in cpu, arrays
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--mem-gb", "0", "--mem-gb: input should be greater than or equal to 0.01, got 0.0"),
+    ("--cpus-per-job", "0", "--cpus-per-job: input should be greater than or equal to 1, got 0"),
+])
+def test_a_bad_resource_flag_is_named_as_typed(tmp_path, capsys, monkeypatch, flag, value, needle):
+    """It was named as the profile's field: 'command line: resources.mem_gb: ...'."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["sweep", "quickstart", "--root", str(tmp_path / "r"), "--executor", "slurm", "--dry-run",
+                 flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"synthscale: error: {needle}", err

@@ -206,7 +206,7 @@ def test_memory_must_be_finite_and_at_least_10_mb(tmp_path, capsys, monkeypatch,
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(_sweep_argv(tmp_path, "--dry-run", "--mem-gb", value)) == 2
     err = capsys.readouterr().err
-    assert "mem_gb" in err and needle in err and len(err.strip().splitlines()) == 1, err
+    assert "--mem-gb: " in err and needle in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("flag", [["--gpus-per-job", "0"], ["--array-parallelism", "0"], ["--mem-gb", "0"]])

@@ -66,8 +66,8 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--threads", "0"], "--threads >= 1"), (["--min-cpu-s", "nan"], "--min-cpu-s > 0"),
-    (["--min-cpu-s", "inf"], "a finite --min-cpu-s > 0"),   # measured forever
+    (["--threads", "0"], "--threads: must be at least 1"), (["--min-cpu-s", "nan"], "--min-cpu-s: must be a finite"),
+    (["--min-cpu-s", "inf"], "--min-cpu-s: must be a finite number above 0, got inf"),   # measured forever
     (["--resolution", "0"], "resolution must be an integer in [8, 1024]"),   # was a ZeroDivisionError
     (["--generator", "digits", "--complexity", "6"], "digits complexity must be"),  # after measuring shapes
     (["--out", "."], "is a folder; give a file path"),   # was an IsADirectoryError after measuring
@@ -414,3 +414,13 @@ def test_export_refuses_a_folder_named_like_its_manifest_before_writing_images(t
     (out / "manifest.json").mkdir(parents=True)
     _fails(capsys, ["export", "--n", "4", "-o", out], "manifest.json is a folder, where the export writes its manifest")
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--threads", "0", "--threads: must be at least 1, got 0"),
+    ("--rounds", "0", "--rounds: must be at least 1, got 0"),
+    ("--min-cpu-s", "nan", "--min-cpu-s: must be a finite number above 0, got nan"),
+])
+def test_synth_bench_names_the_one_option_that_is_wrong(capsys, option, value, needle):
+    # one message listed all three options' values ('got 3, 3.0 and 0') and left the user to find which
+    _fails(capsys, ["bench", "--generator", "digits", "--out", "-", option, value], needle)
