@@ -120,8 +120,9 @@ class Profile(_Strict):
             return _validate(Profile, data, "command line")
         except UserError as err:  # named as typed: `--mem-gb: ...`, not `command line: resources.mem_gb: ...`
             text = str(err)
-            for key in res:
-                text = text.replace(f"command line: resources.{key}:", f"--{key.replace('_', '-')}:")
+            for key in res:  # (time_min comes from --timeout-min)
+                flag = "--timeout-min" if key == "time_min" else f"--{key.replace('_', '-')}"
+                text = text.replace(f"command line: resources.{key}:", f"{flag}:")
             raise UserError(text) from None
 
 
