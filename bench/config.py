@@ -440,7 +440,12 @@ def identity_suffix(spec: RunSpec, fields: Sequence[str]) -> str:
     """" f=value" for each of `fields` the run's identity has (a scratch run has no pre-training
     fields), to tell apart cells that print alike (status labels, dry-run lines)."""
     leaves = identity_leaves(spec)
-    return "".join(f" {f}={leaves[f]}" for f in fields if f in leaves)
+    return "".join(f" {f}={_as_typed(leaves[f])}" for f in fields if f in leaves)
+
+
+def _as_typed(value: Any) -> str:
+    """A value as an override spells it: null, true, false (labels printed Python's None and True)."""
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def varying_identity(specs: list[RunSpec]) -> list[str]:

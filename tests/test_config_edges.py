@@ -484,3 +484,15 @@ def test_a_mistyped_option_gets_the_closest_one(tmp_path, capsys):
                                        "(see synthscale sweep --help)")
     assert "did you mean" not in err_of("--zzz")
     assert not (tmp_path / "r").exists()
+
+
+def test_labels_spell_values_as_an_override_would():
+    """Dry-run and status labels printed Python's spelling (asg.policy=None, pretrain.flips=True), which an
+    override of that field does not take."""
+    from bench.config import identity_suffix
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": 32, "target.test_size": None,
+                                                             "finetune.recompute_bn": False})
+    assert identity_suffix(spec, ["target.test_size", "finetune.recompute_bn", "pretrain.lr"]) == \
+        " target.test_size=null finetune.recompute_bn=false pretrain.lr=0.1"
