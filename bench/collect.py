@@ -53,11 +53,11 @@ def gather(root: Path | str, only: Optional[set[str]] = None) -> Collected:
 def merge_size_lists(rows: list[dict], specs: dict[str, RunSpec]) -> tuple[list[dict], int]:
     """`rows` with one row per (run config but its list of real sizes, real size): runs that differ only
     in `target.n_real` ([50, 100] and, to add a size, [50, 100, 200]) measure each size they share
-    alike (RunSpec.sizes_free_id), bit for bit on one machine; keeping both made a table that fit and
-    bound refused as pooling two configs, or that read as two repeats. (So do a folder of a run and
-    its rerun under an id spelt since: docs/bench.md.) The first run folder's row (in sorted order)
-    is kept; the count of the others is returned. The kept row's wall_s and cpu_s may leave out a
-    pre-training that the other run's row counted."""
+    alike (RunSpec.sizes_free_id: the same subset, seed and steps, bench.run.finetune); keeping both
+    made a table that fit and bound refused as pooling two configs, or that read as two repeats. (So
+    do a folder of a run and its rerun under an id spelt since: docs/bench.md.) The first run
+    folder's row (in sorted order) is kept; the count of the others is returned. The kept row's
+    wall_s and cpu_s may leave out a pre-training that the other run's row counted."""
     keys = {rid: spec.sizes_free_id for rid, spec in specs.items()}
     first: dict[tuple, str] = {}
     out = []

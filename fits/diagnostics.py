@@ -161,10 +161,7 @@ def _within_seed(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> tup
         dof = int(np.sum(counts - 1))
         return float(np.sqrt(np.nansum((counts - 1) * std ** 2) / max(dof, 1))), dof, "seed-to-seed std"
     _, ginv = np.unique(groups, return_inverse=True)
-    design = np.zeros((len(y), len(sizes) + ginv.max()))
-    design[np.arange(len(y)), inv] = 1.0
-    rows = ginv > 0
-    design[np.flatnonzero(rows), len(sizes) + ginv[rows] - 1] = 1.0
+    design = _size_seed_design(inv.reshape(-1), ginv.reshape(-1))
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = y - design @ coef
     dof = len(y) - np.linalg.matrix_rank(design)
@@ -473,15 +470,22 @@ def _outlier_flags(fit: "Fit") -> list[Flag]:
                             "them weight 0")]
 
 
+def _size_seed_design(cell: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """The design of an additive model size + seed: one column per size (cell code), one per seed but
+    the first (seed code), each row a point."""
+    n_cells = int(cell.max()) + 1
+    design = np.zeros((len(cell), n_cells + int(seed.max())))
+    design[np.arange(len(cell)), cell] = 1.0
+    rows = seed > 0
+    design[np.flatnonzero(rows), n_cells + seed[rows] - 1] = 1.0
+    return design
+
+
 def _seed_offsets(cell: np.ndarray, seed: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least squares of log error = size effect + seed effect: (size effects by cell code, seed effects
     by seed code, centred to mean 0; the size effects absorb their mean)."""
-    n_cells, n_seeds = int(cell.max()) + 1, int(seed.max()) + 1
-    design = np.zeros((len(ly), n_cells + n_seeds - 1))
-    design[np.arange(len(ly)), cell] = 1.0
-    rows = seed > 0
-    design[np.flatnonzero(rows), n_cells + seed[rows] - 1] = 1.0
-    coef, *_ = np.linalg.lstsq(design, ly, rcond=None)
+    n_cells = int(cell.max()) + 1
+    coef, *_ = np.linalg.lstsq(_size_seed_design(cell, seed), ly, rcond=None)
     eff = np.concatenate([[0.0], coef[n_cells:]])
     return coef[:n_cells] + eff.mean(), eff - eff.mean()
 
