@@ -94,6 +94,59 @@ def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
     return rows
 
 
+# The shape flags' cases (--flags): 7 sizes 250..16k, log-normal point noise, seeds with log-normal
+# offsets of `offset` sd. Each: (label, flag, curve(x) without noise, seeds, point noise, seed offset
+# sd, sizes the first seed was measured at (7: all; fewer: the smallest, a seed stopped early),
+# factor on the third seed's errors (2.0: a broken seed), what the flag should do).
+FLAG_SIZES = 250 * 2.0 ** np.arange(7)
+_FALLING = (lambda x: 0.5 * x ** -0.3 + 0.1)  # 0.19 -> 0.12 over the sizes
+_FLAT = (lambda x: 0.3 + 0 * x)
+FLAG_CASES = (
+    ("flat, one run per size", "too_flat", _FLAT, 1, 0.02, 0.0, 7, 1.0, "fire"),
+    ("flat, 5 seeds", "too_flat", _FLAT, 5, 0.02, 0.03, 7, 1.0, "fire"),
+    ("falling, one run per size", "too_flat", _FALLING, 1, 0.02, 0.0, 7, 1.0, "quiet"),
+    ("falling, 5 seeds", "too_flat", _FALLING, 5, 0.02, 0.03, 7, 1.0, "quiet"),
+    ("steep fall then level (0.15 -> 0.10), one run, 1 % noise", "too_flat",
+     (lambda x: 0.10 + 0.05 * (x / 250) ** -3.0), 1, 0.01, 0.0, 7, 1.0, "quiet"),
+    ("falling, one run per size", "non_monotone", _FALLING, 1, 0.02, 0.0, 7, 1.0, "quiet (5 % by design)"),
+    ("flat, 5 seeds", "non_monotone", _FLAT, 5, 0.02, 0.03, 7, 1.0, "quiet (10 %: two tests)"),
+    ("rising 0.30 -> 0.40 in log size, one run, 5.7 % noise", "non_monotone",
+     (lambda x: 0.3 + 0.1 * np.log2(x / 250) / 6), 1, 0.02 / 0.35, 0.0, 7, 1.0, "fire"),
+    ("clean, 4 seeds", "outlier_seed", _FALLING, 4, 0.02, 0.03, 7, 1.0, "quiet (1 % by design)"),
+    ("clean, 5 seeds", "outlier_seed", _FALLING, 5, 0.02, 0.03, 7, 1.0, "quiet (1 % by design)"),
+    ("clean, 10 seeds", "outlier_seed", _FALLING, 10, 0.02, 0.03, 7, 1.0, "quiet (1 % by design)"),
+    ("clean, 10 seeds, one seed at 1 size", "outlier_seed", _FALLING, 10, 0.02, 0.0, 1, 1.0,
+     "quiet (1 % by design)"),
+    ("clean, 10 seeds, one seed at 2 sizes", "outlier_seed", _FALLING, 10, 0.02, 0.0, 2, 1.0,
+     "quiet (1 % by design)"),
+    ("clean, 5 seeds, one seed at 1 size", "outlier_seed", _FALLING, 5, 0.02, 0.0, 1, 1.0,
+     "quiet (1 % by design)"),
+    ("one seed at 2x, 4 seeds", "outlier_seed", _FALLING, 4, 0.02, 0.03, 7, 2.0, "fire"),
+    ("one seed at 2x, 5 seeds", "outlier_seed", _FALLING, 5, 0.02, 0.03, 7, 2.0, "fire"),
+    ("one seed at 2x, 10 seeds", "outlier_seed", _FALLING, 10, 0.02, 0.03, 7, 2.0, "fire"),
+)
+
+
+def flag_rate(case: tuple, repeats: int, rng: np.random.Generator) -> float:
+    """The share of `repeats` simulated curves of `case` (a FLAG_CASES row) on which its flag fires:
+    the shape and seed checks of Fit.diagnostics, without the bootstrap they do not use."""
+    from fits.diagnostics import _outlier_seed_flags, _shape_flags
+
+    _, flag, law, n_seeds, noise, offset_sd, first_sizes, bad, _ = case
+    x, g = np.repeat(FLAG_SIZES, n_seeds), np.tile(np.arange(n_seeds), len(FLAG_SIZES))
+    keep = (g != 0) | (x <= FLAG_SIZES[first_sizes - 1])
+    x, g = x[keep], g[keep]
+    fired = 0
+    for _ in range(repeats):
+        off = rng.normal(0, offset_sd, n_seeds)
+        if n_seeds > 2:
+            off[2] += np.log(bad)
+        y = law(x) * np.exp(off[g] + rng.normal(0, noise, len(x)))
+        fit = fit_curve(x, y, groups=g if n_seeds > 1 else None)
+        fired += any(f.name == flag for f in _shape_flags(fit) + _outlier_seed_flags(fit))
+    return fired / repeats
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits.simulate`: the calibration table of the intervals, and the false-positive
     rate of compare's p-values, as markdown."""
@@ -105,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hetero", action="store_true",
                     help="instead of the calibration table: sweeps whose point noise falls from 4 %% to 1 %% "
                          "with size, fitted with inverse-variance weights and without")
+    ap.add_argument("--flags", action="store_true",
+                    help="instead of the calibration table: how often the shape flags (too_flat, "
+                         "non_monotone, outlier_seed) fire on curves built to trigger them and on clean ones")
     ap.add_argument("--draws", choices=DRAWS, default="pooled",
                     help="the bootstrap's draws: pooled (the library's, default) or wild (each point's own "
                          "residual times a random sign; on trial; --pairs always uses the library's)")
@@ -116,6 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.pairs < 0 or not seeds or min(seeds) < 2:
         ap.exit(2, "python -m fits.simulate: error: --repeats >= 1, --pairs >= 0 and --seeds whole "
                    "numbers >= 2 (e.g. 2,5)\n")
+    if args.flags:
+        rng = np.random.default_rng(31)
+        print("| curves | flag | fired | should | CPU-s |\n|---|---|---|---|---|", flush=True)
+        for case in FLAG_CASES:
+            t0 = time.process_time()
+            rate = flag_rate(case, args.repeats, rng)
+            print(f"| {case[0]} | {case[1]} | {100 * rate:.1f} % | {case[-1]} | "
+                  f"{time.process_time() - t0:.0f} |", flush=True)
+        return 0
     if args.hetero:
         print("| seeds | fit | D | alpha | C | CPU-s |\n|---|---|---|---|---|---|", flush=True)
         for n_seeds in sorted(seeds):
