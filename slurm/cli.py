@@ -141,6 +141,11 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     the_plan = plan(load_sweep(resolve_config(config, words=("status",)), overrides), root)
     if executor == "slurm":  # every job shape (profile rules, extra sbatch options) before any output
         group_by_shape(the_plan.todo, profile or Profile())
+    elif not dry_run:  # cells run on this machine: device=cuda without one failed every cell, one by one
+        from bench.models import pick_device
+
+        for device in sorted({c.device for c in the_plan.todo}):
+            pick_device(device)
     if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder
         writable_root(root)
         if (root / "runs").is_dir():  # jobs write each cell under runs/
@@ -247,8 +252,10 @@ def _sweep_or_status(args: argparse.Namespace) -> int:
     _at_least_1(args.timeout_min, "--timeout-min")
     ignored = _given(args, ("max_parallel", "timeout_min")) if executor == "debug" else []
     if ignored:  # it ran one cell at a time past any limit, without a word
-        raise UserError(f"{', '.join(ignored)}: the debug executor runs the cells one at a time in this process, "
-                        "with no time limit; remove it, or use --executor local")
+        why = {"--max-parallel": "one at a time", "--timeout-min": "with no time limit"}
+        raise UserError(f"{', '.join(ignored)}: the debug executor runs the cells in this process, "
+                        f"{' and '.join(why[f] for f in ignored)}; remove {'them' if len(ignored) > 1 else 'it'}, "
+                        "or use --executor local")
     profile = cluster_profile(args) if executor == "slurm" else None
     overrides = parse_overrides(args.overrides)
     if args.data_root is not None:  # as `synthscale run --data-root`, which the targets' messages name

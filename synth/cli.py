@@ -261,9 +261,12 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=path_arg, required=True,
                    help="image path: .png, .jpg, ... by its suffix")
     p.set_defaults(func=cmd_preview)
-    b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process")
+    b = sub.add_parser("bench", help="images per wall-second and per CPU-second, one process",
+                       description="Time the generators: images per wall-second and per CPU-second for each "
+                                   "family and resolution, in one process, and write the markdown table.")
     b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
-    b.add_argument("--resolution", type=int, nargs="+", default=list(BENCH_RESOLUTIONS))
+    b.add_argument("--resolution", type=int, nargs="+", default=list(BENCH_RESOLUTIONS),
+                   help=f"image sides in pixels (default: {' '.join(map(str, BENCH_RESOLUTIONS))})")
     b.add_argument("--complexity", metavar="LEVEL", help="one level, an integer (default: each family's highest)")
     b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
     b.add_argument("--rounds", type=int, default=3,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import submitit
+import torch
 
 from bench.cli import main
 from bench.config import load_sweep
@@ -231,14 +232,32 @@ def test_cluster_flags_need_the_slurm_executor(tmp_path, capsys, executor):
                             f"(this sweep runs {runs})")
 
 
-@pytest.mark.parametrize("flags", [["--timeout-min", "1"], ["--max-parallel", "2"]])
-def test_the_debug_executor_refuses_limits_it_cannot_keep(tmp_path, capsys, flags):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("executor", ["debug", "local"])
+def test_a_cuda_device_on_a_machine_without_one_is_refused_before_any_cell(tmp_path, capsys, executor):
+    # each cell failed on its own with this message, after the sweep had started and made its folders
+    cfg, _ = _broken_sweep(tmp_path)
+    root = tmp_path / "r"
+    assert main(["sweep", str(cfg), "device=cuda", "--root", str(root), "--executor", executor]) == 2
+    _one_error_line(capsys, "device: 'cuda' asked for, but this machine has no usable CUDA device; use device=auto "
+                            "(cuda where present) or device=cpu")
+    assert not (root / "runs").exists()
+    assert main(["sweep", str(cfg), "device=cuda", "--root", str(root), "--executor", executor, "--dry-run"]) == 0
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--timeout-min", "1"], "--timeout-min: the debug executor runs the cells in this process, with no time limit; "
+                             "remove it"),
+    (["--max-parallel", "2"], "--max-parallel: the debug executor runs the cells in this process, one at a "
+                              "time; remove it"),  # was told "with no time limit" too
+    (["--max-parallel", "2", "--timeout-min", "1"], "--max-parallel, --timeout-min: the debug executor runs the "
+     "cells in this process, one at a time and with no time limit; remove them")])
+def test_the_debug_executor_refuses_limits_it_cannot_keep(tmp_path, capsys, flags, why):
     # a 98-s cell ran under --timeout-min 1, and --max-parallel 2 ran one cell at a time, both silently
     cfg, _ = _broken_sweep(tmp_path)
     root = tmp_path / "r"
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug", *flags]) == 2
-    _one_error_line(capsys, f"{flags[0]}: the debug executor runs the cells one at a time in this process, with no "
-                            "time limit; remove it, or use --executor local")
+    _one_error_line(capsys, f"{why}, or use --executor local")
     assert not (root / "runs").exists()
 
 
