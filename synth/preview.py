@@ -14,6 +14,8 @@ from synth.errors import UserError
 _ROW_HEAD = 56     # pixels of row label on the left
 _CAPTION = 12      # pixels of caption under each tile
 _SLICE = 16        # images rendered at a time: memory follows the grid, not n x annotations
+_WRAP = 16         # samples per line; a level with more takes several lines
+_GAP = 8           # pixels between levels (shows where a wrapped level ends)
 # A preview is for looking at: 16 megapixels (about 4000 x 4000, 48 MB of RGB) is 40x the largest
 # committed grid (results/previews/shapes.png, 584 x 640) and holds 8 levels x 8 images at 224 px
 # (3.6 MP). Without a cap `--n 100000` drew a 6.6-million-pixel-wide canvas and was OOM-killed.
@@ -55,10 +57,23 @@ def _to_uint8(image: torch.Tensor, tile: int) -> np.ndarray:
     return (img.permute(1, 2, 0) * 255 + 0.5).to(torch.uint8).numpy()
 
 
+def _layout(n_per_level: int) -> tuple[int, int]:
+    """(columns, lines per level): a level's samples wrap at _WRAP columns (--n 300 was one row of 300)."""
+    cols = min(n_per_level, _WRAP)
+    return cols, -(-n_per_level // cols)
+
+
+def _level_gap(lines: int) -> int:
+    """Pixels between levels: a gap only where a level takes several lines (one-line grids as before)."""
+    return _GAP if lines > 1 else 0
+
+
 def grid_size(n_levels: int, n_per_level: int, resolution: int) -> tuple[int, int]:
     """(width, height) in pixels of the grid `preview_grid` draws."""
     tile = max(resolution, 64)
-    return _ROW_HEAD + n_per_level * (tile + 2), n_levels * (tile + _CAPTION + 2) + 16
+    cols, lines = _layout(n_per_level)
+    gap = _level_gap(lines)
+    return _ROW_HEAD + cols * (tile + 2), n_levels * (lines * (tile + _CAPTION + 2) + gap) - gap + 16
 
 
 def check_grid_size(n_levels: int, n_per_level: int, resolution: int) -> None:
@@ -73,7 +88,8 @@ def check_grid_size(n_levels: int, n_per_level: int, resolution: int) -> None:
 
 def preview_grid(name: str, levels: Sequence[int], n_per_level: int = 8, resolution: int = 64,
                  seed: int = 0, channels: int = 3, **knobs) -> Image.Image:
-    """A PIL image: row = complexity level (labelled), tile caption = class label."""
+    """A PIL image: row = complexity level (labelled; more than _WRAP samples wrap onto more lines),
+    tile caption = class label."""
     cls = GENERATORS.get(name)
     check_grid_size(len(levels), n_per_level, resolution)
     tile = max(resolution, 64)
@@ -82,17 +98,19 @@ def preview_grid(name: str, levels: Sequence[int], n_per_level: int = 8, resolut
     draw = ImageDraw.Draw(canvas)
     given = "".join(f", {k}={v}" for k, v in sorted(knobs.items()))  # rows are no longer the levels' presets
     draw.text((4, 2), f"{name} @ {resolution}px, seed {seed}{given}; caption = class label", fill=(0, 0, 0))
+    cols, lines = _layout(n_per_level)
+    line_h = tile + _CAPTION + 2
     for row, level in enumerate(levels):
         gen = cls(resolution=resolution, complexity=level, channels=channels, **knobs)
-        top = 16 + row * (tile + _CAPTION + 2)
+        top = 16 + row * (lines * line_h + _level_gap(lines))
         draw.text((4, top + tile // 2 - 12), f"level {level}", fill=(0, 0, 0))
         draw.text((4, top + tile // 2), f"{gen.n_classes} cls", fill=(90, 90, 90))
         for start in range(0, n_per_level, _SLICE):  # image i is the same whatever batch renders it
             sample = gen.render(seed, torch.arange(start, min(n_per_level, start + _SLICE)))
-            for k, col in enumerate(range(start, min(n_per_level, start + _SLICE))):
-                left = _ROW_HEAD + col * (tile + 2)
-                canvas.paste(Image.fromarray(_to_uint8(sample.image[k], tile)), (left, top))
-                draw.text((left + 2, top + tile), str(int(sample.label[k])), fill=(0, 0, 0))
+            for k, i in enumerate(range(start, min(n_per_level, start + _SLICE))):
+                left, y = _ROW_HEAD + (i % cols) * (tile + 2), top + (i // cols) * line_h
+                canvas.paste(Image.fromarray(_to_uint8(sample.image[k], tile)), (left, y))
+                draw.text((left + 2, y + tile), str(int(sample.label[k])), fill=(0, 0, 0))
     return canvas
 
 

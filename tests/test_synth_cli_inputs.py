@@ -191,7 +191,7 @@ def test_every_output_check_shares_one_probe_and_keeps_its_own_message(tmp_path:
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--complexity", "0", "--n", "100000"], "1 level x 100000 images at 64 px would be a 6600056 x 94 px grid"),
+    (["--complexity", "0", "--n", "100000"], "1 level x 100000 images at 64 px would be a 1112 x 487516 px grid"),
     (["--resolution", "1024"], "8 levels x 8 images at 1024 px"),   # the grid's pixels count, not --n
 ])
 def test_preview_refuses_a_grid_too_large_to_be_a_preview(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -424,3 +424,18 @@ def test_export_refuses_a_folder_named_like_its_manifest_before_writing_images(t
 def test_synth_bench_names_the_one_option_that_is_wrong(capsys, option, value, needle):
     # one message listed all three options' values ('got 3, 3.0 and 0') and left the user to find which
     _fails(capsys, ["bench", "--generator", "digits", "--out", "-", option, value], needle)
+
+
+def test_a_long_preview_wraps_each_level_onto_lines_of_16(tmp_path: Path) -> None:
+    """`--n 300` drew one line of 300 tiles per level, a 20,000 px wide strip; now 16 per line."""
+    from PIL import Image
+
+    from synth.preview import grid_size
+
+    assert grid_size(8, 8, 64) == (584, 640)  # up to 16 samples: one line per level, as committed
+    out = tmp_path / "long.png"
+    assert main(["preview", "--generator", "deadleaves", "--complexity", "0..1", "--n", "40",
+                 "--resolution", "16", "-o", str(out)]) == 0
+    width, height = Image.open(out).size
+    assert (width, height) == grid_size(2, 40, 16) == (56 + 16 * 66, 2 * 3 * (64 + 12 + 2) + 8 + 16)
+    assert grid_size(1, 300, 64)[0] == grid_size(1, 16, 64)[0]
