@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with stop_on_signals(threading.Event()) as stop:  # Ctrl-C: checkpoint at the next step
             rows = run(spec, root, stop=stop)
     except Interrupted:
-        raise KeyboardInterrupt from None  # the CLI's one line and exit code 130
+        raise KeyboardInterrupt from None  # the CLI's one line; exit code 130 (Ctrl-C) or 143 (SIGTERM)
     for r in rows:
         print(f"{r['run_id']} n_synth={r['n_synth']} n_real={r['n_real']} seed={r['seed']} "
               f"test_err={r['test_err']:.4f} ({r['wall_s']:.0f} s)")

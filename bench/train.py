@@ -93,6 +93,9 @@ def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
     the stage saves a checkpoint at the next step boundary and raises Interrupted; nothing trained is
     lost. Outside training, or on a second SIGINT, they raise KeyboardInterrupt at once."""
     def handler(signum: int, frame: Optional[FrameType]) -> None:
+        from synth.console import stopped_by
+
+        stopped_by(signum)  # the CLI's exit code: 130 for SIGINT, 143 for SIGTERM
         again = stop.is_set() and signum == signal.SIGINT  # a second Ctrl-C: stop now; SIGTERM
         if again or not _training(frame, stop):  # may come twice (the terminal, and a sweep's cleanup)
             raise KeyboardInterrupt

@@ -234,7 +234,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _terminated(signum: int, frame: object) -> None:
     """`kill PID` stops a sweep like Ctrl-C (its local jobs save a checkpoint and stop; slurm.sweep)
-    instead of leaving them running without the sweep; the CLI prints one line, exit code 130."""
+    instead of leaving them running without the sweep; the CLI prints one line, exit code 143."""
+    from synth.console import stopped_by
+
+    stopped_by(signum)
     raise KeyboardInterrupt
 
 

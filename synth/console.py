@@ -188,6 +188,16 @@ def _did_you_mean(parser: argparse.ArgumentParser, prog: str, extra: Sequence[st
     return ""
 
 
+_STOPPED_BY: list[int] = []  # the signal that asked this process to stop, once one has
+
+
+def stopped_by(signum: int) -> None:
+    """Record the signal that asks this process to stop (bench.train's handler, a sweep's SIGTERM):
+    a command it interrupts exits 128 + its number, as a shell reports a process that signal ended
+    (130 for Ctrl-C, 143 for SIGTERM: `kill`, scancel). Before, every stop exited 130."""
+    _STOPPED_BY[:] = [int(signum)]
+
+
 def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None,
             description: str = "", defaults: dict[str, Any] | None = None) -> int:
     """Parse `argv`, run the chosen subcommand's `func(args) -> int`, map user errors to exit 2.
@@ -206,6 +216,7 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
                        f"{_did_you_mean(parser, where, extra)} (see {where} --help)\n")
     from synth.allocator import reuse_freed_memory
 
+    _STOPPED_BY.clear()  # (a command run in-process after another: tests)
     try:
         reuse_freed_memory()  # batch temporaries stay in the heap instead of page-faulting each batch
         return int(args.func(args) or 0)
@@ -222,7 +233,7 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
         print(f"{prog}: interrupted; " + ("finished work is kept, run the same command again to resume" if resumes
                                           else "this command does not resume: run it again to start over"),
               file=sys.stderr)
-        return 130
+        return 128 + (_STOPPED_BY[0] if _STOPPED_BY else 2)  # 2: SIGINT, a KeyboardInterrupt of its own
 
 
 def _stdout_gone() -> bool:

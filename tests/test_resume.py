@@ -214,10 +214,11 @@ def _resumed_steps(root: Path) -> list[int]:
     return [int(m) for m in re.findall(r"ckpt\.pt at step (\d+)", text)]
 
 
-def _interrupted_cleanly(proc: subprocess.Popen, root: Path) -> None:
-    """Exit 130 with the CLI's one line and no traceback; the stage saved its step; nothing left running."""
+def _interrupted_cleanly(proc: subprocess.Popen, root: Path, code: int = 130) -> None:
+    """Exit `code` (130: Ctrl-C, 143: SIGTERM, as a shell reports them) with the CLI's one line and
+    no traceback; the stage saved its step; nothing left running."""
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == code, err[-2000:]
     assert "Traceback" not in err and "interrupted; finished work is kept" in err, err[-2000:]
     assert list(root.glob("pretrain/*/ckpt.pt")), "the interrupted pre-training saved no checkpoint"
     for log_txt in root.glob("runs/*/log.txt"):  # a planned stop is one line there, not a traceback
@@ -259,7 +260,7 @@ def test_ctrl_c_during_a_run_saves_the_step_and_the_rerun_matches(tmp_path):
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])
 def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_path, how):
     """Ctrl-C (SIGINT to the terminal's process group) or `kill PID` (SIGTERM to the sweep alone): one
-    line, exit 130, no traceback from submitit's processes, every running job saves its step and
+    line, exit 130 / 143 (was 130 for both), no traceback from submitit's processes, every running job saves its step and
     stops, and the same command finishes the sweep from there."""
     cfg, root = tiny_config(tmp_path, sizes="[32]", pre=2048), tmp_path / "runs"
     args = ["sweep", str(cfg), "--root", str(root), "--executor", "local"]
@@ -269,7 +270,7 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
         os.killpg(proc.pid, signal.SIGINT)
     else:
         os.kill(proc.pid, signal.SIGTERM)
-    _interrupted_cleanly(proc, root)
+    _interrupted_cleanly(proc, root, 130 if how == "ctrl-c" else 143)
     log_text = next(root.glob("runs/*/log.txt")).read_text()
     signame = "SIGINT" if how == "ctrl-c" else "SIGTERM"  # a kill's log offered a second Ctrl-C
     assert f"{signame}: saving a checkpoint at the next step" in log_text, log_text
@@ -301,7 +302,7 @@ def test_stopping_a_local_sweep_while_its_job_starts_stops_the_job_too(tmp_path)
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == 143, err[-2000:]
     assert "is still running" not in err, err[-2000:]
     deadline = time.time() + 30
     while _processes_of(root) and time.time() < deadline:

@@ -214,22 +214,24 @@ def test_a_debug_cell_whose_folder_a_config_error_cleared_reads_failed_with_it(t
                                     "sweep: target.x: a mistake found once the run had begun]"), out
 
 
-@pytest.mark.parametrize("how", ["run", "debug sweep"])
+@pytest.mark.parametrize("how, sig", [("run", signal.SIGINT), ("debug sweep", signal.SIGINT),
+                                      ("run", signal.SIGTERM), ("debug sweep", signal.SIGTERM)])
 def test_a_cell_stopped_between_training_steps_outside_a_sweeps_jobs_reads_stopped(tmp_path, capsys,
-                                                                                   monkeypatch, how):
+                                                                                   monkeypatch, how, sig):
     """A Ctrl-C while a `synthscale run` or debug cell loads data or evaluates raises KeyboardInterrupt
     there (no step to save); log.txt kept nothing of it, and status said `failed [ended without a
-    row ...]` with no log lines, exit 1."""
+    row ...]` with no log lines, exit 1. The command exits as a shell reports the signal: 130 for
+    SIGINT, 143 for SIGTERM (`kill`; it was 130 too)."""
     cfg, root = _config(tmp_path, seeds="[0, 1]" if how == "debug sweep" else ""), tmp_path / "root"
     before = RUN_MODULE.real_test_split
 
     def ctrl_c_arrives(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # the handler (bench.train.stop_on_signals) raises at once
+        os.kill(os.getpid(), sig)  # the handler (bench.train.stop_on_signals) raises at once
         return before(*args, **kwargs)
 
     monkeypatch.setattr(RUN_MODULE, "real_test_split", ctrl_c_arrives)
     argv = ["run", str(cfg)] if how == "run" else ["sweep", str(cfg), "--executor", "debug"]
-    assert main([*argv, "--root", str(root)]) == 130
+    assert main([*argv, "--root", str(root)]) == 128 + sig
     (run_dir,) = (root / "runs").iterdir()
     assert "the run was stopped by a signal with no step saved then" in (run_dir / "log.txt").read_text()
     code, out = _status(capsys, root)
