@@ -181,6 +181,14 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
             raise FitInputError(f"column {c!r} has sizes too large to fit, the first {df[c][huge].iloc[0]:.4g} at "
                                 f"{_where(df.index[huge][0])}; sizes must be below {MAX_VALUE:.0e}: repair or "
                                 "drop those rows")
+    for c in others:  # a blank group value made a curve named nan of a run's rows, or a false repeat
+        for part in [] if c is None else [c] if c in given else [p.strip() for p in c.split(",")]:
+            blank = (df[sizes[0]] > 0) & df[part].isna()
+            if blank.any():
+                more = f" and {int(blank.sum()) - 1} more row(s)" if blank.sum() > 1 else ""
+                raise FitInputError(f"column {part!r} is empty at {_where(df.index[blank][0])}{more} with "
+                                    f"{sizes[0]} > 0: which curve such a run belongs to is unknown; fill in its "
+                                    f"{part}, or drop those rows (only scratch rows, {sizes[0]} = 0, may leave it empty)")
     if seed is not None and seed in df.columns:
         _check_seeds(df, seed)
     check_repeats(df, [c for c in [*others, *sizes] if c is not None], seed if seed in df.columns else None)

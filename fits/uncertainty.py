@@ -72,9 +72,15 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
 
 def _two_level(prob: Problem) -> bool:
     """Whether the resamples draw seed offsets and within-seed residuals: 2+ seeds among the fitted
-    points, and a seed with 2+ of them (one point per seed: the seeds are the points)."""
+    points, a seed with 2+ of them (one point per seed: the seeds are the points), and points left
+    within seeds after the seed offsets and the law (N - G - k + 1 > 0). Seeds that hardly repeat (an
+    id per run but one) left none, and every interval was NaN with no flag: such runs are drawn as
+    independent points, as without seeds."""
     seeds, used = prob.groups, prob.weights > 0
-    return seeds is not None and 1 < len(np.unique(seeds[used])) < int(used.sum())
+    if seeds is None:
+        return False
+    n, g = int(used.sum()), len(np.unique(seeds[used]))
+    return 1 < g < n and n - g - len(prob.free) + 1 > 0
 
 
 def noise_dof(prob: Problem) -> int:

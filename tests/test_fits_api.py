@@ -528,3 +528,42 @@ def test_fit_table_interval_columns_are_float_when_no_group_has_an_interval() ->
     for c in ("D", "D_lo", "alpha_hi", "C_lo", "holdout_abs_err"):
         assert t[c].dtype == float, (c, t[c].dtype)
     assert t[["D_lo", "C_hi"]].isna().all().all()
+
+
+def test_seed_ids_that_hardly_repeat_read_as_independent_runs() -> None:
+    """A table with an id per run (or one run per size plus a few extra seeds) leaves nothing within
+    seeds after the seed offsets: the shape checks took the noise as 0 (every flat curve non_monotone,
+    none too_flat), and with one id shared all intervals were NaN, with no flag."""
+    from fits.diagnostics import _curve_flags
+
+    rng = np.random.default_rng(3)
+    x = np.repeat(SIZES, 3)
+    for _ in range(20):
+        y = 0.3 * np.exp(rng.normal(0, 0.03, len(x)))
+        pred = np.full(len(x), y.mean())
+        got = {f.name for f in _curve_flags(x, y, pred, n_free=3, groups=np.arange(len(x)))}
+        assert got == {f.name for f in _curve_flags(x, y, pred, n_free=3)}, got  # as without seed ids
+    extra = np.r_[SIZES, [SIZES[-1]] * 2]  # one run per size, two more seeds at the largest
+    y = 0.3 * np.exp(rng.normal(0, 0.03, len(extra)))
+    flags = {f.name for f in fits.fit_curve(extra, y, groups=np.r_[np.zeros(7), [1, 2]]).diagnostics}
+    assert "non_monotone" not in flags, flags
+    ids = np.arange(len(x)) + 100
+    ids[-1] = ids[-4]  # one id used twice: two-level draws had -12 degrees of freedom
+    y = (3 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.03, len(x)))
+    ci = fits.fit_curve(x, y, groups=ids).ci()
+    assert all(np.isfinite(v).all() for v in ci.values()), ci
+
+
+def test_a_curve_row_without_its_group_value_is_refused_in_one_line() -> None:
+    """A blank `--by` value at n > 0 became a curve named nan (the group fitted from the rest), or a
+    'repeat one measurement' error for rows of two complexity levels that said to drop real data."""
+    df = pd.DataFrame({"n_synth": np.r_[0, SIZES, SIZES], "test_err": 0.3, "seed": 0,
+                       "complexity": [None] + [1] * 7 + [2] * 7})
+    assert len(fits.fit_table(df, "n_synth", "test_err", "complexity")) == 2  # a scratch row may be blank
+    df.loc[3, "complexity"] = None
+    with pytest.raises(FitInputError, match=r"column 'complexity' is empty at row 3 \(line 5 of a CSV with a "
+                                            r"header\) with n_synth > 0: .*fill in its complexity, or drop"):
+        fits.fit_table(df, "n_synth", "test_err", "complexity")
+    df["gen"] = "shapes"
+    with pytest.raises(FitInputError, match="column 'complexity' is empty at row 3"):
+        fits.fit_table(df, "n_synth", "test_err", "gen,complexity")

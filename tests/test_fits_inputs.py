@@ -79,11 +79,12 @@ def test_table_input_problems_are_one_line() -> None:
 
 
 def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path: Path) -> None:
-    df = _table({1: (2.0, 0.5, 0.1), np.nan: (1.0, 0.3, 0.05)}, SIZES, n_seeds=2)
+    df = _table({1: (2.0, 0.5, 0.1), 3: (1.0, 0.3, 0.05)}, SIZES, n_seeds=2)
     zeros = pd.DataFrame({"complexity": 2, "n_synth": SIZES, "seed": 0, "status": "ok",
                           "test_err": [0.5, 0.3, 0.2, 0.1, 0.05, 0.0, 0.0]})
+    scratch = pd.DataFrame({"complexity": [np.nan], "n_synth": 0.0, "seed": 0, "status": "ok", "test_err": 0.6})
     csv = tmp_path / "runs.csv"
-    pd.concat([df, zeros]).to_csv(csv, index=False)
+    pd.concat([df, zeros, scratch]).to_csv(csv, index=False)
     out = tmp_path / "fits.json"
     res = subprocess.run([sys.executable, "-m", "fits", "fit", str(csv), "-o", str(out)],
                          capture_output=True, text=True)
@@ -91,8 +92,8 @@ def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path:
     text = out.read_text()
     assert "NaN" not in text and "Infinity" not in text
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    assert doc["groups"]["nan"]["value"] is None
-    # key 2, not 2.0: the CSV's complexity column has blanks
+    assert sorted(doc["groups"]) == ["1", "2", "3"]  # the scratch row's blank is no curve
+    # key 2, not 2.0: the CSV's complexity column has blanks (the scratch row's)
     hold = doc["groups"]["2"]["holdout"]  # observed 0 at the held-out size: the absolute miss counts
     assert hold["observed"] == [0.0] and hold["rel_err"] == pytest.approx(hold["abs_err"])
     assert "inf" not in res.stdout

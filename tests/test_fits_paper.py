@@ -237,14 +237,16 @@ def test_cli_fit_bench_on_a_few_sample_curves(tmp_path: Path) -> None:
     assert text.count("- vs law chosen per curve (fit --law auto): ") == 3 + 2
 
 
-def test_plot_draws_a_group_without_a_group_value(tmp_path: Path) -> None:
+def test_a_curve_without_a_group_value_is_refused_not_drawn(tmp_path: Path) -> None:
+    """A whole curve whose group value is blank was fitted and drawn as a group named nan; since
+    2026-12-06 rows with n > 0 must carry their group value (a blank one is unknown, not a condition)."""
     import pandas as pd
-    from fits.plot import _group_rows, plot_scaling
+
+    from fits.errors import FitInputError
 
     n = np.repeat([100.0, 200.0, 400.0, 800.0, 1600.0], 2)
     y = np.r_[0.5 * n ** -0.3 + 0.1, 0.4 * n ** -0.3 + 0.1] * np.exp(np.random.default_rng(0).normal(0, 0.01, 20))
     df = pd.DataFrame({"n_synth": np.r_[n, n], "test_err": y, "complexity": [np.nan] * 10 + [2.0] * 10,
                        "seed": np.tile([0, 1], 10)})
-    res = json.loads(json.dumps(fits.fit_runs(df), default=float))   # as read back from fits.json
-    assert sorted(len(_group_rows(df, "complexity", g)) for g in res["groups"].values()) == [10, 10]
-    assert plot_scaling(df, res, tmp_path / "s.png")[0].exists()
+    with pytest.raises(FitInputError, match=r"column 'complexity' is empty at row 0 .* and 9 more row\(s\)"):
+        fits.fit_runs(df)
