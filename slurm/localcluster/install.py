@@ -57,7 +57,7 @@ def ensure_installed(log: Path) -> bool:
     if os.geteuid() != 0:
         raise ClusterUnavailable(
             "Slurm packages missing (" + ", ".join(missing_binaries()) + ") and not root: "
-            "run `sudo python -m slurm.localcluster install`")
+            "run `sudo .venv/bin/python -m slurm.localcluster install` from the repository")
     if shutil.which("apt-get") is None:
         raise ClusterUnavailable("Slurm packages missing and no apt-get: install "
                                  + " ".join(PACKAGES) + " by hand")
