@@ -158,6 +158,8 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     note = left_out_note(df)
     df = usable_rows(df)
     for c in [*sizes, *values]:
+        if pd.api.types.is_bool_dtype(df[c]):  # numeric to pandas: False read as size 0, the scratch baseline
+            raise FitInputError(f"column {c!r} holds true/false values, not numbers; name a numeric column")
         if not pd.api.types.is_numeric_dtype(df[c]):
             num = pd.to_numeric(df[c], errors="coerce")
             bad = df[c][num.isna() & df[c].notna()]
@@ -202,6 +204,9 @@ def _check_seeds(df: pd.DataFrame, seed: str) -> None:
     own and change the intervals. Text seeds are labels and are kept."""
     col = df[seed]
     bad = col.isna() | (col.astype(str).str.strip() == "")
+    if bad.all():  # "drop those rows" would drop the table
+        raise FitInputError(f"column {seed!r} is empty in every row; drop that column to fit the rows as "
+                            "independent runs, or fill in each run's seed")
     if bad.any():
         raise FitInputError(f"column {seed!r} has {int(bad.sum())} missing value(s), the first at "
                             f"{_where(df.index[bad][0])}; give every run its seed, or drop those rows")
@@ -226,11 +231,18 @@ def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[str, pd.Series] | None:
 NOT_A_CONDITION = frozenset({"run_id", "pretrain_id", "status", "host", "torch", "name", "knobs"})
 
 
-def _told_apart_by(a: pd.Series, b: pd.Series) -> list[str]:
-    """Text columns in which two rows differ (a table from another tool: 'gen' = shapes / fractals),
-    which may name two conditions the table pools; not ids, hosts or statuses."""
-    return [c for c in a.index if isinstance(c, str) and c not in NOT_A_CONDITION
+def _told_apart_by(a: pd.Series, b: pd.Series, df: pd.DataFrame | None = None) -> list[str]:
+    """Columns in which two rows differ that may name two conditions the table pools; not ids,
+    hosts or statuses: text columns (a table from another tool: 'gen' = shapes / fractals), then,
+    given the table `df`, numeric columns with few values in it (at most a third of its rows: 'lr'
+    = 0.1 / 0.01, not a measured error or a time, whose every row differs)."""
+    text = [c for c in a.index if isinstance(c, str) and c not in NOT_A_CONDITION
             and (isinstance(a[c], str) or isinstance(b[c], str)) and _shown(a[c]) != _shown(b[c])]
+    few = max(2, len(df) // 3) if df is not None else 0
+    numeric = [c for c in a.index if df is not None and isinstance(c, str) and c not in NOT_A_CONDITION
+               and c not in text and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               and _shown(a[c]) != _shown(b[c]) and df[c].nunique() <= few]
+    return text + numeric
 
 
 def _lines(rows: tuple[Any, Any]) -> str:
@@ -266,7 +278,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
     if rows:
         where, row, other = rows
         what = ", ".join(f"{one_line(c)}={_shown(row[c])}" for c in dict.fromkeys([*keys, seed]))
-        apart = _told_apart_by(other, row)
+        apart = _told_apart_by(other, row, df)
         hint = (f"; they differ in {one_line(apart[0])!r} ({_shown(other[apart[0]])}, {_shown(row[apart[0]])}): "
                 f"if those are two conditions, add {one_line(apart[0])} to --by"
                 if apart else "")

@@ -886,6 +886,12 @@ def test_rows_that_repeat_a_measurement_name_the_text_column_they_differ_in(tmp_
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "repeat one measurement" in err, err
     assert err.endswith("they differ in 'gen' (a, b): if those are two conditions, add gen to --by"), err
+    for r in rows:  # a numeric condition (a learning rate): named too, but not the measured error
+        r["lr"] = 0.1 if r.pop("gen") == "a" else 0.01
+    pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("they differ in 'lr' (0.1, 0.01): if those are two conditions, add lr to --by"), err
 
 
 def test_a_seed_column_under_another_name_is_read_as_seeds(tmp_path, capsys):

@@ -410,6 +410,10 @@ def test_a_bad_row_of_a_shuffled_table_is_named_by_its_label_as_a_plain_number()
         fits.fit_table(df.sample(frac=1, random_state=1), "n", "err", None)
     assert str(info.value) == ("column 'seed' has 1 missing value(s), the first at row 6 (line 8 of a CSV with a "
                                "header); give every run its seed, or drop those rows")
+    with pytest.raises(FitInputError, match="column 'seed' is empty in every row; drop that column"):
+        fits.fit_table(df.assign(seed=np.nan), "n", "err", None)  # said to drop every row
+    with pytest.raises(FitInputError, match="column 'n' holds true/false values, not numbers"):
+        fits.fit_table(df.assign(n=df["n"] > 400, seed=0), "n", "err", None)  # False was size 0: scratch
 
 
 def test_gradbench_takes_help_and_refuses_an_unknown_law_in_one_line(capsys) -> None:
