@@ -288,7 +288,8 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
             ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1)
         law, params = _params_text(fits_json, key)
         params = f"{law}: {params}" if law else params or ("" if "curve" in g else "not fitted")
-        ax.set_title(f"{key}\n{params}" if params else key, fontsize=7)
+        name = f"{by.replace(',', '/')}={key}" if by else key  # generator/complexity=a/1; "1" named no column
+        ax.set_title(f"{name}\n{params}" if params else name, fontsize=7)
         bottom = i + ncols >= len(keys)  # nothing drawn below it
         _finish_axes(ax, x if bottom else None, y if i % ncols == 0 else None)
         ax.tick_params(labelsize=7, which="both")

@@ -193,7 +193,7 @@ def test_many_groups_are_drawn_one_panel_each_few_share_one_axes() -> None:
         assert len(panels) == 8 and len(fig.axes) == 9  # a 3 x 3 grid, its last slot hidden
         for ax, key in zip(panels, keys):
             p = res["groups"][key]["params"]
-            assert ax.get_title().split("\n") == [key, f"alpha={fits.table.fmt_num(p['alpha'])}, "
+            assert ax.get_title().split("\n") == [f"generator/complexity={key}", f"alpha={fits.table.fmt_num(p['alpha'])}, "
                                                        f"C={fits.table.fmt_num(p['C'])}"]
             fitted = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]  # not the scratch line
             assert len(fitted) == 1
