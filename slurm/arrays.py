@@ -132,6 +132,9 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
         lines.append(f"array {i}: {check.line()}")
         if check.verdict == "refused":
             refused.append(f"sbatch --test-only refuses {_which(i, len(groups))}({res.describe()}): {check.said}")
+    used = {k for c in todo for k in profile.rules_for(c)}  # a rule meant for some cells that matched none
+    lines += [f"shapes[{k}] (when {', '.join(f'{key}: {v}' for key, v in rule.when.items())}) matches none of "
+              "these cells" for k, rule in enumerate(profile.shapes) if k not in used]
     return "\n".join(lines), refused
 
 
@@ -170,8 +173,8 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
                 jobs = ex.map_array(CellJob(), [c.model_dump() for c in cells],
                                     [str(root)] * len(cells))
         except FailedJobError as err:
-            raise UserError(_refused(err, i, len(groups), res, out)) from None
-        log.info("submitted %d cells as %s (%s)", len(cells), jobs[0].job_id.split("_")[0],
+            raise UserError(_refused(err, i, len(groups), res, out, name)) from None
+        log.info("submitted %s as %s (%s)", counted(len(cells), "cell"), jobs[0].job_id.split("_")[0],
                  res.describe())
         for spec, job in zip(cells, jobs):
             out.refs.append(JobRef(spec.run_id, "slurm", job.job_id, name, str(folder), time.time(),
@@ -188,14 +191,19 @@ def _which(i: int, n: int) -> str:
     return f"array {i} of {n} " if n > 1 else "the array "
 
 
-def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted) -> str:
-    """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs."""
+def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted, name: str = "") -> str:
+    """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs. An
+    sbatch that timed out may have queued the array all the same (an overloaded controller): its
+    tasks find no cell to run (submitit moves their files into place only once sbatch answers) and
+    end within a minute; the line says how to see and cancel them."""
     said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
     reason = "; ".join(dict.fromkeys(said)) or "no reason given"
     if _NO_CONTROLLER.search(reason):  # nothing was judged: the options may be fine
         line = (f"sbatch could not reach the Slurm controller for {_which(i, n)}({res.describe()}): {reason}; "
                 "check that Slurm runs and this machine's slurm.conf (`sinfo` should answer), then run the same "
-                "command again")
+                "command again" + (f" (a controller that timed out may have queued it all the same: `squeue --name "
+                                   f"{name}` shows it; its tasks have no cell to run and end within a minute, or "
+                                   "scancel them)" if name else ""))
     else:
         line = (f"sbatch refused {_which(i, n)}({res.describe()}): {reason}; {FIX_HINT} and run the same "
                 "command again")
@@ -240,7 +248,7 @@ def wait(sub: Submitted, fail_fast: bool, on_end) -> None:
             if i in not_started and err is not None and not sub.jobs[i].paths.result_pickle.exists():
                 err = NOT_RUN  # (one that started after all has a result)
             on_end(sub.specs[i], err)
-            if err is not None and fail_fast and not cancelled:
+            if err is not None and not err.not_run and fail_fast and not cancelled:
                 cancelled = True
                 not_started = {j for j in pending if j != i and
                                LIVE.get(states.get(sub.refs[j].job_id, "")) == "pending"}
@@ -277,6 +285,9 @@ class CellError:
 # How a cell --fail-fast kept from starting ends, on every executor: counted, not listed
 NOT_RUN = CellError("kept from starting by --fail-fast (not submitted, or cancelled while pending); the "
                     "next sweep runs it", not_run=True)
+# A Slurm job that ended before it started (scancel while pending, or lost by the cluster): not run
+NEVER_STARTED = CellError("its job ended before it started (cancelled while pending, or lost by the cluster); "
+                          "the next sweep runs it", not_run=True)
 
 
 def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
@@ -299,6 +310,8 @@ def _outcome(job: Any, state: str, ended_at: dict[int, float], i: int) -> Any:
     first = ended_at.setdefault(i, time.monotonic())
     if time.monotonic() - first < _NO_PICKLE_GRACE_S and state in ("", "COMPLETED"):
         return _RUNNING
+    if state in ("CANCELLED", "") and not job.paths.stderr.exists():  # Slurm opens it as the job starts
+        return NEVER_STARTED  # (`sweep status` calls such a cell missing; the sweep called it failed)
     if state == "CANCELLED":
         return CellError("cancelled")
     if not state:

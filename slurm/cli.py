@@ -141,11 +141,8 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     the_plan = plan(load_sweep(resolve_config(config, words=("status",)), overrides), root)
     if executor == "slurm":  # every job shape (profile rules, extra sbatch options) before any output
         group_by_shape(the_plan.todo, profile or Profile())
-    elif not dry_run:  # cells run on this machine: device=cuda without one failed every cell, one by one
-        from bench.models import pick_device
-
-        for device in sorted({c.device for c in the_plan.todo}):
-            pick_device(device)
+    elif not dry_run:
+        check_devices(the_plan.todo)
     if not dry_run:  # a read-only root is one line now, not a traceback from the first job or folder
         writable_root(root)
         if (root / "runs").is_dir():  # jobs write each cell under runs/
@@ -161,8 +158,11 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                 print(f"{counted(len(flying), 'cell')} of these {'is' if len(flying) == 1 else 'are'} already queued "
                       f"or running as Slurm jobs of an earlier sweep ({shown}): the sweep waits for "
                       f"{'it' if len(flying) == 1 else 'them'} and submits the rest", flush=True)
-            text, refused = preview([s for s in the_plan.todo if s.run_id not in flying], root, profile or Profile())
-            print(text, flush=True)
+            rest = [s for s in the_plan.todo if s.run_id not in flying]
+            text, refused = (preview(rest, root, profile or Profile()) if rest else
+                             ("nothing to submit: the sweep would only wait" if flying else "", []))
+            if text:  # (was "0 job array(s), one per resource shape:" with nothing after)
+                print(text, flush=True)
             if refused:
                 more = f" ({len(refused) - 1} more array(s) refused, above)" if len(refused) > 1 else ""
                 raise UserError(f"{refused[0]}; {FIX_HINT}{more}")
@@ -171,10 +171,10 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                      timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
     got, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
-    not_run = result.not_run  # kept from starting by --fail-fast: one count, not a line per cell
+    not_run = result.not_run  # never started (--fail-fast, or scancel while pending): one count, not a line per cell
     print(f"{counted(len(result.finished), 'cell')} finished now, {len(result.failed)} failed"
           + (f", {len(stopped)} stopped with a checkpoint" if stopped else "")
-          + (f", {len(not_run)} not run (--fail-fast; the next sweep runs them)" if not_run else "")
+          + (f", {len(not_run)} not run ({_never_started(result)}; the next sweep runs them)" if not_run else "")
           + (f"; rows in {out}" if len(got.table) else f"; {out} has no rows yet"))  # not "rows in" a bare header
     for run_id, err in result.unfinished.items():  # in the order they ended
         if err.not_run:
@@ -186,6 +186,25 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} ({where})",
               file=sys.stderr)
     return 1 if result.unfinished else 0
+
+
+def check_devices(cells: list) -> None:
+    """Cells run on this machine: a device it lacks (device=cuda without one) is a UserError before
+    any cell runs (each failed on its own, after the sweep had begun)."""
+    from bench.models import pick_device
+
+    for device in sorted({c.device for c in cells}):
+        pick_device(device)
+
+
+def _never_started(result) -> str:
+    """Why the sweep's not-run cells never started: --fail-fast kept them, their jobs were cancelled
+    while pending (scancel), or both."""
+    from slurm.arrays import NOT_RUN  # here, as the dry run's import: `sweep status` never loads submitit
+
+    why = {"--fail-fast" if err is NOT_RUN else "cancelled while pending"
+           for err in result.unfinished.values() if err.not_run}
+    return " or ".join(sorted(why))
 
 
 def _at_least_1(value: Optional[int], flag: str) -> None:

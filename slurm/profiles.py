@@ -101,14 +101,27 @@ class Profile(_Strict):
         """The resources of one cell: the defaults with every matching rule applied in order; a
         shape the suite could not run as meant is a UserError (check_shape)."""
         res, time_from = self.resources, None
-        for i, rule in enumerate(self.shapes):
-            # every key looked up (a misspelt one is an error even when an earlier key does not match)
-            if all([_matches(_dotted(spec, key), want) for key, want in rule.when.items()]):
-                res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
-                if "time_min" in rule.set:  # a rule's set wins over --timeout-min: name the rule
-                    time_from = f"shapes[{i}].set.time_min"
+        for i in self.rules_for(spec):
+            rule = self.shapes[i]
+            res = _validate(Resources, {**res.model_dump(), **rule.set}, "shapes[].set")
+            if "time_min" in rule.set:  # a rule's set wins over --timeout-min: name the rule
+                time_from = f"shapes[{i}].set.time_min"
         check_shape(res, self.signal_delay_s, time_from)
         return res
+
+    def rules_for(self, spec: RunSpec) -> list[int]:
+        """The indices of the shape rules that match the cell, in order. A rule value of another kind
+        than the field's (`synth.n: "0"`, text, for a number) is a UserError: it could never match,
+        and the cells it was meant for silently kept the defaults (the scratch cells on a GPU)."""
+        out = []
+        for i, rule in enumerate(self.shapes):
+            # every key looked up (a misspelt one is an error even when an earlier key does not match)
+            values = {key: _dotted(spec, key) for key in rule.when}
+            for key, want in rule.when.items():
+                _check_kind(i, key, values[key], want)
+            if all(_matches(values[key], want) for key, want in rule.when.items()):
+                out.append(i)
+        return out
 
     def with_overrides(self, resources: dict[str, Any], **fields: Any) -> "Profile":
         """A copy with command-line resource flags and top-level fields (None = keep) applied."""
@@ -139,6 +152,28 @@ def _dotted(spec: RunSpec, key: str) -> Any:
                             "field, such as synth.n, model.name or target.name")
         value = value[part]
     return value
+
+
+def _kind(v: Any) -> Optional[str]:
+    if v is None or v is _UNSET:
+        return None
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return "number"
+    return "text" if isinstance(v, str) else None  # (a list field, target.n_real: compared as is)
+
+
+def _check_kind(i: int, key: str, value: Any, want: Any) -> None:
+    """A UserError if the rule's value (or a value of its list) is of another kind than the cell's field."""
+    have = _kind(value)
+    for w in (want if isinstance(want, list) and not isinstance(value, list) else [want]):
+        got = _kind(w)
+        if have and got and got != have:
+            hint = f"; write {w} without quotes" if have == "number" and got == "text" else ""
+            a = {"number": "a number", "text": "text", "true/false": "true/false"}
+            raise UserError(f"profile shapes[{i}].when: {key} is {a[have]} (a cell has {value!r}), but the rule "
+                            f"gives {w!r} ({a[got]}), which can never match{hint}")
 
 
 def _matches(value: Any, want: Any) -> bool:

@@ -62,7 +62,8 @@ class SweepResult:
 
     @property
     def not_run(self) -> list[str]:
-        """The cells --fail-fast kept from starting (not submitted, or cancelled while pending)."""
+        """The cells that never started: --fail-fast kept them (not submitted, or cancelled while
+        pending), or their Slurm job was cancelled while pending (scancel)."""
         return [k for k, e in self.unfinished.items() if e.not_run]
 
     def ended(self, run_id: str, err: Optional[arrays.CellError]) -> None:
@@ -71,7 +72,7 @@ class SweepResult:
             self.finished.append(run_id)
             return
         self.unfinished[run_id] = err
-        if err.not_run:  # the sweep says once that --fail-fast kept them from starting
+        if err.not_run:  # the sweep says once how many never started, and why
             return
         if err.stopped:
             log.warning("cell %s stopped: %s", run_id, err.message)
@@ -216,8 +217,8 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
             finally:
                 write_manifest(root, sid, queued, cells, submitting=False)
     if flying:
-        log.info("%d cells already queued or running from an earlier sweep: waiting for them",
-                 len(flying))
+        log.info("%s already queued or running from an earlier sweep: waiting for them",
+                 counted(len(flying), "cell"))
     by_id = {s.run_id: s for s in plan.todo}
     for rid, ref in flying.items():
         sub.refs.append(ref)
@@ -230,9 +231,20 @@ def _execute_slurm(plan: Plan, profile: Profile, fail_fast: bool, result: SweepR
         result.ended(spec.run_id, err)
         _tick(bar, result, len(sub.jobs))
 
-    arrays.wait(sub, fail_fast, on_end)
-    if bar is not None:
-        bar.close()
+    try:
+        arrays.wait(sub, fail_fast, on_end)
+    except KeyboardInterrupt:  # Ctrl-C or kill of the sweep: its jobs run on, which the CLI's line did not say
+        ended = {*result.finished, *result.unfinished}
+        left = [r for r in sub.refs if r.run_id not in ended]
+        ids = sorted({r.job_id.split("_")[0] for r in left}, key=lambda j: (len(j), j))
+        if ids:
+            print(f"{counted(len(left), 'cell')} {'keeps' if len(left) == 1 else 'keep'} running on Slurm "
+                  f"(job {', '.join(ids)}): the next sweep "
+                  f"attaches to them; `scancel {' '.join(ids)}` stops them", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     return result
 
 

@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.config import RunSpec, load_sweep
 from bench.run import COLUMNS
 from slurm.plan import plan
-from slurm.profiles import load_profile, parse_sbatch_items
+from slurm.profiles import Profile, load_profile, parse_sbatch_items
 from slurm.tracking import JobRef, cell_statuses, write_manifest
 from synth.errors import UserError
 
@@ -247,3 +247,26 @@ def test_a_bad_resource_flag_is_named_as_typed(tmp_path, capsys, monkeypatch, fl
                  flag, value]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"synthscale: error: {needle}", err
+
+
+def test_a_shape_rule_value_of_another_kind_is_refused_and_a_rule_matching_nothing_is_named(tmp_path, capsys,
+                                                                                          monkeypatch):
+    """`when: {synth.n: "0"}` (quoted) never matched and the scratch cells kept the GPU defaults, with
+    no word; a rule for `synth.generator: shape` (a typo) matched nothing, silently too."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch: nothing is asked, nothing submitted
+    cfg, _ = _files(tmp_path)
+    quoted = tmp_path / "quoted.yaml"
+    quoted.write_text(PROFILE.replace("{synth.n: 0}", '{synth.n: "0"}'))
+    argv = ["sweep", str(cfg), "--root", str(tmp_path / "runs"), "--executor", "slurm", "--dry-run", "--profile"]
+    assert main([*argv, str(quoted)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("profile shapes[0].when: synth.n is a number (a cell has 32), but the rule gives '0' "
+                        "(text), which can never match; write 0 without quotes"), err
+    with pytest.raises(UserError, match=r"shapes\[0\]\.when: synth\.n is a number .* gives 'x' \(text\)"):
+        Profile.model_validate({"shapes": [{"when": {"synth.n": [0, "x"]}, "set": {}}]}).rules_for(RunSpec())
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(PROFILE + "  - when: {synth.generator: shape}\n    set: {partition: big}\n")
+    assert main([*argv, str(typo)]) == 0
+    out = capsys.readouterr().out
+    assert "shapes[1] (when synth.generator: shape) matches none of these cells" in out, out
+    assert "shapes[0]" not in out  # the scratch rule matched its cells

@@ -171,9 +171,15 @@ def test_a_resubmitted_cell_cancelled_before_it_started_is_missing_not_its_old_r
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_debug_cells_that_failed_before_making_a_run_folder_read_failed_with_the_reason(tmp_path, capsys):
+def test_debug_cells_that_failed_before_making_a_run_folder_read_failed_with_the_reason(tmp_path, capsys,
+                                                                                      monkeypatch):
     """`--executor debug device=cuda` here: the sweep says 2 failed (exit 1); status said `missing [its
-    sweep stopped before submitting it]` (exit 0), or `stopped` from an older run's log."""
+    sweep stopped before submitting it]` (exit 0), or `stopped` from an older run's log. (The sweep now
+    refuses a device this machine lacks before any cell runs; its check is off here, so that the cells
+    fail inside their runs, as any error found before a run makes its folder does.)"""
+    import slurm.cli
+
+    monkeypatch.setattr(slurm.cli, "check_devices", lambda cells: None)
     cfg, root = _config(tmp_path, seeds="[0, 1]"), tmp_path / "root"
     first = load_run(cfg, {"seed": 0})
     stop = threading.Event()

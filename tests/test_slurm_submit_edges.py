@@ -288,6 +288,8 @@ def test_a_controller_that_cannot_be_reached_is_not_called_a_refusal(tmp_path, c
     assert "sbatch could not reach the Slurm controller for the array (" in err, err
     assert "Could not establish a configuration source" in err and "`sinfo` should answer" in err
     assert "fix the flag" not in err
+    # a controller that timed out may have queued the array all the same: the line says how to find it
+    assert "may have queued it all the same: `squeue --name synthscale-" in err, err
 
 
 def test_a_shape_rule_on_a_section_a_cell_lacks_does_not_match_it(tmp_path):
@@ -302,3 +304,58 @@ def test_a_shape_rule_on_a_section_a_cell_lacks_does_not_match_it(tmp_path):
     cfg.write_text(TINY)
     spec = plan(load_sweep(cfg), tmp_path / "r").todo[0]
     assert spec.asg is None and profile.resources_for(spec).time_min == 120
+
+
+def test_a_slurm_task_cancelled_while_pending_is_not_run_not_failed(tmp_path):
+    """`scancel` of a pending task: the sweep said `failed: left the queue without a result` and
+    exited 1, while `sweep status` called the cell missing; Slurm opens a job's log as it starts, so
+    no log means the job never ran."""
+    import submitit
+
+    from slurm.arrays import NEVER_STARTED, _outcome
+
+    job = submitit.SlurmJob(folder=tmp_path, job_id="41_2")
+    assert _outcome(job, "CANCELLED", {}, 0) is NEVER_STARTED and NEVER_STARTED.not_run
+    assert _outcome(job, "", {0: time.monotonic() - 3600}, 0) is NEVER_STARTED  # sacct kept no record
+    job.paths.stderr.parent.mkdir(parents=True, exist_ok=True)
+    job.paths.stderr.write_text("")  # it started: a cancel then is the run's end, not a cell never run
+    assert _outcome(job, "CANCELLED", {}, 0).message == "cancelled"
+
+
+def test_a_slurm_job_with_threads_unset_trains_on_the_cpus_slurm_gave_it(monkeypatch):
+    # it took torch's default, which follows the OMP_NUM_THREADS of the shell that submitted it
+    from slurm.jobs import slurm_threads
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "8")
+    assert slurm_threads({"threads": None, "seed": 0}) == {"threads": 8, "seed": 0}
+    assert slurm_threads({"threads": 2}) == {"threads": 2}  # a config's own setting wins
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert slurm_threads({"threads": None}) == {"threads": None}
+
+
+def test_stopping_a_slurm_sweep_says_which_jobs_run_on(tmp_path, capsys, monkeypatch):
+    # Ctrl-C printed only "interrupted; finished work is kept ...", and the whole array stayed queued
+    import slurm.arrays
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stub(bin_dir, "sbatch", "srun", "squeue", "sacct", "scancel")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    argv = _sweep_argv(tmp_path)
+
+    def submit(todo, root, profile, sid, folder, on_array=None):  # Slurm queued every cell as array 90
+        refs = [JobRef(s.run_id, "slurm", f"90_{i}", job_name(sid), str(folder), time.time(), "x")
+                for i, s in enumerate(todo)]
+        return slurm.arrays.Submitted(refs, [None] * len(todo), list(todo))
+
+    def wait(sub, fail_fast, on_end):  # the first cell finishes, then Ctrl-C
+        on_end(sub.specs[0], None)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slurm.arrays, "submit", submit)
+    monkeypatch.setattr(slurm.arrays, "wait", wait)
+    assert main(argv) == 130
+    n = len(plan(load_sweep(tmp_path / "tiny.yaml"), tmp_path / "runs").todo) - 1
+    err = capsys.readouterr().err
+    assert (f"{counted(n, 'cell')} keep running on Slurm (job 90): the next sweep attaches to them; "
+            "`scancel 90` stops them") in err, err
