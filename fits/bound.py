@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import Fit, fit_curve, percentile_interval, strict_json
-from fits.diagnostics import _bound_side
+from fits.diagnostics import bound_side
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.table import check_not_pooled, curve_groups, fit_rows, fmt_num, label
 
@@ -133,7 +133,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                      "diagnostics": [f.to_dict() for f in joint.diagnostics] if intervals else []},
            "per_s": per_s, "checks_caveat": _caveat(jp["alpha"], per_s, s)}
     for name in ("C", "D"):  # check 2: the slope over the s whose D_s (C_s) is off its bound
-        keep = [k for k, (_, f) in fitted.items() if _bound_side(f, name) is None]
+        keep = [k for k, (_, f) in fitted.items() if bound_side(f, name) is None]
         sv, j = np.array(keep), ("D", "alpha", "C").index(name)  # power_floor's parameters, in its order
         out[f"beta_from_{name}"] = _loglog_slope(sv, np.array([fitted[k][1].params[name] for k in keep]))
         draws = np.column_stack([nested[k][:, j] for k in keep]) if intervals and keep else np.empty((0, 0))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
-from fits.diagnostics import is_flat
+from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label
 from fits.uncertainty import all_zero, bootstrap_params
 
@@ -117,13 +117,15 @@ def fmt_size(n: float) -> str:
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
              x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False,
-             rising: str | None = None, few_sizes: bool = False) -> str:
+             rising: str | None = None, few_sizes: bool = False, c_on_zero: bool = False) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
     flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
     x: the size column's name, as the user called it.
     scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
+    c_on_zero: C sits on its bound 0 (diagnostics' on_bound): a floor of 0 too, whatever the optimiser
+    left there (5.7e-09 at errors of 0.3 read as a real gap, "the interval straddles 10 %").
     seeds: whether the table has a seed column (without one: more runs per size, not more seeds).
     perfect: every error is 0 (uncertainty.all_zero): neither a gain nor a gap exists.
     rising: "a -> b", the first and last size means, when they rise over the whole range beyond their
@@ -150,10 +152,20 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_num(gain[0], scale=scale)} of error vs a "
                 f"gap C = {fmt_num(c[0], scale=scale)}, but the fit has no points left over to estimate the noise, "
                 f"so neither has an interval: {more_runs}")
-    if abs(c[0]) < TINY * scale:  # no floor fitted: a share of a zero gap means nothing
-        return (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} of error, and "
-                f"the fitted gap C = {fmt_ci(*c, scale=scale)} is 0 (no floor within the measured sizes): more "
-                "data still pays.")
+    if few_sizes:  # more seeds narrow the noise, but the shape rests on too few sizes
+        more = "more sizes (too few to test the law)"
+    else:
+        more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
+    if abs(c[0]) < TINY * scale or c_on_zero:  # no floor fitted: a share of a zero gap means nothing
+        # (on its bound the optimiser may leave a crumb, 5.7e-09, whose share ">100 [3, >100] %" read as a
+        # real gap); the interval still says how large a gap the data allow
+        at = (f"C = {fmt_ci(*c, scale=scale)} is 0" if abs(c[0]) < TINY * scale
+              else f"C sits on its bound 0, {fmt_ci(*c, scale=scale)}")
+        head = (f"{key}: doubling {x} from {fmt_size(n)} would remove {fmt_ci(*gain, scale=scale)} of error, and "
+                f"the fitted gap {at} (no floor within the measured sizes)")
+        if ratio[1] > GAP_FRACTION or not c[2] > 0:  # even the interval's largest gap is small beside the gain
+            return head + ": more data still pays."
+        return head + f", but its interval reaches {fmt_num(c[2], scale=scale)}: {more} would tell whether a gap remains."
     # a share of a tiny gap runs to 1e7 %: above 100 % say so instead of the number
     pct = [">100" if r > 1 else fmt_num(100 * r) for r in ratio]
     share = "more than all of it" if ratio[1] > 1 else f"{pct[0]} [{pct[1]}, {pct[2]}] % of it"
@@ -163,10 +175,6 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
         return head + ": the gap dominates, improve the generator rather than buy more of its data."
     if ratio[1] > GAP_FRACTION:
         return head + ": more data still pays."
-    if few_sizes:  # more seeds narrow the noise, but the shape rests on too few sizes
-        more = "more sizes (too few to test the law)"
-    else:
-        more = "more seeds" if seeds else "more runs per size (a seed column to tell them apart)"
     return head + f": the interval straddles {100 * GAP_FRACTION:.0f} %, {more} would settle it."
 
 
@@ -226,7 +234,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
                                    seeds="seed" in df.columns, perfect=all_zero(fit.problem),
                                    rising=_rise(fit),
-                                   few_sizes=any(f.name == "too_few_sizes" for f in flags))
+                                   few_sizes=any(f.name == "too_few_sizes" for f in flags),
+                                   c_on_zero="C" in fit.problem.free and bound_side(fit, "C") == "lower")
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the

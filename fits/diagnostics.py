@@ -58,7 +58,7 @@ def noise_level(x: np.ndarray, y: np.ndarray, pred: np.ndarray, n_free: int = 0)
     return float(np.sqrt(np.sum(resid ** 2) / dof)), "residual spread"
 
 
-def _bound_side(fit: "Fit", name: str) -> str | None:
+def bound_side(fit: "Fit", name: str) -> str | None:
     """'lower' or 'upper' if the free parameter `name` sits on that end of its box, else None."""
     lo, hi = _box_theta(fit, name)
     v = fit.scaled[name]
@@ -77,7 +77,7 @@ def _bound_flags(fit: "Fit", dead: list[str]) -> list[Flag]:
 
     return [Flag("on_bound", f"{name} = {fmt_num(fit.params[name], 4)} sits on its {side} bound: "
                              "the data do not pin it down, read it as a limit, not a value")
-            for name in fit.problem.free if name not in dead and (side := _bound_side(fit, name))]
+            for name in fit.problem.free if name not in dead and (side := bound_side(fit, name))]
 
 
 FAMILY_P = 0.05  # the chance that a curve with no such feature is flagged anyway, per flag
@@ -399,7 +399,7 @@ def _range_flags(fit: "Fit", dead: list[str]) -> list[Flag]:
     law = fit.law
     if is_flat(fit):  # the flat-split flag says it: only the level is identified
         return []
-    free = [k for k in fit.problem.free if _bound_side(fit, k) is None]  # on a bound: on_bound says it
+    free = [k for k in fit.problem.free if bound_side(fit, k) is None]  # on a bound: on_bound says it
     out = [Flag("unidentifiable", f"{k} changes no fitted error anywhere in its range: the data (with the "
                                   "fixed values) say nothing about it; read its value and interval as arbitrary")
            for k in dead]

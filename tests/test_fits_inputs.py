@@ -134,7 +134,9 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     assert "doubling frac from 0.32 would remove" in sentence
     nofloor = _table({1: (2.0, 0.5, 0.0)}, SIZES, noise=0.002)  # fitted C ~1e-4: gain / C ~ 66
     (sentence,) = compare_runs(nofloor)["groups"]["decision"]
-    assert "removes (more than all of it): more data still pays" in sentence  # was "6.6e+03 [...] % of it"
+    # was "6.6e+03 [...] % of it", then "(more than all of it)": C ~1e-4 is on its bound 0 (the true C)
+    assert sentence.endswith("the fitted gap C sits on its bound 0, 0.000131 [2.87e-10, 0.000341] (no floor "
+                             "within the measured sizes): more data still pays."), sentence
     wide = decision("condition=plain", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0))
     assert "(0.22 [0.0018, >100] % of it): the interval straddles 10 %" in wide  # was "[..., 3.4e+05] %"
     assert wide.endswith("more seeds would settle it.")
@@ -155,6 +157,16 @@ def test_an_undecided_group_with_too_few_sizes_is_told_to_measure_more_sizes() -
                                     "settle it."), row["decision"]
     zero = decision("complexity=1", 6400, (0.01, 0.009, 0.011), (0.0, 0.0, 0.002), (np.inf, 2.0, np.inf))
     assert "C = 0 [0, 0.002] is 0 (no floor within the measured sizes): more data still pays" in zero
+    # a C on its bound 0 that the optimiser left at 5.7e-09 read as a real gap (">100 [3.03, >100] %"); and a
+    # zero C whose interval allows a gap larger than the gain no longer says that more data pays
+    crumb = decision("g", 160, (0.044, 0.010, 0.051), (5.74e-9, 0.0, 0.339), (7.7e6, 0.0303, np.inf), scale=0.5,
+                     few_sizes=True, c_on_zero=True)
+    assert crumb == ("g: doubling n from 160 would remove 0.044 [0.01, 0.051] of error, and the fitted gap C sits "
+                     "on its bound 0, 5.74e-09 [0, 0.339] (no floor within the measured sizes), but its interval "
+                     "reaches 0.339: more sizes (too few to test the law) would tell whether a gap remains."), crumb
+    loose = decision("g", 160, (0.04, 0.017, 0.044), (0.0, 0.0, 0.311), (np.inf, 0.05, np.inf), scale=0.5)
+    assert loose.endswith("is 0 (no floor within the measured sizes), but its interval reaches 0.311: more seeds "
+                          "would tell whether a gap remains."), loose
     assert "%" not in zero
     # a flat fit without points left over for the noise was told "improve the generator", with no interval
     nan = (float("nan"),) * 2
