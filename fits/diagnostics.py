@@ -534,7 +534,8 @@ def _outlier_seed_flags(fit: "Fit") -> list[Flag]:
         sd = max(float(np.std(seed_eff, ddof=1)), 1e-3)  # 1e-3: rounding, not a spread
         # A seed measured at fewer sizes than the others averages less point noise into its offset:
         # add the difference (the others' residual variance about the model, times 1/m_g less their
-        # mean 1/m). Without it a seed run at one size among 10 clean seeds fired 9.5 %, not 1 %.
+        # mean 1/m). Without it a seed run at one size among 10 clean seeds fired 10.4 %, not 1 %
+        # (results/fits_flags.md).
         z = offset / np.sqrt(sd ** 2 * (1 + 1 / len(seed_eff))
                              + _point_var(rest_cell, rest_seed, ly[rest], size_eff, seed_eff)
                              * max(0.0, 1 / shared.sum() - np.mean(1 / np.bincount(rest_seed.reshape(-1)))))

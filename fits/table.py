@@ -228,7 +228,9 @@ def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[str, pd.Series] | None:
     return where, df.iloc[second], df.iloc[first]
 
 
-NOT_A_CONDITION = frozenset({"run_id", "pretrain_id", "status", "host", "torch", "name", "knobs"})
+NOT_A_CONDITION = frozenset({"run_id", "pretrain_id", "status", "host", "torch", "name", "knobs",
+                             # numbers a run records of how it ran, not what: few values, not conditions
+                             "torch_threads", "resumed_from_step", "pretrain_resumed_from_step"})
 
 
 def _told_apart_by(a: pd.Series, b: pd.Series, df: pd.DataFrame | None = None) -> list[str]:
