@@ -240,9 +240,11 @@ def _told_apart_by(a: pd.Series, b: pd.Series, df: pd.DataFrame | None = None) -
     = 0.1 / 0.01, not a measured error or a time, whose every row differs)."""
     text = [c for c in a.index if isinstance(c, str) and c not in NOT_A_CONDITION
             and (isinstance(a[c], str) or isinstance(b[c], str)) and _shown(a[c]) != _shown(b[c])]
-    few = max(2, len(df) // 3) if df is not None else 0
-    numeric = [c for c in a.index if df is not None and isinstance(c, str) and c not in NOT_A_CONDITION
-               and c not in text and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    if df is None:
+        return text
+    few = max(2, len(df) // 3)
+    numeric = [c for c in a.index if isinstance(c, str) and c not in NOT_A_CONDITION and c not in text
+               and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
                and _shown(a[c]) != _shown(b[c]) and df[c].nunique() <= few]
     return text + numeric
 

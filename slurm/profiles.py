@@ -154,6 +154,9 @@ def _dotted(spec: RunSpec, key: str) -> Any:
     return value
 
 
+_KIND_TEXT = {"number": "a number", "text": "text", "true/false": "true/false"}
+
+
 def _kind(v: Any) -> Optional[str]:
     if v is None or v is _UNSET:
         return None
@@ -171,9 +174,8 @@ def _check_kind(i: int, key: str, value: Any, want: Any) -> None:
         got = _kind(w)
         if have and got and got != have:
             hint = f"; write {w} without quotes" if have == "number" and got == "text" else ""
-            a = {"number": "a number", "text": "text", "true/false": "true/false"}
-            raise UserError(f"profile shapes[{i}].when: {key} is {a[have]} (a cell has {value!r}), but the rule "
-                            f"gives {w!r} ({a[got]}), which can never match{hint}")
+            raise UserError(f"profile shapes[{i}].when: {key} is {_KIND_TEXT[have]} (a cell has {value!r}), but "
+                            f"the rule gives {w!r} ({_KIND_TEXT[got]}), which can never match{hint}")
 
 
 def _matches(value: Any, want: Any) -> bool:
