@@ -293,6 +293,8 @@ def _corr_flags(fit: "Fit") -> list[Flag]:
     flat = _flat_split_flag(fit, floor) if fit.law.name in ("power_floor", "transfer_bound") else []
     if flat:
         return flat
+    if bound_side(fit, floor) is not None:  # on_bound says the data do not pin it: a spread of +-70 % about
+        return []  # a C of 2e-7 (exact power-law data) is no trade-off that leaves it open
     samples = _scaled_draws(fit)
     ok = np.all(np.isfinite(samples), axis=1)
     params = list(fit.law.params)
