@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -94,14 +96,31 @@ def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
     return rows
 
 
-# The shape flags' cases (--flags): 7 sizes 250..16k, log-normal point noise, seeds with log-normal
-# offsets of `offset` sd. Each: (label, flag, curve(x) without noise, seeds, point noise, seed offset
-# sd, sizes the first seed was measured at (7: all; fewer: the smallest, a seed stopped early),
-# factor on the third seed's errors (2.0: a broken seed), what the flag should do).
+# The shape flags' cases (--flags): 7 sizes 250..16k, log-normal point noise and seed offsets.
 FLAG_SIZES = 250 * 2.0 ** np.arange(7)
 _FALLING = (lambda x: 0.5 * x ** -0.3 + 0.1)  # 0.19 -> 0.12 over the sizes
 _FLAT = (lambda x: 0.3 + 0 * x)
-FLAG_CASES = (
+
+
+class FlagCase(NamedTuple):
+    """One row of the shape-flag table: curves drawn from `law` (noise-free) at FLAG_SIZES, `n_seeds`
+    runs per size with multiplicative point noise `noise` and a per-seed offset of sd `offset_sd` (log
+    units); seed 0 is measured at the first `first_sizes` sizes only (7: all; fewer: a seed stopped
+    early); seed 2 (when there are 3+) sits at `bad` times its errors (2.0: a broken seed); `flag` is
+    the flag counted and `should` what it ought to do, as the table prints it."""
+
+    name: str
+    flag: str
+    law: Callable[[np.ndarray], np.ndarray]
+    n_seeds: int
+    noise: float
+    offset_sd: float
+    first_sizes: int
+    bad: float
+    should: str
+
+
+FLAG_CASES = tuple(FlagCase(*row) for row in (
     ("flat, one run per size", "too_flat", _FLAT, 1, 0.02, 0.0, 7, 1.0, "fire"),
     ("flat, 5 seeds", "too_flat", _FLAT, 5, 0.02, 0.03, 7, 1.0, "fire"),
     ("falling, one run per size", "too_flat", _FALLING, 1, 0.02, 0.0, 7, 1.0, "quiet"),
@@ -124,26 +143,26 @@ FLAG_CASES = (
     ("one seed at 2x, 4 seeds", "outlier_seed", _FALLING, 4, 0.02, 0.03, 7, 2.0, "fire"),
     ("one seed at 2x, 5 seeds", "outlier_seed", _FALLING, 5, 0.02, 0.03, 7, 2.0, "fire"),
     ("one seed at 2x, 10 seeds", "outlier_seed", _FALLING, 10, 0.02, 0.03, 7, 2.0, "fire"),
-)
+))
 
 
-def flag_rate(case: tuple, repeats: int, rng: np.random.Generator) -> float:
+def flag_rate(case: FlagCase, repeats: int, rng: np.random.Generator) -> float:
     """The share of `repeats` simulated curves of `case` (a FLAG_CASES row) on which its flag fires:
     the shape and seed checks of Fit.diagnostics, without the bootstrap they do not use."""
     from fits.diagnostics import _outlier_seed_flags, _shape_flags
 
-    _, flag, law, n_seeds, noise, offset_sd, first_sizes, bad, _ = case
-    x, g = np.repeat(FLAG_SIZES, n_seeds), np.tile(np.arange(n_seeds), len(FLAG_SIZES))
-    keep = (g != 0) | (x <= FLAG_SIZES[first_sizes - 1])
+    k = case.n_seeds
+    x, g = np.repeat(FLAG_SIZES, k), np.tile(np.arange(k), len(FLAG_SIZES))
+    keep = (g != 0) | (x <= FLAG_SIZES[case.first_sizes - 1])
     x, g = x[keep], g[keep]
     fired = 0
     for _ in range(repeats):
-        off = rng.normal(0, offset_sd, n_seeds)
-        if n_seeds > 2:
-            off[2] += np.log(bad)
-        y = law(x) * np.exp(off[g] + rng.normal(0, noise, len(x)))
-        fit = fit_curve(x, y, groups=g if n_seeds > 1 else None)
-        fired += any(f.name == flag for f in _shape_flags(fit) + _outlier_seed_flags(fit))
+        off = rng.normal(0, case.offset_sd, k)
+        if k > 2:
+            off[2] += np.log(case.bad)
+        y = case.law(x) * np.exp(off[g] + rng.normal(0, case.noise, len(x)))
+        fit = fit_curve(x, y, groups=g if k > 1 else None)
+        fired += any(f.name == case.flag for f in _shape_flags(fit) + _outlier_seed_flags(fit))
     return fired / repeats
 
 
@@ -178,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in FLAG_CASES:
             t0 = time.process_time()
             rate = flag_rate(case, args.repeats, rng)
-            print(f"| {case[0]} | {case[1]} | {100 * rate:.1f} % | {case[-1]} | "
+            print(f"| {case.name} | {case.flag} | {100 * rate:.1f} % | {case.should} | "
                   f"{time.process_time() - t0:.0f} |", flush=True)
         return 0
     if args.hetero:
