@@ -217,3 +217,103 @@ def test_a_table_whose_index_repeats_labels_names_the_repeated_rows_by_position(
     text = one_line(info)
     assert text.startswith(f"run_id {runs['run_id'].iloc[0]}, n_real {runs['n_real'].iloc[0]} appears twice, at the "
                            "rows at positions 0 and 3 (the table's index repeats labels): "), text
+
+
+OUTLIER_SIZES = 100 * 2.0 ** np.arange(7)
+
+
+def _outlier_truth(n: np.ndarray) -> np.ndarray:
+    return 2 * n ** -0.5 + 0.1
+
+
+def test_a_run_among_two_seeds_is_not_called_an_outlier_but_among_three_it_is() -> None:
+    """With 2 runs at a size neither can be told the odd one (each is 2x the other), so the run check
+    needs OUTLIER_MIN_REPEATS = 3: at 2 it flagged a clean 2-seed curve with one run at 2x its error.
+    The same 2x run among 3 seeds is flagged: the boundary (among 5 seeds: test_fits_laws.py's
+    test_an_outlier_run_is_named_and_the_flag_stays_quiet_on_clean_seeds_and_single_runs)."""
+    from fits.diagnostics import _outlier_flags
+
+    for n_seeds, flagged in ((2, False), (3, True)):
+        x, g = np.repeat(OUTLIER_SIZES, n_seeds), np.tile(np.arange(n_seeds), len(OUTLIER_SIZES))
+        y = _outlier_truth(x) * np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
+        y[3 * n_seeds] *= 2  # size 800, seed 0
+        flags = _outlier_flags(fits.fit_curve(x, y, groups=g))
+        assert bool(flags) == flagged, (n_seeds, flags)
+    assert flags[0].message.startswith(f"3 run(s) far from the other runs at their size: {y[9]:.3g} at size 800, "
+                                       "seed 0 (2x its size's other runs, "), flags[0].message
+
+
+def test_the_run_check_needs_nine_points_at_sizes_with_three_repeats() -> None:
+    """The run check's robust spread is pooled over the points at sizes with 3+ repeats and needs 9 of
+    them: of 8 (5 rounded equal errors at one size, 3 at another, one of them 2x) the spread is its floor
+    0.001, and a lower minimum flagged the curve. One more repeat at the 2x run's size (9 points) flags it."""
+    from fits.diagnostics import _outlier_flags
+
+    for n_extra, flagged in ((2, False), (3, True)):  # runs added at size 1600, beside its seed 0
+        x = np.r_[OUTLIER_SIZES, [OUTLIER_SIZES[2]] * 4, [OUTLIER_SIZES[4]] * n_extra]
+        g = np.r_[np.zeros(7, int), [1, 2, 3, 4], np.arange(1, n_extra + 1)]
+        y = np.round(_outlier_truth(x), 3)  # a small test set rounds its errors: equal repeats
+        y[11] *= 2  # size 1600, seed 1
+        flags = _outlier_flags(fits.fit_curve(x, y, groups=g))
+        assert bool(flags) == flagged, (n_extra, flags)
+    want = "4 run(s) far from the other runs at their size: 0.3 at size 1600, seed 1 (2x"
+    assert flags[0].message.startswith(want), flags[0].message
+
+
+def test_of_three_seeds_none_is_called_the_odd_one_however_far_it_lies() -> None:
+    """outlier_seed compares each seed with a size + seed model of the others; with 3 seeds the others
+    are 2, whose spread says nothing, so it needs 4+ seeds: without that guard two nearly equal seeds
+    (0.2 % apart) and a third at 3x their errors flagged the third. A fourth seed beside them flags it."""
+    from fits.diagnostics import _outlier_seed_flags
+
+    for n_seeds, flagged in ((3, False), (4, True)):
+        x, g = np.repeat(OUTLIER_SIZES, n_seeds), np.tile(np.arange(n_seeds), len(OUTLIER_SIZES))
+        y = _outlier_truth(x) * np.array([1.0, 1.002, 3.0, 0.999])[:n_seeds][g]
+        flags = _outlier_seed_flags(fits.fit_curve(x, y, groups=np.array([f"s{i}" for i in g])))
+        assert bool(flags) == flagged, (n_seeds, flags)
+    assert flags[0].message.startswith("a whole seed's curve far from the other seeds': seed s2 at 3x the others' "
+                                       "errors at its sizes (t = "), flags[0].message
+
+
+def test_a_fit_with_alpha_just_above_zero_is_flat_and_reports_its_level_at_its_largest_size() -> None:
+    """Fits with alpha a little above 0 (0.00235 here) are flat too: the flag prints the alpha as it is
+    and says "at its bound 0" (not "on its bound", read beside a printed 0.00235 as a slip), and compare
+    and the fits.json tables give the level D n^-alpha + C at the largest size (0.297), not D + C (0.303)."""
+    from fits.diagnostics import is_flat
+    from fits.table import flat_level, fmt_num
+
+    x, g = np.repeat(OUTLIER_SIZES, 3), np.tile(np.arange(3), len(OUTLIER_SIZES))
+    y = 0.3 * np.exp(np.random.default_rng(5).normal(0, 0.02, len(x)))  # flat, 2 % noise: alpha lands at 0.00235
+    fit = fits.fit_curve(x, y, groups=g)
+    alpha = fit.params["alpha"]  # its last digits may move with the CPU: the split of a flat level is arbitrary
+    assert 3e-4 < alpha < 3e-3 and is_flat(fit), alpha
+    (flat,) = [f.message for f in fit.diagnostics if f.name == "unidentifiable"]
+    assert flat == (f"alpha = {fmt_num(alpha, 3)} (at its bound 0): the fitted curve is flat, so only its level is "
+                    "identified, not how it splits into D and C; read C as the level minus an arbitrary share")
+    level = float(fit.predict([6400.0])[0])
+    assert level == pytest.approx(0.29736, abs=1e-4)
+    assert fit.params["D"] + fit.params["C"] > level + 0.004  # what a D + C level would wrongly report
+    df = pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": 1})
+    res = compare_runs(df, n_boot=20)
+    assert res["flat"] == ["1"] and res["groups"]["flat_level"].iloc[0] == pytest.approx(level, rel=1e-9)
+    text = report(res)
+    assert "its whole error level 0.297 acts as the gap" in text and "<= 0.297 (flat)" in text, text
+    (group,) = fit_runs(df)["groups"].values()
+    assert flat_level(group) == pytest.approx(level, rel=1e-9)
+
+
+def test_a_group_column_read_as_float_for_its_blank_scratch_cells_is_written_as_integers(tmp_path: Path) -> None:
+    """Scratch rows (n_synth = 0) leave complexity blank, so read_csv reads the column as float; fit_rows
+    makes it Int64 again, else fits.json named the groups 1.0 and 3.0 where the table says 1 and 3."""
+    from fits.table import fit_rows, write_fits_json
+
+    rows = [{"n_synth": 0, "complexity": None, "seed": s, "test_err": 0.5 + 0.01 * s} for s in range(2)]
+    rows += [{"n_synth": n, "complexity": c, "seed": s, "test_err": (2.0 * n ** -0.5 + 0.05 * c) * (1 + 0.01 * s)}
+             for c in (1, 3) for n in (100, 200, 400, 800, 1600) for s in range(2)]
+    pd.DataFrame(rows).to_csv(tmp_path / "runs.csv", index=False)
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert runs["complexity"].dtype == np.float64  # the blanks: what the conversion is for
+    assert str(fit_rows(runs, ["n_synth"], ["test_err"], ["complexity"])["complexity"].dtype) == "Int64"
+    out = json.loads(write_fits_json(fit_runs(runs), tmp_path / "fits.json").read_text())
+    values = [g["value"] for g in out["groups"].values()]
+    assert list(out["groups"]) == ["1", "3"] and values == [1, 3] and all(type(v) is int for v in values), values
