@@ -299,15 +299,33 @@ def test_the_chance_warning_stays_quiet_above_chance() -> None:
     assert warn_if_chance(0.16, y, "here") and not warn_if_chance(0.17, y, "here")
 
 
-def test_the_chance_warning_of_a_generalize_run_asks_for_what_it_can_change(caplog) -> None:
-    """It told a generalize run to raise finetune.examples, which that protocol refuses (no fine-tuning)."""
+def test_the_chance_warning_of_a_generalize_run_asks_for_what_it_can_change(tmp_path, monkeypatch, caplog) -> None:
+    """It told a generalize run to raise finetune.examples, which that protocol refuses (no fine-tuning).
+    A tiny generalize run (made as in tests/test_asg_protocol.py) calls its chance check with the
+    generalize hint, which the warning prints (a grep of asg_run's source passed a hint left unused)."""
     import inspect
 
     from bench import asg_run
     from bench.run import CHANCE_FIX, warn_if_chance
 
+    hint = "raise pretrain.examples or synth.n, or check pretrain.lr"
+    calls = []
+
+    def recorder(*args, **kwargs):
+        bound = inspect.signature(warn_if_chance).bind(*args, **kwargs)
+        bound.apply_defaults()
+        calls.append(bound.arguments)
+        return warn_if_chance(*args, **kwargs)
+
+    monkeypatch.setattr(asg_run, "warn_if_chance", recorder)
+    spec = load_run(resolve_config("generalize"), {"synth.n": 32, "pretrain.examples": 64,
+                                                   "pretrain.batch_size": 16, "threads": 1})
+    (row,) = run(spec, tmp_path)
+    (got,) = calls
+    assert (got["acc"], len(got["test_y"]), got["where"], got["fix"]) == (
+        row["test_acc"], row["n_test"], f"run {spec.run_id}", hint)
     y = torch.arange(100) % 10
     with caplog.at_level("WARNING"):
-        assert warn_if_chance(0.05, y, "here", "raise pretrain.examples or synth.n, or check pretrain.lr")
-    assert "raise pretrain.examples or synth.n" in caplog.text and CHANCE_FIX not in caplog.text
-    assert "raise pretrain.examples or synth.n, or check pretrain.lr" in inspect.getsource(asg_run)
+        assert warn_if_chance(0.05, y, "here", got["fix"])
+    assert caplog.text.rstrip().endswith(f"the net learned nothing usable here; {hint} (the row is kept)")
+    assert CHANCE_FIX not in caplog.text

@@ -283,23 +283,98 @@ def test_a_root_of_stopped_runs_says_they_finished_some_sizes(tmp_path, capsys):
         "again to finish them)")
 
 
+def _sized_run(root: Path, spec, errs: dict[int, float]) -> None:
+    """A finished run of `spec` whose row at each real size s has test_err errs[s] (which run's row a
+    merge kept is then told by its error, not only by its run_id)."""
+    from bench.config import dump_yaml
+
+    d = root / "runs" / spec.run_id
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(dump_yaml(spec))
+    (d / "row.json").write_text(json.dumps([_row(spec.run_id) | {"n_real": s, "n_synth": spec.synth.n,
+                                                                 "test_err": errs[s]}
+                                            for s in spec.target.n_real]))
+
+
 def test_collect_of_some_runs_merges_among_them_only(tmp_path):
     """demo tabulates its own cells of a shared root: the merge of runs that differ only in their real
     sizes kept another config's row at s = 100 (sorted first), which demo's filter then dropped, so
-    its own cells lost that size. `only` picks the runs before the merge."""
-    from bench.config import dump_yaml, load_run
+    its own cells lost that size. `only` picks the runs before the merge. Here demo's run of each
+    pair is the one whose folder sorts last: a collect that ignored `only`, or merged before it,
+    kept the other run's rows."""
+    from bench.config import load_run
 
     repo = Path(__file__).resolve().parents[1]
-    planned = set()
+    planned, first = [], []
     for n in (32, 100):
-        for sizes in ([100], [100, 200]):
-            spec = load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": n, "target.n_real": sizes})
-            d = tmp_path / "runs" / spec.run_id
-            d.mkdir(parents=True)
-            (d / "config.yaml").write_text(dump_yaml(spec))
-            (d / "row.json").write_text(json.dumps([_row(spec.run_id) | {"n_real": s} for s in sizes]))
-            if len(sizes) == 2:
-                planned.add(spec.run_id)
-    assert len(collect_module.collect(tmp_path)) == 4  # each (n, s) once
-    mine = collect_module.collect(tmp_path, only=planned)
-    assert sorted(mine["n_real"]) == [100, 100, 200, 200] and set(mine["run_id"]) == planned
+        pair = sorted((load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": n, "target.n_real": sizes})
+                       for sizes in ([100], [100, 200])), key=lambda spec: spec.run_id)
+        for k, spec in enumerate(pair):
+            _sized_run(tmp_path, spec, {s: 0.5 + 0.1 * k + s / 1000 for s in spec.target.n_real})
+        first.append(pair[0])
+        planned.append(pair[1])
+
+    def rows(df):
+        return sorted(zip(df["n_synth"], df["n_real"], df["run_id"], df["test_err"]))
+
+    mine = collect_module.collect(tmp_path, only={spec.run_id for spec in planned})
+    assert rows(mine) == sorted((spec.synth.n, s, spec.run_id, 0.6 + s / 1000)
+                                for spec in planned for s in spec.target.n_real)
+    whole = collect_module.collect(tmp_path)  # each (n, s) once, from the folder sorted first where both have s
+    assert rows(whole) == sorted((a.synth.n, s, a.run_id if s in a.target.n_real else b.run_id,
+                                  (0.5 if s in a.target.n_real else 0.6) + s / 1000)
+                                 for a, b in zip(first, planned) for s in {100, 200})
+
+
+def test_a_size_two_runs_measured_is_kept_from_the_run_folder_sorted_first(tmp_path):
+    """merge_size_lists keeps one row of a real size that runs differing only in their list of sizes
+    both have: the first run folder's in sorted order, as its docstring says. The rows of a rerun can
+    differ in their last bits (another thread count) and in wall_s; which one the table holds must not
+    depend on the order the folders were listed or the rows were read in."""
+    from bench.config import load_run
+
+    repo = Path(__file__).resolve().parents[1]
+    a, b = sorted((load_run(repo / "bench/configs/quickstart.yaml", {"synth.n": 1000, "target.n_real": sizes})
+                   for sizes in ([50, 100], [100, 200])), key=lambda spec: spec.run_id)
+    _sized_run(tmp_path, a, {s: 0.3 + s / 1000 for s in a.target.n_real})
+    _sized_run(tmp_path, b, {s: 0.4 + s / 1000 for s in b.target.n_real})
+    got = collect_module.gather(tmp_path)
+    shared = set(a.target.n_real) & set(b.target.n_real)
+    assert got.merged == len(shared) == 1
+    kept = {s: (a.run_id, 0.3 + s / 1000) if s in a.target.n_real else (b.run_id, 0.4 + s / 1000)
+            for s in {*a.target.n_real, *b.target.n_real}}
+    assert {s: (r, e) for s, r, e in zip(got.table["n_real"], got.table["run_id"], got.table["test_err"])} == kept
+    assert len(got.table) == 3
+
+
+def test_collect_sorts_rows_by_generator_complexity_sizes_and_seed(tmp_path):
+    """The table's rows are in one order whatever the run folders' names (hashes) are: by generator,
+    complexity, n_synth, n_real, then seed, so a diff of two collects shows what changed, not a
+    shuffle. The folders here are named against that order."""
+    specs = {"a": ("shapes", 2, 100, 20, 0), "b": ("none", None, 0, 20, 1), "c": ("shapes", 1, 1000, 20, 0),
+             "d": ("shapes", 1, 100, 40, 0), "e": ("shapes", 1, 100, 20, 1), "f": ("shapes", 1, 100, 20, 0),
+             "g": ("digits", 0, 100, 20, 0)}
+    names = ("generator", "complexity", "n_synth", "n_real", "seed")
+    _runs(tmp_path, {rid * 12: json.dumps([_row(rid * 12) | dict(zip(names, v))]) for rid, v in specs.items()})
+    df = collect_module.collect(tmp_path)
+    assert [rid[0] for rid in df["run_id"]] == ["g", "b", "f", "e", "d", "c", "a"]
+    assert df["complexity"].dtype == "Int64" and df["complexity"].isna().tolist() == [False, True] + [False] * 5
+    assert df.columns.tolist()[:len(COLUMNS)] == COLUMNS
+
+
+def test_a_list_or_mapping_valued_field_is_one_json_cell(monkeypatch):
+    """A field the runs differ in whose value is a list or a mapping gets one JSON text cell (keys
+    sorted), as the knobs column is: a Python list in a cell would be written to the CSV as its repr
+    ([0.5, None, True]), which no JSON reader takes, and a dict's cell would depend on its key order.
+    Scalars stay as they are. (Today's only list field, target.n_real, is in every row already, so
+    the runs' identity leaves are given here.)"""
+    leaves = {"a": {"x.list": [0.5, None, True], "x.map": {"b": 1, "a": [2]}, "x.num": 3, "x.text": "t"},
+              "b": {"x.list": [], "x.map": {}, "x.num": 4, "x.text": "u"}}
+    monkeypatch.setattr(collect_module, "varying_identity", lambda specs: sorted(leaves["a"]))
+    monkeypatch.setattr(collect_module, "identity_leaves", lambda spec: leaves[spec])
+    rows = [{"run_id": "a", "knobs": ""}, {"run_id": "b", "knobs": ""}]
+    collect_module.add_config_columns(rows, {"a": "a", "b": "b"})
+    assert rows == [
+        {"run_id": "a", "knobs": "", "x.list": "[0.5, null, true]", "x.map": '{"a": [2], "b": 1}', "x.num": 3,
+         "x.text": "t"},
+        {"run_id": "b", "knobs": "", "x.list": "[]", "x.map": "{}", "x.num": 4, "x.text": "u"}]

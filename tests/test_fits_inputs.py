@@ -79,6 +79,8 @@ def test_table_input_problems_are_one_line() -> None:
 
 
 def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path: Path) -> None:
+    """fits.json holds no NaN or Infinity when a group has errors of 0 and a row has no group value, and
+    `plot` draws the figure and its .pdf from it: the plot step was checked by its exit code alone."""
     df = _table({1: (2.0, 0.5, 0.1), 3: (1.0, 0.3, 0.05)}, SIZES, n_seeds=2)
     zeros = pd.DataFrame({"complexity": 2, "n_synth": SIZES, "seed": 0, "status": "ok",
                           "test_err": [0.5, 0.3, 0.2, 0.1, 0.05, 0.0, 0.0]})
@@ -101,6 +103,21 @@ def test_fits_json_is_strict_json_with_zeros_and_a_missing_group_value(tmp_path:
     res = subprocess.run([sys.executable, "-m", "fits", "plot", str(csv), str(out), "-o", str(png)],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+    # the figure and the .pdf beside it (an exit 0 that wrote nothing passed), each group's curve in its
+    # colour of matplotlib's cycle (C0-C2, groups in order 1, 2, 3) and no fourth curve (the blank row's)
+    pdf = png.with_suffix(".pdf")
+    assert res.stdout == f"wrote {png}, {pdf}\n" and res.stderr == ""
+    assert png.is_file() and pdf.is_file(), sorted(p.name for p in tmp_path.iterdir())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+    import matplotlib
+    import matplotlib.colors
+    import matplotlib.image
+
+    pixels = np.round(matplotlib.image.imread(png)[..., :3] * 255).astype(int)
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][:4]
+    drawn = [int((pixels == np.round(np.array(matplotlib.colors.to_rgb(c)) * 255)).all(-1).sum()) for c in cycle]
+    assert min(drawn[:3]) > 300 and drawn[3] == 0, drawn
 
 
 def test_headers_with_spaces_are_read(tmp_path: Path) -> None:

@@ -88,6 +88,28 @@ def test_bitwise_identical_across_batches(name, level):
                 assert torch.equal(a[picks], b), f"{name} level {level}: {f} depends on the batch"
 
 
+@pytest.mark.parametrize("name,level", CASES)
+def test_a_batch_split_into_chunks_renders_each_image_as_alone(name, level):
+    """Family.render cuts a batch into chunks of chunk_pixels // resolution**2 images; a chunk past the
+    first rendered with another seed or from a shifted slice of the indices changed (or dropped) images
+    of every batch over 256 at 32 px, while the tests above render 40 images, one chunk."""
+    gen = _gen(name, level, resolution=16)
+    gen.chunk_pixels = 3 * 16 * 16 + 5  # 3 images a chunk: 7 indices are chunks of 3, 3 and 1
+    calls = []
+    real = gen._render
+    gen._render = lambda seed, idx, device: calls.append(idx.tolist()) or real(seed, idx, device)
+    picks = torch.tensor([9, 0, 31, 4, 4, 17, 2])  # not in order, one index twice
+    whole = gen.render(5, picks)
+    assert calls == [[9, 0, 31], [4, 4, 17], [2]]
+    for j, i in enumerate(picks.tolist()):
+        alone = gen.render(5, torch.tensor([i]))
+        for f in FIELDS:
+            a, b = getattr(whole, f), getattr(alone, f)
+            assert (a is None) == (b is None), f
+            if a is not None:
+                assert torch.equal(a[j:j + 1], b), f"{name} level {level}: {f} of index {i} (chunk {j // 3})"
+
+
 @pytest.mark.parametrize("name", synth.GENERATORS.names())
 def test_nested_subsets_and_dataset_items(name):
     small = synth.make_dataset(name, 5, seed=2, resolution=32, complexity=n_levels(name) - 1)
