@@ -13,7 +13,7 @@ import pandas as pd
 from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import bound_side, is_flat
-from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label
+from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
 from fits.uncertainty import all_zero, bootstrap_params
 
 LEVEL = 0.95
@@ -117,11 +117,13 @@ def fmt_size(n: float) -> str:
 
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
              x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False,
-             rising: str | None = None, few_sizes: bool = False, c_on_zero: bool = False) -> str:
+             rising: str | None = None, few_sizes: bool = False, c_on_zero: bool = False,
+             flat_why: str = "alpha on its bound 0") -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
-    flat_level: the fitted level when alpha sits on its bound 0 (D and C are then not separated).
+    flat_level: the fitted level when the curve is flat (D and C are then not separated); flat_why says
+    why it counts as flat: alpha on its bound 0, or a slope the too_flat test cannot tell from noise.
     x: the size column's name, as the user called it.
     scale: the size of the errors (below 1): a C under TINY * scale is a floor of 0 (fits.table.fmt_num).
     c_on_zero: C sits on its bound 0 (diagnostics' on_bound): a floor of 0 too, whatever the optimiser
@@ -141,11 +143,11 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
                 "budget too small for the larger sets can do this (raise it before comparing).")
     more_runs = f"measure more sizes or {'seeds' if seeds else 'runs per size'} before deciding."
     if flat_level is not None and (np.isnan(gain[1]) or np.isnan(c[1])):  # flat, and no noise to judge it by
-        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0, level "
+        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} ({flat_why}, level "
                 f"{fmt_num(flat_level, scale=scale)}), but the fit has no points left over to estimate the noise, so "
                 f"nothing tells a flat curve from a falling one here: {more_runs}")
     if flat_level is not None:
-        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} (alpha on its bound 0): more of this "
+        return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} ({flat_why}): more of this "
                 f"generator's data removed nothing measurable, its whole error level {fmt_num(flat_level)} "
                 "acts as the gap: improve the generator (or its pre-training budget) rather than buy more data.")
     if np.isnan(gain[1]) or np.isnan(c[1]):  # no points left over for the noise (uncertainty.noise_dof)
@@ -188,6 +190,47 @@ def _rise(fit: Fit) -> str | None:
     return None if rise is None else f"{fmt_num(rise[0])} -> {fmt_num(rise[1])}"
 
 
+SCRATCH_COLUMNS = ("scratch_mean", "scratch_n", "d_scratch", "d_scratch_lo", "d_scratch_hi")
+
+
+def versus_scratch(fit: Fit, base: np.ndarray, n: float) -> dict[str, float]:
+    """The fitted curve at size n minus the mean of its scratch runs `base` (x = 0, no pre-training),
+    with a 95 % interval: the curve's bootstrap draws there minus draws of the scratch mean from its
+    t distribution (mean + s / sqrt(k) t_{k-1}; one run: its mean alone, whose noise is then left out).
+    Independent, not paired by seed: the curve is fitted over every seed. NaN without scratch runs."""
+    out = dict.fromkeys(SCRATCH_COLUMNS, float("nan"))
+    base = base[np.isfinite(base)]
+    if not len(base):
+        return out | {"scratch_n": 0}
+    k, mean = len(base), float(np.mean(base))
+    level = level_draws(fit, fit.bootstrap(), n)
+    rng = np.random.default_rng(0)  # reproducible: the same table gives the same interval
+    means = mean + (float(np.std(base, ddof=1)) / np.sqrt(k) * rng.standard_t(k - 1, len(level)) if k > 1 else 0.0)
+    lo, hi = percentile_interval(level - means, LEVEL)
+    return {"scratch_mean": mean, "scratch_n": k, "d_scratch": float(fit.predict([n])[0]) - mean,
+            "d_scratch_lo": lo, "d_scratch_hi": hi}
+
+
+def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float) -> str:
+    """One sentence: is the pre-trained curve at its largest size below, above, or not told apart from
+    training from scratch (x = 0)? The question the suite is for: what this pre-training is worth."""
+    n, k = row["n_max"], row["scratch_n"]
+    if not k:
+        return (f"{key}: no scratch runs ({x} = 0) share its design, so nothing says what its pre-training is "
+                f"worth: add {x} = 0 to the sweep.")
+    d = (row["d_scratch"], row["d_scratch_lo"], row["d_scratch_hi"])
+    head = (f"{key} vs scratch: at {x} = {fmt_size(n)} the fitted {y} {fmt_num(row['d_scratch'] + row['scratch_mean'], scale=scale)}"
+            f" differs from scratch's {fmt_num(row['scratch_mean'], scale=scale)} ({k} run{'s' if k != 1 else ''}"
+            f"{', whose own noise is not in the interval' if k == 1 else ''}) by {fmt_ci(*d, scale=scale)}")
+    if np.isnan(d[1]):
+        return head + ": the fit has no noise estimate, so no interval tells them apart."
+    if d[2] < 0:
+        return head + ": this pre-training helps at the measured sizes."
+    if d[1] > 0:
+        return head + ": this pre-training does worse than none at the measured sizes."
+    return head + ": not told apart from training from scratch (more seeds of both would narrow it)."
+
+
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
@@ -199,8 +242,10 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
+    scratch: dict[str, np.ndarray] = {}
     for key, g in curve_groups(df, x, by):
         pos = g[g[x] > 0]
+        scratch[label(key)] = scratch_rows(df, g, x)[y].to_numpy(float)  # its baseline, as `fit` picks it
         try:
             fits_[label(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
                                         groups=pos["seed"].to_numpy() if "seed" in pos else None)
@@ -208,7 +253,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             errors[label(key)] = str(exc)
     if len(fits_) < 1:
         raise none_fitted(by, errors)
-    groups, scales = [], {}
+    groups, scales, messages = [], {}, {}
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         flags = fit.diagnostics  # computed once: the row lists them, the decision reads too_few_sizes
@@ -227,15 +272,23 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         c_s = fit.bootstrap()[:, list(fit.law.params).index("C")]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = percentile_interval(gain / c_s, LEVEL)
-        # a flat fit's level: D + C, the only part of it the data identify (C alone is arbitrary)
-        row["flat_level"] = float(fit.predict([n_max])[0]) if is_flat(fit) else np.nan
+        # a flat fit's level at n_max, the only part of it the data identify (its split into D and C is
+        # arbitrary): alpha on its bound 0, or a slope too_flat cannot tell from the noise (alpha 0.004
+        # with D's interval over 3.7 orders read "C = 0.273 [0.0257, 0.379] ... straddles 10 %")
+        too_flat = any(f.name == "too_flat" for f in flags)
+        row["flat_level"] = float(fit.predict([n_max])[0]) if is_flat(fit) or too_flat else np.nan
+        row.update(versus_scratch(fit, scratch[label(key)], n_max))
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
                                    seeds="seed" in df.columns, perfect=all_zero(fit.problem),
                                    rising=_rise(fit),
                                    few_sizes=any(f.name == "too_few_sizes" for f in flags),
-                                   c_on_zero="C" in fit.problem.free and bound_side(fit, "C") == "lower")
+                                   c_on_zero="C" in fit.problem.free and bound_side(fit, "C") == "lower",
+                                   flat_why="alpha on its bound 0" if is_flat(fit) else
+                                   "its slope within the noise: too_flat")
+        row["scratch_sentence"] = scratch_sentence(_group_name(by, key), row, x, y, scale)
+        messages[label(key)] = [(f.name, f.message) for f in flags]
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the
@@ -268,7 +321,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     for k in PAIR_FAMILIES:  # one family per parameter
         pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
-            "scales": scales, "flat": flat, "x": x, "y": y}
+            "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -280,7 +333,8 @@ def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
 # the groups table's own columns, which a --by column of the same name must not overwrite
 GROUP_COLUMNS = {*PARAMS, *(f"{k}{e}" for k in PARAMS for e in ("_lo", "_hi")), "n_max", "doubling_gain",
                  "doubling_gain_lo", "doubling_gain_hi", "doubling_gain_first_order", "diagnostics",
-                 "flat_level", "decision", "error"}  # (error: cmd_compare's, why a group was not fitted)
+                 "flat_level", "decision", "error", *SCRATCH_COLUMNS, "scratch_sentence"}
+# (error: cmd_compare's, why a group was not fitted)
 
 
 def key_column(by: str | None) -> str:
@@ -339,7 +393,13 @@ def report(res: dict[str, Any]) -> str:
         lines += missing_note(res)
     lines.append("")
     lines.extend(g["decision"])
+    if "scratch_n" in g and (g["scratch_n"] > 0).any():  # none at all (an ASG table): nothing to say of it
+        lines += ["", *g["scratch_sentence"]]
     lines.extend(f"{one_line(res['by'])}={one_line(k)}: not fitted: {e}" for k, e in res["errors"].items())
+    said = [f"{_group_name(res['by'], k)} {name}: {one_line(text)}" for k, flags in res.get("messages", {}).items()
+            for name, text in flags]
+    if said:
+        lines += ["", "flags (docs/fits.md, Diagnostics, says when each fires):", *said]
     return "\n".join(lines)
 
 
@@ -351,8 +411,9 @@ def missing_note(res: dict[str, Any]) -> list[str]:
     out = []
     if flat and len(res["pairs"]) and res["pairs"]["d_C"].isna().any():
         names = ", ".join(_group_name(by, k) for k in flat)
-        out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0) identifies "
-                   "only its level D + C, not its split into D and C (the sentences below give the level).")
+        out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0, or a slope "
+                   "too_flat cannot tell from noise) identifies only its level, not its split into D and C (the "
+                   "sentences below give the level).")
     apart = [f"{one_line(a)} - {one_line(b)}" for a, b, n in zip(res["pairs"]["a"], res["pairs"]["b"],
                                                                res["pairs"]["n_common"]) if pd.isna(n)]
     if apart:

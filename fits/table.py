@@ -230,7 +230,9 @@ def _repeat(df: pd.DataFrame, key: list[str]) -> tuple[str, pd.Series] | None:
 
 NOT_A_CONDITION = frozenset({"run_id", "pretrain_id", "status", "host", "torch", "name", "knobs",
                              # numbers a run records of how it ran, not what: few values, not conditions
-                             "torch_threads", "resumed_from_step", "pretrain_resumed_from_step"})
+                             "torch_threads", "resumed_from_step", "pretrain_resumed_from_step",
+                             # min(n_synth, the budget drawn): blank in rows written before it existed
+                             "pretrain_distinct"})
 
 
 def _told_apart_by(a: pd.Series, b: pd.Series, df: pd.DataFrame | None = None) -> list[str]:
@@ -631,4 +633,9 @@ def summary_table(fits_json: dict[str, Any]) -> str:
              else f"{fits_json['y']} = {fits_json['law']}({fits_json['x']})") + f", [{level} % interval]"
     why = [f"{one_line(key)}: {g['selection']['message']}" for key, g in fits_json["groups"].items()
            if "selection" in g]
-    return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines), *why])
+    name = (lambda key: one_line(key)) if fits_json["by"] is None else (  # noqa: E731
+        lambda key: f"{one_line(fits_json['by'])}={one_line(key)}")
+    said = [f"{name(key)} {d['name']}: {one_line(d['message'])}" for key, g in fits_json["groups"].items()
+            for d in g.get("diagnostics", [])]  # the names alone sent users to fits.json for what they meant
+    said = ["", "flags (docs/fits.md, Diagnostics, says when each fires):", *said] if said else []
+    return "\n".join([title, fmt.format(*head), *(fmt.format(*r) for r in lines), *why, *said])

@@ -146,11 +146,13 @@ def test_reports_and_tables_name_such_a_group_on_one_line(tmp_path: Path) -> Non
     df = _two_groups([100, 200])  # the tab group cannot be fitted: its own line says so
     res = json.loads(json.dumps(fit_runs(df, by="grp"), default=float))
     lines = summary_table(res).splitlines()
-    assert len(lines) == 4 and lines[2].startswith(r"'a\nb' ") and lines[3].startswith(r"'c\td' ")
+    assert lines[4:6] == ["", "flags (docs/fits.md, Diagnostics, says when each fires):"], lines
+    assert lines[2].startswith(r"'a\nb' ") and lines[3].startswith(r"'c\td' ")
+    assert lines[6:] and all(ln.startswith(r"grp='a\nb' ") for ln in lines[6:]), lines  # the fitted group's flags
     assert "not fitted: need at least 3" in lines[3]
     text = report(compare_runs(df, by="grp", n_boot=20)).splitlines()
     assert any(ln.startswith(r"grp='a\nb': doubling n_synth from 1,600") for ln in text)
-    assert r"grp='c\td': not fitted: need at least 3 distinct sizes" in text[-1]
+    assert any(ln.startswith(r"grp='c\td': not fitted: need at least 3 distinct sizes") for ln in text), text
     with pytest.raises(FitInputError) as info:  # a fits file drawn over another table
         plot_scaling(df.drop(index=0), res, tmp_path / "s.png")
     assert r"disagree: grp='a\nb' has 9 rows" in one_line(info)

@@ -1,0 +1,96 @@
+"""compare against training from scratch (x = 0), and a curve too flat for its noise read as flat:
+what a researcher asks first (is the pre-training worth anything?) and a split of a flat level that
+read as a gap with an interval."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fits
+from fits.compare import compare_runs, report
+
+SIZES = 100 * 2.0 ** np.arange(6)
+
+
+def _curve(complexity: int, y_of, n_seeds: int = 4, noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x, g = np.repeat(SIZES, n_seeds), np.tile(np.arange(n_seeds), len(SIZES))
+    return pd.DataFrame({"n_synth": x, "seed": g, "complexity": complexity,
+                         "test_err": y_of(x) * np.exp(rng.normal(0, noise, len(x)))})
+
+
+def _scratch(errors: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"n_synth": 0, "seed": range(len(errors)), "complexity": np.nan, "test_err": errors})
+
+
+@pytest.mark.parametrize("errors,verdict", [
+    ([0.50, 0.52, 0.49, 0.51], "this pre-training helps at the measured sizes."),
+    ([0.10, 0.11, 0.09, 0.10], "this pre-training does worse than none at the measured sizes."),
+    ([0.10, 0.40, 0.15, 0.35], "not told apart from training from scratch (more seeds of both would narrow it)."),
+])
+def test_compare_says_whether_the_curve_beats_its_scratch_runs(errors, verdict) -> None:
+    """The fitted error at the largest size minus the scratch mean, with an interval: below 0 it helps,
+    above 0 it hurts, straddling 0 it is not told apart. compare used to drop the scratch rows unread."""
+    df = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2), _scratch(errors)], ignore_index=True)
+    res = compare_runs(df, n_boot=40)
+    row = res["groups"].iloc[0]
+    fit = fits.fit_curve(df.n_synth[df.n_synth > 0], df.test_err[df.n_synth > 0], groups=df.seed[df.n_synth > 0])
+    level = float(fit.predict([3200.0])[0])
+    assert row["scratch_n"] == 4 and row["scratch_mean"] == pytest.approx(np.mean(errors))
+    assert row["d_scratch"] == pytest.approx(level - np.mean(errors), rel=1e-9)
+    assert row["d_scratch_lo"] < row["d_scratch"] < row["d_scratch_hi"]
+    text = report(res)
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("complexity=1 vs scratch: ")]
+    assert line.startswith(f"complexity=1 vs scratch: at n_synth = 3,200 the fitted test_err {fits.table.fmt_num(level)} "
+                           f"differs from scratch's {fits.table.fmt_num(np.mean(errors))} (4 runs) by "), line
+    assert line.endswith(verdict), line
+
+
+def test_one_scratch_run_is_compared_but_its_noise_is_said_to_be_left_out() -> None:
+    df = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2), _scratch([0.5])], ignore_index=True)
+    res = compare_runs(df, n_boot=40)
+    assert res["groups"].iloc[0]["scratch_n"] == 1
+    assert "(1 run, whose own noise is not in the interval)" in report(res)
+
+
+def test_without_scratch_runs_compare_says_nothing_of_them_and_a_group_without_its_own_is_named() -> None:
+    """An ASG table has no scratch runs at all: no sentence. When some curves have a baseline and one
+    (another real size, so no scratch run shares its design) has none, that one is named."""
+    both = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2), _curve(2, lambda n: n ** -0.5 + 0.2, seed=1)],
+                     ignore_index=True)
+    text = report(compare_runs(both, n_boot=40))
+    assert "scratch" not in text
+    other = _curve(2, lambda n: n ** -0.5 + 0.2, seed=1).assign(n_real=200)
+    mixed = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2).assign(n_real=100), other,
+                       _scratch([0.5, 0.52]).assign(n_real=100)], ignore_index=True)
+    res = compare_runs(mixed, n_boot=40)
+    assert res["groups"]["scratch_n"].tolist() == [2, 0]
+    text = report(res)
+    assert "complexity=1 vs scratch: at n_synth = 3,200" in text
+    assert ("complexity=2: no scratch runs (n_synth = 0) share its design, so nothing says what its pre-training "
+            "is worth: add n_synth = 0 to the sweep.") in text
+
+
+def test_a_curve_too_flat_for_its_noise_is_read_as_flat_even_with_alpha_above_zero() -> None:
+    """alpha 0.0046 (off its bound, so not flat by is_flat) on a curve too_flat flags: its C, 0.022, is an
+    arbitrary share of its level; compare read it as a gap with an interval ("straddles 10 %") and
+    compared it with other groups' C. Now its level is the gap, and its pairs have no d_C."""
+    rng = np.random.default_rng(1)
+    x, g = np.repeat(SIZES, 3), np.tile(np.arange(3), len(SIZES))
+    y = 0.3 * np.exp(rng.normal(0, 0.05, 3)[g] + rng.normal(0, 0.04, len(x)))
+    flatish = pd.DataFrame({"n_synth": x, "seed": g, "complexity": 2, "test_err": y})
+    fit = fits.fit_curve(x, y, groups=g)
+    assert 0.003 < fit.params["alpha"] < 0.01 and "too_flat" in [d.name for d in fit.diagnostics]
+    df = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=3), flatish], ignore_index=True)
+    res = compare_runs(df, n_boot=40)
+    assert res["flat"] == ["2"]
+    level = res["groups"].iloc[1]["flat_level"]  # groups in the table's order: 1, then 2
+    assert level == pytest.approx(float(fit.predict([3200.0])[0]), rel=1e-9)
+    assert np.isnan(res["pairs"].iloc[0]["d_C"]) and np.isfinite(res["pairs"].iloc[0]["d_L"])
+    text = report(res)
+    assert (f"complexity=2: the fitted curve is flat up to n_synth = 3,200 (its slope within the noise: too_flat): "
+            f"more of this generator's data removed nothing measurable, its whole error level "
+            f"{fits.table.fmt_num(level)} acts as the gap") in text
+    assert "gap C = " not in text.split("complexity=2: the fitted")[1].splitlines()[0]
+    assert "complexity=2 too_flat: the curve moves " in text  # the flag's own message, under the tables
