@@ -22,7 +22,7 @@ import synth
 from bench import targets
 from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
 from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
-from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file
+from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file, pretrain_distinct
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
@@ -298,6 +298,8 @@ def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, 
         "target": spec.target.name, "n_real": 0, "seed": spec.seed,
         "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "test_mca": round(mca, 6),
         "n_test": n_test, "pretrain_examples": spec.pretrain.examples, "finetune_examples": 0,
+        # its synthetic training draws batches as pre-training does: below n_synth when the budget is
+        "pretrain_distinct": pretrain_distinct(spec),
         "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,
         "pretrain_wall_s": round(cell["wall_s"], 2), "finetune_wall_s": 0.0,
         # the synthetic training is this protocol's pre-training; there is no fine-tuning stage

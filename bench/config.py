@@ -436,6 +436,46 @@ def synth_label(spec: RunSpec) -> str:
     return "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
 
 
+def pretrain_drawn(spec: RunSpec) -> int:
+    """The examples pre-training draws: ceil(examples / batch_size) full batches (bench.train)."""
+    return -(-spec.pretrain.examples // spec.pretrain.batch_size) * spec.pretrain.batch_size
+
+
+def pretrain_distinct(spec: RunSpec) -> int:
+    """The distinct synthetic images pre-training shows (0 for scratch): batches are cut from
+    per-epoch permutations of the n images (bench.data.IndexStream), so min(n, examples drawn). The
+    generalize protocol's synthetic training draws its batches the same way, so it counts too."""
+    return min(spec.synth.n, pretrain_drawn(spec))
+
+
+def budget_warning(specs: Sequence[RunSpec]) -> Optional[str]:
+    """One line when some of `specs` pre-train on more images than their budget of examples can show
+    (pretrain_distinct < synth.n), else None. Not an error: a fixed budget is a legitimate design, but
+    its curve is flat past the budget for that reason alone, which a fit or compare would read as
+    "more data removed nothing"."""
+    short = [s for s in specs if pretrain_distinct(s) < s.synth.n]
+    if not short:
+        return None
+    n_max = max(s.synth.n for s in short)
+    sizes = f"synth.n={n_max}" if len({s.synth.n for s in short}) == 1 else f"synth.n up to {n_max}"
+    examples = sorted({s.pretrain.examples for s in short})
+    budget = (f"pretrain.examples={examples[0]}" if len(examples) == 1
+              else f"pretrain.examples ({examples[0]} to {examples[-1]})")
+    cells = f" in {len(short)} cell{'s' * (len(short) > 1)}" if len(specs) > 1 else ""
+    drawn = sorted({pretrain_drawn(s) for s in short})
+    if len(drawn) == 1:
+        batches = " or ".join(str(b) for b in sorted({s.pretrain.batch_size for s in short}))
+        whole = f" (pretrain.examples in whole batches of {batches})" if drawn != examples else ""
+        shows = (f"a run shows at most {drawn[0]} distinct images{whole}, so sizes past {drawn[0]} measure the "
+                 "same budget")
+        read = f"read the curve only up to {drawn[0]}"
+    else:
+        shows = (f"a run shows at most as many distinct images as its budget draws ({drawn[0]} to {drawn[-1]} here), "
+                 "so sizes past that measure the same budget")
+        read = "read each curve only up to its budget"
+    return f"{sizes} exceeds {budget}{cells}: {shows}; raise pretrain.examples to at least {n_max} (or {read})"
+
+
 def identity_suffix(spec: RunSpec, fields: Sequence[str]) -> str:
     """" f=value" for each of `fields` the run's identity has (a scratch run has no pre-training
     fields), to tell apart cells that print alike (status labels, dry-run lines)."""

@@ -26,7 +26,7 @@ from filelock import FileLock
 
 import synth
 from bench import targets
-from bench.config import RunSpec, dump_yaml, stage_augments, stage_flips
+from bench.config import RunSpec, budget_warning, dump_yaml, pretrain_distinct, stage_augments, stage_flips
 from bench.data import SynthSource, close_loader, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
@@ -157,6 +157,7 @@ def run(spec: RunSpec, root: Path | str, stop: Optional[threading.Event] = None)
         (run_dir / "config.yaml").write_text(dump_yaml(spec))
         try:
             with _run_logging(run_dir / "log.txt"), _threads(spec.threads):
+                warn_if_short_budget(spec)
                 rows = _execute(spec, Path(root), run_dir, stop)
         except UserError as exc:
             if fresh and not isinstance(exc, Diverged):  # it trained: a failed cell, with its log
@@ -229,6 +230,16 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         write_json_atomic(row, part)
         rows.append(row)
     return rows
+
+
+def warn_if_short_budget(spec: RunSpec) -> bool:
+    """Log a warning (log.txt and the console) when pre-training's budget of examples shows fewer
+    distinct images than synth.n (bench.config.budget_warning); the run goes on. True if warned."""
+    text = budget_warning([spec])
+    if text is None:
+        return False
+    log.warning(f"run {spec.run_id}: {text}")
+    return True
 
 
 def chance_acc(test_y: torch.Tensor) -> float:
@@ -402,6 +413,8 @@ def design_row(spec: RunSpec, s: int) -> Row:
         "task": "none" if scratch else spec.task, "model": spec.model.name,
         "target": spec.target.name, "n_real": s, "seed": spec.seed,
         "pretrain_examples": 0 if scratch else spec.pretrain.examples,
+        # the distinct synthetic images pre-training shows: below n_synth when the budget is (budget_warning)
+        "pretrain_distinct": pretrain_distinct(spec),
         "finetune_examples": spec.finetune.examples, **_asg_columns(spec),
     }
 

@@ -37,7 +37,8 @@ OURS = "fits.extrapolate"
 # columns that vary within one sweep but do not name a curve (outcomes, timings, provenance)
 NOT_KEYS = {"run_id", "n_synth", "test_err", "test_acc", "wall_s", "status", "cpu_s", "finetune_loss",
             "finetune_wall_s", "host", "knobs", "pretrain_id", "pretrain_loss", "pretrain_wall_s",
-            "resumed_from_step", "pretrain_resumed_from_step", "torch", "torch_threads", "n_params"}
+            "resumed_from_step", "pretrain_resumed_from_step", "torch", "torch_threads", "n_params",
+            "pretrain_distinct"}  # min(n_synth, the budget): it follows n, so it names no curve
 FLAT_COLUMNS = ("last value", "tail fit", OURS, "curve_fit", "study choice (majority of the curves' own choices)")
 SLOW = {"m4 (unweighted)": law_predictor("m4", False),
         "power_floor unweighted": law_predictor("power_floor", False),

@@ -14,7 +14,7 @@ from typing import Optional
 
 from bench.collect import check_table_path, collect_to_csv
 from bench.commands import data_root_arg, resolve_config
-from bench.config import load_sweep, parse_overrides, set_data_root
+from bench.config import budget_warning, load_sweep, parse_overrides, set_data_root
 from bench.records import writable_root
 from synth.console import counted, file_in_the_way, folder_arg
 from synth.errors import UserError
@@ -148,6 +148,9 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         if (root / "runs").is_dir():  # jobs write each cell under runs/
             writable_root(root / "runs")
     print(the_plan.describe() if dry_run else the_plan.describe().splitlines()[0], flush=True)
+    short = budget_warning(the_plan.cells)  # the whole grid's curve, its finished cells too: one line
+    if short:
+        print(f"warning: {short}", file=sys.stderr, flush=True)
     if dry_run:
         if executor == "slurm":
             from slurm.arrays import FIX_HINT, preview

@@ -26,7 +26,8 @@ def sweep_csv(path: Path, noise: float = 0.0) -> Path:
                              "n_real": 100, "test_err": err, "status": "ok", "cpu_s": 30.0 + seed, "host": "vm",
                              # provenance: a cell resumed once, another run on 1 thread (a busy sweep)
                              "pretrain_resumed_from_step": 12 if n == SIZES[3] else 0,
-                             "torch_threads": 1 if n == SIZES[2] else 2})
+                             "torch_threads": 1 if n == SIZES[2] else 2,
+                             "pretrain_distinct": min(n, SIZES[-2])})  # follows n: names no curve
     rows.append({"run_id": "x", "generator": "shapes", "n_synth": 6400, "seed": 0, "n_real": 100,
                  "test_err": np.nan, "status": "failed", "cpu_s": 1.0, "host": "vm"})
     out = path / "sweep" / "runs.csv"
