@@ -275,7 +275,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         # a flat fit's level at n_max, the only part of it the data identify (its split into D and C is
         # arbitrary): alpha on its bound 0, or a slope too_flat cannot tell from the noise (alpha 0.004
         # with D's interval over 3.7 orders read "C = 0.273 [0.0257, 0.379] ... straddles 10 %")
-        too_flat = any(f.name == "too_flat" for f in flags)
+        # (not without intervals: the law's fit then has no noise estimate, whatever too_flat's line had)
+        too_flat = any(f.name == "too_flat" for f in flags) and bool(np.isfinite(ci["C"]).all())
         row["flat_level"] = float(fit.predict([n_max])[0]) if is_flat(fit) or too_flat else np.nan
         row.update(versus_scratch(fit, scratch[label(key)], n_max))
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
