@@ -412,6 +412,37 @@ class Fit:
     cost: float = 0.0
     _boot: np.ndarray | None = field(default=None, repr=False)
     _boot_seed: Any = field(default=None, repr=False)
+    # (bootstrap samples they were judged on, flags) of the last .diagnostics: what repr shows
+    _flags: tuple[np.ndarray | None, list[diag.Flag]] | None = field(default=None, repr=False, compare=False)
+
+    def __repr__(self) -> str:
+        """Fit(power_floor: D=2.01, alpha=0.498, C=0.0999; 21 points at 7 sizes, 3 seeds; flags: few_seeds).
+
+        Parameters to 4 significant figures ("fixed" after a pinned one); points, sizes and seeds of
+        weight > 0, as the diagnostics count them. Flags are shown only when `.diagnostics` was read
+        since the last bootstrap: computing them runs the bootstrap (200 refits), too slow for a repr,
+        so a repr never computes them and says "flags not computed" instead. The dataclass's own
+        repr printed the law's functions, several hundred characters of addresses."""
+        used = self.used
+        params = ", ".join(f"{k}={v:.4g}" + (" fixed" if k in self.problem.fixed else "")
+                           for k, v in self.params.items())
+        if self.law.n_inputs == 1:
+            where = f"{len(np.unique(used.x))} sizes"
+        else:
+            where = f"{len(np.unique(used.x, axis=0))} (n, s) cells"
+        counts = f"{len(used.y)} points at {where}"
+        if used.groups is not None:
+            n_groups = len(np.unique(used.groups))
+            unit = "seed" if self.law.n_inputs == 1 else "group"
+            counts += f", {n_groups} {unit}{'s' if n_groups != 1 else ''}"
+        left = len(self.problem.y) - len(used.y)
+        if left:
+            counts += f" ({left} of weight 0 left out)"
+        if self._flags is not None and self._flags[0] is self._boot:
+            flags = "flags: " + (", ".join(dict.fromkeys(f.name for f in self._flags[1])) or "none")
+        else:
+            flags = "flags not computed"
+        return f"Fit({self.law.name}: {params}; {counts}; {flags})"
 
     def predict(self, x_new: Any) -> np.ndarray:
         """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0); a size
@@ -477,7 +508,9 @@ class Fit:
     @property
     def diagnostics(self) -> list[diag.Flag]:
         """Named flags, each with a one-line explanation (computing them runs the bootstrap)."""
-        return diag.check(self)
+        flags = diag.check(self)
+        self._flags = (self._boot, flags)  # for repr, which does not compute them
+        return flags
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """A JSON-able summary: law, parameters, intervals, diagnostics, data size (strict JSON:
@@ -551,8 +584,28 @@ def fit_curve(x: Any, y: Any, law: str = "power_floor", *, groups: Any = None,
               bounds: Mapping[str, tuple[float, float]] | None = None) -> Fit:
     """Fit `law` to errors y at sizes x (log-space Huber, multi-start, bounded).
 
-    `weights` scale each point's log residual (squared); `fixed` pins parameters; `bounds`
-    replaces the law's box for the named parameters (raw units, e.g. {"alpha": (0.1, 1.5)})."""
+    Args:
+        x: sizes, finite and > 0: one per point, or (N, 2) rows (n, s) for 'transfer_bound'.
+        y: errors, one per point, finite and >= 0 (an error of 0 is floored and flagged).
+        law: a name in fits.LAWS ('power', 'power_floor', 'bnsl', 'm4', 'transfer_bound').
+        groups: the seed of each point (any labels). The loss ignores it; it decides how the
+            bootstrap behind `ci` and `band` resamples: with 2+ seeds and points to spare within
+            them, each seed's curve gets one drawn offset plus drawn within-seed residuals (a
+            seed shifts its whole curve); else each point's residual is drawn independently
+            (fits.uncertainty). The diagnostics read it too (few_seeds, outlier_seed, and the
+            within-seed noise that too_flat and non_monotone judge by).
+        weights: one number >= 0 per point multiplying its squared log residual; only ratios
+            matter. Weight 0 leaves a point out of the fit, the diagnostics and the size counts
+            (at least 3 sizes need weight > 0). `tail_weights(x)` favours the largest sizes.
+        fixed: {name: value} pins parameters, in the caller's units (e.g. {"C": 0.1}).
+        bounds: {name: (lo, hi)} replaces the law's box for those parameters (raw units).
+
+    Returns a `Fit`: `.params`, `.predict(x_new)`, and, computed on first use (200 bootstrap
+    refits), `.ci()`, `.band(x_new)`, `.diagnostics` and `.to_dict()`.
+
+    Raises FitInputError (one line, saying what to fix) for bad input: lengths that differ,
+    NaN, negative errors, sizes <= 0, fewer than 3 distinct sizes, unknown laws or parameters,
+    fixed values outside the law's range."""
     prob = make_problem(x, y, law, groups, weights, fixed, bounds)
     prob = subproblem(prob, canonical_order(prob))  # the fit is one of the points, not of their order
     y_fit = np.maximum(prob.y, prob.floor)

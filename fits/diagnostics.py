@@ -580,10 +580,15 @@ def check(fit: "Fit") -> list[Flag]:
     n_sizes, k = len(np.unique(prob.x, axis=0)), len(prob.free)
     what = "sizes" if prob.x.ndim == 1 else "(n, s) cells"
     if n_sizes < k + 2:
-        left = ("to test the law or to estimate the noise: the intervals are unknown; measure more "
-                "sizes or seeds" if noise_dof(fit.problem) <= 0 else "to test the law; measure more sizes")
-        out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: "
-                                         f"nothing is left over {left}"))
+        left = ("nothing is left over to test the law or to estimate the noise: the intervals are unknown; "
+                "measure more sizes or seeds" if noise_dof(fit.problem) <= 0 else
+                "nothing is left over to test the law; measure more sizes")
+        if n_sizes == k + 1:  # one to spare: the fit table's holdout predicts the largest size from the k others
+            test = "a holdout score (the largest size predicted from the others)" if prob.x.ndim == 1 else \
+                "any test of the law"
+            left = (f"only one is left over to test the law, so {test} rests on that single "
+                    f"{what[:-1]} and says little; measure more sizes")
+        out.append(Flag("too_few_sizes", f"{n_sizes} distinct {what} for {k} free parameters: {left}"))
     n_seeds = 0 if prob.groups is None else len(np.unique(prob.groups)) if prob.x.ndim == 1 else \
         max(len(np.unique(prob.groups[prob.x[:, 1] == s])) for s in np.unique(prob.x[:, 1]))  # the bound's
     if 1 < n_seeds < MIN_SEEDS:  # groups are (s, seed) curves: its seeds are the curves at one s

@@ -27,6 +27,15 @@ class Selection:
     def __str__(self) -> str:
         return self.message
 
+    def __repr__(self) -> str:
+        """Selection(power_floor; held-out relative error: power 0.0412, power_floor 0.0031, bnsl -, m4 -):
+        the chosen law and every candidate's score (4 significant figures; "-" for a law not tested),
+        not the dataclass's repr, which printed the fit's law with its functions' addresses."""
+        if all(v is None for v in self.scores.values()):
+            return f"Selection({self.law}, by default: too few sizes to test a law on held-out ones)"
+        scores = ", ".join(f"{k} {'-' if v is None else format(v, '.4g')}" for k, v in self.scores.items())
+        return f"Selection({self.law}; held-out relative error: {scores})"
+
 
 def _n_holdout(n_sizes: int) -> int:
     # a quarter of the sizes (at least one) are held out: long enough to test extrapolation,

@@ -567,3 +567,82 @@ def test_a_curve_row_without_its_group_value_is_refused_in_one_line() -> None:
     df["gen"] = "shapes"
     with pytest.raises(FitInputError, match="column 'complexity' is empty at row 3"):
         fits.fit_table(df, "n_synth", "test_err", "gen,complexity")
+
+
+def _three_seed_curve() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x, g = np.repeat(SIZES, 3), np.tile([0, 1, 2], 7)
+    return x, (2.0 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.02, len(x))), g
+
+
+def test_a_fits_repr_is_short_and_runs_no_bootstrap() -> None:
+    """repr(fit) was ~540 characters of the law's function addresses; it names the law, the parameters
+    (4 significant figures), the points, sizes and seeds, and the flags once .diagnostics was read."""
+    x, y, g = _three_seed_curve()
+    fit = fits.fit_curve(x, y, groups=g)
+    p = {k: f"{v:.4g}" for k, v in fit.params.items()}
+    counts = "21 points at 7 sizes, 3 seeds"
+    assert repr(fit) == f"Fit(power_floor: D={p['D']}, alpha={p['alpha']}, C={p['C']}; {counts}; flags not computed)"
+    assert fit._boot is None  # the repr ran no bootstrap (the diagnostics would have)
+    assert [f.name for f in fit.diagnostics] == ["few_seeds"]
+    assert repr(fit).endswith(f"{counts}; flags: few_seeds)") and len(repr(fit)) < 120
+    fit.bootstrap(n_boot=20, seed=1)  # new samples: the flags read on the old ones may no longer hold
+    assert repr(fit).endswith("; flags not computed)")
+    fit.diagnostics
+    assert repr(fit).endswith("; flags: few_seeds)")
+    pinned = fits.fit_curve(SIZES, CLEAN, fixed={"C": 0.1}, weights=(SIZES > 100).astype(float))
+    assert "C=0.1 fixed; 6 points at 6 sizes (1 of weight 0 left out); flags not computed)" in repr(pinned)
+    clean = fits.fit_curve(SIZES, CLEAN)
+    clean.diagnostics
+    assert repr(clean).endswith("; 7 points at 7 sizes; flags: none)"), repr(clean)
+
+
+def test_a_selections_repr_is_its_law_and_scores() -> None:
+    """repr(select(...)) printed the fit's law with its functions too; it gives the choice and every score."""
+    x, y, g = _three_seed_curve()
+    sel = fits.select(x, y, groups=g)
+    scores = ", ".join(f"{k} {'-' if v is None else format(v, '.4g')}" for k, v in sel.scores.items())
+    assert repr(sel) == f"Selection({sel.law}; held-out relative error: {scores})"
+    assert "bnsl -" in repr(sel) and "0x" not in repr(sel)  # 7 sizes: bnsl is not tried
+    few = fits.select(SIZES[:3], CLEAN[:3])
+    assert repr(few) == "Selection(power_floor, by default: too few sizes to test a law on held-out ones)"
+
+
+def test_fit_curves_docstring_says_what_each_argument_does_and_what_it_returns() -> None:
+    # help(fits.fit_curve) did not mention groups, weights or fixed, nor what it returns or raises
+    doc = fits.fit_curve.__doc__
+    for needle in ("groups: the seed of each point", "bootstrap", "weights:", "Weight 0 leaves a point out",
+                   "fixed:", "bounds:", "Returns a `Fit`", "Raises FitInputError"):
+        assert needle in doc, needle
+
+
+def test_too_few_sizes_with_one_size_to_spare_says_the_holdout_rests_on_it() -> None:
+    """4 sizes for 3 parameters leave one: the fit table scores a holdout on it, while the flag said
+    'nothing is left over to test the law'."""
+    df = pd.DataFrame({"n_synth": SIZES[:4], "test_err": NOISY[:4]})
+    row = fits.fit_table(df, "n_synth", "test_err", None).iloc[0]
+    assert np.isfinite(row["holdout_rel_err"]) and "too_few_sizes" in row["diagnostics"]
+    flags = {f.name: f.message for f in fits.fit_curve(SIZES[:4], NOISY[:4]).diagnostics}
+    assert flags["too_few_sizes"] == ("4 distinct sizes for 3 free parameters: only one is left over to test the "
+                                      "law, so a holdout score (the largest size predicted from the others) rests "
+                                      "on that single size and says little; measure more sizes")
+    three = {f.name: f.message for f in fits.fit_curve(np.repeat(SIZES[:3], 2), np.repeat(NOISY[:3], 2)).diagnostics}
+    assert three["too_few_sizes"] == ("3 distinct sizes for 3 free parameters: nothing is left over to test the "
+                                      "law; measure more sizes")  # no holdout: none is scored
+    n, s = np.meshgrid([100.0, 200.0, 400.0], [50.0, 200.0])
+    x = np.c_[n.ravel(), s.ravel()][[0, 1, 2, 3, 4]]  # 5 (n, s) cells for 4 parameters: no holdout either
+    y = fits.LAWS["transfer_bound"](x, {"delta": 2.0, "gamma": 0.2, "alpha": 0.5, "beta": 0.3})
+    bound = {f.name: f.message for f in fits.fit_curve(x, y * [1.01, 0.99, 1.0, 1.02, 0.98], "transfer_bound")
+             .diagnostics}
+    assert bound["too_few_sizes"].endswith("only one is left over to test the law, so any test of the law rests "
+                                           "on that single (n, s) cell and says little; measure more sizes")
+
+
+@pytest.mark.xfail(strict=True, reason="the hint is built in fits/table.py (check_not_pooled), which this change "
+                                       "could not edit: it still says the CLI's '--by complexity'")
+def test_the_api_says_by_equals_where_the_cli_says_dash_dash_by() -> None:
+    df = pd.DataFrame({"n_synth": np.tile(SIZES, 2), "test_err": np.r_[NOISY, NOISY + 0.05],
+                       "complexity": np.repeat([1, 3], 7)})
+    with pytest.raises(FitInputError) as info:
+        fits.fit_table(df, "n_synth", "test_err", None)
+    assert one_line(info).endswith("or one curve per value: by='complexity'")
