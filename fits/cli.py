@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from fits.errors import FitInputError
+from fits.errors import FitInputError, on_cli
 from fits.laws import AUTO, LAWS
 
 
@@ -393,7 +393,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     paper.register(subparsers)
     for name in set(subparsers.choices) - before:  # every fits command, wherever it is defined
         p = subparsers.choices[name]
-        p.set_defaults(func=keeps_no_empty_folder(tells_left_out_rows(p.get_default("func"))))
+        # on_cli: hints spell settings as options (--by complexity), not as the API's by='complexity'
+        p.set_defaults(func=on_cli(keeps_no_empty_folder(tells_left_out_rows(p.get_default("func")))))
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -1,4 +1,9 @@
 """The one exception type for bad input to `fits`: the CLI prints it on one line and exits with 2."""
+from __future__ import annotations
+
+import contextvars
+import functools
+from typing import Any, Callable
 
 
 class FitInputError(ValueError):
@@ -29,3 +34,26 @@ def none_fitted(by: str | None, errors: dict[str, str]) -> FitInputError:
              for why, gs in reasons.items()]
     shown = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} other reasons" if len(parts) > 3 else "")
     return FitInputError(f"no group could be fitted ({shown})")
+
+
+_ON_CLI = contextvars.ContextVar("fits_on_cli", default=False)
+
+
+def on_cli(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` (a subcommand) with option() spelling settings as the command line does while it runs."""
+    @functools.wraps(func)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        token = _ON_CLI.set(True)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _ON_CLI.reset(token)
+    return wrapped
+
+
+def option(name: str, value: str | None = None) -> str:
+    """A setting as the user gives it: `--by complexity` on the command line, `by='complexity'` from
+    Python (fit_table and compare_runs take `by`; a hint to pass --by read as a flag there)."""
+    if _ON_CLI.get():
+        return f"--{name}" if value is None else f"--{name} {value}"
+    return name if value is None else f"{name}={value!r}"

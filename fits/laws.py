@@ -21,19 +21,21 @@ Array = np.ndarray
 class Law:
     """A named parametric learning curve y = f(x; params)."""
 
+    # repr=False: the callables' reprs are function addresses (hundreds of characters in a Fit's repr);
+    # equality and hashing still compare every field
     name: str
     params: tuple[str, ...]
-    func: Callable[[Array, Params], Array]
-    bounds: Callable[[Array, Array], dict[str, tuple[float, float]]]
-    starts: Callable[[Array, Array], list[Params]]
-    unscale: Callable[[Params, Array], Params]
-    doc: str
+    func: Callable[[Array, Params], Array] = field(repr=False)
+    bounds: Callable[[Array, Array], dict[str, tuple[float, float]]] = field(repr=False)
+    starts: Callable[[Array, Array], list[Params]] = field(repr=False)
+    unscale: Callable[[Params, Array], Params] = field(repr=False)
+    doc: str = field(repr=False)
     log_params: frozenset[str] = field(default_factory=frozenset)  # optimised as log(p), p > 0
     n_inputs: int = 1
     # grad(x, params, y), y = func(x, params): d func / d param at x, one array per parameter (raw,
     # not log), the optimiser's Jacobian in closed form. None: finite differences (one more call of
     # func per free parameter and step)
-    grad: Callable[[Array, Params, Array], dict[str, Array]] | None = None
+    grad: Callable[[Array, Params, Array], dict[str, Array]] | None = field(default=None, repr=False)
 
     def __call__(self, x: Array, params: Params) -> Array:
         return self.func(np.asarray(x, dtype=float), params)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from fits.core import MAX_VALUE, Fit, evaluate, fit_curve, json_value, make_problem, strict_json, weighted
 from fits.diagnostics import FLAT_TEXT, size_stats
-from fits.errors import FitInputError, none_fitted, one_line
+from fits.errors import FitInputError, none_fitted, one_line, option
 from fits.laws import AUTO, LAWS, get_law
 
 LEVEL = 0.95
@@ -151,8 +151,9 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
     named = [c for c in [*sizes, *values, *others] if c is not None]
     twice = sorted({c for c in named if named.count(c) > 1})
     if twice:
-        raise FitInputError(f"column {twice[0]!r} is named for two roles (size, error or group: --x, --s, --y, "
-                            "--by); give each role its own column")
+        roles = ", ".join(option(k) for k in ("x", "s", "y", "by"))
+        raise FitInputError(f"column {twice[0]!r} is named for two roles (size, error or group: {roles}); "
+                            "give each role its own column")
     if df.empty:
         raise FitInputError("the table has no rows")
     note = left_out_note(df)
@@ -286,7 +287,7 @@ def check_repeats(df: pd.DataFrame, keys: Sequence[str], seed: str | None) -> No
         what = ", ".join(f"{one_line(c)}={_shown(row[c])}" for c in dict.fromkeys([*keys, seed]))
         apart = _told_apart_by(other, row, df)
         hint = (f"; they differ in {one_line(apart[0])!r} ({_shown(other[apart[0]])}, {_shown(row[apart[0]])}): "
-                f"if those are two conditions, add {one_line(apart[0])} to --by"
+                f"if those are two conditions, add {one_line(apart[0])} to {option('by')}"
                 if apart else "")
         raise FitInputError(f"{where} repeat one measurement ({what}, same design): each seed counts "
                             "once per size, a repeat counts twice and narrows the intervals; drop the repeated "
@@ -346,8 +347,8 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
         cols = [c.strip() for c in by.split(",")]
         twice = sorted({c for c in cols if cols.count(c) > 1})
         if twice:  # complexity,complexity used to label every group "1/1"
-            raise FitInputError(f"--by {by} names column {twice[0]!r} twice; name each column once "
-                                f"(--by {','.join(dict.fromkeys(cols))})")
+            raise FitInputError(f"{option('by', by)} names column {twice[0]!r} twice; name each column once "
+                                f"({option('by', ','.join(dict.fromkeys(cols)))})")
         _check_columns(df, cols)
         df = df.copy()
         df[by] = ["/".join(map(label, vals)) for vals in zip(*(df[c] for c in cols))]
@@ -395,7 +396,8 @@ def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = Non
             vals = [label(v) for v in sorted(pos[c].dropna().drop_duplicates(), key=value_order)]
             shown = ", ".join(map(one_line, vals[:4])) + (", ..." if len(vals) > 4 else "")
             where = f"group {one_line(by)}={one_line(label(key))}" if by else "the table"
-            fix = f", or group by both: --by {one_line(by)},{c}" if by else f", or one curve per value: --by {c}"
+            fix = (f", or group by both: {option('by', f'{one_line(by)},{c}')}" if by
+                   else f", or one curve per value: {option('by', c)}")
             raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
                                 f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
                                 f"time (a table with one value of it){fix}")

@@ -120,7 +120,7 @@ def test_fields_the_runs_differ_in_beyond_the_rows_columns_get_a_column_each(tmp
     assert df.loc[df["n_synth"] == 0, "pretrain.lr"].isna().all()
     assert set(df.loc[df["n_synth"] > 0, "pretrain.lr"]) == {0.05, 0.1}
 
-    with pytest.raises(FitInputError, match=r"differ in 'finetune.lr' \(0.01, 0.02\).*--by complexity,finetune.lr"):
+    with pytest.raises(FitInputError, match=r"differ in 'finetune.lr' \(0.01, 0.02\).*by='complexity,finetune.lr'"):
         fit_runs(df)
     fits = fit_runs(df, by="finetune.lr")
     assert list(fits["groups"]) == ["0.01", "0.02"] and all("params" in g for g in fits["groups"].values())

@@ -638,8 +638,6 @@ def test_too_few_sizes_with_one_size_to_spare_says_the_holdout_rests_on_it() -> 
                                            "on that single (n, s) cell and says little; measure more sizes")
 
 
-@pytest.mark.xfail(strict=True, reason="the hint is built in fits/table.py (check_not_pooled), which this change "
-                                       "could not edit: it still says the CLI's '--by complexity'")
 def test_the_api_says_by_equals_where_the_cli_says_dash_dash_by() -> None:
     df = pd.DataFrame({"n_synth": np.tile(SIZES, 2), "test_err": np.r_[NOISY, NOISY + 0.05],
                        "complexity": np.repeat([1, 3], 7)})
