@@ -165,8 +165,11 @@ def _params_text(fits_json: dict[str, Any], key: str) -> tuple[str, str]:
     names = LEGEND_PARAMS.get(law, tuple(p)[:2])
     level = flat_level(g)  # a flat fit's C is an arbitrary share of its level: show the level, as `fit` does
     sc = group_scale(g)  # errors of 1e-10 print as errors of 0.1 do (a C of 2e-11 read "C=0")
+    # a value on its bound is a limit, not an estimate (alpha=3 read as a measured exponent)
+    bound = {d["message"].split(" = ")[0] for d in g.get("diagnostics", []) if d["name"] == "on_bound"}
     return (law if law != fits_json["law"] else ""), ", ".join(
-        f"C<={fmt_num(level, scale=sc)} (flat)" if k == "C" and level is not None else f"{k}={fmt_num(p[k], scale=sc)}"
+        f"C<={fmt_num(level, scale=sc)} (flat)" if k == "C" and level is not None else
+        f"{k}={fmt_num(p[k], scale=sc)}" + (" (on its bound)" if k in bound and level is None else "")
         for k in names if k in p)
 
 
@@ -233,6 +236,7 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
             overall_drawn = True
     if any(g.get("scratch") for g in fits_json["groups"].values()):
         ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), in each group's colour")
+    _key(ax)
     _finish_axes(ax, x, y)
     ax.set_title(title, fontsize=9)
     if n_zero:
@@ -242,6 +246,12 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def _key(ax: plt.Axes) -> None:
+    """Legend entries for what every group draws alike: the mean dash and the extrapolated part."""
+    ax.scatter([], [], color="grey", marker="_", s=120, label="mean of the runs at a size")
+    ax.plot([], [], color="grey", linestyle=":", label="fit past the largest measured size (extrapolated)")
+
+
 def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: dict[str, Any],
                 color: Any, label: str | None) -> int:
     """One group's points, fitted curve and band, and its own scratch line; returns how many of
@@ -249,11 +259,19 @@ def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: 
     n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color)
     if "curve" in g:
         c = g["curve"]
-        ax.plot(c["x"], c["fit"], color=color, label=label)
+        cx, fit = np.asarray(c["x"], dtype=float), np.asarray(c["fit"], dtype=float)
+        # the curve runs to twice the largest measured size: past it, dotted and a lighter band (extrapolated)
+        top = float(rows.loc[rows[fits_json["x"]] > 0, fits_json["x"]].max())
+        inside = cx <= top * (1 + 1e-9)
+        past = ~inside
+        past[max(int(inside.sum()) - 1, 0)] = True  # from the last measured point on: the two parts join
+        ax.plot(cx[inside], fit[inside], color=color, label=label)
+        ax.plot(cx[past], fit[past], color=color, linestyle=":")
         # a band fits.json holds as nulls (no points left over for the noise) is not drawn
-        band = [np.asarray(c[k], dtype=float) for k in ("lo", "hi")]
-        ax.fill_between(c["x"], *band, where=np.isfinite(band[0]) & np.isfinite(band[1]),
-                        color=color, alpha=0.18, linewidth=0)
+        lo, hi = (np.asarray(c[k], dtype=float) for k in ("lo", "hi"))
+        known = np.isfinite(lo) & np.isfinite(hi)
+        for part, alpha in ((inside, 0.18), (past, 0.08)):
+            ax.fill_between(cx, lo, hi, where=known & part, color=color, alpha=alpha, linewidth=0)
     elif label is not None:
         ax.plot([], [], color=color, label=label + " (not fitted)")
     if g.get("scratch"):
@@ -300,6 +318,7 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
     scratch = f"; dashed = scratch ({x} = 0)" if fits_json.get("scratch") or any(
         g.get("scratch") for g in fits_json["groups"].values()) else ""
     zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
-    fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}", fontsize=9)
+    fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}; dash = mean per size, dotted = fit "
+                 "past the largest measured size", fontsize=9)
     fig.tight_layout()
     return fig

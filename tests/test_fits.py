@@ -199,8 +199,9 @@ def test_many_groups_are_drawn_one_panel_each_few_share_one_axes() -> None:
             assert ax.get_title().split("\n") == [f"generator/complexity={key}", f"alpha={fits.table.fmt_num(p['alpha'])}, "
                                                        f"C={fits.table.fmt_num(p['C'])}"]
             fitted = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]  # not the scratch line
-            assert len(fitted) == 1
-            assert np.allclose(fitted[0].get_xdata(), res["groups"][key]["curve"]["x"])
+            assert [ln.get_linestyle() for ln in fitted] == ["-", ":"]  # measured, then past the data
+            grid = res["groups"][key]["curve"]["x"]  # the two parts share the last measured grid point
+            assert np.allclose(np.r_[fitted[0].get_xdata(), fitted[1].get_xdata()[1:]], grid)
             n_points = sum(len(c.get_offsets()) for c in ax.collections[:-1] if len(c.get_offsets()))
             assert n_points >= res["groups"][key]["n_points"]  # its own points (plus the size means)
         assert all(ax.get_xscale() == ax.get_yscale() == "log" for ax in panels)
@@ -272,3 +273,41 @@ def test_exact_power_law_data_reads_its_gap_as_on_its_bound_only() -> None:
         fit = fits.fit_curve(xs, 2 * xs ** -0.5, groups=groups)
         names = [d.name for d in fit.diagnostics]
         assert fit.params["C"] < 1e-5 and "on_bound" in names and "unidentifiable" not in names, names
+
+
+def test_the_plot_dots_the_fit_past_the_largest_measured_size_and_keys_the_mean_dash() -> None:
+    """The fitted line runs to twice the largest size; it was drawn solid all the way, so a reader took the
+    extrapolated half for measured. Now the part past the data is dotted (and its band lighter), and the
+    legend keys the mean dash and the dotted line."""
+    import matplotlib.pyplot as plt
+
+    from fits.plot import scaling_figure
+
+    df = runs_table()
+    fig = scaling_figure(df, fits.fit_runs(df))
+    ax = fig.axes[0]
+    top = float(df["n_synth"].max())
+    drawn = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    solid = [ln for ln in drawn if ln.get_linestyle() == "-"]
+    dotted = [ln for ln in drawn if ln.get_linestyle() == ":"]
+    assert len(solid) == len(dotted) == 2  # two groups
+    assert all(max(ln.get_xdata()) <= top * (1 + 1e-9) for ln in solid)
+    for ln in dotted:  # from the last measured grid point to twice the largest size
+        xs = np.asarray(ln.get_xdata())
+        assert xs.min() <= top < xs[1] and xs.max() == pytest.approx(2 * top)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mean of the runs at a size" in labels and "fit past the largest measured size (extrapolated)" in labels
+    plt.close(fig)
+
+
+def test_the_legend_says_when_an_exponent_sits_on_its_bound() -> None:
+    """alpha = 3 on its upper bound read in the legend as a measured exponent of 3; a flat group keeps
+    its own wording (alpha=0, C<=level (flat))."""
+    from fits.plot import legend_label
+
+    repo = Path(__file__).resolve().parents[1]
+    mnist = json.loads((repo / "results" / "asg" / "mnist5k" / "fits.json").read_text())
+    assert legend_label(mnist, "learned") == "condition=learned: alpha=3 (on its bound), C=0.361"
+    assert legend_label(mnist, "handset") == "condition=handset: alpha=0.626, C=0.312"
+    quick = json.loads((repo / "results" / "quickstart" / "fits.json").read_text())
+    assert legend_label(quick, "3") == "complexity=3: alpha=0, C<=0.384 (flat)"
