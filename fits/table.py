@@ -528,7 +528,9 @@ def fit_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str 
 
 
 def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "power_floor") -> pd.DataFrame:
-    """One row per group: parameters, their 95 % intervals, holdout error and diagnostic names.
+    """One row per group: parameters, their 95 % intervals, holdout error and diagnostic names, and
+    `flat_level`: a flat power_floor fit's level at its largest size (NaN otherwise), the one number
+    of it the data identify, whose D and C are an arbitrary split (the CLI prints "<= level (flat)").
 
     The first column holds the group's value, named by `by` ("group" without one), or "<by> (group)"
     when `by` is also the name of an output column (a sweep over a regulariser called "alpha")."""
@@ -544,7 +546,8 @@ def fit_table(df: pd.DataFrame, x: str, y: str, by: str | None, law: str = "powe
         hold = g.get("holdout") or {}
         names = dict.fromkeys(d["name"] for d in g.get("diagnostics", []))  # one flag can fire for two parameters
         row.update({"holdout_abs_err": num(hold.get("abs_err")), "holdout_rel_err": num(hold.get("rel_err")),
-                    "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(names), "error": g.get("error", "")})
+                    "n_sizes": g.get("n_sizes", 0), "diagnostics": ";".join(names), "error": g.get("error", ""),
+                    "flat_level": num(flat_level(g))})
         rows.append((g["value"], row))
     outputs = {name for _, row in rows for name in row}
     head = "group" if res["by"] is None else res["by"]

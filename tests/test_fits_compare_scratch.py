@@ -94,3 +94,15 @@ def test_a_curve_too_flat_for_its_noise_is_read_as_flat_even_with_alpha_above_ze
             f"{fits.table.fmt_num(level)} acts as the gap") in text
     assert "gap C = " not in text.split("complexity=2: the fitted")[1].splitlines()[0]
     assert "complexity=2 too_flat: the curve moves " in text  # the flag's own message, under the tables
+
+
+def test_fit_table_gives_a_flat_groups_level_beside_its_arbitrary_split() -> None:
+    """A notebook user of fit_table got a flat curve's C with an interval (0.0326 [0.0178, 0.368]) where
+    the CLI prints "<= level (flat)": the table now has the level in flat_level (NaN for sloped groups)."""
+    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    runs = pd.read_csv(repo / "results" / "quickstart" / "runs.csv")
+    table = fits.fit_table(runs, "n_synth", "test_err", "complexity").set_index("complexity")
+    assert np.isnan(table.loc[1, "flat_level"])
+    assert table.loc[3, "flat_level"] == pytest.approx(0.384, abs=5e-4)
+    assert table.loc[3, "flat_level"] == pytest.approx(table.loc[3, "D"] * 10000 ** -table.loc[3, "alpha"]
+                                                        + table.loc[3, "C"], rel=1e-12)
