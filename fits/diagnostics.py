@@ -99,12 +99,15 @@ def _curve_flags(x: np.ndarray, y: np.ndarray, pred: np.ndarray, where: str = ""
     # curves as sloped 13 % of the time (40 of 300 in tests/test_fits_laws.py; now 15, the F test included)
     from scipy.stats import t as student_t
 
-    z_dof = dof if np.any(counts > 1) else len(sizes) - 2
-    if abs(z) <= student_t.isf(0.025, max(z_dof, 1)) and not (np.all(counts == 1)
-                                                             and _law_beats_level(y, pred, n_free)):
+    z_dof = max(dof if np.any(counts > 1) else len(sizes) - 2, 1)
+    t_crit = float(student_t.isf(0.025, z_dof))
+    if abs(z) <= t_crit and not (np.all(counts == 1) and _law_beats_level(y, pred, n_free)):
+        # the threshold is said: "6.6 standard errors ... cannot be told from noise" read as wrong at 1 dof
         out.append(Flag("too_flat", f"{where}the curve moves {float(np.ptp(mean)):.3g} over its sizes and a "
                                     f"line through it in log size is {abs(z):.1f} standard errors from level "
-                                    f"(from {source}): its slope cannot be told from noise"))
+                                    f"(from {source}), within the {t_crit:.3g} that Student's t on {z_dof} degree"
+                                    f"{'s' if z_dof != 1 else ''} of freedom allows at 5 %: its slope cannot be "
+                                    "told from noise"))
     # An increase counts when it exceeds the noise of a difference of two size means by a one-sided
     # t test (the noise is estimated) whose level is shared among the steps (Bonferroni): at 2
     # standard errors each, six steps of a flat curve flagged it 1 time in 8 even with the noise known.
