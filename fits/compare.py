@@ -219,7 +219,8 @@ def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float
         return (f"{key}: no scratch runs ({x} = 0) share its design, so nothing says what its pre-training is "
                 f"worth: add {x} = 0 to the sweep.")
     d = (row["d_scratch"], row["d_scratch_lo"], row["d_scratch_hi"])
-    head = (f"{key} vs scratch: at {x} = {fmt_size(n)} the fitted {y} {fmt_num(row['d_scratch'] + row['scratch_mean'], scale=scale)}"
+    fitted = fmt_num(row["d_scratch"] + row["scratch_mean"], scale=scale)
+    head = (f"{key} vs scratch: at {x} = {fmt_size(n)} the fitted {y} {fitted}"
             f" differs from scratch's {fmt_num(row['scratch_mean'], scale=scale)} ({k} run{'s' if k != 1 else ''}"
             f"{', whose own noise is not in the interval' if k == 1 else ''}) by {fmt_ci(*d, scale=scale)}")
     if np.isnan(d[1]):

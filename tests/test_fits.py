@@ -146,7 +146,8 @@ def test_fit_runs_is_jsonable_with_scratch_and_holdout() -> None:
     assert len(g1["curve"]["x"]) == len(g1["curve"]["lo"])
     assert all(lo <= f <= hi for lo, f, hi in zip(g1["curve"]["lo"], g1["curve"]["fit"], g1["curve"]["hi"]))
     text = fits.summary_table(res)
-    flagged = [f"complexity={k} {d['name']}: {d['message']}" for k, g in res["groups"].items() for d in g["diagnostics"]]
+    flagged = [f"complexity={k} {d['name']}: {d['message']}" for k, g in res["groups"].items()
+               for d in g["diagnostics"]]
     assert "complexity" in text and "alpha" in text
     assert len(text.splitlines()) == 4 + (2 + len(flagged) if flagged else 0), text
     assert text.splitlines()[6:] == flagged  # each flag's one-line message, named by its group

@@ -138,7 +138,7 @@ def test_two_complexity_levels_under_one_generator_are_refused_in_the_api():
 
     runs = pd.read_csv(Path(__file__).resolve().parents[1] / "results" / "quickstart" / "runs.csv")
     with pytest.raises(fits.FitInputError, match=r"group generator=shapes pools runs that differ in "
-                                                 r"'complexity' \(1, 3\).*by='generator,complexity'"):  # the API's spelling
+                                                 r"'complexity' \(1, 3\).*by='generator,complexity'"):  # the API's
         fits.fit_runs(runs, by="generator")
     with pytest.raises(fits.FitInputError, match=r"the table pools runs that differ in .complexity. \(1, 3\)"):
         fits.fit_runs(runs, by=None)

@@ -42,8 +42,9 @@ def test_compare_says_whether_the_curve_beats_its_scratch_runs(errors, verdict) 
     assert row["d_scratch_lo"] < row["d_scratch"] < row["d_scratch_hi"]
     text = report(res)
     (line,) = [ln for ln in text.splitlines() if ln.startswith("complexity=1 vs scratch: ")]
-    assert line.startswith(f"complexity=1 vs scratch: at n_synth = 3,200 the fitted test_err {fits.table.fmt_num(level)} "
-                           f"differs from scratch's {fits.table.fmt_num(np.mean(errors))} (4 runs) by "), line
+    assert line.startswith(f"complexity=1 vs scratch: at n_synth = 3,200 the fitted test_err "
+                           f"{fits.table.fmt_num(level)} differs from scratch's "
+                           f"{fits.table.fmt_num(np.mean(errors))} (4 runs) by "), line
     assert line.endswith(verdict), line
 
 
