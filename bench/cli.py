@@ -11,9 +11,12 @@ MODULES = ("synth.cli", "bench.commands", "bench.loader_bench", "slurm.cli", "fi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `synthscale`."""
-    return run_cli(MODULES, "synthscale", argv,
-                   "Scaling laws for synthetic-to-real transfer: generate, train, sweep, fit, plot.")
+    """Entry point of `synthscale`: fits' hints spell settings as options here (--by, not by=)."""
+    from fits.errors import cli_spelling
+
+    with cli_spelling():
+        return run_cli(MODULES, "synthscale", argv,
+                       "Scaling laws for synthetic-to-real transfer: generate, train, sweep, fit, plot.")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The one exception type for bad input to `fits`: the CLI prints it on one line and exits with 2."""
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 class FitInputError(ValueError):
@@ -39,15 +40,23 @@ def none_fitted(by: str | None, errors: dict[str, str]) -> FitInputError:
 _ON_CLI = contextvars.ContextVar("fits_on_cli", default=False)
 
 
+@contextlib.contextmanager
+def cli_spelling() -> Iterator[None]:
+    """Within it, option() spells settings as the command line does (`synthscale demo --by` reaches
+    the fits API through slurm.demo, not through a fits subcommand)."""
+    token = _ON_CLI.set(True)
+    try:
+        yield
+    finally:
+        _ON_CLI.reset(token)
+
+
 def on_cli(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` (a subcommand) with option() spelling settings as the command line does while it runs."""
+    """`func` (a subcommand) run within cli_spelling(), also under `python -m fits`."""
     @functools.wraps(func)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        token = _ON_CLI.set(True)
-        try:
+        with cli_spelling():
             return func(*args, **kwargs)
-        finally:
-            _ON_CLI.reset(token)
     return wrapped
 
 
