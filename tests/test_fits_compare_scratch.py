@@ -133,3 +133,14 @@ def test_the_scratch_interval_is_the_t_interval_of_its_mean_when_the_curve_is_pi
     half = (res["d_scratch_hi"] - res["d_scratch_lo"]) / 2
     want = t.isf(0.025, 2) * np.std(base, ddof=1) / np.sqrt(3)
     assert 0.8 < half / want < 1.3, (half, want)  # 200 draws: about 8 % off here
+
+
+def test_two_groups_whose_ranges_touch_at_one_size_are_compared_there() -> None:
+    """n_common is the largest size inside both ranges; ranges that share only their end size share that
+    one (no extrapolation either way), so d_L is read there, not left out as if they did not overlap."""
+    low = _curve(1, lambda n: 2 * n ** -0.5 + 0.2)
+    high = _curve(2, lambda n: 2 * n ** -0.5 + 0.2, seed=1)
+    high = high.assign(n_synth=high["n_synth"] * 32)  # 3,200 .. 102,400: touches low's 3,200
+    res = compare_runs(pd.concat([low, high], ignore_index=True), n_boot=40)
+    pair = res["pairs"].iloc[0]
+    assert pair["n_common"] == 3200.0 and np.isfinite(pair["d_L"]) and np.isfinite(pair["p_L"])
