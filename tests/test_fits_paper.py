@@ -250,3 +250,19 @@ def test_a_curve_without_a_group_value_is_refused_not_drawn(tmp_path: Path) -> N
                        "seed": np.tile([0, 1], 10)})
     with pytest.raises(FitInputError, match=r"column 'complexity' is empty at row 0 .* and 9 more row\(s\)"):
         fits.fit_runs(df)
+
+
+def test_the_bound_checks_caveat_needs_more_than_half_of_the_per_s_fits_flagged() -> None:
+    """A few unidentifiable per-s fits are said by their own flags; the caveat that the checks are not to
+    be read comes when most are: 3 of 4, not 2 of 4 (second mutation audit: `>=` passed every test)."""
+    import pandas as pd
+
+    from fits.bound import _caveat
+
+    def per_s(flags):
+        return pd.DataFrame({"flags": flags})
+
+    assert _caveat(0.3, per_s(["unidentifiable", "few_seeds;unidentifiable", "", "few_seeds"]), "n_real") == ""
+    assert _caveat(0.3, per_s(["unidentifiable", "unidentifiable", "unidentifiable", ""]), "n_real") == (
+        "3 of the 4 per-n_real fits do not tell D_s and C_s apart (unidentifiable: see their flags)")
+    assert _caveat(0.0, per_s([""]), "n_real").startswith("the joint alpha is 0, so D_s and C_s are not told apart")
