@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
-from fits.errors import FitInputError, on_cli
+from fits.errors import FitInputError, cli_spelling
 from fits.laws import AUTO, LAWS
 
 
@@ -393,8 +393,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     paper.register(subparsers)
     for name in set(subparsers.choices) - before:  # every fits command, wherever it is defined
         p = subparsers.choices[name]
-        # on_cli: hints spell settings as options (--by complexity), not as the API's by='complexity'
-        p.set_defaults(func=on_cli(keeps_no_empty_folder(tells_left_out_rows(p.get_default("func")))))
+        p.set_defaults(func=keeps_no_empty_folder(tells_left_out_rows(p.get_default("func"))))
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -416,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: unrecognized arguments: {' '.join(extra)} "
                        f"(see {parser.prog} {args.command} --help)\n")
     try:
-        return int(args.func(args) or 0)
+        with cli_spelling():  # hints spell settings as options (--by complexity), not as the API's by=
+            return int(args.func(args) or 0)
     except BrokenPipeError:  # `python -m fits fit ... | head`: the reader has gone, the files are written
         import os
 

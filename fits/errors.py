@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 
 class FitInputError(ValueError):
@@ -42,22 +41,13 @@ _ON_CLI = contextvars.ContextVar("fits_on_cli", default=False)
 
 @contextlib.contextmanager
 def cli_spelling() -> Iterator[None]:
-    """Within it, option() spells settings as the command line does (`synthscale demo --by` reaches
-    the fits API through slurm.demo, not through a fits subcommand)."""
+    """Within it, option() spells settings as the command line does: the entry points of `synthscale`
+    and `python -m fits` run their subcommands in it (demo's --by reaches the fits API via slurm.demo)."""
     token = _ON_CLI.set(True)
     try:
         yield
     finally:
         _ON_CLI.reset(token)
-
-
-def on_cli(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` (a subcommand) run within cli_spelling(), also under `python -m fits`."""
-    @functools.wraps(func)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with cli_spelling():
-            return func(*args, **kwargs)
-    return wrapped
 
 
 def option(name: str, value: str | None = None) -> str:
