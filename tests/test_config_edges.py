@@ -496,3 +496,31 @@ def test_labels_spell_values_as_an_override_would():
                                                              "finetune.recompute_bn": False})
     assert identity_suffix(spec, ["target.test_size", "finetune.recompute_bn", "pretrain.lr"]) == \
         " target.test_size=null finetune.recompute_bn=false pretrain.lr=0.1"
+
+
+def test_mnist5k_and_sklearn_digits_are_not_flipped_when_fine_tuning() -> None:
+    """Mirroring breaks digits (a flipped 2 is no 2): both digit targets must fine-tune unflipped, and the
+    run's identity must say so (only mnist5k was pinned)."""
+    from bench.config import identity_leaves, stage_flips
+
+    for target in ("mnist5k", "sklearn_digits"):
+        spec = RunSpec(target={"name": target})
+        assert stage_flips(spec, "finetune") is False, target
+        assert identity_leaves(spec)["finetune.flips"] is False, target
+
+
+@pytest.mark.parametrize("items", [["asg=null", "asg.proxy_lambda=0.5"], ["asg.proxy_lambda=0.5", "asg=null"]])
+def test_a_section_set_whole_and_a_field_inside_it_is_refused_in_either_order(items: list) -> None:
+    """`asg=null` beside `asg.proxy_lambda=0.5` is contradictory whichever comes first: one must not silently win."""
+    from bench.config import parse_overrides
+
+    with pytest.raises(UserError, match="both set"):
+        parse_overrides(items)
+
+
+def test_a_list_override_of_a_list_valued_axis_is_one_value(tmp_path: Path) -> None:
+    """An axis whose values are lists (n_real per target) overridden with one list is one cell, not two."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("synth: {n: 0}\ngrid:\n  target.n_real: [[100], [200]]\n")
+    cells = load_sweep(cfg, {"target.n_real": [100, 200]}).cells()
+    assert [c.target.n_real for c in cells] == [[100, 200]]

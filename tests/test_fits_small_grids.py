@@ -181,3 +181,21 @@ def test_a_flat_group_in_the_forest_plots_top_row_keeps_its_label_inside_the_axe
     (label,) = [t for t in c_axis.texts if "flat curve" in t.get_text()]
     box, frame = label.get_window_extent(), c_axis.get_window_extent()
     assert frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+
+
+def test_noise_dof_counts_the_within_seed_points_exactly() -> None:
+    """Within-seed degrees of freedom are points - seeds - parameters + 1 (the seed offsets sum to zero). Without
+    the +1 a 5-point, 2-seed design would have none left and lose its intervals."""
+    six = fits.fit_curve([10, 20, 40] * 2, [0.5, 0.4, 0.36, 0.52, 0.41, 0.37], groups=[0, 0, 0, 1, 1, 1])
+    assert uncertainty.noise_dof(six.problem) == 2
+    five = fits.fit_curve([10, 20, 40, 10, 20], [0.5, 0.4, 0.36, 0.52, 0.41], groups=[0, 0, 0, 1, 1])
+    assert uncertainty.noise_dof(five.problem) == 1
+    assert np.isfinite(five.ci()["alpha"]).all()
+
+
+def test_a_zero_gap_with_a_zero_interval_says_more_data_pays() -> None:
+    """A gap of exactly 0 with interval [0, 0] is no floor at all: the sentence must not call it a limit."""
+    from fits.compare import decision
+
+    text = decision("g", 160, (0.04, 0.017, 0.044), (0.0, 0.0, 0.0), (np.inf, np.nan, np.nan), scale=0.5)
+    assert text.endswith("(no floor within the measured sizes): more data still pays."), text

@@ -270,3 +270,57 @@ def test_a_shape_rule_value_of_another_kind_is_refused_and_a_rule_matching_nothi
     out = capsys.readouterr().out
     assert "shapes[1] (when synth.generator: shape) matches none of these cells" in out, out
     assert "shapes[0]" not in out  # the scratch rule matched its cells
+
+
+def test_plan_reruns_a_cell_whose_row_json_is_damaged(tmp_path: Path) -> None:
+    """A row.json without the row's columns (a torn or hand-edited file) is not a finished cell: counted done,
+    the cell would never rerun and its rows would be missing from collect without a word."""
+    from bench.config import SweepSpec
+
+    sweep = SweepSpec(base=RunSpec(synth={"n": 0}))
+    (cell,) = sweep.cells()
+    (tmp_path / "runs" / cell.run_id).mkdir(parents=True)
+    (tmp_path / "runs" / cell.run_id / "row.json").write_text('[{"run_id": "x"}]')
+    p = plan(sweep, tmp_path)
+    assert p.done == [] and [c.run_id for c in p.todo] == [cell.run_id]
+
+
+RID = "abcdef012345"
+
+
+def _one_slurm_job(root: Path, monkeypatch: pytest.MonkeyPatch, state: str) -> None:
+    """A manifest with one cell's Slurm task 123_0, whose state Slurm reports as `state`."""
+    import slurm.tracking
+
+    ref = JobRef(RID, "slurm", "123_0", "synthscale-x", str(root / "submitit"), 0.0, "label")
+    write_manifest(root, "20260101-000000-1-aaaaaa", [ref], {RID: "label"}, submitting=False)
+    monkeypatch.setattr(slurm.tracking, "job_states", lambda refs, reasons=None: {"123_0": state})
+
+
+def test_a_running_rerun_of_a_cell_with_a_torn_row_json_reads_running(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rerun rebuilds a torn row.json; while its job runs, status must say running, not failed."""
+    (tmp_path / "runs" / RID).mkdir(parents=True)
+    (tmp_path / "runs" / RID / "row.json").write_text("[")
+    _one_slurm_job(tmp_path, monkeypatch, "RUNNING")
+    (st,) = cell_statuses(tmp_path)
+    assert st.state == "running", st
+
+
+def test_a_cell_slurm_did_not_answer_for_is_in_flight_so_a_new_sweep_does_not_resubmit_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When sacct/squeue cannot be reached the cell's state is unknown; a second sweep must still treat it as
+    in flight, or it would submit a duplicate job for a cell that may be running."""
+    import slurm.tracking
+
+    _one_slurm_job(tmp_path, monkeypatch, slurm.tracking.UNREACHABLE)
+    assert cell_statuses(tmp_path)[0].state == "unknown"
+    assert list(slurm.tracking.in_flight(tmp_path)) == [RID]
+
+
+def test_expand_array_id_keeps_the_last_task_of_each_range() -> None:
+    """squeue's pending `7_[1-3,5%2]` is tasks 1, 2, 3 and 5 (the %2 is a throttle, not a task)."""
+    from slurm.tracking import expand_array_id
+
+    assert expand_array_id("7_[1-3,5%2]") == ["7_1", "7_2", "7_3", "7_5"]
+    assert expand_array_id("7_[4]") == ["7_4"] and expand_array_id("7_2") == ["7_2"]

@@ -439,3 +439,27 @@ def test_a_long_preview_wraps_each_level_onto_lines_of_16(tmp_path: Path) -> Non
     width, height = Image.open(out).size
     assert (width, height) == grid_size(2, 40, 16) == (56 + 16 * 66, 2 * 3 * (64 + 12 + 2) + 8 + 16)
     assert grid_size(1, 300, 64)[0] == grid_size(1, 16, 64)[0]
+
+
+def test_preview_refuses_zero_images_per_level(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`preview --n 0` must be one line, not the ZeroDivisionError of a grid with no columns."""
+    _fails(capsys, ["preview", "--n", "0", "-o", tmp_path / "g.png"], "--n must be a positive number")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_bench_refuses_a_zero_cpu_budget(capsys: pytest.CaptureFixture) -> None:
+    """`--min-cpu-s 0` would time one round of nothing and report a rate from it."""
+    _fails(capsys, [*BENCH[:-1], "0", "--out", "-"], "--min-cpu-s: must be a finite number above 0, got 0.0")
+
+
+def test_bench_of_part_of_the_default_sizes_does_not_overwrite_the_committed_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every family at one resolution is a partial table: written over results/synth_bench.md it would lose the
+    other rows. Run from a scratch folder, so a regression writes there and not into the repo's results/."""
+    monkeypatch.chdir(tmp_path)
+    table = tmp_path / "results" / "synth_bench.md"
+    table.parent.mkdir()
+    table.write_text("the committed table\n")
+    _fails(capsys, ["bench", "--resolution", "64", "--rounds", "1", "--min-cpu-s", "0.01"],
+           "measures part of the benchmark")
+    assert table.read_text() == "the committed table\n"
