@@ -167,9 +167,11 @@ def _params_text(fits_json: dict[str, Any], key: str) -> tuple[str, str]:
     sc = group_scale(g)  # errors of 1e-10 print as errors of 0.1 do (a C of 2e-11 read "C=0")
     # a value on its bound is a limit, not an estimate (alpha=3 read as a measured exponent)
     bound = {d["message"].split(" = ")[0] for d in g.get("diagnostics", []) if d["name"] == "on_bound"}
+    # (a flat curve's alpha = 0 needs no mark: "(flat)" says it; alpha = 3 beside "(flat)", a too_flat curve's, does)
+    said = lambda k: level is not None and fmt_num(p[k], scale=sc) == "0"  # noqa: E731
     return (law if law != fits_json["law"] else ""), ", ".join(
         f"C<={fmt_num(level, scale=sc)} (flat)" if k == "C" and level is not None else
-        f"{k}={fmt_num(p[k], scale=sc)}" + (" (on its bound)" if k in bound and level is None else "")
+        f"{k}={fmt_num(p[k], scale=sc)}" + (" (on its bound)" if k in bound and not said(k) else "")
         for k in names if k in p)
 
 

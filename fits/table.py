@@ -571,10 +571,17 @@ def fmt_ci(est: float, lo: float, hi: float, scale: float = 1.0) -> str:
 
 def flat_level(g: dict) -> float | None:
     """A fits.json group's fitted level D n^-alpha + C at its largest size if its power_floor fit is
-    flat (alpha on its bound 0: the flag says so), else None: its C alone is then an arbitrary share."""
+    flat, else None (its C alone is then a real estimate). Flat, as `compare` reads it: alpha on its
+    bound 0 (the unidentifiable flag says so), or a slope too_flat cannot tell from the noise when the
+    fit has intervals; either way the split of the level into D and C is arbitrary (alpha 0.004 with
+    D's interval over 3.7 orders printed "C = 0.273 [0.0257, 0.379]" in `fit` and "<= 0.3 (flat)" in
+    `compare`)."""
     p = g.get("params", {})
-    if not {"D", "alpha", "C"} <= set(p) or not any(
-            d["name"] == "unidentifiable" and FLAT_TEXT in d["message"] for d in g.get("diagnostics", [])):
+    names = {d["name"] for d in g.get("diagnostics", [])}
+    on_zero = any(d["name"] == "unidentifiable" and FLAT_TEXT in d["message"] for d in g.get("diagnostics", []))
+    c_ci = (g.get("ci") or {}).get("C") or [None, None]
+    too_flat = "too_flat" in names and all(v is not None and np.isfinite(v) for v in c_ci)
+    if not {"D", "alpha", "C"} <= set(p) or not (on_zero or too_flat):
         return None
     return float(p["D"] * max(g.get("sizes") or [1.0]) ** -p["alpha"] + p["C"])  # older files: D + C
 

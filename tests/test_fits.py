@@ -303,7 +303,7 @@ def test_the_plot_dots_the_fit_past_the_largest_measured_size_and_keys_the_mean_
 
 def test_the_legend_says_when_an_exponent_sits_on_its_bound() -> None:
     """alpha = 3 on its upper bound read in the legend as a measured exponent of 3; a flat group keeps
-    its own wording (alpha=0, C<=level (flat))."""
+    its own wording (alpha=0, C<=level (flat)), and a too_flat one at alpha 3 both."""
     from fits.plot import legend_label
 
     repo = Path(__file__).resolve().parents[1]
@@ -312,3 +312,6 @@ def test_the_legend_says_when_an_exponent_sits_on_its_bound() -> None:
     assert legend_label(mnist, "handset") == "condition=handset: alpha=0.626, C=0.312"
     quick = json.loads((repo / "results" / "quickstart" / "fits.json").read_text())
     assert legend_label(quick, "3") == "complexity=3: alpha=0, C<=0.384 (flat)"
+    # too_flat with alpha on its upper bound: flat, and the bound still said (the flat wording hid it)
+    digits = json.loads((repo / "results" / "asg" / "sklearn_digits" / "fits.json").read_text())
+    assert legend_label(digits, "learned") == "condition=learned: alpha=3 (on its bound), C<=0.559 (flat)"

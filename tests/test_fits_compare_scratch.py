@@ -144,3 +144,26 @@ def test_two_groups_whose_ranges_touch_at_one_size_are_compared_there() -> None:
     res = compare_runs(pd.concat([low, high], ignore_index=True), n_boot=40)
     pair = res["pairs"].iloc[0]
     assert pair["n_common"] == 3200.0 and np.isfinite(pair["d_L"]) and np.isfinite(pair["p_L"])
+
+
+def test_fit_and_its_plot_read_a_too_flat_curve_as_flat_as_compare_does() -> None:
+    """The too_flat curve above, alpha 0.0046 off its bound: `compare` printed "<= level (flat)" for its C while
+    `fit`'s table printed "C = 0.0217 [...]" with an interval, fit_table's flat_level was NaN and the legend
+    gave "C=0.0217": the same curve read two ways. All now give the level, equal to compare's."""
+    from fits.plot import legend_label
+    from fits.table import fit_runs, summary_table
+
+    rng = np.random.default_rng(1)
+    x, g = np.repeat(SIZES, 3), np.tile(np.arange(3), len(SIZES))
+    y = 0.3 * np.exp(rng.normal(0, 0.05, 3)[g] + rng.normal(0, 0.04, len(x)))
+    df = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=3),
+                    pd.DataFrame({"n_synth": x, "seed": g, "complexity": 2, "test_err": y})], ignore_index=True)
+    level = compare_runs(df, n_boot=40)["groups"].iloc[1]["flat_level"]
+    table = fits.fit_table(df, "n_synth", "test_err", "complexity").set_index("complexity")
+    assert table.loc[2, "alpha"] > 0.003 and table.loc[2, "flat_level"] == pytest.approx(level, rel=1e-9)
+    assert np.isnan(table.loc[1, "flat_level"])
+    res = fit_runs(df)
+    (row,) = [ln for ln in summary_table(res).splitlines() if ln.startswith("2 ")]
+    assert row.count(f"<= {fits.table.fmt_num(level)} (flat)") == 2, row  # C and D
+    assert legend_label(res, "2").endswith(f"C<={fits.table.fmt_num(level)} (flat)")
+    assert "flat" not in legend_label(res, "1")
