@@ -1,4 +1,4 @@
-"""Figures: the scaling plot (points by seed, fitted curve, 95 % band, scratch line per group)."""
+"""Figures: the scaling plot (points by seed, fitted curve, 95 % band, scratch line and spread per group)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.patches as mpatches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.text as mtext  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
@@ -229,23 +230,83 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     overall_drawn = False
     n_zero = 0
+    bands: dict[Any, mpatches.Patch] = {}  # a scratch line's legend entry -> its band's, keyed as one
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
         n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key))
         if not g.get("scratch") and fits_json.get("scratch") and not overall_drawn:
-            ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1,
-                       label=f"scratch ({x} = 0)")
+            sc = fits_json["scratch"]
+            words = _scratch_words([sc])
+            line = _draw_scratch(ax, sc, "k", label=f"scratch ({x} = 0)" + (f": {words}" if words else ""))
+            if _scratch_band(sc):
+                bands[line] = _band_key("k")
             overall_drawn = True
-    if any(g.get("scratch") for g in fits_json["groups"].values()):
-        ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), in each group's colour")
+    own = [g["scratch"] for g in fits_json["groups"].values() if g.get("scratch")]
+    if own:
+        words = _scratch_words(own)
+        (line,) = ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), in each group's colour"
+                          + (f": {words}" if words else ""))
+        if any(_scratch_band(sc) for sc in own):
+            bands[line] = _band_key("grey")
     _key(ax)
     _finish_axes(ax, x, y)
     ax.set_title(title, fontsize=9)
     if n_zero:
         ax.text(0.01, 0.01, f"{n_zero} point(s) at {y} = 0 not shown (log axis)", transform=ax.transAxes,
                 fontsize=7, va="bottom")
-    ax.legend(fontsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend([(bands[h], h) if h in bands else h for h in handles], labels, fontsize=7)  # band behind the dash
     return fig
+
+
+SCRATCH_BAND_ALPHA = 0.1  # lighter than the fit's band (0.18): the scratch spread is the backdrop
+
+
+def _scratch_band(sc: dict[str, Any]) -> tuple[float, float] | None:
+    """The scratch runs' seed-to-seed spread drawn about their mean: (mean - std, mean + std) with
+    fits.json's std (ddof 1), from 2 runs on; None for one run (std 0 is no spread) or a fits.json
+    written before it held "std" (the line alone, as then)."""
+    std = sc.get("std")
+    if (sc.get("n") or 0) < 2 or std is None or not np.isfinite(std):
+        return None
+    return sc["mean"] - std, sc["mean"] + std
+
+
+def _band_key(color: Any) -> mpatches.Patch:
+    """The band's legend swatch, drawn behind the scratch line's dash."""
+    return mpatches.Patch(facecolor=color, alpha=SCRATCH_BAND_ALPHA, linewidth=0)
+
+
+def _scratch_words(scratches: list[dict[str, Any]]) -> str:
+    """What the key says of the scratch lines drawn from `scratches` (one baseline, or one per group):
+    'mean of its 2 runs, band +- 1 sd', '1 run'; counts that differ between groups as a range, not
+    one by one ('mean of its 2 to 5 runs'); '' when fits.json has no counts."""
+    ns = sorted({int(sc["n"]) for sc in scratches if sc.get("n")})
+    if not ns:
+        return ""
+    if ns == [1]:
+        return "1 run" + (" each" if len(scratches) > 1 else "")
+    banded = [_scratch_band(sc) is not None for sc in scratches]
+    band = (", band +- 1 sd" + ("" if all(banded) else " (from 2 runs)")) if any(banded) else ""
+    return f"mean of its {ns[0] if len(ns) == 1 else f'{ns[0]} to {ns[-1]}'} runs{band}"
+
+
+def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | None = None) -> Any:
+    """A scratch baseline: its mean dashed across the axes and, from 2 runs on, its runs' spread
+    (mean +- 1 sd) as a light band behind the data; returns the line."""
+    line = ax.axhline(sc["mean"], color=color, linestyle="--", linewidth=1, label=label)
+    band = _scratch_band(sc)
+    if band:
+        lo, hi = band
+        # Added as an artist, not with axhspan (add_patch): the band stays out of the y autoscale, which
+        # the points, the fits' bands and the scratch mean set. A wide scratch spread (seeds at 0.2 and
+        # 0.6 about curves within 0.30-0.44) would squeeze the curves into a strip, and a band with
+        # mean - sd <= 0 has no place on a log axis; a band running past the axes still shows the curve
+        # inside the scratch scatter. A polygon holds its edges as given (a Rectangle, y0 + height).
+        ax.add_artist(mpatches.Polygon([[0, lo], [1, lo], [1, hi], [0, hi]], closed=True,
+                                       transform=ax.get_yaxis_transform(), facecolor=color,
+                                       alpha=SCRATCH_BAND_ALPHA, linewidth=0, zorder=0.5))
+    return line
 
 
 def _key(ax: plt.Axes) -> None:
@@ -256,8 +317,8 @@ def _key(ax: plt.Axes) -> None:
 
 def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: dict[str, Any],
                 color: Any, label: str | None) -> int:
-    """One group's points, fitted curve and band, and its own scratch line; returns how many of
-    its points sit at y = 0 (off the log axis)."""
+    """One group's points, fitted curve and band, and its own scratch line and spread; returns how
+    many of its points sit at y = 0 (off the log axis)."""
     n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color)
     if "curve" in g:
         c = g["curve"]
@@ -277,7 +338,7 @@ def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: 
     elif label is not None:
         ax.plot([], [], color=color, label=label + " (not fitted)")
     if g.get("scratch"):
-        ax.axhline(g["scratch"]["mean"], color=color, linestyle="--", linewidth=1)
+        _draw_scratch(ax, g["scratch"], color)
     return n_zero
 
 
@@ -305,7 +366,7 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
         g = fits_json["groups"][key]
         n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, None)
         if not g.get("scratch") and fits_json.get("scratch"):
-            ax.axhline(fits_json["scratch"]["mean"], color="k", linestyle="--", linewidth=1)
+            _draw_scratch(ax, fits_json["scratch"], "k")
         law, params = _params_text(fits_json, key)
         params = f"{law}: {params}" if law else params or ("" if "curve" in g else "not fitted")
         name = f"{by.replace(',', '/')}={key}" if by else key  # generator/complexity=a/1; "1" named no column
@@ -317,8 +378,10 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
             ax.xaxis.set_tick_params(which="both", labelbottom=True)
     for ax in axes.flat[len(keys):]:
         ax.set_visible(False)
-    scratch = f"; dashed = scratch ({x} = 0)" if fits_json.get("scratch") or any(
-        g.get("scratch") for g in fits_json["groups"].values()) else ""
+    own = [g["scratch"] for g in fits_json["groups"].values() if g.get("scratch")]
+    shared = [fits_json["scratch"]] if fits_json.get("scratch") and len(own) < len(keys) else []
+    words = _scratch_words(own + shared)
+    scratch = f"; dashed = scratch ({x} = 0)" + (f": {words}" if words else "") if own or shared else ""
     zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
     fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}; dash = mean per size, dotted = fit "
                  "past the largest measured size", fontsize=9)
