@@ -22,7 +22,7 @@ import synth
 from bench import targets
 from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
 from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
-from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file, pretrain_distinct
+from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file, pretrain_distinct, pretrain_examples, pretrain_stage
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
@@ -219,7 +219,9 @@ def synthetic_cell(spec: RunSpec, root: Path, device: torch.device,
         torch.manual_seed(spec.seed)  # the new head's initial weights: the seed's, not the process's
         net = build_reference(spec.model.name, gen.n_classes)
         reference = frozen_copy(net)
-        res, hook = train_synthetic(spec, net, device, seed=spec.seed, ckpt=ckpt, stop=stop)
+        # for the budget the run id holds (pretrain.min_epochs); bench.asg_meta's episodes train for pretrain.examples
+        budgeted = spec.model_copy(update={"pretrain": pretrain_stage(spec)})
+        res, hook = train_synthetic(budgeted, net, device, seed=spec.seed, ckpt=ckpt, stop=stop)
         net.to("cpu", memory_format=torch.contiguous_format)
         return {"state": net.state_dict(), "loss": res.final_loss, "wall_s": res.wall_s,
                 "steps": res.steps, "resumed_from": res.resumed_from,
@@ -297,7 +299,7 @@ def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, 
         "task": spec.task, "model": spec.model.name, "n_params": n_params,
         "target": spec.target.name, "n_real": 0, "seed": spec.seed,
         "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "test_mca": round(mca, 6),
-        "n_test": n_test, "pretrain_examples": spec.pretrain.examples, "finetune_examples": 0,
+        "n_test": n_test, "pretrain_examples": pretrain_examples(spec), "finetune_examples": 0,
         # its synthetic training draws batches as pre-training does: below n_synth when the budget is
         "pretrain_distinct": pretrain_distinct(spec),
         "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,

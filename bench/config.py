@@ -10,7 +10,9 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Sequence, get_args, get_origin
 
@@ -76,6 +78,15 @@ class StageSpec(_Strict):
     ckpt_every_s: float = Field(120.0, gt=0.0)  # not part of the run's identity
 
 
+class PretrainSpec(StageSpec):
+    """The pre-training stage: a StageSpec, plus a budget that can grow with synth.n."""
+
+    # None: the budget is `examples`, whatever n. A number: at least ceil(min_epochs * n) examples, that
+    # many epochs of the n images (1: every image seen), `examples` the floor (pretrain_examples). The run
+    # id holds the resulting budget, not this field.
+    min_epochs: Optional[float] = Field(None, gt=0.0, allow_inf_nan=False, strict=True)
+
+
 class FinetuneSpec(StageSpec):
     """The fine-tuning stage: a StageSpec, plus how batch norm's statistics are set for the test."""
 
@@ -121,7 +132,7 @@ class RunSpec(_Strict):
     synth: SynthSpec = Field(default_factory=SynthSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
     task: str = "classification"
-    pretrain: StageSpec = Field(default_factory=StageSpec)
+    pretrain: PretrainSpec = Field(default_factory=PretrainSpec)
     finetune: FinetuneSpec = Field(default_factory=lambda: FinetuneSpec(examples=5000, lr=0.02))
     target: TargetSpec = Field(default_factory=TargetSpec)
     # At least 0 (-1 is not "a random seed": every run is seeded); at most 2**63 - 2, as torch's
@@ -168,6 +179,10 @@ class RunSpec(_Strict):
             d[stage].pop("flips")
             if stage_augments(self, stage) and not stage_flips(self, stage):
                 d[stage]["flips"] = False
+        # the budget the stage trains for, not how it was asked for: examples 1000 with min_epochs 1 at
+        # n = 8000 is the run of examples 8000, and a min_epochs that does not raise the budget keeps the id
+        d["pretrain"]["examples"] = pretrain_examples(self)  # (a scratch run drops the section below)
+        d["pretrain"].pop("min_epochs")
         if not _task_augments(self.task):  # a task that never augments: its pretrain.augment is read
             d["pretrain"]["augment"] = True  # by nothing (true, false and the default: the default's id)
         # the running averages, as before the field: those runs keep their ids (generalize: no fine-tune)
@@ -384,6 +399,9 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
         auto = stage_flips(apply_overrides(spec, {path: None}), stage)  # the value unset means here)
         images = (f"the {spec.synth.generator} generator's" if stage == "pretrain" else f"{spec.target.name}'s")
         return f"left unset it means {str(auto).lower()} for {images} images, the same cell as {str(auto).lower()}"
+    if path == "pretrain.min_epochs" and spec.synth.n > 0:  # (asked only of values that gave one id)
+        return ("only the budget it sets is, and at these sizes ceil(min_epochs * synth.n) is at most "
+                "pretrain.examples, which is then the budget")
     if path == "target.data_root" and spec.target.name != "folder":
         return "only a folder target's root is; the other targets' files are the same data wherever they lie"
     if (path.startswith("asg.") and path != "asg.proxy_lambda" and spec.protocol != "generalize"
@@ -436,9 +454,31 @@ def synth_label(spec: RunSpec) -> str:
     return "scratch" if s.n == 0 else f"{s.generator} c={s.complexity} n={s.n}"
 
 
+def pretrain_examples(spec: RunSpec) -> int:
+    """Pre-training's budget in examples (0 for scratch): `pretrain.examples`, or with
+    `pretrain.min_epochs` set, max(examples, ceil(min_epochs * n)), so the budget grows with n and
+    small n keep the floor. Everything that reads the budget reads it here (training, rows, run id,
+    warnings, the sweep's cost order), never `pretrain.examples` itself: a value resolved into that
+    field from the base's n would leak into grid cells of other n. min_epochs is taken as written
+    (its shortest decimal), so 1.1 epochs of 100 images are 110 examples, not 111."""
+    n = spec.synth.n
+    if n == 0:
+        return 0
+    epochs = spec.pretrain.min_epochs
+    if epochs is None:
+        return spec.pretrain.examples
+    return max(spec.pretrain.examples, math.ceil(Fraction(repr(epochs)) * n))
+
+
+def pretrain_stage(spec: RunSpec) -> PretrainSpec:
+    """`spec.pretrain` with `examples` set to the budget it trains for (pretrain_examples): what
+    bench.train.train is given."""
+    return spec.pretrain.model_copy(update={"examples": pretrain_examples(spec) or spec.pretrain.examples})
+
+
 def pretrain_drawn(spec: RunSpec) -> int:
-    """The examples pre-training draws: ceil(examples / batch_size) full batches (bench.train)."""
-    return -(-spec.pretrain.examples // spec.pretrain.batch_size) * spec.pretrain.batch_size
+    """The examples pre-training draws: ceil(budget / batch_size) full batches (bench.train); 0 for scratch."""
+    return -(-pretrain_examples(spec) // spec.pretrain.batch_size) * spec.pretrain.batch_size
 
 
 def pretrain_distinct(spec: RunSpec) -> int:
@@ -463,6 +503,17 @@ def budget_warning(specs: Sequence[RunSpec]) -> Optional[str]:
               else f"pretrain.examples ({examples[0]} to {examples[-1]})")
     cells = f" in {len(short)} cell{'s' * (len(short) > 1)}" if len(specs) > 1 else ""
     drawn = sorted({pretrain_drawn(s) for s in short})
+    # (min_epochs of 1 or more shows every image: a short cell's is below 1, a budget growing with n
+    # but below it, so its sizes do not measure one budget and the advice is min_epochs 1)
+    epochs = sorted({s.pretrain.min_epochs for s in short if s.pretrain.min_epochs is not None})
+    if epochs:
+        budget = "the budget of " + budget + " and " + (
+            f"pretrain.min_epochs={epochs[0]}" if len(epochs) == 1
+            else f"pretrain.min_epochs ({epochs[0]} to {epochs[-1]})")
+        span = f"{drawn[0]}" if len(drawn) == 1 else f"{drawn[0]} to {drawn[-1]}"
+        return (f"{sizes} exceeds {budget}{cells}: a run draws max(pretrain.examples, ceil(min_epochs * n)) "
+                f"examples in whole batches ({span} here), so it shows that many distinct images, fewer than its "
+                f"n; set pretrain.min_epochs: 1 to show every image (or raise pretrain.examples to at least {n_max})")
     if len(drawn) == 1:
         batches = " or ".join(str(b) for b in sorted({s.pretrain.batch_size for s in short}))
         whole = f" (pretrain.examples in whole batches of {batches})" if drawn != examples else ""
@@ -473,7 +524,8 @@ def budget_warning(specs: Sequence[RunSpec]) -> Optional[str]:
         shows = (f"a run shows at most as many distinct images as its budget draws ({drawn[0]} to {drawn[-1]} here), "
                  "so sizes past that measure the same budget")
         read = "read each curve only up to its budget"
-    return f"{sizes} exceeds {budget}{cells}: {shows}; raise pretrain.examples to at least {n_max} (or {read})"
+    return (f"{sizes} exceeds {budget}{cells}: {shows}; raise pretrain.examples to at least {n_max}, or set "
+            f"pretrain.min_epochs: 1, or {read}")
 
 
 def identity_suffix(spec: RunSpec, fields: Sequence[str]) -> str:

@@ -26,7 +26,8 @@ from filelock import FileLock
 
 import synth
 from bench import targets
-from bench.config import RunSpec, budget_warning, dump_yaml, pretrain_distinct, stage_augments, stage_flips
+from bench.config import (RunSpec, budget_warning, dump_yaml, pretrain_distinct, pretrain_examples, pretrain_stage,
+                          stage_augments, stage_flips)
 from bench.data import SynthSource, close_loader, make_loader, real_images
 from bench.models import build_model, check_device_name, check_input, count_params, pick_device, transfer_weights
 from bench.records import (COLUMNS, STOPPED_UNSAVED, Interrupted, Row, is_row, read_json, read_rows,  # noqa: F401
@@ -361,7 +362,7 @@ def _pretrain_cell(spec: RunSpec, device: torch.device, ckpt: Path,
     get_batch = make_loader(source, s.n, spec.pretrain.batch_size, spec.seed, stage_augments(spec, "pretrain"),
                             device, flips=stage_flips(spec, "pretrain"))
     try:
-        res = train(net, get_batch, task.loss, spec.pretrain, device=device, ckpt_path=ckpt, stop=stop,
+        res = train(net, get_batch, task.loss, pretrain_stage(spec), device=device, ckpt_path=ckpt, stop=stop,
                     desc=f"pretrain n={s.n}")
     finally:
         close_loader(get_batch)
@@ -412,7 +413,7 @@ def design_row(spec: RunSpec, s: int) -> Row:
         "n_synth": spec.synth.n, "resolution": spec.synth.resolution, "channels": spec.synth.channels,
         "task": "none" if scratch else spec.task, "model": spec.model.name,
         "target": spec.target.name, "n_real": s, "seed": spec.seed,
-        "pretrain_examples": 0 if scratch else spec.pretrain.examples,
+        "pretrain_examples": pretrain_examples(spec),  # the budget trained for (pretrain.min_epochs); 0 for scratch
         # the distinct synthetic images pre-training shows: below n_synth when the budget is (budget_warning)
         "pretrain_distinct": pretrain_distinct(spec),
         "finetune_examples": spec.finetune.examples, **_asg_columns(spec),

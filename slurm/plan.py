@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import RunSpec, SweepSpec, identity_suffix, synth_label, varying_identity
+from bench.config import RunSpec, SweepSpec, identity_suffix, pretrain_examples, synth_label, varying_identity
 from bench.records import read_rows
 from synth.console import counted
 
@@ -49,5 +49,6 @@ def plan(sweep: SweepSpec, root: Path | str) -> Plan:
     done = [c for c in cells if read_rows(root / "runs" / c.run_id) is not None]
     todo = [c for c in cells if read_rows(root / "runs" / c.run_id) is None]
     # Longest cells first, so the tail of a sweep is short jobs rather than one straggler.
-    todo.sort(key=lambda c: -(c.synth.n > 0) * c.pretrain.examples - c.finetune.examples * len(c.target.n_real))
+    # (pre-training's budget as trained, pretrain.min_epochs included; 0 for scratch)
+    todo.sort(key=lambda c: -pretrain_examples(c) - c.finetune.examples * len(c.target.n_real))
     return Plan(root, done, todo)

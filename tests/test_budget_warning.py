@@ -46,7 +46,7 @@ def test_a_grid_past_its_budget_gets_one_warning_line(tmp_path, capsys):
     assert out.splitlines()[0].startswith("26 cells: 0 done, 26 to run"), out
     assert warned == ["warning: synth.n up to 10000 exceeds pretrain.examples=1024 in 8 cells: a run shows at most "
                       "1024 distinct images, so sizes past 1024 measure the same budget; raise pretrain.examples to "
-                      "at least 10000 (or read the curve only up to 1024)"]
+                      "at least 10000, or set pretrain.min_epochs: 1, or read the curve only up to 1024"]
 
 
 @pytest.mark.parametrize("overrides", [
@@ -64,7 +64,8 @@ def test_the_warning_counts_the_examples_whole_batches_draw(tmp_path, capsys):
     _, warned = dry_run(capsys, tmp_path, "quickstart", "synth.n=[0, 1100]", "pretrain.examples=1000")
     assert warned == ["warning: synth.n=1100 exceeds pretrain.examples=1000 in 4 cells: a run shows at most 1024 "
                       "distinct images (pretrain.examples in whole batches of 128), so sizes past 1024 measure the "
-                      "same budget; raise pretrain.examples to at least 1100 (or read the curve only up to 1024)"]
+                      "same budget; raise pretrain.examples to at least 1100, or set pretrain.min_epochs: 1, or read "
+                      "the curve only up to 1024"]
 
 
 def test_the_generalize_protocols_synthetic_training_is_checked_too(tmp_path, capsys):
@@ -73,7 +74,7 @@ def test_the_generalize_protocols_synthetic_training_is_checked_too(tmp_path, ca
     _, warned = dry_run(capsys, tmp_path, "generalize")
     assert warned == ["warning: synth.n=8000 exceeds pretrain.examples=6400 in 16 cells: a run shows at most 6400 "
                       "distinct images, so sizes past 6400 measure the same budget; raise pretrain.examples to at "
-                      "least 8000 (or read the curve only up to 6400)"]
+                      "least 8000, or set pretrain.min_epochs: 1, or read the curve only up to 6400"]
 
 
 @pytest.mark.parametrize("n, examples, batch_size", [(3200, 1024, 128), (1100, 1000, 128), (1024, 1000, 128),
@@ -100,7 +101,8 @@ def test_a_sweep_warns_once_each_run_logs_it_and_rows_record_pretrain_distinct(t
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "debug"]) == 0
     err = capsys.readouterr().err
     line = ("synth.n=64 exceeds pretrain.examples=32{}: a run shows at most 32 distinct images, so sizes past 32 "
-            "measure the same budget; raise pretrain.examples to at least 64 (or read the curve only up to 32)")
+            "measure the same budget; raise pretrain.examples to at least 64, or set pretrain.min_epochs: 1, or "
+            "read the curve only up to 32")
     assert [x for x in err.splitlines() if x.startswith("warning")] == ["warning: " + line.format(" in 1 cell")], err
     rows = {r["n_synth"]: r for d in (root / "runs").iterdir() for r in json.loads((d / "row.json").read_text())}
     assert (rows[64]["pretrain_distinct"], rows[0]["pretrain_distinct"], rows[0]["pretrain_examples"]) == (32, 0, 0)
