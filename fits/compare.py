@@ -28,7 +28,10 @@ PAIR_FAMILIES = ("alpha", "C", "L")
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
                             (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm"))),
                 "n_common", *(f"{s}L{e}" for s, e in (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""),
-                                                     ("p_", "_holm")))]
+                                                     ("p_", "_holm"))), "sentence"]
+# Above this many pairs the report gives a sentence only to the pairs told apart in L, and counts the rest
+# (28 pairs of 8 groups gave 28 sentences that mostly said "not told apart"); the CSV keeps every one.
+MAX_PAIR_SENTENCES = 6
 
 
 def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -232,6 +235,90 @@ def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float
     return head + ": not told apart from training from scratch (more seeds of both would narrow it)."
 
 
+def _side(d: float, lo: float, hi: float) -> int:
+    """-1 if a - b lies below 0 (its interval, else its estimate, says so), +1 above: which of a pair is lower."""
+    return -1 if hi < 0 else 1 if lo > 0 else -1 if d < 0 else 1
+
+
+def _lower_by(row: dict[str, Any], k: str, scale: float, lower: bool = True) -> tuple[int, str]:
+    """(which of the pair is lower in k, 0 for a and 1 for b; how much, 'd [lo, hi]', as a positive gap)
+    from a - b's estimate and interval; lower=False: which is higher."""
+    d, lo, hi = row[f"d_{k}"], row[f"d_{k}_lo"], row[f"d_{k}_hi"]
+    below = _side(d, lo, hi) < 0  # a - b < 0: a is the lower, b the higher, by b - a
+    gap = fmt_ci(-d, -hi, -lo, scale=scale) if below else fmt_ci(d, lo, hi, scale=scale)
+    return (0 if below == lower else 1), gap
+
+
+def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: float, m: dict[str, int],
+                  ranges: dict[str, tuple[float, float]] | None = None, blind: Any = ()) -> str:
+    """One sentence: which of the pair is better at n_common, read from d_L, the question users bring
+    ("is complexity 5 better than complexity 3?"). Told apart when its Holm-adjusted p is below 0.05,
+    the column the report says to read when scanning pairs, so the sentence never contradicts it; a
+    per-pair interval that leaves 0 out while Holm's p does not is said to vanish once the pairs are
+    accounted for. d_alpha and d_C told apart (their Holm p < 0.05) add a clause. m: each Holm family's
+    size (pairs with a p-value); ranges: each group's (smallest, largest) size; blind: the groups whose fit
+    has no noise estimate (no intervals)."""
+    x, y = one_line(x), one_line(y)
+    names = (_group_name(by, row["a"]), _group_name(by, row["b"]))
+    head = f"{names[0]} vs {names[1]}: "
+    also = []  # (NaN: no p-value, nothing to add)
+    if row["p_alpha_holm"] < 0.05:
+        k, gap = _lower_by(row, "alpha", scale, lower=False)
+        also.append(f"{names[k]}'s curve is steeper (alpha higher by {gap}, p Holm {row['p_alpha_holm']:.3f})")
+    if row["p_C_holm"] < 0.05:
+        k, gap = _lower_by(row, "C", scale)
+        also.append(f"{names[k]} has the lower gap (C lower by {gap}, p Holm {row['p_C_holm']:.3f})")
+    tail = (f"; also told apart: {' and '.join(also)}" if also else "") + "."
+    if pd.isna(row["n_common"]):
+        span = "" if ranges is None else " ({} and {})".format(*(
+            f"{fmt_size(ranges[k][0])} to {fmt_size(ranges[k][1])}" for k in (row["a"], row["b"])))
+        return head + (f"their {x} ranges do not overlap{span}, so at any size one fitted curve would be read outside "
+                       f"its data and nothing here says which is better there: measure both at a shared {x}") + tail
+    at = f"at {x} = {fmt_size(row['n_common'])}, the largest size inside both measured ranges, "
+    d, lo, hi, p, p_holm = (row[f"{s}L{e}"] for s, e in (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""),
+                                                           ("p_", "_holm")))
+    minus = f"{names[0]}'s fitted {y} minus {names[1]}'s is "
+    if pd.isna(lo) or pd.isna(p_holm):
+        who = [n for k, n in zip((row["a"], row["b"]), names) if k in blind]
+        why = ("no bootstrap draw gave both curves a value there" if not who else f"{who[0]}'s fit has" if len(who) == 1
+               else f"the fits of {who[0]} and {who[1]} have")
+        why += " no points left over to estimate the noise" if who else ""
+        return head + at + minus + (f"{fmt_num(d, scale=scale)}, but {why}, so it has no interval or p-value: "
+                                    "nothing tells them apart (measure more sizes or seeds).")
+    adjusted = f" after Holm's adjustment for {m['L']} pairs" if m["L"] > 1 else ""
+    which, gap = _lower_by(row, "L", scale)
+    lower = f"{names[which]}'s fitted {y} is lower by {gap}"
+    if p_holm < 0.05:
+        text = at + lower + f" (p Holm {p_holm:.3f}{adjusted}): {names[which]} is better there"
+    elif lo > 0 or hi < 0:  # its own interval leaves 0 out, Holm's p does not
+        if m["L"] > 1 and p < 0.05:
+            text = (at + lower + f" (p {p:.3f} for this pair alone), but not told apart once the {m['L']} pairs "
+                    f"are accounted for (p Holm {p_holm:.3f})")
+        else:  # (p exactly 0.05, or under 40 draws, where the interval runs between the draws' extremes)
+            text = at + lower + f", but p Holm {p_holm:.3f}{adjusted} is not below 0.05: not told apart there"
+    else:
+        text = at + minus + f"{fmt_ci(d, lo, hi, scale=scale)} (p Holm {p_holm:.3f}{adjusted}): not told apart there"
+    return head + text + tail
+
+
+def pair_sentences(pairs: pd.DataFrame) -> list[str]:
+    """The report's pair sentences: every pair's when there are at most MAX_PAIR_SENTENCES pairs, else
+    those of the pairs told apart in L (Holm p < 0.05) and one line counting the rest."""
+    if len(pairs) <= MAX_PAIR_SENTENCES:
+        return list(pairs["sentence"])
+    apart = pairs["p_L_holm"] < 0.05
+    k, none = int((~apart & pairs["p_L"].notna()).sum()), int(pairs["p_L"].isna().sum())
+    rest = (f"{'The other' if apart.any() else 'The'} {k} pair{'s are' if k != 1 else ' is'} not told apart at "
+            f"{'their' if k != 1 else 'its'} n_common (p Holm of d_L >= 0.05)" if k else "")
+    if none:
+        rest += (f"{'; ' if rest else ''}{none} pair{'s have' if none != 1 else ' has'} no d_L or no p-value for it "
+                 "(the notes above say why)")
+    if not rest:  # every pair told apart
+        return list(pairs["sentence"])
+    return [*pairs["sentence"][apart], rest[0].upper() + rest[1:] + "; each pair's sentence is in the pairs table "
+            "(compare_pairs.csv, column sentence)."]
+
+
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
@@ -264,8 +351,12 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         scale = scales[label(key)] = min(1.0, float(np.max(fit.problem.y)))  # errors of 1e-10 print as of 0.1
         p = fit.params
         g_point = float(removed_by_doubling(p["D"], p["alpha"], n_max))
+        # the fitted error at the largest size, the forest plot's third panel: identified for a flat curve
+        # too; its interval from the draws the intervals beside it come from
+        l_lo, l_hi = percentile_interval(level_draws(fit, fit.bootstrap(), n_max), LEVEL)
         row = {key_column(by): key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
-               **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "doubling_gain": g_point,
+               **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "L_max": float(fit.predict([n_max])[0]),
+               "L_max_lo": l_lo, "L_max_hi": l_hi, "doubling_gain": g_point,
                "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
                # the first-order figure the issue and some papers quote, for comparison; not used
                "doubling_gain_first_order": p["D"] * p["alpha"] * n_max ** -p["alpha"] * np.log(2),
@@ -322,6 +413,11 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     pairs = pd.DataFrame(pairs, columns=PAIR_COLUMNS)  # one group: its header alone, readable by read_csv
     for k in PAIR_FAMILIES:  # one family per parameter
         pairs[f"p_{k}_holm"] = holm(pairs[f"p_{k}"])
+    m = {k: int(pairs[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}  # each Holm family's size
+    ranges = {k: (float(np.min(f.problem.x)), float(np.max(f.problem.x))) for k, f in fits_.items()}
+    blind = {label(r[key_column(by)]) for r in groups if np.isnan(r["C_lo"])}  # no noise estimate: no interval
+    pairs["sentence"] = [pair_sentence(by, r, x, y, min(scales[r["a"]], scales[r["b"]]), m, ranges, blind)
+                         for r in pairs.to_dict("records")]
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
             "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages}
 
@@ -333,9 +429,9 @@ def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 # the groups table's own columns, which a --by column of the same name must not overwrite
-GROUP_COLUMNS = {*PARAMS, *(f"{k}{e}" for k in PARAMS for e in ("_lo", "_hi")), "n_max", "doubling_gain",
-                 "doubling_gain_lo", "doubling_gain_hi", "doubling_gain_first_order", "diagnostics",
-                 "flat_level", "decision", "error", *SCRATCH_COLUMNS, "scratch_sentence"}
+GROUP_COLUMNS = {*PARAMS, *(f"{k}{e}" for k in PARAMS for e in ("_lo", "_hi")), "n_max", "L_max", "L_max_lo",
+                 "L_max_hi", "doubling_gain", "doubling_gain_lo", "doubling_gain_hi", "doubling_gain_first_order",
+                 "diagnostics", "flat_level", "decision", "error", *SCRATCH_COLUMNS, "scratch_sentence"}
 # (error: cmd_compare's, why a group was not fitted)
 
 
@@ -393,6 +489,8 @@ def report(res: dict[str, Any]) -> str:
         if any(counts.values()):  # (no pair has a p-value: nothing to read the note for)
             lines.append(pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"]))
         lines += missing_note(res)
+        if "sentence" in p:  # (a table written before the sentences: none to print)
+            lines += ["", *pair_sentences(p)]
     lines.append("")
     lines.extend(g["decision"])
     if "scratch_n" in g and (g["scratch_n"] > 0).any():  # none at all (an ASG table): nothing to say of it
@@ -461,15 +559,19 @@ def forest_plot(res: dict[str, Any], out: str | Path) -> list[Path]:
 
 
 def forest_figure(res: dict[str, Any]) -> Any:
-    """alpha and C per group with 95 % intervals, side by side; the groups' values label the rows
-    and the group column names the axis once."""
+    """alpha, C and the fitted error at each group's largest size (L_max) per group with 95 % intervals,
+    side by side; the groups' values label the rows and the group column names the axis once. The
+    third panel answers "which is better at the data we have?" and is identified for a flat curve too;
+    the scratch runs' mean (x = 0) is drawn beside it: one dashed line when every group shares it, else
+    one per row."""
     from fits.plot import err_lengths, plain, plt
 
     g = res["groups"]
-    fig, axes = plt.subplots(1, 2, figsize=(7.5, 0.5 + 0.45 * len(g)), sharey=True)
+    panels = ("alpha", "C", "L_max") if "L_max" in g else ("alpha", "C")  # (a table from before L_max: two)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.75 * len(panels), 0.5 + 0.45 * len(g)), sharey=True)
     ypos = np.arange(len(g))[::-1]
     flat = g["flat_level"].notna().to_numpy() if "flat_level" in g else np.zeros(len(g), bool)
-    for ax, k in zip(axes, ("alpha", "C")):
+    for ax, k in zip(axes, panels):
         show = ~flat if k == "C" else np.ones(len(g), bool)  # a flat fit's C is an arbitrary share of its level
         ax.errorbar(g[k][show], ypos[show], xerr=err_lengths(g[k][show], g[f"{k}_lo"][show], g[f"{k}_hi"][show]),
                     fmt="o", capsize=3)
@@ -480,11 +582,39 @@ def forest_figure(res: dict[str, Any]) -> Any:
                 ax.text(0, yy, " flat curve: C in [0, its level D + C]", va="bottom", fontsize="small", color="gray")
         ax.set_xlabel(f"{k} (95 % bootstrap interval)")
         ax.grid(True, axis="x", alpha=0.3)
+    if "L_max" in g:
+        _level_panel(axes[-1], g, ypos, res)
     axes[0].set_ylim(-0.5, len(g) - 0.5)  # half a row around each end: a flat row's label stays inside
     axes[0].set_yticks(ypos)
     axes[0].set_yticklabels([plain(label(v)) for v in g[key_column(res["by"])]])  # the column once, as the axis label
     axes[0].set_ylabel(res["by"] or "whole table")
     return fig
+
+
+def _level_panel(ax: Any, g: pd.DataFrame, ypos: np.ndarray, res: dict[str, Any]) -> None:
+    """The forest plot's third panel's labels: the size it is read at (in the axis label when every group
+    shares it, else beside each row) and the scratch mean, dashed, labelled above the panel."""
+    from matplotlib.transforms import blended_transform_factory as blended
+
+    x, y = one_line(res.get("x", "n")), one_line(res.get("y", "the error"))
+    sizes = g["n_max"].to_numpy(float)
+    same = bool(np.all(sizes == sizes[0]))
+    ax.set_xlabel(f"fitted {y} at the groups' largest {x}\n({fmt_size(sizes[0])}; 95 % bootstrap interval)" if same
+                  else f"fitted {y} at each group's largest {x}\n(95 % bootstrap interval)")
+    if not same:  # each row's size, just right of the panel
+        where = blended(ax.transAxes, ax.transData)
+        for yy, n in zip(ypos, sizes):
+            ax.text(1.02, yy, f"at {fmt_size(n)}", transform=where, va="center", fontsize="small", color="gray")
+    if "scratch_n" not in g or not (g["scratch_n"] > 0).any():
+        return
+    has = (g["scratch_n"] > 0).to_numpy()
+    means = g["scratch_mean"].to_numpy(float)
+    style = {"linestyles": "dashed", "color": "C3", "label": f"scratch ({x} = 0)"}
+    if has.all() and np.allclose(means, means[0], rtol=1e-12, atol=0):  # the same scratch runs: one line
+        ax.vlines(means[0], -0.5, len(g) - 0.5, **style)
+    else:  # each row's own baseline, on its own row only
+        ax.vlines(means[has], ypos[has] - 0.4, ypos[has] + 0.4, **style)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize="small", borderaxespad=0.2)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
