@@ -111,9 +111,7 @@ def save(fig: plt.Figure, out: str | Path) -> list[Path]:
     """Write `fig` to `out` (its suffix's format, .png without one) and the .pdf beside it; returns the
     paths. Titles, axis labels and legend entries (the data's names: plain) are drawn as written; tick
     labels, made when the figure is drawn, keep their math text (10^k)."""
-    for text in fig.findobj(mtext.Text):
-        if "$" in text.get_text() and "\\$" not in text.get_text():
-            text.set_text(plain(text.get_text()))
+    _as_written(fig)
     paths = figure_paths(out)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -122,6 +120,14 @@ def save(fig: plt.Figure, out: str | Path) -> list[Path]:
     finally:
         plt.close(fig)
     return paths
+
+
+def _as_written(artist: Any) -> None:
+    """Every text of `artist` made so far drawn as written (plain): save's, and the scaling plot's before
+    it measures its texts to place the legend (a name like a$\\frac$ failed to parse there)."""
+    for text in artist.findobj(mtext.Text):
+        if "$" in text.get_text() and "\\$" not in text.get_text():
+            text.set_text(plain(text.get_text()))
 
 
 def err_lengths(est: Any, lo: Any, hi: Any) -> list[np.ndarray]:
@@ -255,8 +261,39 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
         ax.text(0.01, 0.01, f"{n_zero} point(s) at {y} = 0 not shown (log axis)", transform=ax.transAxes,
                 fontsize=7, va="bottom")
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend([(bands[h], h) if h in bands else h for h in handles], labels, fontsize=7)  # band behind the dash
+    _legend_below(fig, ax, [(bands[h], h) if h in bands else h for h in handles], labels)  # band behind the dash
     return fig
+
+
+LEGEND_GAP = 0.08  # inches between the x axis's label and the legend below it, and below the legend
+
+
+def _legend_below(fig: plt.Figure, ax: plt.Axes, handles: list[Any], labels: list[str]) -> Any:
+    """The legend below the axes, under the x axis's tick labels and label, in 2 columns when they fit
+    within the axes' width, else 1; the figure grows by the legend's height, so the axes keep their size.
+    Inside the axes ("best") it covered points: the fits' bands fill the panel and leave no empty corner
+    (a point that contradicted the flat curves lay under it). The figure is drawn at another dpi when
+    saved: the offsets are in inches, turned into fractions of the axes and the figure."""
+    _as_written(fig)  # measured as save() draws them
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi  # pixels per inch of this canvas
+    width, height = fig.get_size_inches()
+    pos = ax.get_position()  # figure fractions
+    ax_h = pos.height * height
+    below = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / px  # ticks and label, inches
+    leg = None
+    for ncols in (2, 1):
+        if leg is not None:
+            leg.remove()
+        leg = ax.legend(handles, labels, fontsize=7, ncols=ncols, loc="upper center", borderaxespad=0,
+                        bbox_to_anchor=(0.5, -(below + LEGEND_GAP) / ax_h))
+        _as_written(leg)
+        if leg.get_window_extent(renderer).width <= pos.width * width * px:
+            break
+    grow = max(below + 2 * LEGEND_GAP + leg.get_window_extent(renderer).height / px - pos.y0 * height, 0.0)
+    fig.set_size_inches(width, height + grow)
+    ax.set_position([pos.x0, (pos.y0 * height + grow) / (height + grow), pos.width, ax_h / (height + grow)])
+    return leg
 
 
 SCRATCH_BAND_ALPHA = 0.1  # lighter than the fit's band (0.18): the scratch spread is the backdrop
