@@ -637,7 +637,7 @@ def summary_table(fits_json: dict[str, Any]) -> str:
                                                    else "")) if hold else "-",
                       fmt_num(sc["mean"], scale=group_scale(g)) if sc else "-",
                       # each name once: on_bound fires per parameter (fits.json keeps every message)
-                      ",".join(dict.fromkeys(d["name"] for d in g["diagnostics"])) or "-"])
+                      ";".join(dict.fromkeys(d["name"] for d in g["diagnostics"])) or "-"])
     widths = [max(len(str(r[i])) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     level = int(round(100 * fits_json.get("level", LEVEL)))

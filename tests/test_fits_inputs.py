@@ -341,7 +341,7 @@ def test_summary_lists_each_flag_once_and_formats_numbers_by_significant_figures
     doc = _summary_doc(["few_seeds", "on_bound", "on_bound", "on_bound"], 3.21e290, 1.234e-4)
     row = summary_table(doc).splitlines()[2]  # the group's row (each flag's message follows the table)
     # was few_seeds,on_bound,on_bound,on_bound, a 291-digit holdout_rel and a scratch of 0.000
-    assert row.split()[-3:] == ["3.21e+290", "0.000123", "few_seeds,on_bound"], row
+    assert row.split()[-3:] == ["3.21e+290", "0.000123", "few_seeds;on_bound"], row
     params = {f"{k}{e}": 0.5 for k in ("alpha", "C", "D") for e in ("", "_lo", "_hi")}
     groups = pd.DataFrame([{"complexity": "1", **params,
                             "diagnostics": "few_seeds;on_bound;on_bound", "decision": "complexity=1: ..."}])
