@@ -272,9 +272,13 @@ def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_p
         os.kill(proc.pid, signal.SIGTERM)
     _interrupted_cleanly(proc, root, 130 if how == "ctrl-c" else 143)
     log_text = next(root.glob("runs/*/log.txt")).read_text()
-    signame = "SIGINT" if how == "ctrl-c" else "SIGTERM"  # a kill's log offered a second Ctrl-C
-    assert f"{signame}: saving a checkpoint at the next step" in log_text, log_text
-    assert ("Ctrl-C again" in log_text) == (how == "ctrl-c"), log_text
+    # A kill's log offered a second Ctrl-C. On a Ctrl-C the job gets the terminal's SIGINT and, from the sweep
+    # stopping its jobs, a SIGTERM: whichever it handles first saves the step (once, on a loaded machine the
+    # SIGTERM was first, seen once in CI), and only a SIGINT's line offers a second Ctrl-C.
+    first = re.search(r"(SIGINT|SIGTERM): saving a checkpoint at the next step", log_text)
+    assert first and (how == "ctrl-c" or first[1] == "SIGTERM"), log_text
+    assert log_text.count(": saving a checkpoint at the next step") == 1, log_text
+    assert ("Ctrl-C again" in log_text) == (first[1] == "SIGINT"), log_text
     status = subprocess.run([sys.executable, "-m", "bench.cli", "sweep", "status", "--root", str(root)],
                             cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stdout + status.stderr  # not a failure: it resumes
