@@ -107,6 +107,19 @@ def _inside(v: float, lo: float, hi: float) -> bool | None:
     return bool(lo - 1e-6 * abs(lo) - ZERO <= v <= hi + 1e-6 * abs(hi) + ZERO)
 
 
+def gamma_reading(gamma: float, lo: float, hi: float, side: str | None) -> bool | None:
+    """Check 1 at one s: whether gamma lies in C_s/D_s's interval [lo, hi] (_inside), given the side of
+    its bound D_s sits on (bound_side: None, "lower" or "upper"). A D_s on its bound makes the ratio a
+    limit: on its lower bound the ratio is at least what the fit says (3.9e8 [16.6, 3.96e8] on the
+    paper's curves), so a gamma below the interval is a miss, and one inside or above it is not told
+    (None: left out, as check 2's slope leaves that s out); on its upper bound, the mirror image."""
+    inside = _inside(gamma, lo, hi)
+    if side is None or inside is None:
+        return inside
+    beyond = gamma < lo if side == "lower" else gamma > hi
+    return False if inside is False and beyond else None
+
+
 def _fraction(inside: pd.Series) -> float:
     """The share of the known (not None) gamma_inside values that are True; NaN if none is known."""
     known = inside.dropna()
@@ -143,7 +156,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
         except FitInputError as exc:  # e.g. too few sizes at this s: the joint fit still used its rows
             skipped[float(s_val)] = str(exc)
     nested = _nested_draws(joint, fitted) if intervals else {}
-    rows = []
+    rows, left_out = [], []
     q = 50 * (1 - LEVEL)
     for s_val, (_, f) in fitted.items():
         rlo = rhi = float("nan")
@@ -154,14 +167,15 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
                 ratio = boot[:, 2] / boot[:, 0]  # C / D per bootstrap sample (params D, alpha, C)
             rlo, rhi = np.nanpercentile(ratio, [q, 100 - q]) if np.isfinite(ratio).any() else (np.nan, np.nan)
             ci = {k: percentile_interval(nested[s_val][:, j], LEVEL) for j, k in enumerate(f.law.params)}
-        # a D_s on its bound makes C_s/D_s a limit (3.9e8 [16.6, 3.96e8] on the paper's curves): such an s
-        # says nothing about gamma and is left out of check 1, as of check 2's slope (it counted as a miss)
-        d_bound = bound_side(f, "D") is not None
+        side = bound_side(f, "D")
+        gamma_in = gamma_reading(jp["gamma"], float(rlo), float(rhi), side)
+        if side is not None and gamma_in is None and not np.isnan(rlo):  # (no interval: not "left out")
+            left_out.append(s_val)
         rows.append({"s": s_val, "D": f.params["D"], "D_lo": ci["D"][0], "D_hi": ci["D"][1],
                      "C": f.params["C"], "C_lo": ci["C"][0], "C_hi": ci["C"][1],
                      "C_over_D": f.params["C"] / f.params["D"], "C_over_D_lo": float(rlo),
                      "C_over_D_hi": float(rhi),
-                     "gamma_inside": None if d_bound else _inside(jp["gamma"], float(rlo), float(rhi)),
+                     "gamma_inside": gamma_in,
                      # e.g. D_s on its bound: its C_s/D_s then says nothing about gamma
                      "flags": ";".join(dict.fromkeys(d.name for d in f.diagnostics)) if intervals else ""})
     per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
@@ -171,7 +185,7 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
             d["message"] = f"at {one_line(s)}=" + d["message"][len("at s="):]
     out = {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()}, "diagnostics": said},
            "per_s": per_s, "checks_caveat": _caveat(jp["alpha"], per_s, s),
-           "gamma_inside_left_out": [k for k, (_, f) in fitted.items() if bound_side(f, "D") is not None]}
+           "gamma_inside_left_out": left_out}
     for name in ("C", "D"):  # check 2: the slope over the s whose D_s (C_s) is off its bound
         keep = [k for k, (_, f) in fitted.items() if bound_side(f, name) is None]
         sv, j = np.array(keep), ("D", "alpha", "C").index(name)  # power_floor's parameters, in its order
@@ -276,15 +290,27 @@ def _check_two_panel(ax: Any, res: dict[str, Any], s: str) -> None:
         if np.all(lines[name] > 0):
             ax.plot(line, lines[name], color=color,
                     label=("delta " if name == "D" else "delta gamma ") + f"{s}^-beta (the bound)")
+    for name, color in (("D", "C0"), ("C", "C3")):  # each one's own slope, the beta check 2 reads, dashed
+        b, keep = res.get(f"beta_from_{name}", np.nan), off[name]
+        est = per_s[name].to_numpy(float)[keep]
+        if np.isfinite(b) and keep.sum() >= 2 and (est > 0).all():
+            mid = np.exp(np.mean(np.log(sv[keep])))  # through the geometric means of its points
+            at = np.exp(np.mean(np.log(est))) * (line / mid) ** -b
+            ax.plot(line, at, color=color, linestyle="--", linewidth=1,
+                    label=f"{name}_s's own slope (beta = {b:.3g}, check 2)")
     if ylim is not None:
         ax.set_ylim(*ylim)
     log_axes(ax)
+    from matplotlib.ticker import FixedLocator, NullFormatter  # ticks at the measured s: log_axes' minor
+    ax.xaxis.set_major_locator(FixedLocator(sv))  # labels ran together ("8090100") over 50-400
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(s)
     ax.set_ylabel("D_s and C_s (95 % interval)")
     caveat = res.get("checks_caveat", "")
     ax.set_title("check 2: D_s and C_s fall as the bound's lines?" + (f"\nnot to be read: {caveat}" if caveat else ""),
                  fontsize=8)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2)  # below: no point under it
     ax.grid(True, which="both", alpha=0.25)
 
 
@@ -334,21 +360,25 @@ def _check_one(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
     """Check 1 in words: how many per-s intervals of C_s/D_s hold gamma, and the verdict: the bound's
     shape does not hold when fewer than half do (each is a 95 % interval: if the bound holds about 95 %
     of them should; in 60 sweeps drawn from it the fraction was 0.5 twice and never lower, in 20 where
-    C_s and D_s fall as s^-0.2 and s^-0.6 it was 0.5 or lower every time, 0.5 three times)."""
+    C_s and D_s fall as s^-0.2 and s^-0.6 it was 0.5 or lower every time, 0.5 three times); with fewer
+    than 3 intervals to read, too few to judge."""
     per_s = res["per_s"]
     inside = res["gamma_inside_fraction"]
     out = res.get("gamma_inside_left_out", [])
-    left = f"; left out, D_s on its bound (its C_s/D_s a limit): {s} = {', '.join(f'{v:g}' for v in out)}" if out \
-        else ""
+    left = (f" (left out, D_s on its bound so C_s/D_s a limit that gamma does not fall outside: {s} = "
+            f"{', '.join(f'{v:g}' for v in out)})") if out else ""
     head = f"check 1, C_s/D_s = gamma at every {s}: "
     if np.isnan(inside):
-        return head + f"not made, no per-{s} fit has an interval it can be read from (see its flags){left}"
+        why = (f"every per-{s} fit with an interval was left out" if out
+               else f"no per-{s} fit has an interval it can be read from (see its flags)")
+        return head + f"not made, {why}{left}{void}"
     known = int(per_s["gamma_inside"].notna().sum())
     held = int(round(inside * known))
     blind = len(per_s) - known - len(out)
     none = f"; {blind} fit{'s have' if blind != 1 else ' has'} no interval" if blind > 0 else ""
-    verdict = "" if void else (": the bound's shape does not hold (fewer than half)" if inside < 0.5
-                               else ": consistent with the bound")
+    verdict = ("" if void else ": too few intervals to judge (3 or more needed)" if known < 3
+               else ": the bound's shape does not hold (fewer than half)" if inside < 0.5
+               else ": consistent with the bound")
     return (head + f"gamma = {jp['gamma']:.3g} lies inside {held} of the {known} per-{s} 95 % intervals "
             f"(about 95 % of them if the bound holds){left}{none}{verdict}{void}")
 
@@ -387,9 +417,13 @@ def _check_two(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
         verdict = ": the bound's fall with s does not hold (an implied beta's 95 % interval excludes the joint one)"
     elif readings == ["holds", "holds"]:
         verdict = ": consistent with the bound"
-    elif any(readings):
+    elif "too wide" in readings:
         verdict = (": too wide to tell (an interval that holds the joint beta and 0 too cannot tell the bound's fall "
                    f"from none; more values of {s}, sizes or seeds would narrow it)")
+    elif "holds" in readings:  # one slope read, the other not made or without an interval
+        read, unread = ("C", "D") if readings[0] == "holds" else ("D", "C")
+        verdict = (f": consistent with the bound as far as {read}_s's slope goes ({unread}_s's has no interval, so "
+                   "only half of the check is made)")
     else:
         verdict = ": not made, no interval"
     return (f"check 2, D_s and C_s fall as {s}^-beta: the beta each implies (minus its log-log slope over {s}) is "
@@ -408,7 +442,8 @@ def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
     per_s = res["per_s"].rename(columns={"s": args.s})  # the table's name for s
-    if per_s[args.s].map(float.is_integer).all():  # real sizes as the runs table writes them: 50, not 50.0
+    # real sizes as the runs table writes them: 50, not 50.0 (below 2^53, where floats hold every integer)
+    if per_s[args.s].map(lambda v: float(v).is_integer() and abs(v) < 2.0 ** 53).all():
         per_s[args.s] = per_s[args.s].astype("int64")
     per_s.to_csv(files[1], index=False)
     return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y, group=group)

@@ -110,10 +110,23 @@ def test_an_implied_beta_holding_the_joint_one_and_zero_is_too_wide_to_tell(lo, 
     assert _slope_reading(lo, hi, 0.3) == reading
 
 
-def test_check_one_leaves_out_an_s_whose_d_s_is_on_its_bound_and_names_it() -> None:
-    """A D_s on its bound makes C_s/D_s a limit (3.9e8 [16.6, 3.96e8] on the paper's curves), which says nothing
-    about gamma: it counted as a miss in check 1 (2 of the paper's 8) while check 2 left it out. Named like check
-    2's; the joint fit's per-s flags name s by the table's column, not by the law's "s"."""
+@pytest.mark.parametrize("gamma, side, want", [
+    (5.0, "lower", False), (20.0, "lower", None), (1e9, "lower", None),   # the ratio is at least 16.6: 5 misses
+    (20.0, "upper", None), (5.0, "upper", None), (1e9, "upper", False),   # the ratio is at most 4e8
+    (20.0, None, True), (5.0, None, False), (20.0, "lower", None)])
+def test_a_d_s_on_its_bound_reads_gamma_only_on_the_side_its_limit_tells(gamma, side, want) -> None:
+    """A D_s on its lower bound makes C_s/D_s a lower limit ([16.6, 4e8] on the paper's curves): gamma below it
+    is a miss, inside or above it is not told (left out). Until 2026-12-06 every such s counted as a miss; for a
+    day every one was left out, which threw the misses away."""
+    from fits.bound import gamma_reading
+
+    assert gamma_reading(gamma, 16.6, 4e8, side) is want
+
+
+def test_check_one_counts_a_d_s_on_its_bound_below_gamma_and_names_the_ones_left_out() -> None:
+    """A curve that rises with n puts D_s on its lower bound; its C_s/D_s interval lies far above gamma, so it
+    is a miss, not left out. A left-out s is named in the sentence, apart from the verdict; the joint fit's per-s
+    flags name s by the table's column, not by the law's "s"."""
     df = _bound_rows()
     flat = df["n_real"] == 3000.0
     rising = 0.1 * (1 + 0.02 * np.log2(df.loc[flat, "n_synth"] / 100))  # D_s n^-alpha can only go to 0 here
@@ -121,14 +134,48 @@ def test_check_one_leaves_out_an_s_whose_d_s_is_on_its_bound_and_names_it() -> N
     df = df.rename(columns={"n_real": "frac"})
     res = check_bound(df, s="frac")
     row = res["per_s"].set_index("s").loc[3000.0]
-    assert "on_bound" in row["flags"] and row["gamma_inside"] is None
-    assert res["gamma_inside_left_out"] == [3000.0]
-    one = next(t for t in summary(res, "frac").splitlines() if t.startswith("check 1"))
-    assert " of the 3 per-frac 95 % intervals" in one
-    assert "; left out, D_s on its bound (its C_s/D_s a limit): frac = 3000" in one
+    assert "on_bound" in row["flags"] and res["fit"].params["gamma"] < row["C_over_D_lo"]
+    assert row["gamma_inside"] == False and res["gamma_inside_left_out"] == []  # noqa: E712 (numpy's False)
     said = [d["message"] for d in res["joint"]["diagnostics"]]
     assert any(m.startswith("at frac=3000, ") for m in said), said
     assert not any(m.startswith("at s=") for m in said)
+    res["gamma_inside_left_out"] = [3000.0]  # as if gamma lay inside its interval
+    res["per_s"]["gamma_inside"] = [True, True, True, None]
+    res["gamma_inside_fraction"] = 1.0
+    one = next(t for t in summary(res, "frac").splitlines() if t.startswith("check 1"))
+    assert one.endswith("lies inside 3 of the 3 per-frac 95 % intervals (about 95 % of them if the bound holds) "
+                        "(left out, D_s on its bound so C_s/D_s a limit that gamma does not fall outside: "
+                        "frac = 3000): consistent with the bound"), one
+
+
+def test_check_one_with_fewer_than_three_intervals_or_all_left_out_says_why() -> None:
+    """1 of 2 intervals read "consistent with the bound"; and with every s left out it said no fit had an
+    interval, though they had."""
+    res = check_bound(_bound_rows())
+    res["per_s"]["gamma_inside"] = [True, False, None, None]
+    res["gamma_inside_fraction"] = 0.5
+    one = next(t for t in summary(res).splitlines() if t.startswith("check 1"))
+    assert one.endswith("1 of the 2 per-n_real 95 % intervals (about 95 % of them if the bound holds); 2 fits have "
+                        "no interval: too few intervals to judge (3 or more needed)"), one
+    res["per_s"]["gamma_inside"] = [None] * 4
+    res["gamma_inside_fraction"] = float("nan")
+    res["gamma_inside_left_out"] = [100.0, 300.0, 1000.0, 3000.0]
+    one = next(t for t in summary(res).splitlines() if t.startswith("check 1"))
+    assert "not made, every per-n_real fit with an interval was left out (left out, D_s on its bound" in one, one
+
+
+def test_check_two_with_one_slope_read_says_only_half_is_made() -> None:
+    """D_s on its bound at all but one s leaves no D slope: "too wide to tell (... holds 0 too)" was printed though
+    no interval held 0."""
+    from fits.bound import _check_two
+
+    nan = float("nan")
+    res = {"beta_from_C": 0.41, "beta_from_C_ci": [0.38, 0.44], "beta_from_C_left_out": [],
+           "beta_from_D": nan, "beta_from_D_ci": [nan, nan], "beta_from_D_left_out": [200.0, 400.0]}
+    text = _check_two(res, {"delta": 1, "gamma": 0.1, "alpha": 0.5, "beta": 0.4}, "n_real", "")
+    assert text.endswith("0.41 [0.38, 0.44] from C_s (holds) and not made (left out, on its bound: n_real = 200, "
+                         "400) from D_s, against the joint beta = 0.4: consistent with the bound as far as C_s's slope "
+                         "goes (D_s's has no interval, so only half of the check is made)"), text
 
 
 def test_runs_that_differ_between_real_sizes_are_not_pooled_into_one_bound(tmp_path, capsys) -> None:
@@ -194,7 +241,10 @@ def test_the_bound_cli_writes_integer_real_sizes_and_a_check_two_panel(tmp_path)
         fits.plot.save = saved
     left, right = captured["fig"].axes[:2]
     labels = right.get_legend_handles_labels()[1]
-    assert sorted(labels) == ["C_s", "D_s", "delta gamma n_real^-beta (the bound)", "delta n_real^-beta (the bound)"]
+    assert sorted(labels)[:2] == ["C_s", "C_s's own slope (beta = 0.302, check 2)"]
+    assert sorted(labels)[2:] == ["D_s", "D_s's own slope (beta = 0.297, check 2)",
+                                  "delta gamma n_real^-beta (the bound)", "delta n_real^-beta (the bound)"]
+    assert [t.get_text() for t in right.get_xticklabels()] == ["100", "300", "1000", "3000"]  # the measured s
     lo, hi = right.get_ylim()
     est = res["per_s"][["D", "C"]].to_numpy()
     assert lo >= est.min() / 100 and hi <= est.max() * 1000  # not stretched to the nested intervals' 1e-12
