@@ -330,6 +330,7 @@ class SweepSpec(_Strict):
         device, ...): every value would give the same run id, so the grid silently runs one of them.
         (Scratch cells and knob values equal to their preset collapse on purpose: not refused.)"""
         product = self._product()
+        _check_budget_axes(self.grid, [spec for _, spec in product])
         for a, key in enumerate(self.grid):
             slices: dict[tuple[int, ...], list[RunSpec]] = {}
             for idx, spec in product:
@@ -347,6 +348,22 @@ class SweepSpec(_Strict):
             else:
                 if reasons:
                     raise UserError(_collapsed_axis(key, self.grid[key], reasons))
+
+
+def _check_budget_axes(grid: dict[str, list[Any]], cells: list[RunSpec]) -> None:
+    """Refuse an axis over pretrain.min_epochs, or over pretrain.examples where min_epochs is set: where two
+    values give one budget (small n under min_epochs, large n over examples) their cells are one run, shared
+    by both values, and the rows (which record the budget, not min_epochs) cannot tell the values' curves
+    apart (a review: fit then asked for --by pretrain_examples, one group per budget)."""
+    fix = "run one sweep per value, each with its own --root, and fit each runs table"
+    if len(grid.get("pretrain.min_epochs", [])) > 1:
+        raise UserError("grid.pretrain.min_epochs: values that give a cell one budget (max(pretrain.examples, "
+                        "ceil(min_epochs * synth.n)), e.g. at small n) make it one run shared by both, and the rows "
+                        f"record the budget, not min_epochs, so no table could split them into curves; {fix}")
+    if len(grid.get("pretrain.examples", [])) > 1 and any(c.pretrain.min_epochs is not None for c in cells):
+        raise UserError("grid.pretrain.examples with pretrain.min_epochs set: where ceil(min_epochs * synth.n) is "
+                        "above the values (at large n) their cells are one run shared by all of them, and no table "
+                        f"could split them into curves; {fix}, or leave pretrain.min_epochs unset")
 
 
 def _scratch_unguided(spec: RunSpec) -> RunSpec:
@@ -399,9 +416,6 @@ def _outside_identity(path: str, spec: RunSpec) -> str:
         auto = stage_flips(apply_overrides(spec, {path: None}), stage)  # the value unset means here)
         images = (f"the {spec.synth.generator} generator's" if stage == "pretrain" else f"{spec.target.name}'s")
         return f"left unset it means {str(auto).lower()} for {images} images, the same cell as {str(auto).lower()}"
-    if path == "pretrain.min_epochs" and spec.synth.n > 0:  # (asked only of values that gave one id)
-        return ("only the budget it sets is, and at these sizes ceil(min_epochs * synth.n) is at most "
-                "pretrain.examples, which is then the budget")
     if path == "target.data_root" and spec.target.name != "folder":
         return "only a folder target's root is; the other targets' files are the same data wherever they lie"
     if (path.startswith("asg.") and path != "asg.proxy_lambda" and spec.protocol != "generalize"
