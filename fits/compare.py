@@ -82,6 +82,17 @@ def p_floor(n_boot: int) -> float:
     return 2 / n_boot
 
 
+def holm_floor(m: int, n_boot: int) -> float:
+    """The smallest Holm p a family of m pairs can reach with n_boot draws per group: the family's
+    smallest p, at best p_floor, times m (capped at 1)."""
+    return min(1.0, m * p_floor(n_boot))
+
+
+def boot_for(m: int) -> int:
+    """The fewest draws per group that let a Holm p of a family of m pairs fall below 0.05 (m * 2 / n < 0.05)."""
+    return int(np.floor(2 * m / 0.05)) + 1
+
+
 def removed_by_doubling(d: Any, alpha: Any, n: float) -> Any:
     """L(n) - L(2n) = D n^-alpha (1 - 2^-alpha), exactly. The first-order D alpha n^-alpha ln 2
     overstates it by alpha ln 2 / (1 - 2^-alpha): 8 % at alpha 0.23, 11 % at 0.3, 39 % at 1, and
@@ -240,35 +251,80 @@ def _side(d: float, lo: float, hi: float) -> int:
     return -1 if hi < 0 else 1 if lo > 0 else -1 if d < 0 else 1
 
 
-def _lower_by(row: dict[str, Any], k: str, scale: float, lower: bool = True) -> tuple[int, str]:
-    """(which of the pair is lower in k, 0 for a and 1 for b; how much, 'd [lo, hi]', as a positive gap)
-    from a - b's estimate and interval; lower=False: which is higher."""
+# _lower_by's note when a - b's estimate and its interval lie on opposite sides of 0
+OUTSIDE = "the estimate lies outside this interval: a parameter on its bound"
+
+
+def _lower_by(row: dict[str, Any], k: str, scale: float, lower: bool = True) -> tuple[int, str, str]:
+    """(which of the pair is lower in k, 0 for a and 1 for b; how much, 'd [lo, hi]', as a positive gap;
+    a note, else '') from a - b's estimate and interval; lower=False: which is higher. An estimate on
+    the other side of 0 from an interval that leaves 0 out (a parameter on its bound: d_L 0.001 with
+    [-0.004, -0.0005] printed "lower by -0.001 [0.0005, 0.004]"): the interval says which, and the gap
+    is the interval alone, '[lo, hi]', with the note OUTSIDE."""
     d, lo, hi = row[f"d_{k}"], row[f"d_{k}_lo"], row[f"d_{k}_hi"]
     below = _side(d, lo, hi) < 0  # a - b < 0: a is the lower, b the higher, by b - a
-    gap = fmt_ci(-d, -hi, -lo, scale=scale) if below else fmt_ci(d, lo, hi, scale=scale)
-    return (0 if below == lower else 1), gap
+    which = 0 if below == lower else 1
+    if (hi < 0 and d >= 0) or (lo > 0 and d <= 0):
+        lo, hi = (-hi, -lo) if below else (lo, hi)
+        return which, f"[{fmt_num(lo, scale=scale)}, {fmt_num(hi, scale=scale)}]", OUTSIDE
+    return which, fmt_ci(-d, -hi, -lo, scale=scale) if below else fmt_ci(d, lo, hi, scale=scale), ""
+
+
+def _at_floor(p_holm: float, m: int, n_boot: int | None) -> str:
+    """'the smallest N draws allow for m pairs: rerun with --boot K or more' when a Holm p that is not
+    below 0.05 sits at the smallest the draws allow (holm_floor, within the printed rounding), so
+    that it reads as the draws' limit, not the data's verdict; else ''. (pairs_note says it for the
+    whole table; the pairs CSV carries only the sentence.)"""
+    if n_boot is None or pd.isna(p_holm):
+        return ""
+    floor = holm_floor(m, n_boot)
+    if floor < 0.05 or abs(p_holm - floor) >= 5e-4:
+        return ""
+    return (f"the smallest {n_boot} draws allow{f' for {m} pairs' if m > 1 else ''}: rerun with --boot "
+            f"{boot_for(m)} or more")
+
+
+def _few_seeds(row: dict[str, Any], names: tuple[str, str], few: Any, seeds: dict[str, int]) -> str:
+    """' (2 and 2 seeds: few_seeds, read it as provisional)' when either group of the pair carries
+    few_seeds (its intervals rest on that few seed offsets), for a told-apart verdict; else ''."""
+    if row["a"] not in few and row["b"] not in few:
+        return ""
+    if row["a"] in seeds and row["b"] in seeds:
+        n_b = seeds[row["b"]]
+        count = f"{seeds[row['a']]} and {n_b} seed{'s' if n_b != 1 else ''}"
+    else:  # (a group's seed count unknown: name the flagged one)
+        k = 0 if row["a"] in few else 1
+        count = f"{names[k]} has {seeds.get((row['a'], row['b'])[k], 'few')} seeds"
+    return f" ({count}: few_seeds, read it as provisional)"
 
 
 def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: float, m: dict[str, int],
-                  ranges: dict[str, tuple[float, float]] | None = None, blind: Any = ()) -> str:
+                  ranges: dict[str, tuple[float, float]] | None = None, blind: Any = (),
+                  n_boot: int | None = N_BOOT, few: Any = (), seeds: dict[str, int] | None = None) -> str:
     """One sentence: which of the pair is better at n_common, read from d_L, the question users bring
     ("is complexity 5 better than complexity 3?"). Told apart when its Holm-adjusted p is below 0.05,
     the column the report says to read when scanning pairs, so the sentence never contradicts it; a
     per-pair interval that leaves 0 out while Holm's p does not is said to vanish once the pairs are
     accounted for. d_alpha and d_C told apart (their Holm p < 0.05) add a clause. m: each Holm family's
     size (pairs with a p-value); ranges: each group's (smallest, largest) size; blind: the groups whose fit
-    has no noise estimate (no intervals)."""
+    has no noise estimate (no intervals); n_boot: the draws per group behind the p-values (a Holm p not
+    below 0.05 at the smallest they allow says so, and how many to draw: _at_floor); few: the groups
+    flagged few_seeds, whose told-apart verdicts are hedged, with seeds: each group's seed count."""
     x, y = one_line(x), one_line(y)
     names = (_group_name(by, row["a"]), _group_name(by, row["b"]))
     head = f"{names[0]} vs {names[1]}: "
     also = []  # (NaN: no p-value, nothing to add)
     if row["p_alpha_holm"] < 0.05:
-        k, gap = _lower_by(row, "alpha", scale, lower=False)
-        also.append(f"{names[k]}'s curve is steeper (alpha higher by {gap}, p Holm {row['p_alpha_holm']:.3f})")
+        k, gap, note = _lower_by(row, "alpha", scale, lower=False)
+        also.append(f"{names[k]}'s curve is steeper (alpha higher by {gap}, p Holm {row['p_alpha_holm']:.3f}"
+                    f"{'; ' + note if note else ''})")
     if row["p_C_holm"] < 0.05:
-        k, gap = _lower_by(row, "C", scale)
-        also.append(f"{names[k]} has the lower gap (C lower by {gap}, p Holm {row['p_C_holm']:.3f})")
-    tail = (f"; also told apart: {' and '.join(also)}" if also else "") + "."
+        k, gap, note = _lower_by(row, "C", scale)
+        also.append(f"{names[k]} has the lower gap (C lower by {gap}, p Holm {row['p_C_holm']:.3f}"
+                    f"{'; ' + note if note else ''})")
+    hedge = _few_seeds(row, names, few, seeds or {})
+    # the hedge once, after the first told-apart verdict: L's (below) if told apart, else these clauses
+    tail = (f"; also told apart: {' and '.join(also)}{hedge}" if also else "") + "."
     if pd.isna(row["n_common"]):
         span = "" if ranges is None else " ({} and {})".format(*(
             f"{fmt_size(ranges[k][0])} to {fmt_size(ranges[k][1])}" for k in (row["a"], row["b"])))
@@ -286,18 +342,23 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
         return head + at + minus + (f"{fmt_num(d, scale=scale)}, but {why}, so it has no interval or p-value: "
                                     "nothing tells them apart (measure more sizes or seeds).")
     adjusted = f" after Holm's adjustment for {m['L']} pairs" if m["L"] > 1 else ""
-    which, gap = _lower_by(row, "L", scale)
+    which, gap, note = _lower_by(row, "L", scale)
     lower = f"{names[which]}'s fitted {y} is lower by {gap}"
+    also_note = f"; {note}" if note else ""
+    floor = _at_floor(p_holm, m["L"], n_boot)  # (only a Holm p not below 0.05 can sit at a floor >= 0.05)
     if p_holm < 0.05:
-        text = at + lower + f" (p Holm {p_holm:.3f}{adjusted}): {names[which]} is better there"
+        text = at + lower + f" (p Holm {p_holm:.3f}{adjusted}{also_note}): {names[which]} is better there{hedge}"
+        tail = (f"; also told apart: {' and '.join(also)}" if also else "") + "."  # (hedged once, above)
     elif lo > 0 or hi < 0:  # its own interval leaves 0 out, Holm's p does not
         if m["L"] > 1 and p < 0.05:
-            text = (at + lower + f" (p {p:.3f} for this pair alone), but not told apart once the {m['L']} pairs "
-                    f"are accounted for (p Holm {p_holm:.3f})")
+            text = (at + lower + f" (p {p:.3f} for this pair alone{also_note}), but not told apart once the "
+                    f"{m['L']} pairs are accounted for (p Holm {p_holm:.3f}{', ' + floor if floor else ''})")
         else:  # (p exactly 0.05, or under 40 draws, where the interval runs between the draws' extremes)
-            text = at + lower + f", but p Holm {p_holm:.3f}{adjusted} is not below 0.05: not told apart there"
+            text = (at + lower + (f" ({note})" if note else "") + f", but p Holm {p_holm:.3f}{adjusted} is not "
+                    f"below 0.05{f' ({floor})' if floor else ''}: not told apart there")
     else:
-        text = at + minus + f"{fmt_ci(d, lo, hi, scale=scale)} (p Holm {p_holm:.3f}{adjusted}): not told apart there"
+        text = at + minus + (f"{fmt_ci(d, lo, hi, scale=scale)} (p Holm {p_holm:.3f}{adjusted}"
+                             f"{', ' + floor if floor else ''}): not told apart there")
     return head + text + tail
 
 
@@ -341,7 +402,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             errors[label(key)] = str(exc)
     if len(fits_) < 1:
         raise none_fitted(by, errors)
-    groups, scales, messages = [], {}, {}
+    groups, scales, messages, seeds, few = [], {}, {}, {}, set()
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         flags = fit.diagnostics  # computed once: the row lists them, the decision reads too_few_sizes
@@ -382,6 +443,10 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    "its slope within the noise: too_flat")
         row["scratch_sentence"] = scratch_sentence(_group_name(by, key), row, x, y, scale)
         messages[label(key)] = [(f.name, f.message) for f in flags]
+        if fit.used.groups is not None:  # (the seeds few_seeds counts: those of the points fitted)
+            seeds[label(key)] = len(np.unique(fit.used.groups))
+        if any(f.name == "few_seeds" for f in flags):
+            few.add(label(key))
         groups.append(row)
     pairs = []
     # Differences need each group's draws on its own random stream: on one stream, groups with the
@@ -416,8 +481,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     m = {k: int(pairs[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}  # each Holm family's size
     ranges = {k: (float(np.min(f.problem.x)), float(np.max(f.problem.x))) for k, f in fits_.items()}
     blind = {label(r[key_column(by)]) for r in groups if np.isnan(r["C_lo"])}  # no noise estimate: no interval
-    pairs["sentence"] = [pair_sentence(by, r, x, y, min(scales[r["a"]], scales[r["b"]]), m, ranges, blind)
-                         for r in pairs.to_dict("records")]
+    pairs["sentence"] = [pair_sentence(by, r, x, y, min(scales[r["a"]], scales[r["b"]]), m, ranges, blind,
+                                       n_boot, few, seeds) for r in pairs.to_dict("records")]
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
             "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages}
 
@@ -531,7 +596,7 @@ def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = No
     """How to read the pairs tables' p-values, and whether their draws let a Holm p reach 0.05. `m`
     pairs have a p-value for alpha, `m_c` for C (a flat group's pairs have none) and `m_l` for the
     level L (each defaults to `m`)."""
-    floor = p_floor(n_boot)
+    floor = p_floor(n_boot)  # (holm_floor and boot_for: the arithmetic pair_sentence's _at_floor shares)
     families = {"alpha": m, "C": m if m_c is None else m_c, "L": m if m_l is None else m_l}
     same = len(set(families.values())) == 1
     counted = (f"the {m} pair{'s' if m != 1 else ''} compared" if same else
@@ -541,13 +606,12 @@ def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = No
             f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
     said = set()
     for name, k in families.items():
-        if k * floor < 0.05 or k in said:  # (equal families: said once)
+        if holm_floor(k, n_boot) < 0.05 or k in said:  # (equal families: said once)
             continue
         said.add(k)
-        need = int(np.floor(2 * k / 0.05)) + 1  # k * 2 / n < 0.05
         which = "" if same else f" in {' and '.join(f for f, j in families.items() if j == k)}"
-        note += (f" With {k} pairs{which} and {n_boot} draws no Holm p can fall below {min(1.0, k * floor):.2g}: "
-                 f"rerun with --boot {need} or more to let one fall below 0.05, or compare fewer groups.")
+        note += (f" With {k} pairs{which} and {n_boot} draws no Holm p can fall below {holm_floor(k, n_boot):.2g}: "
+                 f"rerun with --boot {boot_for(k)} or more to let one fall below 0.05, or compare fewer groups.")
     return note
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import fits
-from fits.compare import compare_runs, forest_figure, report
+from fits.compare import OUTSIDE, compare_runs, forest_figure, pair_sentence, pairs_note, report
 from fits.table import fmt_ci, fmt_num
 
 SIZES = 100 * 2.0 ** np.arange(6)
@@ -42,14 +42,16 @@ def _pair_lines(text: str) -> list[str]:
 
 def test_a_pair_told_apart_says_which_is_lower_by_how_much_and_that_it_is_better() -> None:
     """complexity=1 sits 0.2 below complexity=2 at every size: its sentence names it the lower and the
-    better, with the pairs row's d_L (as b - a) and Holm p, and adds the gap C told apart too."""
+    better, with the pairs row's d_L (as b - a) and Holm p, and adds the gap C told apart too; 4 seeds each
+    (few_seeds) hedge the verdict."""
     df = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.1), _curve(2, lambda n: 2 * n ** -0.5 + 0.3, seed=1)])
     res = compare_runs(df, n_boot=100)
     row = res["pairs"].iloc[0]
     assert row["d_L_hi"] < 0 and row["p_L_holm"] < 0.05 and row["p_C_holm"] < 0.05 and row["p_alpha_holm"] >= 0.05
     want = (f"complexity=1 vs complexity=2: at n_synth = 3,200, the largest size inside both measured ranges, "
             f"complexity=1's fitted test_err is lower by {_flipped(row, 'L')} (p Holm {row['p_L_holm']:.3f}): "
-            f"complexity=1 is better there; also told apart: complexity=1 has the lower gap (C lower by "
+            f"complexity=1 is better there (4 and 4 seeds: few_seeds, read it as provisional); also told apart: "
+            f"complexity=1 has the lower gap (C lower by "
             f"{_flipped(row, 'C')}, p Holm {row['p_C_holm']:.3f}).")
     assert row["sentence"] == want
     text = report(res)
@@ -66,7 +68,8 @@ def test_the_steeper_curve_is_named_with_its_alpha_difference() -> None:
     row = compare_runs(df, n_boot=100)["pairs"].iloc[0]
     assert row["d_alpha_hi"] < 0 and row["p_alpha_holm"] < 0.05 and row["d_L_lo"] > 0, row.to_dict()
     assert (f"complexity=2's fitted test_err is lower by {fmt_ci(row['d_L'], row['d_L_lo'], row['d_L_hi'])} "
-            f"(p Holm {row['p_L_holm']:.3f}): complexity=2 is better there; also told apart: complexity=2's curve is "
+            f"(p Holm {row['p_L_holm']:.3f}): complexity=2 is better there (4 and 4 seeds: few_seeds, read it as "
+            f"provisional); also told apart: complexity=2's curve is "
             f"steeper (alpha higher by {_flipped(row, 'alpha')}, p Holm {row['p_alpha_holm']:.3f})") in row["sentence"]
 
 
@@ -86,7 +89,8 @@ def test_a_pair_not_told_apart_says_so_with_its_difference() -> None:
 def test_holms_p_decides_the_verdict_when_several_pairs_are_compared(n_boot, apart) -> None:
     """Three groups 0.1 apart: each pair's interval leaves 0 out (p = 2 / draws). With 100 draws Holm's p is
     0.06 for all three: not told apart once the 3 pairs are accounted for (the sentence must not call it
-    better beside a p Holm column that says otherwise); with 200 it is 0.03: better, after the adjustment."""
+    better beside a p Holm column that says otherwise), and 0.06 is the floor 100 draws allow, which it says;
+    with 200 it is 0.03: better, after the adjustment."""
     df = pd.concat([_curve(c, lambda n, c=c: 2 * n ** -0.5 + 0.1 * c, seed=c) for c in (1, 2, 3)])
     res = compare_runs(df, n_boot=n_boot)
     pairs = res["pairs"]
@@ -101,7 +105,8 @@ def test_holms_p_decides_the_verdict_when_several_pairs_are_compared(n_boot, apa
         else:
             assert row["sentence"].startswith(f"{a} vs {b}: ") and row["sentence"].endswith(
                 f"{lower} (p {row['p_L']:.3f} for this pair alone), but not told apart once the 3 pairs are "
-                f"accounted for (p Holm {row['p_L_holm']:.3f})."), row["sentence"]
+                f"accounted for (p Holm {row['p_L_holm']:.3f}, the smallest 100 draws allow for 3 pairs: rerun with "
+                "--boot 121 or more)."), row["sentence"]
     assert _pair_lines(report(res)) == list(pairs["sentence"])
 
 
@@ -241,3 +246,91 @@ def test_forest_plot_draws_a_flat_groups_level_like_any_other() -> None:
         assert bars.lines[0].get_xdata().tolist() == g["L_max"].tolist()
     finally:
         plt.close(fig)
+
+
+def _row(**values) -> dict:
+    """A pairs row of complexity=1 - complexity=2 with nothing told apart in alpha or C, at n_common 8,000."""
+    nan = np.nan
+    return {"a": "1", "b": "2", **{f"{s}{k}{e}": nan for k in ("alpha", "C") for s, e in
+                                   (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm"))},
+            "n_common": 8000.0, **values}
+
+
+def _sentence(row: dict, m_l: int = 1, **kw) -> str:
+    return pair_sentence("complexity", row, "n_synth", "test_err", 1.0, {"alpha": m_l, "C": m_l, "L": m_l}, **kw)
+
+
+HEAD = "complexity=1 vs complexity=2: at n_synth = 8,000, the largest size inside both measured ranges, "
+
+
+def test_a_holm_p_at_the_floor_the_draws_allow_says_so_and_how_many_draws_to_take() -> None:
+    """sklearn_digits' learned vs plain: p 0.01 alone, p Holm 0.06 over 6 pairs at 200 draws, the smallest Holm p
+    200 draws allow for 6 pairs: the sentence (the pairs CSV's only word on it) says so and gives pairs_note's
+    --boot figure. A Holm p above that floor, or a floor below 0.05, adds nothing."""
+    row = _row(d_L=0.0925, d_L_lo=0.0155, d_L_hi=0.162, p_L=0.01, p_L_holm=0.06)
+    assert _sentence(row, 6, n_boot=200) == (
+        HEAD + "complexity=2's fitted test_err is lower by 0.0925 [0.0155, 0.162] (p 0.010 for this pair alone), but "
+        "not told apart once the 6 pairs are accounted for (p Holm 0.060, the smallest 200 draws allow for 6 pairs: "
+        "rerun with --boot 241 or more).")
+    assert "rerun with --boot 241 or more to let one fall below 0.05" in pairs_note(6, 200)  # the same arithmetic
+    assert _sentence({**row, "p_L_holm": 0.06 + 1e-12}, 6, n_boot=200).endswith("--boot 241 or more).")
+    for other, m_l, n_boot in ((0.1, 6, 200), (0.06, 6, 400), (0.06, 6, 100)):  # not at the floor (0.03, 0.12)
+        assert "rerun" not in _sentence({**row, "p_L_holm": other}, m_l, n_boot=n_boot)
+    # one pair, 20 draws: p cannot go below 0.1; and an interval over 0 at that floor (under 40 draws)
+    one = _row(d_L=0.0925, d_L_lo=0.0155, d_L_hi=0.162, p_L=0.1, p_L_holm=0.1)
+    assert _sentence(one, n_boot=20) == (
+        HEAD + "complexity=2's fitted test_err is lower by 0.0925 [0.0155, 0.162], but p Holm 0.100 is not below 0.05 "
+        "(the smallest 20 draws allow: rerun with --boot 41 or more): not told apart there.")
+    assert _sentence({**one, "d_L_lo": -0.01}, n_boot=20) == (
+        HEAD + "complexity=1's fitted test_err minus complexity=2's is 0.0925 [-0.01, 0.162] (p Holm 0.100, the "
+        "smallest 20 draws allow: rerun with --boot 41 or more): not told apart there.")
+
+
+def test_an_estimate_outside_its_interval_never_prints_a_negative_gap() -> None:
+    """A parameter on its bound can leave a - b's estimate on the other side of 0 from its interval: the interval
+    says which is lower, the gap is the interval alone, with a note; "lower by -0.001 [0.0005, 0.004]" was printed."""
+    row = _row(d_L=0.001, d_L_lo=-0.004, d_L_hi=-0.0005, p_L=0.01, p_L_holm=0.01)
+    assert _sentence(row) == (HEAD + "complexity=1's fitted test_err is lower by [0.0005, 0.004] (p Holm 0.010; "
+                              f"{OUTSIDE}): complexity=1 is better there.")
+    # alpha's and C's clauses: a - b's interval above 0, its estimate below or at 0
+    both = {**row, "d_alpha": -0.1, "d_alpha_lo": 0.05, "d_alpha_hi": 0.3, "p_alpha_holm": 0.01,
+            "d_C": 0.0, "d_C_lo": 0.01, "d_C_hi": 0.05, "p_C_holm": 0.02}
+    assert _sentence(both).endswith(
+        f"also told apart: complexity=1's curve is steeper (alpha higher by [0.05, 0.3], p Holm 0.010; {OUTSIDE}) "
+        f"and complexity=2 has the lower gap (C lower by [0.01, 0.05], p Holm 0.020; {OUTSIDE}).")
+    # told apart per pair only, and the estimate agreeing with its interval: as before, no note
+    alone = _sentence({**row, "p_L_holm": 0.06}, 6, n_boot=400)
+    assert f"lower by [0.0005, 0.004] (p 0.010 for this pair alone; {OUTSIDE}), but not told apart" in alone
+    assert OUTSIDE not in _sentence({**row, "d_L": -0.001})
+    for text in (_sentence(row), _sentence(both), alone):
+        assert "by -" not in text and "by [-" not in text, text
+
+
+def test_a_verdict_from_groups_with_few_seeds_is_hedged_and_a_not_told_apart_one_is_not() -> None:
+    """quickstart's 2 seeds per group: "complexity=1 is better there" is provisional, and says so where it is
+    said (few_seeds was listed only at the report's end). Not told apart: nothing to hedge. 5 seeds: no flag."""
+    runs = pd.read_csv(REPO / "results" / "quickstart" / "runs.csv")
+    res = compare_runs(runs, by="complexity", n_boot=100)
+    assert res["groups"]["diagnostics"].str.contains("few_seeds").all()
+    (sentence,) = res["pairs"]["sentence"]
+    assert sentence.endswith("complexity=1 is better there (2 and 2 seeds: few_seeds, read it as provisional)."), \
+        sentence
+    assert _pair_lines(report(res)) == [sentence]
+    apart = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.1, n_seeds=2),
+                       _curve(2, lambda n: 2 * n ** -0.5 + 0.3, n_seeds=5, seed=1)])
+    row = compare_runs(apart, n_boot=100)["pairs"].iloc[0]
+    assert row["p_L_holm"] < 0.05
+    assert "complexity=1 is better there (2 and 5 seeds: few_seeds, read it as provisional)" in row["sentence"]
+    five = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.1, n_seeds=5),
+                      _curve(2, lambda n: 2 * n ** -0.5 + 0.3, n_seeds=5, seed=1)])
+    row = compare_runs(five, n_boot=100)["pairs"].iloc[0]
+    assert row["p_L_holm"] < 0.05 and "seeds" not in row["sentence"]
+    same = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=2),
+                      _curve(2, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=2, seed=1)])
+    row = compare_runs(same, n_boot=100)["pairs"].iloc[0]
+    assert row["p_L_holm"] >= 0.05 and row["sentence"].endswith("not told apart there."), row["sentence"]
+    # L not told apart, C told apart: the hedge goes with the clause that tells them apart
+    text = _sentence(_row(d_L=0.01, d_L_lo=-0.01, d_L_hi=0.03, p_L=0.4, p_L_holm=0.4, d_C=0.05, d_C_lo=0.02,
+                          d_C_hi=0.08, p_C=0.01, p_C_holm=0.01), few={"1", "2"}, seeds={"1": 3, "2": 3})
+    assert text.endswith("not told apart there; also told apart: complexity=2 has the lower gap (C lower by 0.05 "
+                         "[0.02, 0.08], p Holm 0.010) (3 and 3 seeds: few_seeds, read it as provisional)."), text
