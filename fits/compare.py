@@ -284,18 +284,16 @@ def _at_floor(p_holm: float, m: int, n_boot: int | None) -> str:
             f"{boot_for(m)} or more")
 
 
-def _few_seeds(row: dict[str, Any], names: tuple[str, str], few: Any, seeds: dict[str, int]) -> str:
+def _few_seeds(row: dict[str, Any], few: Any, seeds: dict[str, int]) -> str:
     """' (2 and 2 seeds: few_seeds, read it as provisional)' when either group of the pair carries
-    few_seeds (its intervals rest on that few seed offsets), for a told-apart verdict; else ''."""
+    few_seeds (its intervals rest on that few seed offsets), for a told-apart verdict; else ''. (The
+    counts are left out for a caller that gives no `seeds`.)"""
     if row["a"] not in few and row["b"] not in few:
         return ""
-    if row["a"] in seeds and row["b"] in seeds:
-        n_b = seeds[row["b"]]
-        count = f"{seeds[row['a']]} and {n_b} seed{'s' if n_b != 1 else ''}"
-    else:  # (a group's seed count unknown: name the flagged one)
-        k = 0 if row["a"] in few else 1
-        count = f"{names[k]} has {seeds.get((row['a'], row['b'])[k], 'few')} seeds"
-    return f" ({count}: few_seeds, read it as provisional)"
+    known = row["a"] in seeds and row["b"] in seeds
+    n_b = seeds.get(row["b"])
+    count = f"{seeds[row['a']]} and {n_b} seed{'s' if n_b != 1 else ''}: " if known else ""
+    return f" ({count}few_seeds, read it as provisional)"
 
 
 def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: float, m: dict[str, int],
@@ -322,7 +320,7 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
         k, gap, note = _lower_by(row, "C", scale)
         also.append(f"{names[k]} has the lower gap (C lower by {gap}, p Holm {row['p_C_holm']:.3f}"
                     f"{'; ' + note if note else ''})")
-    hedge = _few_seeds(row, names, few, seeds or {})
+    hedge = _few_seeds(row, few, seeds or {})
     # the hedge once, after the first told-apart verdict: L's (below) if told apart, else these clauses
     tail = (f"; also told apart: {' and '.join(also)}{hedge}" if also else "") + "."
     if pd.isna(row["n_common"]):

@@ -381,26 +381,39 @@ def _groups(df: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
     return groups
 
 
+def pooling_columns(pos: pd.DataFrame, sizes: Sequence[str], by: str | None) -> list[str]:
+    """The design columns of `pos` that may not vary within one fit, in the order they are checked: not the
+    sizes nor the --by columns, and the whole knobs JSON last (a per-knob column, bench.collect's, names
+    the knob)."""
+    grouped = {*sizes, *(by.split(",") if isinstance(by, str) else [])}
+    cols = [c for c in design_columns(pos) if c not in grouped]
+    return [c for c in cols if c != "knobs"] + [c for c in cols if c == "knobs"]
+
+
+def pooling_fix(by: str | None, key: Any, c: str, per: str) -> tuple[str, str]:
+    """(what pools, the option that splits it) for a message that refuses a fit pooling the values of
+    column `c`: 'the table' and `--by c` ("one <per> per value"), or, under --by, the group and
+    `--by <by>,c`."""
+    if by:
+        return (f"group {one_line(by)}={one_line(label(key))}",
+                f"group by both: {option('by', f'{one_line(by)},{c}')}")
+    return "the table", f"one {per} per value: {option('by', c)}"
+
+
 def check_not_pooled(g: pd.DataFrame, sizes: Sequence[str], by: str | None = None, key: Any = None) -> None:
     """One curve must be one experiment: refuse a group whose rows at one size (one combination of
     `sizes`) differ in a design column (two targets, two complexity levels, two real sizes ...
     fitted as if they were seeds). Rows with a first size of 0 (scratch) are the shared baseline."""
     pos = g[g[sizes[0]] > 0]
-    grouped = {*sizes, *(by.split(",") if isinstance(by, str) else [])}
-    cols = design_columns(pos)  # the whole knobs JSON last: a per-knob column (bench.collect) names the knob
-    for c in [c for c in cols if c != "knobs"] + [c for c in cols if c == "knobs"]:
-        if c in grouped:
-            continue
+    for c in pooling_columns(pos, sizes, by):
         # a blank is not a second value: rows written before a column existed leave it empty
         if (pos.groupby(list(sizes))[c].nunique(dropna=True) > 1).any():
             vals = [label(v) for v in sorted(pos[c].dropna().drop_duplicates(), key=value_order)]
             shown = ", ".join(map(one_line, vals[:4])) + (", ..." if len(vals) > 4 else "")
-            where = f"group {one_line(by)}={one_line(label(key))}" if by else "the table"
-            fix = (f", or group by both: {option('by', f'{one_line(by)},{c}')}" if by
-                   else f", or one curve per value: {option('by', c)}")
+            where, fix = pooling_fix(by, key, c, "curve")
             raise FitInputError(f"{where} pools runs that differ in {c!r} ({shown}) at the same "
                                 f"{' and '.join(sizes)}, as if they were seeds of one curve; fit one {c} at a "
-                                f"time (a table with one value of it){fix}")
+                                f"time (a table with one value of it), or {fix}")
 
 
 def curve_groups(df: pd.DataFrame, x: str, by: str | None, *,
