@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from fits.core import fit_curve, percentile_interval
 from fits.uncertainty import DRAWS, bootstrap_params
@@ -166,6 +167,41 @@ def flag_rate(case: FlagCase, repeats: int, rng: np.random.Generator) -> float:
     return fired / repeats
 
 
+def bound_sweep(seed: int, holds: bool, noise: float = 0.03, offset: float = 0.03) -> pd.DataFrame:
+    """A runs table of 7 pre-training sizes x 4 fine-tuning sizes x 3 seeds. With `holds`, drawn from the
+    bound (delta 20, gamma 0.05, alpha 0.4, beta 0.3: D_s = 20 s^-0.3, C_s = gamma D_s); without, D_s
+    falls as s^-0.6 and C_s as s^-0.2, so no one beta fits both. Log-normal point noise `noise` and a
+    shift `offset` per (s, seed) curve (a seed fine-tunes on another subset at each s)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in (100.0, 300.0, 1000.0, 3000.0):
+        d, c = (20 * s ** -0.3, 0.05 * 20 * s ** -0.3) if holds else (20 * s ** -0.6, s ** -0.2)
+        for k in range(3):
+            shift = rng.normal(0, offset)
+            for n in 100 * 2.0 ** np.arange(7):
+                rows.append({"n_synth": n, "n_real": s, "seed": k,
+                             "test_err": (d * n ** -0.4 + c) * np.exp(shift + rng.normal(0, noise))})
+    return pd.DataFrame(rows)
+
+
+def bound_verdicts(repeats: int, holds: bool, first_seed: int = 100) -> dict[str, dict[str, int]]:
+    """How often `bound`'s two checks give each verdict (fits.bound.summary's words) over `repeats`
+    sweeps from bound_sweep, the r-th drawn with seed first_seed + r."""
+    from fits.bound import check_bound, summary
+
+    counts: dict[str, dict[str, int]] = {"check 1": {}, "check 2": {}}
+    for r in range(repeats):
+        lines = summary(check_bound(bound_sweep(first_seed + r, holds))).splitlines()
+        for name, verdicts in counts.items():
+            line = next(x for x in lines if x.startswith(name))
+            word = ("does not hold" if "does not hold" in line else "too wide to tell" if "too wide to tell" in line
+                    else "too few to judge" if "too few intervals" in line
+                    else "not to be read" if "not to be read" in line
+                    else "consistent" if "consistent with the bound" in line else "not made")
+            verdicts[word] = verdicts.get(word, 0) + 1
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits.simulate`: the calibration table of the intervals, and the false-positive
     rate of compare's p-values, as markdown."""
@@ -180,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flags", action="store_true",
                     help="instead of the calibration table: how often the shape flags (too_flat, "
                          "non_monotone, outlier_seed) fire on curves built to trigger them and on clean ones")
+    ap.add_argument("--bound-checks", action="store_true",
+                    help="instead of the calibration table: how often `bound`'s two checks say the bound holds on "
+                         "sweeps drawn from it and on sweeps without it (--repeats of each kind, default 200)")
     ap.add_argument("--draws", choices=DRAWS, default="pooled",
                     help="the bootstrap's draws: pooled (the library's, default) or wild (each point's own "
                          "residual times a random sign; on trial; --pairs always uses the library's)")
@@ -191,6 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1 or args.pairs < 0 or not seeds or min(seeds) < 2:
         ap.exit(2, "python -m fits.simulate: error: --repeats >= 1, --pairs >= 0 and --seeds whole "
                    "numbers >= 2 (e.g. 2,5)\n")
+    if args.bound_checks:
+        print("| sweeps | n | check | verdicts | CPU-s |\n|---|---|---|---|---|", flush=True)
+        for holds, kind in ((True, "drawn from the bound"), (False, "D_s ~ s^-0.6, C_s ~ s^-0.2 (no bound)")):
+            t0 = time.process_time()
+            counts = bound_verdicts(args.repeats, holds)
+            for name, verdicts in counts.items():
+                said = ", ".join(f"{word} {k}" for word, k in sorted(verdicts.items()))
+                print(f"| {kind} | {args.repeats} | {name} | {said} | {time.process_time() - t0:.0f} |", flush=True)
+        return 0
     if args.flags:
         rng = np.random.default_rng(31)
         print("| curves | flag | fired | should | CPU-s |\n|---|---|---|---|---|", flush=True)

@@ -250,3 +250,12 @@ def test_the_bound_cli_writes_integer_real_sizes_and_a_check_two_panel(tmp_path)
     assert lo >= est.min() / 100 and hi <= est.max() * 1000  # not stretched to the nested intervals' 1e-12
     assert "alpha=0.4" in left.get_title() or "alpha=0.39" in left.get_title()
     plt.close("all")
+
+
+def test_the_committed_verdict_rates_come_from_the_simulation_command() -> None:
+    """results/fits_bound_checks.md is `python -m fits.simulate --bound-checks`: its first sweep of each kind
+    reads as the table says most do (the bound: consistent in both checks; no bound: both fail)."""
+    from fits.simulate import bound_verdicts
+
+    assert bound_verdicts(1, True) == {"check 1": {"consistent": 1}, "check 2": {"consistent": 1}}
+    assert bound_verdicts(1, False) == {"check 1": {"does not hold": 1}, "check 2": {"does not hold": 1}}
