@@ -445,8 +445,9 @@ class Fit:
         return f"Fit({self.law.name}: {params}; {counts}; {flags})"
 
     def predict(self, x_new: Any) -> np.ndarray:
-        """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0); a size
-        where the law overflows (far outside the fitted sizes) is a one-line FitInputError."""
+        """Predicted error at sizes `x_new` (raw units, like the fitted x; finite and > 0), always 1-d:
+        one bare size gives a 1-element array (take `[0]`; kept so, as code indexes it). A size where
+        the law overflows (far outside the fitted sizes) is a one-line FitInputError."""
         xa = _new_x(x_new, self.law)
         return finite_prediction(self.law, xa, evaluate(self.law, xa, self.params), self.problem.x)
 
