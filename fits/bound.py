@@ -63,7 +63,10 @@ def fit_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str = 
         raise FitInputError(f"column {s!r} must be > 0 on every row with {n} > 0 (it is the fine-tuning "
                             f"size); found {pos[s][~(pos[s] > 0)].iloc[0]}")
     if pos[s].nunique() < 2:
-        raise FitInputError(f"the bound needs at least 2 distinct {s} values, got {pos[s].nunique()}")
+        raise FitInputError(f"the bound needs at least 2 distinct {s} values (its exponent beta is how the error "
+                            f"falls with {s}), got {pos[s].nunique()}: measure several (a synthscale sweep: "
+                            f"\"target.n_real=[50, 100, 200]\"), or fit the one {s} with `synthscale fit` "
+                            "(fits.fit_table)")
     groups = None
     if seed and seed in pos.columns:  # one group per (s, seed) curve: a seed fine-tunes on another subset
         # at each s (its smaller subsets nested in its larger ones) for another number of steps, so its

@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
+import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from fits.errors import FitInputError, cli_spelling
@@ -84,21 +87,75 @@ DEFAULT_BY = "complexity"
 COLUMN_OPTIONS = {"x": ("n_synth", "size"), "y": ("test_err", "error"), "s": ("n_real", "fine-tuning size")}
 
 
+def by_columns(by: str | None, columns: Sequence[Any]) -> list[str]:
+    """The table columns a --by value names: itself, or the parts of "a,b" when it is no column."""
+    if not by:
+        return []
+    return [by] if by in columns or "," not in by else [c.strip() for c in by.split(",")]
+
+
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+
+
+def keep_labels(df: pd.DataFrame, path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
+    """`df` with its label `columns` (groups, seeds) as the file writes them, spaces around them
+    trimmed. pandas reads a label column as numbers when it can and reads "None", "NA" or "null" as
+    missing: groups "01" and "1" became one group 1 (a false repeat), "01" was written back as 1, and a
+    condition named "None" was refused as empty. Such a column is kept as text; one that reads the
+    same as numbers stays numbers (they sort by value). "A " and "A" are one group, as headers are."""
+    columns = [c for c in dict.fromkeys(columns) if c in df.columns]
+    if not columns:
+        return df
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    raw = raw.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)
+    df = df.copy()
+    for c in columns:
+        text = raw[c].str.strip()
+        given = text != ""
+        parsed = df[c]
+        numeric = pd.api.types.is_numeric_dtype(parsed) and not pd.api.types.is_bool_dtype(parsed)
+        as_text = bool((given & parsed.isna()).any()) or (numeric and (
+            text[given].nunique() > parsed.nunique() or text.str.match(_LEADING_ZERO).any()))
+        if as_text:
+            df[c] = text.where(given, np.nan).astype(object)
+        elif not numeric and not pd.api.types.is_bool_dtype(parsed):
+            df[c] = parsed.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return df
+
+
+def repeated_rows_note(df: pd.DataFrame) -> str | None:
+    """A note when rows repeat another row in every column and no seed or run_id column tells runs
+    apart: such a table is fitted as replicates (a repeat counts twice and narrows the intervals), and
+    whole-row copies are more often a table concatenated with itself than two equal measurements."""
+    if "seed" in df.columns or "run_id" in df.columns:
+        return None  # fits.table.check_repeats refuses repeats there
+    copies = int(df.duplicated(keep="first").sum())
+    if not copies:
+        return None
+    return (f"note: {copies} row(s) repeat another row in every column and the table has no seed column: "
+            "each is fitted as one more replicate, which narrows the intervals; if they are copies (a table "
+            "concatenated twice), drop them (pandas: df.drop_duplicates()); if they are runs, give them a seed column")
+
+
 def read_table(args: argparse.Namespace) -> pd.DataFrame:
     """read_runs(args.runs), refusing in one line a table without a column that an option left at its
-    default names (a table not written by synthscale): it says which option names that column."""
+    default names (a table not written by synthscale): it says which option names that column. Its
+    --by and --seed columns keep their labels as written (keep_labels)."""
     df = read_runs(args.runs)
     for opt, (default, what) in COLUMN_OPTIONS.items():
         if getattr(args, opt, None) == default and default not in df.columns:
             raise FitInputError(f"column {default!r} (the default --{opt}) is not in {args.runs}: name its {what} "
                                 f"column with --{opt} COLUMN; it has {list(df.columns)}")
     seed = getattr(args, "seed", "seed")
+    df = keep_labels(df, args.runs, [*by_columns(getattr(args, "by", None), df.columns), seed])
     if seed != "seed":  # a table from another tool: its seeds under another name ('rep'), read as seeds
         if seed not in df.columns:
             raise FitInputError(f"--seed {seed!r} is not a column of {args.runs}; it has {list(df.columns)}")
         if "seed" in df.columns:
             raise FitInputError(f"--seed {seed!r}: {args.runs} has a 'seed' column too; drop or rename one of them")
         df = df.rename(columns={seed: "seed"})
+    if note := repeated_rows_note(df):
+        print(note, file=sys.stderr)
     return df
 
 
@@ -271,7 +328,6 @@ def keeps_no_empty_folder(func: Callable[[argparse.Namespace], int]) -> Callable
 def tells_left_out_rows(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The command `func`, run so that the rows the table's status leaves out (fits.table.left_out_note)
     are named in one note on stderr, once per command (its table is read again per group, and twice by plot)."""
-    import sys
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
@@ -315,8 +371,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
-    import sys
-
     from fits.errors import one_line
     from fits.plot import figure_paths, plot_scaling, rows_without_a_fit
     from fits.table import label
@@ -325,6 +379,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     for out in figure:
         out_file(out, inputs=[args.runs, args.fits], example="scaling.png")
     runs, doc = read_table(args), read_json(args.fits)
+    runs = keep_labels(runs, args.runs, by_columns(doc["by"], runs.columns))  # read as `fit` read them
     try:
         paths = plot_scaling(runs, doc, figure[0])
     except FitInputError:  # its own one line (a table that is not the fit's), not "write it again"
@@ -406,8 +461,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m fits`: the same subcommands without the rest of synthscale."""
-    import sys
-
     parser = _OneLineParser(prog="python -m fits", description="Fit, plot and compare scaling laws.")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args, extra = parser.parse_known_args(argv)

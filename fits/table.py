@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Sequence
 
@@ -75,6 +76,16 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None], has: Sequence[A
         close = [m for c in missing for m in difflib.get_close_matches(str(c), names, n=1)]
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         raise FitInputError(f"column(s) {missing} not in the table{hint}; it has {has}")
+
+
+_ACCURACY = re.compile(r"(?<![a-z])acc(uracy)?(?![a-z])")
+
+
+def looks_like_accuracy(name: Any) -> bool:
+    """Whether a value column's name says accuracy (test_acc, Accuracy, top1-acc), not an error:
+    synthscale's own runs table has test_acc beside test_err. Names that also say err or loss pass."""
+    text = str(name).lower()
+    return bool(_ACCURACY.search(text)) and not re.search("err|loss", text)
 
 
 def _status_ok(status: pd.Series) -> pd.Series:
@@ -154,6 +165,12 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
         roles = ", ".join(option(k) for k in ("x", "s", "y", "by"))
         raise FitInputError(f"column {twice[0]!r} is named for two roles (size, error or group: {roles}); "
                             "give each role its own column")
+    for c in values:
+        if looks_like_accuracy(c):
+            raise FitInputError(f"column {c!r} looks like an accuracy (higher is better), but the laws fit an error "
+                                f"that falls with size (a rising curve read as an error turns every comparison "
+                                f"around): name an error column, e.g. {option('y', 'test_err')}, or add one as "
+                                "1 - accuracy (100 - accuracy for percent)")
     if df.empty:
         raise FitInputError("the table has no rows")
     note = left_out_note(df)
