@@ -48,7 +48,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_outputs(table: pd.DataFrame, out_dir: Path) -> None:
-    """table.md and test_error.png."""
+    """table.md and test_error.png, in `out_dir` (created if absent)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["| condition | seeds | real test error (mean +- 95 % CI) "
              "| vs scratch, paired (mean +- 95 % CI) | per seed |",
              "|---|---:|---:|---:|---|"]
