@@ -237,9 +237,12 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     overall_drawn = False
     n_zero = 0
     bands: dict[Any, mpatches.Patch] = {}  # a scratch line's legend entry -> its band's, keyed as one
+    scratches = []  # (a group's own scratch, its colour): drawn together, a shared one once
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
-        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key))
+        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key), scratch=False)
+        if g.get("scratch"):
+            scratches.append((g["scratch"], color))
         if not g.get("scratch") and fits_json.get("scratch") and not overall_drawn:
             sc = fits_json["scratch"]
             words = _scratch_words([sc])
@@ -247,10 +250,12 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
             if _scratch_band(sc):
                 bands[line] = _band_key("k")
             overall_drawn = True
-    own = [g["scratch"] for g in fits_json["groups"].values() if g.get("scratch")]
+    shared = _draw_scratches(ax, scratches)
+    own = [sc for sc, _ in scratches]
     if own:
         words = _scratch_words(own)
         (line,) = ax.plot([], [], color="grey", linestyle="--", label=f"scratch ({x} = 0), in each group's colour"
+                          + (" (dashes in turn: one baseline shared)" if shared else "")
                           + (f": {words}" if words else ""))
         if any(_scratch_band(sc) for sc in own):
             bands[line] = _band_key("grey")
@@ -328,11 +333,36 @@ def _scratch_words(scratches: list[dict[str, Any]]) -> str:
     return f"mean of its {ns[0] if len(ns) == 1 else f'{ns[0]} to {ns[-1]}'} runs{band}"
 
 
-def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | None = None) -> Any:
+SHARED_DASH = (4.0, 1.5)  # points: each colour's dash, and the gap after it, on a scratch line shared by groups
+
+
+def _draw_scratches(ax: plt.Axes, drawn: list[tuple[dict[str, Any], Any]]) -> bool:
+    """Each group's own scratch baseline (its stats, its colour) as a line; groups with the same baseline
+    (the same scratch runs, e.g. groups that differ only in what scratch does not use, such as the
+    generator's complexity) share one line whose dashes take their colours in turn, and one band in grey.
+    Drawn one over another, only the last group's colour showed, and the others looked as if they had no
+    baseline. Returns whether a line is shared (the legend says what its colours mean)."""
+    alike: dict[tuple, list[tuple[dict[str, Any], Any]]] = {}
+    for sc, color in drawn:
+        alike.setdefault((sc["mean"], sc.get("std"), sc.get("n")), []).append((sc, color))
+    dash, gap = SHARED_DASH
+    for same in alike.values():
+        k = len(same)
+        for i, (sc, color) in enumerate(same):
+            # colour i's dash starts i steps into a period of k: (offset into the pattern, (on, off))
+            style = "--" if k == 1 else ((k - i) % k * (dash + gap), (dash, gap + (k - 1) * (dash + gap)))
+            _draw_scratch(ax, sc, color, linestyle=style, band=(color if k == 1 else "grey") if i == 0 else None)
+    return any(len(same) > 1 for same in alike.values())
+
+
+def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | None = None,
+                  linestyle: Any = "--", band: Any = True) -> Any:
     """A scratch baseline: its mean dashed across the axes and, from 2 runs on, its runs' spread
-    (mean +- 1 sd) as a light band behind the data; returns the line."""
-    line = ax.axhline(sc["mean"], color=color, linestyle="--", linewidth=1, label=label)
-    band = _scratch_band(sc)
+    (mean +- 1 sd) as a light band behind the data (in `band`'s colour, the line's if True; None: no
+    band); returns the line."""
+    line = ax.axhline(sc["mean"], color=color, linestyle=linestyle, linewidth=1, label=label)
+    band_color = color if band is True else band
+    band = _scratch_band(sc) if band_color is not None else None
     if band:
         lo, hi = band
         # Added as an artist, not with axhspan (add_patch): the band stays out of the y autoscale, which
@@ -341,7 +371,7 @@ def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | Non
         # mean - sd <= 0 has no place on a log axis; a band running past the axes still shows the curve
         # inside the scratch scatter. A polygon holds its edges as given (a Rectangle, y0 + height).
         ax.add_artist(mpatches.Polygon([[0, lo], [1, lo], [1, hi], [0, hi]], closed=True,
-                                       transform=ax.get_yaxis_transform(), facecolor=color,
+                                       transform=ax.get_yaxis_transform(), facecolor=band_color,
                                        alpha=SCRATCH_BAND_ALPHA, linewidth=0, zorder=0.5))
     return line
 
@@ -353,9 +383,9 @@ def _key(ax: plt.Axes) -> None:
 
 
 def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: dict[str, Any],
-                color: Any, label: str | None) -> int:
-    """One group's points, fitted curve and band, and its own scratch line and spread; returns how
-    many of its points sit at y = 0 (off the log axis)."""
+                color: Any, label: str | None, scratch: bool = True) -> int:
+    """One group's points, fitted curve and band, and (with `scratch`) its own scratch line and spread;
+    returns how many of its points sit at y = 0 (off the log axis)."""
     n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color)
     if "curve" in g:
         c = g["curve"]
@@ -374,7 +404,7 @@ def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: 
             ax.fill_between(cx, lo, hi, where=known & part, color=color, alpha=alpha, linewidth=0)
     elif label is not None:
         ax.plot([], [], color=color, label=label + " (not fitted)")
-    if g.get("scratch"):
+    if scratch and g.get("scratch"):
         _draw_scratch(ax, g["scratch"], color)
     return n_zero
 

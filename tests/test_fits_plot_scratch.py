@@ -180,3 +180,39 @@ def test_a_fits_json_without_std_keeps_drawing_the_line_alone(tmp_path: Path) ->
         assert _bands(fig.axes[0]) == [] and "scratch (n_synth = 0)" in _legend(fig.axes[0])
     finally:
         plt.close(fig)
+
+
+def test_groups_sharing_one_scratch_baseline_share_one_line_in_their_colours_in_turn() -> None:
+    """Grouped by generator and real size, two generators at one real size have the same scratch runs:
+    their lines were drawn one over the other, only the last colour showed, and the first group looked as
+    if it had no baseline. Now each colour takes every other dash, one band (grey) is drawn per baseline,
+    and the legend says what the alternating dashes mean."""
+    df = _runs({100: [0.49, 0.52, 0.50], 1000: [0.40, 0.43, 0.39]}, gens="ab")
+    res = fits.fit_runs(df, by="generator,n_real")
+    groups = list(res["groups"].values())
+    assert [g["scratch"]["mean"] for g in groups] == pytest.approx([0.5033, 0.4067, 0.5033, 0.4067], abs=1e-4)
+    fig = scaling_figure(df, res)
+    try:
+        (ax,) = fig.axes
+        curves = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 2]
+        for pair, mean in ((curves[0::2], groups[0]["scratch"]["mean"]), (curves[1::2], groups[1]["scratch"]["mean"])):
+            lines = [ln for ln in ax.get_lines() if list(ln.get_ydata()) == [mean, mean]]
+            assert [to_rgb(ln.get_color()) for ln in lines] == [to_rgb(c.get_color()) for c in pair]
+            (first_on, first_off), (second_on, second_off) = (ln._dash_pattern[1] for ln in lines)
+            offsets = [ln._dash_pattern[0] for ln in lines]
+            period = first_on + first_off
+            assert first_on == second_on and period == second_on + second_off  # one dash each in turn
+            assert sorted(offsets) == [0, period / 2]  # the second colour fills the first's gap
+        bands = _bands(ax)
+        assert len(bands) == 2 and all(to_rgb(b.get_facecolor()) == to_rgb("grey") for b in bands)
+        assert any("(dashes in turn: one baseline shared)" in t for t in _legend(ax))
+    finally:
+        plt.close(fig)
+    # groups with a baseline each keep plain dashes and no such words
+    res = fits.fit_runs(df[df["generator"] != "b"], by="generator,n_real")
+    fig = scaling_figure(df[df["generator"] != "b"], res)
+    try:
+        assert not any("dashes in turn" in t for t in _legend(fig.axes[0]))
+        assert len(_bands(fig.axes[0])) == 2
+    finally:
+        plt.close(fig)
