@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from fits.errors import FitInputError, one_line  # noqa: E402
 from fits.laws import AUTO  # noqa: E402
-from fits.table import fit_rows, flat_level, fmt_num, group_scale  # noqa: E402
+from fits.table import fit_rows, flat_level, fmt_num, group_scale, label, value_order  # noqa: E402
 
 MARKERS = "os^Dv<>pPX*h"
 # what a legend entry shows per law: its exponent and its floor (bnsl: c0 and a; M4: c and C)
@@ -148,13 +148,24 @@ def _group_rows(df: pd.DataFrame, by: str | None, g: dict[str, Any]) -> pd.DataF
     return df[df[by].astype(str) == str(v)]
 
 
-def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any) -> int:
-    """Points by seed and the mean per size; returns how many points sit at y = 0 (off a log axis)."""
+def seed_markers(df: pd.DataFrame, x: str) -> dict[Any, str]:
+    """seed -> its marker, one list for the whole figure (seeds in value order), so a shape is one seed in
+    every group and the key can name it; {} for a table without seeds. Each group numbered its own seeds,
+    so a group without seed 0 drew seed 1 as another group's seed 0."""
+    if "seed" not in df.columns:
+        return {}
+    seeds = sorted(df.loc[df[x] > 0, "seed"].unique(), key=value_order)
+    return {s: MARKERS[i % len(MARKERS)] for i, s in enumerate(seeds)}
+
+
+def _draw_points(ax: plt.Axes, rows: pd.DataFrame, x: str, y: str, color: Any, markers: dict[Any, str]) -> int:
+    """Points by seed (each seed's marker: seed_markers) and the mean per size; returns how many points sit at
+    y = 0 (off a log axis)."""
     pos = rows[rows[x] > 0]
-    seeds = sorted(pos["seed"].unique()) if "seed" in pos.columns else [None]
-    for i, s in enumerate(seeds):
+    seeds = sorted(pos["seed"].unique(), key=value_order) if "seed" in pos.columns else [None]
+    for s in seeds:
         pts = pos if s is None else pos[pos["seed"] == s]
-        ax.scatter(pts[x], pts[y], color=color, marker=MARKERS[i % len(MARKERS)], s=18,
+        ax.scatter(pts[x], pts[y], color=color, marker=markers.get(s, MARKERS[0]), s=18,
                    alpha=0.6, linewidths=0)
     means = pos.groupby(x)[y].mean()
     ax.scatter(means.index, means.values, color=color, marker="_", s=120)
@@ -230,8 +241,9 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     level = int(round(100 * fits_json.get("level", 0.95)))
     law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
     title = f"{y} vs {x}: points = seeds, line = {law} fit, band = the line's {level} % interval"
+    markers = seed_markers(pd.concat(group_rows.values()) if group_rows else df, x)  # the seeds drawn
     if len(fits_json["groups"]) > MAX_OVERLAID:
-        return _small_multiples(fits_json, group_rows, title)
+        return _small_multiples(fits_json, group_rows, title, markers)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     overall_drawn = False
@@ -240,7 +252,8 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
     scratches = []  # (a group's own scratch, its colour): drawn together, a shared one once
     for i, (key, g) in enumerate(fits_json["groups"].items()):
         color = colors[i % len(colors)]
-        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key), scratch=False)
+        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, legend_label(fits_json, key), markers,
+                              scratch=False)
         if g.get("scratch"):
             scratches.append((g["scratch"], color))
         if not g.get("scratch") and fits_json.get("scratch") and not overall_drawn:
@@ -259,7 +272,7 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
                           + (f": {words}" if words else ""))
         if any(_scratch_band(sc) for sc in own):
             bands[line] = _band_key("grey")
-    _key(ax)
+    _key(ax, markers)
     _finish_axes(ax, x, y)
     ax.set_title(title, fontsize=9)
     if n_zero:
@@ -376,17 +389,28 @@ def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | Non
     return line
 
 
-def _key(ax: plt.Axes) -> None:
-    """Legend entries for what every group draws alike: the mean dash and the extrapolated part."""
+SEED_KEYS = 6  # seeds named one by one in the key; more are one entry
+
+
+def _key(ax: plt.Axes, markers: dict[Any, str]) -> None:
+    """Legend entries for what every group draws alike: each seed's marker, the mean dash and the
+    extrapolated part."""
+    if len(markers) <= SEED_KEYS:
+        for s, m in markers.items():
+            ax.scatter([], [], color="grey", marker=m, s=18, alpha=0.6, linewidths=0, label=f"seed {label(s)}")
+    else:
+        ax.scatter([], [], color="grey", marker=MARKERS[0], s=18, alpha=0.6, linewidths=0,
+                   label=f"a run; one marker per seed ({len(markers)} seeds" +
+                         (f", shapes repeat after {len(MARKERS)})" if len(markers) > len(MARKERS) else ")"))
     ax.scatter([], [], color="grey", marker="_", s=120, label="mean of the runs at a size")
     ax.plot([], [], color="grey", linestyle=":", label="fit past the largest measured size (extrapolated)")
 
 
 def _draw_group(ax: plt.Axes, rows: pd.DataFrame, fits_json: dict[str, Any], g: dict[str, Any],
-                color: Any, label: str | None, scratch: bool = True) -> int:
+                color: Any, label: str | None, markers: dict[Any, str], scratch: bool = True) -> int:
     """One group's points, fitted curve and band, and (with `scratch`) its own scratch line and spread;
     returns how many of its points sit at y = 0 (off the log axis)."""
-    n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color)
+    n_zero = _draw_points(ax, rows, fits_json["x"], fits_json["y"], color, markers)
     if "curve" in g:
         c = g["curve"]
         cx, fit = np.asarray(c["x"], dtype=float), np.asarray(c["fit"], dtype=float)
@@ -418,7 +442,8 @@ def _finish_axes(ax: plt.Axes, x: str | None, y: str | None) -> None:
     ax.grid(True, which="both", alpha=0.25)
 
 
-def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFrame], title: str) -> plt.Figure:
+def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFrame], title: str,
+                     markers: dict[Any, str]) -> plt.Figure:
     """One panel per group on shared log axes, at most 4 across."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
     keys = list(fits_json["groups"])
@@ -431,7 +456,7 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
     for i, key in enumerate(keys):
         ax = axes.flat[i]
         g = fits_json["groups"][key]
-        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, None)
+        n_zero += _draw_group(ax, group_rows[key], fits_json, g, color, None, markers)
         if not g.get("scratch") and fits_json.get("scratch"):
             _draw_scratch(ax, fits_json["scratch"], "k")
         law, params = _params_text(fits_json, key)

@@ -50,7 +50,7 @@ def test_the_legend_is_below_the_axes_and_keeps_every_entry(tmp_path: Path, n_gr
         expected = groups[:1] + scratch + groups[1:]
     else:  # a baseline per real size, each in its group's colour
         expected = groups + ["scratch (n_synth = 0), in each group's colour: mean of its 2 runs, band +- 1 sd"]
-    expected += ["mean of the runs at a size", "fit past the largest measured size (extrapolated)"]
+    expected += ["seed 0", "seed 1", "mean of the runs at a size", "fit past the largest measured size (extrapolated)"]
     fig = scaling_figure(df, res)
     try:
         (ax,) = fig.axes
@@ -72,5 +72,52 @@ def test_the_legend_is_below_the_axes_and_keeps_every_entry(tmp_path: Path, n_gr
         paths = save(fig, tmp_path / "scaling.png")  # bbox_inches="tight" keeps the legend
         height, width = plt.imread(paths[0]).shape[:2]
         assert height / 150 >= (axes_box.y1 - box.y0) / fig.dpi
+    finally:
+        plt.close(fig)
+
+
+def _markers_by_seed(ax: plt.Axes, df: pd.DataFrame) -> dict:
+    """seed -> the marker path of every run's point drawn for it (matched by the points' positions; the
+    runs are drawn translucent, the means per size opaque)."""
+    seen: dict = {}
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if not len(offsets) or not coll.get_paths() or coll.get_alpha() is None:
+            continue
+        for xv, yv in np.asarray(offsets):
+            row = df[(df["n_synth"] == xv) & np.isclose(df["test_err"], yv)]
+            if len(row) == 1:
+                seen.setdefault(row["seed"].iloc[0], set()).add(coll.get_paths()[0].vertices.tobytes())
+    return seen
+
+
+def test_each_seed_has_one_marker_in_every_group_and_the_key_names_it() -> None:
+    """Markers encode seeds, but no key said which, and each group numbered its own seeds: a group
+    without seed 0 drew its seed 1 with another group's seed-0 marker."""
+    df = _runs(2)
+    df = df[~((df["n_real"] == 100) & (df["seed"] == 0))]  # the second group has seed 1 only
+    res = fits.fit_runs(df, by="n_real")
+    fig = scaling_figure(df, res)
+    try:
+        (ax,) = fig.axes
+        seen = _markers_by_seed(ax, df[df["n_synth"] > 0])
+        assert sorted(seen) == [0, 1] and all(len(paths) == 1 for paths in seen.values())
+        assert seen[0] != seen[1]
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert "seed 0" in texts and "seed 1" in texts
+    finally:
+        plt.close(fig)
+
+
+def test_many_seeds_get_one_key_entry() -> None:
+    """Past 6 seeds the key gives one entry with the count, not a line per seed."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"n_synth": n, "seed": s, "test_err": 0.5 * n ** -0.3 + 0.1 + rng.normal(0, 0.005)}
+                       for n in SIZES for s in range(8)])
+    res = fits.fit_runs(df, by=None)
+    fig = scaling_figure(df, res)
+    try:
+        texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert "a run; one marker per seed (8 seeds)" in texts and not any(t.startswith("seed ") for t in texts)
     finally:
         plt.close(fig)
