@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from bench.collect import check_table_path, collect_to_csv
 from bench.commands import data_root_arg, resolve_config
@@ -245,10 +246,20 @@ def cmd_status(root: Path) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Entry point of `synthscale sweep`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    main = threading.current_thread() is threading.main_thread()  # only there may it set handlers
-    before = signal.signal(signal.SIGTERM, _terminated) if main else None
-    try:  # (`sweep ... | head`: synth.console.run_cli ends quietly with 141, finished work is kept)
+    # (`sweep ... | head`: synth.console.run_cli ends quietly with 141, finished work is kept)
+    with kill_stops_like_ctrl_c():
         return _sweep_or_status(args)
+
+
+@contextlib.contextmanager
+def kill_stops_like_ctrl_c() -> Iterator[None]:
+    """While the block runs, SIGTERM is handled by _terminated (sweep, and demo, which runs a sweep:
+    without it `kill` of a demo left its running cell's job training on); the earlier handler is
+    restored after. Only the main thread may set handlers: elsewhere nothing changes."""
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminated) if main else None
+    try:
+        yield
     finally:
         if main:
             signal.signal(signal.SIGTERM, before)
