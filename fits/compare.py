@@ -14,7 +14,7 @@ from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
-from fits.uncertainty import all_zero, bootstrap_params
+from fits.uncertainty import all_equal, all_zero, bootstrap_params
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
@@ -132,7 +132,7 @@ def fmt_size(n: float) -> str:
 def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level: float | None = None,
              x: str = "n", scale: float = 1.0, seeds: bool = True, perfect: bool = False,
              rising: str | None = None, few_sizes: bool = False, c_on_zero: bool = False,
-             flat_why: str = "alpha on its bound 0") -> str:
+             flat_why: str = "alpha on its bound 0", constant: bool = False) -> str:
     """One sentence: is more of this generator's data worth it, or is the gap C the limit?
 
     gain, c, ratio are (estimate, lo, hi); ratio = gain / C from the same bootstrap samples.
@@ -147,7 +147,9 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
     rising: "a -> b", the first and last size means, when they rise over the whole range beyond their
     scatter (the test behind fit's non_monotone "rises with size over the whole range").
     few_sizes: too few distinct sizes to test the law (the too_few_sizes flag): more sizes, not more
-    seeds, are what an undecided interval needs."""
+    seeds, are what an undecided interval needs.
+    constant: every error is the same (uncertainty.all_equal), at the level flat_level: the curve is flat
+    for certain, not for want of points to estimate the noise by, though nothing has an interval."""
     if perfect:
         return (f"{key}: every error is 0 up to {x} = {fmt_size(n)}: more data has nothing to remove and there "
                 "is no gap to close; a test set this easy cannot tell pre-training apart (use a harder one).")
@@ -156,6 +158,12 @@ def decision(key: str, n: float, gain: tuple, c: tuple, ratio: tuple, flat_level
                 "generator's data made it worse, so no gain or gap is read from the fitted law; a pre-training "
                 "budget too small for the larger sets can do this (raise it before comparing).")
     more_runs = f"measure more sizes or {'seeds' if seeds else 'runs per size'} before deciding."
+    if constant and flat_level is not None:  # not "no points left over": the errors never move
+        return (f"{key}: every error is {fmt_num(flat_level, scale=scale)} up to {x} = {fmt_size(n)}, the same at "
+                f"every size{' and seed' if seeds else ''}: more of this generator's data removed nothing, its whole "
+                "error level acts as the gap, and with no noise to draw from nothing has an interval; check that the "
+                "runs trained at all (one fixed prediction gives one fixed error), then improve the generator (or "
+                "its pre-training budget) rather than buy more data.")
     if flat_level is not None and (np.isnan(gain[1]) or np.isnan(c[1])):  # flat, and no noise to judge it by
         return (f"{key}: the fitted curve is flat up to {x} = {fmt_size(n)} ({flat_why}, level "
                 f"{fmt_num(flat_level, scale=scale)}), but the fit has no points left over to estimate the noise, so "
@@ -298,7 +306,8 @@ def _few_seeds(row: dict[str, Any], few: Any, seeds: dict[str, int]) -> str:
 
 def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: float, m: dict[str, int],
                   ranges: dict[str, tuple[float, float]] | None = None, blind: Any = (),
-                  n_boot: int | None = N_BOOT, few: Any = (), seeds: dict[str, int] | None = None) -> str:
+                  n_boot: int | None = N_BOOT, few: Any = (), seeds: dict[str, int] | None = None,
+                  constant: Any = ()) -> str:
     """One sentence: which of the pair is better at n_common, read from d_L, the question users bring
     ("is complexity 5 better than complexity 3?"). Told apart when its Holm-adjusted p is below 0.05,
     the column the report says to read when scanning pairs, so the sentence never contradicts it; a
@@ -307,7 +316,9 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
     size (pairs with a p-value); ranges: each group's (smallest, largest) size; blind: the groups whose fit
     has no noise estimate (no intervals); n_boot: the draws per group behind the p-values (a Holm p not
     below 0.05 at the smallest they allow says so, and how many to draw: _at_floor); few: the groups
-    flagged few_seeds, whose told-apart verdicts are hedged, with seeds: each group's seed count."""
+    flagged few_seeds, whose told-apart verdicts are hedged, with seeds: each group's seed count;
+    constant: the groups whose errors are all the same (uncertainty.all_equal, all 0 included): no noise
+    to draw from, rather than no points left over to estimate it."""
     x, y = one_line(x), one_line(y)
     names = (_group_name(by, row["a"]), _group_name(by, row["b"]))
     head = f"{names[0]} vs {names[1]}: "
@@ -333,12 +344,15 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
                                                            ("p_", "_holm")))
     minus = f"{names[0]}'s fitted {y} minus {names[1]}'s is "
     if pd.isna(lo) or pd.isna(p_holm):
-        who = [n for k, n in zip((row["a"], row["b"]), names) if k in blind]
-        why = ("no bootstrap draw gave both curves a value there" if not who else f"{who[0]}'s fit has" if len(who) == 1
-               else f"the fits of {who[0]} and {who[1]} have")
-        why += " no points left over to estimate the noise" if who else ""
-        return head + at + minus + (f"{fmt_num(d, scale=scale)}, but {why}, so it has no interval or p-value: "
-                                    "nothing tells them apart (measure more sizes or seeds).")
+        who = [(n, k in constant) for k, n in zip((row["a"], row["b"]), names) if k in blind]
+        same = [n for n, c in who if c]  # errors that never vary: no noise, not too few points
+        left = [n for n, c in who if not c]
+        fits_of = f"{left[0]}'s fit has" if len(left) == 1 else " and ".join(left).join(("the fits of ", " have"))
+        why = [f"{fits_of} no points left over to estimate the noise"] if left else []
+        why += [f"every error of {' and of '.join(same)} is the same (no noise to draw from)"] if same else []
+        why = " and ".join(why) or "no bootstrap draw gave both curves a value there"
+        tail = ": nothing tells them apart (measure more sizes or seeds)" if left or not who else ""
+        return head + at + minus + f"{fmt_num(d, scale=scale)}, but {why}, so it has no interval or p-value{tail}."
     adjusted = f" after Holm's adjustment for {m['L']} pairs" if m["L"] > 1 else ""
     which, gap, note = _lower_by(row, "L", scale)
     lower = f"{names[which]}'s fitted {y} is lower by {gap}"
@@ -438,7 +452,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    few_sizes=any(f.name == "too_few_sizes" for f in flags),
                                    c_on_zero="C" in fit.problem.free and bound_side(fit, "C") == "lower",
                                    flat_why="alpha on its bound 0" if is_flat(fit) else
-                                   "its slope within the noise: too_flat")
+                                   "its slope within the noise: too_flat", constant=all_equal(fit.problem))
         row["scratch_sentence"] = scratch_sentence(_group_name(by, key), row, x, y, scale)
         messages[label(key)] = [(f.name, f.message) for f in flags]
         if fit.used.groups is not None:  # (the seeds few_seeds counts: those of the points fitted)
@@ -452,11 +466,13 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
     flat = [label(r[key_column(by)]) for r in groups if not np.isnan(r["flat_level"])]
+    constant = [k for k, f in fits_.items() if all_equal(f.problem)]  # every error the same (all 0 too)
     for a, b in itertools.combinations(fits_, 2):
         sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
-            if k == "C" and (a in flat or b in flat):  # a flat fit's C is an arbitrary share of its level
+            # a flat fit's C is an arbitrary share of its level; errors all the same leave alpha arbitrary too
+            if (k == "C" and (a in flat or b in flat)) or a in constant or b in constant:
                 row.update({f"d_{k}{e}": np.nan for e in ("", "_lo", "_hi")} | {f"p_{k}": np.nan})
                 continue
             j = list(fits_[a].law.params).index(k)
@@ -480,9 +496,9 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     ranges = {k: (float(np.min(f.problem.x)), float(np.max(f.problem.x))) for k, f in fits_.items()}
     blind = {label(r[key_column(by)]) for r in groups if np.isnan(r["C_lo"])}  # no noise estimate: no interval
     pairs["sentence"] = [pair_sentence(by, r, x, y, min(scales[r["a"]], scales[r["b"]]), m, ranges, blind,
-                                       n_boot, few, seeds) for r in pairs.to_dict("records")]
+                                       n_boot, few, seeds, constant) for r in pairs.to_dict("records")]
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
-            "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages}
+            "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages, "constant": constant}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -574,19 +590,27 @@ def missing_note(res: dict[str, Any]) -> list[str]:
     out = []
     if flat and len(res["pairs"]) and res["pairs"]["d_C"].isna().any():
         names = ", ".join(_group_name(by, k) for k in flat)
-        out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0, or a slope "
-                   "too_flat cannot tell from noise) identifies only its level, not its split into D and C (the "
-                   "sentences below give the level).")
+        out.append(f"-: no d_C for pairs with {names}: a flat fitted curve (alpha on its bound 0, errors all the "
+                   "same, or a slope too_flat cannot tell from noise) identifies only its level, not its split into D "
+                   "and C (the sentences below give the level).")
     apart = [f"{one_line(a)} - {one_line(b)}" for a, b, n in zip(res["pairs"]["a"], res["pairs"]["b"],
                                                                res["pairs"]["n_common"]) if pd.isna(n)]
     if apart:
         out.append(f"-: no d_L for {', '.join(apart)}: their {one_line(res.get('x', 'size'))} ranges do not overlap, "
                    "so one curve would be read outside its data.")
+    still = [k for k in blind if k in res.get("constant", [])]  # errors all the same: no noise, not no points
+    blind = [k for k in blind if k not in still]
     if blind:
         names = ", ".join(_group_name(by, k) for k in blind)
         one = len(blind) == 1
         out.append(f"-: no p-value and no interval for pairs with {names}: {'its fit has' if one else 'their fits have'} "
                    f"no points left over to estimate the noise (see {'its sentence' if one else 'their sentences'} below).")
+    if still:
+        names = ", ".join(_group_name(by, k) for k in still)
+        which = "that group" if len(still) == 1 else "each of those groups"
+        out.append(f"-: no p-value and no interval for pairs with {names}: every error of {which} is the same, so "
+                   "there is no noise to draw intervals from, and nothing says what its alpha is or how its level "
+                   "splits into D and C (no d_alpha, no d_C).")
     return out
 
 

@@ -99,13 +99,25 @@ def all_zero(prob: Problem) -> bool:
     return not (prob.y[prob.weights > 0] > 0).any()
 
 
+def all_equal(prob: Problem) -> bool:
+    """Every fitted error is the same (up to rounding, 1e-12 of its size; all_zero is the case of 0):
+    the data do not move with size or seed, so they say nothing of alpha or of how the level splits
+    into D and C, and the residuals hold no noise. Fitted, the law passes through them with whatever
+    alpha the optimiser stops at (0.00236 for errors all 1.0), and resampling residuals of ~0 gave it
+    an interval of width 0, which `compare` read as a certain difference in alpha from another
+    constant curve (p Holm 0.010)."""
+    y = prob.y[prob.weights > 0]
+    return not len(y) or float(np.ptp(y)) <= 1e-12 * float(np.max(np.abs(y)))
+
+
 DRAWS = ("pooled", "wild")
 
 
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
-    when no degrees of freedom are left for the noise (noise_dof) or every error is 0 (all_zero):
-    resampling residuals of 0 gave intervals of width 0, which `compare` read as certain differences.
+    when no degrees of freedom are left for the noise (noise_dof) or every error is the same (all_equal,
+    every error 0 included): resampling residuals of 0 gave intervals of width 0, which `compare` read
+    as certain differences.
 
     draws="pooled" (what `Fit.bootstrap` uses): each point's deviation is drawn from the pool of
     all fitted points' residuals (within-seed residuals, with seeds). draws="wild", on trial in
@@ -135,7 +147,7 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
-    if noise_dof(prob) <= 0 or all_zero(prob):
+    if noise_dof(prob) <= 0 or all_equal(prob):  # (all_zero is the case of all errors 0)
         return
     pred = fitted_values(fit)
     seeds = prob.groups
