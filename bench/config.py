@@ -619,7 +619,18 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
     errors = err.errors()  # a misspelt key first: it explains the required one "missing" beside it
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     path = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
-    if first["type"] == "extra_forbidden":
+    dotted = str(first["loc"][-1]).partition(".")  # `synth.n: [0, 32]` beside `grid:`, not under it
+    if first["type"] == "extra_forbidden" and len(first["loc"]) == 1 and cls is not None and dotted[1] \
+            and _section(cls, (dotted[0],)) is not None:
+        given = first.get("input")  # several values, unless the field takes a list (target.n_real: [100])
+        several = isinstance(given, list) and not (cls is RunSpec and _is_list_field(path))
+        nested = "..." if several else _flow(given)
+        for part in reversed(dotted[2].split(".")):  # synth.knobs.clutter -> synth: {knobs: {clutter: 0.5}}
+            nested = f"{{{part}: {nested}}}"
+        grid = (f"put it under `grid:` as a list of values (`grid: {{{path}: "
+                f"{_flow(given if several else [given])}}}`), or " if "grid" in top_keys else "")
+        msg = f"a dotted key at the top level; {grid}nest it under its section (`{dotted[0]}: {nested}`)"
+    elif first["type"] == "extra_forbidden":
         section = _section(cls, first["loc"][:-1]) if cls is not None else None
         names = list(section.model_fields) if section is not None else []
         names += list(top_keys) if len(first["loc"]) == 1 else []
@@ -637,8 +648,23 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
             msg += "; several values are a grid axis: list them under `grid:` and run `synthscale sweep`"
         elif first["type"] == "int_type" and isinstance(given, float) and given.is_integer():
             msg += f": a whole number is wanted, write it as {int(given)}"  # 1e3 and 1000.0 read as floats
+        elif first["type"] == "list_type" and not isinstance(given, (dict, list)):  # `target.n_real=200`
+            msg += _list_fix(path, given, cls is RunSpec)
     more = len(errors) - 1
     return f"{path}: {msg}" + (f" (and {more} more error{'s' * (more > 1)})" if more else "")
+
+
+def _list_fix(path: str, given: Any, run_field: bool) -> str:
+    """How to give a list-valued field (target.n_real) one value: as a list of it, also in a grid axis,
+    whose values are then lists (a grid cell's `target.n_real: [100, 200]` said only "input should
+    be a valid list, got 100")."""
+    one = f"[{_as_typed(given)}]"
+    if path.startswith("grid."):
+        field = path.removeprefix("grid.")
+        return (f"; {field} takes a list, so each grid value is one: write {field}: [{one}, ...] under `grid:` "
+                "(or set the whole list once, outside the grid)")
+    override = f" (as an override: {path}='{one}')" if run_field else ""
+    return f"; it takes a list, even of one value: write {one}{override}"
 
 
 def _validate(cls: type[_Strict], data: Any, where: str = "", top_keys: tuple[str, ...] = ()) -> Any:
@@ -756,6 +782,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _flow(value: Any) -> str:
+    """A value as YAML on one line (`[0, 32]`, `{n: 5}`), for examples in messages."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1_000_000).removesuffix("\n...\n").strip()
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -766,9 +797,20 @@ def _read_sweep(path: str | Path) -> tuple[dict[str, Any], dict[str, list[Any]]]
     grid = data.pop("grid", {})
     if grid is None:  # `grid:` with nothing under it
         grid = {}
-    if not isinstance(grid, dict) or not all(isinstance(v, list) for v in grid.values()):
+    if not isinstance(grid, dict):
         raise UserError(f"{path}: grid: expected a mapping of dotted keys to lists of values, "
                         "e.g. `grid: {synth.n: [0, 100], seed: [0, 1]}`")
+    for key, value in grid.items():  # `seed: 0` was "expected a mapping of ..." without naming seed
+        if value is None:
+            raise UserError(f"{path}: grid: {key} has no values; give a list, e.g. `{key}: [A, B]`, or remove it")
+        if isinstance(value, dict) and value:  # `synth: {n: [0, 32]}`
+            sub, values = next(iter(value.items()))
+            example = _flow(values) if isinstance(values, list) else "[...]"
+            raise UserError(f"{path}: grid: {key}: expected a list of values, got a mapping; grid keys are dotted "
+                            f"field names, e.g. `{key}.{sub}: {example}`")
+        if not isinstance(value, list):
+            raise UserError(f"{path}: grid: {key}: {_short(value)} is one value, not a list; write a list, "
+                            f"e.g. `{key}: {_flow([value])}`")
     for key in grid:
         if not isinstance(key, str) or not key.strip():
             raise UserError(f"{path}: grid: the key {key!r} is not a config field; keys are dotted "

@@ -28,7 +28,10 @@ class Plan:
         # Identity fields the grid varies beyond the ones every line shows (pretrain.lr,
         # synth.knobs.clutter, ...), so that two cells never print the same line; as in `sweep
         # status` labels (slurm.tracking.cell_labels), a scratch cell shows no pre-training field.
-        extra = [f for f in varying_identity(self.todo) if f not in _SHOWN]
+        # Varying among all the cells, done ones too: a grid extended by one value (finetune.lr=[0.015,
+        # 0.05] over a root holding the 0.015 runs) leaves that field one value among the cells to run,
+        # and its lines did not say which.
+        extra = [f for f in varying_identity(self.cells) if f not in _SHOWN]
         for spec in self.todo:
             lines.append(f"  {spec.run_id}  {synth_label(spec):<28} model={spec.model.name} seed={spec.seed} "
                          f"n_real={spec.target.n_real}{identity_suffix(spec, extra)}")

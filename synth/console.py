@@ -89,7 +89,7 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
     from synth.errors import UserError
 
     out: dict[str, Any] = {}
-    for item in items:
+    for i, item in enumerate(items):
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{what} {item!r}: expected NAME=VALUE, e.g. {example}")
@@ -99,8 +99,43 @@ def parse_assignments(items: Sequence[str], what: str, example: str) -> dict[str
         try:
             out[key.strip()] = load_yaml(text) if text else None
         except yaml.YAMLError:
-            raise UserError(f"{what} {item!r}: the value is not valid YAML") from None
+            fix = _unclosed_fix(items, i, what)  # `synth.n=[0, 32]` unquoted: the shell split it in two
+            raise UserError(f"{what} {item!r}: the value is not valid YAML{fix}") from None
     return out
+
+
+def _unclosed_fix(items: Sequence[str], i: int, what: str) -> str:
+    """How to fix `items[i]` when its value opens a list or mapping it does not close: most often
+    the shell split an unquoted `synth.n=[0, 32]` at the space (into `synth.n=[0,` and `32]`). The
+    example joins the items that follow until the value reads, else closes the brackets; '' for
+    another invalid value."""
+    key, _, text = items[i].partition("=")
+    closers: list[str] = []
+    for ch in text:
+        if ch in "[{":
+            closers.append("]" if ch == "[" else "}")
+        elif closers and ch == closers[-1]:
+            closers.pop()
+    if not text.lstrip().startswith(("[", "{")) or not closers:
+        return ""
+    joined = (" ".join([text, *items[i + 1:j]]) for j in range(i + 2, len(items) + 1))
+    fix = next((t for t in joined if _reads(t)), None)
+    kind = "list" if text.lstrip()[0] == "[" else "mapping"
+    why, act = (f"the shell split the {kind} at a space", "quote") if fix else \
+        (f"the {kind} is not closed", "close it and quote")
+    fix = fix or text.rstrip(", ") + "".join(reversed(closers))
+    key = key.strip()
+    single = "" if "'" in fix else f" or {key}='{fix}'"
+    return f" ({why}); {act} the whole {what}, e.g. \"{key}={fix}\"{single}"
+
+
+def _reads(text: str) -> bool:
+    """Whether `text` is a valid YAML value."""
+    try:
+        load_yaml(text)
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def folder_arg(text: str) -> Path:
