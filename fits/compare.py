@@ -66,7 +66,9 @@ def holm(p: Any) -> np.ndarray:
     ok = np.flatnonzero(np.isfinite(p))
     order = ok[np.argsort(p[ok], kind="stable")]
     m = len(order)
-    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    # rounded to 12 decimals: a product's last bit is no evidence, and 28 * (2 / 1120) is 0.049999999999999996
+    # where the true 0.05 is not below 0.05 (p-values are counts over draws, far more than 1e-12 apart)
+    out[order] = np.round(np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order])), 12)
     return out
 
 
@@ -85,12 +87,13 @@ def p_floor(n_boot: int) -> float:
 def holm_floor(m: int, n_boot: int) -> float:
     """The smallest Holm p a family of m pairs can reach with n_boot draws per group: the family's
     smallest p, at best p_floor, times m (capped at 1)."""
-    return min(1.0, m * p_floor(n_boot))
+    return min(1.0, 2 * m / n_boot)  # m * p_floor(n_boot), one division: 28 * (2 / 1120) falls below 0.05
 
 
 def boot_for(m: int) -> int:
-    """The fewest draws per group that let a Holm p of a family of m pairs fall below 0.05 (m * 2 / n < 0.05)."""
-    return int(np.floor(2 * m / 0.05)) + 1
+    """The fewest draws per group that let a Holm p of a family of m pairs fall below 0.05: 2 m / n < 0.05,
+    so n > 40 m (in whole numbers: 2 m / 0.05 in floats is not always 40 m)."""
+    return 40 * m + 1
 
 
 def removed_by_doubling(d: Any, alpha: Any, n: float) -> Any:

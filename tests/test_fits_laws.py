@@ -394,6 +394,18 @@ def test_holm_adjusts_a_family_step_down_and_leaves_nan_out() -> None:
     assert np.allclose(holm([0.5, 0.6]), [1.0, 1.0]) and holm([]).shape == (0,)
 
 
+@pytest.mark.parametrize("m", [7, 11, 14, 19, 22, 28, 38, 44, 56])
+def test_a_holm_p_at_exactly_0_05_is_not_below_it(m: int) -> None:
+    """With 40 m draws the family's floor is 2 m / (40 m) = 0.05 exactly, but m * (2 / 40m) came out
+    0.049999999999999996 for these m (28 pairs at --boot 1120: ten pairs were called "better" beside
+    "p Holm 0.050", where boot_for said 1121 draws were needed)."""
+    from fits.compare import boot_for, holm, holm_floor, p_floor
+
+    n = 40 * m
+    assert holm([p_floor(n)] * m)[0] == 0.05 and not holm([p_floor(n)] * m)[0] < 0.05
+    assert holm_floor(m, n) == 0.05 and holm_floor(m, boot_for(m)) < 0.05 and boot_for(m) == n + 1
+
+
 def test_compare_adds_holm_p_values_and_says_when_its_draws_cannot_reach_005() -> None:
     """With many pairs the per-pair p-values alone invite false discoveries; the report gives Holm's
     adjustment per parameter, and says when the draws per group are too few for any adjusted p to
