@@ -53,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
     p.set_defaults(func=cmd_run)
+    k = sub.add_parser("config", help="print a config with every field written out (defaults included)",
+                       description="Print CONFIG (a YAML file or a packaged config's name) as the runs read it: "
+                       "every field of a run, defaults included, then its grid, as YAML that `sweep`, `run` and "
+                       "`demo --config` take. The reference of the fields a config may set and their defaults: "
+                       "`synthscale config quickstart`.")
+    k.add_argument("config", help="sweep YAML, or a packaged config name (quickstart)")
+    k.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides, as `sweep` takes them")
+    k.set_defaults(func=cmd_config)
     c = sub.add_parser("collect", help="gather finished rows under a root into one CSV",
                        description="Read every finished run's row.json under ROOT/runs into one runs table "
                        "(one row per run and real size), the input of fit, plot, compare and bound. A sweep "
@@ -60,6 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--root", required=True, type=folder_arg, help="the --root of a sweep or run")
     c.add_argument("-o", "--output", help="CSV path (default ROOT/runs.csv); - prints the table to stdout")
     c.set_defaults(func=cmd_collect)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Entry point of `synthscale config`: the config as YAML, every field written out."""
+    import yaml
+
+    from bench.config import written_out
+
+    path = resolve_config(args.config)
+    fields = written_out(path, parse_overrides(args.overrides))
+    given = f" with {' '.join(args.overrides)}" if args.overrides else ""
+    print(f"# {args.config}{given}: every run field (defaults included), then the grid; each grid cell sets its keys\n"
+          + yaml.safe_dump(fields, sort_keys=False), end="")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

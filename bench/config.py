@@ -880,6 +880,14 @@ def _check_axes(grid: dict[str, list[Any]]) -> None:
                                 f"once, not twice; give each value once{seeds}")
 
 
+def written_out(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sweep config at `path` (with `overrides`) with every run field written out, defaults included,
+    and its grid: what `synthscale config` prints and a demo's config.yaml holds; load_sweep reads it
+    back as the same cells."""
+    sweep = load_sweep(path, overrides)
+    return {**sweep.base.model_dump(), "grid": sweep.grid}
+
+
 def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepSpec:
     """A sweep file: run fields at the top level plus an optional `grid`. An override of a grid key
     replaces that axis (a list gives its values, a scalar one value); a list for another

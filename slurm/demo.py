@@ -206,10 +206,11 @@ class _RanConfig:
 
     def __init__(self, config: str, overrides: dict) -> None:
         from bench.commands import resolve_config
+        from bench.config import written_out
 
         self.path = resolve_config(config).resolve()
         self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        self.fields = _resolved(self.path, overrides)
+        self.fields = written_out(self.path, overrides)
 
     @property
     def shown(self) -> str:
@@ -223,12 +224,12 @@ class _RanConfig:
         """The top-level fields in which an earlier config.yaml in --out (an earlier demo's, or a
         study's) differs from this config ([] when it cannot be read); None when there is none, it
         says the same, or it is this config's own file (a committed result's config.yaml)."""
-        from bench.config import read_yaml
+        from bench.config import read_yaml, written_out
 
         if not earlier.is_file() or earlier.resolve() == self.path:
             return None
         try:
-            before = _resolved(earlier, {})  # the same cells in other words (defaults left out) are the same
+            before = written_out(earlier)  # the same cells in other words (defaults left out) are the same
         except (UserError, OSError):  # a field this version no longer knows: compared as written
             try:
                 before = read_yaml(earlier)
@@ -249,13 +250,6 @@ class _RanConfig:
             return "config.yaml is that file"
         path.write_text(self.text())
         return "every field as run: config.yaml"
-
-
-def _resolved(path: Path, overrides: dict) -> dict:
-    from bench.config import load_sweep
-
-    sweep = load_sweep(path, overrides)
-    return {**sweep.base.model_dump(), "grid": sweep.grid}
 
 
 def _machine() -> str:

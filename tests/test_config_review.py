@@ -151,3 +151,27 @@ def test_a_dotted_key_at_the_top_of_a_profile_says_to_nest_it(tmp_path):
         load_profile(write(tmp_path, "resources.partition: gpu\n", "site.yaml"))
     assert str(err.value) == (f"{tmp_path / 'site.yaml'}: resources.partition: a dotted key at the top level; "
                               "nest it under its section (`resources: {partition: gpu}`)")
+
+
+def test_synthscale_config_prints_every_field_as_yaml_that_reads_back_as_the_same_cells(tmp_path, capsys) -> None:
+    """A new user found no reference of a config's fields and defaults (only the packaged file, through
+    a results README): `synthscale config NAME [overrides]` prints them, as a config the sweep reads."""
+    import yaml
+
+    from bench.cli import main
+    from bench.commands import resolve_config
+    from bench.config import load_sweep
+
+    assert main(["config", "quickstart", "finetune.lr=0.03"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# quickstart with finetune.lr=0.03: every run field (defaults included)")
+    fields = yaml.safe_load(text)
+    assert fields["finetune"]["lr"] == 0.03 and fields["finetune"]["recompute_bn"] is True  # a default written out
+    assert fields["pretrain"]["min_epochs"] is None and fields["grid"]["seed"] == [0, 1]
+    out = tmp_path / "full.yaml"
+    out.write_text(text)
+    want = load_sweep(resolve_config("quickstart"), {"finetune.lr": 0.03}).cells()
+    assert [c.run_id for c in load_sweep(out).cells()] == [c.run_id for c in want]
+    assert main(["config", "quickstrat"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'quickstart'" in err and len(err.strip().splitlines()) == 1
