@@ -92,7 +92,7 @@ def check_grouping(config: str, by: str, overrides: dict | None = None) -> set[s
     sizes = {label(k): g.loc[g["n_synth"] > 0, "n_synth"].nunique() for k, g in groups}
     if sizes and max(sizes.values()) < 3:  # the fit refused it after the whole sweep had run
         key, n = min(sizes.items(), key=lambda kv: kv[1])
-        raise UserError(f"--config {config}: the curve {key} has {n} synthetic size(s) n > 0 and a fit needs at "
+        raise UserError(f"--config {config}: the curve {by}={key} has {n} synthetic size(s) n > 0 and a fit needs at "
                         "least 3 (no curve has more); give synth.n more values in the grid")
     return {c.run_id for c in cells}
 

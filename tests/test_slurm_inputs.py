@@ -375,6 +375,7 @@ def test_demo_refuses_a_grid_too_small_to_fit_before_the_sweep(tmp_path, capsys)
     assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "has 1 synthetic size(s) n > 0 and a fit needs at least 3" in err and len(err.splitlines()) == 1, err
+    assert "the curve complexity=1 has" in err  # it said "the curve 1", a bare value
     assert not root.exists()
 
 
