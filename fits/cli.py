@@ -353,6 +353,11 @@ def write_text_report(out: Path, name: str, text: str, written: list[Path]) -> i
     return 0
 
 
+# suffixes of other kinds of file: `fit -o` with one of them names a JSON file as a table, figure or text
+NOT_JSON = (".csv", ".tsv", ".txt", ".md", ".png", ".pdf", ".svg", ".jpg", ".jpeg", ".yaml", ".yml", ".xlsx",
+            ".parquet")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit one curve per group and write fits.json; print the summary table."""
     from fits.table import fit_runs, summary_table, write_fits_json
@@ -362,7 +367,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if out.is_file() and out.stat().st_size and out.suffix.lower() != ".json" and not _starts_like_json(out):
         raise FitInputError(f"output {out} exists and is not JSON, which `fit` would replace with its fits "
                             "file: give a path ending in .json, or move that file away")
-    res = fit_runs(read_grouped(args), args.x, args.y, args.by, args.law)
+    runs = read_grouped(args)  # (a table that cannot be read says so first)
+    if Path(args.output).suffix.lower() in NOT_JSON:  # `-o fits.csv` wrote JSON under a table's name
+        raise FitInputError(f"output {args.output}: `fit` writes its fits as JSON, which a "
+                            f"{Path(args.output).suffix} name would misdescribe; give a path ending in .json, e.g. "
+                            f"{Path(args.output).with_suffix('.json')} (the table it prints is in that file too)")
+    res = fit_runs(runs, args.x, args.y, args.by, args.law)
     write_fits_json(res, out)
     print(summary_table(res))
     print(f"wrote {out}")

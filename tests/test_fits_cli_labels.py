@@ -125,3 +125,16 @@ def test_the_bound_at_one_fine_tuning_size_says_what_to_do(tmp_path: Path, capsy
     assert main(["bound", str(path), "--x", "n", "--y", "err", "--by", "", "-o", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "needs at least 2 distinct n_real values" in err and "or fit the one n_real with" in err
+
+
+@pytest.mark.parametrize("name", ["fits.csv", "f.PNG", "out.txt"])
+def test_fit_refuses_an_output_named_as_another_kind_of_file(tmp_path: Path, capsys, name: str) -> None:
+    """`fit -o fits.csv` wrote JSON under a table's name without a word; the folder it made is removed."""
+    path = tmp_path / "runs.csv"
+    _curves({"a": (0.4, 0.1)}).to_csv(path, index=False)
+    out = tmp_path / "new" / name
+    assert main(["fit", str(path), "--x", "n", "--y", "err", "--by", "grp", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "`fit` writes its fits as JSON" in err and f"{out.with_suffix('.json')}" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "new").exists()
+    assert main(["fit", str(path), "--x", "n", "--y", "err", "--by", "grp", "-o", str(tmp_path / "fits")]) == 0
