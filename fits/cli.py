@@ -98,27 +98,38 @@ _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 
 
 def keep_labels(df: pd.DataFrame, path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
-    """`df` with its label `columns` (groups, seeds) as the file writes them, spaces around them
-    trimmed. pandas reads a label column as numbers when it can and reads "None", "NA" or "null" as
-    missing: groups "01" and "1" became one group 1 (a false repeat), "01" was written back as 1, and a
-    condition named "None" was refused as empty. Such a column is kept as text; one that reads the
-    same as numbers stays numbers (they sort by value). "A " and "A" are one group, as headers are."""
+    """`df` with its label `columns` (groups, seeds) as the file writes them where pandas' reading
+    changed them, spaces around them trimmed ("A " and "A" are one group, as headers are). pandas reads
+    a label column as numbers when it can, and "None", "NA" or "null" as missing: groups "01" and "1"
+    became one group 1 (a false repeat) and "01" was written back as 1, and a condition named "None" was
+    refused as empty. A column of numbers with a leading zero (01, 007: identifiers, not quantities) is
+    kept as text; a text column keeps "None" and "NA" as names. A column of numbers stays numbers (they
+    sort by value): 1 and 1.0 are one group, as a table written partly by `collect` (1) and partly by
+    pandas (1.0, beside blank scratch rows) holds them, and NA in it is a blank, as R writes one."""
     columns = [c for c in dict.fromkeys(columns) if c in df.columns]
     if not columns:
         return df
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    wanted = set(columns)  # only these columns, read again as text: a large table is not parsed twice
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False,
+                      usecols=lambda c: (c.strip() if isinstance(c, str) else c) in wanted)
     raw = raw.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)
     df = df.copy()
     for c in columns:
         text = raw[c].str.strip()
         given = text != ""
         parsed = df[c]
-        numeric = pd.api.types.is_numeric_dtype(parsed) and not pd.api.types.is_bool_dtype(parsed)
-        as_text = bool((given & parsed.isna()).any()) or (numeric and (
-            text[given].nunique() > parsed.nunique() or text.str.match(_LEADING_ZERO).any()))
+        if pd.api.types.is_bool_dtype(parsed):
+            continue
+        read_missing = given & parsed.isna()  # "NA", "None", "null": a name, or a blank spelt out
+        names = bool(read_missing.any())
+        if pd.api.types.is_numeric_dtype(parsed):  # every other value a number: such words are blanks
+            names = given.any() and bool(read_missing[given].all())  # unless they are all there is
+            as_text = names or bool(text[given & ~read_missing].str.match(_LEADING_ZERO).any())
+        else:
+            as_text = names
         if as_text:
-            df[c] = text.where(given, np.nan).astype(object)
-        elif not numeric and not pd.api.types.is_bool_dtype(parsed):
+            df[c] = text.where(given & (names | ~read_missing), np.nan).astype(object)
+        elif not pd.api.types.is_numeric_dtype(parsed):
             df[c] = parsed.map(lambda v: v.strip() if isinstance(v, str) else v)
     return df
 

@@ -79,13 +79,16 @@ def _check_columns(df: pd.DataFrame, cols: Sequence[str | None], has: Sequence[A
 
 
 _ACCURACY = re.compile(r"(?<![a-z])acc(uracy)?(?![a-z])")
+# names that say the column is an error after all: 1-acc, one_minus_acc, acc_drop, acc_gap, delta_acc
+_NOT_ACCURACY = re.compile(r"^(1|100|one)\s*[-_ ]|err|loss|minus|drop|gap|delta|diff|deficit|complement")
 
 
 def looks_like_accuracy(name: Any) -> bool:
-    """Whether a value column's name says accuracy (test_acc, Accuracy, top1-acc), not an error:
-    synthscale's own runs table has test_acc beside test_err. Names that also say err or loss pass."""
-    text = str(name).lower()
-    return bool(_ACCURACY.search(text)) and not re.search("err|loss", text)
+    """Whether a value column's name says accuracy (test_acc, Accuracy, top1-acc, testAcc), not an
+    error: synthscale's own runs table has test_acc beside test_err. Names that also say error, loss, a
+    complement (1-acc, one_minus_acc) or a difference (acc_drop, acc_gap) pass."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name)).lower()  # camelCase: testAcc reads test_acc
+    return bool(_ACCURACY.search(text)) and not _NOT_ACCURACY.search(text)
 
 
 def _status_ok(status: pd.Series) -> pd.Series:

@@ -81,7 +81,7 @@ def test_a_numeric_group_column_stays_numbers_in_value_order(tmp_path: Path) -> 
     assert list(groups) == ["5", "50", "100"] and [g["value"] for g in groups.values()] == [5, 50, 100]
 
 
-@pytest.mark.parametrize("column", ["test_acc", "Accuracy", "top1-acc", "val acc"])
+@pytest.mark.parametrize("column", ["test_acc", "Accuracy", "top1-acc", "val acc", "testAcc", "valAccuracy"])
 def test_an_accuracy_column_given_as_the_error_is_refused(tmp_path: Path, capsys, column: str) -> None:
     """compare --y test_acc called the worse group better: a rising accuracy read as an error turns every
     verdict around. Refused in one line, from the CLI and the API."""
@@ -97,7 +97,8 @@ def test_an_accuracy_column_given_as_the_error_is_refused(tmp_path: Path, capsys
         fits.fit_table(df, x="n", y=column, by="grp")
 
 
-@pytest.mark.parametrize("column", ["err", "acc_err", "accuracy_loss", "inaccuracy", "access_time"])
+@pytest.mark.parametrize("column", ["err", "acc_err", "accuracy_loss", "inaccuracy", "access_time", "1-acc",
+                                    "100-acc", "one_minus_acc", "1_minus_acc", "acc_drop", "acc_gap", "delta_acc"])
 def test_error_names_are_not_taken_for_accuracy(column: str) -> None:
     """Only names that say accuracy and not error or loss are refused."""
     df = _curves({"a": (0.4, 0.1)}).rename(columns={"err": column})
@@ -138,3 +139,21 @@ def test_fit_refuses_an_output_named_as_another_kind_of_file(tmp_path: Path, cap
     assert "`fit` writes its fits as JSON" in err and f"{out.with_suffix('.json')}" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "new").exists()
     assert main(["fit", str(path), "--x", "n", "--y", "err", "--by", "grp", "-o", str(tmp_path / "fits")]) == 0
+
+
+def test_1_and_1_0_stay_one_group_and_na_in_a_number_column_is_a_blank(tmp_path: Path) -> None:
+    """A table joined from `collect`'s output (1) and a pandas export (1.0 beside blank scratch rows) holds
+    both spellings: they were split into two groups of one seed each, as a review found. And R writes a
+    blank as NA: in a column of numbers it made every label text (groups "10.0" before "2.0")."""
+    df = _curves({"1": (0.4, 0.1), "3": (0.5, 0.15)})
+    df["grp"] = df["grp"].astype(int).astype(object)
+    df.loc[df["seed"] == 1, "grp"] = df.loc[df["seed"] == 1, "grp"].map(lambda v: f"{v}.0")
+    scratch = pd.DataFrame({"n": 0, "grp": "NA", "seed": [0, 1, 2], "err": 0.5})
+    path = tmp_path / "runs.csv"
+    pd.concat([df, scratch]).to_csv(path, index=False)
+    out = tmp_path / "fits.json"
+    assert main(["fit", str(path), "--x", "n", "--y", "err", "--by", "grp", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert list(doc["groups"]) == ["1", "3"] and doc["scratch"]["n"] == 3
+    assert all(g["n_points"] == 18 for g in doc["groups"].values())
+    assert main(["plot", str(path), str(out), "-o", str(tmp_path / "s.png")]) == 0
