@@ -623,7 +623,10 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
     if first["type"] == "extra_forbidden" and len(first["loc"]) == 1 and cls is not None and dotted[1] \
             and _section(cls, (dotted[0],)) is not None:
         given = first.get("input")  # several values, unless the field takes a list (target.n_real: [100])
-        several = isinstance(given, list) and not (cls is RunSpec and _is_list_field(path))
+        takes_list = cls is RunSpec and bool(_is_list_field(path))
+        if takes_list and not isinstance(given, list):  # `target.n_real: 100`: its one value is [100]
+            given = [given]
+        several = isinstance(given, list) and not takes_list
         nested = "..." if several else _flow(given)
         for part in reversed(dotted[2].split(".")):  # synth.knobs.clutter -> synth: {knobs: {clutter: 0.5}}
             nested = f"{{{part}: {nested}}}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import re
 import sys
@@ -110,23 +111,31 @@ def _unclosed_fix(items: Sequence[str], i: int, what: str) -> str:
     example joins the items that follow until the value reads, else closes the brackets; '' for
     another invalid value."""
     key, _, text = items[i].partition("=")
-    closers: list[str] = []
-    for ch in text:
-        if ch in "[{":
-            closers.append("]" if ch == "[" else "}")
-        elif closers and ch == closers[-1]:
-            closers.pop()
-    if not text.lstrip().startswith(("[", "{")) or not closers:
+    if not text.lstrip().startswith(("[", "{")) or not _open_brackets(text):
         return ""
     joined = (" ".join([text, *items[i + 1:j]]) for j in range(i + 2, len(items) + 1))
     fix = next((t for t in joined if _reads(t)), None)
     kind = "list" if text.lstrip()[0] == "[" else "mapping"
     why, act = (f"the shell split the {kind} at a space", "quote") if fix else \
         (f"the {kind} is not closed", "close it and quote")
-    fix = fix or text.rstrip(", ") + "".join(reversed(closers))
+    if fix is None:  # its values up to the next NAME=VALUE item, closed (`synth.n=[0,` `32` `seed=0`: [0, 32])
+        rest = list(itertools.takewhile(lambda w: "=" not in w, items[i + 1:]))
+        fix = " ".join([text, *rest]).rstrip(", ")
+        fix += "".join(reversed(_open_brackets(fix)))
     key = key.strip()
     single = "" if "'" in fix else f" or {key}='{fix}'"
     return f" ({why}); {act} the whole {what}, e.g. \"{key}={fix}\"{single}"
+
+
+def _open_brackets(text: str) -> list[str]:
+    """The closing brackets `text` still needs, innermost last ('[0, {a: 1' -> [']', '}'])."""
+    closers: list[str] = []
+    for ch in text:
+        if ch in "[{":
+            closers.append("]" if ch == "[" else "}")
+        elif closers and ch == closers[-1]:
+            closers.pop()
+    return closers
 
 
 def _reads(text: str) -> bool:

@@ -80,6 +80,10 @@ def test_a_list_the_shell_split_says_to_quote_the_whole_override(tmp_path, capsy
     # quoted but not closed: nothing after it completes it
     (["synth.n=[0, 32", "seed=1"], "override 'synth.n=[0, 32': the value is not valid YAML (the list is not "
      "closed); close it and quote the whole override, e.g. \"synth.n=[0, 32]\" or synth.n='[0, 32]'"),
+    # split, and one of its values missing its bracket: the values up to the next override are kept (a review:
+    # the advice was synth.n=[0], dropping the 32)
+    (["synth.n=[0,", "32", "seed=0"], "override 'synth.n=[0,': the value is not valid YAML (the list is not "
+     "closed); close it and quote the whole override, e.g. \"synth.n=[0, 32]\" or synth.n='[0, 32]'"),
     # other invalid values: no advice about brackets
     (["synth.n=a: b: c"], "override 'synth.n=a: b: c': the value is not valid YAML"),
     (["synth.n=[0, 32]]"], "override 'synth.n=[0, 32]]': the value is not valid YAML"),
@@ -131,6 +135,9 @@ def test_a_grid_axis_that_is_not_a_list_is_named(tmp_path, grid, message):
      "(`synth: {knobs: {clutter: 0.5}}`)"),
     # a list-valued field: its list is one value
     ("target.n_real: [100]", "target.n_real: a dotted key at the top level; put it under `grid:` as a list of "
+     "values (`grid: {target.n_real: [[100]]}`), or nest it under its section (`target: {n_real: [100]}`)"),
+    # ... also when it is given one bare value: both suggestions must load (a review: they said [100] and 100)
+    ("target.n_real: 100", "target.n_real: a dotted key at the top level; put it under `grid:` as a list of "
      "values (`grid: {target.n_real: [[100]]}`), or nest it under its section (`target: {n_real: [100]}`)"),
     # not a section: the spelling advice as before
     ("seed.x: 1", "seed.x: unknown key; did you mean 'seed'? (keys here: name, synth, model, task, pretrain, "
