@@ -674,5 +674,13 @@ def check(fit: "Fit") -> list[Flag]:
     out += _outlier_flags(fit)
     out += _outlier_seed_flags(fit)
     dead = dead_params(fit)
-    return out + _bound_flags(fit, dead) + _shape_flags(fit) + _corr_flags(fit) + _range_flags(fit, dead)
+    from fits.uncertainty import all_equal, all_zero  # here: fits.uncertainty imports fits.core, which imports this
+
+    shape = _shape_flags(fit)
+    if "alpha" in fit.problem.free and all_equal(fit.problem) and not all_zero(fit.problem):
+        # errors that never move: the flat flag calls alpha arbitrary; "on its bound, read it as a limit" and
+        # a too_flat "0.0 standard errors within a spread of 1e-16" beside it said otherwise
+        dead = [*dead, "alpha"]
+        shape = [f for f in shape if f.name != "too_flat"]
+    return out + _bound_flags(fit, dead) + shape + _corr_flags(fit) + _range_flags(fit, dead)
 

@@ -100,3 +100,14 @@ def test_a_constant_curve_with_alpha_off_its_bound_is_flat_and_has_no_draws() ->
     assert row["flat_level"] == pytest.approx(0.5, rel=1e-6)
     moving = fits.fit_curve(SIZES, np.r_[np.full(5, 0.5), 0.5 + 1e-9])  # moves beyond rounding: not all equal
     assert not all_equal(moving.problem)
+
+
+def test_a_constant_curve_is_not_also_called_on_its_bound_or_too_flat_in_alpha() -> None:
+    """Errors all 0.9 over 3 seeds: beside "alpha ... (arbitrary: every error is the same)" the flags also
+    said "alpha = 0.00281 sits on its lower bound ... read it as a limit" and too_flat "0.0 standard errors
+    ... within-seed spread 7.81e-16", which contradict it (a review)."""
+    x, g = np.tile(SIZES, 3), np.repeat([0, 1, 2], len(SIZES))
+    fit = fits.fit_curve(x, np.full(len(x), 0.9), groups=g)
+    names = {(f.name, f.message.split(" ")[0]) for f in fit.diagnostics}
+    assert ("unidentifiable", "alpha") in names
+    assert ("on_bound", "alpha") not in names and "too_flat" not in {n for n, _ in names}
