@@ -350,7 +350,7 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
         who = [(n, k in constant) for k, n in zip((row["a"], row["b"]), names) if k in blind]
         same = [n for n, c in who if c]  # errors that never vary: no noise, not too few points
         left = [n for n, c in who if not c]
-        fits_of = f"{left[0]}'s fit has" if len(left) == 1 else " and ".join(left).join(("the fits of ", " have"))
+        fits_of = f"{left[0]}'s fit has" if len(left) == 1 else f"the fits of {' and '.join(left)} have"
         why = [f"{fits_of} no points left over to estimate the noise"] if left else []
         why += [f"every error of {' and of '.join(same)} is the same (no noise to draw from)"] if same else []
         why = " and ".join(why) or "no bootstrap draw gave both curves a value there"
