@@ -477,5 +477,12 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
     zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
     fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}; dash = mean per size, dotted = fit "
                  "past the largest measured size", fontsize=9)
-    fig.tight_layout()
+    key = plt.figure()  # the seeds' key, drawn as the overlaid plot's (_key) and moved below the panels
+    _key(key.gca(), markers)
+    handles, labels = key.gca().get_legend_handles_labels()
+    plt.close(key)
+    seeds = [(h, t) for h, t in zip(handles, labels) if t.startswith(("seed ", "a run;"))]
+    if seeds:
+        fig.legend(*zip(*seeds), loc="lower center", ncols=len(seeds), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1] if seeds else 0, 1, 1))  # 0.3 inch for the key
     return fig

@@ -121,3 +121,19 @@ def test_many_seeds_get_one_key_entry() -> None:
         assert "a run; one marker per seed (8 seeds)" in texts and not any(t.startswith("seed ") for t in texts)
     finally:
         plt.close(fig)
+
+
+def test_small_multiples_name_each_seeds_marker_below_the_panels() -> None:
+    """Past MAX_OVERLAID groups the panels had no key at all: which marker was which seed went unsaid."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame([{"n_synth": n, "g": g, "seed": s, "test_err": 0.5 * n ** -0.3 + 0.05 * g + rng.normal(0, 0.005)}
+                       for g in range(MAX_OVERLAID + 1) for s in range(3) for n in SIZES])
+    fig = scaling_figure(df, fits.fit_runs(df, by="g"))
+    try:
+        (key,) = fig.legends
+        assert [t.get_text() for t in key.get_texts()] == ["seed 0", "seed 1", "seed 2"]
+        fig.canvas.draw()
+        lowest = min(ax.get_tightbbox().y0 for ax in fig.axes if ax.get_visible())
+        assert key.get_window_extent().y1 <= lowest  # below every panel's tick labels
+    finally:
+        plt.close(fig)
