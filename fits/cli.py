@@ -8,7 +8,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -87,13 +87,6 @@ DEFAULT_BY = "complexity"
 COLUMN_OPTIONS = {"x": ("n_synth", "size"), "y": ("test_err", "error"), "s": ("n_real", "fine-tuning size")}
 
 
-def by_columns(by: str | None, columns: Sequence[Any]) -> list[str]:
-    """The table columns a --by value names: itself, or the parts of "a,b" when it is no column."""
-    if not by:
-        return []
-    return [by] if by in columns or "," not in by else [c.strip() for c in by.split(",")]
-
-
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 
 
@@ -158,6 +151,8 @@ def read_table(args: argparse.Namespace) -> pd.DataFrame:
             raise FitInputError(f"column {default!r} (the default --{opt}) is not in {args.runs}: name its {what} "
                                 f"column with --{opt} COLUMN; it has {list(df.columns)}")
     seed = getattr(args, "seed", "seed")
+    from fits.table import by_columns
+
     df = keep_labels(df, args.runs, [*by_columns(getattr(args, "by", None), df.columns), seed])
     if seed != "seed":  # a table from another tool: its seeds under another name ('rep'), read as seeds
         if seed not in df.columns:
@@ -394,7 +389,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the scaling plot from runs.csv and fits.json."""
     from fits.errors import one_line
     from fits.plot import figure_paths, plot_scaling, rows_without_a_fit
-    from fits.table import label
+    from fits.table import by_columns, label
 
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:

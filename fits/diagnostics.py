@@ -254,6 +254,15 @@ def _scale_name(law: "Law") -> str:
     return "D" if "D" in law.params else "delta"
 
 
+def alpha_arbitrary(fit: "Fit") -> bool:
+    """alpha is free and the errors are all the same, not all 0 (uncertainty.all_equal; all 0 has its own
+    zero_errors flag): the data say nothing of alpha, which sits wherever the optimiser stopped."""
+    from fits.uncertainty import all_equal, all_zero  # here: fits.uncertainty imports fits.core, which imports this
+
+    prob = fit.problem
+    return "alpha" in prob.free and all_equal(prob) and not all_zero(prob)
+
+
 def is_flat(fit: "Fit") -> bool:
     """The scale (D; delta) and the floor (C; gamma) are free, and alpha sits on its lower bound 0
     (or is fixed where n^-alpha changes by 1e-6 or less over the sizes): the fitted curve does not
@@ -262,12 +271,10 @@ def is_flat(fit: "Fit") -> bool:
     errors that are all the same (uncertainty.all_equal): the data say nothing of alpha, and the law
     meets them with alpha wherever the optimiser stopped (0.00236 for 3 seeds' errors all 1.0, 0.0485 for
     one run's all 0.5: off its bound, which alone did not read as flat)."""
-    from fits.uncertainty import all_equal, all_zero  # here: fits.uncertainty imports fits.core, which imports this
-
     prob, law = fit.problem, fit.law
     if not {_scale_name(law), FLOOR_PARAM.get(law.name)} <= set(prob.free):
         return False
-    if "alpha" in prob.free and all_equal(prob) and not all_zero(prob):  # (all 0: zero_errors says it)
+    if alpha_arbitrary(fit):
         return True
     if "alpha" in prob.fixed:  # pinned (bound's per-s fits: the joint alpha) where n^-alpha is constant
         n = np.asarray(prob.xs, float)
@@ -674,10 +681,8 @@ def check(fit: "Fit") -> list[Flag]:
     out += _outlier_flags(fit)
     out += _outlier_seed_flags(fit)
     dead = dead_params(fit)
-    from fits.uncertainty import all_equal, all_zero  # here: fits.uncertainty imports fits.core, which imports this
-
     shape = _shape_flags(fit)
-    if "alpha" in fit.problem.free and all_equal(fit.problem) and not all_zero(fit.problem):
+    if alpha_arbitrary(fit):
         # errors that never move: the flat flag calls alpha arbitrary; "on its bound, read it as a limit" and
         # a too_flat "0.0 standard errors within a spread of 1e-16" beside it said otherwise
         dead = [*dead, "alpha"]

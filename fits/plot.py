@@ -392,16 +392,21 @@ def _draw_scratch(ax: plt.Axes, sc: dict[str, Any], color: Any, label: str | Non
 SEED_KEYS = 6  # seeds named one by one in the key; more are one entry
 
 
+def _seed_key(ax: plt.Axes, markers: dict[Any, str]) -> list[Any]:
+    """Legend entries (empty artists on `ax`) for each seed's marker, one entry past SEED_KEYS seeds; returns
+    them (the small multiples put them in a figure legend)."""
+    if len(markers) <= SEED_KEYS:
+        return [ax.scatter([], [], color="grey", marker=m, s=18, alpha=0.6, linewidths=0, label=f"seed {label(s)}")
+                for s, m in markers.items()]
+    return [ax.scatter([], [], color="grey", marker=MARKERS[0], s=18, alpha=0.6, linewidths=0,
+                       label=f"a run; one marker per seed ({len(markers)} seeds" +
+                             (f", shapes repeat after {len(MARKERS)})" if len(markers) > len(MARKERS) else ")"))]
+
+
 def _key(ax: plt.Axes, markers: dict[Any, str]) -> None:
     """Legend entries for what every group draws alike: each seed's marker, the mean dash and the
     extrapolated part."""
-    if len(markers) <= SEED_KEYS:
-        for s, m in markers.items():
-            ax.scatter([], [], color="grey", marker=m, s=18, alpha=0.6, linewidths=0, label=f"seed {label(s)}")
-    else:
-        ax.scatter([], [], color="grey", marker=MARKERS[0], s=18, alpha=0.6, linewidths=0,
-                   label=f"a run; one marker per seed ({len(markers)} seeds" +
-                         (f", shapes repeat after {len(MARKERS)})" if len(markers) > len(MARKERS) else ")"))
+    _seed_key(ax, markers)
     ax.scatter([], [], color="grey", marker="_", s=120, label="mean of the runs at a size")
     ax.plot([], [], color="grey", linestyle=":", label="fit past the largest measured size (extrapolated)")
 
@@ -477,12 +482,9 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
     zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
     fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}; dash = mean per size, dotted = fit "
                  "past the largest measured size", fontsize=9)
-    key = plt.figure()  # the seeds' key, drawn as the overlaid plot's (_key) and moved below the panels
-    _key(key.gca(), markers)
-    handles, labels = key.gca().get_legend_handles_labels()
-    plt.close(key)
-    seeds = [(h, t) for h, t in zip(handles, labels) if t.startswith(("seed ", "a run;"))]
+    seeds = _seed_key(axes.flat[0], markers)  # the overlaid plot's seed entries, in a legend below the panels
     if seeds:
-        fig.legend(*zip(*seeds), loc="lower center", ncols=len(seeds), fontsize=7, frameon=False)
+        fig.legend(seeds, [h.get_label() for h in seeds], loc="lower center", ncols=len(seeds), fontsize=7,
+                   frameon=False)
     fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1] if seeds else 0, 1, 1))  # 0.3 inch for the key
     return fig

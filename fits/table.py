@@ -205,7 +205,7 @@ def fit_rows(df: pd.DataFrame, sizes: Sequence[str], values: Sequence[str],
                                 f"{_where(df.index[huge][0])}; sizes must be below {MAX_VALUE:.0e}: repair or "
                                 "drop those rows")
     for c in others:  # a blank group value made a curve named nan of a run's rows, or a false repeat
-        for part in [] if c is None else [c] if c in given else [p.strip() for p in c.split(",")]:
+        for part in by_columns(c, given):
             blank = (df[sizes[0]] > 0) & df[part].isna()
             if blank.any():
                 more = f" and {int(blank.sum()) - 1} more row(s)" if blank.sum() > 1 else ""
@@ -357,6 +357,13 @@ def group_key(by: Any) -> Any:
     return ",".join(by)
 
 
+def by_columns(by: Any, columns: Sequence[Any]) -> list[str]:
+    """The table columns a group value `by` names: itself, or the parts of "a,b" when it is no column."""
+    if by is None or by == "":
+        return []
+    return [by] if by in columns or not isinstance(by, str) or "," not in by else [c.strip() for c in by.split(",")]
+
+
 def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
     """`df` with `by` as one column: "a,b" (when not itself a column) joins columns a and b into
     values like "plain/mnist5k"; a float column of whole numbers (with blanks) becomes integers, so
@@ -364,7 +371,7 @@ def group_column(df: pd.DataFrame, by: str | None) -> pd.DataFrame:
     if by is None or not isinstance(by, str):
         return df
     if by not in df.columns and "," in by:
-        cols = [c.strip() for c in by.split(",")]
+        cols = by_columns(by, df.columns)
         twice = sorted({c for c in cols if cols.count(c) > 1})
         if twice:  # complexity,complexity used to label every group "1/1"
             raise FitInputError(f"{option('by', by)} names column {twice[0]!r} twice; name each column once "
