@@ -585,10 +585,8 @@ def _collapsed_axis(key: str, values: list[Any], reasons: dict[str, str]) -> str
     what = (f"{key} is not part of a cell's identity ({reasons[key]})" if fields == [key] else
             f"the values of {key} differ only in {', '.join(fields)}, which a cell's identity leaves "
             f"out ({'; '.join(dict.fromkeys(reasons[f] for f in fields))})")
-    example = yaml.safe_dump(values[0], default_flow_style=True, width=1_000_000).strip()
-    example = example.removesuffix("\n...").strip()
     return (f"grid: {what}, so every value of it gives the same cell; set {key} once, outside the "
-            f"grid (e.g. {key}={example})")
+            f"grid (e.g. {key}={_flow(values[0])})")
 
 
 def _hash(obj: Any) -> str:

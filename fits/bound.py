@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import Fit, fit_curve, percentile_interval, strict_json
-from fits.diagnostics import bound_side
+from fits.diagnostics import AT_S, bound_side
 from fits.errors import FitInputError, none_fitted, one_line
 from fits.table import (check_not_pooled, curve_groups, fit_rows, fmt_num, label, pooling_columns, pooling_fix,
                          value_order)
@@ -179,8 +179,8 @@ def check_bound(df: pd.DataFrame, n: str = "n_synth", s: str = "n_real", y: str 
     per_s = pd.DataFrame(rows, columns=PER_S_COLUMNS)
     said = [f.to_dict() for f in joint.diagnostics] if intervals else []
     for d in said:  # the law names its second size s; the table's name for it is the one users know
-        if d["message"].startswith("at s="):
-            d["message"] = f"at {one_line(s)}=" + d["message"][len("at s="):]
+        if d["message"].startswith(AT_S):
+            d["message"] = f"at {one_line(s)}=" + d["message"][len(AT_S):]
     out = {"joint": {"params": dict(jp), "ci": {k: list(v) for k, v in jci.items()}, "diagnostics": said},
            "per_s": per_s, "checks_caveat": _caveat(jp["alpha"], per_s, s),
            "gamma_inside_left_out": left_out}

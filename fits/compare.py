@@ -417,7 +417,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             errors[label(key)] = str(exc)
     if len(fits_) < 1:
         raise none_fitted(by, errors)
-    groups, scales, messages, seeds, few = [], {}, {}, {}, set()
+    groups, scales, messages, seeds, few, constant = [], {}, {}, {}, set(), []
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
         flags = fit.diagnostics  # computed once: the row lists them, the decision reads too_few_sizes
@@ -429,9 +429,12 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         g_point = float(removed_by_doubling(p["D"], p["alpha"], n_max))
         # the fitted error at the largest size, the forest plot's third panel: identified for a flat curve
         # too; its interval from the draws the intervals beside it come from
+        if all_equal(fit.problem):  # every error the same (all 0 too): no alpha or C difference for its pairs
+            constant.append(key)
+        l_max = float(fit.predict([n_max])[0])
         l_lo, l_hi = percentile_interval(level_draws(fit, fit.bootstrap(), n_max), LEVEL)
         row = {key_column(by): key, **{k: p[k] for k in PARAMS}, **{f"{k}_lo": ci[k][0] for k in PARAMS},
-               **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "L_max": float(fit.predict([n_max])[0]),
+               **{f"{k}_hi": ci[k][1] for k in PARAMS}, "n_max": n_max, "L_max": l_max,
                "L_max_lo": l_lo, "L_max_hi": l_hi, "doubling_gain": g_point,
                "doubling_gain_lo": gain_ci[0], "doubling_gain_hi": gain_ci[1],
                # the first-order figure the issue and some papers quote, for comparison; not used
@@ -445,7 +448,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         # with D's interval over 3.7 orders read "C = 0.273 [0.0257, 0.379] ... straddles 10 %")
         # (not without intervals: the law's fit then has no noise estimate, whatever too_flat's line had)
         too_flat = any(f.name == "too_flat" for f in flags) and bool(np.isfinite(ci["C"]).all())
-        row["flat_level"] = float(fit.predict([n_max])[0]) if is_flat(fit) or too_flat else np.nan
+        row["flat_level"] = l_max if is_flat(fit) or too_flat else np.nan
         row.update(versus_scratch(fit, scratch[label(key)], n_max))
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
@@ -455,7 +458,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
                                    few_sizes=any(f.name == "too_few_sizes" for f in flags),
                                    c_on_zero="C" in fit.problem.free and bound_side(fit, "C") == "lower",
                                    flat_why="alpha on its bound 0" if is_flat(fit) else
-                                   "its slope within the noise: too_flat", constant=all_equal(fit.problem))
+                                   "its slope within the noise: too_flat", constant=key in constant)
         row["scratch_sentence"] = scratch_sentence(_group_name(by, key), row, x, y, scale)
         messages[label(key)] = [(f.name, f.message) for f in flags]
         if fit.used.groups is not None:  # (the seeds few_seeds counts: those of the points fitted)
@@ -469,7 +472,6 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
     flat = [label(r[key_column(by)]) for r in groups if not np.isnan(r["flat_level"])]
-    constant = [k for k, f in fits_.items() if all_equal(f.problem)]  # every error the same (all 0 too)
     for a, b in itertools.combinations(fits_, 2):
         sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}

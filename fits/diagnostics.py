@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from fits.core import Fit, Problem
     from fits.laws import Law
 
+AT_S = "at s="  # how a two-size law's per-s flags begin (fits.bound renames s to the table's column)
 CORR_LIMIT = 0.95     # |bootstrap correlation| above this: the data cannot separate the two
 BOUND_TOL = 1e-3      # distance to a bound, as a fraction of the bound's width (log width if log; at most 3)
 MIN_SEEDS = 5         # fewer seeds than this: the seed-to-seed spread rests on few values
@@ -243,7 +244,7 @@ def _shape_flags(fit: "Fit") -> list[Flag]:
         for s in s_values:  # the joint fit's parameters, shared among its curves
             rows = prob.x[:, 1] == s
             if len(np.unique(prob.x[rows, 0])) >= 3:
-                out += _curve_flags(prob.x[rows, 0], prob.y[rows], pred[rows], f"at s={s:g}, ",
+                out += _curve_flags(prob.x[rows, 0], prob.y[rows], pred[rows], f"{AT_S}{s:g}, ",
                                     n_free=round(len(prob.free) / len(s_values)),
                                     groups=None if prob.groups is None else prob.groups[rows])
     return [f for f in out if f.name != "too_flat"] if noise_dof(fit.problem) <= 0 else out

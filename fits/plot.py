@@ -286,7 +286,7 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
 LEGEND_GAP = 0.08  # inches between the x axis's label and the legend below it, and below the legend
 
 
-def _legend_below(fig: plt.Figure, ax: plt.Axes, handles: list[Any], labels: list[str]) -> Any:
+def _legend_below(fig: plt.Figure, ax: plt.Axes, handles: list[Any], labels: list[str]) -> None:
     """The legend below the axes, under the x axis's tick labels and label, in 2 columns when they fit
     within the axes' width, else 1; the figure grows by the legend's height, so the axes keep their size.
     Inside the axes ("best") it covered points: the fits' bands fill the panel and leave no empty corner
@@ -311,7 +311,6 @@ def _legend_below(fig: plt.Figure, ax: plt.Axes, handles: list[Any], labels: lis
     grow = max(below + 2 * LEGEND_GAP + leg.get_window_extent(renderer).height / px - pos.y0 * height, 0.0)
     fig.set_size_inches(width, height + grow)
     ax.set_position([pos.x0, (pos.y0 * height + grow) / (height + grow), pos.width, ax_h / (height + grow)])
-    return leg
 
 
 SCRATCH_BAND_ALPHA = 0.1  # lighter than the fit's band (0.18): the scratch spread is the backdrop
