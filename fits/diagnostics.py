@@ -481,8 +481,9 @@ def _outlier_runs(prob: "Problem") -> tuple[np.ndarray, np.ndarray, float]:
     an outlier): its median deviation from the size medians over its judged runs, if it has 3+ of them
     (a median of 2 is moved halfway by one bad run). The spread is 1.4826 MAD of the runs' differences
     from the median of their size's others before the offsets come out (after them it shrank: a seed's
-    median over 3 sizes is one of its own runs: tests/test_fits_laws.py's 180 clean curves fired 7
-    times, 6 of them over 3 sizes), pooled over the judged sizes (at least 9 runs; at least 0.001,
+    median over 3 sizes is one of its own runs; measured once while choosing, with no committed command:
+    tests/test_fits_laws.py's 180 clean curves fired 7 times, 6 of them over 3 sizes; that test pins the
+    rule kept, 0 of 180), pooled over the judged sizes (at least 9 runs; at least 0.001,
     rounding)."""
     n_rows = len(prob.y)
     none = np.zeros(n_rows, bool), np.zeros(n_rows), 0.0
