@@ -345,8 +345,7 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
     if len(res["per_s"]) == 0:  # (each s needs 3 or more pre-training sizes: the skipped lines say why)
         lines.append(f"checks 1 and 2 need a per-{s} fit: none could be made, so neither is made")
         return "\n".join(lines)
-    caveat = res.get("checks_caveat", _caveat(jp["alpha"], res["per_s"], s))
-    void = f" (not to be read: {caveat})" if caveat else ""
+    void = _void(res, s)
     lines.append(_check_one(res, jp, s, void))
     if len(res["per_s"]) < 2:
         lines.append(f"check 2, D_s and C_s fall as {s}^-beta: needs per-{s} fits at 2 or more values of {s} "
@@ -354,6 +353,56 @@ def summary(res: dict[str, Any], s: str = "n_real") -> str:
         return "\n".join(lines)
     lines.append(_check_two(res, jp, s, void))
     return "\n".join(lines)
+
+
+def verdicts(res: dict[str, Any], s: str = "n_real") -> dict[str, str]:
+    """The two checks' verdicts as keys, as summary words them: "consistent", "does not hold",
+    "too wide to tell" (check 2), "too few to judge" (check 1), "not to be read" (the checks' caveat
+    holds) or "not made". (fits.simulate counts them; it once searched summary's text for them.)"""
+    void = _void(res, s)
+    if len(res["per_s"]) == 0:
+        return {"check 1": "not made", "check 2": "not made"}
+    two = _verdict_two(_slope_readings(res, res["joint"]["params"]), void) if len(res["per_s"]) >= 2 else "not made"
+    return {"check 1": _verdict_one(res, void), "check 2": two}
+
+
+def _void(res: dict[str, Any], s: str) -> str:
+    """' (not to be read: ...)' when the checks' caveat holds (_caveat), else ''."""
+    caveat = res.get("checks_caveat", _caveat(res["joint"]["params"]["alpha"], res["per_s"], s))
+    return f" (not to be read: {caveat})" if caveat else ""
+
+
+def _verdict_one(res: dict[str, Any], void: str) -> str:
+    """Check 1's verdict key (verdicts); fewer than half of the known intervals holding gamma is a miss."""
+    inside = res["gamma_inside_fraction"]
+    if void:
+        return "not to be read"
+    if np.isnan(inside):
+        return "not made"
+    if int(res["per_s"]["gamma_inside"].notna().sum()) < 3:
+        return "too few to judge"
+    return "does not hold" if inside < 0.5 else "consistent"
+
+
+def _slope_readings(res: dict[str, Any], jp: dict[str, float]) -> list[str]:
+    """_slope_reading of the beta implied by C_s and by D_s, in that order ('' where not made)."""
+    return ["" if np.isnan(res[f"beta_from_{name}"])
+            else _slope_reading(*res.get(f"beta_from_{name}_ci", [float("nan")] * 2), jp["beta"])
+            for name in ("C", "D")]
+
+
+def _verdict_two(readings: list[str], void: str) -> str:
+    """Check 2's verdict key (verdicts) from the two slopes' readings: a miss when either interval
+    excludes the joint beta; consistent when both hold it, or one does and the other has no interval."""
+    if void:
+        return "not to be read"
+    if "excludes" in readings:
+        return "does not hold"
+    if readings == ["holds", "holds"]:
+        return "consistent"
+    if "too wide" in readings:
+        return "too wide to tell"
+    return "consistent" if "holds" in readings else "not made"
 
 
 def _check_one(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> str:
@@ -376,9 +425,9 @@ def _check_one(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
     held = int(per_s["gamma_inside"].eq(True).sum())
     blind = len(per_s) - known - len(out)
     none = f"; {blind} fit{'s have' if blind != 1 else ' has'} no interval" if blind > 0 else ""
-    verdict = ("" if void else ": too few intervals to judge (3 or more needed)" if known < 3
-               else ": the bound's shape does not hold (fewer than half)" if inside < 0.5
-               else ": consistent with the bound")
+    verdict = {"too few to judge": ": too few intervals to judge (3 or more needed)",
+               "does not hold": ": the bound's shape does not hold (fewer than half)",
+               "consistent": ": consistent with the bound"}.get(_verdict_one(res, void), "")
     return (head + f"gamma = {jp['gamma']:.3g} lies inside {held} of the {known} per-{s} 95 % intervals "
             f"(about 95 % of them if the bound holds){left}{none}{verdict}{void}")
 
@@ -399,8 +448,8 @@ def _check_two(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
     sweeps drawn from the bound, 7 n x 4 s x 3 seeds at 3 % noise, that happened in 1; in 60 where C_s and
     D_s fall as s^-0.2 and s^-0.6, in all 60: results/fits_bound_checks.md); consistent when both hold it
     and neither holds 0 too; otherwise too wide to tell (the paper's curves: C_s's beta 0.28 [-5.0, 0.31])."""
-    implied, readings = [], []
-    for name in ("C", "D"):
+    implied, readings = [], _slope_readings(res, jp)
+    for name, reading in zip(("C", "D"), readings):
         ci = res.get(f"beta_from_{name}_ci", [float("nan")] * 2)
         out = res.get(f"beta_from_{name}_left_out", [])
         est = res[f"beta_from_{name}"]
@@ -408,22 +457,21 @@ def _check_two(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
             "" if np.isnan(ci).any() else f" [{ci[0]:.3g}, {ci[1]:.3g}]")
         if out:  # a value on its bound is a limit, not an estimate: its slope would be the box's
             text += f" (left out, on its bound: {s} = {', '.join(f'{v:g}' for v in out)})"
-        reading = "" if np.isnan(est) else _slope_reading(*ci, jp["beta"])
-        readings.append(reading)
         implied.append(f"{text} from {name}_s" + (f" ({reading})" if reading and not void else ""))
-    if void:
+    key = _verdict_two(readings, void)
+    if key == "not to be read":
         verdict = void
-    elif "excludes" in readings:
+    elif key == "does not hold":
         verdict = ": the bound's fall with s does not hold (an implied beta's 95 % interval excludes the joint one)"
-    elif readings == ["holds", "holds"]:
-        verdict = ": consistent with the bound"
-    elif "too wide" in readings:
+    elif key == "too wide to tell":
         verdict = (": too wide to tell (an interval that holds the joint beta and 0 too cannot tell the bound's fall "
                    f"from none; more values of {s}, sizes or seeds would narrow it)")
-    elif "holds" in readings:  # one slope read, the other not made or without an interval
+    elif key == "consistent" and "" in readings:  # one slope read, the other not made or without an interval
         read, unread = ("C", "D") if readings[0] == "holds" else ("D", "C")
         verdict = (f": consistent with the bound as far as {read}_s's slope goes ({unread}_s's has no interval, so "
                    "only half of the check is made)")
+    elif key == "consistent":
+        verdict = ": consistent with the bound"
     else:
         verdict = ": not made, no interval"
     return (f"check 2, D_s and C_s fall as {s}^-beta: the beta each implies (minus its log-log slope over {s}) is "

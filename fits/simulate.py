@@ -185,20 +185,14 @@ def bound_sweep(seed: int, holds: bool, noise: float = 0.03, offset: float = 0.0
 
 
 def bound_verdicts(repeats: int, holds: bool, first_seed: int = 100) -> dict[str, dict[str, int]]:
-    """How often `bound`'s two checks give each verdict (fits.bound.summary's words) over `repeats`
+    """How often `bound`'s two checks give each verdict (fits.bound.verdicts' keys) over `repeats`
     sweeps from bound_sweep, the r-th drawn with seed first_seed + r."""
-    from fits.bound import check_bound, summary
+    from fits.bound import check_bound, verdicts
 
     counts: dict[str, dict[str, int]] = {"check 1": {}, "check 2": {}}
     for r in range(repeats):
-        lines = summary(check_bound(bound_sweep(first_seed + r, holds))).splitlines()
-        for name, verdicts in counts.items():
-            line = next(x for x in lines if x.startswith(name))
-            word = ("does not hold" if "does not hold" in line else "too wide to tell" if "too wide to tell" in line
-                    else "too few to judge" if "too few intervals" in line
-                    else "not to be read" if "not to be read" in line
-                    else "consistent" if "consistent with the bound" in line else "not made")
-            verdicts[word] = verdicts.get(word, 0) + 1
+        for name, word in verdicts(check_bound(bound_sweep(first_seed + r, holds))).items():
+            counts[name][word] = counts[name].get(word, 0) + 1
     return counts
 
 

@@ -259,3 +259,26 @@ def test_the_committed_verdict_rates_come_from_the_simulation_command() -> None:
 
     assert bound_verdicts(1, True) == {"check 1": {"consistent": 1}, "check 2": {"consistent": 1}}
     assert bound_verdicts(1, False) == {"check 1": {"does not hold": 1}, "check 2": {"does not hold": 1}}
+
+
+def test_verdict_keys_follow_the_checks_not_the_summary_wording() -> None:
+    """fits.simulate counted verdicts by searching summary's text, so a rewording would have moved
+    results/fits_bound_checks.md without an error, and a result with no per-s fit raised StopIteration.
+    verdicts() reads the result itself; each key matches the sentence summary prints for it."""
+    from fits.bound import check_bound, summary, verdicts
+    from fits.simulate import bound_sweep
+
+    res = check_bound(bound_sweep(100, True))
+    cases = {"as fitted": (res, "consistent", "consistent", "consistent with the bound"),
+             "caveat": ({**res, "checks_caveat": "alpha on its bound"}, "not to be read", "not to be read",
+                        "not to be read: alpha on its bound"),
+             "one slope": ({**res, "beta_from_D_ci": [float("nan")] * 2}, "consistent", "consistent",
+                           "as far as C_s's slope goes"),
+             "one excludes": ({**res, "beta_from_C_ci": [5.0, 6.0]}, "consistent", "does not hold",
+                              "fall with s does not hold")}
+    for name, (r, one, two, words) in cases.items():
+        assert verdicts(r) == {"check 1": one, "check 2": two}, name
+        assert words in summary(r).splitlines()[-1], name
+    none = {**res, "per_s": res["per_s"].iloc[:0], "gamma_inside_fraction": float("nan")}
+    assert verdicts(none) == {"check 1": "not made", "check 2": "not made"}
+    assert "none could be made" in summary(none)
