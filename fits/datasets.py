@@ -6,10 +6,12 @@ SYNTHSCALE_CACHE name other folders.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from fits.errors import FitInputError
 REPO = Path(__file__).resolve().parents[1]
 LCDB_VERSION = "0.1.0"
 LCDB_MEMBER = f"lcdb-{LCDB_VERSION}/lcdb/database-accuracy.csv"
+LCDB_SHA256 = "450ea69b249866298653f718d66a825e3d19a4024dd4ff140b89f2e04d4777ae"  # the registry's lcdb 0.1.0 sdist
 CURVE_KEYS = ["openmlid", "learner"]
 
 
@@ -48,42 +51,80 @@ def lcdb_sample() -> pd.DataFrame:
 
 
 def _lcdb_sdist(folder: Path) -> Path:
-    """The lcdb sdist, fetched with pip (a package registry) into `folder` on first use."""
-    found = sorted(folder.glob(f"lcdb-{LCDB_VERSION}.tar.gz"))
-    if found:
-        return found[0]
+    """The lcdb sdist, fetched with pip (a package registry) into `folder` on first use. pip downloads
+    into a temporary folder beside it, and the file is moved into place only once its sha256 is
+    LCDB_SHA256: pip copies it into -d with a plain copy, so a stopped download left a torn archive
+    that every later run trusted (and failed on, with a traceback)."""
+    found = folder / f"lcdb-{LCDB_VERSION}.tar.gz"
+    if found.exists():
+        return found
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # SYNTHSCALE_CACHE naming a file, or a folder nothing can be made in
         raise FitInputError(f"cannot make the cache folder {folder} ({exc.strerror or exc}): set SYNTHSCALE_CACHE "
                             "to a writable folder") from None
-    got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                          f"lcdb=={LCDB_VERSION}", "-d", str(folder)], capture_output=True, text=True)
-    if got.returncode != 0:  # offline, or no registry: pip's own report is many lines
-        said = [ln.strip() for ln in got.stderr.splitlines() if ln.strip().startswith("ERROR")]
-        raise FitInputError(f"could not fetch LCDB 1.0 (pip download lcdb=={LCDB_VERSION}: "
-                            f"{said[-1] if said else 'exit ' + str(got.returncode)}); put lcdb-{LCDB_VERSION}.tar.gz "
-                            f"in {folder}, or use --lcdb sample (the 80 curves that ship)")
-    return folder / f"lcdb-{LCDB_VERSION}.tar.gz"
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+        got = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                              f"lcdb=={LCDB_VERSION}", "-d", tmp], capture_output=True, text=True)
+        if got.returncode != 0:  # offline, or no registry: pip's own report is many lines
+            said = [ln.strip() for ln in got.stderr.splitlines() if ln.strip().startswith("ERROR")]
+            raise FitInputError(f"could not fetch LCDB 1.0 (pip download lcdb=={LCDB_VERSION}: "
+                                f"{said[-1] if said else 'exit ' + str(got.returncode)}); put lcdb-{LCDB_VERSION}.tar.gz "
+                                f"in {folder}, or use --lcdb sample (the 80 curves that ship)")
+        fetched = Path(tmp) / found.name
+        _check_sdist(fetched, "the downloaded ")
+        os.replace(fetched, found)
+    return found
+
+
+def _check_sdist(path: Path, what: str = "") -> None:
+    """A one-line FitInputError unless the file's sha256 is LCDB_SHA256 (a torn copy, or another file
+    under its name, was read until its end and failed there with EOFError, or parsed as fewer curves)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != LCDB_SHA256:
+        raise FitInputError(f"{what}{path} is not the lcdb {LCDB_VERSION} sdist (its sha256 is {digest.hexdigest()}, "
+                            f"not {LCDB_SHA256}): it may be torn by a stopped download; remove it and run again "
+                            "to fetch it anew")
+
+
+def _lcdb_table(name: str, make) -> pd.DataFrame:
+    """The cached table `name` in the LCDB cache folder, else make(raw accuracy table) written there.
+    Written to a temporary file and renamed: a run stopped while writing it left a torn CSV that every
+    later call read as the whole of LCDB (236 of 12,000 curves, no error). The names carry v2: a cache
+    written before (possibly torn) is not read."""
+    folder = cache_dir() / "lcdb"
+    tidy = folder / name
+    if tidy.exists():
+        return pd.read_csv(tidy)
+    sdist = _lcdb_sdist(folder)
+    _check_sdist(sdist)
+    with tarfile.open(sdist) as tar:
+        raw = pd.read_csv(tar.extractfile(LCDB_MEMBER),
+                          usecols=["openmlid", "learner", "size_train", "outer_seed", "inner_seed",
+                                   "score_test", "score_valid"])
+    table = make(raw)
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, tidy)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return table
 
 
 def lcdb_full() -> pd.DataFrame:
     """All LCDB 1.0 accuracy curves, averaged over seeds, in the sample's tidy columns (cached)."""
-    folder = cache_dir() / "lcdb"
-    tidy = folder / "lcdb_curves_accuracy.csv"
-    if tidy.exists():
-        return pd.read_csv(tidy)
-    with tarfile.open(_lcdb_sdist(folder)) as tar:
-        raw = pd.read_csv(tar.extractfile(LCDB_MEMBER),
-                          usecols=["openmlid", "learner", "size_train", "score_test", "score_valid"])
-    raw["err_test"] = 1.0 - raw["score_test"]
-    raw["err_valid"] = 1.0 - raw["score_valid"]
-    agg = (raw.groupby(CURVE_KEYS + ["size_train"])
-           .agg(err_test_mean=("err_test", "mean"), err_test_std=("err_test", "std"),
-                err_valid_mean=("err_valid", "mean"), n_seeds=("err_test", "size"))
-           .reset_index())
-    agg.to_csv(tidy, index=False)
-    return agg
+    def make(raw: pd.DataFrame) -> pd.DataFrame:
+        raw = raw.assign(err_test=1.0 - raw["score_test"], err_valid=1.0 - raw["score_valid"])
+        return (raw.groupby(CURVE_KEYS + ["size_train"])
+                .agg(err_test_mean=("err_test", "mean"), err_test_std=("err_test", "std"),
+                     err_valid_mean=("err_valid", "mean"), n_seeds=("err_test", "size"))
+                .reset_index())
+    return _lcdb_table("lcdb_curves_accuracy.v2.csv", make)
 
 
 def lcdb_single_run() -> pd.DataFrame:
@@ -91,19 +132,11 @@ def lcdb_single_run() -> pd.DataFrame:
 
     A single split's curve is as noisy as a single training run: the tuning protocol that
     resembles the paper's single-run curves uses it (`fits.tuning`)."""
-    folder = cache_dir() / "lcdb"
-    tidy = folder / "lcdb_curves_accuracy_seed0.csv"
-    if tidy.exists():
-        return pd.read_csv(tidy)
-    with tarfile.open(_lcdb_sdist(folder)) as tar:
-        raw = pd.read_csv(tar.extractfile(LCDB_MEMBER),
-                          usecols=["openmlid", "learner", "size_train", "outer_seed", "inner_seed",
-                                   "score_test"])
-    one = raw[(raw["outer_seed"] == 0) & (raw["inner_seed"] == 0)].copy()
-    one["err_test_mean"] = 1.0 - one["score_test"]  # the column name curves() reads by default
-    one = (one.groupby(CURVE_KEYS + ["size_train"])["err_test_mean"].mean().reset_index())
-    one.to_csv(tidy, index=False)
-    return one
+    def make(raw: pd.DataFrame) -> pd.DataFrame:
+        one = raw[(raw["outer_seed"] == 0) & (raw["inner_seed"] == 0)]
+        one = one.assign(err_test_mean=1.0 - one["score_test"])  # the column name curves() reads by default
+        return one.groupby(CURVE_KEYS + ["size_train"])["err_test_mean"].mean().reset_index()
+    return _lcdb_table("lcdb_curves_accuracy_seed0.v2.csv", make)
 
 
 def curves(df: pd.DataFrame, y: str = "err_test_mean") -> list[tuple[str, np.ndarray, np.ndarray]]:

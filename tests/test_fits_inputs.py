@@ -3,10 +3,13 @@ failed runs, non-numeric or negative columns, zeros and missing group values in 
 groups that share seed ids, fractions as sizes, other laws in the plot, rising curves."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -545,3 +548,53 @@ def test_compare_of_fits_without_noise_estimates_prints_no_p_value_note() -> Non
     text = report(compare_runs(pd.DataFrame(rows), "n_synth", "test_err", "complexity", 20))
     assert "p Holm: adjusted" not in text and "0 pair" not in text, text
     assert "-: no p-value and no interval for pairs with complexity=1, complexity=3" in text, text
+
+
+def test_a_torn_lcdb_sdist_is_one_line_saying_to_remove_it(tmp_path: Path, monkeypatch) -> None:
+    """pip copies the sdist into place with a plain copy: a stopped download left a torn archive that every
+    later fit-bench trusted and ended in a 48-line EOFError traceback. Its sha256 is checked first."""
+    from fits import datasets
+
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path))
+    (tmp_path / "lcdb").mkdir()
+    (tmp_path / "lcdb" / "lcdb-0.1.0.tar.gz").write_bytes(b"\x1f\x8b\x08" + b"torn" * 100)
+    for make in (datasets.lcdb_full, datasets.lcdb_single_run):
+        with pytest.raises(FitInputError) as err:
+            make()
+        text = str(err.value)
+        assert len(text.splitlines()) == 1 and "is not the lcdb 0.1.0 sdist" in text and "remove it" in text, text
+
+
+def test_a_stopped_lcdb_cache_write_leaves_no_table_that_is_read_later(tmp_path: Path, monkeypatch) -> None:
+    """The tidy LCDB table was written in place: a run stopped while writing it left a torn CSV that every later
+    call read as the whole of LCDB (236 of 12,000 curves, no error). It is written aside and renamed."""
+    from fits import datasets
+
+    raw = pd.DataFrame({"openmlid": [3] * 4, "learner": ["svc"] * 4, "size_train": [16, 16, 32, 32],
+                        "outer_seed": [0, 1, 0, 1], "inner_seed": [0, 0, 0, 0], "score_test": [0.5, 0.7, 0.8, 0.9],
+                        "score_valid": [0.5, 0.6, 0.7, 0.8]})
+    (tmp_path / "lcdb").mkdir()
+    sdist = tmp_path / "lcdb" / "lcdb-0.1.0.tar.gz"  # a small archive of the real one's layout
+    data = raw.to_csv(index=False).encode()
+    with tarfile.open(sdist, "w:gz") as tar:
+        member = tarfile.TarInfo(datasets.LCDB_MEMBER)
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    monkeypatch.setenv("SYNTHSCALE_CACHE", str(tmp_path))
+    monkeypatch.setattr(datasets, "LCDB_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    real_to_csv = pd.DataFrame.to_csv
+
+    def stopped(self, path, **kw):  # writes the first line, then the process is "stopped"
+        Path(path).write_text(real_to_csv(self, **kw).splitlines()[0] + "\n3,svc,16,0.4")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        datasets.lcdb_full()
+    assert list((tmp_path / "lcdb").iterdir()) == [sdist]  # neither the torn table nor its temporary file
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real_to_csv)
+    table = datasets.lcdb_full()
+    assert table["err_test_mean"].round(6).tolist() == [0.4, 0.15] and table["n_seeds"].tolist() == [2, 2]
+    assert datasets.lcdb_full().equals(table)  # read back from the cache
+    one = datasets.lcdb_single_run()
+    assert one["err_test_mean"].round(6).tolist() == [0.5, 0.2]
