@@ -516,7 +516,7 @@ def _folder_name(text: str) -> str:
 def cmd_bound(args: argparse.Namespace) -> int:
     """`bound`: fit the transfer bound to a runs table, check it per s, write json, csv and plot;
     with --by, one bound per group in a subfolder of -o each."""
-    from fits.cli import check_outputs, out_dir, read_table, write_text_report
+    from fits.cli import check_outputs, clear_outputs, out_dir, read_table, write_text_report
 
     out = out_dir(args.output)
     df = fit_rows(read_table(args), [args.x, args.s], [args.y], [args.by])
@@ -524,6 +524,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
     check_outputs(out, ["bound.txt", *([] if args.by is not None else ONE_BOUND)], "bound")
     if args.by is None:
         res = check_bound(df, n=args.x, s=args.s, y=args.y, seed=seed)
+        clear_outputs(out / n for n in ("bound.txt", *ONE_BOUND))
         return write_text_report(out, "bound.txt", summary(res, args.s), _write_one(df, res, out, args))
     texts, files, errors = [], [], {}
     # in fit's order; no pooling check on n alone (n_real varies here by design; check_bound checks each
@@ -535,6 +536,9 @@ def cmd_bound(args: argparse.Namespace) -> int:
                             f"{next(n for n in names if names.count(n) > 1)!r}; recode the column")
     for name in names:
         check_outputs(out, [f"{name}/", *(f"{name}/{f}" for f in ONE_BOUND)], "bound")
+    # each group's files are written once it is fitted: the old ones go now, or a stop part-way left
+    # groups of two runs side by side (bound.txt, written last, is missing until all are new)
+    clear_outputs([out / "bound.txt", *(out / name / f for name in names for f in ONE_BOUND)])
     for (key, g), name in zip(groups, names):
         head = f"== {one_line(args.by)}={one_line(label(key))} =="
         try:

@@ -277,6 +277,16 @@ def check_outputs(out: Path, names: Sequence[str], what: str, flag: str = "-o") 
             _check_writable(path)
 
 
+def clear_outputs(paths: Iterable[Path]) -> None:
+    """Remove the files a command is about to write, once its work is done and before it writes the first
+    of them. Stopped between two of them (Ctrl-C, a kill, a full disk), it left new tables beside an old
+    figure and report that described other numbers; now what is there is all new, and its report (each
+    command writes it last) is missing while the set is unfinished."""
+    for path in paths:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+
+
 _MADE: list[Path] = []  # folders out_dir created for the command now running, outermost first
 
 

@@ -710,13 +710,14 @@ def _level_panel(ax: Any, g: pd.DataFrame, ypos: np.ndarray, res: dict[str, Any]
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """`compare`: print the comparison, write its tables and the forest plot."""
-    from fits.cli import check_outputs, out_dir, read_grouped, write_text_report
+    from fits.cli import check_outputs, clear_outputs, out_dir, read_grouped, write_text_report
 
     check_boot(args.boot)  # before the output folder is made
     out = out_dir(args.output)
-    check_outputs(out, ["compare_groups.csv", "compare_pairs.csv", "compare.txt", "forest.png", "forest.pdf"],
-                  "compare")
+    names = ["compare_groups.csv", "compare_pairs.csv", "compare.txt", "forest.png", "forest.pdf"]
+    check_outputs(out, names, "compare")
     res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
+    clear_outputs(out / n for n in names)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     unfitted = pd.DataFrame([{key_column(res["by"]): k, "error": e} for k, e in res["errors"].items()])
     groups = res["groups"].assign(error="")  # a group that could not be fitted is a row too, with why

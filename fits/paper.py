@@ -100,9 +100,14 @@ def plot_models(table: pd.DataFrame, out: Path) -> list[Path]:
     return save(fig, out)
 
 
+PAPER_OUTPUTS = ("c_by_model.csv", "free_fits.csv", "bound_per_fraction.csv", "summary.json",
+                 *(f"{name}.{kind}" for name in ("r50_imagenet1", "c_by_model", "bound_r50_fractions")
+                   for kind in ("png", "pdf")))  # what reanalyse writes
+
+
 def reanalyse(out: Path) -> dict[str, Any]:
     """Run every part of the reanalysis, write tables and figures under `out`, return the numbers."""
-    from fits.cli import out_dir
+    from fits.cli import clear_outputs, out_dir
 
     runs = datasets.paper_curves(datasets.paper_runs())  # a missing data file fails before any folder
     out_dir(out)
@@ -113,6 +118,7 @@ def reanalyse(out: Path) -> dict[str, Any]:
     fractions = runs[(runs["ptask"] == "mulclass") & (runs["fdata"] == "imagenet")
                      & (runs["model"] == "r50") & (runs["pdata"] == "bop")]
     bound = check_bound(fractions, n="n", s="fratio", y="err", seed=None)
+    clear_outputs(out / name for name in PAPER_OUTPUTS)  # summary.json, written last, is missing till all are new
     models.to_csv(out / "c_by_model.csv", index=False)
     free.to_csv(out / "free_fits.csv", index=False)
     bound["per_s"].to_csv(out / "bound_per_fraction.csv", index=False)

@@ -115,6 +115,8 @@ def save(fig: plt.Figure, out: str | Path) -> list[Path]:
     paths = figure_paths(out)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     try:
+        for path in paths:  # both go first: stopped after the .png, an old .pdf stayed beside it
+            path.unlink(missing_ok=True)
         for path in paths:
             fig.savefig(path, bbox_inches="tight", **({} if path.suffix.lower() == ".pdf" else {"dpi": 150}))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Sequence
@@ -467,7 +468,14 @@ def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
     """Write what fit_runs returned as strict JSON (missing values as null); returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n")
+    text = json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n"
+    part = out.with_name(f".{out.name}.{os.getpid()}.part")  # a stop while writing kept the old file whole
+    try:
+        part.write_text(text)
+        os.replace(part, out)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return out
 
 

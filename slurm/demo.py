@@ -140,6 +140,9 @@ def _holds_another_study(out: Path, config: Path) -> bool:
         return True
 
 
+OUTPUTS = ["fits.json", "scaling.png", "scaling.pdf", "config.yaml", "PROVENANCE.md"]  # beside runs.csv, in --out
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Entry point of `synthscale demo`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -171,12 +174,11 @@ def _sweep_fit_plot(args: argparse.Namespace, overrides: dict, planned: set[str]
     """The demo after its first checks: the rest of the output checks, the sweep, the table, the fit,
     the figure, config.yaml and PROVENANCE.md in args.out (a folder that exists now)."""
     import fits
-    from fits.cli import check_outputs
+    from fits.cli import check_outputs, clear_outputs
     from fits.table import write_fits_json
 
     check_table_path(args.out / "runs.csv", "--out's runs.csv")
-    check_outputs(args.out, ["fits.json", "scaling.png", "scaling.pdf", "config.yaml", "PROVENANCE.md"], "demo",
-                  "--out")  # written after the sweep: a folder in the way was a traceback then
+    check_outputs(args.out, OUTPUTS, "demo", "--out")  # written after the sweep: a folder in the way was a traceback
     config = _RanConfig(args.config, overrides)  # read now: the file may be edited while the sweep runs
     differ = config.differs_from(args.out / "config.yaml")
     if differ is not None:  # an edited config's demo replaced the earlier outputs without a word
@@ -186,6 +188,10 @@ def _sweep_fit_plot(args: argparse.Namespace, overrides: dict, planned: set[str]
     rc = sweep_to_csv(args.config, args.root, overrides, executor=args.executor, max_parallel=args.max_parallel)
     df = collect(args.root, only=planned)  # the root may hold other configs' runs (the default root is shared)
     df = df[df["run_id"].isin(planned)].reset_index(drop=True)
+    # PROVENANCE.md, written last, is missing until every output is new (a stop between two of them
+    # left this runs.csv beside the fits and figure of the one before)
+    clear_outputs(p for p in (args.out / name for name in ["runs.csv", *OUTPUTS])
+                  if p.resolve() != config.path)  # (not the config file itself: --config OUT/config.yaml)
     write_csv(df, args.out / "runs.csv")
     fit = fits.fit_runs(df, x="n_synth", y="test_err", by=args.by)
     write_fits_json(fit, args.out / "fits.json")
