@@ -53,9 +53,15 @@ $(STAMP): setup.cfg
 	@touch $(STAMP)
 
 # Real Fashion-MNIST from the Debian package (IDX files). As root: apt-get install;
-# otherwise unpack the .deb into .cache/root (see LOCAL_FMNIST above).
+# otherwise unpack the .deb into .cache/root (see LOCAL_FMNIST above). A SYNTHSCALE_DATA_ROOT
+# already set is the user's copy (the code checks its files); without apt-get (macOS, RPM
+# systems) one line says how to give the data.
 data:
-	@if [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ] || [ -f $(LOCAL_FMNIST)/t10k-images-idx3-ubyte.gz ]; then :; \
+	@if [ -n "$$SYNTHSCALE_DATA_ROOT" ] || [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ] || \
+	    [ -f $(LOCAL_FMNIST)/t10k-images-idx3-ubyte.gz ]; then :; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "make data: no apt-get here to fetch Fashion-MNIST; export SYNTHSCALE_DATA_ROOT=DIR (a folder with its" \
+	    "four IDX .gz files) and run make again" >&2; exit 2; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  (apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
 	   (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null)) && \

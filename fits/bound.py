@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -531,9 +532,16 @@ def cmd_bound(args: argparse.Namespace) -> int:
     # group over (n, s))
     groups = curve_groups(df, args.x, args.by, check_pooled=False)
     names = [_folder_name(f"{args.by}={label(k)}") for k, _ in groups]
-    if len(set(names)) < len(names):
-        raise FitInputError(f"--by {args.by}: two groups would share the folder name "
-                            f"{next(n for n in names if names.count(n) > 1)!r}; recode the column")
+    # as a case-insensitive file system (macOS's, Windows') sees them: Digits and digits were one folder there,
+    # the second group's files written over the first's without a word
+    seen = [unicodedata.normalize("NFC", n).casefold() for n in names]
+    if len(set(seen)) < len(seen):
+        first = next(k for k in seen if seen.count(k) > 1)
+        clash = [one_line(label(key)) for (key, _), k in zip(groups, seen) if k == first]
+        case = "; macOS and Windows file systems ignore case" if len({n for n, k in zip(names, seen) if k == first}) > 1 \
+            else ""
+        raise FitInputError(f"--by {args.by}: groups {clash[0]!r} and {clash[1]!r} would share one folder name "
+                            f"({names[seen.index(first)]!r}{case}); recode the column")
     for name in names:
         check_outputs(out, [f"{name}/", *(f"{name}/{f}" for f in ONE_BOUND)], "bound")
     # each group's files are written once it is fitted: the old ones go now, or a stop part-way left

@@ -281,12 +281,13 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
 
 
 def _stdout_gone() -> bool:
-    """Whether stdout is a pipe whose reader has gone: poll reports an error on its write end."""
+    """Whether stdout is a pipe whose reader has gone: poll reports an error on its write end (Linux), or a
+    hang-up (macOS: its kernel sets POLLHUP there, and the reader's exit was a BrokenPipeError traceback)."""
     import select
 
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (OSError, ValueError, AttributeError):  # no fileno (captured), no poll on this platform
         return False

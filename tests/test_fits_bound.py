@@ -282,3 +282,17 @@ def test_verdict_keys_follow_the_checks_not_the_summary_wording() -> None:
     none = {**res, "per_s": res["per_s"].iloc[:0], "gamma_inside_fraction": float("nan")}
     assert verdicts(none) == {"check 1": "not made", "check 2": "not made"}
     assert "none could be made" in summary(none)
+
+
+def test_bound_groups_alike_but_for_case_are_refused_before_one_overwrites_the_other(tmp_path, capsys) -> None:
+    """On a case-insensitive file system (macOS's, Windows') the folders generator=Digits and generator=digits
+    are one: the second group's bound was written over the first's while the report listed both."""
+    from fits.cli import main
+    from fits.simulate import bound_sweep
+
+    runs = pd.concat([bound_sweep(100, True).assign(generator=k) for k in ("Digits", "digits")], ignore_index=True)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["bound", str(tmp_path / "runs.csv"), "--by", "generator", "-o", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "groups 'Digits' and 'digits' would share one folder name" in err, err
+    assert not (tmp_path / "b").exists()

@@ -4,6 +4,7 @@ holding another export. Each is one line on stderr and exit code 2, before any i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -463,3 +464,24 @@ def test_bench_of_part_of_the_default_sizes_does_not_overwrite_the_committed_tab
     _fails(capsys, ["bench", "--resolution", "64", "--rounds", "1", "--min-cpu-s", "0.01"],
            "measures part of the benchmark")
     assert table.read_text() == "the committed table\n"
+
+
+def test_a_hung_up_stdout_reads_as_gone_as_on_macos(monkeypatch, tmp_path) -> None:
+    """macOS's kernel reports a pipe whose reader has gone as POLLHUP, not POLLERR as Linux does: there
+    `synthscale ... | head` ended in a BrokenPipeError traceback instead of quietly."""
+    import select
+
+    from synth.console import _stdout_gone
+
+    class HungUp:  # what poll says of the write end on macOS once `head` has exited
+        def register(self, fd: int, events: int) -> None:
+            pass
+
+        def poll(self, timeout: int) -> list:
+            return [(1, select.POLLOUT | select.POLLHUP)]
+
+    with open(tmp_path / "out", "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert not _stdout_gone()  # a file: nothing reports it gone
+        monkeypatch.setattr(select, "poll", HungUp)
+        assert _stdout_gone()
