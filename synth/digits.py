@@ -1,7 +1,10 @@
 """`digits`: the ten digits drawn from the vector outlines of the fonts that ship with matplotlib.
 
-Each (font, digit) outline is rasterised once per process into a signed distance field (SDF) on a
-fixed grid; a sample is then a per-(seed, index) warp of one SDF with `grid_sample` (affine pose,
+Each (font, digit) outline was rasterised once into a bool ink mask on a fixed grid; the masks ship
+as package data (synth/data/digit_glyphs.npz), so the images depend neither on the installed
+matplotlib's font files (cmti10.ttf is only in matplotlib >= 3.11) nor on its FreeType (whose
+version moved a few glyphs by a texel or two). Each mask becomes a signed distance field (SDF) once
+per process; a sample is then a per-(seed, index) warp of one SDF with `grid_sample` (affine pose,
 shear, aspect and a smooth sinusoidal elastic field), thresholded at a random offset (thinner or
 bolder strokes) with an anti-aliasing ramp of one output pixel, and composited over a textured,
 optionally coloured background with distractor strokes and pixel noise. Because the SDF is sampled,
@@ -15,12 +18,19 @@ not a bitmap, the digits stay sharp at any resolution. Label = the digit.
 | 3          | 21    | 25           | 0.3   | 0.06    | 0.12   | 0.8     | 1.0    | 0.5    | 3       | 0.1   |
 
 `invert` is the probability of light ink on a dark background (real MNIST is light on dark).
+
+The maintainer rebuilds the mask file from matplotlib's fonts (after changing FONT_FILES, GLYPH_GRID
+or GLYPH_HALF_HEIGHT; needs a matplotlib that ships every file of FONT_FILES) with
+`python -c "from synth.digits import write_glyphs; write_glyphs()"`. A rebuild with another FreeType
+may change a few texels and with them the images: tests/test_digits.py compares the file with a fresh
+rasterisation when the installed matplotlib has the fonts and the FreeType the file records.
 """
 from __future__ import annotations
 
 import math
 import os
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +51,8 @@ FONT_FILES = (
 )
 GLYPH_GRID = 96          # SDF texels per side; bilinear SDF lookups keep edges sharp when magnified
 GLYPH_HALF_HEIGHT = 0.7  # a glyph's larger half-extent inside its [-1, 1] SDF square
+# The ink masks of every (font, digit), rasterised from FONT_FILES by write_glyphs (package data).
+GLYPH_FILE = Path(__file__).resolve().parent / "data" / "digit_glyphs.npz"
 
 KNOBS = (
     Knob("fonts", int, 1, len(FONT_FILES), "number of font files used (the first k of FONT_FILES)"),
@@ -76,7 +88,7 @@ def font_path(name: str) -> str:
 def _glyph_mask(font: str, digit: int, grid: int) -> np.ndarray:
     """(grid, grid) bool ink mask of one digit, centred, larger half-extent GLYPH_HALF_HEIGHT."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.path import Path
+    from matplotlib.path import Path as MplPath
     from matplotlib.textpath import TextPath
 
     tp = TextPath((0, 0), str(digit), size=1.0, prop=FontProperties(fname=font_path(font)))
@@ -90,20 +102,61 @@ def _glyph_mask(font: str, digit: int, grid: int) -> np.ndarray:
     # Even-odd over the closed contours: matplotlib's contains_points on the compound path fills
     # the counters of 0, 4, 6, 8, 9; XOR of the contours leaves them open.
     for poly in tp.to_polygons(closed_only=True):
-        mask ^= Path(poly).contains_points(pts)
+        mask ^= MplPath(poly).contains_points(pts)
     return mask.reshape(grid, grid)
 
 
+def write_glyphs(path: str | os.PathLike = GLYPH_FILE) -> Path:
+    """Rasterise every (font, digit) of FONT_FILES from matplotlib's fonts and write the mask file.
+
+    The maintainer's way to rebuild GLYPH_FILE; the renderer only reads the file. Masks are stored
+    bit-packed along rows, with the font list, grid and half-height they were made with and, for the
+    record, the matplotlib and FreeType versions that rasterised them."""
+    import matplotlib
+    from matplotlib import ft2font
+
+    masks = np.stack([np.stack([_glyph_mask(font, digit, GLYPH_GRID) for digit in range(10)])
+                      for font in FONT_FILES])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:  # a file object: savez_compressed would append .npz to another name
+        np.savez_compressed(fh, masks=np.packbits(masks, axis=-1), fonts=np.array(FONT_FILES),
+                            grid=np.int64(GLYPH_GRID), half_height=np.float64(GLYPH_HALF_HEIGHT),
+                            matplotlib=np.array(matplotlib.__version__),
+                            freetype=np.array(ft2font.__freetype_version__))
+    return path
+
+
+def load_glyph_masks(path: str | os.PathLike | None = None) -> np.ndarray:
+    """(len(FONT_FILES), 10, GLYPH_GRID, GLYPH_GRID) bool ink masks from the mask file (GLYPH_FILE).
+
+    A file made for other fonts, grid or half-height than this module's constants is an error (the
+    glyphs would silently be the wrong ones), as is a missing file (an install without package data)."""
+    path = Path(GLYPH_FILE if path is None else path)
+    rebuild = 'reinstall synthscale, or rebuild it: python -c "from synth.digits import write_glyphs; write_glyphs()"'
+    if not path.is_file():
+        raise RuntimeError(f"digits: the glyph mask file {path} is missing; {rebuild}")
+    with np.load(path, allow_pickle=False) as data:
+        fonts, grid = tuple(data["fonts"].tolist()), int(data["grid"])
+        half_height, packed = float(data["half_height"]), data["masks"]
+    made, here = (fonts, grid, half_height), (FONT_FILES, GLYPH_GRID, GLYPH_HALF_HEIGHT)
+    if made != here:
+        names = ("FONT_FILES", "GLYPH_GRID", "GLYPH_HALF_HEIGHT")
+        diff = "; ".join(f"{n}: {a!r} in the file, {b!r} here" for n, a, b in zip(names, made, here) if a != b)
+        raise RuntimeError(f"digits: {path} was made for other glyphs than synth/digits.py's ({diff}); {rebuild}")
+    return np.unpackbits(packed, axis=-1, count=grid).astype(bool)
+
+
 @lru_cache(maxsize=4)
-def glyph_bank(n_fonts: int, grid: int = GLYPH_GRID) -> torch.Tensor:
-    """(n_fonts * 10, 1, grid, grid) float32 SDFs in glyph units (negative inside the ink)."""
+def glyph_bank(n_fonts: int) -> torch.Tensor:
+    """(n_fonts * 10, 1, GLYPH_GRID, GLYPH_GRID) float32 SDFs in glyph units (negative inside the ink),
+    from the shipped masks of the first n_fonts of FONT_FILES (matplotlib is not needed)."""
     from scipy.ndimage import distance_transform_edt
 
-    texel = 2.0 / (grid - 1)
+    texel = 2.0 / (GLYPH_GRID - 1)
     sdfs = []
-    for font in FONT_FILES[:n_fonts]:
-        for digit in range(10):
-            m = _glyph_mask(font, digit, grid)
+    for font_masks in load_glyph_masks()[:n_fonts]:
+        for m in font_masks:
             sdf = distance_transform_edt(~m) - distance_transform_edt(m)
             sdfs.append(torch.from_numpy(sdf.astype(np.float32) * texel))
     return torch.stack(sdfs)[:, None].contiguous()
@@ -121,7 +174,8 @@ def _col(t: torch.Tensor, k: int) -> torch.Tensor:
 
 @GENERATORS.register("digits")
 class Digits(Family):
-    """The ten digits from matplotlib's font outlines, warped, restroked and textured; label = digit."""
+    """The ten digits from matplotlib's font outlines (shipped masks), warped, restroked and textured;
+    label = digit."""
 
     name, KNOBS, PRESETS = "digits", KNOBS, PRESETS
     n_classes = 10

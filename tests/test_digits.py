@@ -1,8 +1,10 @@
 """The `digits` generator family: the same contract tests as every generator, plus glyph sanity."""
 import hashlib
+import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +119,79 @@ def test_knobs_resolve_preset_and_override():
     ds = make_dataset("digits", 4, complexity=1, rotate=45.0)
     knobs = ds.generator.knobs()
     assert knobs["rotate"] == 45.0 and knobs["fonts"] == 6
+
+
+# The glyph masks ship as package data (synth/data/digit_glyphs.npz): the images depend neither on the
+# installed matplotlib's font files (cmti10.ttf only from 3.11) nor on its FreeType.
+
+def test_shipped_masks_equal_a_fresh_rasterisation(tmp_path):
+    """Pins the mask file to its maker: `_glyph_mask` on matplotlib's fonts gives the shipped masks, and
+    write_glyphs (the maintainer's rebuild) writes them so that the loader reads them back."""
+    from matplotlib import ft2font
+
+    missing = [f for f in FONT_FILES if not os.path.isfile(synth.digits.font_path(f))]
+    if missing:
+        pytest.skip(f"the installed matplotlib lacks {', '.join(missing)}")
+    with np.load(synth.digits.GLYPH_FILE) as data:
+        made_with = str(data["freetype"])
+    if ft2font.__freetype_version__ != made_with:  # another FreeType moves a few texels (the file's reason)
+        pytest.skip(f"matplotlib's FreeType is {ft2font.__freetype_version__}, the file was made with {made_with}")
+    shipped = synth.digits.load_glyph_masks()
+    fresh = np.stack([np.stack([synth.digits._glyph_mask(font, d, synth.digits.GLYPH_GRID) for d in range(10)])
+                      for font in FONT_FILES])
+    differ = [(font, d) for f, font in enumerate(FONT_FILES) for d in range(10)
+              if not np.array_equal(shipped[f, d], fresh[f, d])]
+    assert not differ, f"shipped masks differ from _glyph_mask for {differ}"
+    rebuilt = synth.digits.write_glyphs(tmp_path / "glyphs.npz")
+    assert np.array_equal(synth.digits.load_glyph_masks(rebuilt), fresh)
+
+
+def test_renders_without_matplotlibs_font_files(monkeypatch, tmp_path):
+    """Level 3 (all 21 fonts) renders the same images when matplotlib's font folder does not exist
+    (matplotlib < 3.11 lacks cmti10.ttf: FileNotFoundError before the masks were shipped)."""
+    want = _images(200, complexity=3)
+    monkeypatch.setattr(synth.digits, "font_path", lambda name: str(tmp_path / "no-fonts" / name))
+    glyph_bank.cache_clear()
+    try:
+        got = _images(200, complexity=3)
+    finally:
+        glyph_bank.cache_clear()
+    assert torch.equal(got.image, want.image) and torch.equal(got.label, want.label)
+
+
+_NO_MATPLOTLIB_SNIPPET = """
+import hashlib, sys, torch
+sys.modules['matplotlib'] = None  # any import of matplotlib now fails
+import synth.digits
+from synth.core import make_dataset
+ds = make_dataset('digits', 40, seed=9, resolution=24, complexity=3, channels=3, fonts=21)
+print(hashlib.sha256(ds.render_batch(torch.arange(40)).image.numpy().tobytes()).hexdigest())
+"""
+
+
+def test_render_path_does_not_import_matplotlib():
+    ds = make_dataset("digits", 40, seed=9, resolution=24, complexity=3, channels=3, fonts=21)
+    here = hashlib.sha256(ds.render_batch(torch.arange(40)).image.numpy().tobytes()).hexdigest()
+    out = subprocess.run([sys.executable, "-c", _NO_MATPLOTLIB_SNIPPET], capture_output=True, text=True,
+                         env={"OMP_NUM_THREADS": "1", "PATH": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == here
+
+
+def test_mask_file_for_other_glyphs_or_missing_is_one_clear_error(monkeypatch, tmp_path):
+    with np.load(synth.digits.GLYPH_FILE) as data:
+        arrays = {k: data[k] for k in data.files}
+    other = tmp_path / "other.npz"
+    np.savez_compressed(other, **{**arrays, "fonts": arrays["fonts"][::-1], "grid": np.int64(64)})
+    monkeypatch.setattr(synth.digits, "GLYPH_FILE", other)
+    glyph_bank.cache_clear()
+    try:
+        made_for = r"made for other glyphs .*FONT_FILES: .*GLYPH_GRID: 64 in the file, 96 here.*write_glyphs\(\)"
+        with pytest.raises(RuntimeError, match=made_for) as err:
+            glyph_bank(1)
+        assert "GLYPH_HALF_HEIGHT" not in str(err.value) and "\n" not in str(err.value)
+        monkeypatch.setattr(synth.digits, "GLYPH_FILE", tmp_path / "missing.npz")
+        with pytest.raises(RuntimeError, match=r"missing\.npz is missing; reinstall synthscale"):
+            glyph_bank(1)
+    finally:
+        glyph_bank.cache_clear()
