@@ -35,8 +35,10 @@ PROTOCOLS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def last_value(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
-    """Predict the last observed error at every larger size."""
+def last_observed(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+    """Predict the last observed error at every larger size: ANCHORS.md's "last value" baseline, y[-1] of a
+    curve of one error per size (fits.extrapolation.last_value takes the mean at the largest size, for
+    tables that repeat sizes)."""
     return np.full(len(x_new), y[-1])
 
 
@@ -66,7 +68,7 @@ def plain_curve_fit(x: np.ndarray, y: np.ndarray, x_new: np.ndarray) -> np.ndarr
     except (RuntimeError, ValueError):
         pass
     CURVE_FIT_FAILURES["n"] += 1
-    return last_value(x, y, x_new)
+    return last_observed(x, y, x_new)
 
 
 def law_predictor(law: str, weighted: bool) -> Predictor:
@@ -80,7 +82,7 @@ def law_predictor(law: str, weighted: bool) -> Predictor:
 OURS = "ours (fits.extrapolate)"  # tail-weighted power_floor or last value, chosen per curve
 SELECT = "law chosen per curve (fit --law auto)"  # fits.select: the law with the lowest inner holdout error
 METHODS: dict[str, Predictor] = {
-    "last value": last_value,
+    "last value": last_observed,
     "log-log line": loglog_line,
     "curve_fit": plain_curve_fit,
     "m4 (ours, unweighted)": law_predictor("m4", False),

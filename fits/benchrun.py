@@ -30,20 +30,19 @@ def robustness(curves: list[Curve]) -> dict[str, int]:
     out = {"curves": len(curves), "with_zeros": 0, "refused": 0, "exceptions": 0, "nan": 0}
     for _, x, y in curves:
         out["with_zeros"] += int(np.any(y == 0))
-        for w in (None,):
-            try:
-                fit = fit_curve(x, y, weights=w)
-            except FitInputError:
-                out["refused"] += 1  # fewer than 3 sizes: refused by design, with a message
-                continue
-            except Exception:  # noqa: BLE001 - counting crashes is the point of this check
-                out["exceptions"] += 1
-                continue
-            try:
-                vals = [*fit.params.values(), *fit.predict(np.r_[x, 2 * x[-1]])]
-            except PredictionOverflow:  # an infinite prediction, counted with the NaN ones
-                vals = [np.nan]
-            out["nan"] += int(not np.all(np.isfinite(vals)))
+        try:
+            fit = fit_curve(x, y)
+        except FitInputError:
+            out["refused"] += 1  # fewer than 3 sizes: refused by design, with a message
+            continue
+        except Exception:  # noqa: BLE001 - counting crashes is the point of this check
+            out["exceptions"] += 1
+            continue
+        try:
+            vals = [*fit.params.values(), *fit.predict(np.r_[x, 2 * x[-1]])]
+        except PredictionOverflow:  # an infinite prediction, counted with the NaN ones
+            vals = [np.nan]
+        out["nan"] += int(not np.all(np.isfinite(vals)))
     return out
 
 

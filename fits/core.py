@@ -553,7 +553,7 @@ def grid_starts(prob: Problem, y_fit: np.ndarray) -> list[Params]:
     alpha 0.31, C 0.85 from those starts; alpha 0.03, C 0.51 fits 4x better in squared log error).
     At most 3 free parameters (4^3 starts); none beyond."""
     law, names = prob.law, prob.free
-    if not 0 < len(names) <= 3:
+    if len(names) > 3:  # (none free cannot happen: pinning every parameter is refused)
         return []
     lo, hi = theta_box(prob, y_fit)
     axes = [lo[i] + np.array(GRID_POSITIONS) * (hi[i] - lo[i]) for i in range(len(names))]
@@ -637,9 +637,3 @@ def tail_weights(x: Any, factor: float = TAIL_HALVING) -> np.ndarray:
                             f"{one_line(repr(x))[:80]}")
     rank = np.unique(n, return_inverse=True)[1]
     return factor ** (rank.max() - rank).astype(float)
-
-
-def extrapolate_tail(x: Any, y: Any, x_new: Any, law: str = "power_floor") -> np.ndarray:
-    """Predicted error at larger sizes x_new: `law` fitted with tail_weights (one of the two
-    candidates of `fits.extrapolate`, which also considers the last value)."""
-    return fit_curve(x, y, law, weights=tail_weights(x)).predict(x_new)

@@ -36,7 +36,7 @@ def shared_data_dir() -> Path:
 
 def cache_dir() -> Path:
     """Where downloaded and derived files live (git-ignored): $SYNTHSCALE_CACHE or <repo>/.cache."""
-    return Path(os.environ.get("SYNTHSCALE_CACHE", REPO / ".cache"))
+    return Path(os.environ.get("SYNTHSCALE_CACHE") or REPO / ".cache")  # (set but empty: the default, not ".")
 
 
 def _need(path: Path) -> Path:

@@ -199,9 +199,7 @@ def _line_t(sizes: np.ndarray, mean: np.ndarray) -> float:
     own residuals (inf for a straight line that moves, 0 for a level one)."""
     if np.ptp(mean) <= _level_tol(mean):  # polyfit gives a slope of ~1e-17 here, and no scatter
         return 0.0
-    if len(sizes) < 3:
-        return np.inf
-    lx = np.log(sizes)
+    lx = np.log(sizes)  # (3 or more sizes: both callers' fits need them)
     slope, icpt = np.polyfit(lx, mean, 1)
     resid = mean - (icpt + slope * lx)
     se = np.sqrt(np.sum(resid ** 2) / (len(lx) - 2) / np.sum((lx - lx.mean()) ** 2))
@@ -281,8 +279,6 @@ def is_flat(fit: "Fit") -> bool:
         n = np.asarray(prob.xs, float)
         n = n if n.ndim == 1 else n[:, 0]
         return 0 <= prob.fixed["alpha"] * np.log(n.max() / n.min()) <= 1e-6
-    if "alpha" not in prob.free:
-        return False
     lo, hi = {**law.bounds(prob.xs, np.maximum(prob.y, prob.floor)), **prob.box}["alpha"]
     return lo == 0 and fit.scaled["alpha"] <= BOUND_TOL * (hi - lo)
 

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from fits import datasets
-from fits.bench import PROTOCOLS, last_value, law_predictor, rel_err
+from fits.bench import PROTOCOLS, last_observed, law_predictor, rel_err
 from fits.core import F_SCALE, TOL, _from_theta, _to_theta, fit_curve, make_problem, tail_weights, theta_box
 from fits.extrapolation import extrapolate, inner_split, tail_fit
 
@@ -115,7 +115,7 @@ def make_mean(cands: Mapping[str, Predictor], how: str = "mean") -> Predictor:
 def candidates() -> dict[str, Predictor]:
     """Every predictor compared, in two rounds; the winner of round 1 became fits.extrapolate."""
     tw, uw = law_predictor("power_floor", True), law_predictor("power_floor", False)
-    lv = last_value
+    lv = last_observed
     tw_lv, tw_uw, all3 = {"tw": tw, "lv": lv}, {"tw": tw, "uw": uw}, {"tw": tw, "uw": uw, "lv": lv}
     round1 = {"last value": lv, "power_floor tail-weighted": tw, "power_floor unweighted": uw,
               "select(tw, lv)": make_select(tw_lv, "tw"), "select(tw, uw)": make_select(tw_uw, "tw"),

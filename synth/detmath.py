@@ -44,11 +44,6 @@ def normalize(v: torch.Tensor, dim: int = -1, eps: float = 1e-12) -> torch.Tenso
     return v / (sq + eps).sqrt().unsqueeze(dim)
 
 
-def dot3(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Dot product over a last dimension of size 3, in a fixed order."""
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
-
-
 def log2(x: torch.Tensor) -> torch.Tensor:
     """log2 of positive float32 x: exponent bits plus an atanh series for the mantissa (~1e-6)."""
     bits = x.to(torch.float32).contiguous().view(torch.int32)

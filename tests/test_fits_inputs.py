@@ -598,3 +598,11 @@ def test_a_stopped_lcdb_cache_write_leaves_no_table_that_is_read_later(tmp_path:
     assert datasets.lcdb_full().equals(table)  # read back from the cache
     one = datasets.lcdb_single_run()
     assert one["err_test_mean"].round(6).tolist() == [0.5, 0.2]
+
+
+def test_an_empty_cache_variable_means_the_default_cache(monkeypatch) -> None:
+    """SYNTHSCALE_CACHE set but empty put fits' cache in the current folder ('.'), while bench's took its default."""
+    from fits import datasets
+
+    monkeypatch.setenv("SYNTHSCALE_CACHE", "")
+    assert datasets.cache_dir() == datasets.REPO / ".cache"

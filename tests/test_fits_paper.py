@@ -12,7 +12,7 @@ import pytest
 
 import fits
 from fits import datasets
-from fits.bench import PROTOCOLS, last_value, law_predictor, score_curve
+from fits.bench import PROTOCOLS, last_observed, law_predictor, score_curve
 from fits.bound import check_bound
 from fits.paper import imagenet_curve, notebook_fit
 
@@ -65,7 +65,7 @@ def test_every_lcdb_sample_curve_fits_without_exception_or_nan() -> None:
 
 
 def test_tail_weighted_fit_beats_last_value_on_the_sample() -> None:
-    methods = {"last": last_value, "ours": law_predictor("power_floor", True)}
+    methods = {"last": last_observed, "ours": law_predictor("power_floor", True)}
     split = PROTOCOLS["hold out the last 2 sizes"]
     scores = [score_curve(x, y, split(x), methods) for _, x, y in datasets.curves(datasets.lcdb_sample())]
     med = {m: np.median([s[m][0] for s in scores if s]) for m in methods}
