@@ -117,7 +117,9 @@ def check_device_name(name: str) -> None:
 
 
 def pick_device(name: str) -> torch.device:
-    """`auto` -> cuda when present, else cpu."""
+    """`auto` -> cuda when present, else cpu (on Apple silicon too: mps only when asked for). Any other
+    device must be present here, or it is a UserError: torch takes names this machine may lack (mps,
+    xpu, cuda:3), and a run on one ended in a long traceback after it had made its run folder."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     check_device_name(name)
@@ -125,4 +127,42 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device: {name!r} asked for, but this machine has no usable CUDA device; "
                         "use device=auto (cuda where present) or device=cpu")
+    if device.type == "cpu" and device.index not in (None, 0):  # torch runs it on the one CPU device
+        raise UserError(f"device: {name!r}: torch has one CPU device, cpu (threads=N sets how many cores it "
+                        "uses); use device=cpu or device=auto")
+    if device.type == "meta":
+        raise UserError(f"device: {name!r} is torch's device for shapes alone, with no data to train on; "
+                        "use device=auto (cuda where present) or device=cpu")
+    if not _usable(device):
+        raise UserError(f"device: {name!r} asked for, but this machine has no such device (it has "
+                        f"{', '.join(present_devices())}); use device=auto (cuda where present) or device=cpu")
     return device
+
+
+def _usable(device: torch.device) -> bool:
+    """Whether `device` is here: asked of its torch backend (torch.cuda, torch.mps, torch.xpu, ...), which
+    makes no tensor (on a GPU that would hold memory in the sweep's process while it runs), else by making
+    an empty tensor on it."""
+    backend = getattr(torch, device.type, None)
+    if hasattr(backend, "is_available") and hasattr(backend, "device_count"):
+        return (device.index or 0) < _count(device.type)
+    try:
+        torch.empty(0, device=device)
+    except Exception:  # RuntimeError, NotImplementedError, AssertionError, ImportError: not built in, or absent
+        return False
+    return True
+
+
+def _count(kind: str) -> int:
+    """How many devices of torch backend `kind` (cuda, mps, xpu) this machine has; 0 if it has none."""
+    backend = getattr(torch, kind, None)
+    try:
+        return backend.device_count() if backend.is_available() else 0
+    except Exception:  # a backend torch was not built with may raise rather than say False
+        return 0
+
+
+def present_devices() -> list[str]:
+    """The devices this machine can train on, by name: cpu, then each cuda:N, mps and xpu:N present."""
+    return ["cpu", *(f"cuda:{i}" for i in range(_count("cuda"))), *(["mps"] if _count("mps") else []),
+            *(f"xpu:{i}" for i in range(_count("xpu")))]

@@ -212,6 +212,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         part = run_dir / "rows" / f"s{s}.json"
         row = read_json(part) if part.is_file() else None
         if is_row(row):
+            _ft_ckpt(run_dir, s).unlink(missing_ok=True)  # left by a process stopped after writing the row
             rows.append(row)
             continue
         if part.is_file():
@@ -229,8 +230,14 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
         row["cpu_s"] = round(time.process_time() - cpu0 + cpu, 2)  # all threads; load-independent cost
         t0, cpu0 = time.time(), time.process_time()  # the next row counts its own work only (COLUMNS)
         write_json_atomic(row, part)
+        _ft_ckpt(run_dir, s).unlink(missing_ok=True)  # only now: a stop before the row resumes from it
         rows.append(row)
     return rows
+
+
+def _ft_ckpt(run_dir: Path, s: int) -> Path:
+    """The resumable checkpoint of the fine-tune on `s` real images."""
+    return run_dir / f"ft-s{s}.ckpt"
 
 
 def warn_if_short_budget(spec: RunSpec) -> bool:
@@ -395,11 +402,11 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
 
         loss_fn = transfer_proxy_loss(net, pre_net.to(device), spec.asg.proxy_lambda)
     res = train(net, get_batch, loss_fn, spec.finetune, device=device,
-                ckpt_path=run_dir / f"ft-s{s}.ckpt", stop=stop, desc=f"finetune s={s}")
+                ckpt_path=_ft_ckpt(run_dir, s), stop=stop, desc=f"finetune s={s}")
     if spec.finetune.recompute_bn:  # the running averages trail the weights after a short fine-tune
         recompute_bn_stats(net, get_batch, s, spec.finetune.batch_size)
     acc = evaluate(net, test_x, test_y, device=device)
-    (run_dir / f"ft-s{s}.ckpt").unlink(missing_ok=True)
+    # (its checkpoint is removed by the caller once the row is written: a kill in between kept neither)
     return _row(spec, s, acc, len(test_y), pre, res, count_params(net)), res
 
 

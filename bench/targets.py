@@ -6,10 +6,12 @@ re-gzipped them, so torchvision's checksum-verifying loader rejects them: we par
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import struct
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -82,15 +84,33 @@ def _read_idx_cached(files: list[Path]) -> list[np.ndarray]:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, or damaged: decode again
         pass
     arrays = [read_idx(f) for f in files]
+    # unique across the nodes sharing this cache (a pid alone repeats on another node)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # unique across the nodes sharing this cache (a pid alone repeats on another node)
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
+        _drop_stale_temps(path)
         np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)})
         os.replace(tmp, path)
     except OSError:  # a read-only home is fine: we just decode every time
         pass
+    finally:  # an error or Ctrl-C mid-write left a hidden temp of up to 55 MB for ever
+        with contextlib.suppress(OSError):  # (none after the rename, or when none could be made)
+            tmp.unlink()
     return arrays
+
+
+STALE_TEMP_S = 3600.0  # older temps of a cache entry are a killed writer's (a live one writes for seconds)
+
+
+def _drop_stale_temps(path: Path) -> None:
+    """Remove the temps of cache entry `path` that a process killed while writing it left (kill -9
+    skips the finally); younger ones may be another process's write in progress, and stay."""
+    for old in path.parent.glob(f".{path.stem}.*.npz"):
+        try:
+            if time.time() - old.stat().st_mtime > STALE_TEMP_S:
+                old.unlink()
+        except OSError:  # removed meanwhile by another process
+            pass
 
 
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -228,7 +248,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 
 def _images_under(folder: Path) -> list[Path]:
     """Image files below `folder` (recursively, as ImageFolder), sorted; hidden files and folders
-    (.chunks/ of an interrupted export, .DS_Store, ._x.png) are skipped."""
+    (.DS_Store, ._x.png) are skipped (a split holding an unfinished export's .chunks/ is refused)."""
     found = []
     for here, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -239,8 +259,9 @@ def _images_under(folder: Path) -> list[Path]:
 
 def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]:
     """Per split, (image file, label) of a folder tree, labels numbered in the sorted order of the
-    class folders; a missing split, an empty class or classes that differ between the splits (their
-    labels would not match) is a UserError naming the folder."""
+    class folders; a missing split, an unfinished export in a split (its .chunks/: hidden, so the images
+    it has passed for the whole set), an empty class or classes that differ between the splits (their
+    labels would not match) is a UserError naming the folder. Shared by the plan-time check and the load."""
     if not data_root:
         raise UserError("target 'folder' needs target.data_root=DIR (run and sweep also take --data-root "
                         "DIR), a folder with train/<class>/ and test/<class>/ image folders")
@@ -249,6 +270,11 @@ def _folder_files(data_root: Optional[str]) -> dict[str, list[tuple[Path, int]]]
     if missing:
         raise UserError(f"target 'folder': {root} has no {' or '.join(missing)}; it needs "
                         "train/<class>/ and test/<class>/ image folders")
+    for split in ("train", "test"):  # a killed `synth export` left its class folders part-filled
+        if (root / split / ".chunks").exists():
+            raise UserError(f"target 'folder': {root / split} is an unfinished export (it holds .chunks/); "
+                            f"run the `synth export ... -o {root / split}` command that wrote it again to "
+                            f"finish it, or remove {root / split / '.chunks'} to use the images it has")
     classes = {split: sorted(p.name for p in (root / split).iterdir() if p.is_dir() and not p.name.startswith("."))
                for split in ("train", "test")}
     if not classes["train"]:

@@ -171,8 +171,12 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                 more = f" ({len(refused) - 1} more array(s) refused, above)" if len(refused) > 1 else ""
                 raise UserError(f"{refused[0]}; {FIX_HINT}{more}")
         return 0
-    result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
-                     timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
+    try:
+        result = execute(the_plan, executor, max_parallel=max_parallel, fail_fast=fail_fast,
+                         timeout_min=timeout_min or DEFAULT_TIMEOUT_MIN, profile=profile)
+    except KeyboardInterrupt:  # Ctrl-C or kill (_terminated): the cells finished so far go in runs.csv too
+        collect_after_interrupt(root)
+        raise
     got, out = collect_to_csv(root, root / "runs.csv")
     stopped = result.stopped  # saved a checkpoint on a signal (scancel, kill): the next sweep resumes them
     not_run = result.not_run  # never started (--fail-fast, or scancel while pending): one count, not a line per cell
@@ -190,6 +194,24 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
         print(f"  {'stopped' if err.stopped else 'failed'} {run_id}: {err.message} ({where})",
               file=sys.stderr)
     return 1 if result.unfinished else 0
+
+
+def collect_after_interrupt(root: Path) -> None:
+    """ROOT/runs.csv with the rows of the cells that finished before a sweep was stopped (it was left
+    as the last sweep to end wrote it, without a word). It reads only finished rows (row.json is
+    written atomically) under the table's lock, as every collect does. A failure here, or a second
+    Ctrl-C while it waits on that lock, is one line naming the command that updates the table; the
+    interrupt still ends the sweep, with its exit code."""
+    out = root / "runs.csv"
+    try:
+        got, out = collect_to_csv(root, out)
+    except (Exception, KeyboardInterrupt) as err:
+        why = "interrupted again" if isinstance(err, KeyboardInterrupt) else str(err) or type(err).__name__
+        print(f"{out} was not updated ({why}); `synthscale collect --root {root}` updates it",
+              file=sys.stderr, flush=True)
+        return
+    print(f"stopped: {counted(len(got.table), 'row')} of finished cells in {out}" if len(got.table) else
+          f"stopped: {out} has no rows yet", file=sys.stderr, flush=True)
 
 
 def check_devices(cells: list) -> None:

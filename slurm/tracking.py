@@ -4,10 +4,11 @@
 run (before it submits any), then with which job runs which cell (the latest submission of a cell
 wins). States come from the rows first (a cell is done only when its `row.json` holds complete
 rows, bench.run.read_rows), then from Slurm (squeue for live jobs, sacct for finished ones) or
-/proc (local jobs); a planned cell with no job is pending while its sweep is still submitting and
-missing once it stopped or died; a job that ended by saving a checkpoint on request (Ctrl-C, kill)
-is stopped, any other end without rows failed. A cell started without a job (a debug sweep's,
-`synthscale run`) is read from its run folder, and from its debug sweep's record of how it failed.
+the process table (local jobs: /proc, or `ps` where there is none, as on macOS); a planned cell
+with no job is pending while its sweep is still submitting and missing once it stopped or died; a
+job that ended by saving a checkpoint on request (Ctrl-C, kill) is stopped, any other end without
+rows failed. A cell started without a job (a debug sweep's, `synthscale run`) is read from its run
+folder, and from its debug sweep's record of how it failed.
 """
 from __future__ import annotations
 
@@ -98,11 +99,43 @@ def write_manifest(root: Path, submission_id: str, refs: list[JobRef],
 
 
 def process_start(pid: int) -> str:
-    """When a live process started (clock ticks since boot; a reused pid differs), '' if gone."""
+    """When a live process started (a reused pid differs), '' if gone: clock ticks since boot from
+    /proc, or, where there is no /proc (macOS), the start time `ps` gives, to the second."""
+    if not have_proc():
+        return _ps(pid, "lstart")
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
     except (OSError, IndexError):
         return ""
+
+
+def have_proc() -> bool:
+    """Whether this system's /proc tells about local processes (Linux); macOS has none, and read
+    there, a running local job was `failed` and the unsubmitted cells of a live sweep `missing`."""
+    try:
+        Path("/proc/self/stat").read_text()
+    except OSError:
+        return False
+    return True
+
+
+def _ps(pid: int, column: str) -> str:
+    """One column of POSIX `ps` (macOS, the BSDs, Linux) for a live process, '' if it is gone or ps
+    cannot tell. In the C locale and UTC, so that a start time reads the same from every shell."""
+    if pid <= 0:  # 0 and -1 name process groups, not a process
+        return ""
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists: a gone one needs no ps
+    except PermissionError:  # another user's process: alive
+        pass
+    except (OSError, OverflowError):
+        return ""
+    try:
+        res = subprocess.run(["ps", "-ww", "-o", f"{column}=", "-p", str(pid)], capture_output=True, text=True,
+                             timeout=30, env={**os.environ, "LC_ALL": "C", "TZ": "UTC"})
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
 
 
 def _job_ref(entry: dict, root: Path) -> JobRef:
@@ -276,11 +309,17 @@ def expand_array_id(job_id: str) -> list[str]:
 
 
 def local_state(ref: JobRef) -> str:
-    """'RUNNING' if a local job's worker process is alive, else ''."""
+    """'RUNNING' if a local job's worker process is alive, else '' (a process whose command line does
+    not name submitit has reused the pid); from /proc, else (macOS) from `ps`."""
     try:
         pid = int(ref.job_id)
+    except ValueError:
+        return ""
+    if not have_proc():
+        return "RUNNING" if "submitit" in _ps(pid, "args") else ""
+    try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (ValueError, OSError):
+    except OSError:
         return ""
     return "RUNNING" if b"submitit" in cmdline and os.path.exists(f"/proc/{pid}") else ""
 

@@ -193,8 +193,6 @@ def folder_run(tmp_path: Path, data: Path, *extra: str) -> list[str]:
 
 def test_e_hidden_folders_and_files_are_skipped(tmp_path, fresh_targets):
     data = image_tree(tmp_path / "d")
-    (data / "train" / ".chunks").mkdir()  # an interrupted synth export's resume records
-    (data / "train" / ".chunks" / "0.json").write_text("{}")
     (data / "test" / ".cache").mkdir()
     (data / "train" / "a" / "._0.png").write_bytes(b"not an image")  # a macOS resource fork
     (data / "train" / "a" / "sub").mkdir()

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from slurm.localcluster import daemons
 from slurm.localcluster.config import (Layout, Settings, default_state_dir, new_settings, render,
-                                       write_configs)
+                                       write_configs, write_private)
 from slurm.localcluster.errors import ClusterUnavailable
 from slurm.localcluster.install import ensure_installed, find_binary
 
@@ -180,8 +180,7 @@ class LocalCluster:
                             "--skip-test-db"], check=True, capture_output=True)
             (data / _READY_FILE).touch()
         init_sql = lay.conf_dir / "mariadb-init.sql"
-        init_sql.write_text(render("mariadb-init.sql", lay, settings))
-        init_sql.chmod(0o600)
+        write_private(init_sql, render("mariadb-init.sql", lay, settings))  # it holds the database password
         pid, out = self._spawn("mariadbd", [
             find_binary("mariadbd"), "--no-defaults", f"--datadir={data}", "--user=root",
             f"--socket={lay.run_dir / 'mysqld.sock'}", f"--pid-file={lay.pid_file('mariadbd')}",

@@ -106,13 +106,22 @@ class Settings:
     def save(self, path: Path) -> None:
         """Write as JSON (mode 600: it holds the database password)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-        path.chmod(0o600)
+        write_private(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path: Path) -> "Settings":
         """Read back what `save` wrote."""
         return cls(**json.loads(path.read_text()))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner may read (mode 600) from its creation on: written with
+    the default mode and chmod-ed after, a file holding the database password was readable by anyone
+    for that moment. A file already there is made private before it is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only
+        fh.write(text)
 
 
 def free_ports(n_ports: int) -> list[int]:
@@ -158,6 +167,4 @@ def write_configs(layout: Layout, settings: Settings) -> None:
     layout.conf_dir.mkdir(parents=True, exist_ok=True)
     settings.save(layout.settings_file)
     layout.slurm_conf.write_text(render("slurm.conf", layout, settings))
-    dbd = layout.conf_dir / "slurmdbd.conf"
-    dbd.write_text(render("slurmdbd.conf", layout, settings))
-    dbd.chmod(0o600)
+    write_private(layout.conf_dir / "slurmdbd.conf", render("slurmdbd.conf", layout, settings))  # its StoragePass
