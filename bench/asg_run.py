@@ -22,12 +22,12 @@ import synth
 from bench import targets
 from bench.asg import (LayerwiseLR, handset_multipliers, load_policy, param_groups, proxy_kl)
 from bench.asg_reference import ReferenceNet, build_reference, frozen_copy, sha256_prefix
-from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file, pretrain_distinct, pretrain_examples, pretrain_stage
+from bench.config import REPO_ROOT, AsgSpec, RunSpec, policy_file, pretrain_stage
 from bench.data import IndexStream, SynthSource
 from bench.models import count_params, pick_device
 # the transfer protocol's cell sharing (lock, atomic write) and fixed real test split; bench.run
 # imports this module lazily, so there is no import cycle
-from bench.run import earlier_time, real_test_split, shared_cell, warn_if_chance
+from bench.run import design_row, earlier_time, real_test_split, shared_cell, warn_if_chance
 from bench.train import train
 from synth.errors import UserError
 
@@ -291,18 +291,13 @@ def asg_columns(spec: RunSpec, policy: str = "") -> dict[str, Any]:
 
 def asg_row(spec: RunSpec, acc: float, mca: float, n_test: int, cell: dict[str, Any],
             n_params: int) -> dict[str, Any]:
-    """One generalize row with the columns of a transfer row plus the ASG ones."""
+    """One generalize row with the columns of a transfer row plus the ASG ones: the design columns are
+    bench.run.design_row's at n_real 0 (a hand copy of them once wrote finetune_examples 0 where the
+    row that demo's --by checks predicted said 5000)."""
     return {
-        "run_id": spec.run_id, "pretrain_id": spec.pretrain_id, "name": spec.name,
-        "generator": spec.synth.generator, "complexity": spec.synth.complexity,
-        "n_synth": spec.synth.n, "resolution": spec.synth.resolution, "channels": spec.synth.channels,
-        "task": spec.task, "model": spec.model.name, "n_params": n_params,
-        "target": spec.target.name, "n_real": 0, "seed": spec.seed,
+        **design_row(spec, 0), "n_params": n_params,
         "test_err": round(1.0 - acc, 6), "test_acc": round(acc, 6), "test_mca": round(mca, 6),
-        "n_test": n_test, "pretrain_examples": pretrain_examples(spec), "finetune_examples": 0,
-        # its synthetic training draws batches as pre-training does: below n_synth when the budget is
-        "pretrain_distinct": pretrain_distinct(spec),
-        "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,
+        "n_test": n_test, "pretrain_loss": round(cell["loss"], 5), "finetune_loss": None,
         "pretrain_wall_s": round(cell["wall_s"], 2), "finetune_wall_s": 0.0,
         # the synthetic training is this protocol's pre-training; there is no fine-tuning stage
         "pretrain_resumed_from_step": cell["resumed_from"], "resumed_from_step": None,

@@ -423,7 +423,8 @@ def design_row(spec: RunSpec, s: int) -> Row:
         "pretrain_examples": pretrain_examples(spec),  # the budget trained for (pretrain.min_epochs); 0 for scratch
         # the distinct synthetic images pre-training shows: below n_synth when the budget is (budget_warning)
         "pretrain_distinct": pretrain_distinct(spec),
-        "finetune_examples": spec.finetune.examples, **_asg_columns(spec),
+        # generalize has no fine-tuning stage (its rows' n_real is 0 too)
+        "finetune_examples": 0 if spec.protocol == "generalize" else spec.finetune.examples, **_asg_columns(spec),
     }
 
 

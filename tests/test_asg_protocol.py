@@ -1,6 +1,7 @@
 """Tiny end-to-end runs of the generalize protocol, proxy guidance in transfer fine-tuning, and a
 two-episode meta-training of the learned policy (real models and data, seconds each)."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -173,3 +174,18 @@ def test_a_resumed_generalize_cell_counts_its_earlier_training_time(tmp_path):
     assert row["pretrain_resumed_from_step"] == 8 and row["resumed_from_step"] is None  # no fine-tuning
     assert 1000 < row["pretrain_wall_s"] <= row["wall_s"] < 1000 + 600, row
     assert 900 < row["cpu_s"] < 900 + 1200, row
+
+
+def test_a_generalize_row_has_the_design_columns_demo_predicts_for_it() -> None:
+    """asg_row hand-copied design_row's columns and wrote finetune_examples 0 where design_row (the row demo's
+    --by checks take each cell to write) said 5000; it now builds on design_row, which knows generalize has no
+    fine-tuning."""
+    from bench.asg_run import asg_row
+    from bench.config import load_sweep
+    from bench.run import design_row
+
+    spec = load_sweep(Path(__file__).resolve().parents[1] / "bench" / "configs" / "generalize.yaml").cells()[0]
+    cell = {"loss": 0.5, "wall_s": 1.0, "resumed_from": None, "knobs": {}, "synth_val_acc": 0.9, "proxy_agree": 0.8,
+            "multipliers": [], "policy": ""}
+    row, design = asg_row(spec, 0.7, 0.6, 100, cell, 10), design_row(spec, 0)
+    assert {k: row[k] for k in design} == design and design["finetune_examples"] == 0 and design["n_real"] == 0
