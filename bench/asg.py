@@ -232,7 +232,7 @@ class LayerwiseLR:
         return math.sqrt(sq)
 
 
-def transfer_proxy_loss(net: nn.Module, pretrained: nn.Module, lam: float) -> Callable:
+def transfer_proxy_loss(pretrained: nn.Module, lam: float) -> Callable:
     """Fine-tuning loss for the transfer protocol: CE + lam * KL to the frozen pre-trained model.
 
     The reference is the synthetically pre-trained network and its own (synthetic-class) head: the

@@ -248,8 +248,7 @@ def heldout_scores(spec: RunSpec, net: ReferenceNet, reference: ReferenceNet) ->
     return {"synth_val_acc": acc, "proxy_agree": float(agree.float().mean())}
 
 
-def execute_generalize(spec: RunSpec, root: Path, run_dir: Path,
-                       stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
+def execute_generalize(spec: RunSpec, root: Path, stop: Optional[threading.Event] = None) -> list[dict[str, Any]]:
     """Train on synthetic images (or reuse the cell), test on the real target's test split."""
 
     t0, cpu0 = time.time(), time.process_time()

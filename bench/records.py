@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Optional
 
-from synth.console import check_writable
+from synth.console import check_writable, file_in_the_way
 from synth.errors import UserError
 
 Row = dict[str, Any]
@@ -36,12 +36,17 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def check_root_not_file(root: Path, flag: str = "--root") -> None:
+    """`root` is a directory or can be made one: a file in its place, or in a parent's, is one line."""
+    first = root if root.exists() and not root.is_dir() else file_in_the_way(root)
+    if first is not None:
+        raise UserError(f"{flag} {str(root)!r}: {str(first)!r} is a file; pass a directory")
+
+
 def writable_root(root: Path, flag: str = "--root") -> Path:
     """Create `root` if needed and check that files can be written there: a read-only or full file
     system, a missing permission or a file in the way is one line (UserError), not a traceback later."""
-    first = next((p for p in (root, *root.parents) if p.exists()), None)
-    if first is not None and not first.is_dir():
-        raise UserError(f"{flag} {str(root)!r}: {str(first)!r} is a file; pass a directory")
+    check_root_not_file(root, flag)
     check_writable(root, lambda why: f"{flag} {str(root)!r}: cannot write there ({why})")
     return root
 

@@ -199,7 +199,7 @@ def _execute(spec: RunSpec, root: Path, run_dir: Path, stop: Optional[threading.
     if spec.protocol == "generalize":
         from bench.asg_run import execute_generalize
 
-        return execute_generalize(spec, root, run_dir, stop)
+        return execute_generalize(spec, root, stop)
     t0, cpu0 = time.time(), time.process_time()
     device = pick_device(spec.device)
     data = targets.load_target(spec.target.name, spec.target.data_root, spec.target.download)
@@ -400,7 +400,7 @@ def finetune(spec: RunSpec, s: int, pre: Optional[dict[str, Any]], data: targets
     if pre is not None and spec.asg is not None and spec.asg.proxy_lambda > 0:
         from bench.asg import transfer_proxy_loss  # proxy guidance towards the pre-trained model
 
-        loss_fn = transfer_proxy_loss(net, pre_net.to(device), spec.asg.proxy_lambda)
+        loss_fn = transfer_proxy_loss(pre_net.to(device), spec.asg.proxy_lambda)
     res = train(net, get_batch, loss_fn, spec.finetune, device=device,
                 ckpt_path=_ft_ckpt(run_dir, s), stop=stop, desc=f"finetune s={s}")
     if spec.finetune.recompute_bn:  # the running averages trail the weights after a short fine-tune

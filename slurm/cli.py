@@ -16,8 +16,8 @@ from typing import Iterator, Optional
 from bench.collect import check_table_path, collect_to_csv
 from bench.commands import data_root_arg, resolve_config
 from bench.config import budget_warning, load_sweep, parse_overrides, set_data_root
-from bench.records import writable_root
-from synth.console import counted, file_in_the_way, folder_arg
+from bench.records import check_root_not_file, writable_root
+from synth.console import counted, folder_arg
 from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
@@ -137,7 +137,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
     max_parallel = 1 if max_parallel is None else max_parallel
     _at_least_1(max_parallel, "--max-parallel")
     _at_least_1(timeout_min, "--timeout-min")
-    _check_root(root)
+    check_root_not_file(root)
     check_table_path(root / "runs.csv", "ROOT/runs.csv")  # written at the end: a folder there is said now
     the_plan = plan(load_sweep(resolve_config(config, words=("status",)), overrides), root)
     if executor == "slurm":  # every job shape (profile rules, extra sbatch options) before any output
@@ -238,13 +238,6 @@ def _at_least_1(value: Optional[int], flag: str) -> None:
         raise UserError(f"{flag}: must be at least 1, got {value}")
 
 
-def _check_root(root: Path) -> None:
-    """--root is a directory or is created as one: a file in its place is a mistake, not a traceback."""
-    first = root if root.exists() and not root.is_dir() else file_in_the_way(root)
-    if first is not None:
-        raise UserError(f"--root {str(root)!r}: {str(first)!r} is a file; pass a directory")
-
-
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     """The options among `names` that the command line set, as flags."""
     # by identity: 0 == False, so `--gpus-per-job 0` read as not given (accepted with local)
@@ -254,7 +247,7 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
 
 def cmd_status(root: Path) -> int:
     """`synthscale sweep status --root ROOT`: one line per cell and a summary; 1 if any failed."""
-    _check_root(root)
+    check_root_not_file(root)
     if not root.is_dir():
         raise UserError(f"--root {str(root)!r} does not exist")
     if not (root / "sweeps").is_dir() and not (root / "runs").is_dir():  # a run's folder, a results folder

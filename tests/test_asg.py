@@ -178,7 +178,7 @@ def test_transfer_proxy_loss_is_ce_at_the_pretrained_point():
     net = timm.create_model("resnet10t", num_classes=10, in_chans=1)
     net.load_state_dict({k: v for k, v in pre.state_dict().items() if not k.startswith("fc.")}, strict=False)
     batch = Sample(image=torch.rand(4, 1, 32, 32), label=torch.tensor([0, 1, 2, 3]))
-    loss = transfer_proxy_loss(net, copy.deepcopy(pre), 0.5)
+    loss = transfer_proxy_loss(copy.deepcopy(pre), 0.5)
     net.eval()
     with torch.no_grad():
         ce = F.cross_entropy(net(batch.image), batch.label)
