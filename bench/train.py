@@ -239,7 +239,7 @@ def _maybe_resume(net: nn.Module, opt: torch.optim.Optimizer, path: Optional[Pat
     try:
         # to the CPU: the RNG states must stay there (mapped to a GPU, set_rng_state raised TypeError and
         # every GPU resume started again from step 0); load_state_dict copies to the parameters' device
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain types: no code runs
         step, losses = int(state["step"]), [float(x) for x in state["losses"]]
         # checkpoints written before these keys existed: their earlier time is unknown, counted as 0
         spent = (float(state.get("wall_s", 0.0)), float(state.get("cpu_s", 0.0)))

@@ -18,6 +18,7 @@ from fits.uncertainty import all_equal, all_zero, bootstrap_params
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
+MAX_BOOT = 1_000_000  # per group: 24 MB of parameters and hours of fits (4,000 pairs' Holm floor needs 160,001)
 PARAMS = ("alpha", "C", "D")
 # A doubling that removes under a tenth of the gap C means even three more doublings (8x the
 # data) remove under ~30 % of it: the generator, not the amount of its data, is the limit.
@@ -73,10 +74,12 @@ def holm(p: Any) -> np.ndarray:
 
 
 def check_boot(n_boot: Any) -> None:
-    """A one-line FitInputError unless n_boot is a whole number of draws >= MIN_BOOT."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < MIN_BOOT:
-        raise FitInputError(f"--boot (n_boot) must be a whole number of bootstrap draws >= {MIN_BOOT}, "
-                            f"got {n_boot!r}")
+    """A one-line FitInputError unless n_boot is a whole number of draws from MIN_BOOT to MAX_BOOT (10^13
+    draws was a numpy traceback asking for 218 TiB)."""
+    whole = not isinstance(n_boot, bool) and isinstance(n_boot, (int, np.integer))
+    if not whole or not MIN_BOOT <= n_boot <= MAX_BOOT:
+        raise FitInputError(f"--boot (n_boot) must be a whole number of bootstrap draws from {MIN_BOOT} to "
+                            f"{MAX_BOOT:,}, got {n_boot!r}")
 
 
 def p_floor(n_boot: int) -> float:
@@ -738,7 +741,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_table_args(p)
     p.add_argument("--boot", type=int, default=N_BOOT, metavar="N",
                    help=f"bootstrap draws per group behind the pairwise differences and p-values "
-                        f"(default {N_BOOT}, at least {MIN_BOOT}; the smallest p is 2/N, {p_floor(N_BOOT):g} at "
+                        f"(default {N_BOOT}, {MIN_BOOT} to {MAX_BOOT:,}; the smallest p is 2/N, "
+                        f"{p_floor(N_BOOT):g} at "
                         f"the default, so scanning many pairs with Holm's adjustment needs more: the report says how many)")
     p.add_argument("-o", "--output", default="compare", type=output_arg, help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)

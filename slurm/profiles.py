@@ -24,6 +24,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_one_line(text: str, where: str = "") -> None:
+    """No control character in a value that becomes an `#SBATCH` line: a newline ended the line, and what
+    followed ran as a command in the job script (from a shared profile, say) while the dry run, which
+    shows the #SBATCH lines, showed nothing of it; sbatch also stops reading options at that line."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(text)):
+        raise ValueError(f"{where}holds a control character (a newline would end its #SBATCH line and the rest "
+                         "run as a command in the job script); give it on one line")
+
+
 class Resources(_Strict):
     """What one job asks Slurm for; equal Resources = one shape = one job array."""
 
@@ -46,6 +55,8 @@ class Resources(_Strict):
         `---c`, and beside a flag's `mail-type`), each once; a flag option is true, never false."""
         out: dict[str, Any] = {}
         for key, val in v.items():
+            for text in (key, val) if isinstance(val, str) else (key,):
+                _check_one_line(text, f"{key!r}: " if text is val else "")
             name = sbatch_key(key)
             if val is False:
                 raise ValueError(f"{key}: false; a flag option is written with true (exclusive: true), "
@@ -54,6 +65,13 @@ class Resources(_Strict):
                 raise ValueError(f"{key!r} and another key are both --{name}; give it once")
             out[name] = val
         return out
+
+    @field_validator("partition", "account", "qos", "constraint")
+    @classmethod
+    def _one_line(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            _check_one_line(v)
+        return v
 
     def describe(self) -> str:
         """A short human label such as `partition=gpu gpus=1 cpus=8 mem=32G time=120m`."""

@@ -615,16 +615,22 @@ def run_in_progress(run_dir: Path) -> bool:
     return _locked(run_dir / ".lock")
 
 
+def _shown(text: str) -> str:
+    """`text` with each unprintable character escaped (\\x1b, \\n): a label or log line holding a terminal's
+    control sequence (a title, colours, a cleared screen) acted on the terminal of whoever ran status."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def format_status(statuses: list[CellStatus]) -> str:
     """One line per cell (failed ones followed by their log tail), then a summary count."""
     lines = []
-    for s in statuses:
-        job = f"job {s.job.job_id} ({s.job.executor})" if s.job else "no job"
+    for s in statuses:  # labels, ids and log lines come from files of a root others may write: shown escaped
+        job = f"job {_shown(s.job.job_id)} ({s.job.executor})" if s.job else "no job"
         extra = f" interrupted {s.n_interrupts}x" if s.n_interrupts else ""
-        label = f" {s.label}" if s.label else ""
+        label = f" {_shown(s.label)}" if s.label else ""
         lines.append(f"{s.run_id}  {s.state:<8} {job}{extra}{label}"
-                     + (f"  [{s.detail}]" if s.detail and s.state != "done" else ""))
-        lines += [f"    | {ln}" for ln in s.log_tail]
+                     + (f"  [{_shown(s.detail)}]" if s.detail and s.state != "done" else ""))
+        lines += [f"    | {_shown(ln)}" for ln in s.log_tail]
     counts = Counter(s.state for s in statuses)
     shown = STATES + (("unknown",) if counts["unknown"] else ())  # unknown: Slurm did not answer
     lines.append(f"{counted(len(statuses), 'cell')}: " + ", ".join(f"{counts[k]} {k}" for k in shown))

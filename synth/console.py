@@ -14,10 +14,49 @@ from typing import Any, Callable, NoReturn, Sequence
 import yaml
 
 
+MAX_YAML_VALUES = 1_000_000  # values of a document with its aliases expanded (a sweep config has hundreds)
+
+
+class YamlTooLarge(yaml.YAMLError):
+    """A document whose aliases expand beyond MAX_YAML_VALUES values, or refer to themselves."""
+
+
 class YamlLoader(yaml.SafeLoader):
     """PyYAML's safe loader, reading `1e-3` and `2E5` as numbers, as YAML 1.2 does: YAML 1.1 (what
     PyYAML implements) needs a dot and a signed exponent (`1.0e-3`), so `lr: 1e-3` was the string
-    '1e-3' and `[1e-3, 0.001]` two different values that a float field then reads as one."""
+    '1e-3' and `[1e-3, 0.001]` two different values that a float field then reads as one.
+
+    A document whose aliases expand past MAX_YAML_VALUES values is refused (YamlTooLarge): PyYAML
+    shares an alias's value, but hashing a run id or validating a config expands it, and 439 bytes of
+    nested aliases under synth.knobs took 5 GB before `sweep --dry-run` was killed (`sweep status`
+    and `collect` read every run's config.yaml in a shared root)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        data = super().construct_document(node)
+        _expanded_size(data, {}, set())
+        return data
+
+
+def _expanded_size(value: Any, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values `value` holds with shared (aliased) parts counted every time they appear;
+    YamlTooLarge past MAX_YAML_VALUES or for a value inside itself. `sizes` memoises by id, so the
+    count costs one visit per distinct object."""
+    if not isinstance(value, (list, dict, tuple, set)):
+        return 1
+    key = id(value)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise YamlTooLarge("a value refers to itself (an alias inside its own anchor); write it out")
+    open_.add(key)
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1 + sum(_expanded_size(v, sizes, open_) for v in items)
+    open_.discard(key)
+    if total > MAX_YAML_VALUES:
+        raise YamlTooLarge(f"its aliases expand to more than {MAX_YAML_VALUES:,} values; write the values out "
+                           "instead of nesting aliases")
+    sizes[key] = total
+    return total
 
 
 YamlLoader.add_implicit_resolver(  # copies the base's table first: yaml.SafeLoader itself is unchanged

@@ -253,9 +253,11 @@ def test_a_pooled_table_leaves_no_compare_folder(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "cmp").exists()
 
 
-def test_compare_refuses_too_few_boot_draws_before_making_its_folder(tmp_path: Path, capsys) -> None:
-    _fails(capsys, ["compare", RUNS, "--by", "complexity", "--boot", "5", "-o", tmp_path / "cmp"],
-           "--boot (n_boot) must be a whole number of bootstrap draws >= 20, got 5")
+@pytest.mark.parametrize("boot", ["5", "10000000000000"])  # 10^13 draws: a numpy traceback asking for 218 TiB
+def test_compare_refuses_too_few_or_too_many_boot_draws_before_making_its_folder(tmp_path: Path, capsys,
+                                                                                 boot: str) -> None:
+    _fails(capsys, ["compare", RUNS, "--by", "complexity", "--boot", boot, "-o", tmp_path / "cmp"],
+           f"--boot (n_boot) must be a whole number of bootstrap draws from 20 to 1,000,000, got {boot}")
     assert not (tmp_path / "cmp").exists()
 
 
