@@ -47,10 +47,12 @@ def plan(sweep: SweepSpec, root: Path | str) -> Plan:
 
     root = Path(root)
     cells = sweep.cells()
+    checked: set = set()  # each target's files once, not per cell
     for c in cells:
-        check_names(c)
-    done = [c for c in cells if read_rows(root / "runs" / c.run_id) is not None]
-    todo = [c for c in cells if read_rows(root / "runs" / c.run_id) is None]
+        check_names(c, checked)
+    finished = {c.run_id for c in cells if read_rows(root / "runs" / c.run_id) is not None}
+    done = [c for c in cells if c.run_id in finished]
+    todo = [c for c in cells if c.run_id not in finished]
     # Longest cells first, so the tail of a sweep is short jobs rather than one straggler.
     # (pre-training's budget as trained, pretrain.min_epochs included; 0 for scratch)
     todo.sort(key=lambda c: -pretrain_examples(c) - c.finetune.examples * len(c.target.n_real))
