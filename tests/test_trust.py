@@ -119,3 +119,20 @@ def test_status_shows_control_sequences_from_a_shared_root_escaped() -> None:
                                       log_tail=["Error\x1b[0m", "\tcaf\u00e9"])])
     assert "\x1b" not in shown and "\x07" not in shown and "\t" not in shown
     assert "x\\x1b]0;owned\\x07\\x1b[31m" in shown and "[d\\x1b[2J]" in shown and "| \\tcaf\u00e9" in shown
+
+
+def test_a_planted_link_as_the_local_clusters_runtime_folder_is_refused(tmp_path: Path) -> None:
+    """The local cluster's /tmp runtime folder has a name anyone can compute: a link planted there made `up`
+    (run as root) remove pid files through it and then fail with 'File exists'."""
+    from slurm.localcluster.cluster import check_run_dir
+    from slurm.localcluster.errors import ClusterUnavailable
+
+    check_run_dir(tmp_path / "absent")  # fine: up makes it
+    (tmp_path / "own").mkdir()
+    check_run_dir(tmp_path / "own")
+    (tmp_path / "link").symlink_to(tmp_path / "own")
+    with pytest.raises(ClusterUnavailable, match="is a link, not this user's own folder"):
+        check_run_dir(tmp_path / "link")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ClusterUnavailable, match="is not a folder"):
+        check_run_dir(tmp_path / "file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import time
 from contextlib import contextmanager
@@ -18,6 +19,21 @@ from slurm.localcluster.install import ensure_installed, find_binary
 
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")  # start order
 _READY_FILE = ".synthscale-initialised"  # written once mariadb-install-db has finished
+
+
+def check_run_dir(path: Path) -> None:
+    """The runtime folder (pid files, sockets) is this user's own folder, or absent: the /tmp fallback's
+    name is computable by anyone, and a link planted there made `up` (as root) remove pid files through
+    it and then fail with 'File exists'. A link, a file or another user's folder is refused in one line."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        what = "a link" if stat.S_ISLNK(st.st_mode) else "not a folder" if not stat.S_ISDIR(st.st_mode) \
+            else f"a folder of user id {st.st_uid}"
+        raise ClusterUnavailable(f"the cluster's runtime folder {path} is {what}, not this user's own folder: "
+                                 "remove it (someone may have planted it) and run the command again")
 
 
 class LocalCluster:
@@ -123,6 +139,7 @@ class LocalCluster:
     def _stop_all(self) -> None:
         """Stop recorded daemons in reverse start order, then any stray process with our marker."""
         lay = self.layout
+        check_run_dir(lay.run_dir)  # (up and down both begin here)
         for name in reversed(DAEMONS):
             pid = daemons.read_pid(lay.pid_file(name), lay.state_dir)
             if pid is not None:
