@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shlex
 import statistics
 import time
@@ -52,6 +51,8 @@ class Timing:
 
 
 def _cpu_s() -> float:
+    import resource  # here: POSIX only, and `synthscale` imports this module for its parser
+
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 

@@ -12,7 +12,6 @@ folder, and from its debug sweep's record of how it failed.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -573,6 +572,8 @@ def _locked(path: Path) -> bool:
     except OSError:  # no lock file: nothing ever held it
         return False
     try:
+        import fcntl  # here: POSIX only, and `synthscale` imports this module for every command
+
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except OSError:

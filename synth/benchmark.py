@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +39,8 @@ class BenchRecord:
 
 def _cpu_s() -> float:
     """User + system CPU seconds of this process (all its threads)."""
+    import resource  # here: POSIX only, and `synthscale` imports this module for its parser
+
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 

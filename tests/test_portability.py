@@ -189,3 +189,14 @@ def test_run_and_sweep_on_mps_here_are_one_line_before_any_run_folder(tmp_path, 
     _one_line_exit_2(capsys, [argv[0], str(cfg), "--root", str(root), *argv[1:], "device=mps"],
                      "synthscale: error: device: 'mps' asked for, but this machine has no such device")
     assert not (root / "runs").exists()
+
+
+def test_synthscale_starts_without_the_posix_only_modules() -> None:
+    """`synthscale` imports every command's module for its parser: resource (loader and synth benchmarks) and
+    fcntl (sweep status) at their tops made every command, `fit` included, a ModuleNotFoundError on Windows."""
+    code = ("import sys; sys.modules['resource'] = sys.modules['fcntl'] = None\n"
+            "from bench.cli import main\n"
+            "try:\n    main(['fit', '--help'])\nexcept SystemExit as e:\n    sys.exit(e.code)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0 and "usage: synthscale fit" in res.stdout, res.stderr[-2000:]
