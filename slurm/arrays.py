@@ -1,4 +1,5 @@
-"""Slurm submission: one job array per resource shape, its exact sbatch text, and waiting on it."""
+"""Slurm submission: one job array per resource shape (split at the cluster's MaxArraySize), its
+exact sbatch text, and waiting on it."""
 from __future__ import annotations
 
 import contextlib
@@ -115,15 +116,98 @@ def ask_sbatch(folder: Path, res: Resources, profile: Profile, name: str, n_cell
     return Check("unchecked" if _NO_CONTROLLER.search(reason) else "refused", reason)
 
 
+SLURM_MAX_ARRAY_SIZE = 1001  # Slurm's default MaxArraySize: an array's task indices must be below it
+SCONTROL_TIMEOUT_S = 20.0
+
+
+def parse_max_array_size(config: str) -> Optional[int]:
+    """MaxArraySize from the text `scontrol show config` prints (None if it has no such line)."""
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)\s*$", config, re.M)
+    return int(match.group(1)) if match else None
+
+
+def max_array_size() -> tuple[int, str]:
+    """How many tasks one job array may have on this cluster, and where that number came from.
+    Slurm refuses an array whose indices reach MaxArraySize with only "Invalid job array
+    specification"; the sweep splits a larger shape instead. From `scontrol show config`; where
+    scontrol is missing, fails or does not answer within SCONTROL_TIMEOUT_S, Slurm's default, 1001.
+    MaxArraySize 0 turns arrays off: then every cell is a job of its own (size 1)."""
+    default = f"Slurm's default MaxArraySize, {SLURM_MAX_ARRAY_SIZE}"
+    if shutil.which("scontrol") is None:
+        return SLURM_MAX_ARRAY_SIZE, f"{default}: no scontrol on this machine's PATH"
+    try:
+        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                              timeout=SCONTROL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return SLURM_MAX_ARRAY_SIZE, f"{default}: scontrol did not answer within {SCONTROL_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return SLURM_MAX_ARRAY_SIZE, f"{default}: scontrol did not run ({exc.strerror or exc})"
+    found = parse_max_array_size(proc.stdout) if proc.returncode == 0 else None
+    if found is None:
+        said = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        why = said if proc.returncode else "it names no MaxArraySize"
+        return SLURM_MAX_ARRAY_SIZE, f"{default}: `scontrol show config` did not tell ({why})"
+    if found == 0:
+        return 1, "MaxArraySize 0 in `scontrol show config`: arrays are off, one job per cell"
+    return found, f"MaxArraySize {found}, from `scontrol show config`"
+
+
+def split_array(cells: list[RunSpec], max_size: int) -> list[list[RunSpec]]:
+    """`cells` in order, in consecutive chunks of at most `max_size` (at least 1): one job array
+    each, whose task indices 0 .. len - 1 stay below the cluster's MaxArraySize."""
+    size = max(1, max_size)
+    return [cells[k:k + size] for k in range(0, len(cells), size)]
+
+
+@dataclass(frozen=True)
+class JobArray:
+    """The cells one sbatch submission runs: of one resource shape, at most MaxArraySize of them."""
+
+    res: Resources
+    cells: list[RunSpec]
+    shape: int              # which resource shape (from 1, in first-seen order)
+    sizes: tuple[int, ...]  # the cells of each array of this shape: one entry unless it was split
+
+
+def job_arrays(todo: list[RunSpec], profile: Profile, max_size: int) -> list[JobArray]:
+    """One array per resource shape, in first-seen order; a shape with more cells than `max_size`
+    (the cluster's MaxArraySize) is split into consecutive arrays of at most that many."""
+    out: list[JobArray] = []
+    for shape, (res, cells) in enumerate(group_by_shape(todo, profile), 1):
+        parts = split_array(cells, max_size)
+        out += [JobArray(res, part, shape, tuple(len(p) for p in parts)) for part in parts]
+    return out
+
+
+def _arrays_of(sizes: tuple[int, ...]) -> str:
+    """'2 arrays of 1001 and 245 tasks', '3 arrays of 5 tasks', '4 arrays: 3 of 5 tasks and 1 of 2'."""
+    n, full, last = len(sizes), sizes[0], sizes[-1]
+    if last == full:
+        return f"{n} arrays of {full} task" + ("s" if full > 1 else "")
+    if n == 2:
+        return f"2 arrays of {full} and {last} tasks"
+    return f"{n} arrays: {n - 1} of {full} tasks and 1 of {last}"
+
+
 def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, list[str]]:
     """What `--dry-run` prints for Slurm: each array's shape, cells, exact sbatch options and what
-    `sbatch --test-only` says of them; and one line per array sbatch refuses (empty: none)."""
-    groups = group_by_shape(todo, profile)
+    `sbatch --test-only` says of them; and one line per array sbatch refuses (empty: none). A shape
+    with more cells than the cluster's MaxArraySize shows each array it is split into."""
+    max_size, source = max_array_size()
+    arrays = job_arrays(todo, profile, max_size)
+    n_shapes = arrays[-1].shape if arrays else 0
     labels = cell_labels(todo)
     folder = root.absolute() / "submitit" / "<submission>"
-    lines, refused = [f"{len(groups)} job array(s), one per resource shape:"], []
+    head = (f"{n_shapes} job array(s), one per resource shape:" if len(arrays) == n_shapes else
+            f"{len(arrays)} job arrays for {counted(n_shapes, 'resource shape')}, at most {max_size} "
+            f"task{'s' if max_size > 1 else ''} each ({source}):")
+    lines, refused = [head], []
     unchecked: Optional[Check] = None  # sbatch missing or its controller silent: not asked again
-    for i, (res, cells) in enumerate(groups, 1):
+    for i, arr in enumerate(arrays, 1):
+        res, cells = arr.res, arr.cells
+        if len(arr.sizes) > 1 and (i == 1 or arrays[i - 2].shape != arr.shape):  # before its first array
+            lines.append(f"shape {arr.shape}: {counted(sum(arr.sizes), 'cell')} in {_arrays_of(arr.sizes)} "
+                         f"(arrays {i}-{i + len(arr.sizes) - 1} below)")
         lines.append(f"array {i}: {counted(len(cells), 'cell')}; {res.describe()}")
         lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
@@ -131,7 +215,8 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
         unchecked = check if check.verdict == "unchecked" else None
         lines.append(f"array {i}: {check.line()}")
         if check.verdict == "refused":
-            refused.append(f"sbatch --test-only refuses {_which(i, len(groups))}({res.describe()}): {check.said}")
+            refused.append(f"sbatch --test-only refuses {_which(i, len(arrays))}({res.describe()}): "
+                           f"{check.said}{_array_size_note(check.said, len(cells), source)}")
     used = {k for c in todo for k in profile.rules_for(c)}  # a rule meant for some cells that matched none
     lines += [f"shapes[{k}] (when {', '.join(f'{key}: {v}' for key, v in rule.when.items())}) matches none of "
               "these cells" for k, rule in enumerate(profile.shapes) if k not in used]
@@ -164,18 +249,21 @@ def submit(todo: list[RunSpec], root: Path, profile: Profile, submission_id: str
     The caller has checked that Slurm is here (require_slurm, before it wrote anything)."""
     out = Submitted([], [], [])
     name = job_name(submission_id)
-    groups = group_by_shape(todo, profile)
+    max_size, source = max_array_size()  # once per sweep
+    arrays = job_arrays(todo, profile, max_size)
     labels = cell_labels(todo)
-    for i, (res, cells) in enumerate(groups, 1):
+    for i, arr in enumerate(arrays, 1):
+        res, cells = arr.res, arr.cells
         ex = slurm_executor(folder, res, profile, name)
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr
                 jobs = ex.map_array(CellJob(), [c.model_dump() for c in cells],
                                     [str(root)] * len(cells))
         except FailedJobError as err:
-            raise UserError(_refused(err, i, len(groups), res, out, name)) from None
-        log.info("submitted %s as %s (%s)", counted(len(cells), "cell"), jobs[0].job_id.split("_")[0],
-                 res.describe())
+            raise UserError(_refused(err, i, len(arrays), res, out, name, len(cells), source)) from None
+        split = f"; shape {arr.shape} is {_arrays_of(arr.sizes)} ({source})" if len(arr.sizes) > 1 else ""
+        log.info("submitted %s as %s (%s%s)", counted(len(cells), "cell"), jobs[0].job_id.split("_")[0],
+                 res.describe(), split)
         for spec, job in zip(cells, jobs):
             out.refs.append(JobRef(spec.run_id, "slurm", job.job_id, name, str(folder), time.time(),
                                    labels[spec.run_id]))
@@ -191,14 +279,26 @@ def _which(i: int, n: int) -> str:
     return f"array {i} of {n} " if n > 1 else "the array "
 
 
-def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted, name: str = "") -> str:
+def _array_size_note(reason: str, n_tasks: int, source: str) -> str:
+    """What sbatch's bare "Invalid job array specification" likely means here: the array has more
+    tasks than the cluster's MaxArraySize (`source`: where the sweep took its size limit from)."""
+    if "invalid job array specification" not in reason.lower() or n_tasks < 2:
+        return ""
+    return (f" (an array of {n_tasks} tasks: more than the cluster's MaxArraySize? the sweep took {source}; "
+            "`scontrol show config | grep MaxArraySize` shows it)")
+
+
+def _refused(err: FailedJobError, i: int, n: int, res: Resources, queued: Submitted, name: str = "",
+             n_tasks: int = 0, source: str = "") -> str:
     """One line for an array sbatch refused: which shape, sbatch's own reason, what still runs. An
     sbatch that timed out may have queued the array all the same (an overloaded controller): its
     tasks find no cell to run (submitit moves their files into place only once sbatch answers) and
     end within a minute; the line says how to see and cancel them."""
     said = [ln.split("error:", 1)[-1].strip() for ln in str(err).splitlines() if ln.strip()]
     reason = "; ".join(dict.fromkeys(said)) or "no reason given"
-    if _NO_CONTROLLER.search(reason):  # nothing was judged: the options may be fine
+    unreached = _NO_CONTROLLER.search(reason)  # (before the note, which may quote scontrol's own error)
+    reason += _array_size_note(reason, n_tasks, source)
+    if unreached:  # nothing was judged: the options may be fine
         line = (f"sbatch could not reach the Slurm controller for {_which(i, n)}({res.describe()}): {reason}; "
                 "check that Slurm runs and this machine's slurm.conf (`sinfo` should answer), then run the same "
                 "command again" + (f" (a controller that timed out may have queued it all the same: `squeue --name "
