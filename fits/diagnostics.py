@@ -168,10 +168,9 @@ def _within_seed(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> tup
         dof = int(np.sum(counts - 1))
         return float(np.sqrt(np.nansum((counts - 1) * std ** 2) / max(dof, 1))), dof, "seed-to-seed std"
     _, ginv = np.unique(groups, return_inverse=True)
-    design = _size_seed_design(inv.reshape(-1), ginv.reshape(-1))
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ coef
-    dof = len(y) - np.linalg.matrix_rank(design)
+    _, fitted, rank = _size_seed_fit(inv.reshape(-1), ginv.reshape(-1), y)
+    resid = y - fitted
+    dof = len(y) - rank
     if dof < 1:  # seeds that hardly repeat across sizes (an id per run): nothing is left within seeds,
         return _within_seed(x, y, None)  # and a noise of 0 read every rise as beyond it, no slope as flat
     return float(np.sqrt(np.sum(resid ** 2) / dof)), int(dof), "within-seed spread (seed offsets removed)"
@@ -560,11 +559,64 @@ def _size_seed_design(cell: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return design
 
 
+DENSE_DESIGN = 250_000  # design entries (points x columns) up to which the size + seed model is solved densely
+
+
+def _size_seed_fit(cell: np.ndarray, seed: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Least squares of y = size effect + seed effect on _size_seed_design(cell, seed): (the coefficients as
+    np.linalg.lstsq gives them, the fitted values, the design's rank). Small designs are solved as they always
+    were (np.linalg.lstsq: the committed fits stay bit for bit); larger ones by _size_seed_sparse, which gives
+    the same to rounding. The dense design of 2000 sizes x 10 seeds held 20000 x 2009 numbers, and its lstsq,
+    once per seed in _outlier_seed_flags, took 54 CPU-s and 800 MB of a one-group fit."""
+    n_cols = int(cell.max()) + 1 + int(seed.max())
+    if len(cell) * n_cols > DENSE_DESIGN:
+        return _size_seed_sparse(cell, seed, y)
+    design = _size_seed_design(cell, seed)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return coef, design @ coef, int(np.linalg.matrix_rank(design))
+
+
+def _size_seed_sparse(cell: np.ndarray, seed: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """_size_seed_fit in O(points): the normal equations of the sparse design, solved directly (one step of
+    refinement), with one seed of each connected part of the design (sizes and seeds linked by their points)
+    held at 0. Seed 0 is the design's own; a part without it has a free constant (its sizes' effects up, its
+    seeds' down), set as lstsq sets it: to the smallest norm of the coefficients. Codes are 0..max, each used
+    (np.unique's inverse)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.linalg import splu
+
+    n_cells, n_seeds, n = int(cell.max()) + 1, int(seed.max()) + 1, len(cell)
+    links = csr_matrix((np.ones(n), (cell, n_cells + seed)), shape=(n_cells + n_seeds,) * 2)
+    n_parts, part = connected_components(links, directed=False)
+    cell_part, seed_part = part[:n_cells], part[n_cells:]
+    held = np.zeros(n_seeds, bool)
+    held[np.unique(seed_part, return_index=True)[1]] = True  # each part's lowest seed code: seed 0 in its own
+    col = np.full(n_seeds, -1)
+    col[~held] = n_cells + np.arange(int((~held).sum()))
+    free = ~held[seed]
+    rows = np.r_[np.arange(n), np.flatnonzero(free)]
+    design = csr_matrix((np.ones(len(rows)), (rows, np.r_[cell, col[seed[free]]])),
+                        shape=(n, n_cells + int((~held).sum())))
+    normal = splu((design.T @ design).tocsc())
+    coef = normal.solve(design.T @ y)
+    coef += normal.solve(design.T @ (y - design @ coef))  # refined: the normal equations square the rounding
+    size_eff, seed_eff = coef[:n_cells], np.zeros(n_seeds)
+    seed_eff[~held] = coef[n_cells:]
+    # lstsq's smallest-norm choice in each part without seed 0: shift its sizes by t and its seeds by -t with
+    # t = (sum of its seed effects - sum of its size effects) / (its sizes + its seeds)
+    shift = ((np.bincount(seed_part, seed_eff, n_parts) - np.bincount(cell_part, size_eff, n_parts))
+             / (np.bincount(seed_part, minlength=n_parts) + np.bincount(cell_part, minlength=n_parts)))
+    shift[seed_part[0]] = 0.0
+    size_eff, seed_eff = size_eff + shift[cell_part], seed_eff - shift[seed_part]
+    return np.r_[size_eff, seed_eff[1:]], size_eff[cell] + seed_eff[seed], n_cells + n_seeds - n_parts
+
+
 def _seed_offsets(cell: np.ndarray, seed: np.ndarray, ly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least squares of log error = size effect + seed effect: (size effects by cell code, seed effects
     by seed code, centred to mean 0; the size effects absorb their mean)."""
     n_cells = int(cell.max()) + 1
-    coef, *_ = np.linalg.lstsq(_size_seed_design(cell, seed), ly, rcond=None)
+    coef, _, _ = _size_seed_fit(cell, seed, ly)
     eff = np.concatenate([[0.0], coef[n_cells:]])
     return coef[:n_cells] + eff.mean(), eff - eff.mean()
 

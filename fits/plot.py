@@ -448,15 +448,41 @@ def _finish_axes(ax: plt.Axes, x: str | None, y: str | None) -> None:
     ax.grid(True, which="both", alpha=0.25)
 
 
+SUPTITLE_DROP = 0.162  # inches from the small multiples' top to their title's: 0.98 of a 3-row figure's height
+
+
+def _same_limits(panels: list[plt.Axes]) -> None:
+    """Every panel the x and y range of the first autoscaled over all their data (the points, the curves and
+    their bands, the scratch means), which shared axes gave them. With sharex/sharey each autoscale and tick
+    label walked every panel: drawing was quadratic in groups (60: 28 CPU-s, 200: 313 CPU-s and 870 MB)."""
+    if not panels:
+        return
+
+    def ends(name: str) -> list[float]:  # the lowest, highest and smallest positive value, as dataLim has them
+        vals = [v for ax in panels for v in getattr(ax.dataLim, f"interval{name}") if np.isfinite(v)]
+        pos = min(getattr(ax.dataLim, f"minpos{name}") for ax in panels)
+        return [v for v in (min(vals, default=np.nan), max(vals, default=np.nan), pos) if np.isfinite(v)]
+
+    first = panels[0]
+    xs, ys = ends("x"), ends("y")
+    if xs and ys:
+        first.update_datalim([(a, b) for a in xs for b in ys])
+        first.autoscale_view()  # (update_datalim leaves a view already computed, e.g. by axhline, as it was)
+    xlim, ylim = first.get_xlim(), first.get_ylim()
+    for ax in panels:
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+
+
 def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFrame], title: str,
                      markers: dict[Any, str]) -> plt.Figure:
-    """One panel per group on shared log axes, at most 4 across."""
+    """One panel per group, at most 4 across, all on the same log axes (_same_limits): the x tick labels
+    on the lowest panel of each column, the y tick labels on the left column, as shared axes have them."""
     x, y, by = fits_json["x"], fits_json["y"], fits_json["by"]
     keys = list(fits_json["groups"])
     ncols = min(4, int(np.ceil(np.sqrt(len(keys)))))
     nrows = int(np.ceil(len(keys) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows + 0.6), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 2.5 * nrows + 0.6), squeeze=False)
     color = plt.rcParams["axes.prop_cycle"].by_key()["color"][0]
     n_zero = 0
     for i, key in enumerate(keys):
@@ -472,17 +498,20 @@ def _small_multiples(fits_json: dict[str, Any], group_rows: dict[str, pd.DataFra
         bottom = i + ncols >= len(keys)  # nothing drawn below it
         _finish_axes(ax, x if bottom else None, y if i % ncols == 0 else None)
         ax.tick_params(labelsize=7, which="both")
-        if bottom:  # sharex hid the tick labels of every row but the last; an empty slot is below
-            ax.xaxis.set_tick_params(which="both", labelbottom=True)
+        ax.xaxis.set_tick_params(which="both", labelbottom=bottom)  # (above an empty slot too)
+        ax.yaxis.set_tick_params(which="both", labelleft=i % ncols == 0)
     for ax in axes.flat[len(keys):]:
         ax.set_visible(False)
+    _same_limits(list(axes.flat[:len(keys)]))
     own = [g["scratch"] for g in fits_json["groups"].values() if g.get("scratch")]
     shared = [fits_json["scratch"]] if fits_json.get("scratch") and len(own) < len(keys) else []
     words = _scratch_words(own + shared)
     scratch = f"; dashed = scratch ({x} = 0)" + (f": {words}" if words else "") if own or shared else ""
     zeros = f"; {n_zero} point(s) at {y} = 0 not shown (log axis)" if n_zero else ""
+    # SUPTITLE_DROP inches below the top: at matplotlib's 0.98 of the height it came down into the first
+    # row's titles from about 24 groups on, as tight_layout leaves the same room above them at any height
     fig.suptitle(f"{title}{scratch}{zeros}\none panel per {by or 'group'}; dash = mean per size, dotted = fit "
-                 "past the largest measured size", fontsize=9)
+                 "past the largest measured size", fontsize=9, y=1 - SUPTITLE_DROP / fig.get_size_inches()[1])
     seeds = _seed_key(axes.flat[0], markers)  # the overlaid plot's seed entries, in a legend below the panels
     if seeds:
         fig.legend(seeds, [h.get_label() for h in seeds], loc="lower center", ncols=len(seeds), fontsize=7,
