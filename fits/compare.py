@@ -3,6 +3,7 @@ bootstrap p-values, a forest plot, and the 'more data or a better generator?' se
 from __future__ import annotations
 
 import argparse
+import difflib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
-from fits.errors import FitInputError, none_fitted, one_line
+from fits.errors import FitInputError, none_fitted, one_line, option
 from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
 from fits.uncertainty import all_equal, all_zero, bootstrap_params
@@ -33,6 +34,11 @@ PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
 # Above this many pairs the report gives a sentence only to the pairs told apart in L, and counts the rest
 # (28 pairs of 8 groups gave 28 sentences that mostly said "not told apart"); the CSV keeps every one.
 MAX_PAIR_SENTENCES = 6
+# Above this many pairs (10 groups give 45) the pair tables print only the pairs told apart, at most this many
+# (60 groups' 1,770 pairs printed 3,743 lines, twice each pair); compare_pairs.csv keeps every one.
+MAX_PAIR_ROWS = 45
+# level_draws cached per group and size (compare_runs) up to this many floats, 32 MB; past it the cache starts over
+LEVEL_CACHE_FLOATS = 4_000_000
 
 
 def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -380,37 +386,117 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
     return head + text + tail
 
 
+def _smallest_p(pairs: pd.DataFrame, families: tuple[str, ...], told: pd.Series) -> np.ndarray:
+    """A mask of the pairs `told` (apart) that a report prints: all of them up to MAX_PAIR_ROWS, else the
+    MAX_PAIR_ROWS with the smallest Holm p in `families` (then the smallest p; ties in table order)."""
+    if told.sum() <= MAX_PAIR_ROWS:
+        return told.to_numpy()
+    rank = pd.DataFrame({"holm": pairs[[f"p_{k}_holm" for k in families]].min(axis=1),
+                         "p": pairs[[f"p_{k}" for k in families]].min(axis=1), "row": np.arange(len(pairs))})
+    keep = rank[told.to_numpy()].sort_values(["holm", "p", "row"])["row"].to_numpy()[:MAX_PAIR_ROWS]
+    return np.isin(np.arange(len(pairs)), keep)
+
+
+def bounded_pairs(pairs: pd.DataFrame, families: tuple[str, ...]) -> tuple[np.ndarray, str | None]:
+    """Which rows a pair table prints, and the line that counts the rest (None when none is left out):
+    every pair up to MAX_PAIR_ROWS pairs; above, those told apart in one of `families` (Holm p < 0.05),
+    at most MAX_PAIR_ROWS of them (_smallest_p). 60 groups' 1,770 pairs printed 3,743 lines."""
+    if len(pairs) <= MAX_PAIR_ROWS:
+        return np.ones(len(pairs), bool), None
+    told = (pairs[[f"p_{k}_holm" for k in families]] < 0.05).any(axis=1)
+    shown = _smallest_p(pairs, families, told)
+    n, left, fam = len(pairs), len(pairs) - int(shown.sum()), " or ".join(families)
+    if not shown.any():
+        text = f"None of the {n:,} pairs is told apart in {fam} (p Holm < 0.05), so this table lists none of them"
+    elif told.sum() <= MAX_PAIR_ROWS:
+        text = (f"{left:,} of the {n:,} pairs are left out of this table: those not told apart in {fam} (p Holm "
+                ">= 0.05, or no p)")
+    else:
+        text = (f"{left:,} of the {n:,} pairs are left out of this table: of the {int(told.sum()):,} told apart in "
+                f"{fam} it lists the {MAX_PAIR_ROWS} with the smallest p Holm")
+    return shown, text + "; compare_pairs.csv holds every pair."
+
+
 def pair_sentences(pairs: pd.DataFrame) -> list[str]:
     """The report's pair sentences: every pair's when there are at most MAX_PAIR_SENTENCES pairs, else
-    those of the pairs told apart in L (Holm p < 0.05) and one line counting the rest."""
+    those of the pairs told apart in L (Holm p < 0.05), at most MAX_PAIR_ROWS of them (the smallest Holm
+    p: _smallest_p), and one line counting the rest."""
     if len(pairs) <= MAX_PAIR_SENTENCES:
         return list(pairs["sentence"])
     apart = pairs["p_L_holm"] < 0.05
+    shown = _smallest_p(pairs, ("L",), apart)
     k, none = int((~apart & pairs["p_L"].notna()).sum()), int(pairs["p_L"].isna().sum())
-    rest = (f"{'The other' if apart.any() else 'The'} {k} pair{'s are' if k != 1 else ' is'} not told apart at "
-            f"{'their' if k != 1 else 'its'} n_common (p Holm of d_L >= 0.05)" if k else "")
+    more = int(apart.sum() - shown.sum())  # told apart beyond MAX_PAIR_ROWS (only above that many pairs)
+    rest = (f"{more:,} more pair{'s are' if more != 1 else ' is'} told apart in L (the sentences above are the "
+            f"{MAX_PAIR_ROWS} with the smallest p Holm)" if more else "")
+    rest += (f"{'; ' if rest else ''}{'the other' if apart.any() else 'the'} {k:,} pair{'s are' if k != 1 else ' is'} "
+             f"not told apart at {'their' if k != 1 else 'its'} n_common (p Holm of d_L >= 0.05)" if k else "")
     if none:
-        rest += (f"{'; ' if rest else ''}{none} pair{'s have' if none != 1 else ' has'} no d_L or no p-value for it "
-                 "(the notes above say why)")
+        rest += (f"{'; ' if rest else ''}{none:,} pair{'s have' if none != 1 else ' has'} no d_L or no p-value for "
+                 "it (the notes above say why)")
     if not rest:  # every pair told apart
         return list(pairs["sentence"])
-    return [*pairs["sentence"][apart], rest[0].upper() + rest[1:] + "; each pair's sentence is in the pairs table "
+    return [*pairs["sentence"][shown], rest[0].upper() + rest[1:] + "; each pair's sentence is in the pairs table "
             "(compare_pairs.csv, column sentence)."]
 
 
+def _vs_tries(text: str, by: str) -> list[str]:
+    """The spellings of a --vs value to look up, in order: as given, without the report's "by=" before it,
+    for several --by columns with commas for the labels' "/" (plain,mnist5k as --by condition,target
+    lists them), and a number as label prints it (3 for 3.0)."""
+    tries = [text]
+    if text.startswith(f"{by}="):
+        tries.append(text[len(by) + 1:])
+    if "," in by:
+        tries += [t.replace(",", "/") for t in tries if "," in t]
+    for t in list(tries):
+        try:
+            tries.append(label(float(t)))
+        except ValueError:
+            pass
+    return tries
+
+
+def reference_group(vs: Any, by: str | None, labels: list[str]) -> str:
+    """The label of the group `vs` names (compare_runs' reference): as the groups' labels print (0; for
+    several --by columns their values joined by "/", plain/mnist5k), as the report names it
+    (complexity=0), or with commas for the "/" (plain,mnist5k); else a one-line FitInputError that
+    names the groups there are and the closest one."""
+    text = (vs if isinstance(vs, str) else label(vs)).strip()
+    if by is None:
+        raise FitInputError(f"{option('vs', text)} compares each group with one reference group, but there are no "
+                            f"groups: name the group column with {option('by')}")
+    for t in _vs_tries(text, by):
+        if t in labels:
+            return t
+    try:  # a number: the numerically closest group
+        nums = {k: float(k) for k in labels if np.isfinite(float(k))}
+        close = [min(nums, key=lambda k: abs(nums[k] - float(text)))] if nums else []
+    except ValueError:  # text, or groups that are not all numbers
+        close = difflib.get_close_matches(text, labels, n=1)
+    names = ", ".join(labels[:12]) + (f", ... ({len(labels)} in all)" if len(labels) > 12 else "")
+    raise FitInputError(f"{option('vs', text)}: no {one_line(by)} group is {one_line(text)!r}; the groups are "
+                        f"{one_line(names)}{f' (closest: {one_line(close[0])})' if close else ''}")
+
+
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
-                 n_boot: int = N_BOOT) -> dict[str, Any]:
+                 n_boot: int = N_BOOT, vs: Any = None) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
     level L at the largest size inside both groups' ranges, with intervals, bootstrap p-values and
     Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
-    (the groups' own intervals are drawn as `fit` draws them, whatever n_boot)."""
+    (the groups' own intervals are drawn as `fit` draws them, whatever n_boot). `vs`: a group's value
+    (reference_group reads it): compare each other group with it only, G - 1 pairs instead of
+    G (G - 1) / 2, with a = the other group and b the reference, so each a - b is other minus reference;
+    a pair's numbers are those it has among all pairs (each group keeps its draws), but for Holm's p."""
     check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
     scratch: dict[str, np.ndarray] = {}
-    for key, g in curve_groups(df, x, by):
+    grouped = curve_groups(df, x, by)
+    ref = None if vs is None else reference_group(vs, by, [label(k) for k, _ in grouped])  # before the fits
+    for key, g in grouped:
         pos = g[g[x] > 0]
         scratch[label(key)] = scratch_rows(df, g, x)[y].to_numpy(float)  # its baseline, as `fit` picks it
         try:
@@ -420,6 +506,9 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             errors[label(key)] = str(exc)
     if len(fits_) < 1:
         raise none_fitted(by, errors)
+    if ref is not None and ref not in fits_:
+        raise FitInputError(f"{option('vs', ref)}: the reference group {_group_name(by, ref)} was not fitted "
+                            f"({one_line(errors[ref])}); name another group")
     groups, scales, messages, seeds, few, constant = [], {}, {}, {}, set(), []
     for key, fit in fits_.items():
         ci = fit.ci(LEVEL)  # the default stream, as `synthscale fit` draws: the same intervals there
@@ -475,7 +564,16 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
              } if len(fits_) > 1 else {}
     flat = [label(r[key_column(by)]) for r in groups if not np.isnan(r["flat_level"])]
-    for a, b in itertools.combinations(fits_, 2):
+    levels: dict[tuple[str, float], np.ndarray] = {}
+    def level(k: str, n: float) -> np.ndarray:  # a group's draws at one size, computed once, not once per pair
+        if (k, n) not in levels:  # (one Python call per draw: 40 of 108 CPU-s at 200 groups)
+            if len(levels) * n_boot >= LEVEL_CACHE_FLOATS:  # many distinct sizes: start over, not grow for ever
+                levels.clear()
+            levels[k, n] = level_draws(fits_[k], draws[k], n)
+        return levels[k, n]
+    # a = the other group, b the reference: a - b reads other minus reference (all pairs: a before b in group order)
+    todo = itertools.combinations(fits_, 2) if ref is None else [(k, ref) for k in fits_ if k != ref]
+    for a, b in todo:
         sa, sb = draws[a], draws[b]
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
@@ -492,7 +590,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         if np.isnan(n_c):  # no size inside both ranges: one curve would be extrapolated
             row.update({"n_common": n_c, "d_L": np.nan, "d_L_lo": np.nan, "d_L_hi": np.nan, "p_L": np.nan})
         else:
-            diff = level_draws(fits_[a], sa, n_c) - level_draws(fits_[b], sb, n_c)
+            diff = level(a, n_c) - level(b, n_c)
             lo, hi = pair_interval(diff)
             row.update({"n_common": n_c, "d_L": float(fits_[a].predict([n_c])[0] - fits_[b].predict([n_c])[0]),
                         "d_L_lo": lo, "d_L_hi": hi, "p_L": boot_p_value(diff)})
@@ -506,7 +604,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     pairs["sentence"] = [pair_sentence(by, r, x, y, min(scales[r["a"]], scales[r["b"]]), m, ranges, blind,
                                        n_boot, few, seeds, constant) for r in pairs.to_dict("records")]
     return {"by": by, "groups": pd.DataFrame(groups), "pairs": pairs, "errors": errors, "n_boot": n_boot,
-            "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages, "constant": constant}
+            "scales": scales, "flat": flat, "x": x, "y": y, "messages": messages, "constant": constant, "vs": ref}
 
 
 def _columns(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -556,25 +654,33 @@ def report(res: dict[str, Any]) -> str:
     rows = [[_group_name(res["by"], r[col]), *[cell(r, k) for k in PARAMS], flags(r)] for _, r in g.iterrows()]
     lines = _columns(head, rows)
     if len(p):
+        if res.get("vs") is not None:  # which way round the differences read
+            lines += ["", f"Each group against the reference {_group_name(res['by'], res['vs'])} (--vs): a is the "
+                      f"other group, b the reference, so every a - b is other minus reference; {len(p)} "
+                      f"pair{'s' if len(p) != 1 else ''}, the family Holm's p adjusts for."]
         head = ["a - b", "d_alpha [95 %]", "p", "p Holm", "d_C [95 %]", "p", "p Holm"]
         dash = lambda v, text: "-" if pd.isna(v) else text  # noqa: E731  (no difference: missing_note)
+        shown, left = bounded_pairs(p, ("alpha", "C"))  # above MAX_PAIR_ROWS pairs: those told apart
         rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", *(v for k in ("alpha", "C") for v in (
                     dash(r[f"d_{k}"], fmt(r, f"d_{k}", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
                     dash(r[f"p_{k}"], f"{r[f'p_{k}']:.3f}"), dash(r[f"p_{k}_holm"], f"{r[f'p_{k}_holm']:.3f}")))]
-                for _, r in p.iterrows()]
-        lines += ["", *_columns(head, rows)]
+                for _, r in p[shown].iterrows()]
+        lines += ["", *(_columns(head, rows) if rows else []), *([left] if left else [])]
         x, y = one_line(res.get("x", "n")), one_line(res.get("y", "the error"))
+        shown, left = bounded_pairs(p, ("L",))
         rows = [[f"{one_line(r['a'])} - {one_line(r['b'])}", dash(r["n_common"], fmt_size(r["n_common"])),
                  dash(r["d_L"], fmt(r, "d_L", min(scales.get(r["a"], 1.0), scales.get(r["b"], 1.0)))),
                  dash(r["p_L"], f"{r['p_L']:.3f}"), dash(r["p_L_holm"], f"{r['p_L_holm']:.3f}")]
-                for _, r in p.iterrows()]
+                for _, r in p[shown].iterrows()]
         lines += ["", f"L: each fitted curve's {y} at n_common, the largest {x} inside both groups' measured "
                   "ranges (no extrapolation; known for a flat curve too; d_L < 0: a is lower there)",
-                  *_columns(["a - b", "n_common", "d_L [95 %]", "p", "p Holm"], rows)]
+                  *(_columns(["a - b", "n_common", "d_L [95 %]", "p", "p Holm"], rows) if rows else []),
+                  *([left] if left else [])]
         counts = {k: int(p[f"p_{k}"].notna().sum()) for k in PAIR_FAMILIES}
         lines.append("")
         if any(counts.values()):  # (no pair has a p-value: nothing to read the note for)
-            lines.append(pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"]))
+            lines.append(pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"],
+                                    n_groups=len(g), vs=res.get("vs") is not None))
         lines += missing_note(res)
         if "sentence" in p:  # (a table written before the sentences: none to print)
             lines += ["", *pair_sentences(p)]
@@ -622,10 +728,13 @@ def missing_note(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = None) -> str:
+def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = None, n_groups: int | None = None,
+               vs: bool = False) -> str:
     """How to read the pairs tables' p-values, and whether their draws let a Holm p reach 0.05. `m`
     pairs have a p-value for alpha, `m_c` for C (a flat group's pairs have none) and `m_l` for the
-    level L (each defaults to `m`)."""
+    level L (each defaults to `m`). Above MAX_PAIR_ROWS pairs among `n_groups` groups, all pairs (not
+    `vs`), it also names the cheaper way: each group against one reference, n_groups - 1 pairs (60
+    groups' 1,770 pairs need --boot 70801, their 59 against one reference 2361)."""
     floor = p_floor(n_boot)  # (holm_floor and boot_for: the arithmetic pair_sentence's _at_floor shares)
     families = {"alpha": m, "C": m if m_c is None else m_c, "L": m if m_l is None else m_l}
     same = len(set(families.values())) == 1
@@ -642,6 +751,12 @@ def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = No
         which = "" if same else f" in {' and '.join(f for f, j in families.items() if j == k)}"
         note += (f" With {k} pairs{which} and {n_boot} draws no Holm p can fall below {holm_floor(k, n_boot):.2g}: "
                  f"rerun with --boot {boot_for(k)} or more to let one fall below 0.05, or compare fewer groups.")
+    if said and max(said) > MAX_PAIR_ROWS and not vs and n_groups:
+        k = n_groups - 1
+        need = (f"within reach of these {n_boot} draws" if boot_for(k) <= n_boot else
+                f"for which --boot {boot_for(k)} suffices")
+        note += (f" Or compare each group with one reference group only (--vs VALUE, e.g. a baseline): {k} "
+                 f"pair{'s' if k != 1 else ''}, {need}.")
     return note
 
 
@@ -680,7 +795,9 @@ def forest_figure(res: dict[str, Any]) -> Any:
         _level_panel(axes[-1], g, ypos, res)
     axes[0].set_ylim(-0.5, len(g) - 0.5)  # half a row around each end: a flat row's label stays inside
     axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels([plain(label(v)) for v in g[key_column(res["by"])]])  # the column once, as the axis label
+    ref = res.get("vs")  # the values label the rows, the column names the axis once; --vs: the reference says so
+    axes[0].set_yticklabels([plain(label(v)) + (" (reference)" if label(v) == ref else "")
+                             for v in g[key_column(res["by"])]])
     axes[0].set_ylabel(res["by"] or "whole table")
     return fig
 
@@ -719,7 +836,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = out_dir(args.output)
     names = ["compare_groups.csv", "compare_pairs.csv", "compare.txt", "forest.png", "forest.pdf"]
     check_outputs(out, names, "compare")
-    res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot)
+    res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot, vs=args.vs)
     clear_outputs(out / n for n in names)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     unfitted = pd.DataFrame([{key_column(res["by"]): k, "error": e} for k, e in res["errors"].items()])
@@ -744,5 +861,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default {N_BOOT}, {MIN_BOOT} to {MAX_BOOT:,}; the smallest p is 2/N, "
                         f"{p_floor(N_BOOT):g} at "
                         f"the default, so scanning many pairs with Holm's adjustment needs more: the report says how many)")
+    p.add_argument("--vs", metavar="VALUE", default=None,
+                   help="compare each group with the reference group whose --by value is VALUE (as the groups "
+                        "print: 0, or plain/mnist5k for --by condition,target), G-1 pairs instead of all G(G-1)/2 "
+                        "(a Holm p below 0.05 then needs --boot 40(G-1)+1, not 20G(G-1)+1); each difference a - b "
+                        "is the other group minus the reference")
     p.add_argument("-o", "--output", default="compare", type=output_arg, help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)
