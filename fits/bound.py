@@ -534,35 +534,40 @@ def cmd_bound(args: argparse.Namespace) -> int:
     names = [_folder_name(f"{args.by}={label(k)}") for k, _ in groups]
     # as a case-insensitive file system (macOS's, Windows') sees them: Digits and digits were one folder there,
     # the second group's files written over the first's without a word
-    seen = [unicodedata.normalize("NFC", n).casefold() for n in names]
+    seen = [unicodedata.normalize("NFC", n).lower() for n in names]  # (casefold would also fold ß into ss)
     if len(set(seen)) < len(seen):
         first = next(k for k in seen if seen.count(k) > 1)
         clash = [one_line(label(key)) for (key, _), k in zip(groups, seen) if k == first]
-        case = "; macOS and Windows file systems ignore case" if len({n for n, k in zip(names, seen) if k == first}) > 1 \
-            else ""
+        alike = len({n for n, k in zip(names, seen) if k == first}) > 1  # (not one name outright)
+        case = "; macOS and Windows file systems ignore case" if alike else ""
         raise FitInputError(f"--by {args.by}: groups {clash[0]!r} and {clash[1]!r} would share one folder name "
                             f"({names[seen.index(first)]!r}{case}); recode the column")
     for name in names:
         check_outputs(out, [f"{name}/", *(f"{name}/{f}" for f in ONE_BOUND)], "bound")
-    # each group's files are written once it is fitted: the old ones go now, or a stop part-way left
-    # groups of two runs side by side (bound.txt, written last, is missing until all are new)
-    clear_outputs([out / "bound.txt", *(out / name / f for name in names for f in ONE_BOUND)])
+    fitted = []  # every group is fitted before a file is touched: a refusal (no group could be fitted) or a
+    # stop while fitting leaves the outputs of the run before as they were
     for (key, g), name in zip(groups, names):
         head = f"== {one_line(args.by)}={one_line(label(key))} =="
         try:
             check_not_pooled(g, [args.x, args.s], args.by, key)  # its fix keeps the user's --by (check_bound's not)
             check_one_design(g, args.x, args.s, args.by, key)
-            res = check_bound(g, n=args.x, s=args.s, y=args.y, seed=seed)
+            fitted.append((key, g, name, head, check_bound(g, n=args.x, s=args.s, y=args.y, seed=seed)))
         except FitInputError as exc:  # this group cannot carry a bound (e.g. one s): say so, fit the rest
             errors[label(key)] = str(exc)
-            texts.append(f"{head}\nnot fitted: {exc}")
+            fitted.append((key, g, name, head, exc))
+    if len(errors) == len(groups):
+        raise none_fitted(args.by, errors)
+    # then the old files go, every group's (one that fails now keeps no fit of before), and bound.txt, written
+    # last, is missing until all are new: a stop part-way left groups of two runs side by side
+    clear_outputs([out / "bound.txt", *(out / name / f for name in names for f in ONE_BOUND)])
+    for key, g, name, head, res in fitted:
+        if isinstance(res, FitInputError):
+            texts.append(f"{head}\nnot fitted: {res}")
             continue
         sub = out / name  # e.g. complexity=1
         sub.mkdir(exist_ok=True)
         files += _write_one(g, res, sub, args, group=f"{one_line(args.by)}={one_line(label(key))}")
         texts.append(f"{head}\n{summary(res, args.s)}")
-    if len(errors) == len(groups):
-        raise none_fitted(args.by, errors)
     return write_text_report(out, "bound.txt", "\n\n".join(texts), files)
 
 

@@ -68,16 +68,22 @@ def _lcdb_sdist(folder: Path) -> Path:
                               f"lcdb=={LCDB_VERSION}", "-d", tmp], capture_output=True, text=True)
         if got.returncode != 0:  # offline, or no registry: pip's own report is many lines
             said = [ln.strip() for ln in got.stderr.splitlines() if ln.strip().startswith("ERROR")]
-            raise FitInputError(f"could not fetch LCDB 1.0 (pip download lcdb=={LCDB_VERSION}: "
-                                f"{said[-1] if said else 'exit ' + str(got.returncode)}); put lcdb-{LCDB_VERSION}.tar.gz "
-                                f"in {folder}, or use --lcdb sample (the 80 curves that ship)")
+            why = said[-1] if said else f"exit {got.returncode}"
+            raise FitInputError(f"could not fetch LCDB 1.0 (pip download lcdb=={LCDB_VERSION}: {why}); put "
+                                f"lcdb-{LCDB_VERSION}.tar.gz in {folder}, or use --lcdb sample (the 80 curves "
+                                "that ship)")
         fetched = Path(tmp) / found.name
-        _check_sdist(fetched, "the downloaded ")
+        try:
+            _check_sdist(fetched)
+        except FitInputError:  # a whole download of another file (another index or mirror), not a torn one
+            raise FitInputError(f"pip fetched an lcdb {LCDB_VERSION} sdist whose sha256 is not the pinned "
+                                f"{LCDB_SHA256} (another package index or mirror?); nothing was kept: put the "
+                                f"registry's lcdb-{LCDB_VERSION}.tar.gz in {folder}, or use --lcdb sample") from None
         os.replace(fetched, found)
     return found
 
 
-def _check_sdist(path: Path, what: str = "") -> None:
+def _check_sdist(path: Path) -> None:
     """A one-line FitInputError unless the file's sha256 is LCDB_SHA256 (a torn copy, or another file
     under its name, was read until its end and failed there with EOFError, or parsed as fewer curves)."""
     digest = hashlib.sha256()
@@ -85,7 +91,7 @@ def _check_sdist(path: Path, what: str = "") -> None:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != LCDB_SHA256:
-        raise FitInputError(f"{what}{path} is not the lcdb {LCDB_VERSION} sdist (its sha256 is {digest.hexdigest()}, "
+        raise FitInputError(f"{path} is not the lcdb {LCDB_VERSION} sdist (its sha256 is {digest.hexdigest()}, "
                             f"not {LCDB_SHA256}): it may be torn by a stopped download; remove it and run again "
                             "to fetch it anew")
 

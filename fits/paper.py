@@ -107,10 +107,11 @@ PAPER_OUTPUTS = ("c_by_model.csv", "free_fits.csv", "bound_per_fraction.csv", "s
 
 def reanalyse(out: Path) -> dict[str, Any]:
     """Run every part of the reanalysis, write tables and figures under `out`, return the numbers."""
-    from fits.cli import clear_outputs, out_dir
+    from fits.cli import check_outputs, clear_outputs, out_dir
 
     runs = datasets.paper_curves(datasets.paper_runs())  # a missing data file fails before any folder
     out_dir(out)
+    check_outputs(out, PAPER_OUTPUTS, "paper-reanalysis")  # before the work (a folder named summary.json ...)
     r50 = imagenet_curve(runs)
     nb = notebook_fit(r50)
     models = model_table(runs)

@@ -469,12 +469,15 @@ def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n"
-    part = out.with_name(f".{out.name}.{os.getpid()}.part")  # a stop while writing kept the old file whole
+    # aside, then renamed: a stop while writing kept the old file whole (a short name: the output's own
+    # name with a suffix could pass the file system's limit, where the output's did not)
+    part = out.with_name(f".fits-{os.getpid()}.part")
     try:
         part.write_text(text)
         os.replace(part, out)
     except BaseException:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            part.unlink()
         raise
     return out
 

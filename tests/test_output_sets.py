@@ -97,3 +97,28 @@ def test_a_demo_stopped_after_its_runs_table_keeps_no_outputs_of_the_demo_before
     monkeypatch.setattr(fits, "fit_runs", _stop)
     assert main(argv) == 130
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["runs.csv"]
+
+
+def test_a_refused_bound_by_group_keeps_the_outputs_of_the_run_before(tmp_path: Path) -> None:
+    """bound --by cleared its old files before fitting: a table it then refused (no group could be fitted) left
+    the folder empty of the last good run's bound.txt and every group's fit."""
+    from fits.cli import main
+    from fits.simulate import bound_sweep
+
+    good = pd.concat([bound_sweep(100, True).assign(g=k) for k in ("a", "b")], ignore_index=True)
+    good.to_csv(tmp_path / "good.csv", index=False)
+    good[good["n_real"] == good["n_real"].min()].to_csv(tmp_path / "one_s.csv", index=False)  # no group can be fitted
+    out = tmp_path / "b"
+    assert main(["bound", str(tmp_path / "good.csv"), "--by", "g", "-o", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert main(["bound", str(tmp_path / "one_s.csv"), "--by", "g", "-o", str(out)]) == 2
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_fit_writes_a_fits_json_whose_name_is_near_the_file_systems_limit(tmp_path: Path) -> None:
+    """fits.json was written under its own name plus '.<pid>.part': a 250-byte output name, legal, gave a
+    temporary name past the 255-byte limit and a 36-line double traceback after the fit."""
+    from fits.cli import main
+
+    out = tmp_path / ("a" * 245 + ".json")
+    assert main(["fit", str(RUNS), "-o", str(out)]) == 0 and out.is_file()
