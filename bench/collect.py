@@ -14,7 +14,7 @@ from filelock import FileLock
 
 from bench.config import RunSpec, identity_leaves, varying_identity
 from bench.records import COLUMNS, read_rows  # COLUMNS: first and in this order; any others follow
-from synth.console import file_in_the_way, load_yaml
+from synth.console import CappedSafeLoader, file_in_the_way
 from synth.errors import UserError
 
 
@@ -93,7 +93,9 @@ def read_run_spec(path: Path) -> Optional[RunSpec]:
     """The run's resolved config as written beside it (fields it predates as it ran: ADDED_LATER),
     or None if it is missing or unreadable."""
     try:
-        data = load_yaml(path.read_text())  # (aliases that expand past a cap are refused: read as unreadable)
+        # as safe_dump wrote it (a name '1e3' is unquoted there: YamlLoader would read a number); aliases that
+        # expand past a cap are refused, read as unreadable
+        data = yaml.load(path.read_text(), Loader=CappedSafeLoader)
         for (section, key), then in ADDED_LATER.items():
             if isinstance(data, dict) and isinstance(data.get(section), dict) and key not in data[section]:
                 data[section][key] = then

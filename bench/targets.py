@@ -253,8 +253,9 @@ def _images_under(folder: Path) -> list[Path]:
     for here, dirs, files in os.walk(folder, followlinks=True):
         st = os.stat(here)
         if (st.st_dev, st.st_ino) in seen:  # a link back up: os.walk follows it for ever (two such links: hours)
-            raise UserError(f"target 'folder': {here} is a folder already read (a link to one of its own parents, "
-                            f"under {folder}); remove the link, or link to the images' folders alone")
+            raise UserError(f"target 'folder': {here} is a folder already read under {folder}, reached again "
+                            "through a link (to a parent, or a second link to one folder): its images would count "
+                            "twice, or for ever; remove the link that leads back")
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(here) / f for f in files

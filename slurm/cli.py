@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=EXECUTORS,
                    help="local (default): child processes here; debug: in this process; slurm: job arrays")
     p.add_argument("--max-parallel", type=int, default=None,
-                   help="cells running at once (local, default 1; slurm: same as --array-parallelism)")
+                   help="cells running at once (local, default 1; slurm: same as --array-parallelism, per "
+                        "job array)")
     p.add_argument("--timeout-min", type=int, default=None,
                    help=f"time limit per job in minutes (default: the profile's, else {DEFAULT_TIMEOUT_MIN})")
     p.add_argument("--fail-fast", action="store_true",

@@ -121,7 +121,7 @@ def have_proc() -> bool:
 def _ps(pid: int, column: str) -> str:
     """One column of POSIX `ps` (macOS, the BSDs, Linux) for a live process, '' if it is gone or ps
     cannot tell. In the C locale and UTC, so that a start time reads the same from every shell."""
-    if pid <= 0:  # 0 and -1 name process groups, not a process
+    if pid <= 0 or os.name == "nt":  # 0 and -1 name process groups; on Windows signal 0 is a Ctrl-C event
         return ""
     try:
         os.kill(pid, 0)  # signal 0 only asks whether the process exists: a gone one needs no ps
@@ -152,9 +152,10 @@ def _job_ref(entry: dict, root: Path) -> JobRef:
 
 
 def _plain_name(run_id: str) -> bool:
-    """A run id names one folder in ROOT/runs: no separator, no '..', no NUL (a damaged manifest
-    had `sweep status` read files outside the root, or stop on an embedded NUL byte)."""
-    return bool(run_id) and run_id not in (".", "..") and not any(c in run_id for c in "/\\\0")
+    """A run id names one folder in ROOT/runs: no separator, no '..', nothing unprintable (a damaged
+    manifest had `sweep status` read files outside the root, stop on an embedded NUL byte, or send a
+    terminal control sequence to whoever ran status)."""
+    return bool(run_id) and run_id not in (".", "..") and run_id.isprintable() and not any(c in run_id for c in "/\\")
 
 
 def read_manifests(root: Path, failed: dict[str, dict] | None = None
@@ -171,7 +172,7 @@ def read_manifests(root: Path, failed: dict[str, dict] | None = None
         except (OSError, ValueError):
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
-            log.warning("warning: %s is not a sweep manifest; ignored", path)
+            log.warning("warning: %s is not a sweep manifest; ignored", _shown(str(path)))
             continue  # its cells count as missing
         n_bad = 0
         for entry in data["jobs"]:
@@ -626,10 +627,10 @@ def format_status(statuses: list[CellStatus]) -> str:
     """One line per cell (failed ones followed by their log tail), then a summary count."""
     lines = []
     for s in statuses:  # labels, ids and log lines come from files of a root others may write: shown escaped
-        job = f"job {_shown(s.job.job_id)} ({s.job.executor})" if s.job else "no job"
+        job = f"job {_shown(s.job.job_id)} ({_shown(s.job.executor)})" if s.job else "no job"
         extra = f" interrupted {s.n_interrupts}x" if s.n_interrupts else ""
         label = f" {_shown(s.label)}" if s.label else ""
-        lines.append(f"{s.run_id}  {s.state:<8} {job}{extra}{label}"
+        lines.append(f"{_shown(s.run_id)}  {s.state:<8} {job}{extra}{label}"
                      + (f"  [{_shown(s.detail)}]" if s.detail and s.state != "done" else ""))
         lines += [f"    | {_shown(ln)}" for ln in s.log_tail]
     counts = Counter(s.state for s in statuses)

@@ -21,20 +21,36 @@ class YamlTooLarge(yaml.YAMLError):
     """A document whose aliases expand beyond MAX_YAML_VALUES values, or refer to themselves."""
 
 
-class YamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading `1e-3` and `2E5` as numbers, as YAML 1.2 does: YAML 1.1 (what
-    PyYAML implements) needs a dot and a signed exponent (`1.0e-3`), so `lr: 1e-3` was the string
-    '1e-3' and `[1e-3, 0.001]` two different values that a float field then reads as one.
-
-    A document whose aliases expand past MAX_YAML_VALUES values is refused (YamlTooLarge): PyYAML
-    shares an alias's value, but hashing a run id or validating a config expands it, and 439 bytes of
-    nested aliases under synth.knobs took 5 GB before `sweep --dry-run` was killed (`sweep status`
-    and `collect` read every run's config.yaml in a shared root)."""
+class CappedSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a document whose aliases expand past MAX_YAML_VALUES values
+    (YamlTooLarge): PyYAML shares an alias's value, but hashing a run id or validating a config expands
+    it, and 439 bytes of nested aliases under synth.knobs took 5 GB before `sweep --dry-run` was killed
+    (`sweep status` and `collect` read every run's config.yaml in a shared root). Merge keys (`<<:`) are
+    flattened with each key kept once (the last, which the mapping would keep): PyYAML releases before
+    its own fix repeated merged keys exponentially while flattening, before any value was built."""
 
     def construct_document(self, node: yaml.Node) -> Any:
         data = super().construct_document(node)
         _expanded_size(data, {}, set())
         return data
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        super().flatten_mapping(node)
+
+        def key(k: yaml.Node) -> Any:
+            return (k.tag, k.value) if isinstance(k, yaml.ScalarNode) else id(k)
+
+        last = {key(k): i for i, (k, _) in enumerate(node.value)}
+        if len(last) < len(node.value):
+            node.value = [pair for i, pair in enumerate(node.value) if last[key(pair[0])] == i]
+
+
+class YamlLoader(CappedSafeLoader):
+    """CappedSafeLoader reading `1e-3` and `2E5` as numbers, as YAML 1.2 does: YAML 1.1 (what PyYAML
+    implements) needs a dot and a signed exponent (`1.0e-3`), so `lr: 1e-3` was the string '1e-3' and
+    `[1e-3, 0.001]` two different values that a float field then reads as one. (Files the suite writes
+    itself, such as a run's config.yaml, are read back with CappedSafeLoader: safe_dump writes the
+    string '1e3' unquoted.)"""
 
 
 def _expanded_size(value: Any, sizes: dict[int, int], open_: set[int]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from synth.errors import UserError
 
@@ -136,3 +137,62 @@ def test_a_planted_link_as_the_local_clusters_runtime_folder_is_refused(tmp_path
     (tmp_path / "file").write_text("")
     with pytest.raises(ClusterUnavailable, match="is not a folder"):
         check_run_dir(tmp_path / "file")
+
+
+def _naive_flatten(self, node) -> None:
+    """Merge keys flattened as PyYAML did before its own fix: every merged pair kept, repeats and all."""
+    merged, own = [], []
+    for key_node, value_node in node.value:
+        if key_node.tag != "tag:yaml.org,2002:merge":
+            own.append((key_node, value_node))
+            continue
+        for sub in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
+            self.flatten_mapping(sub)
+            merged += sub.value
+    node.value = merged + own
+
+
+def test_merge_keys_are_flattened_once_each_whatever_pyyaml_does(monkeypatch) -> None:
+    """The alias cap sees values once built; PyYAML releases before its fix repeated merged keys while
+    flattening, 10x per level of `<<: [*a, *a, ...]` (7 levels: 534 bytes, 58 s and 1.6 GB, accepted)."""
+    from synth.console import CappedSafeLoader, load_yaml
+
+    merges = "a: &a {x: 1, y: 1}\nb: &b {x: 2}\nc: {<<: [*b, *a], y: 3}\nd: {<<: [*a, *b]}"
+    assert load_yaml(merges) == yaml.safe_load(merges) == {"a": {"x": 1, "y": 1}, "b": {"x": 2},
+                                                           "c": {"x": 2, "y": 3}, "d": {"x": 1, "y": 1}}
+    monkeypatch.setattr(yaml.constructor.SafeConstructor, "flatten_mapping", _naive_flatten)
+    text = "a0: &a0 {" + ", ".join(f"k{i}: {i}" for i in range(10)) + "}\n" + "".join(
+        f"a{d}: &a{d} {{<<: [" + ", ".join([f"*a{d - 1}"] * 10) + "]}\n" for d in range(1, 6))
+    loader = CappedSafeLoader(text)
+    try:
+        doc = loader.get_single_node()
+        deepest = doc.value[-1][1]
+        loader.flatten_mapping(deepest)
+        assert len(deepest.value) == 10  # 100,000 pairs without the dedup
+    finally:
+        loader.dispose()
+
+
+def test_a_run_config_named_like_a_number_reads_back() -> None:
+    """read_run_spec read config.yaml with the loader that takes 1e3 for a number, but safe_dump writes the
+    name '1e3' unquoted: the run's config became unreadable to collect and status."""
+    import tempfile
+
+    from bench.collect import read_run_spec
+    from bench.config import RunSpec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(RunSpec(name="1e3").model_dump()))
+        assert read_run_spec(path).name == "1e3"
+
+
+def test_status_escapes_run_ids_and_executors_and_drops_unprintable_ids() -> None:
+    """Labels and log lines were escaped, but a run id or executor from a manifest of a shared root reached the
+    terminal as written; a manifest's run id holding a control character is now no run id at all."""
+    from slurm.tracking import CellStatus, JobRef, _plain_name, format_status
+
+    job = JobRef("\x1b[31mred", "local\x1b[5m", "1", "n", "/f", 0.0, "")
+    shown = format_status([CellStatus("\x1b]0;x\x07y", "failed", job=job)])
+    assert "\x1b" not in shown and "\x07" not in shown and "\\x1b]0;x\\x07y" in shown and "(local\\x1b[5m)" in shown
+    assert not _plain_name("\x1b[31mred") and _plain_name("0123456789ab")
