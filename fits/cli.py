@@ -227,6 +227,8 @@ def output_arg(text: str) -> str:
     committed report, which a partial run overwrote)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("empty; give a path (. for this folder)")
+    if text.strip() == "-":  # not standard output here: fit wrote a file named '-', plot '-.png'
+        raise argparse.ArgumentTypeError("'-' (standard output) is not an output of this command; give a path")
     return text
 
 
@@ -479,7 +481,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 class _OneLineParser(argparse.ArgumentParser):
     """argparse with its errors in one line, as synthscale's (synth.console, which fits may not
-    import): the usage block came first, 10-15 lines before the one that says what is wrong."""
+    import): the usage block came first, 10-15 lines before the one that says what is wrong; options
+    only as spelled out (prefix matching read `fit --s fratio`, an option of `bound`, as --seed)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -116,7 +116,13 @@ def load_yaml(text: str, unique: bool = False) -> Any:
 class OneLineParser(argparse.ArgumentParser):
     """argparse's parser with its errors in one line (a missing or malformed option printed the whole
     usage block, 10-15 lines, before the line that says what is wrong); --help is unchanged.
-    Subcommands' parsers are of this class too (add_subparsers makes them of its parser's class)."""
+    Subcommands' parsers are of this class too (add_subparsers makes them of its parser's class).
+    Options are taken only as spelled out: argparse's prefix matching read `fit --s fratio` (an option
+    of `bound`) as --seed, and fitted nine fine-tuning sizes as nine seeds without a word."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -935,3 +935,16 @@ def test_a_knob_without_a_column_of_its_own_is_still_refused_as_pooled(tmp_path,
     pd.DataFrame(rows).to_csv(tmp_path / "k.csv", index=False)
     argv = ["fit", tmp_path / "k.csv", "--by", "complexity,synth.knobs.n_categories", "-o", tmp_path / "f.json"]
     _fails(capsys, argv, "pools runs that differ in 'knobs'")
+
+
+def test_an_option_of_another_command_is_not_read_as_one_it_prefixes(tmp_path: Path, capsys) -> None:
+    """argparse's prefix matching read `fit --s fratio` (bound's fine-tuning size option) as --seed: nine
+    fine-tuning fractions fitted as nine seeds, exit 0. And `-o -` wrote a fits file named '-'."""
+    for argv, needle in ((["fit", RUNS, "--s", "n_real", "-o", tmp_path / "f.json"],
+                          "unrecognized arguments: --s n_real"),
+                         (["fit", RUNS, "-o", "-"], "'-' (standard output) is not an output of this command")):
+        with pytest.raises(SystemExit) as stop:
+            main([str(a) for a in argv])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "f.json").exists() and not Path("-").exists()

@@ -630,3 +630,15 @@ def test_demo_refuses_an_output_name_taken_by_a_folder_before_the_sweep(tmp_path
     assert err == (f"synthscale: error: {out / name} is a folder where demo writes its file {name}: move it away "
                    "or give another --out"), err
     assert not root.exists()
+
+
+def test_a_prefix_of_a_cluster_option_is_not_taken_for_it(tmp_path, capsys) -> None:
+    """`--mem 16000` was read as --mem-gb 16000 (prefix matching): the dry run asked for 16,000 GB."""
+    from bench.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["sweep", "quickstart", "--root", str(tmp_path / "r"), "--executor", "slurm", "--mem", "16000",
+              "--dry-run"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --mem 16000" in err and len(err.strip().splitlines()) == 1, err
