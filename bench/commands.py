@@ -91,10 +91,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.data_root is not None:
         overrides = set_data_root(overrides, data_root_arg(args.data_root))
     spec = load_run(resolve_config(args.config), overrides)
+    from bench.models import pick_device
     from bench.run import check_names, run  # here: they import torch and timm, which `collect` never needs
     from bench.train import stop_on_signals
 
     check_names(spec)  # a config mistake is reported first, and creates no folder
+    pick_device(spec.device)  # as is a device this machine lacks (device=mps here): run checks it again
     root = writable_root(args.root)
     if read_rows(root / "runs" / spec.run_id) is not None:
         print(f"run {spec.run_id} is already done (its row.json is in {root / 'runs' / spec.run_id}); its "

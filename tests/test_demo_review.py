@@ -121,3 +121,14 @@ def test_a_packaged_config_is_named_from_the_repository_root() -> None:
     from slurm.demo import _RanConfig
 
     assert _RanConfig("quickstart", {}).shown == "bench/configs/quickstart.yaml"
+
+
+def test_python_m_slurm_demo_spells_fits_hints_as_options(tmp_path) -> None:
+    """`python -m slurm demo --by generator` ended its pooling hint with the API's by='generator,complexity'
+    where `synthscale demo` says --by generator,complexity."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-m", "slurm", "demo", "--by", "generator", "--root", str(tmp_path / "r"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert res.returncode == 2 and "--by generator,complexity" in res.stderr and "by='" not in res.stderr, res.stderr

@@ -200,3 +200,12 @@ def test_synthscale_starts_without_the_posix_only_modules() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert res.returncode == 0 and "usage: synthscale fit" in res.stdout, res.stderr[-2000:]
+
+
+def test_run_on_a_missing_device_makes_no_root_folder(tmp_path: Path, capsys) -> None:
+    """`run device=mps` here refused in one line but had already made --root (empty), though its comment said
+    a config mistake creates no folder."""
+    from bench.cli import main
+
+    assert main(["run", "quickstart", "device=mps", "--root", str(tmp_path / "r")]) == 2
+    assert "no such device" in capsys.readouterr().err and not (tmp_path / "r").exists()
