@@ -100,13 +100,14 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cluster settings (slurm executor; they override --profile)")
     g.add_argument("--profile", help="a YAML file or packaged profile name: "
                    + ", ".join(profile_names()))
-    g.add_argument("--partition")
-    g.add_argument("--account")
-    g.add_argument("--qos")
-    g.add_argument("--gpus-per-job", type=int)
-    g.add_argument("--cpus-per-job", type=int)
-    g.add_argument("--mem-gb", type=float)
-    g.add_argument("--constraint")
+    g.add_argument("--partition", help="Slurm partition (default: the profile's, else the cluster's default)")
+    g.add_argument("--account", help="Slurm account to charge (default: the profile's, else none)")
+    g.add_argument("--qos", help="Slurm quality of service (default: the profile's, else none)")
+    g.add_argument("--gpus-per-job", type=int, help="GPUs per job (default: the profile's, else 0)")
+    g.add_argument("--cpus-per-job", type=int, help="CPUs per job (default: the profile's, else 1)")
+    g.add_argument("--mem-gb", type=float, help="memory per job in GB (default: the profile's, else the "
+                                                 "partition's default)")
+    g.add_argument("--constraint", help="node features, as sbatch --constraint (default: the profile's, else none)")
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="any other sbatch option, e.g. --sbatch exclude=node7, or a flag option without a "
                         "value, e.g. --sbatch exclusive (repeatable)")
