@@ -391,6 +391,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                             f"{Path(args.output).suffix} name would misdescribe; give a path ending in .json, e.g. "
                             f"{Path(args.output).with_suffix('.json')} (the table it prints is in that file too)")
     res = fit_runs(runs, args.x, args.y, args.by, args.law)
+    if args.seed != "seed" and "seed" in runs.columns:  # read_table named it seed: plot reads it again by this
+        res = {**res, "seed_column": args.seed}
     write_fits_json(res, out)
     print(summary_table(res))
     print(f"wrote {out}")
@@ -406,7 +408,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     figure = figure_paths(args.output)  # the asked file (.png without a suffix) and the .pdf beside it
     for out in figure:
         out_file(out, inputs=[args.runs, args.fits], example="scaling.png")
-    runs, doc = read_table(args), read_json(args.fits)
+    doc = read_json(args.fits)
+    if args.seed == "seed" and isinstance(doc.get("seed_column"), str):  # fit's --seed, unless given here
+        args.seed = doc["seed_column"]
+    runs = read_table(args)
     runs = keep_labels(runs, args.runs, by_columns(doc["by"], runs.columns))  # read as `fit` read them
     try:
         paths = plot_scaling(runs, doc, figure[0])

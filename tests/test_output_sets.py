@@ -122,3 +122,21 @@ def test_fit_writes_a_fits_json_whose_name_is_near_the_file_systems_limit(tmp_pa
 
     out = tmp_path / ("a" * 245 + ".json")
     assert main(["fit", str(RUNS), "-o", str(out)]) == 0 and out.is_file()
+
+
+def test_plot_reads_the_seed_column_fit_was_given(tmp_path: Path, monkeypatch) -> None:
+    """fit --seed rep fitted rep as seeds, but plot, given no --seed, drew every point with one marker (no seed
+    key) under a title saying points = seeds: fits.json now names the column, and plot reads it."""
+    import numpy as np
+
+    import fits.plot
+    from fits.cli import main
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame([{"n_synth": n, "test_err": 0.5 * n ** -0.3 + 0.1 + rng.normal(0, 0.005), "rep": r}
+                  for n in (100, 200, 400, 800, 1600) for r in range(3)]).to_csv(tmp_path / "rep.csv", index=False)
+    assert main(["fit", str(tmp_path / "rep.csv"), "--seed", "rep", "--by", "", "-o", str(tmp_path / "f.json")]) == 0
+    drawn = []
+    monkeypatch.setattr(fits.plot, "plot_scaling", lambda runs, doc, path: drawn.append(runs) or [path])
+    assert main(["plot", str(tmp_path / "rep.csv"), str(tmp_path / "f.json"), "-o", str(tmp_path / "p.png")]) == 0
+    assert sorted(drawn[0]["seed"].unique()) == [0, 1, 2]
