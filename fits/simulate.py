@@ -184,6 +184,22 @@ def bound_sweep(seed: int, holds: bool, noise: float = 0.03, offset: float = 0.0
     return pd.DataFrame(rows)
 
 
+def groups_table(n_groups: int, seed: int = 0, n_seeds: int = 5, n_sizes: int = 8) -> pd.DataFrame:
+    """A runs table of many conditions, for `compare` at scale (docs/fits.md's --vs figures): per group
+    (`complexity` 0 .. n_groups - 1) its own alpha in [0.3, 0.7], C in [0.05, 0.3] and D in [2, 6];
+    n_seeds seeds, each shifted by N(0, 0.005); sizes 250 x 2^k; point noise N(0, 0.01)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(n_groups):
+        alpha, c, d = rng.uniform(0.3, 0.7), rng.uniform(0.05, 0.3), rng.uniform(2, 6)
+        for s in range(n_seeds):
+            shift = rng.normal(0, 0.005)
+            for n in 250 * 2.0 ** np.arange(n_sizes):
+                rows.append({"complexity": g, "seed": s, "n_synth": int(n),
+                             "test_err": d * n ** -alpha + c + shift + rng.normal(0, 0.01)})
+    return pd.DataFrame(rows)
+
+
 def bound_verdicts(repeats: int, holds: bool, first_seed: int = 100) -> dict[str, dict[str, int]]:
     """How often `bound`'s two checks give each verdict (fits.bound.verdicts' keys) over `repeats`
     sweeps from bound_sweep, the r-th drawn with seed first_seed + r."""

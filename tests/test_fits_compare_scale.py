@@ -148,3 +148,14 @@ def test_up_to_45_pairs_every_pair_prints_in_both_tables(eleven: dict) -> None:
     text = report(res)
     assert len(_pair_rows(text)) == 2 * THRESHOLD
     assert "left out of this table" not in text and "lists none of them" not in text and "--vs" not in text
+
+
+def test_the_many_groups_table_behind_the_docs_figures_is_made_by_a_committed_command() -> None:
+    """docs/fits.md's --vs timings and line counts come from fits.simulate.groups_table(60): the same table on every
+    call (its seed), G groups x 5 seeds x 8 sizes, each group with its own curve."""
+    from fits.simulate import groups_table
+
+    t = groups_table(4)
+    assert t.equals(groups_table(4)) and len(t) == 4 * 5 * 8 and sorted(t["complexity"].unique()) == [0, 1, 2, 3]
+    assert sorted(t["n_synth"].unique()) == [250 * 2 ** k for k in range(8)] and (t["test_err"] > 0).all()
+    assert t.groupby("complexity")["test_err"].min().nunique() == 4

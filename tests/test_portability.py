@@ -18,6 +18,7 @@ from bench.cli import main
 from bench.models import pick_device
 from slurm.tracking import JobRef, cell_statuses, in_flight, local_state, process_start, write_manifest
 from synth.errors import UserError
+from tests.test_slurm_inputs import TINY as SWEEP_TINY
 
 LIVE_JOB, UNSUBMITTED = "aaaaaaaaaaaa", "bbbbbbbbbbbb"
 SUBMISSION = "20260101-000000-1-abcdef"
@@ -165,13 +166,7 @@ def test_a_cuda_index_past_the_gpus_is_refused(monkeypatch):
         pick_device("cuda:1")
 
 
-TINY = """
-name: tiny
-synth: {generator: shapes, n: 0, complexity: 1, resolution: 16, channels: 1}
-model: {name: resnet10t, small_input: false}
-finetune: {examples: 64, batch_size: 32}
-target: {name: fashion_mnist, n_real: [20], test_size: 100}
-"""
+TINY = SWEEP_TINY.split("grid:")[0]  # test_slurm_inputs' tiny config, one cell
 
 
 def _one_line_exit_2(capsys, argv: list[str], needle: str) -> None:

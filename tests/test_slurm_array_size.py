@@ -16,16 +16,9 @@ from bench.config import RunSpec, load_sweep
 from slurm.plan import plan
 from slurm.profiles import load_profile
 from slurm.tracking import cell_statuses, latest_jobs
+from tests.test_slurm_inputs import TINY
 
-SEVEN = """
-name: seven
-synth: {generator: shapes, n: 0, complexity: 1, resolution: 16, channels: 1}
-model: {name: resnet10t, small_input: false}
-finetune: {examples: 64, batch_size: 32}
-target: {name: fashion_mnist, n_real: [20], test_size: 100}
-grid:
-  seed: [0, 1, 2, 3, 4, 5, 6]
-"""
+SEVEN = TINY.replace("name: tiny", "name: seven").replace("seed: [0, 1, 2]", "seed: [0, 1, 2, 3, 4, 5, 6]")
 # `scontrol show config` as Slurm 22.05 prints it (abridged), with a small MaxArraySize
 SCONTROL_CONFIG = """Configuration data as of 2026-01-01T00:00:00
 AccountingStorageType   = accounting_storage/slurmdbd
