@@ -6,6 +6,7 @@ SYNTHSCALE_CACHE name other folders.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -112,14 +114,23 @@ def _lcdb_table(name: str, make) -> pd.DataFrame:
                           usecols=["openmlid", "learner", "size_train", "outer_seed", "inner_seed",
                                    "score_test", "score_valid"])
     table = make(raw)
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, tidy)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_aside(tidy, lambda tmp: table.to_csv(tmp, index=False))
     return table
+
+
+def write_aside(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` a file beside `path`, then rename it to `path`: a reader sees the old file or the
+    whole new one, never a torn one, and a failed or stopped write leaves no temporary file (fits'
+    counterpart of bench.records.write_json_atomic: fits imports no bench module). The temporary name
+    is short, so it stays within the file system's limit wherever `path`'s own name does."""
+    tmp = path.with_name(f".fits-{os.getpid()}.part")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def lcdb_full() -> pd.DataFrame:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Sequence
@@ -469,16 +468,9 @@ def write_fits_json(res: dict[str, Any], path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(strict_json(res), indent=1, allow_nan=False) + "\n"
-    # aside, then renamed: a stop while writing kept the old file whole (a short name: the output's own
-    # name with a suffix could pass the file system's limit, where the output's did not)
-    part = out.with_name(f".fits-{os.getpid()}.part")
-    try:
-        part.write_text(text)
-        os.replace(part, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink()
-        raise
+    from fits.datasets import write_aside
+
+    write_aside(out, lambda tmp: tmp.write_text(text))  # a stop while writing keeps the old file whole
     return out
 
 

@@ -70,13 +70,13 @@ def test_bound_by_group_stopped_part_way_leaves_no_group_of_the_run_before(tmp_p
 
 def test_a_stopped_write_of_fits_json_keeps_the_old_file_whole(tmp_path: Path, monkeypatch) -> None:
     """fits.json was rewritten in place: a stop while writing it destroyed the previous fits too."""
-    import fits.table
+    import fits.datasets
     from fits.cli import main
 
     out = tmp_path / "fits.json"
     assert main(["fit", str(RUNS), "-o", str(out)]) == 0
     old = out.read_text()
-    monkeypatch.setattr(fits.table.os, "replace", _stop)
+    monkeypatch.setattr(fits.datasets.os, "replace", _stop)  # (fits.datasets.write_aside renames it)
     assert main(["fit", str(_halved(tmp_path)), "-o", str(out)]) == 130
     assert out.read_text() == old and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
