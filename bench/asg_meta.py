@@ -6,7 +6,7 @@ real data: accuracy on held-out synthetic images plus `agree_weight` times the t
 the trained backbone (through the old ImageNet head) with the frozen reference on those images.
 The policy gradient is `(reward - baseline) * sum(log pi(actions))`, baseline a moving average.
 
-    python -m bench.asg_meta generalize --out results/asg/policy.pt --episodes 24
+    python -m bench.asg_meta generalize --output results/asg/policy.pt --episodes 24
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of the meta-training command."""
     p.add_argument("config", help="a generalize run or sweep YAML, or a packaged config name (generalize)")
     p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides of the episode's run")
-    p.add_argument("--out", required=True, help="where to save the policy (.pt)")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True, help="where to save the policy (.pt)")
     p.add_argument("--episodes", type=int, default=24, help="number of episodes, at least 1 (default 24)")
     p.add_argument("--episode-examples", type=int, default=None,
                    help="training budget of one episode in examples; wins over a pretrain.examples "
@@ -108,18 +108,18 @@ def cmd_meta(args: argparse.Namespace) -> int:
         raise UserError(f"--episode-examples: must be at least 1, got {args.episode_examples}")
     if not (math.isfinite(args.lr) and args.lr > 0):  # nan/-1: Adam's ValueError; inf: a NaN controller mid-run
         raise UserError(f"--lr: the controller's learning rate must be a finite number above 0, got {args.lr}")
-    raw, args.out = args.out, Path(args.out)  # (Path drops the trailing slash of `--out dir/`)
+    raw, args.out = args.out, Path(args.out)  # (Path drops the trailing slash of `--output dir/`)
     if raw.endswith(("/", "\\")) or args.out.is_dir():  # found only when saving, after every episode
-        raise UserError(f"--out {raw!r} is a folder; give the policy's file name, e.g. {args.out / 'policy.pt'}")
+        raise UserError(f"--output {raw!r} is a folder; give the policy's file name, e.g. {args.out / 'policy.pt'}")
     if args.out.suffix.lower() == ".json":  # the history goes to <out>.json next to the policy
-        raise UserError(f"--out {args.out}: the history is written to {args.out.stem}.json next to the "
+        raise UserError(f"--output {args.out}: the history is written to {args.out.stem}.json next to the "
                         "policy; give the policy a .pt name")
     spec = load_run(resolve_config(args.config), parse_overrides(args.overrides))
     budget = {} if args.episode_examples is None else {"pretrain.examples": args.episode_examples}
     spec = apply_overrides(spec, {**budget, "protocol": "generalize"})
     check_names(apply_overrides(spec, {"asg.lr_policy": "none"}))  # run's checks; no policy file is read
     spec = apply_overrides(spec, {"asg.lr_policy": "learned"})
-    check_writable(args.out.parent, lambda why: f"--out {args.out}: cannot write to {args.out.parent} ({why}); "
+    check_writable(args.out.parent, lambda why: f"--output {args.out}: cannot write to {args.out.parent} ({why}); "
                    "choose a writable folder")  # before any episode
     if spec.threads:
         torch.set_num_threads(spec.threads)

@@ -186,10 +186,10 @@ def cmd_bench_loader(args: argparse.Namespace) -> int:
     if changed and str(args.out) != "-" and args.out.resolve() == REPORT.resolve():
         opts = ", ".join("--" + k.replace("_", "-") for k in changed)
         raise UserError(f"bench-loader with {opts} changed measures another setup than {REPORT} and would "
-                        "overwrite it: pass --out FILE (or --out -)")
+                        "overwrite it: pass --output FILE (or --output -)")
     synth.GENERATORS.get(args.generator)
     if str(args.out) != "-":  # before the measurement, not a traceback after it
-        check_out_file(args.out, "--out", REPORT_TITLE)
+        check_out_file(args.out, "--output", REPORT_TITLE)
     torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     timings = run_bench(args.generator, args.complexity, args.resolution, args.channels, args.model,
@@ -212,18 +212,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Time the same pre-training steps (same model, same batches) "
                        "on a synthetic set rendered on the fly and pre-rendered in memory.")
     c = COMMITTED
-    p.add_argument("--generator", default=c["generator"])
-    p.add_argument("--complexity", type=int, default=c["complexity"])
-    p.add_argument("--resolution", type=int, default=c["resolution"])
-    p.add_argument("--channels", type=int, default=c["channels"])
-    p.add_argument("--model", default=c["model"], help="timm model name")
+    p.add_argument("--generator", default=c["generator"], help="synthetic family (default: %(default)s)")
+    p.add_argument("--complexity", type=int, default=c["complexity"], help="complexity level (default: %(default)s)")
+    p.add_argument("--resolution", type=int, default=c["resolution"],
+                   help="image side in pixels (default: %(default)s)")
+    p.add_argument("--channels", type=int, default=c["channels"],
+                   help="1 (grayscale) or 3 (RGB) (default: %(default)s)")
+    p.add_argument("--model", default=c["model"], help="timm model name (default: %(default)s)")
     p.add_argument("--small-input", action="store_true",
                    help="drop the stem's max-pool (the quickstart does not)")
-    p.add_argument("--steps", type=int, default=c["steps"], help="timed training steps per run")
-    p.add_argument("--batch-size", type=int, default=c["batch_size"])
-    p.add_argument("--repeats", type=int, default=c["repeats"], help="timed runs per mode, alternating")
-    p.add_argument("--threads", type=int, default=c["threads"], help="torch threads of the training loop")
-    p.add_argument("--out", type=path_arg, default=REPORT,
+    p.add_argument("--steps", type=int, default=c["steps"], help="timed training steps per run (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=c["batch_size"], help="images per step (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=c["repeats"],
+                   help="timed runs per mode, alternating (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=c["threads"],
+                   help="torch threads of the training loop (default: %(default)s)")
+    p.add_argument("-o", "--output", "--out", dest="out", type=path_arg, default=REPORT,
                    help=f"markdown report path ('-' for none; another setup than the defaults needs one: "
                    f"{REPORT} is the committed report of the defaults)")
     p.set_defaults(func=cmd_bench_loader)

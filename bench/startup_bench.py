@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=Path, required=True, help="a checkout of the code to compare against")
     ap.add_argument("--label", default="baseline", help="how the table names the baseline (e.g. its commit)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("-o", "--out", type=path_arg, help="markdown file (default: print only)")
+    ap.add_argument("-o", "--output", "--out", dest="out", type=path_arg, help="markdown file (default: print only)")
     args = ap.parse_args(argv)
     if not (args.baseline / "bench" / "cli.py").is_file():
         ap.error(f"--baseline {str(args.baseline)!r}: no bench/cli.py there; pass a checkout of this repository")

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from fits.errors import FitInputError, cli_spelling
+from fits.errors import FitInputError, cli_spelling, did_you_mean
 from fits.laws import AUTO, LAWS
 
 
@@ -503,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse finds these at the top, whose --help does not list the subcommand's options
-        parser.exit(2, f"{parser.prog}: error: unrecognized arguments: {' '.join(extra)} "
-                       f"(see {parser.prog} {args.command} --help)\n")
+        where = f"{parser.prog} {args.command}"  # the subcommand's prog, as argparse names it
+        parser.exit(2, f"{parser.prog}: error: unrecognized arguments: {' '.join(extra)}"
+                       f"{did_you_mean(parser, where, extra)} (see {where} --help)\n")
     try:
         with cli_spelling():  # hints spell settings as options (--by complexity), not as the API's by=
             return int(args.func(args) or 0)
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # or exit's flush fails again
         return 141  # what a shell reports for a process ended by SIGPIPE
     except FitInputError as exc:
-        print(f"fits: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)  # as synthscale names itself
         return 2
     except KeyboardInterrupt:  # one line, as under `synthscale` (a 40-line traceback before)
         print(f"{parser.prog}: interrupted; this command does not resume: run it again to start over", file=sys.stderr)

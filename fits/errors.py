@@ -1,9 +1,10 @@
 """The one exception type for bad input to `fits`: the CLI prints it on one line and exits with 2."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 class FitInputError(ValueError):
@@ -56,3 +57,28 @@ def option(name: str, value: str | None = None) -> str:
     if _ON_CLI.get():
         return f"--{name}" if value is None else f"--{name} {value}"
     return name if value is None else f"{name}={value!r}"
+
+
+def did_you_mean(parser: argparse.ArgumentParser, prog: str, extra: Sequence[str]) -> str:
+    """'; did you mean --dry-run?' for the first unknown option in `extra` close to one of the options
+    of the (sub)command of `parser` whose prog is `prog` (as argparse named it), else ''. Here, not in
+    synth.console, so that `python -m fits` (which imports nothing of synth) and `synthscale` share it."""
+    import difflib
+
+    def find(p: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
+        if p.prog == prog:
+            return p
+        for action in p._actions:  # argparse keeps subcommands in these actions' choices
+            for sub in (action.choices or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
+                if (hit := find(sub)) is not None:
+                    return hit
+        return None
+
+    cmd = find(parser)
+    options = [o for a in (cmd._actions if cmd else []) for o in a.option_strings if o.startswith("--")]
+    for word in extra:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.7)
+            if close:
+                return f"; did you mean {close[0]}?"
+    return ""

@@ -22,7 +22,7 @@ from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
 from slurm.sweep import EXECUTORS, execute, waits_on
-from slurm.tracking import cell_statuses, format_status
+from slurm.tracking import STATES, cell_statuses, format_status
 
 DEFAULT_TIMEOUT_MIN = 120
 
@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop at the first failure (slurm: cancel the cells that have not started)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (and for slurm the exact sbatch options) and submit nothing")
+    p.add_argument("--state", action="append", metavar="STATE[,STATE...]",
+                   help=f"`sweep status` only: {STATE_HELP}")
     _cluster_flags(p)
     p.set_defaults(func=cmd_sweep)
     from slurm.demo import register_demo  # demo builds on sweep_to_csv below
@@ -63,15 +65,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_demo(sub)
 
 
-def status_parser() -> argparse.ArgumentParser:
-    """The status command's own arguments, for its help (it is parsed as `sweep` with config `status`)."""
+CELL_STATES = (*STATES, "unknown")  # every state status shows (unknown: Slurm did not answer)
+STATE_HELP = (f"list only the cells in these states, one of {', '.join(CELL_STATES)} or several with commas "
+              "(repeatable); the summary line still counts every cell")
+
+
+def status_parser(sweep_prog: str = "synthscale sweep") -> argparse.ArgumentParser:
+    """The status command's own arguments, for its help (it is parsed as `sweep` with config `status`);
+    `sweep_prog` is the sweep parser's prog (`python -m slurm sweep` under `python -m slurm`)."""
     p = argparse.ArgumentParser(
-        prog="synthscale sweep status",
+        prog=f"{sweep_prog} status",
         description="One line per cell under ROOT (the cells of every sweep submitted there): done, running, "
                     "pending, stopped (with a checkpoint: the next sweep resumes it), failed (with the last lines "
                     "of its log), missing or unknown (Slurm did not answer), and a count of each. Exit code 1 if "
-                    "any cell failed. It takes no other option: the cells' jobs are read from ROOT/sweeps/.")
+                    "any cell failed (listed or not). It takes no sweep or cluster option: the cells' jobs are read "
+                    "from ROOT/sweeps/.")
     p.add_argument("--root", required=True, type=folder_arg, help="the --root the sweeps were given")
+    p.add_argument("--state", action="append", metavar="STATE[,STATE...]", help=STATE_HELP)
     return p
 
 
@@ -85,7 +95,7 @@ class _Help(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
         if getattr(namespace, "config", None) == "status":
-            status_parser().print_help()
+            status_parser(parser.prog).print_help()
         else:
             parser.print_help()
         parser.exit()
@@ -247,8 +257,22 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
             if not (getattr(args, n) is None or getattr(args, n) is False or getattr(args, n) == [])]
 
 
-def cmd_status(root: Path) -> int:
-    """`synthscale sweep status --root ROOT`: one line per cell and a summary; 1 if any failed."""
+def parse_states(given: list[str] | None) -> set[str] | None:
+    """The states --state names (each given value a comma-separated list), or None when it is not
+    given; a name that is not a cell state is a UserError listing the valid ones."""
+    if given is None:
+        return None
+    states = {w.strip() for text in given for w in text.split(",")}
+    bad = sorted(states - set(CELL_STATES))
+    if bad:
+        raise UserError(f"--state: {bad[0]!r} is not a cell state; choose from "
+                        f"{', '.join(CELL_STATES)} (several with commas, e.g. --state failed,stopped)")
+    return states
+
+
+def cmd_status(root: Path, states: set[str] | None = None) -> int:
+    """`synthscale sweep status --root ROOT`: one line per cell (per cell in `states` if given) and a
+    summary of every cell; 1 if any failed, listed or not."""
     check_root_not_file(root)
     if not root.is_dir():
         raise UserError(f"--root {str(root)!r} does not exist")
@@ -256,7 +280,7 @@ def cmd_status(root: Path) -> int:
         raise UserError(f"--root {str(root)!r} holds no sweep (no sweeps/ or runs/ folder in it); give the "
                         "--root the sweep was started with")
     statuses = cell_statuses(root)
-    print(format_status(statuses))
+    print(format_status(statuses, states))
     return 1 if any(s.state == "failed" for s in statuses) else 0
 
 
@@ -295,8 +319,11 @@ def _sweep_or_status(args: argparse.Namespace) -> int:
     if args.config == "status":  # the command, even beside a file of that name (./status runs that file)
         extra = args.overrides + _given(args, SWEEP_FLAGS)
         if extra:
-            raise UserError(f"sweep status takes only --root; remove {' '.join(extra)}")
-        return cmd_status(args.root)
+            raise UserError(f"sweep status takes only --root and --state; remove {' '.join(extra)}")
+        return cmd_status(args.root, parse_states(args.state))
+    if args.state is not None:  # a status option: a sweep runs every cell of its grid
+        raise UserError(f"--state {','.join(args.state)}: only `sweep status` takes it (it lists the cells in "
+                        "those states); remove it, or run `sweep status --root ROOT --state ...`")
     executor = args.executor or "local"
     cluster = _given(args, CLUSTER_FLAGS)
     if cluster and executor != "slurm":

@@ -33,7 +33,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
                    help="sweep config: a YAML file or a packaged config's name (default: quickstart)")
     p.add_argument("--root", type=folder_arg, default=None,
                    help="runs and checkpoints (default: runs/NAME, runs/quickstart for the quickstart)")
-    p.add_argument("--out", type=folder_arg, default=None,
+    p.add_argument("-o", "--output", "--out", dest="out", type=folder_arg, default=None,
                    help="where the outputs go (default: results/NAME, results/quickstart for the quickstart; "
                         "another config is not written over the quickstart's outputs)")
     p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root and "
@@ -98,33 +98,33 @@ def check_grouping(config: str, by: str, overrides: dict | None = None) -> set[s
 
 
 def default_folders(config: str, root: Path | None, out: Path | None) -> tuple[Path, Path]:
-    """--root and --out as given, else runs/NAME and results/NAME, NAME the config file's stem (what
+    """--root and --output as given, else runs/NAME and results/NAME, NAME the config file's stem (what
     --config calls a packaged config; a config's `name:` is only a label in its rows, and one copied
     from quickstart.yaml keeps `name: quickstart`). The fixed runs/quickstart and results/quickstart
     wrote the user's own --config over the committed quickstart outputs; a config of another file
-    that is also called quickstart.yaml would still do so, and is refused without --out. A file
-    named config.yaml (each committed result's) takes its folder's name, and a default --out that
-    holds another study's files (_holds_another_study) is refused without --out too."""
+    that is also called quickstart.yaml would still do so, and is refused without --output. A file
+    named config.yaml (each committed result's) takes its folder's name, and a default --output that
+    holds another study's files (_holds_another_study) is refused without --output too."""
     from bench.commands import CONFIG_DIR, resolve_config
 
     path = resolve_config(config)
     packaged = CONFIG_DIR / "quickstart.yaml"
     if out is None and path.stem == packaged.stem and not path.samefile(packaged):
-        raise UserError(f"--config {config}: it is not the packaged quickstart, yet its default --out "
-                        "results/quickstart holds the quickstart's outputs; give --out (e.g. --out results/mine)")
+        raise UserError(f"--config {config}: it is not the packaged quickstart, yet its default --output "
+                        "results/quickstart holds the quickstart's outputs; give --output (e.g. --output results/mine)")
     # a committed result's config.yaml (results/synth_transfer/config.yaml): named after its folder
     name = path.parent.name if path.stem == "config" else path.stem
     if out is None and _holds_another_study(Path("results") / name, path):
-        raise UserError(f"--config {config}: its default --out results/{name} already holds files that a demo of "
-                        f"this config did not write (no PROVENANCE.md naming it); give --out (e.g. --out "
-                        f"results/{name}_demo), or --out results/{name} to write over them")
+        raise UserError(f"--config {config}: its default --output results/{name} already holds files that a demo "
+                        f"of this config did not write (no PROVENANCE.md naming it); give --output (e.g. --output "
+                        f"results/{name}_demo), or --output results/{name} to write over them")
     return (Path("runs") / name if root is None else root,
             Path("results") / name if out is None else out)
 
 
 def _holds_another_study(out: Path, config: Path) -> bool:
     """Whether `out` has files and no PROVENANCE.md of a demo of `config` (a committed result such as
-    results/synth_transfer, or another config's demo): a default --out must not write over them."""
+    results/synth_transfer, or another config's demo): a default --output must not write over them."""
     from bench.commands import resolve_config
 
     if not out.is_dir() or not any(out.iterdir()):
@@ -140,7 +140,7 @@ def _holds_another_study(out: Path, config: Path) -> bool:
         return True
 
 
-OUTPUTS = ["fits.json", "scaling.png", "scaling.pdf", "config.yaml", "PROVENANCE.md"]  # beside runs.csv, in --out
+OUTPUTS = ["fits.json", "scaling.png", "scaling.pdf", "config.yaml", "PROVENANCE.md"]  # beside runs.csv, in --output
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -160,10 +160,10 @@ def _demo(args: argparse.Namespace) -> int:
     planned = check_grouping(args.config, args.by, overrides)
     args.root, args.out = default_folders(args.config, args.root, args.out)
     made = [f for f in (args.out, *args.out.parents) if not f.exists()]  # what check_out_dir creates
-    check_out_dir(args.out, "--out")  # a bad --out is one line before the sweep, not a traceback after it
+    check_out_dir(args.out, "--output")  # a bad --output is one line before the sweep, not a traceback after it
     try:
         return _sweep_fit_plot(args, overrides, planned, t0)
-    except BaseException:  # a later refusal, a failed sweep, Ctrl-C, kill: no empty --out folder left behind
+    except BaseException:  # a later refusal, a failed sweep, Ctrl-C, kill: no empty --output folder left behind
         from fits.cli import remove_empty_folders
 
         remove_empty_folders(made)  # innermost first
@@ -177,8 +177,8 @@ def _sweep_fit_plot(args: argparse.Namespace, overrides: dict, planned: set[str]
     from fits.cli import check_outputs, clear_outputs
     from fits.table import write_fits_json
 
-    check_table_path(args.out / "runs.csv", "--out's runs.csv")
-    check_outputs(args.out, OUTPUTS, "demo", "--out")  # written after the sweep: a folder in the way was a traceback
+    check_table_path(args.out / "runs.csv", "--output's runs.csv")
+    check_outputs(args.out, OUTPUTS, "demo", "--output")  # written after the sweep: a folder in the way was a traceback
     config = _RanConfig(args.config, overrides)  # read now: the file may be edited while the sweep runs
     differ = config.differs_from(args.out / "config.yaml")
     if differ is not None:  # an edited config's demo replaced the earlier outputs without a word
@@ -227,7 +227,7 @@ class _RanConfig:
         return str(self.path.relative_to(REPO_ROOT)) if self.path.is_relative_to(REPO_ROOT) else str(self.path)
 
     def differs_from(self, earlier: Path) -> list[str] | None:
-        """The top-level fields in which an earlier config.yaml in --out (an earlier demo's, or a
+        """The top-level fields in which an earlier config.yaml in --output (an earlier demo's, or a
         study's) differs from this config ([] when it cannot be read); None when there is none, it
         says the same, or it is this config's own file (a committed result's config.yaml)."""
         from bench.config import read_yaml, written_out

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from bench.collect import read_run_spec
 from bench.config import RunSpec, identity_suffix, synth_label, varying_identity
@@ -623,10 +623,12 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-def format_status(statuses: list[CellStatus]) -> str:
-    """One line per cell (failed ones followed by their log tail), then a summary count."""
+def format_status(statuses: list[CellStatus], states: Collection[str] | None = None) -> str:
+    """One line per cell (failed ones followed by their log tail), only those in `states` if given,
+    then a summary count of every cell."""
     lines = []
-    for s in statuses:  # labels, ids and log lines come from files of a root others may write: shown escaped
+    listed = statuses if states is None else [s for s in statuses if s.state in states]
+    for s in listed:  # labels, ids and log lines come from files of a root others may write: shown escaped
         job = f"job {_shown(s.job.job_id)} ({_shown(s.job.executor)})" if s.job else "no job"
         extra = f" interrupted {s.n_interrupts}x" if s.n_interrupts else ""
         label = f" {_shown(s.label)}" if s.label else ""

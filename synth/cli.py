@@ -127,18 +127,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if bad:  # each option named alone (one message for all three left the user to find which)
             raise UserError(what)
     names = list(dict.fromkeys(args.generator or synth.GENERATORS.names()))  # each once: repeats pooled rounds
-    args.resolution = list(dict.fromkeys(args.resolution))
+    args.resolution = list(dict.fromkeys(args.resolution or BENCH_RESOLUTIONS))  # each once, as the names
     for name in names:
         synth.GENERATORS.get(name)
     if args.complexity is not None:
-        args.complexity = one_level(args.complexity, "bench", "run it once per level, each with its own --out")
+        args.complexity = one_level(args.complexity, "bench", "run it once per level, each with its own --output")
     _check_partial_bench(args, names)
     cells = [(name, res, args.complexity if args.complexity is not None else n_levels(name) - 1)
              for name in names for res in args.resolution]
     for name, res, level in cells:  # the generators' own checks, before minutes of measuring
         synth.GENERATORS.get(name)(resolution=res, complexity=level)
     if str(args.out) != "-":
-        check_out_file(args.out, "--out", REPORT_TITLE)
+        check_out_file(args.out, "--output", REPORT_TITLE)
     torch.set_num_threads(args.threads)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     rounds: dict[tuple, list] = {cell: [] for cell in cells}
@@ -183,7 +183,7 @@ def _check_partial_bench(args: argparse.Namespace, names: Sequence[str]) -> None
     committed = {BENCH_OUT.resolve(), (Path(__file__).resolve().parents[1] / BENCH_OUT).resolve()}
     if partial and Path(args.out).resolve() in committed:
         raise UserError(f"synth bench {' '.join(partial)} measures part of the benchmark and would "
-                        f"overwrite {BENCH_OUT}, the table of every family: pass --out FILE (or --out -)")
+                        f"overwrite {BENCH_OUT}, the table of every family: pass --output FILE (or --output -)")
 
 
 def one_level(text: str | int, command: str, each: str) -> int:
@@ -265,15 +265,17 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
                        description="Time the generators: images per wall-second and per CPU-second for each "
                                    "family and resolution, in one process, and write the markdown table.")
     b.add_argument("--generator", action="append", help="family (repeatable; default: all)")
-    b.add_argument("--resolution", type=int, nargs="+", default=list(BENCH_RESOLUTIONS),
-                   help=f"image sides in pixels (default: {' '.join(map(str, BENCH_RESOLUTIONS))})")
+    # extend, not the last list: `--resolution 32 --resolution 64` measured 64 alone, and every cell loop takes several
+    b.add_argument("--resolution", type=int, nargs="+", action="extend",  # (no default list: extend adds to it)
+                   help=f"image sides in pixels, several after one --resolution or repeated "
+                        f"(default: {' '.join(map(str, BENCH_RESOLUTIONS))})")
     b.add_argument("--complexity", metavar="LEVEL", help="one level, an integer (default: each family's highest)")
     b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
     b.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds over all cells; the table reports their median")
     b.add_argument("--threads", type=int, default=1, help="torch threads")
     b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
-    b.add_argument("--out", type=path_arg, default=BENCH_OUT,
+    b.add_argument("-o", "--output", "--out", dest="out", type=path_arg, default=BENCH_OUT,
                    help=f"markdown table path ('-' for none; {BENCH_OUT} only for every family)")
     b.set_defaults(func=cmd_bench)
     e = sub.add_parser("export", help="write images as an ImageFolder (PNG) or .npz shards",

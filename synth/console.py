@@ -217,7 +217,7 @@ def folder_arg(text: str) -> Path:
 
 
 def path_arg(text: str) -> Path:
-    """An argparse type for an output option (-o, --out): a Path, refusing '' (an empty path read
+    """An argparse type for an output option (-o, --output): a Path, refusing '' (an empty path read
     as the current folder: images, reports and a demo's tables went there without a word).
     (fits.cli.output_arg is the same for the fits commands, which import no torch.)"""
     if not text.strip():
@@ -240,7 +240,7 @@ def file_in_the_way(path: Path) -> Path | None:
 def check_writable(folder: Path, cannot: Callable[[str], str], file: Path | None = None) -> None:
     """Create `folder` (and its parents) and check that a file can be written in it, or in `file`
     (in `folder`) if that exists: opened for append, its contents unchanged. Every output check of
-    the commands (synth's -o/--out, bench's --root and asg-policy's --out) does this before the work
+    the commands (-o/--output, bench's --root) does this before the work
     whose result would be lost. An OSError (read-only or full file system, missing permission, a
     file where a folder should be) is a UserError with the line `cannot(reason)`."""
     from synth.errors import UserError
@@ -269,30 +269,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def _did_you_mean(parser: argparse.ArgumentParser, prog: str, extra: Sequence[str]) -> str:
-    """'; did you mean --dry-run?' for the first unknown option close to one of the options of the
-    (sub)command `prog` (as argparse named it), else ''."""
-    import difflib
-
-    def find(p: argparse.ArgumentParser) -> argparse.ArgumentParser | None:
-        if p.prog == prog:
-            return p
-        for action in p._actions:  # argparse keeps subcommands in these actions' choices
-            for sub in (action.choices or {}).values() if isinstance(action, argparse._SubParsersAction) else ():
-                if (hit := find(sub)) is not None:
-                    return hit
-        return None
-
-    cmd = find(parser)
-    options = [o for a in (cmd._actions if cmd else []) for o in a.option_strings if o.startswith("--")]
-    for word in extra:
-        if word.startswith("-"):
-            close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.7)
-            if close:
-                return f"; did you mean {close[0]}?"
-    return ""
-
-
 _STOPPED_BY: list[int] = []  # the signal that asked this process to stop, once one has
 
 
@@ -316,9 +292,11 @@ def run_cli(modules: Sequence[str], prog: str, argv: Sequence[str] | None = None
     if extra and hasattr(args, "overrides") and not any(e.startswith("-") for e in extra):
         args.overrides = list(args.overrides or []) + extra
     elif extra:  # argparse finds these at the top, whose --help does not list the subcommand's options
+        from fits.errors import did_you_mean
+
         where = getattr(args, "_help_prog", prog)
         parser.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extra)}"
-                       f"{_did_you_mean(parser, where, extra)} (see {where} --help)\n")
+                       f"{did_you_mean(parser, where, extra)} (see {where} --help)\n")
     from synth.allocator import reuse_freed_memory
 
     _STOPPED_BY.clear()  # (a command run in-process after another: tests)

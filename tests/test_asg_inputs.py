@@ -135,7 +135,7 @@ def test_a_diverged_training_fails_the_cell_instead_of_writing_an_ok_row(tmp_pat
 
 def test_meta_out_folder_must_be_writable_before_any_episode(capsys):
     code, err = meta(capsys, *TINY_ARGS, "--episodes", "1", "--out", "/proc/nope/p.pt")
-    assert code == 2 and "--out /proc/nope/p.pt: cannot write" in _one_line(err)
+    assert code == 2 and "--output /proc/nope/p.pt: cannot write" in _one_line(err)
 
 
 def test_meta_out_must_not_be_the_history_file(tmp_path, capsys):
@@ -149,8 +149,8 @@ def test_meta_out_must_not_be_the_history_file(tmp_path, capsys):
     (["--lr", "-1"], "--lr: the controller's learning rate must be a finite number above 0, got -1.0"),
     (["--lr", "nan"], "got nan"), (["--lr", "inf"], "got inf"),
     # every episode ran, then saving failed (a folder) or wrote a file named like the folder
-    (["--out", "{tmp}/existing"], "--out '{tmp}/existing' is a folder; give the policy's file name"),
-    (["--out", "{tmp}/new/"], "--out '{tmp}/new/' is a folder"),
+    (["--out", "{tmp}/existing"], "--output '{tmp}/existing' is a folder; give the policy's file name"),
+    (["--out", "{tmp}/new/"], "--output '{tmp}/new/' is a folder"),
 ])
 def test_meta_lr_and_out_are_checked_before_any_episode(tmp_path, capsys, args, needle):
     (tmp_path / "existing").mkdir()
@@ -195,7 +195,17 @@ def test_meta_usage_line_names_the_command_that_runs_it():
 
     out = subprocess.run([sys.executable, "-m", "bench.asg_meta", "--help"], capture_output=True,
                          text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.startswith("usage: python -m bench.asg_meta [-h] --out OUT")
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m bench.asg_meta [-h] -o OUT")
+
+
+@pytest.mark.parametrize("spelling", ["-o", "--output", "--out"])
+def test_meta_takes_its_output_as_the_other_commands_do(tmp_path, capsys, spelling):
+    """asg-policy took only --out where the other commands take -o/--output; --out still works (the
+    committed policy's command names it), and messages name --output."""
+    (tmp_path / "existing").mkdir()
+    code, err = meta(capsys, *TINY_ARGS, "--episodes", "1", spelling, str(tmp_path / "existing"))
+    assert code == 2 and _one_line(err).endswith(f"--output '{tmp_path / 'existing'}' is a folder; give the "
+                                                 f"policy's file name, e.g. {tmp_path / 'existing' / 'policy.pt'}")
 
 
 def test_the_held_out_pool_of_the_largest_pool_seed_is_made() -> None:

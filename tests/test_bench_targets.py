@@ -282,7 +282,7 @@ def test_h_sweep_data_root_sets_the_targets_root(tmp_path, capsys, fresh_targets
     argv = ["sweep", "quickstart", *T, "--root", str(tmp_path / "r"), "--dry-run", "--data-root", str(data)]
     one_line_exit_2(capsys, argv, f"target.data_root {str(data)!r} holds no Fashion-MNIST")
     assert main(["sweep", "status", "--root", str(tmp_path / "r"), "--data-root", str(data)]) == 2
-    assert "sweep status takes only --root; remove --data-root" in capsys.readouterr().err
+    assert "sweep status takes only --root and --state; remove --data-root" in capsys.readouterr().err
 
 
 # C. A download that cannot reach the internet is one line; downloaded files are found offline.

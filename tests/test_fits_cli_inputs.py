@@ -535,7 +535,7 @@ def test_plot_of_another_table_says_so_not_write_the_fits_again(tmp_path: Path, 
     asg = RUNS.parents[1] / "asg" / "mnist5k" / "runs.csv"
     assert main(["plot", str(asg), str(RUNS.parent / "fits.json"), "-o", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("fits: error: the runs table and the fits file disagree"), err
+    assert err.startswith("python -m fits: error: the runs table and the fits file disagree"), err
     assert "write it again" not in err and len(err.splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
 
@@ -948,3 +948,22 @@ def test_an_option_of_another_command_is_not_read_as_one_it_prefixes(tmp_path: P
         err = capsys.readouterr().err
         assert stop.value.code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "f.json").exists() and not Path("-").exists()
+
+
+def test_an_input_error_names_the_program_as_its_usage_does(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # it said "fits: error:", a program that does not exist, where `synthscale` names itself
+    assert main(["fit", str(tmp_path / "absent.csv"), "-o", str(tmp_path / "f.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m fits: error: cannot read runs table {tmp_path / 'absent.csv'}"), err
+
+
+def test_a_mistyped_option_gets_the_closest_one_without_the_rest_of_the_suite() -> None:
+    """`--lwa` was 'unrecognized arguments' alone, where synthscale adds '; did you mean --law?'; fits
+    gives the same hint from the same code (fits.errors), importing nothing of synth, bench or torch."""
+    code = ("import sys\nfrom fits.cli import main\ntry:\n    main(['fit', 'runs.csv', '--lwa', 'auto'])\n"
+            "except SystemExit as exc:\n    print('rc', exc.code)\n"
+            "print(sorted(m for m in ('synth', 'bench', 'slurm', 'torch') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.split("\n")[:2] == ["rc 2", "[]"], done.stdout + done.stderr[-2000:]
+    assert done.stderr == ("python -m fits: error: unrecognized arguments: --lwa auto; did you mean --law? "
+                           "(see python -m fits fit --help)\n"), done.stderr

@@ -219,7 +219,46 @@ def test_timeout_must_be_positive(tmp_path, capsys, minutes):
 def test_status_refuses_sweep_arguments(tmp_path, capsys, extra):
     (tmp_path / "root").mkdir()
     assert main(["sweep", "status", "--root", str(tmp_path / "root"), *extra]) == 2
-    _one_error_line(capsys, f"sweep status takes only --root; remove {extra[0]}")
+    _one_error_line(capsys, f"sweep status takes only --root and --state; remove {extra[0]}")
+
+
+def test_status_state_lists_only_those_cells_and_counts_all(tmp_path, capsys, monkeypatch):
+    """`sweep status --state` had no filter: a grid's failed cells were found among hundreds of lines.
+    The summary line and the exit code (1: a cell failed) are of every cell, listed or not."""
+    cfg, first = _broken_sweep(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    _break(tmp_path / "r", first)
+    assert main(["sweep", str(cfg), "--root", "r", "--executor", "debug", "--fail-fast"]) == 1
+    capsys.readouterr()
+    summary = "3 cells: 0 done, 0 running, 0 pending, 0 stopped, 1 failed, 2 missing"
+
+    def listed(*state: str) -> list[str]:
+        assert main(["sweep", "status", "--root", "r", *state]) == 1  # the failed cell, shown or not
+        out = capsys.readouterr().out.splitlines()
+        assert out[-1] == summary, out
+        return [ln.split()[1] for ln in out[:-1] if not ln.startswith("    | ")]
+
+    assert listed() == ["failed", "missing", "missing"]
+    assert listed("--state", "missing") == ["missing", "missing"]
+    assert listed("--state", "done") == []
+    assert listed("--state", "failed,missing") == listed("--state", "missing", "--state", "failed") == \
+        ["failed", "missing", "missing"]
+
+
+@pytest.mark.parametrize("argv, want", [
+    (["sweep", "status", "--root", "{d}", "--state", "failed,broken"],
+     "--state: 'broken' is not a cell state; choose from done, running, pending, stopped, failed, missing, "
+     "unknown (several with commas, e.g. --state failed,stopped)"),
+    (["sweep", "{cfg}", "--root", "{d}/r", "--dry-run", "--state", "failed"],
+     "--state failed: only `sweep status` takes it (it lists the cells in those states); remove it, or run "
+     "`sweep status --root ROOT --state ...`"),
+])
+def test_a_state_status_does_not_show_or_a_sweep_given_state_is_one_line(tmp_path, capsys, argv, want):
+    cfg, _ = _broken_sweep(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main([a.format(d=tmp_path, cfg=cfg) for a in argv]) == 2
+    _one_error_line(capsys, want)
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("executor", [[], ["--executor", "local"], ["--executor", "debug"]])
@@ -405,6 +444,18 @@ def test_demo_refuses_an_out_that_is_a_file_before_the_sweep(tmp_path, capsys):
     assert main(["demo", "--config", "quickstart", "--root", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert "--out" in err and "is a file" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("spelling", ["-o", "--output", "--out"])
+def test_demo_takes_its_output_folder_as_the_other_commands_do(tmp_path, capsys, spelling):
+    """demo took only --out where fit, plot, collect and export take -o/--output; --out still works
+    (committed results name it), and messages name --output."""
+    (tmp_path / "o").write_text("not a folder")
+    argv = ["demo", "--config", "quickstart", "--root", str(tmp_path / "r"), spelling, str(tmp_path / "o")]
+    assert main(argv) == 2
+    _one_error_line(capsys, f"--output {str(tmp_path / 'o')!r} is a file; give a folder path (it is created if "
+                            "missing)")
     assert not (tmp_path / "r").exists()
 
 
@@ -618,6 +669,16 @@ def test_sweep_status_help_is_the_status_command_s_own(argv, status_help, capsys
     assert ("--partition" in out) != status_help, out[:300]
 
 
+def test_sweep_status_help_names_the_program_it_was_run_as():
+    """`python -m slurm sweep status --help` said `usage: synthscale sweep status`."""
+    got = subprocess.run([sys.executable, "-m", "slurm", "sweep", "status", "--help"], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert got.returncode == 0 and got.stdout.startswith("usage: python -m slurm sweep status [-h] --root ROOT"), \
+        got.stdout[:300] + got.stderr[-500:]
+    assert "--state STATE[,STATE...]" in got.stdout and "summary line still counts every cell" in \
+        " ".join(got.stdout.split())
+
+
 @pytest.mark.parametrize("name", ["fits.json", "scaling.pdf", "PROVENANCE.md"])
 def test_demo_refuses_an_output_name_taken_by_a_folder_before_the_sweep(tmp_path, capsys, name):
     # a traceback (IsADirectoryError) after the whole sweep, where its code promised one line before it
@@ -628,7 +689,7 @@ def test_demo_refuses_an_output_name_taken_by_a_folder_before_the_sweep(tmp_path
     assert main(["demo", "--config", str(cfg), "--root", str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"synthscale: error: {out / name} is a folder where demo writes its file {name}: move it away "
-                   "or give another --out"), err
+                   "or give another --output"), err
     assert not root.exists()
 
 

@@ -223,7 +223,7 @@ def test_a_cluster_flag_given_as_0_is_refused_with_the_local_executor(tmp_path, 
 def test_status_refuses_a_timeout_of_0(tmp_path, capsys):
     (tmp_path / "runs").mkdir()
     assert main(["sweep", "status", "--root", str(tmp_path), "--timeout-min", "0"]) == 2
-    assert "sweep status takes only --root; remove --timeout-min" in capsys.readouterr().err
+    assert "sweep status takes only --root and --state; remove --timeout-min" in capsys.readouterr().err
 
 
 def test_max_parallel_0_on_slurm_names_the_flag(tmp_path, capsys, monkeypatch):

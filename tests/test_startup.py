@@ -89,3 +89,12 @@ def test_a_family_module_imported_first_still_gives_the_whole_registry():
     code = "import synth.digits, synth\nprint(synth.GENERATORS.names())"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == str(sorted(["shapes", "fractals", "deadleaves", "digits"])), out.stderr[-2000:]
+
+
+def test_the_report_path_is_spelled_as_the_other_commands_spell_it(capsys):
+    """It took -o/--out where every other command takes -o/--output; --out still works."""
+    from bench.startup_bench import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0 and "-o OUT, --output OUT, --out OUT" in capsys.readouterr().out

@@ -58,7 +58,7 @@ def test_export_names_what_differs_from_the_export_already_there(tmp_path: Path,
 @pytest.mark.parametrize("argv, needle", [
     (["export", "--n", "5", "-o", UNWRITABLE / "ex"], "cannot write in -o '/proc/ex'"),
     (["preview", "--complexity", "0", "--n", "1", "-o", UNWRITABLE / "grid.png"], "cannot write -o '/proc/grid.png'"),
-    ([*BENCH, "--out", UNWRITABLE / "bench.md"], "cannot write --out '/proc/bench.md'"),
+    ([*BENCH, "--out", UNWRITABLE / "bench.md"], "cannot write --output '/proc/bench.md'"),
 ])
 def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.CaptureFixture, argv: list,
                                                                  needle: str) -> None:
@@ -76,6 +76,21 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(capsys: pytest.C
 def test_bench_checks_its_numbers_and_output_before_measuring(capsys: pytest.CaptureFixture, extra: list,
                                                               needle: str) -> None:
     assert "round 1/1" not in _fails(capsys, [*BENCH, "--out", "-", *extra], needle)
+
+
+@pytest.mark.parametrize("spelling", ["-o", "--output", "--out"])
+def test_bench_takes_its_output_as_the_other_commands_do(capsys: pytest.CaptureFixture, spelling: str) -> None:
+    # bench took only --out where preview and export take -o/--output; --out still works (committed
+    # tables name it), and messages name --output
+    assert "round 1/1" not in _fails(capsys, [*BENCH, spelling, "."], "--output '.' is a folder; give a file path")
+
+
+def test_bench_resolution_given_twice_measures_both(capsys: pytest.CaptureFixture) -> None:
+    # `--resolution 16 --resolution 24` measured 24 alone, without a word: it adds up as --generator does
+    argv = ["bench", "--generator", "digits", "--resolution", "16", "--resolution", "24", "32", "--rounds", "1",
+            "--min-cpu-s", "0.01", "--json", "--out", "-"]
+    assert main(argv) == 0
+    assert [r["resolution"] for r in json.loads(capsys.readouterr().out)] == [16, 24, 32]
 
 
 @pytest.mark.parametrize("argv", [["bench.cli", "synth", "list"],

@@ -50,6 +50,30 @@ def test_cli_writes_the_report_and_rejects_bad_options(tmp_path, capsys):
                  "--steps", "2", "--batch-size", "4", "--repeats", "1", "--out", str(out)]) == 0
 
 
+@pytest.mark.parametrize("spelling", ["-o", "--output", "--out"])
+def test_the_report_path_is_spelled_as_other_commands_spell_it(tmp_path, capsys, spelling):
+    """bench-loader took only --out where fit, plot and export take -o/--output; --out still works
+    (committed reports name it), and messages name --output."""
+    assert main(["bench-loader", spelling, str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"synthscale: error: --output {str(tmp_path)!r} is a folder; give a file path", err
+
+
+def test_every_option_says_what_it_sets_and_its_default():
+    """--generator, --complexity, --resolution, --channels and --batch-size had no help text at all."""
+    import argparse
+
+    from bench.loader_bench import register
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    options = [a for a in sub.choices["bench-loader"]._actions if a.option_strings and a.dest != "help"]
+    for a in options:
+        if a.dest != "small_input":  # a flag: off unless given
+            assert a.help and str(a.default) in a.help % {"default": a.default}, (a.dest, a.help)
+    assert len(options) == 11
+
+
 def test_a_trial_run_does_not_overwrite_the_committed_report(tmp_path, capsys, monkeypatch):
     """`synthscale bench-loader --steps 2 --repeats 1` replaced results/loader_bench.md (a 40-step,
     complexity-3 table) with a 2-step, complexity-1 one: the bare command's defaults were not the
@@ -59,7 +83,7 @@ def test_a_trial_run_does_not_overwrite_the_committed_report(tmp_path, capsys, m
     monkeypatch.chdir(tmp_path)
     assert main(["bench-loader", "--steps", "2", "--repeats", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--steps, --repeats changed" in err and "pass --out FILE" in err and len(err.splitlines()) == 1, err
+    assert "--steps, --repeats changed" in err and "pass --output FILE" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "results").exists()
     (tmp_path / "results").mkdir()  # the committed report named by its absolute path: refused too
     assert main(["bench-loader", "--steps", "2", "--out", str(tmp_path / REPORT)]) == 2
