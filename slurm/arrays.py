@@ -189,10 +189,13 @@ def _arrays_of(sizes: tuple[int, ...]) -> str:
     return f"{n} arrays: {n - 1} of {full} tasks and 1 of {last}"
 
 
-def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, list[str]]:
+def preview(todo: list[RunSpec], root: Path, profile: Profile,
+            listed_above: bool = False) -> tuple[str, list[str]]:
     """What `--dry-run` prints for Slurm: each array's shape, cells, exact sbatch options and what
     `sbatch --test-only` says of them; and one line per array sbatch refuses (empty: none). A shape
-    with more cells than the cluster's MaxArraySize shows each array it is split into."""
+    with more cells than the cluster's MaxArraySize shows each array it is split into. With
+    `listed_above` (the plan just printed `todo`, in its order), one array of them all names them
+    instead of listing each cell a second time."""
     max_size, source = max_array_size()
     arrays = job_arrays(todo, profile, max_size)
     n_shapes = arrays[-1].shape if arrays else 0
@@ -208,8 +211,11 @@ def preview(todo: list[RunSpec], root: Path, profile: Profile) -> tuple[str, lis
         if len(arr.sizes) > 1 and (i == 1 or arrays[i - 2].shape != arr.shape):  # before its first array
             lines.append(f"shape {arr.shape}: {counted(sum(arr.sizes), 'cell')} in {_arrays_of(arr.sizes)} "
                          f"(arrays {i}-{i + len(arr.sizes) - 1} below)")
-        lines.append(f"array {i}: {counted(len(cells), 'cell')}; {res.describe()}")
-        lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
+        if listed_above and len(arrays) == 1:  # the plan's list, again, doubled a 1,000-cell dry run
+            lines.append(f"array {i}: the {counted(len(cells), 'cell')} listed above; {res.describe()}")
+        else:
+            lines.append(f"array {i}: {counted(len(cells), 'cell')}; {res.describe()}")
+            lines += [f"  {c.run_id}  {labels[c.run_id]}" for c in cells]
         lines.append(sbatch_text(folder, res, profile, job_name("<submission>"), len(cells)))
         check = unchecked or ask_sbatch(folder, res, profile, job_name("<submission>"), len(cells))
         unchecked = check if check.verdict == "unchecked" else None

@@ -175,7 +175,7 @@ def sweep_to_csv(config: str, root: Path, overrides: dict, *, executor: str = "l
                       f"or running as Slurm jobs of an earlier sweep ({shown}): the sweep waits for "
                       f"{'it' if len(flying) == 1 else 'them'} and submits the rest", flush=True)
             rest = [s for s in the_plan.todo if s.run_id not in flying]
-            text, refused = (preview(rest, root, profile or Profile()) if rest else
+            text, refused = (preview(rest, root, profile or Profile(), listed_above=not flying) if rest else
                              ("nothing to submit: the sweep would only wait" if flying else "", []))
             if text:  # (was "0 job array(s), one per resource shape:" with nothing after)
                 print(text, flush=True)

@@ -148,7 +148,9 @@ def test_a_dry_run_shows_a_shape_split_into_arrays_below_max_array_size(tmp_path
     monkeypatch.setenv("PATH", str(_fake_bin(tmp_path, 7)))
     assert main(["sweep", str(cfg), "--root", str(root), "--executor", "slurm", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "1 job array(s), one per resource shape:\narray 1: 7 cells;" in out and "shape 1:" not in out
+    assert "1 job array(s), one per resource shape:\narray 1: the 7 cells listed above;" in out and "shape 1:" not in out
+    # one array of the cells the plan listed names them, not a second list (1,000 lines twice before)
+    assert all(out.count(rid) == 1 for rid in todo), [out.count(rid) for rid in todo]
     assert re.findall(r"^#SBATCH --array=.*$", out, re.M) == ["#SBATCH --array=0-6%7"]
 
 
