@@ -107,6 +107,12 @@ def plain(text: Any) -> str:
     return str(text).replace("$", r"\$")
 
 
+# No time stamp in the vector formats: a rerun on the same rows writes the same bytes (a PDF's creation
+# date made `git diff results/quickstart` show scaling.pdf changed after every demo)
+_NO_DATE = {".pdf": {"CreationDate": None}, ".svg": {"Date": None}, ".ps": {"CreationDate": None},
+            ".eps": {"CreationDate": None}}
+
+
 def save(fig: plt.Figure, out: str | Path) -> list[Path]:
     """Write `fig` to `out` (its suffix's format, .png without one) and the .pdf beside it; returns the
     paths. Titles, axis labels and legend entries (the data's names: plain) are drawn as written; tick
@@ -118,7 +124,10 @@ def save(fig: plt.Figure, out: str | Path) -> list[Path]:
         for path in paths:  # both go first: stopped after the .png, an old .pdf stayed beside it
             path.unlink(missing_ok=True)
         for path in paths:
-            fig.savefig(path, bbox_inches="tight", **({} if path.suffix.lower() == ".pdf" else {"dpi": 150}))
+            suffix = path.suffix.lower()
+            with plt.rc_context({"svg.hashsalt": "synthscale"}):  # an SVG's ids: fixed, not random per run
+                fig.savefig(path, bbox_inches="tight", metadata=_NO_DATE.get(suffix),
+                            **({} if suffix == ".pdf" else {"dpi": 150}))
     finally:
         plt.close(fig)
     return paths

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,19 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+_TEMP = re.compile(r"\..+\.tmp\d+")  # _atomic_write's temp names
+
+
+def _drop_stale_temps(out: Path) -> None:
+    """Remove the temp files of _atomic_write in `out`, its label folders and .chunks/: left by a
+    process killed mid-write (an image-sized hidden file per kill, which made two exports of one
+    command differ under `diff -r`). Only under the export's lock: no other writer is running."""
+    for folder in (out, *(d for d in out.iterdir() if d.is_dir())):
+        for f in folder.iterdir():
+            if _TEMP.fullmatch(f.name) and f.is_file():
+                f.unlink(missing_ok=True)
 
 
 def _uint8(images: torch.Tensor) -> np.ndarray:
@@ -124,6 +138,8 @@ def _export_locked(out: Path, ds: SynthDataset, header: dict,
     if done is not None:
         shutil.rmtree(parts, ignore_errors=True)  # left by a process stopped right after the manifest
         return done, None
+    if parts.is_dir():  # an interrupted export: a kill -9 mid-write left its temp file; this process holds the lock
+        _drop_stale_temps(out)
     parts.mkdir(exist_ok=True)
     head_file = parts / "header.json"
     if head_file.exists() and json.loads(head_file.read_text()) != header:

@@ -134,8 +134,14 @@ def test_export_png_manifest_and_resume(tmp_path, capsys):
     assert not (again / "manifest.json").exists() and (again / ".chunks").is_dir()
     first = again / next(iter(manifest["files"]))
     stamp = first.stat().st_mtime_ns
+    # what a kill -9 mid-write leaves: _atomic_write's temps (an image's, a chunk record's); the resume removes them
+    label = first.parent.name
+    stale = [again / label / ".00000021.png.tmp4242", again / ".chunks" / ".chunk_000002.json.tmp4242"]
+    for f in stale:
+        f.write_bytes(b"half a file")
     capsys.readouterr()
     assert main(args[:-1] + [str(again)]) == 0
+    assert not any(f.exists() for f in stale), "a killed export's temp files stayed after the resume"
     # it says what it wrote: the last chunk's 5 images, not all 25 (as it used to)
     assert capsys.readouterr().out.strip().endswith(
         f"wrote 5 files and {again / 'manifest.json'} (20 more kept from the interrupted export)")
