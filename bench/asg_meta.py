@@ -92,7 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episode-examples", type=int, default=None,
                    help="training budget of one episode in examples; wins over a pretrain.examples "
                         "override (default: the config's pretrain.examples)")
-    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the controller")
+    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate of the controller (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the controller's initial weights and of its sampled policies (default 0)")
 

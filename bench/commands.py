@@ -35,6 +35,12 @@ def resolve_config(name: str, words: tuple[str, ...] = ()) -> Path:
     raise UserError(f"config {name!r} not found: {hint}pass a YAML file or one of the packaged configs ({known})")
 
 
+# run, sweep and demo: --data-root sets target.data_root over the config's, and a set target.data_root wins over
+# the variable (bench.targets: _named_root)
+DATA_ROOT_HELP = ("where the real target's files are (overrides the config's target.data_root and "
+                  "$SYNTHSCALE_DATA_ROOT)")
+
+
 def data_root_arg(text: str) -> str:
     """--data-root as given; an empty one is refused (it was dropped, and the default copy used)."""
     if not text.strip():
@@ -51,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="run or sweep YAML, or a packaged config name (quickstart)")
     p.add_argument("overrides", nargs="*", default=[], help="dotted KEY=VALUE overrides")
     p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
-    p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.set_defaults(func=cmd_run)
     k = sub.add_parser("config", help="print a config with every field written out (defaults included)",
                        description="Print CONFIG (a YAML file or a packaged config's name) as the runs read it: "

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -74,11 +75,17 @@ def timed(checkout: Path, argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def command_line(label: str, repeats: int, out: Path | None) -> str:
+    """The command the report names: its options as given, the report path (-o) included when it has one."""
+    words = ["--label", label, "--repeats", str(repeats)] + (["-o", str(out)] if out else [])
+    return "python -m bench.startup_bench --baseline BASE " + shlex.join(words)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.startup_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", type=Path, required=True, help="a checkout of the code to compare against")
     ap.add_argument("--label", default="baseline", help="how the table names the baseline (e.g. its commit)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each command per checkout (default: %(default)s)")
     ap.add_argument("-o", "--output", "--out", dest="out", type=path_arg, help="markdown file (default: print only)")
     args = ap.parse_args(argv)
     if not (args.baseline / "bench" / "cli.py").is_file():
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
     m = machine()
     head = [f"# Start-up of the reading commands: this checkout vs {args.label}", "",
-            f"Command: `python -m bench.startup_bench --baseline BASE --label {args.label} --repeats {args.repeats}`  ",
+            f"Command: `{command_line(args.label, args.repeats, args.out)}`  ",
             f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}  ",
             f"Wall time of the whole measurement: {time.perf_counter() - t_start:.0f} s", "",
             f"Median of {args.repeats} runs of each, alternating between the two checkouts, one torch thread; "

@@ -261,8 +261,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"report path (default {DEFAULT_REPORT}; a partial run, with "
                         "--lcdb sample or a limit, must name its own)")
     p.add_argument("--lcdb", choices=["full", "sample"], default="full",
-                   help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all)")
+                   help="all LCDB 1.0 curves (pip-downloads the lcdb sdist once) or the 80-curve sample "
+                        "(default: %(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N curves (0 = all; default: %(default)s)")
     p.add_argument("--m4-sample", type=int, default=500,
                    help="curves in the fixed sample M4 runs on (default 500; about 1 s each per protocol on LCDB; "
                         "0 = no sample: no M4 and no sample tables)")

@@ -482,6 +482,15 @@ def _check_two(res: dict[str, Any], jp: dict[str, float], s: str, void: str) -> 
 ONE_BOUND = ("bound.json", "bound_per_s.csv", "bound.png", "bound.pdf")  # the files _write_one writes
 
 
+def write_per_s(per_s: pd.DataFrame, s: str, path: Path) -> None:
+    """The per-s table as CSV, its first column named `s` as the runs table names it, whole real sizes
+    as that table writes them: 50, not 50.0 (below 2^53, where floats hold every integer)."""
+    per_s = per_s.rename(columns={"s": s})
+    if per_s[s].map(lambda v: float(v).is_integer() and abs(v) < 2.0 ** 53).all():
+        per_s[s] = per_s[s].astype("int64")
+    per_s.to_csv(path, index=False)
+
+
 def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.Namespace,
                group: str = "") -> list[Path]:
     """bound.json, bound_per_s.csv and the figure of one bound fit, in `out`."""
@@ -490,11 +499,7 @@ def _write_one(df: pd.DataFrame, res: dict[str, Any], out: Path, args: argparse.
     files = [out / "bound.json", out / "bound_per_s.csv"]
     keep = {k: v for k, v in res.items() if k not in ("fit", "per_s")}
     files[0].write_text(json.dumps(strict_json(keep), indent=1, allow_nan=False) + "\n")
-    per_s = res["per_s"].rename(columns={"s": args.s})  # the table's name for s
-    # real sizes as the runs table writes them: 50, not 50.0 (below 2^53, where floats hold every integer)
-    if per_s[args.s].map(lambda v: float(v).is_integer() and abs(v) < 2.0 ** 53).all():
-        per_s[args.s] = per_s[args.s].astype("int64")
-    per_s.to_csv(files[1], index=False)
+    write_per_s(res["per_s"], args.s, files[1])
     return files + plot_bound(df, res, out / "bound.png", n=args.x, s=args.s, y=args.y, group=group)
 
 

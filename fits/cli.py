@@ -167,6 +167,8 @@ def read_table(args: argparse.Namespace) -> pd.DataFrame:
 
 SEED_HELP = ("seed column (default seed): rows of one seed share an offset in the bootstrap and a marker in "
              "plots; a table without it is fitted as independent replicates")
+PLOT_SEED_HELP = ("seed column, one marker per seed (default: the column `fit` was given with --seed, which "
+                  "fits.json records as seed_column, else seed)")
 
 
 def read_grouped(args: argparse.Namespace) -> pd.DataFrame:
@@ -468,7 +470,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "a .pdf beside it.")
     p.add_argument("runs", help="runs table (CSV)")
     p.add_argument("fits", help="fits.json written by `fit`")
-    p.add_argument("--seed", default="seed", help=SEED_HELP)
+    p.add_argument("--seed", default="seed", help=PLOT_SEED_HELP)
     p.add_argument("-o", "--output", default="scaling.png", type=output_arg,
                    help="output figure (default scaling.png): .png, .jpg, .svg, ... by its suffix (a .pdf goes "
                         "beside it)")

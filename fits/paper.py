@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fits import datasets
-from fits.bound import check_bound, plot_bound
+from fits.bound import check_bound, plot_bound, write_per_s
 from fits.core import Fit, fit_curve
 
 NOTEBOOK = {"fixed": {"D": 0.48}, "bounds": {"alpha": (0.1, 1.5), "C": (0.0, 1.0)}}
@@ -122,7 +122,7 @@ def reanalyse(out: Path) -> dict[str, Any]:
     clear_outputs(out / name for name in PAPER_OUTPUTS)  # summary.json, written last, is missing till all are new
     models.to_csv(out / "c_by_model.csv", index=False)
     free.to_csv(out / "free_fits.csv", index=False)
-    bound["per_s"].to_csv(out / "bound_per_fraction.csv", index=False)
+    write_per_s(bound["per_s"], "fratio", out / "bound_per_fraction.csv")  # as `bound --s fratio` writes it
     figs = [*plot_r50(r50, out / "r50_imagenet1.png"), *plot_models(models, out / "c_by_model.png"),
             *plot_bound(fractions, bound, out / "bound_r50_fractions.png", n="n", s="fratio", y="err")]
     res = {"r50_imagenet1_notebook": {"params": nb.params, "ci": nb.ci()},

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from bench.collect import check_table_path, collect_to_csv
-from bench.commands import data_root_arg, resolve_config
+from bench.commands import DATA_ROOT_HELP, data_root_arg, resolve_config
 from bench.config import budget_warning, load_sweep, parse_overrides, set_data_root
 from bench.records import check_root_not_file, writable_root
 from synth.console import counted, folder_arg
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "a list for another one-valued key adds an axis "
                                                 "(model.name='[resnet10t, resnet18]')")
     p.add_argument("--root", required=True, type=folder_arg, help="directory for runs, checkpoints and logs")
-    p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root)")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--executor", choices=EXECUTORS,
                    help="local (default): child processes here; debug: in this process; slurm: job arrays")
     p.add_argument("--max-parallel", type=int, default=None,
@@ -121,7 +121,9 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="any other sbatch option, e.g. --sbatch exclude=node7, or a flag option without a "
                         "value, e.g. --sbatch exclusive (repeatable)")
-    g.add_argument("--array-parallelism", type=int, help="tasks of one array running at once")
+    g.add_argument("--array-parallelism", type=int,
+                   help="tasks of one array running at once (default: the profile's array_parallelism, else "
+                        f"{Profile.model_fields['array_parallelism'].default})")
 
 
 def cluster_profile(args: argparse.Namespace) -> Profile:

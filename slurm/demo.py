@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench.collect import check_table_path, collect, write_csv
+from bench.commands import DATA_ROOT_HELP
 from slurm.cli import kill_stops_like_ctrl_c, sweep_to_csv
 from synth.cli import check_out_dir
 from synth.console import folder_arg
@@ -36,8 +37,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", "--out", dest="out", type=folder_arg, default=None,
                    help="where the outputs go (default: results/NAME, results/quickstart for the quickstart; "
                         "another config is not written over the quickstart's outputs)")
-    p.add_argument("--data-root", help="where the real target's files are (overrides target.data_root and "
-                                       "$SYNTHSCALE_DATA_ROOT), as in run and sweep")
+    p.add_argument("--data-root", help=DATA_ROOT_HELP)
     p.add_argument("--max-parallel", type=int, default=2, help="cells at once, 1 torch thread each (default: 2)")
     p.add_argument("--executor", default="local", choices=("local", "debug"), help="default: local")
     p.add_argument("--by", default="complexity",

@@ -270,10 +270,10 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"image sides in pixels, several after one --resolution or repeated "
                         f"(default: {' '.join(map(str, BENCH_RESOLUTIONS))})")
     b.add_argument("--complexity", metavar="LEVEL", help="one level, an integer (default: each family's highest)")
-    b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell")
+    b.add_argument("--min-cpu-s", type=float, default=3.0, help="CPU seconds timed per cell (default: %(default)s)")
     b.add_argument("--rounds", type=int, default=3,
-                   help="interleaved rounds over all cells; the table reports their median")
-    b.add_argument("--threads", type=int, default=1, help="torch threads")
+                   help="interleaved rounds over all cells; the table reports their median (default: %(default)s)")
+    b.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     b.add_argument("--json", action="store_true", help="print JSON records instead of lines")
     b.add_argument("-o", "--output", "--out", dest="out", type=path_arg, default=BENCH_OUT,
                    help=f"markdown table path ('-' for none; {BENCH_OUT} only for every family)")
@@ -286,8 +286,8 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
                    help="one complexity level, an integer (default: %(default)s); preview takes ranges such "
                         "as 0..3, export writes one level per -o folder")
     e.add_argument("--n", type=int, required=True, help="number of images (indices 0..n-1)")
-    e.add_argument("--format", default="png", help="png (ImageFolder) or shards (.npz)")
-    e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard")
+    e.add_argument("--format", default="png", help="png: an ImageFolder tree; shards: .npz files (default: %(default)s)")
+    e.add_argument("--chunk-size", type=int, default=1000, help="images per chunk/shard (default: %(default)s)")
     e.add_argument("-o", "--output", type=path_arg, required=True, help="output directory")
     e.set_defaults(func=cmd_export)
     ls = sub.add_parser("list", help="registered generators, their levels and knobs",

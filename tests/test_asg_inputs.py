@@ -217,3 +217,9 @@ def test_the_held_out_pool_of_the_largest_pool_seed_is_made() -> None:
     spec = load_run(Path(__file__).resolve().parents[1] / "bench" / "configs" / "generalize.yaml",
                     {"synth.seed": 2**63 - 1})
     assert len(heldout_dataset(spec, 4)) == 4
+
+
+def test_meta_help_names_the_learning_rate_default(capsys):
+    with pytest.raises(SystemExit):
+        run_cli(("bench.asg_meta",), "python -m bench.asg_meta", ["asg-policy", "--help"])
+    assert "--lr LR Adam learning rate of the controller (default: 0.05)" in " ".join(capsys.readouterr().out.split())

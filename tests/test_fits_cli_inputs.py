@@ -967,3 +967,26 @@ def test_a_mistyped_option_gets_the_closest_one_without_the_rest_of_the_suite() 
     assert done.stdout.split("\n")[:2] == ["rc 2", "[]"], done.stdout + done.stderr[-2000:]
     assert done.stderr == ("python -m fits: error: unrecognized arguments: --lwa auto; did you mean --law? "
                            "(see python -m fits fit --help)\n"), done.stderr
+
+
+def _help(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    """`python -m fits ARGV --help`'s text, its lines joined (argparse wraps them at the terminal's width)."""
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_plot_help_says_its_seed_column_is_the_one_fit_was_given(capsys: pytest.CaptureFixture) -> None:
+    """plot's --seed said "(default seed)", fit's text, but plot reads fits.json's seed_column first."""
+    text = _help(capsys, ["plot"])
+    assert "(default: the column `fit` was given with --seed, which fits.json records as seed_column, else seed)" \
+        in text and "(default seed)" not in text
+
+
+@pytest.mark.parametrize("option, default", [("--lcdb {full,sample}", "(default: full)"),
+                                             ("--limit LIMIT", "(0 = all; default: 0)")])
+def test_fit_bench_help_names_its_defaults(capsys: pytest.CaptureFixture, option: str, default: str) -> None:
+    text = _help(capsys, ["fit-bench"])
+    after = text[text.index(option + " "):]
+    assert default in after[:after.index(" --", 1)], after[:200]

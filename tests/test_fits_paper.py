@@ -266,3 +266,17 @@ def test_the_bound_checks_caveat_needs_more_than_half_of_the_per_s_fits_flagged(
     assert _caveat(0.3, per_s(["unidentifiable", "unidentifiable", "unidentifiable", ""]), "n_real") == (
         "3 of the 4 per-n_real fits do not tell D_s and C_s apart (unidentifiable: see their flags)")
     assert _caveat(0.0, per_s([""]), "n_real").startswith("the joint alpha is 0, so D_s and C_s are not told apart")
+
+
+def test_paper_reanalysis_writes_the_fractions_table_as_bound_writes_it(tmp_path: Path, monkeypatch) -> None:
+    """bound_per_fraction.csv named its first column s and wrote the fractions as 1.0, 2.0, where
+    `synthscale bound --s fratio` writes fratio and 1, 2 (the whole reanalysis, with 20 bootstrap draws
+    instead of the default's: 15 CPU-s, not 100; the table's layout does not depend on the draws)."""
+    import fits.core
+    from fits.paper import reanalyse
+
+    monkeypatch.setattr(fits.core, "N_BOOT", 20)
+    reanalyse(tmp_path / "p")
+    rows = (tmp_path / "p" / "bound_per_fraction.csv").read_text().splitlines()
+    assert rows[0].startswith("fratio,D,D_lo,")
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "4", "7", "10", "16", "32", "64", "100"]

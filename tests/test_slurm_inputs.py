@@ -703,3 +703,37 @@ def test_a_prefix_of_a_cluster_option_is_not_taken_for_it(tmp_path, capsys) -> N
     err = capsys.readouterr().err
     assert stop.value.code == 2
     assert "unrecognized arguments: --mem 16000" in err and len(err.strip().splitlines()) == 1, err
+
+
+def _help_text(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_sweep_help_names_the_array_parallelism_default(capsys):
+    from slurm.profiles import Profile
+
+    assert Profile().array_parallelism == 16
+    assert ("tasks of one array running at once (default: the profile's array_parallelism, else 16)"
+            in _help_text(capsys, ["sweep"]))
+
+
+def test_run_sweep_and_demo_say_the_same_of_data_root_and_it_holds(tmp_path, capsys, monkeypatch):
+    """run and sweep said --data-root overrides target.data_root, demo that it also overrides
+    $SYNTHSCALE_DATA_ROOT; it does both (a target.data_root it sets wins over the variable)."""
+    said = {cmd: re.search(r"--data-root DATA_ROOT (.*?\))(?: --|$)", _help_text(capsys, [cmd])) for cmd in
+            ("run", "sweep", "demo")}
+    assert {cmd: m and m.group(1) for cmd, m in said.items()} == dict.fromkeys(
+        said, "where the real target's files are (overrides the config's target.data_root and $SYNTHSCALE_DATA_ROOT)")
+    mine, config_s, variable_s = (tmp_path / d for d in ("mine", "config_s", "variable_s"))
+    for d in (mine, config_s, variable_s):
+        d.mkdir()
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(TINY.replace("test_size: 100}", f"test_size: 100, data_root: {config_s}}}"))
+    monkeypatch.setenv("SYNTHSCALE_DATA_ROOT", str(variable_s))
+    read = []
+    for extra in ([], ["--data-root", str(mine)]):
+        assert main(["sweep", str(cfg), "--root", str(tmp_path / "r"), *extra, "--dry-run"]) == 2
+        read.append(re.search(r"target.data_root '(.*?)' holds no Fashion-MNIST", capsys.readouterr().err).group(1))
+    assert read == [str(config_s), str(mine)]  # the config's over the variable; --data-root over both

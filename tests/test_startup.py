@@ -98,3 +98,20 @@ def test_the_report_path_is_spelled_as_the_other_commands_spell_it(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--help"])
     assert stop.value.code == 0 and "-o OUT, --output OUT, --out OUT" in capsys.readouterr().out
+
+
+def test_the_repeats_help_names_its_default(capsys):
+    from bench.startup_bench import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--repeats REPEATS runs of each command per checkout (default: 3)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_report_names_the_path_it_was_written_to():
+    """Its Command: line left out -o, so the committed report did not say the command that wrote it."""
+    from bench.startup_bench import command_line
+
+    assert command_line("fecd75b", 3, Path("results/startup_bench.md")) == (
+        "python -m bench.startup_bench --baseline BASE --label fecd75b --repeats 3 -o results/startup_bench.md")
+    assert command_line("fecd75b", 3, None).endswith("--repeats 3")

@@ -500,3 +500,17 @@ def test_a_hung_up_stdout_reads_as_gone_as_on_macos(monkeypatch, tmp_path) -> No
         assert not _stdout_gone()  # a file: nothing reports it gone
         monkeypatch.setattr(select, "poll", HungUp)
         assert _stdout_gone()
+
+
+@pytest.mark.parametrize("command, option, default", [
+    ("bench", "--min-cpu-s MIN_CPU_S", "(default: 3.0)"), ("bench", "--rounds ROUNDS", "(default: 3)"),
+    ("bench", "--threads THREADS", "(default: 1)"), ("export", "--format FORMAT", "(default: png)"),
+    ("export", "--chunk-size CHUNK_SIZE", "(default: 1000)")])
+def test_bench_and_export_help_name_their_defaults(capsys: pytest.CaptureFixture, command: str, option: str,
+                                                   default: str) -> None:
+    """These options had defaults that their help did not say."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    after = text[text.index(option + " "):]
+    assert default in after[:after.index(" --", 1)], after[:200]
