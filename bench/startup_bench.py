@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each command per checkout (default: %(default)s)")
     ap.add_argument("-o", "--output", "--out", dest="out", type=path_arg, help="markdown file (default: print only)")
     args = ap.parse_args(argv)
+    if args.repeats < 1:  # a median of no runs was a StatisticsError traceback after the set-up
+        ap.error(f"--repeats: must be at least 1, got {args.repeats}")
     if not (args.baseline / "bench" / "cli.py").is_file():
         ap.error(f"--baseline {str(args.baseline)!r}: no bench/cli.py there; pass a checkout of this repository")
     t_start = time.perf_counter()

@@ -115,3 +115,13 @@ def test_the_report_names_the_path_it_was_written_to():
     assert command_line("fecd75b", 3, Path("results/startup_bench.md")) == (
         "python -m bench.startup_bench --baseline BASE --label fecd75b --repeats 3 -o results/startup_bench.md")
     assert command_line("fecd75b", 3, None).endswith("--repeats 3")
+
+
+def test_no_repeats_is_one_line_before_any_work(tmp_path, capsys):
+    """--repeats 0 measured nothing and ended in statistics' StatisticsError traceback (median of no data)."""
+    from bench.startup_bench import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--baseline", str(tmp_path), "--repeats", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and err[-1].endswith("--repeats: must be at least 1, got 0")
