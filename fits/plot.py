@@ -251,7 +251,7 @@ def scaling_figure(df: pd.DataFrame, fits_json: dict[str, Any]) -> plt.Figure:
                                 "the runs the fit was made from")
     level = int(round(100 * fits_json.get("level", 0.95)))
     law = "per-group law's" if fits_json["law"] == AUTO else fits_json["law"]
-    title = f"{y} vs {x}: points = seeds, line = {law} fit, band = the line's {level} % interval"
+    title = f"{y} vs {x}: points = seeds, line = {law} fit, band = the line's {level} % interval (not of single runs)"
     markers = seed_markers(pd.concat(group_rows.values()) if group_rows else df, x)  # the seeds drawn
     if len(fits_json["groups"]) > MAX_OVERLAID:
         return _small_multiples(fits_json, group_rows, title, markers)

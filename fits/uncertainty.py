@@ -11,7 +11,9 @@ around each seed's own mean, inflated by sqrt(N / (N - G - k + 1)).
 Why not resample whole seeds (what this did before)? With the 2-5 seeds a sweep has there are
 too few of them to resample: in simulation (`fits.simulate.coverage`) the 95 % percentile
 intervals held the truth in about 55 % of sweeps with 2 seeds, 73 % with 3 and 80-89 % with 5;
-the two-level draw gives 93-94 %, 91-92 % and 92-94 % on the same sweeps (docs/fits.md). The
+the two-level draw gives 88.5-90.5 %, 91.5-93 % and 91.5-92.5 % on the same sweeps
+(results/fits_intervals.md, "after"; short of 95 % with 2 seeds, whose offsets' spread is an
+estimate from two values, and compare's p-values reject a true null more often than 5 %). The
 price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
 covered less well (docs/fits.md gives the figures).
 Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend
