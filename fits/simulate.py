@@ -61,9 +61,10 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
 
 
 def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05,
-                    n_seeds: int = 5) -> dict[str, float]:
-    """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each) that `compare` calls
-    different at p < alpha_level: the false-positive rate of its bootstrap p-values (nominal: alpha_level)."""
+                    n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01) -> dict[str, float]:
+    """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each; point and seed-offset log
+    sds `noise`, `seed_noise`) that `compare` calls different at p < alpha_level: the false-positive
+    rate of its bootstrap p-values (nominal: alpha_level)."""
     import pandas as pd
 
     from fits.compare import compare_runs
@@ -73,12 +74,35 @@ def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05
     for _ in range(n_pairs):
         parts = []
         for name in ("a", "b"):
-            x, y, g = simulate(rng, n_seeds)
+            x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise)
             parts.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": name}))
         pair = compare_runs(pd.concat(parts), by="complexity")["pairs"].iloc[0]
         for k in hits:
             hits[k] += int(pair[f"p_{k}"] < alpha_level)
     return {k: v / n_pairs for k, v in hits.items()}
+
+
+def band_coverage(n_repeats: int = 150, n_seeds: int = 2, noise: float = 0.02, seed_noise: float = 0.01,
+                  seed: int = 5, level: float = 0.95) -> dict[str, float]:
+    """Pointwise coverage of `Fit.band`: the fraction of simulated sweeps whose band holds the true
+    curve, at each measured size and at 2x and 8x the largest ("n=<size>" keys); and "runs_inside", the
+    share of the simulated runs themselves inside the band at their sizes (a confidence band of the
+    curve, not a prediction band: far below `level`)."""
+    from fits.core import fit_curve
+
+    grid = np.concatenate([SIZES, SIZES[-1] * np.array([2.0, 8.0])])
+    true = TRUE["D"] * grid ** -TRUE["alpha"] + TRUE["C"]
+    rng = np.random.default_rng(seed)
+    hits, inside = np.zeros(len(grid)), []
+    for _ in range(n_repeats):
+        x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise)
+        fit = fit_curve(x, y, groups=g if n_seeds > 1 else None)
+        lo, hi = fit.band(grid, level)
+        hits += (lo <= true) & (true <= hi)
+        at = np.searchsorted(grid, x)  # each run's size in the grid (the measured sizes come first)
+        inside.append(np.mean((lo[at] <= y) & (y <= hi[at])))
+    out = {f"n={int(n)}": float(h / n_repeats) for n, h in zip(grid, hits)}
+    return {**out, "runs_inside": float(np.mean(inside))}
 
 
 SETTINGS = ((2, 0.0), (3, 0.0), (5, 0.0), (10, 0.0), (2, 0.05), (3, 0.05), (5, 0.05), (10, 0.05))

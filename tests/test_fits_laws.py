@@ -767,3 +767,12 @@ def test_a_seed_measured_at_fewer_sizes_is_not_flagged_for_its_point_noise() -> 
     y = (0.5 * x ** -0.3 + 0.1) * np.exp(rng.normal(0, 0.02, len(x))) * np.where(g == 3, 2.0, 1.0)
     flags = _outlier_seed_flags(fits.fit_curve(x, y, groups=g))
     assert flags and "seed 3 at 2" in flags[0].message, flags
+
+
+def test_the_band_is_a_confidence_band_of_the_curve_not_of_single_runs() -> None:
+    """Fit.band holds the true curve at most sizes of a 5-seed sweep, while a large share of the runs
+    themselves lie outside it: the plot's title says so ("not of single runs")."""
+    res = fits.simulate.band_coverage(n_repeats=20, n_seeds=5, noise=0.02, seed_noise=0.01)
+    measured = [v for k, v in res.items() if k.startswith("n=") and float(k[2:]) <= fits.simulate.SIZES[-1]]
+    assert len(measured) == len(fits.simulate.SIZES) and np.mean(measured) >= 0.8, res
+    assert res["runs_inside"] <= 0.75, res
