@@ -22,7 +22,7 @@ from synth.errors import UserError
 from slurm.plan import plan
 from slurm.profiles import Profile, group_by_shape, load_profile, parse_sbatch_items, profile_names
 from slurm.sweep import EXECUTORS, execute, waits_on
-from slurm.tracking import STATES, cell_statuses, format_status
+from slurm.tracking import CELL_STATES, cell_statuses, format_status
 
 DEFAULT_TIMEOUT_MIN = 120
 
@@ -65,7 +65,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_demo(sub)
 
 
-CELL_STATES = (*STATES, "unknown")  # every state status shows (unknown: Slurm did not answer)
 STATE_HELP = (f"list only the cells in these states, one of {', '.join(CELL_STATES)} or several with commas "
               "(repeatable); the summary line still counts every cell")
 

@@ -360,6 +360,7 @@ def cancel_pending(array_ids: list[str]) -> None:
 
 TIMED_OUT_TOO_OFTEN = "timed-out too many times"  # submitit's reason for not requeueing again
 STATES = ("done", "running", "pending", "stopped", "failed", "missing")
+CELL_STATES = (*STATES, "unknown")  # every state status shows (unknown: Slurm did not answer)
 _TAIL_LINES = 3
 
 
@@ -636,6 +637,6 @@ def format_status(statuses: list[CellStatus], states: Collection[str] | None = N
                      + (f"  [{_shown(s.detail)}]" if s.detail and s.state != "done" else ""))
         lines += [f"    | {_shown(ln)}" for ln in s.log_tail]
     counts = Counter(s.state for s in statuses)
-    shown = STATES + (("unknown",) if counts["unknown"] else ())  # unknown: Slurm did not answer
+    shown = CELL_STATES if counts["unknown"] else STATES  # unknown (Slurm did not answer) only when seen
     lines.append(f"{counted(len(statuses), 'cell')}: " + ", ".join(f"{counts[k]} {k}" for k in shown))
     return "\n".join(lines)
