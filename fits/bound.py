@@ -109,7 +109,7 @@ def _inside(v: float, lo: float, hi: float) -> bool | None:
 def gamma_reading(gamma: float, lo: float, hi: float, side: str | None) -> bool | None:
     """Check 1 at one s: whether gamma lies in C_s/D_s's interval [lo, hi] (_inside), given the side of
     its bound D_s sits on (bound_side: None, "lower" or "upper"). A D_s on its bound makes the ratio a
-    limit: on its lower bound the ratio is at least what the fit says (3.9e8 [16.6, 3.96e8] on the
+    limit: on its lower bound the ratio is at least what the fit says (3.9e8 [13.5, 3.96e8] on the
     paper's curves), so a gamma below the interval is a miss, and one inside or above it is not told
     (None: left out, as check 2's slope leaves that s out); on its upper bound, the mirror image."""
     inside = _inside(gamma, lo, hi)

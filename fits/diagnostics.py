@@ -725,9 +725,10 @@ def check(fit: "Fit") -> list[Flag]:
     n_seeds = 0 if prob.groups is None else len(np.unique(prob.groups)) if prob.x.ndim == 1 else \
         max(len(np.unique(prob.groups[prob.x[:, 1] == s])) for s in np.unique(prob.x[:, 1]))  # the bound's
     if 1 < n_seeds < MIN_SEEDS:  # groups are (s, seed) curves: its seeds are the curves at one s
-        out.append(Flag("few_seeds", f"only {n_seeds} seeds: the intervals' "
-                                     "seed-to-seed spread rests on that few values and treats a seed "
-                                     f"as shifting its whole curve; {MIN_SEEDS}+ are better"))
+        dof = f"{n_seeds - 1} degree{'s' if n_seeds > 2 else ''} of freedom"
+        out.append(Flag("few_seeds", f"only {n_seeds} seeds: the seed-to-seed spread rests on that few values "
+                                     f"({dof}), which widens every interval, and the draws treat a seed as "
+                                     f"shifting its whole curve; {MIN_SEEDS}+ are better"))
     out += _outlier_flags(fit)
     out += _outlier_seed_flags(fit)
     dead = dead_params(fit)

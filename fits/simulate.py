@@ -61,10 +61,13 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
 
 
 def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05,
-                    n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01) -> dict[str, float]:
+                    n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01,
+                    shift: float = 0.0) -> dict[str, float]:
     """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each; point and seed-offset log
     sds `noise`, `seed_noise`) that `compare` calls different at p < alpha_level: the false-positive
-    rate of its bootstrap p-values (nominal: alpha_level)."""
+    rate of its bootstrap p-values (nominal: alpha_level). With `shift`, the second group's errors are
+    exp(shift) times the law (its D and C both, alpha the same): the rates for C and L are then the
+    power to tell such a level difference (alpha's stays a false-positive rate)."""
     import pandas as pd
 
     from fits.compare import compare_runs
@@ -75,6 +78,7 @@ def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05
         parts = []
         for name in ("a", "b"):
             x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise)
+            y = y * np.exp(shift) if name == "b" else y
             parts.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": name}))
         pair = compare_runs(pd.concat(parts), by="complexity")["pairs"].iloc[0]
         for k in hits:
@@ -254,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead of the calibration table: how often `bound`'s two checks say the bound holds on "
                          "sweeps drawn from it and on sweeps without it (--repeats of each kind, default 200)")
     ap.add_argument("--draws", choices=DRAWS, default="pooled",
-                    help="the bootstrap's draws: pooled (the library's, default) or wild (each point's own "
-                         "residual times a random sign; on trial; --pairs always uses the library's)")
+                    help="the bootstrap's draws: pooled (the library's, default), unscaled (pooled at the "
+                         "estimated noise scale: the library's until 2026-12-06) or wild (each point's own "
+                         "residual times a random sign; on trial); --pairs always uses the library's")
     args = ap.parse_args(argv)
     try:
         seeds = {int(s) for s in args.seeds.split(",")}

@@ -8,13 +8,16 @@ per seed (a seed's whole curve sits a bit high or low), drawn from the seeds' ce
 residuals inflated by sqrt(G / (G - 1)), plus one residual per point, drawn from the residuals
 around each seed's own mean, inflated by sqrt(N / (N - G - k + 1)).
 
+Each draw then scales its residuals, and apart its seed offsets, by a factor for the degrees of
+freedom their spread was estimated with (scale_draws): with 2 seeds the offsets' spread rests on 1,
+and drawn at its estimate it was taken as known.
+
 Why not resample whole seeds (what this did before)? With the 2-5 seeds a sweep has there are
 too few of them to resample: in simulation (`fits.simulate.coverage`) the 95 % percentile
-intervals held the truth in about 55 % of sweeps with 2 seeds, 73 % with 3 and 80-89 % with 5;
-the two-level draw gives 88.5-90.5 %, 91.5-93 % and 91.5-92.5 % on the same sweeps
-(results/fits_intervals.md, "after"; short of 95 % with 2 seeds, whose offsets' spread is an
-estimate from two values, and compare's p-values reject a true null more often than 5 %). The
-price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
+intervals held the truth in about 45 % of sweeps with 2 seeds, 73 % with 3 and 80-82 % with 5. The
+two-level draw at the estimated scale gave 88.5-90.5 %, 91.5-93 % and 91.5-92.5 %, and with the
+scale factors 92.5-95.5 %, 94-95 % and 92.5-94.5 % on the same sweeps (results/fits_intervals.md).
+The price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
 covered less well (docs/fits.md gives the figures).
 Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend
 on the order of the table's rows. Each refit starts from the point estimate only, which is what makes 200 refits affordable.
@@ -112,7 +115,18 @@ def all_equal(prob: Problem) -> bool:
     return not len(y) or float(np.ptp(y)) <= 1e-12 * float(np.max(np.abs(y)))
 
 
-DRAWS = ("pooled", "wild")
+DRAWS = ("pooled", "unscaled", "wild")
+
+
+def scale_draws(rng: np.random.Generator, dof: int, n: int) -> np.ndarray:
+    """n factors sqrt(dof / chi2(dof)), one per bootstrap draw, for residuals whose scale was estimated
+    with `dof` degrees of freedom: times a draw's residuals, they give each draw its own noise scale, as
+    uncertain as the estimate is, so that a deviation drawn from them is spread as a scaled t with dof
+    degrees of freedom instead of the estimated normal (the posterior of a normal scale under the
+    reference prior, sigma^2 ~ s^2 dof / chi2(dof)). With few degrees of freedom, the plain draws
+    treat the estimated scale as known: with 2 seeds the offsets' spread rests on 1 degree of freedom,
+    and the 95 % band held the curve 77-83 % of the time (results/fits_intervals.md)."""
+    return np.sqrt(dof / rng.chisquare(dof, size=n))
 
 
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled") -> np.ndarray:
@@ -122,10 +136,14 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
     as certain differences.
 
     draws="pooled" (what `Fit.bootstrap` uses): each point's deviation is drawn from the pool of
-    all fitted points' residuals (within-seed residuals, with seeds). draws="wild", on trial in
+    all fitted points' residuals (within-seed residuals, with seeds), and each draw's residuals (and,
+    apart, its seed offsets) are scaled by its own factor from scale_draws, for the degrees of
+    freedom their spread was estimated with (noise_dof; G - 1 for G seeds' offsets). draws="unscaled":
+    the same without the factors, each draw at the estimated scale (the library's draws until
+    2026-12-06; `python -m fits.simulate --draws unscaled` measures them). draws="wild", on trial in
     `python -m fits.simulate --draws wild` and not used by the library: each point keeps its own
     residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
-    in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "pooled"."""
+    in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "unscaled"."""
     out = np.full((n_boot, len(fit.problem.law.params)), np.nan)
     pred = fitted_values(fit)
     for b, dev in enumerate(resampled_deviations(fit, n_boot, seed, draws)):
@@ -167,8 +185,12 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
             dev = own * rng.choice((-1.0, 1.0), size=len(pred))
             if two_level:
                 dev = dev + rng.choice(offsets, size=n_seeds)[seeds]
-        elif two_level:
-            dev = rng.choice(offsets, size=n_seeds)[seeds] + rng.choice(within, size=len(pred))
-        else:
-            dev = rng.choice(resid, size=len(pred))
-        yield dev
+            yield dev
+            continue
+        shifts = rng.choice(offsets, size=n_seeds)[seeds] if two_level else 0.0  # (the order of the stream
+        points = rng.choice(within if two_level else resid, size=len(pred))  # before the scales: "unscaled")
+        if draws == "pooled":
+            points = points * scale_draws(rng, noise_dof(prob), 1)[0]
+            if two_level:
+                shifts = shifts * scale_draws(rng, len(offsets) - 1, 1)[0]
+        yield points + shifts

@@ -115,7 +115,7 @@ def test_an_implied_beta_holding_the_joint_one_and_zero_is_too_wide_to_tell(lo, 
     (20.0, "upper", None), (5.0, "upper", None), (1e9, "upper", False),   # the ratio is at most 4e8
     (20.0, None, True), (5.0, None, False), (20.0, "lower", None)])
 def test_a_d_s_on_its_bound_reads_gamma_only_on_the_side_its_limit_tells(gamma, side, want) -> None:
-    """A D_s on its lower bound makes C_s/D_s a lower limit ([16.6, 4e8] on the paper's curves): gamma below it
+    """A D_s on its lower bound makes C_s/D_s a lower limit (e.g. [16.6, 4e8]): gamma below it
     is a miss, inside or above it is not told (left out). Until 2026-12-06 every such s counted as a miss; for a
     day every one was left out, which threw the misses away."""
     from fits.bound import gamma_reading
