@@ -15,7 +15,7 @@ from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line, option
 from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
-from fits.uncertainty import all_equal, all_zero, bootstrap_params
+from fits.uncertainty import all_equal, all_zero, bootstrap_params, shared_factors
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
@@ -37,8 +37,6 @@ MAX_PAIR_SENTENCES = 6
 # Above this many pairs (10 groups give 45) the pair tables print only the pairs told apart, at most this many
 # (60 groups' 1,770 pairs printed 3,743 lines, twice each pair); compare_pairs.csv keeps every one.
 MAX_PAIR_ROWS = 45
-# level_draws cached per group and size (compare_runs) up to this many floats, 32 MB; past it the cache starts over
-LEVEL_CACHE_FLOATS = 4_000_000
 
 
 def pair_interval(diff: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
@@ -479,6 +477,22 @@ def reference_group(vs: Any, by: str | None, labels: list[str]) -> str:
                         f"{one_line(names)}{f' (closest: {one_line(close[0])})' if close else ''}")
 
 
+def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The draws of groups a and b behind their differences: each group's resamples on a random stream
+    of its own (1 + its place among fits_: on one stream, groups with the same design drew the same
+    resamples together and their differences got too-narrow intervals), scaled by factors the two share,
+    drawn for the Welch degrees of freedom of their difference (fits.uncertainty.shared_factors) on a
+    stream of the pair's own. So a pair's draws depend on its two groups only, not on which other
+    pairs are compared (`--vs`)."""
+    ia, ib = list(fits_).index(a), list(fits_).index(b)
+    factors = shared_factors(fits_[a], fits_[b], n_boot, (PAIR_STREAM, min(ia, ib), max(ia, ib)))
+    return (bootstrap_params(fits_[a], n_boot, seed=1 + ia, factors=factors),
+            bootstrap_params(fits_[b], n_boot, seed=1 + ib, factors=factors))
+
+
+PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)) for the groups at places i < j
+
+
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT, vs: Any = None) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
@@ -559,22 +573,11 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
             few.add(label(key))
         groups.append(row)
     pairs = []
-    # Differences need each group's draws on its own random stream: on one stream, groups with the
-    # same design draw the same resamples together and their differences get too-narrow intervals.
-    draws = {k: bootstrap_params(f, n_boot, seed=1 + i) for i, (k, f) in enumerate(fits_.items())
-             } if len(fits_) > 1 else {}
     flat = [label(r[key_column(by)]) for r in groups if not np.isnan(r["flat_level"])]
-    levels: dict[tuple[str, float], np.ndarray] = {}
-    def level(k: str, n: float) -> np.ndarray:  # a group's draws at one size, computed once, not once per pair
-        if (k, n) not in levels:  # (one Python call per draw: 40 of 108 CPU-s at 200 groups)
-            if len(levels) * n_boot >= LEVEL_CACHE_FLOATS:  # many distinct sizes: start over, not grow for ever
-                levels.clear()
-            levels[k, n] = level_draws(fits_[k], draws[k], n)
-        return levels[k, n]
     # a = the other group, b the reference: a - b reads other minus reference (all pairs: a before b in group order)
     todo = itertools.combinations(fits_, 2) if ref is None else [(k, ref) for k in fits_ if k != ref]
     for a, b in todo:
-        sa, sb = draws[a], draws[b]
+        sa, sb = pair_draws(fits_, a, b, n_boot)
         row = {"a": a, "b": b}
         for k in ("alpha", "C"):
             # a flat fit's C is an arbitrary share of its level; errors all the same leave alpha arbitrary too
@@ -590,7 +593,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         if np.isnan(n_c):  # no size inside both ranges: one curve would be extrapolated
             row.update({"n_common": n_c, "d_L": np.nan, "d_L_lo": np.nan, "d_L_hi": np.nan, "p_L": np.nan})
         else:
-            diff = level(a, n_c) - level(b, n_c)
+            diff = level_draws(fits_[a], sa, n_c) - level_draws(fits_[b], sb, n_c)
             lo, hi = pair_interval(diff)
             row.update({"n_common": n_c, "d_L": float(fits_[a].predict([n_c])[0] - fits_[b].predict([n_c])[0]),
                         "d_L_lo": lo, "d_L_hi": hi, "p_L": boot_p_value(diff)})
