@@ -56,3 +56,28 @@ def test_plan_runs_the_cell_with_more_real_sizes_first(tmp_path, monkeypatch):
     monkeypatch.setattr(bench.run, "check_names", lambda c, checked: None)
     sweep = SweepSpec(base=RunSpec(), grid={"target.n_real": [[100], [100, 200, 400]]})
     assert [c.target.n_real for c in plan(sweep, tmp_path).todo] == [[100, 200, 400], [100]]
+
+
+def test_pretrain_id_separates_seeds_and_is_shared_across_fine_tuning_sizes():
+    """The mutation review's pretrain_id without "seed" was killed only by a pinned hash: two seeds must
+    pre-train two nets, while runs differing downstream (the real sizes) share one."""
+    from bench.config import RunSpec, apply_overrides
+
+    base = RunSpec()
+    assert apply_overrides(base, {"seed": base.seed + 1}).pretrain_id != base.pretrain_id
+    other_sizes = apply_overrides(base, {"target.n_real": [10]})
+    assert other_sizes.run_id != base.run_id and other_sizes.pretrain_id == base.pretrain_id
+
+
+@pytest.mark.parametrize("n_seeds, flagged", [(1, False), (2, True), (4, True), (5, False), (6, False)])
+def test_few_seeds_fires_from_two_to_four_seeds(n_seeds: int, flagged: bool):
+    """MIN_SEEDS is 5 (the mutation review's few_seeds at 5 seeds was killed only by a test not aimed at it);
+    one seed is a single run, not few seeds."""
+    import fits
+
+    rng = np.random.default_rng(n_seeds)
+    sizes = 250 * 2.0 ** np.arange(6)
+    x, s = np.repeat(sizes, n_seeds), np.tile(np.arange(n_seeds), len(sizes))
+    y = (2.0 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.02, n_seeds)[s] + rng.normal(0, 0.01, len(x)))
+    fit = fits.fit_curve(x, y, groups=s)
+    assert ("few_seeds" in [f.name for f in fit.diagnostics]) is flagged
