@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from fits.core import Fit
 
 MAX_NFEV = 200  # a refit from the estimate converges in far fewer evaluations
+# A drawn log deviation is clipped to +-this (a factor of 1e13 on an error): a scale factor drawn for 1
+# degree of freedom is unbounded, and one above ~2e4 on a 3 % offset overflowed exp() to inf and stopped
+# the refit with a traceback (about 1 bootstrap in 100 with 2 seeds). The clipped draw still sits far
+# past every percentile of the level; its refit's alpha can land elsewhere, as that of any such draw can
+# (one d_alpha end of results/asg's digits moved from -0.631 to -0.614).
+LOG_DEV_LIMIT = 30.0
 
 
 def refit(fit: "Fit", prob: Problem, y: np.ndarray) -> np.ndarray:
@@ -202,7 +208,7 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
             points = points * scale_draws(rng, noise_dof(prob), 1)[0]
             if two_level:
                 shifts = shifts * scale_draws(rng, len(offsets) - 1, 1)[0]
-        yield points + shifts
+        yield np.clip(points + shifts, -LOG_DEV_LIMIT, LOG_DEV_LIMIT)
 
 
 def noise_parts(fit: "Fit") -> tuple[tuple[float, float], tuple[float, float]]:

@@ -88,3 +88,23 @@ def test_shared_factors_narrow_a_two_seed_difference_to_a_t_of_about_two_degrees
     pair = compare_runs(runs, by="complexity", n_boot=200)["pairs"].iloc[0]
     assert pair["d_L_hi"] - pair["d_L_lo"] < 0.2, (pair["d_L_lo"], pair["d_L_hi"])
     assert 0.05 <= pair["p_L"] < 0.2
+
+
+def test_an_extreme_scale_factor_is_clipped_not_a_traceback() -> None:
+    """A factor drawn for 1 degree of freedom is unbounded: about 1 bootstrap in 100 with 2 seeds drew one
+    that overflowed exp() (a RuntimeWarning) and stopped the refit with "Residuals are not finite". The log
+    deviations are clipped to +-LOG_DEV_LIMIT (30) instead; the draws at ordinary factors are untouched."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x, s = np.repeat(SIZES[:6], 2), np.tile([0, 1], 6)
+    y = (2 * x ** -0.5 + 0.1) * np.exp(rng.normal(0, 0.05, 2)[s] + rng.normal(0, 0.01, len(x)))
+    fit = fits.fit_curve(x, y, groups=s)
+    factors = np.ones((5, 2))
+    factors[1, 1], factors[2, 0], factors[3, 1] = 1e5, 1e5, 1e3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draws = bootstrap_params(fit, 5, 0, factors=factors)
+    plain = bootstrap_params(fit, 5, 0, factors=np.ones((5, 2)))
+    assert np.array_equal(draws[[0, 4]], plain[[0, 4]])  # factor 1: the same draws
+    assert not np.array_equal(draws[1], plain[1])
