@@ -477,6 +477,9 @@ def reference_group(vs: Any, by: str | None, labels: list[str]) -> str:
                         f"{one_line(names)}{f' (closest: {one_line(close[0])})' if close else ''}")
 
 
+PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)) for the groups at places i < j
+
+
 def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
     """The draws of groups a and b behind their differences: each group's resamples on a random stream
     of its own (1 + its place among fits_: on one stream, groups with the same design drew the same
@@ -490,9 +493,6 @@ def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int) -> tuple[np.n
             bootstrap_params(fits_[b], n_boot, seed=1 + ib, factors=factors))
 
 
-PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)) for the groups at places i < j
-
-
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT, vs: Any = None) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
@@ -501,7 +501,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     (the groups' own intervals are drawn as `fit` draws them, whatever n_boot). `vs`: a group's value
     (reference_group reads it): compare each other group with it only, G - 1 pairs instead of
     G (G - 1) / 2, with a = the other group and b the reference, so each a - b is other minus reference;
-    a pair's numbers are those it has among all pairs (each group keeps its draws), but for Holm's p."""
+    a pair's numbers are those it has among all pairs (its draws depend on its two groups only: pair_draws),
+    but for Holm's p."""
     check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])

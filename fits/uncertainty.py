@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 
 MAX_NFEV = 200  # a refit from the estimate converges in far fewer evaluations
 # A drawn log deviation is clipped to +-this (a factor of 1e13 on an error): a scale factor drawn for 1
-# degree of freedom is unbounded, and one above ~2e4 on a 3 % offset overflowed exp() to inf and stopped
-# the refit with a traceback (about 1 bootstrap in 100 with 2 seeds). The clipped draw still sits far
+# degree of freedom is unbounded, and one above ~2e4 on a 3 % offset overflows exp() to inf and stopped
+# the refit with a traceback (tests/test_fits_pair_draws.py). By the chi-square tail, P(chi2_1 < 709^-2 x
+# 0.049^2) is ~5e-5 per draw at the quickstart's offsets, ~1 % of 200-draw bootstraps (computed, not
+# counted in runs). The clipped draw still sits far
 # past every percentile of the level; its refit's alpha can land elsewhere, as that of any such draw can
 # (one d_alpha end of results/asg's digits moved from -0.631 to -0.614).
 LOG_DEV_LIMIT = 30.0
@@ -170,15 +172,19 @@ def fitted_values(fit: "Fit") -> np.ndarray:
 
 def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled",
                          factors: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws), one array per
-    draw on fit.problem's rows (its canonical order), in the same order: draw b's errors are
-    fitted_values(fit) * exp(deviation). Added to another curve fitted to the same points (fits.bound's
-    per-s fits), they give draws that belong with the fit's. None at all when bootstrap_params gives NaN."""
+    """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws, factors), one array
+    per draw on fit.problem's rows (its canonical order), in the same order: draw b's errors are
+    fitted_values(fit) * exp(deviation), the deviation clipped to +-LOG_DEV_LIMIT. Added to another curve
+    fitted to the same points (fits.bound's per-s fits), they give draws that belong with the fit's. None
+    at all when bootstrap_params gives NaN."""
     if draws not in DRAWS:
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
+    if factors is not None and (draws != "pooled" or np.shape(factors) != (n_boot, 2)):
+        raise ValueError(f"factors must be an ({n_boot}, 2) array, for draws='pooled' only")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
-    if noise_dof(prob) <= 0 or all_equal(prob):  # (all_zero is the case of all errors 0)
+    point_dof = noise_dof(prob)  # the degrees of freedom of the points' residuals (scale_draws)
+    if point_dof <= 0 or all_equal(prob):  # (all_zero is the case of all errors 0)
         return
     pred = fitted_values(fit)
     seeds = prob.groups
@@ -191,8 +197,6 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
     if draws == "wild":  # each fitted point's own residual; a point of weight 0 gets none (it is not fitted)
         own = np.zeros(len(pred))
         own[prob.weights > 0] = within if two_level else resid
-    if factors is not None and (draws != "pooled" or np.shape(factors) != (n_boot, 2)):
-        raise ValueError(f"factors must be an ({n_boot}, 2) array, for draws='pooled' only")
     for b in range(n_boot):
         if draws == "wild":
             dev = own * rng.choice((-1.0, 1.0), size=len(pred))
@@ -205,7 +209,7 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
         if draws == "pooled" and factors is not None:
             points, shifts = points * factors[b, 0], shifts * factors[b, 1]
         elif draws == "pooled":
-            points = points * scale_draws(rng, noise_dof(prob), 1)[0]
+            points = points * scale_draws(rng, point_dof, 1)[0]
             if two_level:
                 shifts = shifts * scale_draws(rng, len(offsets) - 1, 1)[0]
         yield np.clip(points + shifts, -LOG_DEV_LIMIT, LOG_DEV_LIMIT)

@@ -91,8 +91,9 @@ def test_shared_factors_narrow_a_two_seed_difference_to_a_t_of_about_two_degrees
 
 
 def test_an_extreme_scale_factor_is_clipped_not_a_traceback() -> None:
-    """A factor drawn for 1 degree of freedom is unbounded: about 1 bootstrap in 100 with 2 seeds drew one
-    that overflowed exp() (a RuntimeWarning) and stopped the refit with "Residuals are not finite". The log
+    """A factor drawn for 1 degree of freedom is unbounded: by the chi-square tail about 1 bootstrap in 100
+    with 2 seeds draws one that overflows exp() (a RuntimeWarning) and stopped the refit with "Residuals
+    are not finite" (factors of 1e5 here). The log
     deviations are clipped to +-LOG_DEV_LIMIT (30) instead; the draws at ordinary factors are untouched."""
     import warnings
 
