@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fits.core import N_BOOT, Fit, evaluate, fit_curve, percentile_interval
+from fits.core import F_SCALE, N_BOOT, Fit, evaluate, fit_curve, percentile_interval
 from fits.errors import FitInputError, none_fitted, one_line, option
 from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
-from fits.uncertainty import all_equal, all_zero, bootstrap_params, shared_factors
+from fits.uncertainty import (LOG_DEV_LIMIT, all_equal, all_zero, bootstrap_params, noise_dof, paired_picks,
+                              scale_draws, seed_labels, shared_factors)
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
@@ -30,7 +31,7 @@ PAIR_FAMILIES = ("alpha", "C", "L")
 PAIR_COLUMNS = ["a", "b", *(f"{s}{k}{e}" for k in ("alpha", "C") for s, e in
                             (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""), ("p_", "_holm"))),
                 "n_common", *(f"{s}L{e}" for s, e in (("d_", ""), ("d_", "_lo"), ("d_", "_hi"), ("p_", ""),
-                                                     ("p_", "_holm"))), "sentence"]
+                                                     ("p_", "_holm"))), "paired", "sentence"]
 # Above this many pairs the report gives a sentence only to the pairs told apart in L, and counts the rest
 # (28 pairs of 8 groups gave 28 sentences that mostly said "not told apart"); the CSV keeps every one.
 MAX_PAIR_SENTENCES = 6
@@ -222,25 +223,80 @@ def _rise(fit: Fit) -> str | None:
     return None if rise is None else f"{fmt_num(rise[0])} -> {fmt_num(rise[1])}"
 
 
-SCRATCH_COLUMNS = ("scratch_mean", "scratch_n", "d_scratch", "d_scratch_lo", "d_scratch_hi")
+SCRATCH_COLUMNS = ("scratch_mean", "scratch_n", "d_scratch", "d_scratch_lo", "d_scratch_hi", "scratch_paired")
 
 
-def versus_scratch(fit: Fit, base: np.ndarray, n: float) -> dict[str, float]:
+SCRATCH_STREAM = 7927  # paired scratch draws: default_rng((SCRATCH_STREAM, 0)) for the factors, 1 for the picks
+
+
+def versus_scratch(fit: Fit, base: np.ndarray, n: float, base_seeds: Any = None) -> dict[str, float]:
     """The fitted curve at size n minus the mean of its scratch runs `base` (x = 0, no pre-training),
-    with a 95 % interval: the curve's bootstrap draws there minus draws of the scratch mean from its
-    t distribution (mean + s / sqrt(k) t_{k-1}; one run: its mean alone, whose noise is then left out).
-    Independent, not paired by seed: the curve is fitted over every seed. NaN without scratch runs."""
+    with a 95 % interval. When the scratch runs' seeds (`base_seeds`) are the curve's own (paired_scratch),
+    paired by seed: each draw resamples the seeds for the curve and its scratch runs together, so a seed's
+    effect on both (its real fine-tuning images) cancels. Else independent: the curve's bootstrap draws
+    there minus draws of the scratch mean from its t distribution (mean + s / sqrt(k) t_{k-1}; one run: its
+    mean alone, whose noise is then left out). NaN without scratch runs; "scratch_paired" says which."""
     out = dict.fromkeys(SCRATCH_COLUMNS, float("nan"))
-    base = base[np.isfinite(base)]
+    keep = np.isfinite(base)
+    base = base[keep]
     if not len(base):
-        return out | {"scratch_n": 0}
+        return out | {"scratch_n": 0, "scratch_paired": False}
     k, mean = len(base), float(np.mean(base))
-    level = level_draws(fit, fit.bootstrap(), n)
-    rng = np.random.default_rng(0)  # reproducible: the same table gives the same interval
-    means = mean + (float(np.std(base, ddof=1)) / np.sqrt(k) * rng.standard_t(k - 1, len(level)) if k > 1 else 0.0)
+    paired = paired_scratch(fit, base, None if base_seeds is None else np.asarray(base_seeds)[keep])
+    if paired is not None:
+        level, means = paired
+        level = level_draws(fit, level, n)
+    else:
+        level = level_draws(fit, fit.bootstrap(), n)
+        rng = np.random.default_rng(0)  # reproducible: the same table gives the same interval
+        means = mean + (float(np.std(base, ddof=1)) / np.sqrt(k) * rng.standard_t(k - 1, len(level)) if k > 1 else 0.0)
     lo, hi = percentile_interval(level - means, LEVEL)
     return {"scratch_mean": mean, "scratch_n": k, "d_scratch": float(fit.predict([n])[0]) - mean,
-            "d_scratch_lo": lo, "d_scratch_hi": hi}
+            "d_scratch_lo": lo, "d_scratch_hi": hi, "scratch_paired": paired is not None}
+
+
+def paired_scratch(fit: Fit, base: np.ndarray, seeds: np.ndarray | None,
+                   n_boot: int = N_BOOT) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the curve's parameter draws, the scratch mean's draws) resampled by seed together, or None when the
+    scratch runs' seeds are not the G seeds the curve's draws resample (fits.uncertainty.seed_labels). Draw
+    b gives the curve's k-th seed the offset of seed picks[b, k] (as compare's paired groups) and the
+    scratch mean exp(the location of those seeds' log scratch deviations) times itself: each seed's log of
+    its mean scratch error less their mean, x sqrt(G / (G - 1)), on the log scale the curve's offsets have,
+    located as the curve's robust refit locates its seeds (huber_location), so a seed that moves both by the
+    same factor cancels at any draw's scale. Both deviations are times one
+    factor drawn for the G - 1 degrees of freedom of their paired differences; the curve's within-seed
+    residuals keep a factor for their own."""
+    labels = seed_labels(fit)
+    if seeds is None or labels is None or len(seeds) != len(base):
+        return None
+    per_seed = pd.Series(base).groupby(pd.Series(seeds)).mean()
+    if len(per_seed) != len(labels) or not np.array_equal(np.sort(per_seed.index.to_numpy()), np.sort(labels)):
+        return None
+    dev = per_seed.loc[labels].to_numpy(float)
+    if not (dev > 0).all():  # an error of 0 has no log: drawn apart, as without seeds
+        return None
+    dev, g = np.log(dev), len(dev)
+    dev = (dev - dev.mean()) * np.sqrt(g / (g - 1))
+    rng = np.random.default_rng((SCRATCH_STREAM, 0))
+    factors = np.column_stack([scale_draws(rng, noise_dof(fit.problem), n_boot), scale_draws(rng, g - 1, n_boot)])
+    picks = np.random.default_rng((SCRATCH_STREAM, 1)).integers(g, size=(n_boot, g))
+    draws = bootstrap_params(fit, n_boot, seed=0, factors=factors, picks=picks)
+    shift = huber_location(np.clip(dev[picks] * factors[:, 1:], -LOG_DEV_LIMIT, LOG_DEV_LIMIT))  # as the curve's
+    return draws, float(np.mean(base)) * np.exp(shift)
+
+
+def huber_location(v: np.ndarray, scale: float = F_SCALE, steps: int = 50) -> np.ndarray:
+    """Each row's location under Huber's loss of `scale` (the fit's, F_SCALE in log units), by iteratively
+    reweighted means from the median: what the curve's refit makes of its seeds' offsets. Scaled for few
+    degrees of freedom, a draw's offsets often lie far beyond F_SCALE apart; the refit then down-weights the
+    outlying seeds, and a plain mean of the scratch runs' deviations no longer moved with it (their draws'
+    correlation fell to 0.86 on 3 seeds whose effects both share)."""
+    mu = np.median(v, axis=1)
+    for _ in range(steps):
+        r = np.abs(v - mu[:, None])
+        w = np.where(r > scale, scale / np.maximum(r, 1e-300), 1.0)
+        mu = (w * v).sum(axis=1) / w.sum(axis=1)
+    return mu
 
 
 def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float) -> str:
@@ -254,7 +310,9 @@ def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float
     fitted = fmt_num(row["d_scratch"] + row["scratch_mean"], scale=scale)
     head = (f"{key} vs scratch: at {x} = {fmt_size(n)} the fitted {y} {fitted}"
             f" differs from scratch's {fmt_num(row['scratch_mean'], scale=scale)} ({k} run{'s' if k != 1 else ''}"
-            f"{', whose own noise is not in the interval' if k == 1 else ''}) by {fmt_ci(*d, scale=scale)}")
+            f"{', whose own noise is not in the interval' if k == 1 else ''}"
+            f"{', drawn with the curve seed by seed' if _yes(row.get('scratch_paired')) else ''})"
+            f" by {fmt_ci(*d, scale=scale)}")
     if np.isnan(d[1]):
         return head + ": the fit has no noise estimate, so no interval tells them apart."
     if d[2] < 0:
@@ -262,6 +320,11 @@ def scratch_sentence(key: str, row: dict[str, Any], x: str, y: str, scale: float
     if d[1] > 0:
         return head + ": this pre-training does worse than none at the measured sizes."
     return head + ": not told apart from training from scratch (more seeds of both would narrow it)."
+
+
+def _yes(v: Any) -> bool:
+    """A flag column's True (bool or numpy bool), not NaN (a table from before the column)."""
+    return isinstance(v, (bool, np.bool_)) and bool(v)
 
 
 def _side(d: float, lo: float, hi: float) -> int:
@@ -480,21 +543,27 @@ def reference_group(vs: Any, by: str | None, labels: list[str]) -> str:
 PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)) for the groups at places i < j
 
 
-def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
-    """The draws of groups a and b behind their differences: each group's resamples on a random stream
-    of its own (1 + its place among fits_: on one stream, groups with the same design drew the same
-    resamples together and their differences got too-narrow intervals), scaled by factors the two share,
-    drawn for the Welch degrees of freedom of their difference (fits.uncertainty.shared_factors) on a
-    stream of the pair's own. So a pair's draws depend on its two groups only, not on which other
-    pairs are compared (`--vs`)."""
+def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int,
+               paired: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The draws of groups a and b behind their differences, and whether they are paired: each group's
+    resamples on a random stream of its own (1 + its place among fits_: on one stream, groups with the
+    same design drew the same resamples together and their differences got too-narrow intervals), scaled
+    by factors the two share, drawn for the Welch degrees of freedom of their difference
+    (fits.uncertainty.shared_factors) on a stream of the pair's own. When both groups ran the same seeds
+    (and `paired`), each draw resamples those seeds for both groups together (fits.uncertainty.paired_picks,
+    on a second stream of the pair's): a seed's effect that both share, such as its real fine-tuning
+    images, cancels in the difference. So a pair's draws depend on its two groups only, not on which
+    other pairs are compared (`--vs`)."""
     ia, ib = list(fits_).index(a), list(fits_).index(b)
-    factors = shared_factors(fits_[a], fits_[b], n_boot, (PAIR_STREAM, min(ia, ib), max(ia, ib)))
-    return (bootstrap_params(fits_[a], n_boot, seed=1 + ia, factors=factors),
-            bootstrap_params(fits_[b], n_boot, seed=1 + ib, factors=factors))
+    stream = (PAIR_STREAM, min(ia, ib), max(ia, ib))
+    picks = paired_picks(fits_[a], fits_[b], n_boot, (*stream, 1)) if paired else None
+    factors = shared_factors(fits_[a], fits_[b], n_boot, stream, paired=picks is not None)
+    return (bootstrap_params(fits_[a], n_boot, seed=1 + ia, factors=factors, picks=picks),
+            bootstrap_params(fits_[b], n_boot, seed=1 + ib, factors=factors, picks=picks), picks is not None)
 
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
-                 n_boot: int = N_BOOT, vs: Any = None) -> dict[str, Any]:
+                 n_boot: int = N_BOOT, vs: Any = None, paired: bool = True) -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
     level L at the largest size inside both groups' ranges, with intervals, bootstrap p-values and
     Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
@@ -502,18 +571,21 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     (reference_group reads it): compare each other group with it only, G - 1 pairs instead of
     G (G - 1) / 2, with a = the other group and b the reference, so each a - b is other minus reference;
     a pair's numbers are those it has among all pairs (its draws depend on its two groups only: pair_draws),
-    but for Holm's p."""
+    but for Holm's p. Two groups that ran the same seeds are resampled by seed together (pair_draws; the
+    pairs' "paired" column), and so is a group with scratch runs of its own seeds (versus_scratch);
+    `paired=False` (`--unpaired`) draws them apart (fits.simulate compares both)."""
     check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
     fits_: dict[str, Fit] = {}
     errors: dict[str, str] = {}
-    scratch: dict[str, np.ndarray] = {}
+    scratch: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # each group's scratch errors and their seeds
     grouped = curve_groups(df, x, by)
     ref = None if vs is None else reference_group(vs, by, [label(k) for k, _ in grouped])  # before the fits
     for key, g in grouped:
         pos = g[g[x] > 0]
-        scratch[label(key)] = scratch_rows(df, g, x)[y].to_numpy(float)  # its baseline, as `fit` picks it
+        base = scratch_rows(df, g, x)  # its baseline, as `fit` picks it
+        scratch[label(key)] = (base[y].to_numpy(float), base["seed"].to_numpy() if "seed" in base else None)
         try:
             fits_[label(key)] = fit_curve(pos[x].to_numpy(float), pos[y].to_numpy(float), "power_floor",
                                         groups=pos["seed"].to_numpy() if "seed" in pos else None)
@@ -556,7 +628,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
         # (not without intervals: the law's fit then has no noise estimate, whatever too_flat's line had)
         too_flat = any(f.name == "too_flat" for f in flags) and bool(np.isfinite(ci["C"]).all())
         row["flat_level"] = l_max if is_flat(fit) or too_flat else np.nan
-        row.update(versus_scratch(fit, scratch[label(key)], n_max))
+        base_y, base_seeds = scratch[label(key)]
+        row.update(versus_scratch(fit, base_y, n_max, base_seeds if paired else None))
         row["decision"] = decision(_group_name(by, key), n_max, (g_point, *gain_ci),
                                    (p["C"], *ci["C"]), (g_point / p["C"] if p["C"] > 0 else np.inf, *ratio),
                                    None if np.isnan(row["flat_level"]) else row["flat_level"], x, scale=scale,
@@ -578,15 +651,15 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     # a = the other group, b the reference: a - b reads other minus reference (all pairs: a before b in group order)
     todo = itertools.combinations(fits_, 2) if ref is None else [(k, ref) for k in fits_ if k != ref]
     for a, b in todo:
-        sa, sb = pair_draws(fits_, a, b, n_boot)
-        row = {"a": a, "b": b}
+        sa, sb, together = pair_draws(fits_, a, b, n_boot, paired)
+        row = {"a": a, "b": b, "paired": together}
         for k in ("alpha", "C"):
             # a flat fit's C is an arbitrary share of its level; errors all the same leave alpha arbitrary too
             if (k == "C" and (a in flat or b in flat)) or a in constant or b in constant:
                 row.update({f"d_{k}{e}": np.nan for e in ("", "_lo", "_hi")} | {f"p_{k}": np.nan})
                 continue
             j = list(fits_[a].law.params).index(k)
-            diff = sa[:, j] - sb[:, j]  # independent streams: index-wise pairing is fine
+            diff = sa[:, j] - sb[:, j]  # draw b of each: the same factors (and seeds, when paired)
             lo, hi = pair_interval(diff)
             row.update({f"d_{k}": fits_[a].params[k] - fits_[b].params[k], f"d_{k}_lo": lo,
                         f"d_{k}_hi": hi, f"p_{k}": boot_p_value(diff)})
@@ -685,6 +758,7 @@ def report(res: dict[str, Any]) -> str:
         if any(counts.values()):  # (no pair has a p-value: nothing to read the note for)
             lines.append(pairs_note(counts["alpha"], res.get("n_boot", N_BOOT), counts["C"], counts["L"],
                                     n_groups=len(g), vs=res.get("vs") is not None))
+        lines += paired_note(p)
         lines += missing_note(res)
         if "sentence" in p:  # (a table written before the sentences: none to print)
             lines += ["", *pair_sentences(p)]
@@ -698,6 +772,20 @@ def report(res: dict[str, Any]) -> str:
     if said:
         lines += ["", "flags (docs/fits.md, Diagnostics, says when each fires):", *said]
     return "\n".join(lines)
+
+
+def paired_note(pairs: pd.DataFrame) -> list[str]:
+    """Which pairs were drawn seed by seed together (pair_draws): none said when none was (or the table
+    predates the column)."""
+    if "paired" not in pairs or not len(pairs):
+        return []
+    k, n = int(pairs["paired"].astype("boolean").fillna(False).sum()), len(pairs)
+    if not k:
+        return []
+    which = ("Each pair's two groups ran the same seeds" if k == n else
+             f"In {k} of the {n} pairs both groups ran the same seeds (the others' groups are resampled apart)")
+    return [f"{which}: the draws resample those seeds for both groups together (paired), so what a seed does to "
+            "both conditions alike (such as its real fine-tuning images) cancels in their differences."]
 
 
 def missing_note(res: dict[str, Any]) -> list[str]:
@@ -840,7 +928,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = out_dir(args.output)
     names = ["compare_groups.csv", "compare_pairs.csv", "compare.txt", "forest.png", "forest.pdf"]
     check_outputs(out, names, "compare")
-    res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot, vs=args.vs)
+    res = compare_runs(read_grouped(args), args.x, args.y, args.by, args.boot, vs=args.vs, paired=not args.unpaired)
     clear_outputs(out / n for n in names)
     tables = [out / "compare_groups.csv", out / "compare_pairs.csv"]
     unfitted = pd.DataFrame([{key_column(res["by"]): k, "error": e} for k, e in res["errors"].items()])
@@ -870,5 +958,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "print: 0, or plain/mnist5k for --by condition,target), G-1 pairs instead of all G(G-1)/2 "
                         "(a Holm p below 0.05 then needs --boot 40(G-1)+1, not 20G(G-1)+1); each difference a - b "
                         "is the other group minus the reference")
+    p.add_argument("--unpaired", action="store_true",
+                   help="draw every pair's groups (and each group's scratch runs) apart even where they ran the same "
+                        "seeds; by default those are resampled seed by seed together, which cancels what a seed "
+                        "does to both (docs/fits.md, Paired seeds)")
     p.add_argument("-o", "--output", default="compare", type=output_arg, help="output folder (default ./compare)")
     p.set_defaults(func=cmd_compare)

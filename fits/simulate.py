@@ -18,13 +18,16 @@ SIZES = np.array([250, 500, 1000, 2000, 4000, 8000, 16000], dtype=float)
 
 
 def simulate(rng: np.random.Generator, n_seeds: int = 5, noise: float | np.ndarray = 0.02,
-             seed_noise: float = 0.01, alpha_noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             seed_noise: float = 0.01, alpha_noise: float = 0.0,
+             offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sizes, errors, seed ids: the law times per-point and per-seed log-normal noise (`noise`: one
     log sd, or one per row, the rows being each size's seeds in turn); with alpha_noise each seed's
-    curve also has its own exponent, alpha + N(0, alpha_noise)."""
+    curve also has its own exponent, alpha + N(0, alpha_noise). `offsets`: the seeds' log offsets to use
+    instead of drawing them with sd seed_noise."""
     x = np.repeat(SIZES, n_seeds)
     g = np.tile(np.arange(n_seeds), len(SIZES))
-    offset = rng.normal(0, seed_noise, n_seeds)[g]  # a seed's whole curve sits a bit high or low
+    # a seed's whole curve sits a bit high or low
+    offset = (rng.normal(0, seed_noise, n_seeds) if offsets is None else np.asarray(offsets))[g]
     alpha = TRUE["alpha"] + (rng.normal(0, alpha_noise, n_seeds)[g] if alpha_noise else 0.0)
     y = (TRUE["D"] * x ** -alpha + TRUE["C"]) * np.exp(rng.normal(0, noise, len(x)) + offset)
     return x, y, g
@@ -62,26 +65,55 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
 
 def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05,
                     n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01,
-                    shift: float = 0.0) -> dict[str, float]:
+                    shift: float = 0.0, shared: float = 0.0, paired: bool = True) -> dict[str, float]:
     """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each; point and seed-offset log
     sds `noise`, `seed_noise`) that `compare` calls different at p < alpha_level: the false-positive
     rate of its bootstrap p-values (nominal: alpha_level). With `shift`, the second group's errors are
     exp(shift) times the law (its D and C both, alpha the same): the rates for C and L are then the
-    power to tell such a level difference (alpha's stays a false-positive rate)."""
+    power to tell such a level difference (alpha's stays a false-positive rate). `shared`: the share of
+    a seed's offset variance that both groups' runs of that seed have in common (their correlation; as
+    when the seed picks the same real fine-tuning images in both conditions); `paired`: compare_runs'."""
     from fits.compare import compare_runs
 
     rng = np.random.default_rng(seed)
     hits = {"alpha": 0, "C": 0, "L": 0}
     for _ in range(n_pairs):
         parts = []
+        common = rng.normal(0, seed_noise, n_seeds) if shared else None  # (none drawn: the stream before it)
         for name in ("a", "b"):
-            x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise)
+            offsets = None if common is None else (np.sqrt(shared) * common + np.sqrt(1 - shared)
+                                                   * rng.normal(0, seed_noise, n_seeds))
+            x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, offsets=offsets)
             y = y * np.exp(shift) if name == "b" else y
             parts.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": name}))
-        pair = compare_runs(pd.concat(parts), by="complexity")["pairs"].iloc[0]
+        pair = compare_runs(pd.concat(parts), by="complexity", paired=paired)["pairs"].iloc[0]
         for k in hits:
             hits[k] += int(pair[f"p_{k}"] < alpha_level)
     return {k: v / n_pairs for k, v in hits.items()}
+
+
+def scratch_rejections(n_repeats: int = 150, seed: int = 9, n_seeds: int = 2, noise: float = 0.025,
+                       seed_noise: float = 0.035, shared: float = 0.8, shift: float = 0.0,
+                       paired: bool = True) -> float:
+    """Fraction of simulated sweeps whose curve `compare` tells apart from its scratch runs (the 95 %
+    interval of d_scratch excludes 0) when the scratch runs, one per seed, sit at the curve's true level at
+    its largest size times exp(shift), with each seed's offset sharing `shared` of its variance with that
+    seed's curve offset (and point noise `noise`): at shift 0, the false-positive rate (nominal 5 %);
+    else the power. `paired`: the scratch runs' seeds given (compare's paired draws) or not (independent)."""
+    from fits.compare import versus_scratch
+
+    rng = np.random.default_rng(seed)
+    level = TRUE["D"] * SIZES[-1] ** -TRUE["alpha"] + TRUE["C"]
+    told = 0
+    for _ in range(n_repeats):
+        common = rng.normal(0, seed_noise, n_seeds)
+        own = np.sqrt(shared) * common + np.sqrt(1 - shared) * rng.normal(0, seed_noise, n_seeds)
+        x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, offsets=common)
+        base = level * np.exp(shift + own + rng.normal(0, noise, n_seeds))
+        fit = fit_curve(x, y, groups=g if n_seeds > 1 else None)
+        row = versus_scratch(fit, base, SIZES[-1], np.arange(n_seeds) if paired else None)
+        told += int(row["d_scratch_lo"] > 0 or row["d_scratch_hi"] < 0)
+    return told / n_repeats
 
 
 def band_coverage(n_repeats: int = 150, n_seeds: int = 2, noise: float = 0.02, seed_noise: float = 0.01,

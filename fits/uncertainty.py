@@ -139,7 +139,7 @@ def scale_draws(rng: np.random.Generator, dof: float, n: int) -> np.ndarray:
 
 
 def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled",
-                     factors: np.ndarray | None = None) -> np.ndarray:
+                     factors: np.ndarray | None = None, picks: np.ndarray | None = None) -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
     when no degrees of freedom are left for the noise (noise_dof) or every error is the same (all_equal,
     every error 0 included): resampling residuals of 0 gave intervals of width 0, which `compare` read
@@ -155,10 +155,13 @@ def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "poole
     residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
     in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "unscaled".
     `factors`: for "pooled" draws, an (n_boot, 2) array of the residuals' and the seed offsets' scale
-    factors to use instead of drawing them (shared_factors: two groups' draws for their difference)."""
+    factors to use instead of drawing them (shared_factors: two groups' draws for their difference).
+    `picks`: for "pooled" draws with factors, an (n_boot, G) array of positions among the fit's G seeds
+    (seed_labels' order): draw b gives its k-th seed the offset of seed picks[b, k] instead of a random
+    one, so two fits of the same seeds given the same picks resample their seeds together (paired_picks)."""
     out = np.full((n_boot, len(fit.problem.law.params)), np.nan)
     pred = fitted_values(fit)
-    for b, dev in enumerate(resampled_deviations(fit, n_boot, seed, draws, factors)):
+    for b, dev in enumerate(resampled_deviations(fit, n_boot, seed, draws, factors, picks)):
         out[b] = refit(fit, fit.problem, pred * np.exp(dev))
     return out
 
@@ -171,8 +174,8 @@ def fitted_values(fit: "Fit") -> np.ndarray:
 
 
 def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled",
-                         factors: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws, factors), one array
+                         factors: np.ndarray | None = None, picks: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws, factors, picks), one array
     per draw on fit.problem's rows (its canonical order), in the same order: draw b's errors are
     fitted_values(fit) * exp(deviation), the deviation clipped to +-LOG_DEV_LIMIT. Added to another curve
     fitted to the same points (fits.bound's per-s fits), they give draws that belong with the fit's. None
@@ -181,6 +184,10 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     if factors is not None and (draws != "pooled" or np.shape(factors) != (n_boot, 2)):
         raise ValueError(f"factors must be an ({n_boot}, 2) array, for draws='pooled' only")
+    labels = seed_labels(fit)
+    if picks is not None and (factors is None or labels is None or np.shape(picks) != (n_boot, len(labels))):
+        raise ValueError(f"picks must be an ({n_boot}, number of seeds) array, with factors, for a fit "
+                         "drawn by seed (seed_labels)")
     rng = np.random.default_rng(seed)
     prob = fit.problem  # in canonical order already: fit_curve, the only maker of a Fit, sorts it
     point_dof = noise_dof(prob)  # the degrees of freedom of the points' residuals (scale_draws)
@@ -192,6 +199,7 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
     if two_level:
         offsets, within = seed_parts(prob, pred, seeds)
         n_seeds = int(seeds.max()) + 1
+        codes = np.unique(seeds[prob.weights > 0])  # the seeds of fitted points: `offsets`' order
     else:
         resid = fitted_residuals(prob, pred)
     if draws == "wild":  # each fitted point's own residual; a point of weight 0 gets none (it is not fitted)
@@ -204,7 +212,12 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
                 dev = dev + rng.choice(offsets, size=n_seeds)[seeds]
             yield dev
             continue
-        shifts = rng.choice(offsets, size=n_seeds)[seeds] if two_level else 0.0  # (the order of the stream
+        if picks is not None:  # paired with another fit of the same seeds: seed k takes seed picks[b, k]'s offset
+            by_code = np.zeros(n_seeds)
+            by_code[codes] = offsets[picks[b]]
+            shifts = by_code[seeds]
+        else:
+            shifts = rng.choice(offsets, size=n_seeds)[seeds] if two_level else 0.0  # (the order of the stream
         points = rng.choice(within if two_level else resid, size=len(pred))  # before the scales: "unscaled")
         if draws == "pooled" and factors is not None:
             points, shifts = points * factors[b, 0], shifts * factors[b, 1]
@@ -242,13 +255,39 @@ def welch_dof(a: tuple[float, float], b: tuple[float, float]) -> float:
     return float((va + vb) ** 2 / den) if den > 0 else 1.0
 
 
-def shared_factors(a: "Fit", b: "Fit", n_boot: int, seed: Any) -> np.ndarray:
+def seed_labels(fit: "Fit") -> np.ndarray | None:
+    """The seeds (as the caller named them) whose offsets the fit's draws resample, in the order of its
+    offsets: those of its fitted points; None when it draws no seed offsets (one seed, no seeds, seeds
+    that hardly repeat: _two_level) or nothing at all (no noise estimate, every error the same)."""
+    prob = fit.problem
+    if not _two_level(prob) or noise_dof(prob) <= 0 or all_equal(prob):
+        return None
+    return prob.group_labels[np.unique(prob.groups[prob.weights > 0])]
+
+
+def paired_picks(a: "Fit", b: "Fit", n_boot: int, seed: Any) -> np.ndarray | None:
+    """(n_boot, G) seed positions that both fits' draws take their offsets from (bootstrap_params(...,
+    picks=)), when both draw the offsets of the same G seeds: each draw resamples the seeds, not each
+    fit's seeds apart. A seed's effect shared by both conditions (the same real fine-tuning images and
+    initialisation, as the seed sets in this suite's runs) then cancels in their difference as it does in
+    the data; when the effects are unrelated, paired draws spread the difference as independent ones do.
+    None when the fits' seeds differ (or either draws no offsets): their draws stay independent."""
+    la, lb = seed_labels(a), seed_labels(b)
+    if la is None or lb is None or len(la) != len(lb) or not np.array_equal(la, lb):
+        return None
+    return np.random.default_rng(seed).integers(len(la), size=(n_boot, len(la)))
+
+
+def shared_factors(a: "Fit", b: "Fit", n_boot: int, seed: Any, paired: bool = False) -> np.ndarray:
     """(n_boot, 2) scale factors of the residuals and of the seed offsets for two fits' draws behind a
     difference between them (bootstrap_params(..., factors=)): one draw of each factor shared by both
     fits, for the Welch degrees of freedom of their difference. Scaled apart, each for its own degrees
     of freedom, a difference of two 2-seed groups summed two t-like spreads of 1 degree of freedom: under
     no difference `compare` read p < 0.05 for 0.7 % of level differences instead of 5 %, and told a 10 %
-    level difference 5 % of the time (results/fits_intervals.md)."""
+    level difference 5 % of the time (results/fits_intervals.md). `paired` (paired_picks): the two fits'
+    seeds are resampled together, and the spread of their paired offset differences rests on G - 1
+    degrees of freedom for G seeds, which the offsets' factor is drawn for."""
     rng = np.random.default_rng(seed)
     (wa, oa), (wb, ob) = noise_parts(a), noise_parts(b)
-    return np.column_stack([scale_draws(rng, welch_dof(wa, wb), n_boot), scale_draws(rng, welch_dof(oa, ob), n_boot)])
+    offset_dof = len(seed_labels(a)) - 1 if paired else welch_dof(oa, ob)
+    return np.column_stack([scale_draws(rng, welch_dof(wa, wb), n_boot), scale_draws(rng, offset_dof, n_boot)])

@@ -44,7 +44,7 @@ def test_compare_says_whether_the_curve_beats_its_scratch_runs(errors, verdict) 
     (line,) = [ln for ln in text.splitlines() if ln.startswith("complexity=1 vs scratch: ")]
     assert line.startswith(f"complexity=1 vs scratch: at n_synth = 3,200 the fitted test_err "
                            f"{fits.table.fmt_num(level)} differs from scratch's "
-                           f"{fits.table.fmt_num(np.mean(errors))} (4 runs) by "), line
+                           f"{fits.table.fmt_num(np.mean(errors))} (4 runs, drawn with the curve seed by seed) by "), line
     assert line.endswith(verdict), line
 
 
@@ -168,3 +168,65 @@ def test_fit_and_its_plot_read_a_too_flat_curve_as_flat_as_compare_does() -> Non
     assert row.count(f"<= {fits.table.fmt_num(level)} (flat)") == 2, row  # C and D
     assert legend_label(res, "2").endswith(f"C<={fits.table.fmt_num(level)} (flat)")
     assert "flat" not in legend_label(res, "1")
+
+
+def _seed_sweep(effects: np.ndarray, noise: float, rng: np.random.Generator) -> tuple:
+    x, g = np.repeat(SIZES, len(effects)), np.tile(np.arange(len(effects)), len(SIZES))
+    y = (2 * x ** -0.5 + 0.2) * np.exp(effects[g] + rng.normal(0, noise, len(x)))
+    return fits.fit_curve(x, y, groups=g), x, g
+
+
+def test_scratch_runs_of_the_curves_own_seeds_are_drawn_with_it_by_hand() -> None:
+    """Paired with its curve (the scratch runs' seeds are the curve's): the scratch mean's draws are
+    mean x exp(the location of the picked seeds' log deviations x the offsets' factor), the deviations each
+    seed's log error less their mean, x sqrt(G / (G - 1)); the location their mean where they lie within
+    Huber's scale of each other, else Huber's (as the curve's robust refit); picks and factors on their
+    own streams, computed here."""
+    from fits.compare import SCRATCH_STREAM, paired_scratch
+    from fits.core import F_SCALE
+    from fits.uncertainty import noise_dof
+
+    fit, _, _ = _seed_sweep(np.array([0.03, -0.02, 0.01]), 0.01, np.random.default_rng(1))
+    base, seeds = np.array([0.50, 0.53, 0.47, 0.49]), np.array([2, 0, 1, 2])  # seed 2 twice: its mean
+    draws, means = paired_scratch(fit, base, seeds, n_boot=50)
+    dev = np.log([0.53, 0.47, 0.495])
+    dev = (dev - dev.mean()) * np.sqrt(3 / 2)
+    rng = np.random.default_rng((SCRATCH_STREAM, 0))
+    rng.chisquare(noise_dof(fit.problem), 50)  # the residuals' factors come first
+    f = np.sqrt(2 / rng.chisquare(2, 50))
+    picks = np.random.default_rng((SCRATCH_STREAM, 1)).integers(3, size=(50, 3))
+    v = dev[picks] * f[:, None]
+    small = np.ptp(v, axis=1) <= F_SCALE  # every picked deviation within Huber's scale of the others: their mean
+    assert 10 < small.sum() < 50
+    assert np.allclose(means[small], base.mean() * np.exp(v[small].mean(axis=1)), rtol=1e-12)
+    # the others: Huber's location, where the mean of the deviations' influences min(1, F_SCALE / |r|) r is 0
+    loc = np.log(means[~small] / base.mean())
+    r = v[~small] - loc[:, None]
+    assert np.allclose((np.clip(r, -F_SCALE, F_SCALE)).sum(axis=1), 0, atol=1e-9)
+    assert draws.shape == (50, 3) and np.isfinite(draws).all()
+    assert paired_scratch(fit, base, np.array([2, 0, 1, 3])) is None  # a seed the curve has not
+    assert paired_scratch(fit, base[:2], np.array([0, 1])) is None  # seed 2 missing
+
+
+def test_pairing_with_scratch_cancels_the_seed_effect_both_share() -> None:
+    """Seeds that move the curve and the scratch run alike (+-8 %), runs' own noise 0.5 %, the curve 6 %
+    below scratch at its largest size: drawn apart the seeds' spread hides it; paired it is told apart,
+    with an interval a fraction as wide. compare pairs them when the scratch rows carry the curve's seeds."""
+    from fits.compare import versus_scratch
+
+    effects = np.array([0.08, -0.08, 0.03])
+    rng = np.random.default_rng(4)
+    fit, x, g = _seed_sweep(effects, 0.005, rng)
+    level = 2 * SIZES[-1] ** -0.5 + 0.2
+    base = level / 0.94 * np.exp(effects + rng.normal(0, 0.005, 3))
+    apart = versus_scratch(fit, base, SIZES[-1])
+    paired = versus_scratch(fit, base, SIZES[-1], np.arange(3))
+    assert not apart["scratch_paired"] and paired["scratch_paired"]
+    assert apart["d_scratch_lo"] < 0 < apart["d_scratch_hi"]
+    assert paired["d_scratch_hi"] < 0
+    assert paired["d_scratch_hi"] - paired["d_scratch_lo"] < (apart["d_scratch_hi"] - apart["d_scratch_lo"]) / 3
+    y = (2 * x ** -0.5 + 0.2) * np.exp(effects[g] + rng.normal(0, 0.005, len(x)))
+    runs = pd.DataFrame({"n_synth": np.concatenate([x, [0, 0, 0]]), "test_err": np.concatenate([y, base]),
+                         "seed": np.concatenate([g, [0, 1, 2]]), "complexity": 1})
+    row = compare_runs(runs, n_boot=40)["groups"].iloc[0]
+    assert row["scratch_paired"] and row["d_scratch_hi"] < 0, row

@@ -1,6 +1,7 @@
 """compare's pairwise draws: each group's resamples on its own stream, scaled by factors the two groups
-share, drawn for the Welch degrees of freedom of their difference. Checked against computations written
-here (the degrees of freedom, the factors, the pair's level difference), not the library's own."""
+share, drawn for the Welch degrees of freedom of their difference; two groups of the same seeds resample
+those seeds together (paired). Checked against computations written here (the degrees of freedom, the
+factors, the paired deviations, the pair's level difference), not the library's own."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 import fits
 from fits.compare import PAIR_STREAM, compare_runs
-from fits.uncertainty import bootstrap_params, shared_factors, welch_dof
+from fits.uncertainty import (bootstrap_params, paired_picks, resampled_deviations, seed_labels, shared_factors,
+                              welch_dof)
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = 250 * 2.0 ** np.arange(7)
@@ -63,14 +65,19 @@ def _two_groups() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_a_pairs_level_difference_comes_from_draws_scaled_by_shared_factors() -> None:
+@pytest.mark.parametrize("paired", [False, True])
+def test_a_pairs_level_difference_comes_from_draws_scaled_by_shared_factors(paired: bool) -> None:
     """compare's d_L interval and p for two 2-seed groups are those of each group's own stream (seed 1 + its
-    place) refitted with the pair's shared factors, evaluated at n_common and differenced draw by draw."""
+    place) refitted with the pair's shared factors, evaluated at n_common and differenced draw by draw;
+    paired (the default: both groups ran seeds 0 and 1), with the seeds' picks the two share."""
     df = _two_groups()
-    pair = compare_runs(df, n_boot=100)["pairs"].iloc[0]
+    pair = compare_runs(df, n_boot=100, paired=paired)["pairs"].iloc[0]
+    assert bool(pair["paired"]) is paired
     fa, fb = (fits.fit_curve(g["n_synth"], g["test_err"], groups=g["seed"]) for _, g in df.groupby("complexity"))
-    factors = shared_factors(fa, fb, 100, (PAIR_STREAM, 0, 1))
-    da, db = bootstrap_params(fa, 100, seed=1, factors=factors), bootstrap_params(fb, 100, seed=2, factors=factors)
+    picks = paired_picks(fa, fb, 100, (PAIR_STREAM, 0, 1, 1)) if paired else None
+    factors = shared_factors(fa, fb, 100, (PAIR_STREAM, 0, 1), paired=paired)
+    da = bootstrap_params(fa, 100, seed=1, factors=factors, picks=picks)
+    db = bootstrap_params(fb, 100, seed=2, factors=factors, picks=picks)
     n = SIZES[-1]
     diff = (da[:, 0] * n ** -da[:, 1] + da[:, 2]) - (db[:, 0] * n ** -db[:, 1] + db[:, 2])
     srt = np.sort(diff)
@@ -109,3 +116,88 @@ def test_an_extreme_scale_factor_is_clipped_not_a_traceback() -> None:
     plain = bootstrap_params(fit, 5, 0, factors=np.ones((5, 2)))
     assert np.array_equal(draws[[0, 4]], plain[[0, 4]])  # factor 1: the same draws
     assert not np.array_equal(draws[1], plain[1])
+
+
+def _seeded(labels: list, offsets: list, c: float, noise: float, rng: np.random.Generator) -> pd.DataFrame:
+    rows = [{"seed": lab, "n_synth": n, "test_err": (2.0 * n ** -0.5 + c) * np.exp(off + rng.normal(0, noise))}
+            for lab, off in zip(labels, offsets) for n in SIZES]
+    return pd.DataFrame(rows)
+
+
+def test_paired_picks_only_for_groups_of_the_same_seeds() -> None:
+    """Picks (positions among the G shared seeds, one row per draw) for two fits of the same seed labels,
+    whatever order their rows came in; None for other seeds or a fit with one run per size."""
+    rng = np.random.default_rng(3)
+    a = _seeded(["s1", "s2", "s3"], [0.02, -0.01, 0.0], 0.1, 0.02, rng)
+    b = _seeded(["s3", "s1", "s2"], [0.0, 0.02, -0.01], 0.1, 0.02, rng).iloc[::-1]
+    c = _seeded(["s1", "s2", "s4"], [0.02, -0.01, 0.0], 0.1, 0.02, rng)
+    fa, fb, fc = (fits.fit_curve(d["n_synth"], d["test_err"], groups=d["seed"]) for d in (a, b, c))
+    assert list(seed_labels(fa)) == list(seed_labels(fb)) == ["s1", "s2", "s3"]
+    picks = paired_picks(fa, fb, 40, 9)
+    assert picks.shape == (40, 3) and set(np.unique(picks)) <= {0, 1, 2}
+    assert np.array_equal(picks, np.random.default_rng(9).integers(3, size=(40, 3)))
+    assert paired_picks(fa, fc, 40, 9) is None
+    assert paired_picks(fa, _curve(0.02, 4), 40, 9) is None  # no seeds: nothing to pair
+
+
+def test_paired_deviations_give_each_seed_the_picked_seeds_offset() -> None:
+    """Draw b's log deviations with picks: within-seed residuals drawn from the pool (the stream's only
+    draws) times factor 0, plus, for each point, the offset of seed picks[b, its seed's place] times
+    factor 1. Offsets and residuals are computed here: each seed's mean log residual, centred, x sqrt(G /
+    (G - 1)); the residuals around it, centred, x sqrt(N / (N - G - k + 1))."""
+    rng = np.random.default_rng(11)
+    d = _seeded([7, 8, 9], [0.03, -0.02, 0.01], 0.1, 0.02, rng)
+    fit = fits.fit_curve(d["n_synth"], d["test_err"], groups=d["seed"])
+    prob = fit.problem
+    r = np.log(prob.y) - np.log(fit.predict(prob.x))
+    seeds = prob.group_labels[prob.groups]
+    means = {lab: r[seeds == lab].mean() for lab in (7, 8, 9)}
+    off = np.array([means[lab] for lab in (7, 8, 9)])
+    off = (off - off.mean()) * np.sqrt(3 / 2)
+    within = r - np.array([means[lab] for lab in seeds])
+    n = len(r)
+    within = (within - within.mean()) * np.sqrt(n / (n - 3 - 3 + 1))
+    picks = np.array([[2, 2, 0], [1, 0, 1], [0, 1, 2]])
+    factors = np.array([[1.0, 1.0], [0.5, 2.0], [1.5, 0.7]])
+    got = list(resampled_deviations(fit, 3, seed=4, factors=factors, picks=picks))
+    mine = np.random.default_rng(4)
+    place = {7: 0, 8: 1, 9: 2}
+    for b in range(3):
+        want = mine.choice(within, size=n) * factors[b, 0] + off[picks[b]][[place[s] for s in seeds]] * factors[b, 1]
+        assert np.allclose(got[b], want, atol=1e-12), b
+    with pytest.raises(ValueError, match="picks must be"):
+        list(resampled_deviations(fit, 3, seed=4, picks=picks))  # picks without factors
+
+
+def test_pairing_cancels_a_seed_effect_both_groups_share() -> None:
+    """Two conditions whose runs of a seed sit high or low together (seed effects of +-10 %, runs' own noise
+    1 %; b's errors 5 % above a's): drawn apart, the seeds' spread swamps the difference a - b (its interval
+    holds 0); paired, each draw's seed offsets nearly cancel and the interval is a fraction as wide, below 0."""
+    rng = np.random.default_rng(2)
+    shared = [0.10, -0.10, 0.04]
+    a = _seeded([0, 1, 2], shared, 0.10, 0.01, rng).assign(complexity=1)
+    b = _seeded([0, 1, 2], shared, 0.10, 0.01, rng).assign(complexity=2)
+    b["test_err"] *= 1.05
+    runs = pd.concat([a, b])
+    apart, together = (compare_runs(runs, n_boot=200, paired=p)["pairs"].iloc[0] for p in (False, True))
+    assert not apart["paired"] and together["paired"]
+    assert apart["d_L_lo"] < 0 < apart["d_L_hi"]
+    assert together["d_L_hi"] < 0 and together["p_L"] < 0.05
+    assert together["d_L_hi"] - together["d_L_lo"] < (apart["d_L_hi"] - apart["d_L_lo"]) / 3
+
+
+def test_compare_cli_pairs_by_default_and_unpaired_draws_apart(tmp_path: Path) -> None:
+    """`synthscale compare` writes the pairs' `paired` column and says so in compare.txt; `--unpaired`
+    gives the draws apart (compare_runs(..., paired=False)): no column True, no such line."""
+    from fits.cli import main
+
+    df = _two_groups()
+    df.to_csv(tmp_path / "runs.csv", index=False)
+    line = "Each pair's two groups ran the same seeds: the draws resample those seeds for both groups together"
+    for extra, want in (([], True), (["--unpaired"], False)):
+        out = tmp_path / ("u" if extra else "p")
+        assert main(["compare", str(tmp_path / "runs.csv"), "--boot", "40", "-o", str(out), *extra]) == 0
+        pairs = pd.read_csv(out / "compare_pairs.csv")
+        assert pairs["paired"].tolist() == [want]
+        assert pairs["d_L_lo"][0] == pytest.approx(compare_runs(df, n_boot=40, paired=want)["pairs"]["d_L_lo"][0])
+        assert (line in (out / "compare.txt").read_text()) is want
