@@ -11,7 +11,9 @@ around each seed's own mean, inflated by sqrt(N / (N - G - k + 1)).
 Each draw then scales its residuals, and apart its seed offsets, by a factor for the degrees of
 freedom their spread was estimated with (scale_draws): with 2 seeds the offsets' spread rests on 1,
 and drawn at its estimate it was taken as known. The two groups of a `compare` pair share one draw
-of the factors, for the Welch degrees of freedom of their difference (shared_factors).
+of the factors, for the Welch degrees of freedom of their difference (shared_factors); when both ran
+the same seeds they also resample those seeds together (paired_picks), and the offsets' factor is drawn
+for the G - 1 degrees of freedom of the paired differences.
 
 Why not resample whole seeds (what this did before)? With the 2-5 seeds a sweep has there are
 too few of them to resample: in simulation (`fits.simulate.coverage`) the 95 % percentile
@@ -270,8 +272,10 @@ def paired_picks(a: "Fit", b: "Fit", n_boot: int, seed: Any) -> np.ndarray | Non
     picks=)), when both draw the offsets of the same G seeds: each draw resamples the seeds, not each
     fit's seeds apart. A seed's effect shared by both conditions (the same real fine-tuning images and
     initialisation, as the seed sets in this suite's runs) then cancels in their difference as it does in
-    the data; when the effects are unrelated, paired draws spread the difference as independent ones do.
-    None when the fits' seeds differ (or either draws no offsets): their draws stay independent."""
+    the data; when the effects are unrelated, paired draws spread the difference about as independent ones
+    do, but their factor rests on G - 1 degrees of freedom instead of Welch's (up to 2 (G - 1)), which cost
+    power with 3 seeds in simulation (results/fits_intervals.md, Paired seeds). None when the fits' seeds
+    differ (or either draws no offsets): their draws stay independent."""
     la, lb = seed_labels(a), seed_labels(b)
     if la is None or lb is None or len(la) != len(lb) or not np.array_equal(la, lb):
         return None

@@ -44,7 +44,8 @@ def test_compare_says_whether_the_curve_beats_its_scratch_runs(errors, verdict) 
     (line,) = [ln for ln in text.splitlines() if ln.startswith("complexity=1 vs scratch: ")]
     assert line.startswith(f"complexity=1 vs scratch: at n_synth = 3,200 the fitted test_err "
                            f"{fits.table.fmt_num(level)} differs from scratch's "
-                           f"{fits.table.fmt_num(np.mean(errors))} (4 runs, drawn with the curve seed by seed) by "), line
+                           f"{fits.table.fmt_num(np.mean(errors))} (4 runs, drawn with the curve seed by seed) "
+                           "by "), line
     assert line.endswith(verdict), line
 
 

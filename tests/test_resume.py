@@ -365,8 +365,8 @@ def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err[-2000:]
     assert "0 cells finished now, 0 failed, 1 stopped with a checkpoint; " in out and "has no rows yet" in out, out
-    assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+/256 of pretrain n=32; checkpoint \S+ \(stopped by a "
-                     r"signal\); the next sweep resumes it from that step", err, re.M), err[-2000:]
+    assert re.search(rf"^  stopped {job.run_id}: stopped at step \d+/256 of pretrain n=32; checkpoint \S+ "
+                     r"\(stopped by a signal\); the next sweep resumes it from that step", err, re.M), err[-2000:]
     assert "Traceback" not in err and f"cell {job.run_id} failed" not in err, err[-2000:]
     again = subprocess.run([sys.executable, "-m", "bench.cli", *args], cwd=REPO, env=_env(),
                            capture_output=True, text=True, timeout=300)
