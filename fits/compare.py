@@ -543,8 +543,8 @@ def reference_group(vs: Any, by: str | None, labels: list[str]) -> str:
 PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)) for the groups at places i < j
 
 
-def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int,
-               paired: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
+def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int, paired: bool = True,
+               draws: str = "pooled") -> tuple[np.ndarray, np.ndarray, bool]:
     """The draws of groups a and b behind their differences, and whether they are paired: each group's
     resamples on a random stream of its own (1 + its place among fits_: on one stream, groups with the
     same design drew the same resamples together and their differences got too-narrow intervals), scaled
@@ -553,17 +553,18 @@ def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int,
     (and `paired`), each draw resamples those seeds for both groups together (fits.uncertainty.paired_picks,
     on a second stream of the pair's): a seed's effect that both share, such as its real fine-tuning
     images, cancels in the difference. So a pair's draws depend on its two groups only, not on which
-    other pairs are compared (`--vs`)."""
+    other pairs are compared (`--vs`). `draws`: bootstrap_params' ("centred" is on trial: fits.simulate)."""
     ia, ib = list(fits_).index(a), list(fits_).index(b)
     stream = (PAIR_STREAM, min(ia, ib), max(ia, ib))
     picks = paired_picks(fits_[a], fits_[b], n_boot, (*stream, 1)) if paired else None
     factors = shared_factors(fits_[a], fits_[b], n_boot, stream, paired=picks is not None)
-    return (bootstrap_params(fits_[a], n_boot, seed=1 + ia, factors=factors, picks=picks),
-            bootstrap_params(fits_[b], n_boot, seed=1 + ib, factors=factors, picks=picks), picks is not None)
+    return (bootstrap_params(fits_[a], n_boot, 1 + ia, draws, factors=factors, picks=picks),
+            bootstrap_params(fits_[b], n_boot, 1 + ib, draws, factors=factors, picks=picks), picks is not None)
 
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
-                 n_boot: int = N_BOOT, vs: Any = None, paired: bool = True) -> dict[str, Any]:
+                 n_boot: int = N_BOOT, vs: Any = None, paired: bool = True,
+                 draws: str = "pooled") -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
     level L at the largest size inside both groups' ranges, with intervals, bootstrap p-values and
     Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
@@ -573,7 +574,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     a pair's numbers are those it has among all pairs (its draws depend on its two groups only: pair_draws),
     but for Holm's p. Two groups that ran the same seeds are resampled by seed together (pair_draws; the
     pairs' "paired" column), and so is a group with scratch runs of its own seeds (versus_scratch);
-    `paired=False` (`--unpaired`) draws them apart (fits.simulate compares both)."""
+    `paired=False` (`--unpaired`) draws them apart (fits.simulate compares both). `draws`: the pairs'
+    bootstrap draws (fits.uncertainty.DRAWS; "centred" on trial in fits.simulate, not the CLI's)."""
     check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
@@ -651,7 +653,7 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     # a = the other group, b the reference: a - b reads other minus reference (all pairs: a before b in group order)
     todo = itertools.combinations(fits_, 2) if ref is None else [(k, ref) for k in fits_ if k != ref]
     for a, b in todo:
-        sa, sb, together = pair_draws(fits_, a, b, n_boot, paired)
+        sa, sb, together = pair_draws(fits_, a, b, n_boot, paired, draws)
         row = {"a": a, "b": b, "paired": together}
         for k in ("alpha", "C"):
             # a flat fit's C is an arbitrary share of its level; errors all the same leave alpha arbitrary too

@@ -65,14 +65,16 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
 
 def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05,
                     n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01,
-                    shift: float = 0.0, shared: float = 0.0, paired: bool = True) -> dict[str, float]:
+                    shift: float = 0.0, shared: float = 0.0, paired: bool = True,
+                    draws: str = "pooled") -> dict[str, float]:
     """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each; point and seed-offset log
     sds `noise`, `seed_noise`) that `compare` calls different at p < alpha_level: the false-positive
     rate of its bootstrap p-values (nominal: alpha_level). With `shift`, the second group's errors are
     exp(shift) times the law (its D and C both, alpha the same): the rates for C and L are then the
     power to tell such a level difference (alpha's stays a false-positive rate). `shared`: the share of
     a seed's offset variance that both groups' runs of that seed have in common (their correlation; as
-    when the seed picks the same real fine-tuning images in both conditions); `paired`: compare_runs'."""
+    when the seed picks the same real fine-tuning images in both conditions); `paired`, `draws`:
+    compare_runs'."""
     from fits.compare import compare_runs
 
     rng = np.random.default_rng(seed)
@@ -86,7 +88,7 @@ def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05
             x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, offsets=offsets)
             y = y * np.exp(shift) if name == "b" else y
             parts.append(pd.DataFrame({"n_synth": x, "test_err": y, "seed": g, "complexity": name}))
-        pair = compare_runs(pd.concat(parts), by="complexity", paired=paired)["pairs"].iloc[0]
+        pair = compare_runs(pd.concat(parts), by="complexity", paired=paired, draws=draws)["pairs"].iloc[0]
         for k in hits:
             hits[k] += int(pair[f"p_{k}"] < alpha_level)
     return {k: v / n_pairs for k, v in hits.items()}

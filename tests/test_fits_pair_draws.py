@@ -201,3 +201,41 @@ def test_compare_cli_pairs_by_default_and_unpaired_draws_apart(tmp_path: Path) -
         assert pairs["paired"].tolist() == [want]
         assert pairs["d_L_lo"][0] == pytest.approx(compare_runs(df, n_boot=40, paired=want)["pairs"]["d_L_lo"][0])
         assert (line in (out / "compare.txt").read_text()) is want
+
+
+def test_centred_draws_move_a_seeds_level_by_its_offset_alone() -> None:
+    """draws="centred" (on trial): each seed's drawn residuals are centred over its fitted points and
+    inflated by sqrt(m / (m - 1)), so a draw's mean deviation over a seed's points is exactly the offset
+    it drew (times its factor), and the residuals keep their spread. By hand on a small array, then on a
+    3-seed fit with given picks and factors."""
+    from fits.uncertainty import centred_within_seeds, seed_parts, fitted_values
+
+    pts, seeds = np.array([1.0, 2, 3, 4, 5, 6, 7]), np.array([0, 0, 0, 1, 1, 2, 1])
+    used = np.array([True, True, True, True, True, True, False])  # the last point has weight 0
+    want = np.array([-1, 0, 1, -0.5, 0.5, 0, 7 - 4.5]) * np.array([1.5, 1.5, 1.5, 2, 2, 0, 2]) ** 0.5
+    assert np.allclose(centred_within_seeds(pts, seeds, used), want)
+    d = _seeded([7, 8, 9], [0.03, -0.02, 0.01], 0.1, 0.02, np.random.default_rng(11))
+    fit = fits.fit_curve(d["n_synth"], d["test_err"], groups=d["seed"])
+    offsets, _ = seed_parts(fit.problem, fitted_values(fit), fit.problem.groups)
+    picks = np.array([[2, 2, 0], [1, 0, 1]])
+    factors = np.array([[1.0, 1.0], [0.5, 3.0]])
+    for b, dev in enumerate(resampled_deviations(fit, 2, seed=4, draws="centred", factors=factors, picks=picks)):
+        for k in range(3):
+            assert dev[fit.problem.groups == k].mean() == pytest.approx(offsets[picks[b, k]] * factors[b, 1], abs=1e-12)
+        pooled = list(resampled_deviations(fit, 2, seed=4, factors=factors, picks=picks))[b]
+        assert not np.allclose(dev, pooled)  # the pooled draws add the residuals' seed means too
+
+
+def test_compare_draws_its_pairs_centred_when_asked() -> None:
+    """compare_runs(..., draws="centred") (what fits.simulate measures) gives each pair the centred draws
+    of its two groups, on the streams and with the factors and picks of the default draws."""
+    df = _two_groups()
+    pair = compare_runs(df, n_boot=60, draws="centred")["pairs"].iloc[0]
+    fa, fb = (fits.fit_curve(g["n_synth"], g["test_err"], groups=g["seed"]) for _, g in df.groupby("complexity"))
+    picks = paired_picks(fa, fb, 60, (PAIR_STREAM, 0, 1, 1))
+    factors = shared_factors(fa, fb, 60, (PAIR_STREAM, 0, 1), paired=True)
+    da = bootstrap_params(fa, 60, 1, "centred", factors=factors, picks=picks)
+    db = bootstrap_params(fb, 60, 2, "centred", factors=factors, picks=picks)
+    diff = np.sort(da[:, 1] - db[:, 1])  # alpha
+    assert (pair["d_alpha_lo"], pair["d_alpha_hi"]) == pytest.approx((diff[1], diff[-2]), rel=1e-9)  # m = 1
+    assert pair["d_alpha_lo"] != compare_runs(df, n_boot=60)["pairs"].iloc[0]["d_alpha_lo"]
