@@ -239,7 +239,7 @@ def _interrupted_cleanly(proc: subprocess.Popen, root: Path, code: int = 130) ->
     assert not _processes_of(root), "a job of the interrupted sweep is still running"
 
 
-@pytest.mark.slow  # about 30 s here: three processes start torch
+@pytest.mark.slow  # about 42 s here: three processes start torch
 def test_ctrl_c_during_a_run_saves_the_step_and_the_rerun_matches(tmp_path):
     """Ctrl-C in `synthscale run` while pre-training (periodic checkpoints far apart): the stage saves
     its state at the next step; the same command resumes there and gives an uninterrupted run's rows."""
@@ -265,7 +265,7 @@ def test_ctrl_c_during_a_run_saves_the_step_and_the_rerun_matches(tmp_path):
     assert [[r[k] for k in key] for r in got] == [[r[k] for k in key] for r in ref]
 
 
-@pytest.mark.slow  # about 35 s each here
+@pytest.mark.slow  # about 37-39 s each here
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])
 def test_stopping_a_local_sweep_checkpoints_its_jobs_and_the_rerun_resumes(tmp_path, how):
     """Ctrl-C (SIGINT to the terminal's process group) or `kill PID` (SIGTERM to the sweep alone): one
@@ -349,7 +349,7 @@ def test_ctrl_c_in_a_debug_sweep_saves_the_step_too(tmp_path):
     assert any("missing" in ln and "[its sweep stopped before submitting it]" in ln for ln in after), after
 
 
-@pytest.mark.slow  # about 30 s here
+@pytest.mark.slow  # about 33 s here
 def test_a_job_killed_alone_is_reported_stopped_not_failed(tmp_path):
     """`kill PID` of one local job (not the sweep): the job saves its step and ends; the sweep goes on
     and reports the cell as stopped with a checkpoint (exit 1: not every cell finished), and the
