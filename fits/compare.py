@@ -244,8 +244,8 @@ def versus_scratch(fit: Fit, base: np.ndarray, n: float, base_seeds: Any = None)
     k, mean = len(base), float(np.mean(base))
     paired = paired_scratch(fit, base, None if base_seeds is None else np.asarray(base_seeds)[keep])
     if paired is not None:
-        level, means = paired
-        level = level_draws(fit, level, n)
+        draws, means = paired
+        level = level_draws(fit, draws, n)
     else:
         level = level_draws(fit, fit.bootstrap(), n)
         rng = np.random.default_rng(0)  # reproducible: the same table gives the same interval
@@ -289,8 +289,9 @@ def huber_location(v: np.ndarray, scale: float = F_SCALE, steps: int = 50) -> np
     """Each row's location under Huber's loss of `scale` (the fit's, F_SCALE in log units), by iteratively
     reweighted means from the median: what the curve's refit makes of its seeds' offsets. Scaled for few
     degrees of freedom, a draw's offsets often lie far beyond F_SCALE apart; the refit then down-weights the
-    outlying seeds, and a plain mean of the scratch runs' deviations no longer moved with it (their draws'
-    correlation fell to 0.86 on 3 seeds whose effects both share)."""
+    outlying seeds, and a plain mean of the scratch runs' deviations no longer moved with it (the 3-seed
+    sweep of tests/test_fits_compare_scratch.py, whose seeds both share, was not told apart from its
+    scratch runs with a plain mean; it is with this location)."""
     mu = np.median(v, axis=1)
     for _ in range(steps):
         r = np.abs(v - mu[:, None])

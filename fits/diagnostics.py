@@ -727,8 +727,8 @@ def check(fit: "Fit") -> list[Flag]:
     if 1 < n_seeds < MIN_SEEDS:  # groups are (s, seed) curves: its seeds are the curves at one s
         dof = f"{n_seeds - 1} degree{'s' if n_seeds > 2 else ''} of freedom"
         out.append(Flag("few_seeds", f"only {n_seeds} seeds: the seed-to-seed spread rests on that few values "
-                                     f"({dof}), which widens the intervals resting on it, and the draws treat a seed as "
-                                     f"shifting its whole curve; {MIN_SEEDS}+ are better"))
+                                     f"({dof}), which widens the intervals resting on it, and the draws treat a "
+                                     f"seed as shifting its whole curve; {MIN_SEEDS}+ are better"))
     out += _outlier_flags(fit)
     out += _outlier_seed_flags(fit)
     dead = dead_params(fit)

@@ -189,8 +189,8 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
         raise ValueError(f"draws must be one of {DRAWS}, not {draws!r}")
     if factors is not None and (draws not in SCALED or np.shape(factors) != (n_boot, 2)):
         raise ValueError(f"factors must be an ({n_boot}, 2) array, for draws in {SCALED} only")
-    labels = seed_labels(fit)
-    if picks is not None and (factors is None or labels is None or np.shape(picks) != (n_boot, len(labels))):
+    if picks is not None and (factors is None or (labels := seed_labels(fit)) is None
+                              or np.shape(picks) != (n_boot, len(labels))):
         raise ValueError(f"picks must be an ({n_boot}, number of seeds) array, with factors, for a fit "
                          "drawn by seed (seed_labels)")
     rng = np.random.default_rng(seed)
