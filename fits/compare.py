@@ -92,6 +92,32 @@ def p_floor(n_boot: int) -> float:
     return 2 / n_boot
 
 
+def p_error(p: float, n_boot: int) -> float:
+    """The Monte Carlo standard error of boot_p_value's p from n_boot draws: p is twice q, the share of
+    draws past 0, a binomial share, so its sd is 2 sqrt(q (1 - q) / n_boot). It says how far another n_boot
+    draws would move p, not how uncertain the data are: at p 0.05 it is 0.022 with 200 draws, 0.0099 with
+    1,000 (the quickstart's 2-seed pair read p 0.050 at 200 draws and 0.10 at 400 and 1,000)."""
+    q = min(max(float(p), 0.0), 1.0) / 2
+    return 2 * float(np.sqrt(q * (1 - q) / n_boot))
+
+
+def near_line(p: float, p_holm: float, n_boot: int | None) -> str:
+    """'p Holm P lies within two Monte Carlo standard errors (E) of 0.05 at N draws: rerun with --boot K or
+    more to tell which side of 0.05 it falls on' when it does (p_error, times Holm's multiplier p_holm / p,
+    which scales p's error alike), so that a verdict the draws alone could flip says so; else ''. K = 4 N
+    (at least 1,000) halves the error. Not for a p at the floor the draws allow (p_floor: at most one draw
+    past 0), where the binomial error says nothing (no draw past 0 gives it 0) and the draws show no sign
+    of reaching 0 (_at_floor asks for more draws where Holm's p cannot fall below 0.05)."""
+    if n_boot is None or pd.isna(p) or pd.isna(p_holm) or p <= p_floor(n_boot) + 1e-12:
+        return ""
+    err = 2 * p_error(p, n_boot) * p_holm / p
+    if abs(p_holm - 0.05) >= err:
+        return ""
+    more = min(MAX_BOOT, max(1000, 4 * n_boot))
+    return (f"p Holm {p_holm:.3f} lies within two Monte Carlo standard errors ({err:.2g}) of 0.05 at {n_boot} "
+            f"draws: rerun with --boot {more} or more to tell which side of 0.05 it falls on")
+
+
 def holm_floor(m: int, n_boot: int) -> float:
     """The smallest Holm p a family of m pairs can reach with n_boot draws per group: the family's
     smallest p, at best p_floor, times m (capped at 1)."""
@@ -432,19 +458,21 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
     lower = f"{names[which]}'s fitted {y} is lower by {gap}"
     also_note = f"; {note}" if note else ""
     floor = _at_floor(p_holm, m["L"], n_boot)  # (only a Holm p not below 0.05 can sit at a floor >= 0.05)
+    near = "" if floor else near_line(p, p_holm, n_boot)  # (at the floor, more draws is said already)
+    near = f" ({near})" if near else ""
     if p_holm < 0.05:
-        text = at + lower + f" (p Holm {p_holm:.3f}{adjusted}{also_note}): {names[which]} is better there{hedge}"
+        text = at + lower + f" (p Holm {p_holm:.3f}{adjusted}{also_note}): {names[which]} is better there{hedge}{near}"
         tail = (f"; also told apart: {' and '.join(also)}" if also else "") + "."  # (hedged once, above)
     elif lo > 0 or hi < 0:  # its own interval leaves 0 out, Holm's p does not
         if m["L"] > 1 and p < 0.05:
             text = (at + lower + f" (p {p:.3f} for this pair alone{also_note}), but not told apart once the "
-                    f"{m['L']} pairs are accounted for (p Holm {p_holm:.3f}{', ' + floor if floor else ''})")
+                    f"{m['L']} pairs are accounted for (p Holm {p_holm:.3f}{', ' + floor if floor else ''}){near}")
         else:  # (p exactly 0.05, or under 40 draws, where the interval runs between the draws' extremes)
             text = (at + lower + (f" ({note})" if note else "") + f", but p Holm {p_holm:.3f}{adjusted} is not "
-                    f"below 0.05{f' ({floor})' if floor else ''}: not told apart there")
+                    f"below 0.05{f' ({floor})' if floor else ''}: not told apart there{near}")
     else:
         text = at + minus + (f"{fmt_ci(d, lo, hi, scale=scale)} (p Holm {p_holm:.3f}{adjusted}"
-                             f"{', ' + floor if floor else ''}): not told apart there")
+                             f"{', ' + floor if floor else ''}): not told apart there{near}")
     return head + text + tail
 
 
@@ -545,7 +573,7 @@ PAIR_STREAM = 7919  # the pairs' factor streams: default_rng((PAIR_STREAM, i, j)
 
 
 def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int, paired: bool = True,
-               draws: str = "pooled") -> tuple[np.ndarray, np.ndarray, bool]:
+               draws: str = "centred") -> tuple[np.ndarray, np.ndarray, bool]:
     """The draws of groups a and b behind their differences, and whether they are paired: each group's
     resamples on a random stream of its own (1 + its place among fits_: on one stream, groups with the
     same design drew the same resamples together and their differences got too-narrow intervals), scaled
@@ -554,7 +582,7 @@ def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int, paired: bool 
     (and `paired`), each draw resamples those seeds for both groups together (fits.uncertainty.paired_picks,
     on a second stream of the pair's): a seed's effect that both share, such as its real fine-tuning
     images, cancels in the difference. So a pair's draws depend on its two groups only, not on which
-    other pairs are compared (`--vs`). `draws`: bootstrap_params' ("centred" is on trial: fits.simulate)."""
+    other pairs are compared (`--vs`). `draws`: bootstrap_params' ("centred", the library's, by default)."""
     ia, ib = list(fits_).index(a), list(fits_).index(b)
     stream = (PAIR_STREAM, min(ia, ib), max(ia, ib))
     picks = paired_picks(fits_[a], fits_[b], n_boot, (*stream, 1)) if paired else None
@@ -565,7 +593,7 @@ def pair_draws(fits_: dict[str, Fit], a: str, b: str, n_boot: int, paired: bool 
 
 def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: str = "complexity",
                  n_boot: int = N_BOOT, vs: Any = None, paired: bool = True,
-                 draws: str = "pooled") -> dict[str, Any]:
+                 draws: str = "centred") -> dict[str, Any]:
     """Per-group power_floor fits and every pairwise difference of alpha, of C and of the fitted
     level L at the largest size inside both groups' ranges, with intervals, bootstrap p-values and
     Holm-adjusted ones (one Holm family each); `n_boot` draws per group behind the differences
@@ -576,7 +604,8 @@ def compare_runs(df: pd.DataFrame, x: str = "n_synth", y: str = "test_err", by: 
     but for Holm's p. Two groups that ran the same seeds are resampled by seed together (pair_draws; the
     pairs' "paired" column), and so is a group with scratch runs of its own seeds (versus_scratch);
     `paired=False` (`--unpaired`) draws them apart (fits.simulate compares both). `draws`: the pairs'
-    bootstrap draws (fits.uncertainty.DRAWS; "centred" on trial in fits.simulate, not the CLI's)."""
+    bootstrap draws (fits.uncertainty.DRAWS; the CLI's are the default, "centred"; fits.simulate measures the
+    others)."""
     check_boot(n_boot)
     by = group_key(by)
     df = fit_rows(df, [x], [y], [by])
@@ -837,7 +866,10 @@ def pairs_note(m: int, n_boot: int, m_c: int | None = None, m_l: int | None = No
                ", ".join(f"the {k} pair{'s' if k != 1 else ''} compared in {name}" for name, k in families.items()))
     note = (f"p: one pair's two-sided bootstrap p-value ({n_boot} draws per group, so none is below "
             f"{floor:.3g}); p Holm: adjusted for {counted}, per parameter "
-            f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair.")
+            f"(Holm), the one to read when scanning pairs; the 95 % intervals are per pair. A p from {n_boot} "
+            f"draws is itself a count over them: near 0.05 another {n_boot} draws would move it by about "
+            f"{p_error(0.05, n_boot):.2g} (its Monte Carlo standard error), and a level verdict within two of "
+            f"them of 0.05 says so.")
     said = set()
     for name, k in families.items():
         if holm_floor(k, n_boot) < 0.05 or k in said:  # (equal families: said once)

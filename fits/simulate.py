@@ -41,12 +41,12 @@ HETERO = ("weighted", "unweighted")
 
 def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed: int = 0,
              use_groups: bool = True, n_seeds: int = 5, seed_noise: float = 0.01,
-             alpha_noise: float = 0.0, hetero: str | None = None, draws: str = "pooled") -> dict[str, float]:
+             alpha_noise: float = 0.0, hetero: str | None = None, draws: str = "centred") -> dict[str, float]:
     """Fraction of simulated sweeps whose `level` interval contains each true parameter (with
     alpha_noise: the exponent of the mean seed, TRUE["alpha"]). With `hetero` the point noise is
     HETERO_SD per size instead of 2 %, and the fit weighs each point by its inverse variance
     ("weighted": the bootstrap still resamples every residual alike) or not at all ("unweighted").
-    `draws`: the bootstrap's draws (fits.uncertainty.bootstrap_params); "pooled" is the library's."""
+    `draws`: the bootstrap's draws (fits.uncertainty.bootstrap_params); "centred" is the library's."""
     if hetero not in (None, *HETERO):
         raise ValueError(f"hetero must be one of {HETERO} or None, not {hetero!r}")
     rng = np.random.default_rng(seed)
@@ -56,7 +56,7 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
     for _ in range(n_repeats):
         x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, alpha_noise=alpha_noise)
         fit = fit_curve(x, y, groups=g if use_groups else None, weights=weights)
-        samples = bootstrap_params(fit, n_boot, 0, draws=draws)  # "pooled": what fit.bootstrap(n_boot) draws
+        samples = bootstrap_params(fit, n_boot, 0, draws=draws)  # "centred": what fit.bootstrap(n_boot) draws
         for j, k in enumerate(fit.law.params):
             lo, hi = percentile_interval(samples[:, j], level)  # as fit.ci(level)
             hits[k] += int(lo <= TRUE[k] <= hi)
@@ -66,7 +66,7 @@ def coverage(n_repeats: int = 200, n_boot: int = 200, level: float = 0.95, seed:
 def null_rejections(n_pairs: int = 150, seed: int = 7, alpha_level: float = 0.05,
                     n_seeds: int = 5, noise: float = 0.02, seed_noise: float = 0.01,
                     shift: float = 0.0, shared: float = 0.0, paired: bool = True,
-                    draws: str = "pooled") -> dict[str, float]:
+                    draws: str = "centred") -> dict[str, float]:
     """Fraction of pairs of groups drawn from one law (`n_seeds` seeds each; point and seed-offset log
     sds `noise`, `seed_noise`) that `compare` calls different at p < alpha_level: the false-positive
     rate of its bootstrap p-values (nominal: alpha_level). With `shift`, the second group's errors are
@@ -144,7 +144,7 @@ SETTINGS = ((2, 0.0), (3, 0.0), (5, 0.0), (10, 0.0), (2, 0.05), (3, 0.05), (5, 0
 
 
 def calibration(n_repeats: int = 200, n_boot: int = 200, seed: int = 21,
-                settings: tuple = SETTINGS, draws: str = "pooled") -> list[dict]:
+                settings: tuple = SETTINGS, draws: str = "centred") -> list[dict]:
     """Coverage of the 95 % intervals per (seeds, alpha_noise) setting: one row each, with the
     CPU seconds it took (2 % point noise, 1 % seed offsets, as in `coverage`)."""
     rows = []
@@ -288,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bound-checks", action="store_true",
                     help="instead of the calibration table: how often `bound`'s two checks say the bound holds on "
                          "sweeps drawn from it and on sweeps without it (--repeats of each kind, default 200)")
-    ap.add_argument("--draws", choices=DRAWS, default="pooled",
-                    help="the bootstrap's draws: pooled (the library's, default), unscaled (pooled at the "
-                         "estimated noise scale: the library's until 2026-12-06) or wild (each point's own "
-                         "residual times a random sign; on trial); --pairs always uses the library's")
+    ap.add_argument("--draws", choices=DRAWS, default="centred",
+                    help="the bootstrap's draws: centred (the library's, default: each seed's drawn residuals "
+                         "centred), pooled (not centred: the library's until 2026-12-07), unscaled (pooled at "
+                         "the estimated noise scale: until 2026-12-06) or wild (each point's own residual times "
+                         "a random sign; on trial); --pairs always uses the library's")
     args = ap.parse_args(argv)
     try:
         seeds = {int(s) for s in args.seeds.split(",")}

@@ -6,7 +6,8 @@ centred log residuals, inflated by sqrt(N / (N - k)) for the k fitted parameters
 Tibshirani 1993, 9.5). With seeds they come in two levels, as a sweep's noise does: one offset
 per seed (a seed's whole curve sits a bit high or low), drawn from the seeds' centred mean
 residuals inflated by sqrt(G / (G - 1)), plus one residual per point, drawn from the residuals
-around each seed's own mean, inflated by sqrt(N / (N - G - k + 1)).
+around each seed's own mean, inflated by sqrt(N / (N - G - k + 1)), and centred over each seed's points
+(centred_within_seeds), so that the offset alone moves a seed's level.
 
 Each draw then scales its residuals, and apart its seed offsets, by a factor for the degrees of
 freedom their spread was estimated with (scale_draws): with 2 seeds the offsets' spread rests on 1,
@@ -19,7 +20,8 @@ Why not resample whole seeds (what this did before)? With the 2-5 seeds a sweep 
 too few of them to resample: in simulation (`fits.simulate.coverage`) the 95 % percentile
 intervals held the truth in about 45 % of sweeps with 2 seeds, 73 % with 3 and 80-82 % with 5. The
 two-level draw at the estimated scale gave 88.5-90.5 %, 91.5-93 % and 91.5-92.5 %, and with the
-scale factors 92.5-95.5 %, 94-95 % and 92.5-94.5 % on the same sweeps (results/fits_intervals.md).
+scale factors 92.5-95.5 %, 94-95 % and 92.5-94.5 % on the same sweeps, and centred 94-97.5 %,
+95.5-96 % and 95.5-96 % (results/fits_intervals.md).
 The price: it assumes a seed shifts its curve as a whole; a seed that changes the curve's shape is
 covered less well (docs/fits.md gives the figures).
 Rows come in a fixed order (fit_curve sorts them before fitting), so the samples do not depend
@@ -126,7 +128,7 @@ def all_equal(prob: Problem) -> bool:
     return not len(y) or float(np.ptp(y)) <= 1e-12 * float(np.max(np.abs(y)))
 
 
-DRAWS = ("pooled", "unscaled", "wild", "centred")
+DRAWS = ("centred", "pooled", "unscaled", "wild")  # the first is the library's
 SCALED = ("pooled", "centred")  # the draws that take scale factors
 
 
@@ -141,24 +143,26 @@ def scale_draws(rng: np.random.Generator, dof: float, n: int) -> np.ndarray:
     return np.sqrt(dof / rng.chisquare(dof, size=n))
 
 
-def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled",
+def bootstrap_params(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "centred",
                      factors: np.ndarray | None = None, picks: np.ndarray | None = None) -> np.ndarray:
     """(n_boot, n_params) raw-unit parameter samples, one refit per resample of the errors; all NaN
     when no degrees of freedom are left for the noise (noise_dof) or every error is the same (all_equal,
     every error 0 included): resampling residuals of 0 gave intervals of width 0, which `compare` read
     as certain differences.
 
-    draws="pooled" (what `Fit.bootstrap` uses): each point's deviation is drawn from the pool of
+    draws="centred" (what `Fit.bootstrap` uses since 2026-12-07): "pooled" with each seed's drawn
+    residuals centred over its fitted points (centred_within_seeds), on the same stream, so that a seed's
+    level moves by its drawn offset alone. draws="pooled" (the library's from 2026-12-06 to 2026-12-07):
+    each point's deviation is drawn from the pool of
     all fitted points' residuals (within-seed residuals, with seeds), and each draw's residuals (and,
     apart, its seed offsets) are scaled by its own factor from scale_draws, for the degrees of
-    freedom their spread was estimated with (noise_dof; G - 1 for G seeds' offsets). draws="unscaled":
+    freedom their spread was estimated with (noise_dof; G - 1 for G seeds' offsets). Without seeds the
+    two are the same draws. draws="unscaled":
     the same without the factors, each draw at the estimated scale (the library's draws until
     2026-12-06; `python -m fits.simulate --draws unscaled` measures them). draws="wild", on trial in
     `python -m fits.simulate --draws wild` and not used by the library: each point keeps its own
     residual, times a random sign (Rademacher), so a size whose points are noisier stays noisier
     in the draws (Wu 1986; Liu 1988); with seeds the offsets are drawn as with "unscaled".
-    draws="centred", on trial and not used by the library: "pooled" with each seed's drawn residuals
-    centred (centred_within_seeds), on the same stream.
     `factors`: for "pooled" (or "centred") draws, an (n_boot, 2) array of the residuals' and the seed offsets' scale
     factors to use instead of drawing them (shared_factors: two groups' draws for their difference).
     `picks`: for draws with factors, an (n_boot, G) array of positions among the fit's G seeds
@@ -178,7 +182,7 @@ def fitted_values(fit: "Fit") -> np.ndarray:
     return np.maximum(prob.law(prob.xs, fit.scaled), prob.floor)
 
 
-def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "pooled",
+def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "centred",
                          factors: np.ndarray | None = None, picks: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """The resampled log deviations behind bootstrap_params(fit, n_boot, seed, draws, factors, picks), one array
     per draw on fit.problem's rows (its canonical order), in the same order: draw b's errors are
@@ -237,7 +241,7 @@ def resampled_deviations(fit: "Fit", n_boot: int, seed: int = 0, draws: str = "p
 
 def centred_within_seeds(points: np.ndarray, seeds: np.ndarray, used: np.ndarray) -> np.ndarray:
     """Drawn within-seed residuals less their seed's mean over its fitted points, times sqrt(m / (m - 1))
-    for a seed's m fitted points (a seed of one point gets 0): draws="centred", on trial. The pooled draws
+    for a seed's m fitted points (a seed of one point gets 0): draws="centred", the library's. The pooled draws
     add each seed's drawn offset and its drawn residuals' mean, and the offsets, each a seed's mean
     residual, already carry the points' noise averaged over the seed: a level drawn so counts that noise
     twice. Centred, the offsets alone move a seed's level and the residuals only its shape. In simulation

@@ -209,8 +209,9 @@ def _two_level_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray,
     """The two-level bootstrap written here: rows sorted by size, seed name, error; log residuals of
     the fit split into seed means (centred, x sqrt(G / (G - 1))) and residuals around them
     (centred, x sqrt(N / (N - G - 2))); per draw (numpy default_rng(0)) G seed offsets by seed in
-    sorted order, then N residuals, then a scale for the residuals, sqrt(d / chi2(d)) with d = N - G - 2
-    degrees of freedom, and one for the offsets, with G - 1; each resample refitted from scratch."""
+    sorted order, then N residuals (centred over each seed's points, x sqrt(m / (m - 1)) for its m points),
+    then a scale for the residuals, sqrt(d / chi2(d)) with d = N - G - 2 degrees of freedom, and one for
+    the offsets, with G - 1; each resample refitted from scratch."""
     codes = np.unique(seeds, return_inverse=True)[1]
     rows = np.lexsort((y, codes, x))
     x, y, codes = x[rows], y[rows], codes[rows]
@@ -224,6 +225,9 @@ def _two_level_resample_by_hand(x: np.ndarray, y: np.ndarray, seeds: np.ndarray,
     rng, out = np.random.default_rng(0), []
     for _ in range(n_boot):
         shift, point = rng.choice(offsets, size=g)[codes], rng.choice(within, size=n)
+        for k in range(g):
+            m = np.sum(codes == k)
+            point[codes == k] = (point[codes == k] - point[codes == k].mean()) * np.sqrt(m / (m - 1))
         point_scale = np.sqrt((n - g - 2) / rng.chisquare(n - g - 2))
         dev = point * point_scale + shift * np.sqrt((g - 1) / rng.chisquare(g - 1))
         out.append(list(fits.fit_curve(x, pred * np.exp(dev)).params.values()))

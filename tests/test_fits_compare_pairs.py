@@ -275,7 +275,7 @@ def test_a_holm_p_at_the_floor_the_draws_allow_says_so_and_how_many_draws_to_tak
     assert "rerun with --boot 241 or more to let one fall below 0.05" in pairs_note(6, 200)  # the same arithmetic
     assert _sentence({**row, "p_L_holm": 0.06 + 1e-12}, 6, n_boot=200).endswith("--boot 241 or more).")
     for other, m_l, n_boot in ((0.1, 6, 200), (0.06, 6, 400), (0.06, 6, 100)):  # not at the floor (0.03, 0.12)
-        assert "rerun" not in _sentence({**row, "p_L_holm": other}, m_l, n_boot=n_boot)
+        assert "draws allow" not in _sentence({**row, "p_L_holm": other}, m_l, n_boot=n_boot)
     # one pair, 20 draws: p cannot go below 0.1; and an interval over 0 at that floor (under 40 draws)
     one = _row(d_L=0.0925, d_L_lo=0.0155, d_L_hi=0.162, p_L=0.1, p_L_holm=0.1)
     assert _sentence(one, n_boot=20) == (
@@ -329,10 +329,41 @@ def test_a_verdict_from_groups_with_few_seeds_is_hedged_and_a_not_told_apart_one
     assert row["p_L_holm"] < 0.05 and "seeds" not in row["sentence"]
     same = pd.concat([_curve(1, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=2),
                       _curve(2, lambda n: 2 * n ** -0.5 + 0.2, n_seeds=2, seed=1)])
-    row = compare_runs(same, n_boot=100)["pairs"].iloc[0]
-    assert row["p_L_holm"] >= 0.05 and row["sentence"].endswith("not told apart there."), row["sentence"]
+    row = compare_runs(same, n_boot=100)["pairs"].iloc[0]  # (p 0.14 at 100 draws: within their Monte Carlo error)
+    assert row["p_L_holm"] >= 0.05 and "): not told apart there (p Holm" in row["sentence"], row["sentence"]
+    assert "few_seeds" not in row["sentence"]
     # L not told apart, C told apart: the hedge goes with the clause that tells them apart
     text = _sentence(_row(d_L=0.01, d_L_lo=-0.01, d_L_hi=0.03, p_L=0.4, p_L_holm=0.4, d_C=0.05, d_C_lo=0.02,
                           d_C_hi=0.08, p_C=0.01, p_C_holm=0.01), few={"1", "2"}, seeds={"1": 3, "2": 3})
     assert text.endswith("not told apart there; also told apart: complexity=2 has the lower gap (C lower by 0.05 "
                          "[0.02, 0.08], p Holm 0.010) (3 and 3 seeds: few_seeds, read it as provisional)."), text
+
+
+def test_a_level_verdict_the_draws_alone_could_flip_says_so() -> None:
+    """p is twice the share q of draws past 0, so another n draws move it by 2 sqrt(q (1 - q) / n) (its Monte
+    Carlo standard error; 0.022 at p 0.05 and 200 draws). A Holm p within two of them (times Holm's multiplier)
+    of 0.05 says so and how many draws would tell; farther, or at the floor the draws allow, nothing is added.
+    On the quickstart's 2-seed pair (paired, centred draws) 200 draws read p 0.050, within it; 1,000 read
+    about 0.10, 2.3 of their smaller errors away."""
+    from fits.compare import near_line, p_error
+
+    assert p_error(0.05, 200) == pytest.approx(2 * np.sqrt(0.025 * 0.975 / 200))
+    assert p_error(0.05, 1000) == pytest.approx(0.00987, abs=1e-5)
+    assert "another 200 draws would move it by about 0.022" in pairs_note(1, 200)
+    assert near_line(0.2, 0.2, 200) == "" and near_line(0.05, 0.05, None) == ""
+    assert near_line(0.04, 0.04, 200).startswith("p Holm 0.040 lies within two Monte Carlo standard errors (0.04) "
+                                                 "of 0.05 at 200 draws: rerun with --boot 1000 or more")
+    assert "--boot 8000 or more" in near_line(0.045, 0.045, 2000)
+    assert near_line(0.045, 0.045, 20000) == ""  # 2 x 0.0029 from 0.05
+    assert near_line(0.02, 0.06, 400) != ""  # Holm's multiplier 3 scales the error alike
+    assert near_line(0.01, 0.03, 200) == near_line(0.005, 0.03, 400) == ""  # at the floor: at most one draw past 0
+    told = _row(d_L=-0.01, d_L_lo=-0.02, d_L_hi=-0.001, p_L=0.04, p_L_holm=0.04)
+    assert _sentence(told, n_boot=200).endswith("complexity=1 is better there (p Holm 0.040 lies within two Monte "
+                                                "Carlo standard errors (0.04) of 0.05 at 200 draws: rerun with "
+                                                "--boot 1000 or more to tell which side of 0.05 it falls on).")
+    assert _sentence(told, n_boot=5000).endswith("complexity=1 is better there.")
+    runs = pd.read_csv(REPO / "results" / "quickstart" / "runs.csv")
+    for n_boot, says in ((200, True), (1000, False)):
+        (sentence,) = compare_runs(runs, by="complexity", n_boot=n_boot)["pairs"]["sentence"]
+        assert sentence.endswith("not told apart there.") is not says, sentence
+        assert ("Monte Carlo" in sentence) is says, sentence

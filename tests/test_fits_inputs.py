@@ -155,7 +155,7 @@ def test_compare_names_the_size_column_and_handles_fractions_and_a_zero_gap() ->
     nofloor = _table({1: (2.0, 0.5, 0.0)}, SIZES, noise=0.002)  # fitted C ~1e-4: gain / C ~ 66
     (sentence,) = compare_runs(nofloor)["groups"]["decision"]
     # was "6.6e+03 [...] % of it", then "(more than all of it)": C ~1e-4 is on its bound 0 (the true C)
-    assert sentence.endswith("the fitted gap C sits on its bound 0, 0.000131 [7.32e-09, 0.000295] (no floor "
+    assert sentence.endswith("the fitted gap C sits on its bound 0, 0.000131 [3.71e-10, 0.000309] (no floor "
                              "within the measured sizes): more data still pays."), sentence
     wide = decision("condition=plain", 8000, (0.0008, 7e-6, 0.02), (0.356, 5e-6, 0.395), (0.0022, 1.8e-5, 3400.0))
     assert "(0.22 [0.0018, >100] % of it): the interval straddles 10 %" in wide  # was "[..., 3.4e+05] %"

@@ -142,9 +142,10 @@ def test_paired_picks_only_for_groups_of_the_same_seeds() -> None:
 
 def test_paired_deviations_give_each_seed_the_picked_seeds_offset() -> None:
     """Draw b's log deviations with picks: within-seed residuals drawn from the pool (the stream's only
-    draws) times factor 0, plus, for each point, the offset of seed picks[b, its seed's place] times
-    factor 1. Offsets and residuals are computed here: each seed's mean log residual, centred, x sqrt(G /
-    (G - 1)); the residuals around it, centred, x sqrt(N / (N - G - k + 1))."""
+    draws), centred over each seed's points and x sqrt(m / (m - 1)) for its m points, times factor 0, plus,
+    for each point, the offset of seed picks[b, its seed's place] times factor 1. Offsets and residuals are
+    computed here: each seed's mean log residual, centred, x sqrt(G / (G - 1)); the residuals around it,
+    centred, x sqrt(N / (N - G - k + 1))."""
     rng = np.random.default_rng(11)
     d = _seeded([7, 8, 9], [0.03, -0.02, 0.01], 0.1, 0.02, rng)
     fit = fits.fit_curve(d["n_synth"], d["test_err"], groups=d["seed"])
@@ -163,7 +164,11 @@ def test_paired_deviations_give_each_seed_the_picked_seeds_offset() -> None:
     mine = np.random.default_rng(4)
     place = {7: 0, 8: 1, 9: 2}
     for b in range(3):
-        want = mine.choice(within, size=n) * factors[b, 0] + off[picks[b]][[place[s] for s in seeds]] * factors[b, 1]
+        pts = mine.choice(within, size=n)
+        for lab in (7, 8, 9):
+            on = seeds == lab
+            pts[on] = (pts[on] - pts[on].mean()) * np.sqrt(on.sum() / (on.sum() - 1))
+        want = pts * factors[b, 0] + off[picks[b]][[place[s] for s in seeds]] * factors[b, 1]
         assert np.allclose(got[b], want, atol=1e-12), b
     with pytest.raises(ValueError, match="picks must be"):
         list(resampled_deviations(fit, 3, seed=4, picks=picks))  # picks without factors
@@ -204,7 +209,7 @@ def test_compare_cli_pairs_by_default_and_unpaired_draws_apart(tmp_path: Path) -
 
 
 def test_centred_draws_move_a_seeds_level_by_its_offset_alone() -> None:
-    """draws="centred" (on trial): each seed's drawn residuals are centred over its fitted points and
+    """draws="centred" (the library's): each seed's drawn residuals are centred over its fitted points and
     inflated by sqrt(m / (m - 1)), so a draw's mean deviation over a seed's points is exactly the offset
     it drew (times its factor), and the residuals keep their spread. By hand on a small array, then on a
     3-seed fit with given picks and factors."""
@@ -222,20 +227,25 @@ def test_centred_draws_move_a_seeds_level_by_its_offset_alone() -> None:
     for b, dev in enumerate(resampled_deviations(fit, 2, seed=4, draws="centred", factors=factors, picks=picks)):
         for k in range(3):
             assert dev[fit.problem.groups == k].mean() == pytest.approx(offsets[picks[b, k]] * factors[b, 1], abs=1e-12)
-        pooled = list(resampled_deviations(fit, 2, seed=4, factors=factors, picks=picks))[b]
+        pooled = list(resampled_deviations(fit, 2, seed=4, draws="pooled", factors=factors, picks=picks))[b]
         assert not np.allclose(dev, pooled)  # the pooled draws add the residuals' seed means too
 
 
-def test_compare_draws_its_pairs_centred_when_asked() -> None:
-    """compare_runs(..., draws="centred") (what fits.simulate measures) gives each pair the centred draws
-    of its two groups, on the streams and with the factors and picks of the default draws."""
+def test_compare_draws_its_pairs_centred_by_default_and_pooled_when_asked() -> None:
+    """compare_runs gives each pair the centred draws of its two groups (the library's), and with
+    draws="pooled" (what fits.simulate compares them with) the pooled ones, on the same streams, factors and
+    picks."""
     df = _two_groups()
-    pair = compare_runs(df, n_boot=60, draws="centred")["pairs"].iloc[0]
     fa, fb = (fits.fit_curve(g["n_synth"], g["test_err"], groups=g["seed"]) for _, g in df.groupby("complexity"))
     picks = paired_picks(fa, fb, 60, (PAIR_STREAM, 0, 1, 1))
     factors = shared_factors(fa, fb, 60, (PAIR_STREAM, 0, 1), paired=True)
-    da = bootstrap_params(fa, 60, 1, "centred", factors=factors, picks=picks)
-    db = bootstrap_params(fb, 60, 2, "centred", factors=factors, picks=picks)
-    diff = np.sort(da[:, 1] - db[:, 1])  # alpha
-    assert (pair["d_alpha_lo"], pair["d_alpha_hi"]) == pytest.approx((diff[1], diff[-2]), rel=1e-9)  # m = 1
-    assert pair["d_alpha_lo"] != compare_runs(df, n_boot=60)["pairs"].iloc[0]["d_alpha_lo"]
+    got = {}
+    for draws in ("centred", "pooled"):
+        got[draws] = compare_runs(df, n_boot=60, draws=draws)["pairs"].iloc[0]
+        da = bootstrap_params(fa, 60, 1, draws, factors=factors, picks=picks)
+        db = bootstrap_params(fb, 60, 2, draws, factors=factors, picks=picks)
+        diff = np.sort(da[:, 1] - db[:, 1])  # alpha
+        want = (diff[1], diff[-2])  # m = 1
+        assert (got[draws]["d_alpha_lo"], got[draws]["d_alpha_hi"]) == pytest.approx(want, rel=1e-9), draws
+    assert got["centred"]["d_alpha_lo"] != got["pooled"]["d_alpha_lo"]
+    assert compare_runs(df, n_boot=60)["pairs"].iloc[0]["d_alpha_lo"] == got["centred"]["d_alpha_lo"]
