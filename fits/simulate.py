@@ -118,6 +118,60 @@ def scratch_rejections(n_repeats: int = 150, seed: int = 9, n_seeds: int = 2, no
     return told / n_repeats
 
 
+def level_parts(n_pairs: int = 150, seed: int = 7, n_seeds: int = 2, noise: float = 0.025,
+                seed_noise: float = 0.035, shared: float = 0.8, shift: float = 0.0,
+                n_boot: int = 200) -> dict[str, float]:
+    """Where `compare`'s paired level difference d_L gets its width, on pairs drawn as null_rejections draws
+    them (one stream: the same pairs for a given seed): per pair the estimate d_L, its 95 % interval as
+    compare draws it (pair_interval of the scaled draws), and two unscaled bootstraps of it, the seed
+    offsets alone (residual factor 0, offset factor 1) and the within-seed residuals alone (1 and 0), whose
+    variances v_o and v_p are the two parts of the draws' variance. From them a Welch-Satterthwaite t
+    interval, d_L +- t(nu, 0.975) sqrt(v_o + v_p) with nu = (v_o + v_p)^2 / (v_o^2 / (G - 1) + v_p^2 /
+    nu_p) (nu_p: the residuals' Welch degrees of freedom, as shared_factors draws them): one t for the
+    summed variance, where the draws scale each part by a factor of its own. Returns the share of pairs
+    each interval tells apart (at shift 0 the false-positive rate; else the power), the medians of both
+    half-widths, of nu and of the offsets' share v_o / (v_o + v_p), and the variance of d_L across
+    pairs beside the mean of v_o + v_p. A measurement for results/fits_intervals.md, not compare's method."""
+    from scipy import stats
+
+    from fits.compare import PAIR_STREAM, level_draws, pair_interval
+    from fits.uncertainty import noise_parts, paired_picks, shared_factors, welch_dof
+
+    rng = np.random.default_rng(seed)
+    n = SIZES[-1]
+    one, zero = np.ones(n_boot), np.zeros(n_boot)
+    rows = []
+    for _ in range(n_pairs):
+        common = rng.normal(0, seed_noise, n_seeds)
+        pair = []
+        for name in ("a", "b"):
+            offsets = np.sqrt(shared) * common + np.sqrt(1 - shared) * rng.normal(0, seed_noise, n_seeds)
+            x, y, g = simulate(rng, n_seeds, noise=noise, seed_noise=seed_noise, offsets=offsets)
+            pair.append(fit_curve(x, y * np.exp(shift) if name == "b" else y, groups=g))
+        fa, fb = pair
+        d_hat = float(fa.predict(np.array([n]))[0] - fb.predict(np.array([n]))[0])
+        picks = paired_picks(fa, fb, n_boot, (PAIR_STREAM, 0, 1, 1))
+        scaled = shared_factors(fa, fb, n_boot, (PAIR_STREAM, 0, 1), paired=True)
+        parts = {}
+        alone = (("o", np.column_stack([zero, one])), ("p", np.column_stack([one, zero])))  # offsets, residuals
+        for kind, factors in (("full", scaled), *alone):
+            da = bootstrap_params(fa, n_boot, 1, factors=factors, picks=picks)
+            db = bootstrap_params(fb, n_boot, 2, factors=factors, picks=picks)
+            parts[kind] = level_draws(fa, da, n) - level_draws(fb, db, n)
+        lo, hi = pair_interval(parts["full"])
+        v_o, v_p = (float(np.nanvar(parts[k])) for k in ("o", "p"))
+        (wa, _), (wb, _) = noise_parts(fa), noise_parts(fb)
+        nu = (v_o + v_p) ** 2 / (v_o ** 2 / (n_seeds - 1) + v_p ** 2 / welch_dof(wa, wb))
+        half = float(stats.t.ppf(0.975, nu) * np.sqrt(v_o + v_p))
+        rows.append({"d": d_hat, "draws": lo > 0 or hi < 0, "draws_half": (hi - lo) / 2, "ws": abs(d_hat) > half,
+                     "ws_half": half, "nu": nu, "share_o": v_o / (v_o + v_p), "v": v_o + v_p})
+    r = pd.DataFrame(rows)
+    return {"told_draws": float(r["draws"].mean()), "told_ws": float(r["ws"].mean()),
+            "half_draws": float(r["draws_half"].median()), "half_ws": float(r["ws_half"].median()),
+            "nu": float(r["nu"].median()), "share_o": float(r["share_o"].median()),
+            "var_d": float(r["d"].var()), "mean_v": float(r["v"].mean())}
+
+
 def band_coverage(n_repeats: int = 150, n_seeds: int = 2, noise: float = 0.02, seed_noise: float = 0.01,
                   seed: int = 5, level: float = 0.95) -> dict[str, float]:
     """Pointwise coverage of `Fit.band`: the fraction of simulated sweeps whose band holds the true

@@ -249,3 +249,16 @@ def test_compare_draws_its_pairs_centred_by_default_and_pooled_when_asked() -> N
         assert (got[draws]["d_alpha_lo"], got[draws]["d_alpha_hi"]) == pytest.approx(want, rel=1e-9), draws
     assert got["centred"]["d_alpha_lo"] != got["pooled"]["d_alpha_lo"]
     assert compare_runs(df, n_boot=60)["pairs"].iloc[0]["d_alpha_lo"] == got["centred"]["d_alpha_lo"]
+
+
+def test_level_parts_splits_the_paired_level_draws_into_offsets_and_residuals() -> None:
+    """fits.simulate.level_parts (results/fits_intervals.md, 'Why shared seeds read conservative'): on pairs
+    50 % apart in level both intervals tell every pair apart; the Welch-Satterthwaite degrees of freedom lie
+    between the offsets' G - 1 and G - 1 plus the residuals' (about 20 here), and the offsets' share of the
+    draws' variance is a fraction."""
+    from fits.simulate import level_parts
+
+    res = level_parts(n_pairs=2, shift=0.5, n_boot=60)
+    assert res["told_draws"] == res["told_ws"] == 1.0
+    assert 1 <= res["nu"] <= 1 + 25 and 0 < res["share_o"] < 1
+    assert res["half_ws"] > 0 and res["half_draws"] > 0
