@@ -415,7 +415,8 @@ def pair_sentence(by: str | None, row: dict[str, Any], x: str, y: str, scale: fl
     accounted for. d_alpha and d_C told apart (their Holm p < 0.05) add a clause. m: each Holm family's
     size (pairs with a p-value); ranges: each group's (smallest, largest) size; blind: the groups whose fit
     has no noise estimate (no intervals); n_boot: the draws per group behind the p-values (a Holm p not
-    below 0.05 at the smallest they allow says so, and how many to draw: _at_floor); few: the groups
+    below 0.05 at the smallest they allow says so, and how many to draw: _at_floor; one within two Monte
+    Carlo standard errors of 0.05 says that: near_line); few: the groups
     flagged few_seeds, whose told-apart verdicts are hedged, with seeds: each group's seed count;
     constant: the groups whose errors are all the same (uncertainty.all_equal, all 0 included): no noise
     to draw from, rather than no points left over to estimate it."""

@@ -121,9 +121,9 @@ def scratch_rejections(n_repeats: int = 150, seed: int = 9, n_seeds: int = 2, no
 def level_parts(n_pairs: int = 150, seed: int = 7, n_seeds: int = 2, noise: float = 0.025,
                 seed_noise: float = 0.035, shared: float = 0.8, shift: float = 0.0,
                 n_boot: int = 200) -> dict[str, float]:
-    """Where `compare`'s paired level difference d_L gets its width, on pairs drawn as null_rejections draws
-    them (one stream: the same pairs for a given seed): per pair the estimate d_L, its 95 % interval as
-    compare draws it (pair_interval of the scaled draws), and two unscaled bootstraps of it, the seed
+    """Where `compare`'s paired level difference d_L gets its width, on pairs drawn like null_rejections'
+    (not on its stream: the shared seed effects are drawn at shared 0 too): per pair the estimate d_L, its
+    95 % interval as compare draws it (pair_interval of the scaled draws), and two unscaled bootstraps of it, the seed
     offsets alone (residual factor 0, offset factor 1) and the within-seed residuals alone (1 and 0), whose
     variances v_o and v_p are the two parts of the draws' variance. From them a Welch-Satterthwaite t
     interval, d_L +- t(nu, 0.975) sqrt(v_o + v_p) with nu = (v_o + v_p)^2 / (v_o^2 / (G - 1) + v_p^2 /
