@@ -15,8 +15,8 @@ from fits.core import F_SCALE, N_BOOT, Fit, evaluate, fit_curve, percentile_inte
 from fits.errors import FitInputError, none_fitted, one_line, option
 from fits.diagnostics import bound_side, is_flat
 from fits.table import TINY, curve_groups, fit_rows, fmt_ci, fmt_flat, fmt_num, group_key, label, scratch_rows
-from fits.uncertainty import (LOG_DEV_LIMIT, all_equal, all_zero, bootstrap_params, noise_dof, paired_picks,
-                              scale_draws, seed_labels, shared_factors)
+from fits.uncertainty import (LOG_DEV_LIMIT, all_equal, all_zero, bootstrap_params, centred_offsets, noise_dof,
+                              paired_picks, scale_draws, seed_labels, seed_picks, shared_factors)
 
 LEVEL = 0.95
 MIN_BOOT = 20  # fewer draws give no usable interval or p-value
@@ -301,11 +301,10 @@ def paired_scratch(fit: Fit, base: np.ndarray, seeds: np.ndarray | None,
     dev = per_seed.loc[labels].to_numpy(float)
     if not (dev > 0).all():  # an error of 0 has no log: drawn apart, as without seeds
         return None
-    dev, g = np.log(dev), len(dev)
-    dev = (dev - dev.mean()) * np.sqrt(g / (g - 1))
+    dev, g = centred_offsets(np.log(dev)), len(dev)
     rng = np.random.default_rng((SCRATCH_STREAM, 0))
     factors = np.column_stack([scale_draws(rng, noise_dof(fit.problem), n_boot), scale_draws(rng, g - 1, n_boot)])
-    picks = np.random.default_rng((SCRATCH_STREAM, 1)).integers(g, size=(n_boot, g))
+    picks = seed_picks(g, n_boot, (SCRATCH_STREAM, 1))
     draws = bootstrap_params(fit, n_boot, seed=0, factors=factors, picks=picks)
     shift = huber_location(np.clip(dev[picks] * factors[:, 1:], -LOG_DEV_LIMIT, LOG_DEV_LIMIT))  # as the curve's
     return draws, float(np.mean(base)) * np.exp(shift)

@@ -84,8 +84,14 @@ def seed_parts(prob: Problem, pred: np.ndarray, seeds: np.ndarray) -> tuple[np.n
     offsets = offsets[np.isfinite(offsets)]
     n, k, g = len(within), len(prob.free), len(offsets)
     within = (within - within.mean()) * np.sqrt(n / max(n - g - k + 1, 1))  # >= 1: noise_dof
-    offsets = (offsets - offsets.mean()) * np.sqrt(g / max(g - 1, 1))
-    return offsets, within
+    return centred_offsets(offsets), within
+
+
+def centred_offsets(means: np.ndarray) -> np.ndarray:
+    """G seeds' mean log deviations as the draws resample them: centred, inflated by sqrt(G / (G - 1))
+    (seed_parts for a fit's residuals; fits.compare.paired_scratch for its scratch runs)."""
+    g = len(means)
+    return (means - means.mean()) * np.sqrt(g / max(g - 1, 1))
 
 
 def _two_level(prob: Problem) -> bool:
@@ -305,7 +311,13 @@ def paired_picks(a: "Fit", b: "Fit", n_boot: int, seed: Any) -> np.ndarray | Non
     la, lb = seed_labels(a), seed_labels(b)
     if la is None or lb is None or len(la) != len(lb) or not np.array_equal(la, lb):
         return None
-    return np.random.default_rng(seed).integers(len(la), size=(n_boot, len(la)))
+    return seed_picks(len(la), n_boot, seed)
+
+
+def seed_picks(g: int, n_boot: int, seed: Any) -> np.ndarray:
+    """(n_boot, g) positions among g seeds, drawn with replacement on numpy's default_rng(seed): the picks
+    of draws resampled by seed together (paired_picks; fits.compare.paired_scratch)."""
+    return np.random.default_rng(seed).integers(g, size=(n_boot, g))
 
 
 def shared_factors(a: "Fit", b: "Fit", n_boot: int, seed: Any, paired: bool = False) -> np.ndarray:
